@@ -1,0 +1,77 @@
+"""fgrad: functional, JAX-style automatic differentiation for NumPy.
+
+Write pure functions with ``fgrad.numpy`` (``import fgrad.numpy as fnp``) and
+transform them::
+
+    grads = fgrad.grad(loss)(params, x, y)
+    value, grads = fgrad.value_and_grad(loss)(params, x, y)
+    out, tangent = fgrad.jvp(f, (x,), (v,))
+    out, pullback = fgrad.vjp(f, x)
+    print(fgrad.make_jaxpr(loss)(params, x, y))
+
+Transforms compose to any depth (``grad(grad(f))``) and work on pytrees
+(dicts, lists, tuples, namedtuples, dataclasses) of arrays.
+"""
+
+from __future__ import annotations
+
+import sys as _sys
+
+from fgrad import numpy_api as numpy
+from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.core.errors import (
+    ConcretizationError,
+    DtypeError,
+    EscapedTracerError,
+    FgradError,
+    ImmutableArrayError,
+    ShapeError,
+    TracerArrayConversionError,
+    TransformError,
+)
+from fgrad.core.forward_mode import jvp
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
+from fgrad.core.make_jaxpr import make_jaxpr
+from fgrad.core.pytree import (
+    register_dataclass,
+    register_pytree_node,
+    tree_flatten,
+    tree_leaves,
+    tree_map,
+    tree_structure,
+    tree_unflatten,
+)
+from fgrad.core.reverse_mode import grad, value_and_grad, vjp
+from fgrad.primitives.elementwise import stop_gradient
+
+_sys.modules[__name__ + ".numpy"] = numpy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClosedJaxpr",
+    "ConcretizationError",
+    "DtypeError",
+    "EscapedTracerError",
+    "FgradError",
+    "ImmutableArrayError",
+    "Jaxpr",
+    "ShapeError",
+    "TracerArrayConversionError",
+    "TransformError",
+    "eval_jaxpr",
+    "grad",
+    "jvp",
+    "make_jaxpr",
+    "numpy",
+    "register_dataclass",
+    "register_pytree_node",
+    "stop_gradient",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_map",
+    "tree_structure",
+    "tree_unflatten",
+    "value_and_grad",
+    "vjp",
+]

@@ -1,0 +1,41 @@
+"""The errors fgrad raises on purpose.
+
+Each one is written for the person who will read it: it says what happened, with
+which primitive, shapes and dtypes, and what to do instead. They subclass the
+built-in exception a NumPy user would expect (``TypeError``/``ValueError``), so
+``except TypeError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class FgradError(Exception):
+    """Base class of every error fgrad raises deliberately."""
+
+
+class ShapeError(FgradError, ValueError):
+    """A primitive received shapes it cannot combine."""
+
+
+class DtypeError(FgradError, TypeError):
+    """A primitive or transform received a dtype it cannot work with."""
+
+
+class TracerArrayConversionError(FgradError, TypeError):
+    """A traced value was handed to plain NumPy, which needs concrete numbers."""
+
+
+class ConcretizationError(FgradError, TypeError):
+    """Python needed a concrete value (``if``, ``float()``) of an abstract tracer."""
+
+
+class ImmutableArrayError(FgradError, TypeError):
+    """In-place assignment on a traced value."""
+
+
+class EscapedTracerError(FgradError, RuntimeError):
+    """A tracer outlived the transform that created it."""
+
+
+class TransformError(FgradError, TypeError):
+    """A transform was called with arguments or a function output it cannot handle."""

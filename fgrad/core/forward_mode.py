@@ -1,0 +1,193 @@
+"""Forward mode: ``jvp``, the Jacobian-vector product.
+
+A :class:`JVPTracer` carries a primal value and a tangent of the same shape.
+Applying a primitive computes the primal result by binding it on the primal
+values (so outer transforms see it) and the tangent result from the primitive's
+jvp rules, which are written with fgrad operations and are therefore
+differentiable again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.errors import TransformError
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.trace_stack import Trace, new_trace
+from fgrad.core.tracer import Tracer
+
+#: per primitive, either a tuple with one rule per positional argument,
+#: ``rule(t, ans, *args, **params) -> contribution of tangent t to the output
+#: tangent`` (shaped like ``ans``), or one function for all arguments (see
+#: :func:`defjvp_all`)
+jvp_rules: dict[Primitive, tuple | Callable] = {}
+
+
+def defjvp(prim: Primitive, *rules: Callable | None) -> None:
+    """Register one jvp rule per positional argument of ``prim``.
+
+    ``rule(t, ans, *args, **params)`` returns the part of the output tangent due
+    to argument ``i`` having tangent ``t``; contributions of several arguments
+    are added. Arguments that are constants in the current trace are skipped,
+    which is how symbolic zeros are represented.
+    """
+    jvp_rules[prim] = tuple(rules)
+
+
+def defjvp_all(prim: Primitive, rule: Callable) -> None:
+    """Register a jvp rule that sees all tangents at once.
+
+    ``rule(tangents, ans, *args, **params)`` where ``tangents`` has ``None`` for
+    arguments without a tangent. Used by primitives with a variable number of
+    arguments (``concatenate``), where per-argument rules would be quadratic.
+    """
+    jvp_rules[prim] = rule
+
+
+def linear_jvp(prim: Primitive) -> Callable:
+    """The jvp rule of an argument in which ``prim`` is linear: apply ``prim`` to the tangent."""
+
+    def rule(t, ans, x, **params):
+        return bind(prim, t, **params)
+
+    return rule
+
+
+class JVPTracer(Tracer):
+    """A primal value together with its tangent."""
+
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: JVPTrace, primal, tangent):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def aval(self) -> ShapedArray:
+        return get_aval(self.primal)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.primal.shape
+
+    @property
+    def dtype(self):
+        return self.primal.dtype
+
+    def concrete_value(self):
+        v = self.primal
+        return v.concrete_value() if isinstance(v, Tracer) else v
+
+    def __repr__(self) -> str:
+        return f"Traced<{self.aval.str_short()}> under jvp, primal={self.primal!r}"
+
+    __str__ = __repr__
+
+
+class JVPTrace(Trace):
+    """Propagates tangents alongside primal values."""
+
+    __slots__ = ()
+    name = "jvp"
+
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        primals = list(args)
+        tangents = []
+        for i, x in enumerate(args):
+            if x.__class__ is JVPTracer and x._trace is self:
+                primals[i] = x.primal
+                tangents.append((i, x.tangent))
+        ans = bind(prim, *primals, **params)
+        if not prim.differentiable:
+            return ans
+        rules = jvp_rules.get(prim)
+        if rules is None:
+            raise NotImplementedError(f"primitive `{prim.name}` has no forward-mode (jvp) rule")
+        if type(rules) is tuple:
+            t_out = None
+            for i, t in tangents:
+                c = rules[i](t, ans, *primals, **params)
+                t_out = c if t_out is None else t_out + c
+        else:
+            all_t: list = [None] * len(args)
+            for i, t in tangents:
+                all_t[i] = t
+            t_out = rules(all_t, ans, *primals, **params)
+        return JVPTracer(self, ans, t_out)
+
+
+def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
+    """Evaluate ``fun`` and its directional derivative (Jacobian-vector product).
+
+    Parameters
+    ----------
+    fun
+        A function of pytrees of arrays, written with ``fgrad.numpy``.
+    primals
+        Tuple (or list) of the positional arguments: the point of evaluation.
+    tangents
+        Tuple (or list) with the same structure, shapes and dtypes as
+        ``primals``: the direction.
+
+    Returns
+    -------
+    primal_out, tangent_out
+        ``fun(*primals)`` and ``J(primals) @ tangents``, both with the
+        structure of ``fun``'s output.
+
+    Examples
+    --------
+    >>> fgrad.jvp(fnp.sin, (0.5,), (1.0,))    # (sin(0.5), cos(0.5))
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TransformError(
+            "jvp takes the primals and the tangents as tuples of positional arguments, "
+            f"e.g. jvp(f, (x,), (v,)); got {type(primals).__name__} and "
+            f"{type(tangents).__name__}"
+        )
+    p_flat, p_tree = tree_flatten(tuple(primals))
+    t_flat, t_tree = tree_flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise TransformError(
+            f"jvp: primals and tangents must have the same structure, got {p_tree} and {t_tree}"
+        )
+    p_flat = [x if isinstance(x, Tracer) or hasattr(x, "dtype") else np.asarray(x) for x in p_flat]
+    t_flat = [_check_tangent(p, t) for p, t in zip(p_flat, t_flat)]
+    trace = JVPTrace()
+    with new_trace(trace):
+        inputs = [JVPTracer(trace, p, t) for p, t in zip(p_flat, t_flat)]
+        out = fun(*tree_unflatten(p_tree, inputs))
+        out_flat, out_tree = tree_flatten(out)
+        primals_out, tangents_out = [], []
+        for x in out_flat:
+            if x.__class__ is JVPTracer and x._trace is trace:
+                primals_out.append(x.primal)
+                tangents_out.append(x.tangent)
+            else:
+                primals_out.append(x)
+                aval = get_aval(x)
+                tangents_out.append(np.zeros(aval.shape, aval.dtype))
+    return tree_unflatten(out_tree, primals_out), tree_unflatten(out_tree, tangents_out)
+
+
+def _check_tangent(primal, tangent):
+    aval = get_aval(primal)
+    if not isinstance(tangent, Tracer) and not hasattr(tangent, "dtype"):
+        tangent = np.asarray(tangent, dtype=aval.dtype)
+    if tuple(tangent.shape) != aval.shape:
+        raise TransformError(
+            f"jvp: each tangent must have the shape of its primal; primal {aval.str_short()} "
+            f"got a tangent of shape {tuple(tangent.shape)}"
+        )
+    if np.dtype(tangent.dtype) != aval.dtype:
+        raise TransformError(
+            f"jvp: each tangent must have the dtype of its primal; primal {aval.str_short()} "
+            f"got a tangent of dtype {np.dtype(tangent.dtype).name}. Convert it with "
+            f".astype({aval.dtype.name})."
+        )
+    return tangent

@@ -1,0 +1,124 @@
+"""``make_jaxpr``: trace a function abstractly into a :class:`~fgrad.core.jaxpr.ClosedJaxpr`.
+
+Unlike ``grad`` and ``jvp``, this trace knows only shapes and dtypes, so the
+jaxpr is valid for any input of the same types. Every primitive's abstract-eval
+rule runs here, which is also where shape errors are caught before any
+computation. Python scalars are recorded inline as literals (keeping NumPy 2's
+weak promotion), other arrays the function closes over become constants.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
+from fgrad.core.primitive import Primitive
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.trace_stack import Trace, new_trace
+from fgrad.core.tracer import Tracer
+
+
+class JaxprTracer(Tracer):
+    """An abstract value standing for a jaxpr variable."""
+
+    __slots__ = ("var",)
+
+    def __init__(self, trace: JaxprTrace, var: Var):
+        self._trace = trace
+        self.var = var
+
+    @property
+    def aval(self) -> ShapedArray:
+        return self.var.aval
+
+
+class JaxprTrace(Trace):
+    """Records equations from abstract evaluation."""
+
+    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids")
+    name = "make_jaxpr"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.eqns: list[Equation] = []
+        self.invars: list[Var] = []
+        self.constvars: list[Var] = []
+        self.consts: list = []
+        self._const_ids: dict[int, Var] = {}
+
+    def new_input(self, aval: ShapedArray) -> JaxprTracer:
+        var = Var(aval)
+        self.invars.append(var)
+        return JaxprTracer(self, var)
+
+    def to_var(self, x):
+        """The jaxpr atom for an argument: its variable, a literal, or a new constant."""
+        if x.__class__ is JaxprTracer and x._trace is self:
+            return x.var
+        if type(x) in PYTHON_SCALARS:
+            return Literal(x, get_aval(x))
+        var = self._const_ids.get(id(x))
+        if var is None:
+            var = Var(ShapedArray(get_aval(x).shape, get_aval(x).dtype))
+            self._const_ids[id(x)] = var
+            self.constvars.append(var)
+            self.consts.append(x)  # also keeps id(x) from being reused
+        return var
+
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        invars = [self.to_var(x) for x in args]
+        aval = prim.abstract_eval(*[v.aval for v in invars], **params)
+        out = Var(ShapedArray(aval.shape, aval.dtype))
+        self.eqns.append(Equation(prim, invars, out, params))
+        return JaxprTracer(self, out)
+
+
+def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
+    """Return a function that traces ``fun`` and returns its jaxpr.
+
+    Parameters
+    ----------
+    fun
+        A function of pytrees of arrays, written with ``fgrad.numpy``.
+    static_argnums
+        Positional arguments passed to ``fun`` as they are (not traced), e.g.
+        Python ints that choose a shape.
+
+    Returns
+    -------
+    Callable
+        ``f(*args) -> ClosedJaxpr``. Printing it shows the typed equations;
+        calling it evaluates them on new arguments of the same types.
+
+    Examples
+    --------
+    >>> print(fgrad.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
+    { lambda ; a:f64[]. let
+        b:f64[] = sin a
+        c:f64[] = mul b 2.0
+      in (c,) }
+    """
+    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+
+    @functools.wraps(fun)
+    def make_jaxpr_f(*args, **kwargs) -> ClosedJaxpr:
+        dyn = tuple(a for i, a in enumerate(args) if i not in static)
+        flat, in_tree = tree_flatten(dyn)
+        trace = JaxprTrace()
+        with new_trace(trace):
+            tracers = iter(tree_unflatten(in_tree, [trace.new_input(_input_aval(x)) for x in flat]))
+            full = [a if i in static else next(tracers) for i, a in enumerate(args)]
+            out = fun(*full, **kwargs)
+            out_flat, out_tree = tree_flatten(out)
+            outvars = [trace.to_var(x) for x in out_flat]
+        jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
+        return ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)
+
+    return make_jaxpr_f
+
+
+def _input_aval(x) -> ShapedArray:
+    aval = get_aval(x)
+    return ShapedArray(aval.shape, aval.dtype)

@@ -1,0 +1,783 @@
+"""Pytrees: nested containers whose array leaves transforms act on.
+
+Transforms such as ``grad`` and ``vjp`` work on flat lists of arrays, but users
+write functions of dicts of parameters, lists of layers, dataclasses of weights
+and so on. A *pytree* is any such nesting. :func:`tree_flatten` splits a pytree
+into its leaves (the arrays, in a deterministic order) and a :class:`PyTreeDef`
+describing the containers; :func:`tree_unflatten` puts new leaves back into the
+same containers. Transforms flatten their inputs, work on the leaves, and
+unflatten the results, so that gradients come back in the shape of the
+parameters.
+
+The semantics follow JAX's so that code and habits carry over:
+
+* ``dict`` children are visited in *sorted* key order, so that two dicts with
+  the same keys built in a different order have the same structure (and the
+  same leaf order). When the keys cannot be sorted against each other, the
+  insertion order is used instead.
+* ``list``, ``tuple``, namedtuples, :class:`collections.OrderedDict` (insertion
+  order kept, since the order is part of its meaning) and
+  :class:`collections.defaultdict` (sorted keys, ``default_factory`` kept) are
+  containers.
+* ``None`` is a container with no children, *not* a leaf: ``[None, x]`` has one
+  leaf. That lets ``None`` stand for "nothing here" (a missing bias, no
+  auxiliary output) without a transform trying to differentiate it.
+* Types are matched exactly, as in JAX: a subclass of ``dict`` or ``list`` is a
+  leaf unless it is registered itself.
+* Dataclass instances are containers too, even unregistered (all ``init=True``
+  fields are children), because users pass parameter dataclasses to ``grad``
+  and expect them to work. :func:`register_dataclass` lets a dataclass declare
+  static (meta) fields that belong to the structure rather than the leaves.
+* Everything else -- arrays, Python scalars, tracers, arbitrary objects -- is a
+  leaf. Leaves are never inspected, compared or converted here.
+
+Further container types are added with :func:`register_pytree_node`.
+
+Implementation notes. A :class:`PyTreeDef` stores its nodes in a flat tuple in
+pre-order rather than as nested objects: equality and hashing are then a single
+tuple comparison (it is used as a cache key by ``jit``-like code), and
+flattening, unflattening and printing are loops over an explicit stack, so deep
+trees never hit Python's recursion limit. Node handlers are found by a dict
+lookup on ``type(x)``; the slower namedtuple/dataclass checks run once per type
+and their result is cached.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+__all__ = [
+    "PyTreeDef",
+    "register_dataclass",
+    "register_pytree_node",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_map",
+    "tree_structure",
+    "tree_unflatten",
+]
+
+PyTree = Any
+"""Any pytree: a leaf or a (registered or built-in) container of pytrees."""
+
+T = TypeVar("T", bound=type)
+
+
+# --------------------------------------------------------------------------------------
+# node handlers
+# --------------------------------------------------------------------------------------
+class _NodeHandler:
+    """How to take apart, rebuild and print one container type.
+
+    Internal: the public API speaks JAX's ``flatten_fn``/``unflatten_fn``
+    language, and :func:`register_pytree_node` wraps those into a handler.
+
+    ``flatten(x) -> (children, aux)`` must return ``children`` as a list or tuple.
+    ``unflatten(nodetype, aux, children) -> x`` gets ``children`` as a fresh list
+    it may keep. ``fmt(nodetype, aux, child_strs) -> str`` is used by
+    ``PyTreeDef.__repr__``. ``nodetype`` is passed to the last two so that one
+    handler can serve many classes (all namedtuples, for instance).
+    """
+
+    __slots__ = ("flatten", "unflatten", "fmt")
+
+    def __init__(
+        self,
+        flatten: Callable[[Any], tuple[Sequence[Any], Any]],
+        unflatten: Callable[[type, Any, list[Any]], Any],
+        fmt: Callable[[type, Any, list[str]], str],
+    ) -> None:
+        self.flatten = flatten
+        self.unflatten = unflatten
+        self.fmt = fmt
+
+
+def _fmt_items(keys: Iterable[Any], child_strs: list[str]) -> str:
+    return ", ".join(f"{k!r}: {s}" for k, s in zip(keys, child_strs))
+
+
+def _type_name(obj: Any) -> str:
+    return getattr(obj, "__qualname__", None) or repr(obj)
+
+
+# tuple / list / None ------------------------------------------------------------------
+def _tuple_flatten(x: tuple) -> tuple[tuple, None]:
+    return x, None
+
+
+def _tuple_unflatten(nodetype: type, aux: None, children: list) -> tuple:
+    return tuple(children)
+
+
+def _tuple_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
+    if len(child_strs) == 1:
+        return f"({child_strs[0]},)"
+    return "(" + ", ".join(child_strs) + ")"
+
+
+def _list_flatten(x: list) -> tuple[list, None]:
+    return x, None
+
+
+def _list_unflatten(nodetype: type, aux: None, children: list) -> list:
+    return children
+
+
+def _list_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
+    return "[" + ", ".join(child_strs) + "]"
+
+
+def _none_flatten(x: None) -> tuple[tuple, None]:
+    return (), None
+
+
+def _none_unflatten(nodetype: type, aux: None, children: list) -> None:
+    return None
+
+
+def _none_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
+    return "None"
+
+
+# dict family --------------------------------------------------------------------------
+def _dict_keys(d: dict) -> tuple:
+    """Sorted keys (JAX's order), or insertion order if they cannot be sorted."""
+    try:
+        return tuple(sorted(d))
+    except TypeError:  # e.g. {1: a, "x": b}: no order between int and str
+        return tuple(d)
+
+
+def _dict_flatten(x: dict) -> tuple[list, tuple]:
+    keys = _dict_keys(x)
+    return [x[k] for k in keys], keys
+
+
+def _dict_unflatten(nodetype: type, aux: tuple, children: list) -> dict:
+    return dict(zip(aux, children))
+
+
+def _dict_fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
+    return "{" + _fmt_items(aux, child_strs) + "}"
+
+
+def _odict_flatten(x: collections.OrderedDict) -> tuple[list, tuple]:
+    keys = tuple(x)
+    return [x[k] for k in keys], keys
+
+
+def _odict_unflatten(nodetype: type, aux: tuple, children: list) -> collections.OrderedDict:
+    return collections.OrderedDict(zip(aux, children))
+
+
+def _odict_fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
+    return "OrderedDict({" + _fmt_items(aux, child_strs) + "})"
+
+
+def _ddict_flatten(x: collections.defaultdict) -> tuple[list, tuple]:
+    keys = _dict_keys(x)
+    return [x[k] for k in keys], (x.default_factory, keys)
+
+
+def _ddict_unflatten(nodetype: type, aux: tuple, children: list) -> collections.defaultdict:
+    factory, keys = aux
+    return collections.defaultdict(factory, zip(keys, children))
+
+
+def _ddict_fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
+    factory, keys = aux
+    return f"defaultdict({_type_name(factory)}, {{{_fmt_items(keys, child_strs)}}})"
+
+
+# namedtuple (any class; found by duck-typing, not registered) -------------------------
+def _namedtuple_unflatten(nodetype: type, aux: None, children: list) -> tuple:
+    return nodetype(*children)
+
+
+def _namedtuple_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
+    fields = ", ".join(f"{f}={s}" for f, s in zip(nodetype._fields, child_strs))
+    return f"{nodetype.__name__}({fields})"
+
+
+_NAMEDTUPLE_HANDLER = _NodeHandler(_tuple_flatten, _namedtuple_unflatten, _namedtuple_fmt)
+
+
+# dataclasses (registered or automatic) ------------------------------------------------
+def _dataclass_handler(data_fields: tuple[str, ...], meta_fields: tuple[str, ...]) -> _NodeHandler:
+    """Handler that makes ``data_fields`` children and ``meta_fields`` aux data.
+
+    Rebuilding calls the class with keyword arguments (so ``__post_init__`` and
+    frozen dataclasses work as the user wrote them), which is why every
+    ``init=True`` field must be either data or meta.
+    """
+
+    def flatten(x: Any) -> tuple[list, tuple]:
+        return [getattr(x, n) for n in data_fields], tuple(getattr(x, n) for n in meta_fields)
+
+    def unflatten(nodetype: type, aux: tuple, children: list) -> Any:
+        kwargs = dict(zip(data_fields, children))
+        kwargs.update(zip(meta_fields, aux))
+        return nodetype(**kwargs)
+
+    def fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
+        parts = [f"{n}={s}" for n, s in zip(data_fields, child_strs)]
+        parts += [f"{n}={v!r}" for n, v in zip(meta_fields, aux)]
+        return f"{nodetype.__name__}({', '.join(parts)})"
+
+    return _NodeHandler(flatten, unflatten, fmt)
+
+
+def _is_static_field(f: dataclasses.Field) -> bool:
+    # JAX's convention for marking a dataclass field static: field(metadata={"static": True}).
+    return bool(f.metadata.get("static", False))
+
+
+def _auto_dataclass_handler(cls: type) -> _NodeHandler:
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    data = tuple(f.name for f in fields if not _is_static_field(f))
+    meta = tuple(f.name for f in fields if _is_static_field(f))
+    return _dataclass_handler(data, meta)
+
+
+# user-registered nodes ----------------------------------------------------------------
+def _custom_handler(
+    nodetype: type,
+    flatten_fn: Callable[[Any], tuple[Iterable[Any], Any]],
+    unflatten_fn: Callable[[Any, Iterable[Any]], Any],
+) -> _NodeHandler:
+    name = _type_name(nodetype)
+
+    def flatten(x: Any) -> tuple[list, Any]:
+        result = flatten_fn(x)
+        try:
+            children, aux = result
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"the flatten_fn registered for {name} must return a pair "
+                f"(children, aux_data), but returned {result!r}"
+            ) from None
+        return list(children), aux
+
+    def unflatten(nodetype: type, aux: Any, children: list) -> Any:
+        return unflatten_fn(aux, tuple(children))
+
+    def fmt(nodetype: type, aux: Any, child_strs: list[str]) -> str:
+        return f"CustomNode({name}[{aux!r}], [{', '.join(child_strs)}])"
+
+    return _NodeHandler(flatten, unflatten, fmt)
+
+
+# registry and dispatch ----------------------------------------------------------------
+_REGISTRY: dict[type, _NodeHandler] = {
+    tuple: _NodeHandler(_tuple_flatten, _tuple_unflatten, _tuple_fmt),
+    list: _NodeHandler(_list_flatten, _list_unflatten, _list_fmt),
+    dict: _NodeHandler(_dict_flatten, _dict_unflatten, _dict_fmt),
+    type(None): _NodeHandler(_none_flatten, _none_unflatten, _none_fmt),
+    collections.OrderedDict: _NodeHandler(_odict_flatten, _odict_unflatten, _odict_fmt),
+    collections.defaultdict: _NodeHandler(_ddict_flatten, _ddict_unflatten, _ddict_fmt),
+}
+
+# type -> handler, or None for "this type is a leaf". Seeded from the registry and
+# filled lazily by _resolve; cleared whenever the registry changes.
+_DISPATCH: dict[type, _NodeHandler | None] = dict(_REGISTRY)
+_UNRESOLVED = object()
+
+
+def _resolve(tp: type) -> _NodeHandler | None:
+    """Find (and cache) the handler of a type that is not in the dispatch cache yet."""
+    handler = _REGISTRY.get(tp)
+    if handler is None:
+        if issubclass(tp, tuple) and hasattr(tp, "_fields"):
+            handler = _NAMEDTUPLE_HANDLER
+        elif dataclasses.is_dataclass(tp):
+            handler = _auto_dataclass_handler(tp)
+    _DISPATCH[tp] = handler
+    return handler
+
+
+def _register(nodetype: type, handler: _NodeHandler) -> None:
+    if not isinstance(nodetype, type):
+        raise TypeError(f"pytree node types must be classes, got {nodetype!r}")
+    if nodetype in _REGISTRY:
+        raise ValueError(
+            f"{_type_name(nodetype)} is already registered as a pytree node; a type can be "
+            "registered only once, so that its flattening cannot change under existing code"
+        )
+    _REGISTRY[nodetype] = handler
+    # Cached decisions (e.g. "leaf", or an automatic dataclass handler) may be stale now.
+    _DISPATCH.clear()
+    _DISPATCH.update(_REGISTRY)
+
+
+# --------------------------------------------------------------------------------------
+# PyTreeDef
+# --------------------------------------------------------------------------------------
+class PyTreeDef:
+    """The structure of a pytree: everything but its leaves.
+
+    Obtain one from :func:`tree_flatten` or :func:`tree_structure` rather than
+    constructing it. It is immutable, hashable and compared by value, so it can
+    key caches of traced functions: two trees have equal treedefs exactly when
+    they have the same container types, the same aux data (dict keys, static
+    dataclass fields, ...) and the same nesting.
+
+    Internally the nodes are kept in pre-order in one flat tuple; a leaf is
+    ``None`` and a container is ``(type, number_of_children, aux_data)``. The
+    handlers used to rebuild containers sit in a parallel tuple that takes no
+    part in equality, so registering an unrelated type does not change how
+    existing treedefs compare.
+    """
+
+    __slots__ = ("_nodes", "_handlers", "_num_leaves", "_hash")
+
+    _nodes: tuple[tuple[type, int, Any] | None, ...]
+    _handlers: tuple[_NodeHandler | None, ...]
+    _num_leaves: int
+    _hash: int | None
+
+    def __init__(
+        self,
+        nodes: tuple[tuple[type, int, Any] | None, ...],
+        handlers: tuple[_NodeHandler | None, ...],
+        num_leaves: int,
+    ) -> None:
+        object.__setattr__(self, "_nodes", nodes)
+        object.__setattr__(self, "_handlers", handlers)
+        object.__setattr__(self, "_num_leaves", num_leaves)
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("PyTreeDef is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("PyTreeDef is immutable")
+
+    def __copy__(self) -> PyTreeDef:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> PyTreeDef:
+        return self
+
+    @property
+    def num_leaves(self) -> int:
+        """Number of leaves a tree of this structure has (and ``unflatten`` needs)."""
+        return self._num_leaves
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes, leaves and containers together."""
+        return len(self._nodes)
+
+    def unflatten(self, leaves: Iterable[Any]) -> PyTree:
+        """Same as ``tree_unflatten(self, leaves)``."""
+        return tree_unflatten(self, leaves)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PyTreeDef):
+            return NotImplemented
+        if self is other:
+            return True
+        if self._num_leaves != other._num_leaves:
+            return False
+        try:
+            return self._nodes == other._nodes
+        except (TypeError, ValueError) as e:  # e.g. an aux value that is a NumPy array
+            raise TypeError(
+                "comparing PyTreeDefs failed because some node's aux data (dict keys, "
+                "static dataclass fields, a custom node's aux_data) cannot be compared with "
+                "`==` to a bool. Aux data must be hashable and comparable; make such fields "
+                f"data fields instead. Original error: {e}"
+            ) from e
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            try:
+                h = hash((self._num_leaves, self._nodes))
+            except TypeError as e:
+                raise TypeError(
+                    "this PyTreeDef is not hashable because some node's aux data (static "
+                    "dataclass fields, a custom node's aux_data) is not hashable: "
+                    f"{e}"
+                ) from e
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __repr__(self) -> str:
+        # Build the strings bottom-up by walking the pre-order nodes backwards; see
+        # tree_unflatten for why the stack then holds children in the right order.
+        strs: list[str] = []
+        for node, handler in zip(reversed(self._nodes), reversed(self._handlers)):
+            if node is None:
+                strs.append("*")
+                continue
+            nodetype, n, aux = node
+            if n:
+                children = strs[-n:]
+                del strs[-n:]
+                children.reverse()
+            else:
+                children = []
+            strs.append(handler.fmt(nodetype, aux, children))
+        return f"PyTreeDef({strs[0]})"
+
+
+# --------------------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------------------
+def tree_flatten(
+    tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
+) -> tuple[list[Any], PyTreeDef]:
+    """Split a pytree into its leaves and its structure.
+
+    Transforms work on flat lists of arrays; this is how they get one from the
+    user's nested arguments, and the returned :class:`PyTreeDef` is how they give
+    results back in the same shape (see :func:`tree_unflatten`).
+
+    Parameters
+    ----------
+    tree : pytree
+        Any nesting of containers (dict, list, tuple, namedtuple, OrderedDict,
+        defaultdict, None, dataclasses, registered types) and leaves.
+    is_leaf : callable, optional
+        Called on every subtree, the root included, before it is taken apart;
+        when it returns true the subtree is kept whole as a leaf. Use it to stop
+        at a container you want to treat as a unit, e.g. ``(w, b)`` pairs.
+
+    Returns
+    -------
+    leaves : list
+        The leaves, left to right (dict entries in sorted key order). ``None``
+        contributes no leaf.
+    treedef : PyTreeDef
+        The structure, enough to rebuild the tree from new leaves.
+
+    Examples
+    --------
+    >>> tree_flatten({"b": [1, 2], "a": 3})
+    ([3, 1, 2], PyTreeDef({'a': *, 'b': [*, *]}))
+    """
+    leaves: list[Any] = []
+    nodes: list[tuple[type, int, Any] | None] = []
+    handlers: list[_NodeHandler | None] = []
+    dispatch = _DISPATCH
+    stack = [tree]
+    # Explicit stack rather than recursion: deep trees never hit the recursion limit.
+    # Children are pushed reversed so that they are popped (visited) left to right.
+    while stack:
+        x = stack.pop()
+        if is_leaf is not None and is_leaf(x):
+            handler = None
+        else:
+            tp = type(x)
+            handler = dispatch.get(tp, _UNRESOLVED)
+            if handler is _UNRESOLVED:
+                handler = _resolve(tp)
+        if handler is None:
+            leaves.append(x)
+            nodes.append(None)
+            handlers.append(None)
+            continue
+        children, aux = handler.flatten(x)
+        nodes.append((tp, len(children), aux))
+        handlers.append(handler)
+        if children:
+            stack.extend(reversed(children))
+    return leaves, PyTreeDef(tuple(nodes), tuple(handlers), len(leaves))
+
+
+def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
+    """Rebuild a pytree of structure ``treedef`` from ``leaves``.
+
+    The inverse of :func:`tree_flatten`: ``tree_unflatten(*reversed(tree_flatten(t)))``
+    equals ``t`` (with dicts in sorted key order). Containers are rebuilt fresh,
+    so the result shares no container with the tree that was flattened.
+
+    Parameters
+    ----------
+    treedef : PyTreeDef
+        A structure from :func:`tree_flatten` or :func:`tree_structure`.
+    leaves : iterable
+        Exactly ``treedef.num_leaves`` values, in the order ``tree_flatten``
+        returns leaves.
+
+    Returns
+    -------
+    pytree
+        The tree with the new leaves in place.
+
+    Raises
+    ------
+    ValueError
+        If the number of leaves does not match; silently truncating or padding
+        would put gradients on the wrong parameters.
+    TypeError
+        If ``treedef`` is not a :class:`PyTreeDef` (a common slip is passing the
+        arguments in the order ``tree_flatten`` returns them).
+    """
+    if not isinstance(treedef, PyTreeDef):
+        raise TypeError(
+            f"tree_unflatten(treedef, leaves) expects a PyTreeDef as its first argument, got "
+            f"{type(treedef).__name__}; note the order is (treedef, leaves), the reverse "
+            "of what tree_flatten returns"
+        )
+    leaves = leaves if isinstance(leaves, list) else list(leaves)
+    if len(leaves) != treedef._num_leaves:
+        raise ValueError(
+            f"tree_unflatten: the structure {treedef!r} expects {treedef._num_leaves} "
+            f"leaves, but got {len(leaves)}"
+        )
+    # Walk the pre-order nodes backwards. A node's children then come right after it
+    # in the original order, so when we reach the node they have all been rebuilt and
+    # sit on top of the stack, first child topmost. Leaves are used from the end.
+    values: list[Any] = []
+    i = len(leaves)
+    for node, handler in zip(reversed(treedef._nodes), reversed(treedef._handlers)):
+        if node is None:
+            i -= 1
+            values.append(leaves[i])
+            continue
+        nodetype, n, aux = node
+        if n:
+            children = values[-n:]
+            del values[-n:]
+            children.reverse()
+        else:
+            children = []
+        values.append(handler.unflatten(nodetype, aux, children))
+    return values[0]
+
+
+def tree_leaves(tree: PyTree, is_leaf: Callable[[Any], bool] | None = None) -> list[Any]:
+    """The leaves of ``tree``, in :func:`tree_flatten` order.
+
+    Parameters
+    ----------
+    tree : pytree
+    is_leaf : callable, optional
+        As in :func:`tree_flatten`.
+
+    Returns
+    -------
+    list
+        E.g. ``tree_leaves([None, 1]) == [1]``: ``None`` is an empty container.
+    """
+    return tree_flatten(tree, is_leaf)[0]
+
+
+def tree_structure(tree: PyTree, is_leaf: Callable[[Any], bool] | None = None) -> PyTreeDef:
+    """The :class:`PyTreeDef` of ``tree``, e.g. to compare or cache on structure.
+
+    Parameters
+    ----------
+    tree : pytree
+    is_leaf : callable, optional
+        As in :func:`tree_flatten`.
+
+    Returns
+    -------
+    PyTreeDef
+    """
+    return tree_flatten(tree, is_leaf)[1]
+
+
+def tree_map(
+    f: Callable[..., Any],
+    tree: PyTree,
+    *rest: PyTree,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> PyTree:
+    """Apply ``f`` leaf-wise to one or more trees of the same structure.
+
+    This is how whole parameter trees are updated at once, e.g.
+    ``tree_map(lambda p, g: p - lr * g, params, grads)``.
+
+    Parameters
+    ----------
+    f : callable
+        Called as ``f(leaf, *rest_leaves)`` once per leaf position.
+    tree : pytree
+        Gives the structure of the result.
+    *rest : pytree
+        Further trees, each with exactly the structure of ``tree``; their leaves
+        at the same positions are passed to ``f`` as extra arguments. (JAX also
+        accepts trees that merely have ``tree`` as a prefix; here a mismatch is an
+        error, which catches e.g. gradients paired with the wrong parameters.)
+    is_leaf : callable, optional
+        As in :func:`tree_flatten`; applied to every tree.
+
+    Returns
+    -------
+    pytree
+        A tree of the structure of ``tree`` holding the results of ``f``.
+
+    Raises
+    ------
+    ValueError
+        If a tree in ``rest`` has a different structure; the message shows both.
+    """
+    leaves, treedef = tree_flatten(tree, is_leaf)
+    if not rest:
+        return tree_unflatten(treedef, [f(x) for x in leaves])
+    all_leaves = [leaves]
+    for pos, other in enumerate(rest, start=1):
+        other_leaves, other_def = tree_flatten(other, is_leaf)
+        if other_def != treedef:
+            raise ValueError(
+                f"tree_map: tree argument {pos} after the first must have the structure of "
+                f"the first tree, {treedef!r}, but has structure {other_def!r}"
+            )
+        all_leaves.append(other_leaves)
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(*all_leaves)])
+
+
+def register_pytree_node(
+    nodetype: type,
+    flatten_fn: Callable[[Any], tuple[Iterable[Any], Any]],
+    unflatten_fn: Callable[[Any, Iterable[Any]], Any],
+) -> None:
+    """Make instances of ``nodetype`` containers rather than leaves.
+
+    The signatures are JAX's, so registrations written for JAX work unchanged.
+
+    Parameters
+    ----------
+    nodetype : type
+        The class to register. Matching is by exact type; subclasses are not
+        covered.
+    flatten_fn : callable
+        ``flatten_fn(x) -> (children, aux_data)``. ``children`` is an iterable of
+        subtrees (flattened further); ``aux_data`` is anything else needed to
+        rebuild ``x``. It becomes part of the :class:`PyTreeDef`, so it must be
+        hashable and comparable with ``==`` -- two trees are only "the same
+        structure" when their aux data are equal.
+    unflatten_fn : callable
+        ``unflatten_fn(aux_data, children) -> x``; ``children`` is a tuple. It may
+        receive leaves that are not arrays (tracers, ``None`` placeholders, ...),
+        so it should store them without validating them.
+
+    Raises
+    ------
+    ValueError
+        If ``nodetype`` is already registered (built-in containers included).
+    TypeError
+        If ``nodetype`` is not a class or the functions are not callable.
+    """
+    if not callable(flatten_fn) or not callable(unflatten_fn):
+        raise TypeError("register_pytree_node: flatten_fn and unflatten_fn must be callable")
+    if not isinstance(nodetype, type):
+        raise TypeError(f"register_pytree_node: nodetype must be a class, got {nodetype!r}")
+    _register(nodetype, _custom_handler(nodetype, flatten_fn, unflatten_fn))
+
+
+def _field_names(value: Sequence[str] | None, arg: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError(
+            f"register_dataclass: {arg} must be a sequence of field names, got the string "
+            f"{value!r}; write ({value!r},) for a single field"
+        )
+    names = tuple(value)
+    for n in names:
+        if not isinstance(n, str):
+            raise TypeError(f"register_dataclass: {arg} must contain field names, got {n!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"register_dataclass: {arg} lists a field twice: {names!r}")
+    return names
+
+
+def register_dataclass(
+    cls: T | None = None,
+    *,
+    data_fields: Sequence[str] | None = None,
+    meta_fields: Sequence[str] = (),
+) -> T | Callable[[T], T]:
+    """Register a dataclass as a pytree node, with some fields static.
+
+    Unregistered dataclasses are already containers whose every field is a
+    child. Registering is for fields that are *configuration*, not parameters
+    (an activation name, a layer count): as meta fields they become part of the
+    :class:`PyTreeDef` instead of leaves, so transforms neither differentiate
+    them nor see them as arrays, and changing them changes the structure.
+
+    Usable as ``@register_dataclass``, as
+    ``@register_dataclass(meta_fields=("act",))``, or called directly.
+
+    Parameters
+    ----------
+    cls : type, optional
+        The class. Omit it to get a decorator.
+    data_fields : sequence of str, optional
+        Fields that are children, in this order. By default every ``init=True``
+        field that is not a meta field.
+    meta_fields : sequence of str, optional
+        Static fields, stored in the aux data: they must be hashable and
+        comparable. Fields declared with ``field(metadata={"static": True})``
+        (JAX's convention) are meta fields too when ``data_fields`` is omitted.
+
+    Returns
+    -------
+    type or callable
+        ``cls`` itself (so it works as a decorator), or a decorator.
+
+    Raises
+    ------
+    ValueError
+        If a field is listed as both data and meta, or, for a dataclass, names a
+        field that is not an ``init=True`` field or leaves one out: the class is
+        rebuilt by calling ``cls(**fields)``, so every init argument is needed.
+    TypeError
+        If ``cls`` is not a dataclass and ``data_fields`` is not given.
+    """
+    data_names = _field_names(data_fields, "data_fields")
+    meta_names = _field_names(meta_fields, "meta_fields")
+    assert meta_names is not None
+
+    def register(cls: T) -> T:
+        if not isinstance(cls, type):
+            raise TypeError(f"register_dataclass: expected a class, got {cls!r}")
+        name = _type_name(cls)
+        is_dc = dataclasses.is_dataclass(cls)
+        if data_names is None and not is_dc:
+            raise TypeError(
+                f"register_dataclass: {name} is not a dataclass, so its fields cannot be "
+                "inferred; decorate it with @dataclasses.dataclass first or pass data_fields"
+            )
+        meta = meta_names
+        if data_names is None:
+            init_fields = [f for f in dataclasses.fields(cls) if f.init]
+            meta += tuple(f.name for f in init_fields if _is_static_field(f) and f.name not in meta)
+            data = tuple(f.name for f in init_fields if f.name not in meta)
+        else:
+            data = data_names
+        both = set(data) & set(meta)
+        if both:
+            raise ValueError(
+                f"register_dataclass: {name} fields {sorted(both)} are listed as both data "
+                "and meta fields"
+            )
+        if is_dc:
+            init_names = {f.name for f in dataclasses.fields(cls) if f.init}
+            unknown = [n for n in data + meta if n not in init_names]
+            if unknown:
+                raise ValueError(
+                    f"register_dataclass: {unknown} are not init=True fields of {name} "
+                    f"(those are {sorted(init_names)}); it is rebuilt by calling {name}(**fields)"
+                )
+            missing = sorted(init_names - set(data) - set(meta))
+            if missing:
+                raise ValueError(
+                    f"register_dataclass: init fields {missing} of {name} are neither data nor "
+                    f"meta fields; {name} is rebuilt by calling {name}(**fields), so each must "
+                    "be one or the other"
+                )
+        _register(cls, _dataclass_handler(data, meta))
+        return cls
+
+    if cls is None:
+        return register
+    return register(cls)

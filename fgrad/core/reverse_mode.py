@@ -1,0 +1,368 @@
+"""Reverse mode: ``vjp``, ``grad`` and ``value_and_grad``, run eagerly on a tape.
+
+Under ``vjp`` the function runs once with :class:`GradTracer` values. Each one
+holds its concrete value, so Python control flow, ``float(x)`` and ``print``
+work inside the function, and an index into the trace's *tape*. Each primitive
+applied to them appends one entry to the tape, ``(prim, params, vals, links,
+idx, ans)``: the primitive, its static parameters, its input values, which
+inputs are tracers of this trace (``links``: pairs of argument position and tape
+index), the index of its result and the result itself. The tape is the jaxpr of
+this call, with its values kept for the backward pass.
+
+:func:`backward_pass` walks the tape in reverse, applies each primitive's vjp
+rule to the cotangent of its result, and accumulates cotangents of values used
+more than once with ``+``. The rules bind primitives themselves, so when an outer
+transform is active it records the backward pass too: that is all higher-order
+differentiation needs. Entries are tuples rather than objects because recording
+one is the per-operation cost every user pays.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.argnums import split_args
+from fgrad.core.errors import DtypeError, TransformError
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.trace_stack import Trace, new_trace
+from fgrad.core.tracer import Tracer
+
+#: per primitive, either a tuple with one rule per positional argument,
+#: ``rule(ct, ans, *args, **params) -> cotangent of that argument`` (``None``
+#: entries for arguments that have no derivative), or one function for all
+#: arguments (see :func:`defvjp_all`)
+vjp_rules: dict[Primitive, tuple | Callable] = {}
+
+
+def defvjp(prim: Primitive, *rules: Callable | None) -> None:
+    """Register one vjp rule per positional argument of ``prim``.
+
+    Each rule is ``rule(ct, ans, *args, **params)`` and returns the cotangent of
+    its argument, shaped like that argument. Rules are written with fgrad
+    operations so they can be differentiated again.
+    """
+    vjp_rules[prim] = tuple(rules)
+
+
+def defvjp_all(prim: Primitive, rule: Callable) -> None:
+    """Register a vjp rule for primitives with a variable number of arguments.
+
+    ``rule(ct, ans, args, wanted, **params)`` returns a list of cotangents, one
+    for each argument position in ``wanted``.
+    """
+    vjp_rules[prim] = rule
+
+
+class GradTracer(Tracer):
+    """A value recorded on a reverse-mode tape: its concrete value and tape index."""
+
+    __slots__ = ("val", "idx")
+
+    def __init__(self, trace: GradTrace, val, idx: int):
+        self._trace = trace
+        self.val = val
+        self.idx = idx
+
+    @property
+    def aval(self) -> ShapedArray:
+        return get_aval(self.val)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.val.shape
+
+    @property
+    def dtype(self):
+        return self.val.dtype
+
+    def concrete_value(self):
+        v = self.val
+        return v.concrete_value() if isinstance(v, Tracer) else v
+
+    def __repr__(self) -> str:
+        return f"Traced<{self.aval.str_short()}> under {self._trace.name}, value={self.val!r}"
+
+    __str__ = __repr__
+
+
+class GradTrace(Trace):
+    """Records primitives applied to its tracers on a tape, computing values eagerly."""
+
+    __slots__ = ("tape", "count")
+    name = "grad/vjp"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tape: list[tuple] = []
+        self.count = 0
+
+    def new_input(self, val) -> GradTracer:
+        idx = self.count
+        self.count = idx + 1
+        return GradTracer(self, val, idx)
+
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        vals = list(args)
+        links = []
+        for i, x in enumerate(args):
+            if x.__class__ is GradTracer and x._trace is self:
+                vals[i] = x.val
+                links.append((i, x.idx))
+        ans = bind(prim, *vals, **params)
+        if not prim.differentiable:
+            return ans
+        idx = self.count
+        self.count = idx + 1
+        self.tape.append((prim, params, vals, links, idx, ans))
+        return GradTracer(self, ans, idx)
+
+
+def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object]:
+    """Propagate cotangents from tape results back to tape inputs.
+
+    ``cts`` maps tape indices of outputs to their cotangents; it is updated in
+    place and returned holding the cotangents of the inputs (and of any value
+    no recorded primitive produced).
+    """
+    for prim, params, vals, links, idx, ans in reversed(tape):
+        ct = cts.pop(idx, None)
+        if ct is None:
+            continue
+        rules = vjp_rules.get(prim)
+        if rules is None:
+            raise NotImplementedError(f"primitive `{prim.name}` has no reverse-mode (vjp) rule")
+        if type(rules) is tuple:
+            for i, j in links:
+                rule = rules[i]
+                if rule is None:
+                    continue
+                c = rule(ct, ans, *vals, **params)
+                prev = cts.get(j)
+                cts[j] = c if prev is None else prev + c
+        else:
+            wanted = [i for i, _ in links]
+            for (_, j), c in zip(links, rules(ct, ans, vals, wanted, **params)):
+                if c is not None:
+                    prev = cts.get(j)
+                    cts[j] = c if prev is None else prev + c
+    return cts
+
+
+# -- user-facing transforms ---------------------------------------------------
+
+
+def vjp(fun: Callable, *primals, has_aux: bool = False):
+    """Evaluate ``fun(*primals)`` and return its vector-Jacobian product function.
+
+    Parameters
+    ----------
+    fun
+        A function of pytrees of arrays, written with ``fgrad.numpy``.
+    *primals
+        Points at which to evaluate ``fun``; pytrees of floating-point arrays.
+    has_aux
+        If true, ``fun`` returns ``(out, aux)`` and ``aux`` is returned as a third
+        value, not differentiated.
+
+    Returns
+    -------
+    out, pullback[, aux]
+        ``out`` is ``fun(*primals)``. ``pullback(ct)`` takes a cotangent with the
+        structure, shapes and dtypes of ``out`` and returns a tuple with one
+        cotangent per primal, each shaped like it. It may be called many times.
+
+    Examples
+    --------
+    >>> out, pullback = fgrad.vjp(fnp.sin, 0.5)
+    >>> pullback(1.0)        # (cos(0.5),)
+    """
+    flat, in_tree = tree_flatten(primals)
+    flat = [_differentiable_input(x, "vjp") for x in flat]
+    trace = GradTrace()
+    with new_trace(trace):
+        inputs = [trace.new_input(x) for x in flat]
+        out = fun(*tree_unflatten(in_tree, inputs))
+        if has_aux:
+            out, aux = _split_aux(out, "vjp")
+            aux = tree_map(functools.partial(_unwrap, trace), aux)
+        out_flat, out_tree = tree_flatten(out)
+        out_ids = [_own_idx(trace, x) for x in out_flat]
+        out_vals = [_unwrap(trace, x) for x in out_flat]
+    in_ids = [t.idx for t in inputs]
+    out_avals = [get_aval(v) for v in out_vals]
+
+    def pullback(ct):
+        ct_flat, ct_tree = tree_flatten(ct)
+        if ct_tree != out_tree:
+            raise TransformError(
+                f"vjp pullback: the cotangent must have the structure of the function's "
+                f"output, {out_tree}, but got {ct_tree}"
+            )
+        cts: dict[int, object] = {}
+        for j, c, aval in zip(out_ids, ct_flat, out_avals):
+            c = _check_cotangent(c, aval)
+            if j is not None:
+                prev = cts.get(j)
+                cts[j] = c if prev is None else prev + c
+        cts = backward_pass(trace.tape, cts)
+        return tree_unflatten(in_tree, [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)])
+
+    out = tree_unflatten(out_tree, out_vals)
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def value_and_grad(
+    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable:
+    """Return a function computing ``fun``'s value and its gradient.
+
+    Parameters
+    ----------
+    fun
+        Function with a real scalar output, written with ``fgrad.numpy``.
+    argnums
+        Which positional argument(s) to differentiate with respect to: an int,
+        or a tuple of ints (the gradient is then a tuple).
+    has_aux
+        If true, ``fun`` returns ``(value, aux)``; the result is then
+        ``((value, aux), grad)``.
+
+    Returns
+    -------
+    Callable
+        ``f(*args, **kwargs) -> (value, grad)``, where ``grad`` has the pytree
+        structure, shapes and dtypes of the differentiated argument(s).
+    """
+
+    @functools.wraps(fun)
+    def value_and_grad_f(*args, **kwargs):
+        dyn, rebuild = split_args(args, argnums, "grad")
+
+        def f_dyn(*dyn_args):
+            return fun(*rebuild(dyn_args), **kwargs)
+
+        res = vjp(f_dyn, *dyn, has_aux=has_aux)
+        out, pullback = res[0], res[1]
+        aval = _check_scalar_output(out, fun)
+        grads = pullback(np.ones((), aval.dtype))
+        if isinstance(argnums, int):
+            grads = grads[0]
+        return ((out, res[2]), grads) if has_aux else (out, grads)
+
+    return value_and_grad_f
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Return a function computing the gradient of scalar-valued ``fun``.
+
+    Parameters
+    ----------
+    fun
+        Function with a real scalar output, written with ``fgrad.numpy``.
+    argnums
+        Which positional argument(s) to differentiate with respect to: an int,
+        or a tuple of ints (the gradient is then a tuple).
+    has_aux
+        If true, ``fun`` returns ``(value, aux)`` and the result is ``(grad, aux)``.
+
+    Returns
+    -------
+    Callable
+        ``f(*args, **kwargs) -> grad`` with the pytree structure, shapes and
+        dtypes of the differentiated argument(s).
+
+    Examples
+    --------
+    >>> fgrad.grad(fnp.sin)(0.0)
+    1.0
+    >>> fgrad.grad(fgrad.grad(fnp.sin))(0.0)      # derivatives nest to any order
+    -0.0
+    """
+    value_and_grad_f = value_and_grad(fun, argnums, has_aux)
+
+    @functools.wraps(fun)
+    def grad_f(*args, **kwargs):
+        (out, grads) = value_and_grad_f(*args, **kwargs)
+        return (grads, out[1]) if has_aux else grads
+
+    return grad_f
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _own_idx(trace: GradTrace, x) -> int | None:
+    return x.idx if x.__class__ is GradTracer and x._trace is trace else None
+
+
+def _unwrap(trace: GradTrace, x):
+    return x.val if x.__class__ is GradTracer and x._trace is trace else x
+
+
+def _split_aux(out, transform: str):
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TransformError(
+            f"{transform} with has_aux=True expects the function to return a pair "
+            f"(output, aux), but it returned {type(out).__name__}"
+        )
+    return out[0], out[1]
+
+
+def _differentiable_input(x, transform: str):
+    """Check that ``x`` can be differentiated: a floating-point array, scalar or tracer."""
+    if not isinstance(x, Tracer) and not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    dtype = np.dtype(x.dtype)
+    if dtype.kind not in "fc":
+        raise DtypeError(
+            f"{transform} can only differentiate with respect to floating-point inputs, "
+            f"but got an input of dtype {dtype.name} (shape {tuple(x.shape)}). Pass floats "
+            "instead, e.g. `3.0` rather than `3`, or `x.astype(float)`; to leave an integer "
+            "argument undifferentiated, exclude it with `argnums`."
+        )
+    return x
+
+
+def _check_scalar_output(out, fun: Callable) -> ShapedArray:
+    try:
+        aval = get_aval(out)
+    except Exception:  # noqa: BLE001
+        aval = None
+    name = getattr(fun, "__name__", "the function")
+    if aval is None or aval.shape != () or aval.dtype.kind != "f":
+        got = aval.str_short() if aval is not None else type(out).__name__
+        raise TransformError(
+            f"grad requires a function with a real scalar output, but {name} returned "
+            f"{got}. For non-scalar outputs use fgrad.vjp(f, x) and call the pullback "
+            "with a cotangent of the output's shape (a vector-Jacobian product), or "
+            "reduce the output to a scalar first (e.g. fgrad.numpy.sum)."
+            + (" For integer outputs, compute in floating point." if aval and aval.shape == () else "")
+        )
+    return aval
+
+
+def _check_cotangent(ct, aval: ShapedArray):
+    if not isinstance(ct, Tracer) and not hasattr(ct, "dtype"):
+        ct = np.asarray(ct, dtype=aval.dtype)
+    if tuple(ct.shape) != aval.shape:
+        raise TransformError(
+            f"vjp pullback: the cotangent must have the output's shape {aval.shape}, "
+            f"got shape {tuple(ct.shape)}"
+        )
+    return ct
+
+
+def _input_cotangent(ct, x):
+    if ct is None:
+        return np.zeros(x.shape, x.dtype)
+    if ct.dtype != x.dtype:
+        ct = ct.astype(x.dtype)
+    return ct
+
+
+__all__ = ["vjp", "grad", "value_and_grad", "defvjp", "defvjp_all", "vjp_rules", "bind"]

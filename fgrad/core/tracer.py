@@ -1,0 +1,143 @@
+"""The tracer: a stand-in for an array inside a transformed function.
+
+A tracer belongs to one trace (see :mod:`fgrad.core.trace_stack`). Each
+transform subclasses it to carry what it needs: reverse mode keeps the concrete
+value and the tracer's index in the tape, forward mode a primal and a tangent,
+``make_jaxpr`` only an abstract value.
+
+The array interface users call on tracers (``+``, ``@``, ``x[i]``, ``.sum()``,
+...) *is* the NumPy API, so it is defined next to it, in
+:mod:`fgrad.numpy_api.array_methods`, and attached to this class when
+``fgrad.numpy`` is imported. What lives here is what concerns tracing itself:
+conversion to Python scalars, refusing conversion to NumPy, and immutability.
+"""
+
+from __future__ import annotations
+
+from fgrad.core.abstract import ShapedArray
+from fgrad.core.errors import (
+    ConcretizationError,
+    ImmutableArrayError,
+    TracerArrayConversionError,
+)
+
+
+class Tracer:
+    """Base class of every transform's tracer."""
+
+    __slots__ = ("_trace",)
+
+    # NumPy's binary operators defer to us (``ndarray + tracer`` calls
+    # ``tracer.__radd__``) when our priority is higher and we refuse ``__array__``.
+    __array_priority__ = 1000
+    __hash__ = None  # type: ignore[assignment]  # like ndarray: ``==`` is elementwise
+
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.aval.shape
+
+    @property
+    def dtype(self):
+        return self.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        size = 1
+        for d in self.shape:
+            size *= d
+        return size
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object (a 0-d traced array)")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    # -- concrete values -------------------------------------------------
+    def concrete_value(self):
+        """The concrete array behind this tracer, or raise ConcretizationError."""
+        raise ConcretizationError(
+            f"The value of this traced {self.aval.str_short()} is not known while "
+            f"tracing with {self._trace.name}: it only has a shape and a dtype. "
+            "Python control flow (`if`, `while`), float(), int() and bool() need "
+            "concrete values. Express the choice with fgrad.numpy.where, or compute "
+            "the value outside the traced function and pass it in."
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.concrete_value())
+
+    def __float__(self) -> float:
+        return float(self.concrete_value())
+
+    def __int__(self) -> int:
+        return int(self.concrete_value())
+
+    def __complex__(self) -> complex:
+        return complex(self.concrete_value())
+
+    def __index__(self) -> int:
+        return self.concrete_value().__index__()
+
+    def item(self):
+        """The value of a size-1 traced array as a Python scalar."""
+        return self.concrete_value().item()
+
+    def tolist(self):
+        return self.concrete_value().tolist()
+
+    # -- refusals --------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        raise TracerArrayConversionError(
+            f"A traced value ({self.aval.str_short()}, being transformed by "
+            f"{self._trace.name}) was passed to plain NumPy, which needs a concrete "
+            "numpy.ndarray and cannot record derivatives. Inside functions you "
+            "transform with fgrad, use fgrad.numpy instead of numpy: "
+            "`import fgrad.numpy as fnp`, then e.g. `fnp.sin(x)`, `fnp.dot(a, b)`. "
+            "If you really need the numbers and no derivative, use "
+            "fgrad.stop_gradient(x) and convert outside the transform."
+        )
+
+    def __setitem__(self, index, value):
+        raise ImmutableArrayError(
+            f"Traced arrays are immutable: `x[{_index_repr(index)}] = v` is not "
+            f"supported inside {self._trace.name}. Use the functional update "
+            f"`x = x.at[{_index_repr(index)}].set(v)` (or `.add(v)`), which returns "
+            "a new array and is differentiable."
+        )
+
+    def __repr__(self) -> str:
+        return f"Traced<{self.aval.str_short()}> under {self._trace.name}"
+
+    __str__ = __repr__
+
+
+def _index_repr(index) -> str:
+    if not isinstance(index, tuple):
+        index = (index,)
+    parts = []
+    for i in index:
+        if isinstance(i, slice):
+            parts.append(
+                ":".join("" if p is None else str(p) for p in (i.start, i.stop, i.step)).rstrip(":")
+                or ":"
+            )
+        elif i is Ellipsis:
+            parts.append("...")
+        elif isinstance(i, int):
+            parts.append(str(i))
+        else:
+            parts.append("idx")
+    return ", ".join(parts)

@@ -1,0 +1,125 @@
+"""``fgrad.numpy``: NumPy's API on fgrad primitives, importable as ``import fgrad.numpy as fnp``.
+
+On plain NumPy arrays every function returns plain NumPy arrays with NumPy's
+values, dtypes and promotion rules; inside ``grad``, ``jvp``, ``vjp`` and
+``make_jaxpr`` the same code is traced and differentiated. Functions are built
+from primitives here and carry no derivative rules of their own.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - attaches methods
+from fgrad.numpy_api.creation import (
+    arange,
+    array,
+    asarray,
+    astype,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    identity,
+    linspace,
+    ones,
+    ones_like,
+    zeros,
+    zeros_like,
+)
+from fgrad.numpy_api.indexing import at, nonzero
+from fgrad.numpy_api.manipulation import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    moveaxis,
+    ravel,
+    reshape,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+)
+from fgrad.numpy_api.products import dot, inner, matmul, outer, tensordot, vdot
+from fgrad.numpy_api.reductions import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    max,
+    mean,
+    min,
+    std,
+    sum,
+    var,
+)
+from fgrad.numpy_api.ufuncs import (
+    abs,
+    absolute,
+    add,
+    clip,
+    cos,
+    divide,
+    equal,
+    exp,
+    expm1,
+    greater,
+    greater_equal,
+    isfinite,
+    isinf,
+    isnan,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logaddexp,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    positive,
+    power,
+    reciprocal,
+    sign,
+    sin,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+    where,
+)
+from fgrad.primitives.elementwise import stop_gradient
+
+# dtypes and constants are NumPy's own objects
+bool_ = _np.bool_
+int8, int16, int32, int64 = _np.int8, _np.int16, _np.int32, _np.int64
+uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
+float16, float32, float64 = _np.float16, _np.float32, _np.float64
+complex64, complex128 = _np.complex64, _np.complex128
+dtype = _np.dtype
+finfo, iinfo = _np.finfo, _np.iinfo
+result_type = _np.result_type
+ndarray = _np.ndarray
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
+
+
+def __getattr__(name: str):
+    if hasattr(_np, name) and not name.startswith("_"):
+        raise AttributeError(
+            f"fgrad.numpy does not support numpy.{name} yet. Build it from supported "
+            "functions, or compute it outside the transformed function if it needs no "
+            "derivative (the list of supported functions is in fgrad.numpy.__all__)."
+        )
+    raise AttributeError(f"module 'fgrad.numpy' has no attribute '{name}'")
+
+
+__all__ = sorted(
+    n for n in dir() if not n.startswith("_") and n not in {"annotations"}
+)

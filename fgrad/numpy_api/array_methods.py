@@ -1,0 +1,100 @@
+"""The array interface of traced values: operators and methods, attached to ``Tracer``.
+
+A tracer behaves like a NumPy array: ``x + y``, ``x @ W``, ``x[i]``, ``x.T``,
+``x.sum(axis=0)``, ``x.at[i].set(v)``... Each entry below binds a primitive or
+calls the matching ``fgrad.numpy`` function. This module runs once, when
+``fgrad.numpy`` is imported, which ``import fgrad`` does.
+"""
+
+from __future__ import annotations
+
+from fgrad.core.abstract import PYTHON_SCALARS
+from fgrad.core.primitive import bind
+from fgrad.core.tracer import Tracer
+from fgrad.numpy_api import manipulation as man
+from fgrad.numpy_api import products, reductions
+from fgrad.numpy_api import ufuncs as uf
+from fgrad.numpy_api.creation import as_operand, astype
+from fgrad.numpy_api.indexing import IndexUpdateHelper, take_index
+from fgrad.primitives import elementwise as ew
+
+
+def _binary_operator(prim, reflected: bool = False):
+    if reflected:
+
+        def op(self, other):
+            return bind(prim, as_operand(other), self)
+    else:
+
+        def op(self, other):
+            return bind(prim, self, as_operand(other))
+
+    return op
+
+
+def _comparison(prim):
+    def op(self, other):
+        if other is None or isinstance(other, str):
+            return NotImplemented
+        return bind(prim, self, as_operand(other))
+
+    return op
+
+
+def _shape_args(args):
+    """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both mean shape (2, 3)."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], PYTHON_SCALARS) else args
+
+
+_METHODS = {
+    "__add__": _binary_operator(ew.add_p),
+    "__radd__": _binary_operator(ew.add_p, reflected=True),
+    "__sub__": _binary_operator(ew.sub_p),
+    "__rsub__": _binary_operator(ew.sub_p, reflected=True),
+    "__mul__": _binary_operator(ew.mul_p),
+    "__rmul__": _binary_operator(ew.mul_p, reflected=True),
+    "__truediv__": _binary_operator(ew.div_p),
+    "__rtruediv__": _binary_operator(ew.div_p, reflected=True),
+    "__pow__": _binary_operator(ew.pow_p),
+    "__rpow__": _binary_operator(ew.pow_p, reflected=True),
+    "__matmul__": lambda self, other: products.matmul(self, other),
+    "__rmatmul__": lambda self, other: products.matmul(other, self),
+    "__neg__": lambda self: bind(ew.neg_p, self),
+    "__pos__": lambda self: self,
+    "__abs__": lambda self: bind(ew.abs_p, self),
+    "__invert__": lambda self: bind(ew.not_p, self),
+    "__and__": _binary_operator(ew.and_p),
+    "__rand__": _binary_operator(ew.and_p, reflected=True),
+    "__or__": _binary_operator(ew.or_p),
+    "__ror__": _binary_operator(ew.or_p, reflected=True),
+    "__eq__": _comparison(ew.eq_p),
+    "__ne__": _comparison(ew.ne_p),
+    "__lt__": _comparison(ew.lt_p),
+    "__le__": _comparison(ew.le_p),
+    "__gt__": _comparison(ew.gt_p),
+    "__ge__": _comparison(ew.ge_p),
+    "__getitem__": take_index,
+    "T": property(lambda self: man.transpose(self)),
+    "at": property(IndexUpdateHelper),
+    "reshape": lambda self, *shape, order="C": man.reshape(self, _shape_args(shape), order),
+    "transpose": lambda self, *axes: man.transpose(self, _shape_args(axes) if axes else None),
+    "swapaxes": man.swapaxes,
+    "squeeze": man.squeeze,
+    "ravel": man.ravel,
+    "flatten": man.ravel,
+    "sum": reductions.sum,
+    "mean": reductions.mean,
+    "var": reductions.var,
+    "std": reductions.std,
+    "max": reductions.max,
+    "min": reductions.min,
+    "argmax": reductions.argmax,
+    "argmin": reductions.argmin,
+    "astype": astype,
+    "dot": products.dot,
+    "clip": uf.clip,
+    "copy": lambda self: self,
+}
+
+for _name, _method in _METHODS.items():
+    setattr(Tracer, _name, _method)

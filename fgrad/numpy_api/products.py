@@ -1,0 +1,85 @@
+"""Products with NumPy's semantics, all on the ``dot_general`` primitive: matmul, dot, outer, ..."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.numpy_api.creation import as_array
+from fgrad.numpy_api.manipulation import broadcast_to, ravel, reshape
+from fgrad.numpy_api.reductions import normalize_axes
+from fgrad.primitives.dot_general import dot_general
+
+_NO_BATCH = ((), ())
+
+
+def matmul(x1, x2):
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast."""
+    a, b = as_array(x1), as_array(x2)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: input operands must have at least 1 dimension, got shapes {a.shape} and "
+            f"{b.shape}; use `*` to multiply by a scalar"
+        )
+    if b.ndim <= 2:
+        # contracting a's last axis with b's first (or only) axis needs no batching
+        return dot_general(a, b, (((a.ndim - 1,), (0,)), _NO_BATCH))
+    if a.ndim == 1:
+        out = matmul(reshape(a, (1, a.shape[0])), b)
+        return reshape(out, out.shape[:-2] + out.shape[-1:])
+    batch = _broadcast_batch(a.shape[:-2], b.shape[:-2])
+    a = broadcast_to(a, batch + a.shape[-2:])
+    b = broadcast_to(b, batch + b.shape[-2:])
+    nb = len(batch)
+    axes = tuple(range(nb))
+    return dot_general(a, b, (((nb + 1,), (nb,)), (axes, axes)))
+
+
+def _broadcast_batch(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(s1, s2))
+    except ValueError:
+        raise ValueError(
+            f"matmul: the batch dimensions {s1} and {s2} cannot be broadcast together"
+        ) from None
+
+
+def dot(a, b):
+    """``numpy.dot``: a sum product over the last axis of ``a`` and the second-to-last of ``b``."""
+    a, b = as_array(a), as_array(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return dot_general(a, b, (((a.ndim - 1,), (max(b.ndim - 2, 0),)), _NO_BATCH))
+
+
+def inner(a, b):
+    """Sum product over the last axes of ``a`` and ``b``."""
+    a, b = as_array(a), as_array(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return dot_general(a, b, (((a.ndim - 1,), (b.ndim - 1,)), _NO_BATCH))
+
+
+def vdot(a, b):
+    """Dot product of the flattened arrays."""
+    return inner(ravel(a), ravel(b))
+
+
+def outer(a, b):
+    """Outer product of the flattened arrays: ``out[i, j] = a[i] * b[j]``."""
+    a, b = ravel(a), ravel(b)
+    return reshape(a, (a.shape[0], 1)) * reshape(b, (1, b.shape[0]))
+
+
+def tensordot(a, b, axes=2):
+    """Sum products over the given axes (``numpy.tensordot``)."""
+    a, b = as_array(a), as_array(b)
+    if isinstance(axes, int):
+        xa = tuple(range(a.ndim - axes, a.ndim))
+        xb = tuple(range(axes))
+    else:
+        xa_, xb_ = axes
+        xa_ = (xa_,) if isinstance(xa_, int) else tuple(xa_)
+        xb_ = (xb_,) if isinstance(xb_, int) else tuple(xb_)
+        xa = tuple(normalize_axes(i, a.ndim, "tensordot")[0] for i in xa_)
+        xb = tuple(normalize_axes(i, b.ndim, "tensordot")[0] for i in xb_)
+    return dot_general(a, b, ((xa, xb), _NO_BATCH))

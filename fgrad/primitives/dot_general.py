@@ -1,0 +1,129 @@
+"""``dot_general``: every contraction (matmul, dot, tensordot, batched products) in one primitive.
+
+``dimension_numbers = ((lhs_contract, rhs_contract), (lhs_batch, rhs_batch))``
+names the axes of ``x`` and ``y`` that are summed over pairwise and those that
+are batched over. The result's axes are, in order: the batch axes, ``x``'s
+remaining axes, ``y``'s remaining axes (JAX's convention). One primitive keeps
+the rules in one place; the impl routes the common cases straight to
+``matmul`` so BLAS does the work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray
+from fgrad.core.errors import ShapeError
+from fgrad.core.forward_mode import defjvp
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.reverse_mode import defvjp
+from fgrad.primitives.shape import transpose
+
+DimensionNumbers = tuple[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]]
+
+
+def _free_axes(ndim: int, contract: tuple[int, ...], batch: tuple[int, ...]) -> list[int]:
+    return [i for i in range(ndim) if i not in contract and i not in batch]
+
+
+def _dot_general_impl(x, y, dimension_numbers: DimensionNumbers):
+    (xc, yc), (xb, yb) = dimension_numbers
+    if not xb:
+        if len(xc) == 1 and x.ndim <= 2 and y.ndim <= 2:
+            a = x if xc[0] == x.ndim - 1 else x.T
+            b = y if yc[0] == 0 else y.T
+            return np.matmul(a, b)
+        return np.tensordot(x, y, (xc, yc))
+    # batched: move axes to (batch, free, contract) x (batch, contract, free), then matmul
+    xf, yf = _free_axes(x.ndim, xc, xb), _free_axes(y.ndim, yc, yb)
+    bshape = [x.shape[i] for i in xb]
+    xfs, yfs = [x.shape[i] for i in xf], [y.shape[i] for i in yf]
+    k = int(np.prod([x.shape[i] for i in xc], dtype=np.int64))
+    nb = int(np.prod(bshape, dtype=np.int64))
+    a = np.transpose(x, list(xb) + xf + list(xc)).reshape(nb, -1, k)
+    b = np.transpose(y, list(yb) + list(yc) + yf).reshape(nb, k, -1)
+    return np.matmul(a, b).reshape(bshape + xfs + yfs)
+
+
+def _dot_general_abstract_eval(
+    x: ShapedArray, y: ShapedArray, *, dimension_numbers: DimensionNumbers
+) -> ShapedArray:
+    (xc, yc), (xb, yb) = dimension_numbers
+
+    def fail(why: str):
+        raise ShapeError(
+            f"dot_general: cannot contract {x.str_short()} with {y.str_short()} "
+            f"(contracting axes {xc} with {yc}, batch axes {xb} with {yb}): {why}"
+        )
+
+    if len(xc) != len(yc) or len(xb) != len(yb):
+        fail("the axis lists must pair up")
+    for axes, a in ((xc + xb, x), (yc + yb, y)):
+        if any(not 0 <= i < a.ndim for i in axes) or len(set(axes)) != len(axes):
+            fail(f"axes {axes} are invalid for shape {a.shape}")
+    if any(x.shape[i] != y.shape[j] for i, j in zip(xc, yc)):
+        fail(
+            f"contracted dimensions differ ({[x.shape[i] for i in xc]} vs "
+            f"{[y.shape[j] for j in yc]})"
+        )
+    if any(x.shape[i] != y.shape[j] for i, j in zip(xb, yb)):
+        fail("batch dimensions differ")
+    shape = (
+        tuple(x.shape[i] for i in xb)
+        + tuple(x.shape[i] for i in _free_axes(x.ndim, xc, xb))
+        + tuple(y.shape[i] for i in _free_axes(y.ndim, yc, yb))
+    )
+    dtype = np.result_type(x.dtype, y.dtype)
+    return ShapedArray(shape, dtype)
+
+
+dot_general_p = Primitive("dot_general", _dot_general_impl, _dot_general_abstract_eval)
+
+
+def dot_general(x, y, dimension_numbers: DimensionNumbers):
+    """Contract ``x`` and ``y`` over paired axes, batching over others (see the module doc)."""
+    (xc, yc), (xb, yb) = dimension_numbers
+    dims = ((tuple(xc), tuple(yc)), (tuple(xb), tuple(yb)))
+    return bind(dot_general_p, x, y, dimension_numbers=dims)
+
+
+def _transpose_lhs(g, x_ndim: int, y, dimension_numbers: DimensionNumbers):
+    """Cotangent of ``x``: contract ``g`` with ``y`` over ``y``'s free axes, then reorder."""
+    (xc, yc), (xb, yb) = dimension_numbers
+    x_free = _free_axes(x_ndim, xc, xb)
+    y_free = _free_axes(y.ndim, yc, yb)
+    nb = len(xb)
+    g_y_free = tuple(range(nb + len(x_free), g.ndim))
+    r = dot_general(g, y, ((g_y_free, tuple(y_free)), (tuple(range(nb)), tuple(yb))))
+    # r's axes: batch, x's free axes, then y's contracted axes in increasing order,
+    # each of which stands for the x axis it was paired with.
+    y_rest = sorted(yc)
+    r_axes_in_x = list(xb) + x_free + [xc[yc.index(d)] for d in y_rest]
+    perm = tuple(np.argsort(r_axes_in_x).tolist())
+    return r if perm == tuple(range(len(perm))) else transpose(r, perm)
+
+
+def _transpose_rhs(g, x, y_ndim: int, dimension_numbers: DimensionNumbers):
+    """Cotangent of ``y``: the lhs rule with the operands' roles swapped."""
+    (xc, yc), (xb, yb) = dimension_numbers
+    nb = len(xb)
+    nx_free = len(_free_axes(x.ndim, xc, xb))
+    # g's axes are (batch, x free, y free); swapping the operands expects (batch, y free, x free)
+    g_swapped_axes = tuple(range(nb)) + tuple(range(nb + nx_free, g.ndim)) + tuple(
+        range(nb, nb + nx_free)
+    )
+    if g_swapped_axes != tuple(range(g.ndim)):
+        g = transpose(g, g_swapped_axes)
+    return _transpose_lhs(g, y_ndim, x, ((yc, xc), (yb, xb)))
+
+
+defjvp(
+    dot_general_p,
+    lambda t, ans, x, y, dimension_numbers: dot_general(t, y, dimension_numbers),
+    lambda t, ans, x, y, dimension_numbers: dot_general(x, t, dimension_numbers),
+)
+defvjp(
+    dot_general_p,
+    lambda g, ans, x, y, dimension_numbers: _transpose_lhs(g, x.ndim, y, dimension_numbers),
+    lambda g, ans, x, y, dimension_numbers: _transpose_rhs(g, x, y.ndim, dimension_numbers),
+)

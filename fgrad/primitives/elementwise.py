@@ -1,0 +1,359 @@
+"""Elementwise primitives: arithmetic, transcendental functions, comparisons, ``select``.
+
+Binary primitives broadcast their operands the way NumPy does, and their vjp
+rules undo that broadcasting with the one helper
+:func:`fgrad.primitives.reductions.unbroadcast`. Impls are NumPy's ufuncs
+themselves, which dispatch to CuPy for CuPy arrays (``__array_ufunc__``).
+
+Each primitive below is one block: its binding function, then its jvp rule (the
+contribution of each argument's tangent ``t``), then its vjp rule (the cotangent
+of each argument given the output cotangent ``g``). Arithmetic inside the rules
+uses Python operators, which are NumPy's own on concrete arrays and bind
+primitives on tracers, so the rules can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray, result_dtype
+from fgrad.core.errors import DtypeError, ShapeError
+from fgrad.core.forward_mode import defjvp, linear_jvp
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.reverse_mode import defvjp
+from fgrad.primitives.reductions import unbroadcast
+from fgrad.primitives.shape import broadcast_to
+
+# -- abstract evaluation shared by the whole family --------------------------
+
+def _broadcast_shape(name: str, avals: tuple[ShapedArray, ...]) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(*[a.shape for a in avals])
+    except ValueError:
+        shapes = " and ".join(a.str_short() for a in avals)
+        raise ShapeError(
+            f"{name}: operands of shapes {shapes} cannot be broadcast together. NumPy "
+            "broadcasting needs trailing dimensions that are equal or 1; add an axis "
+            "(x[:, None]) or reshape one operand so they line up."
+        ) from None
+
+
+def _elementwise_abstract_eval(name: str, impl):
+    def abstract_eval(*avals: ShapedArray, **params) -> ShapedArray:
+        shape = _broadcast_shape(name, avals)
+        key = tuple((a.dtype, a.weak_type) for a in avals)
+        try:
+            dtype = result_dtype(impl, key, tuple(sorted(params.items())))
+        except TypeError as err:
+            dtypes = ", ".join(a.dtype.name for a in avals)
+            raise DtypeError(f"{name} is not defined for dtypes ({dtypes}): {err}") from None
+        return ShapedArray(shape, dtype, weak_type=all(a.weak_type for a in avals))
+
+    return abstract_eval
+
+
+def elementwise(name: str, impl, differentiable: bool = True) -> Primitive:
+    """Create an elementwise primitive whose impl is a NumPy ufunc (or ufunc-like)."""
+    return Primitive(name, impl, _elementwise_abstract_eval(name, impl), differentiable)
+
+
+def _bcast(t, ans):
+    """Tangent ``t`` of one operand, broadcast to the output's shape."""
+    return t if t.shape == ans.shape else broadcast_to(t, ans.shape)
+
+
+# -- arithmetic ----------------------------------------------------------------
+
+add_p = elementwise("add", np.add)
+sub_p = elementwise("sub", np.subtract)
+mul_p = elementwise("mul", np.multiply)
+div_p = elementwise("div", np.true_divide)
+neg_p = elementwise("neg", np.negative)
+pow_p = elementwise("pow", np.power)
+maximum_p = elementwise("max", np.maximum)
+minimum_p = elementwise("min", np.minimum)
+
+
+def add(x, y):
+    return bind(add_p, x, y)
+
+
+def sub(x, y):
+    return bind(sub_p, x, y)
+
+
+def mul(x, y):
+    return bind(mul_p, x, y)
+
+
+def div(x, y):
+    return bind(div_p, x, y)
+
+
+def neg(x):
+    return bind(neg_p, x)
+
+
+def pow(x, y):  # noqa: A001 - the primitive's name
+    return bind(pow_p, x, y)
+
+
+def maximum(x, y):
+    return bind(maximum_p, x, y)
+
+
+def minimum(x, y):
+    return bind(minimum_p, x, y)
+
+
+defjvp(add_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: _bcast(t, ans))
+defvjp(
+    add_p,
+    lambda g, ans, x, y: unbroadcast(g, x.shape),
+    lambda g, ans, x, y: unbroadcast(g, y.shape),
+)
+
+defjvp(sub_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: -_bcast(t, ans))
+defvjp(
+    sub_p,
+    lambda g, ans, x, y: unbroadcast(g, x.shape),
+    lambda g, ans, x, y: unbroadcast(-g, y.shape),
+)
+
+defjvp(mul_p, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
+defvjp(
+    mul_p,
+    lambda g, ans, x, y: unbroadcast(g * y, x.shape),
+    lambda g, ans, x, y: unbroadcast(x * g, y.shape),
+)
+
+defjvp(div_p, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
+defvjp(
+    div_p,
+    lambda g, ans, x, y: unbroadcast(g / y, x.shape),
+    lambda g, ans, x, y: unbroadcast(-g * ans / y, y.shape),
+)
+
+defjvp(neg_p, lambda t, ans, x: -t)
+defvjp(neg_p, lambda g, ans, x: -g)
+
+
+def _pow_dx(x, y):
+    """d(x**y)/dx = y * x**(y-1), defined as 0 where y == 0 (so 0**0 has slope 0, not nan)."""
+    if isinstance(y, (int, float)):
+        return y * x ** (y - 1) if y != 0 else x * 0
+    return select(y == 0, 0, y * x ** (y - 1))
+
+
+def _log_or_zero(x):
+    """log(x), but 0 where x == 0: d(x**y)/dy = x**y log(x) vanishes there since x**y does."""
+    return log(select(x == 0, 1, x))
+
+
+defjvp(
+    pow_p,
+    lambda t, ans, x, y: t * _pow_dx(x, y),
+    lambda t, ans, x, y: t * ans * _log_or_zero(x),
+)
+defvjp(
+    pow_p,
+    lambda g, ans, x, y: unbroadcast(g * _pow_dx(x, y), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * ans * _log_or_zero(x), y.shape),
+)
+
+
+def _winner_weight(x, y, dtype):
+    """1 where x > y, 1/2 where x == y, 0 elsewhere: ties share the derivative equally."""
+    one, half, zero = (np.asarray(v, dtype) for v in (1, 0.5, 0))
+    return select(x > y, one, select(x == y, half, zero))
+
+
+defjvp(
+    maximum_p,
+    lambda t, ans, x, y: t * _winner_weight(x, y, t.dtype),
+    lambda t, ans, x, y: t * _winner_weight(y, x, t.dtype),
+)
+defvjp(
+    maximum_p,
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g.dtype), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g.dtype), y.shape),
+)
+defjvp(
+    minimum_p,
+    lambda t, ans, x, y: t * _winner_weight(y, x, t.dtype),
+    lambda t, ans, x, y: t * _winner_weight(x, y, t.dtype),
+)
+defvjp(
+    minimum_p,
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g.dtype), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g.dtype), y.shape),
+)
+
+# -- transcendental and other unary functions ------------------------------------
+
+exp_p = elementwise("exp", np.exp)
+log_p = elementwise("log", np.log)
+log1p_p = elementwise("log1p", np.log1p)
+expm1_p = elementwise("expm1", np.expm1)
+sin_p = elementwise("sin", np.sin)
+cos_p = elementwise("cos", np.cos)
+tan_p = elementwise("tan", np.tan)
+tanh_p = elementwise("tanh", np.tanh)
+sqrt_p = elementwise("sqrt", np.sqrt)
+abs_p = elementwise("abs", np.absolute)
+
+
+def exp(x):
+    return bind(exp_p, x)
+
+
+def log(x):
+    return bind(log_p, x)
+
+
+def log1p(x):
+    return bind(log1p_p, x)
+
+
+def expm1(x):
+    return bind(expm1_p, x)
+
+
+def sin(x):
+    return bind(sin_p, x)
+
+
+def cos(x):
+    return bind(cos_p, x)
+
+
+def tan(x):
+    return bind(tan_p, x)
+
+
+def tanh(x):
+    return bind(tanh_p, x)
+
+
+def sqrt(x):
+    return bind(sqrt_p, x)
+
+
+def abs(x):  # noqa: A001 - the primitive's name
+    return bind(abs_p, x)
+
+
+defjvp(exp_p, lambda t, ans, x: t * ans)
+defvjp(exp_p, lambda g, ans, x: g * ans)
+defjvp(log_p, lambda t, ans, x: t / x)
+defvjp(log_p, lambda g, ans, x: g / x)
+defjvp(log1p_p, lambda t, ans, x: t / (1 + x))
+defvjp(log1p_p, lambda g, ans, x: g / (1 + x))
+defjvp(expm1_p, lambda t, ans, x: t * (ans + 1))
+defvjp(expm1_p, lambda g, ans, x: g * (ans + 1))
+defjvp(sin_p, lambda t, ans, x: t * cos(x))
+defvjp(sin_p, lambda g, ans, x: g * cos(x))
+defjvp(cos_p, lambda t, ans, x: -(t * sin(x)))
+defvjp(cos_p, lambda g, ans, x: -(g * sin(x)))
+defjvp(tan_p, lambda t, ans, x: t * (1 + ans * ans))
+defvjp(tan_p, lambda g, ans, x: g * (1 + ans * ans))
+defjvp(tanh_p, lambda t, ans, x: t * (1 - ans * ans))
+defvjp(tanh_p, lambda g, ans, x: g * (1 - ans * ans))
+defjvp(sqrt_p, lambda t, ans, x: t / (ans * 2))
+defvjp(sqrt_p, lambda g, ans, x: g / (ans * 2))
+defjvp(abs_p, lambda t, ans, x: t * sign(x))
+defvjp(abs_p, lambda g, ans, x: g * sign(x))
+
+# -- primitives without a derivative ----------------------------------------------
+# Their derivative is zero wherever it exists, so differentiation traces evaluate
+# them on plain values and record nothing (``differentiable=False``).
+
+sign_p = elementwise("sign", np.sign, differentiable=False)
+eq_p = elementwise("eq", np.equal, differentiable=False)
+ne_p = elementwise("ne", np.not_equal, differentiable=False)
+lt_p = elementwise("lt", np.less, differentiable=False)
+le_p = elementwise("le", np.less_equal, differentiable=False)
+gt_p = elementwise("gt", np.greater, differentiable=False)
+ge_p = elementwise("ge", np.greater_equal, differentiable=False)
+not_p = elementwise("not", np.logical_not, differentiable=False)
+and_p = elementwise("and", np.logical_and, differentiable=False)
+or_p = elementwise("or", np.logical_or, differentiable=False)
+isfinite_p = elementwise("isfinite", np.isfinite, differentiable=False)
+isnan_p = elementwise("isnan", np.isnan, differentiable=False)
+isinf_p = elementwise("isinf", np.isinf, differentiable=False)
+stop_gradient_p = elementwise("stop_gradient", lambda x: x, differentiable=False)
+
+
+def sign(x):
+    return bind(sign_p, x)
+
+
+def stop_gradient(x):
+    """The value of ``x``, treated as a constant by every differentiation transform.
+
+    Parameters
+    ----------
+    x
+        An array or tracer.
+
+    Returns
+    -------
+    The same values; ``grad`` and ``jvp`` see a zero derivative through it.
+    """
+    return bind(stop_gradient_p, x)
+
+
+# -- select (where) --------------------------------------------------------------
+
+
+def _select_abstract_eval(c: ShapedArray, x: ShapedArray, y: ShapedArray) -> ShapedArray:
+    if c.dtype != np.bool_:
+        raise DtypeError(
+            f"select: the condition must be boolean, got {c.str_short()}; compare it "
+            "first, e.g. fnp.where(x > 0, a, b)"
+        )
+    shape = _broadcast_shape("select", (c, x, y))
+    dtype = result_dtype(np.add, ((x.dtype, x.weak_type), (y.dtype, y.weak_type)), ())
+    return ShapedArray(shape, dtype, weak_type=x.weak_type and y.weak_type)
+
+
+select_p = Primitive("select", np.where, _select_abstract_eval)
+
+
+def select(c, x, y):
+    """``x`` where boolean ``c`` holds, else ``y`` (NumPy's three-argument ``where``)."""
+    return bind(select_p, c, x, y)
+
+
+defjvp(
+    select_p,
+    None,
+    lambda t, ans, c, x, y: _bcast(select(c, t, 0), ans),
+    lambda t, ans, c, x, y: _bcast(select(c, 0, t), ans),
+)
+defvjp(
+    select_p,
+    None,
+    lambda g, ans, c, x, y: unbroadcast(select(c, g, 0), x.shape),
+    lambda g, ans, c, x, y: unbroadcast(select(c, 0, g), y.shape),
+)
+
+# -- dtype conversion ---------------------------------------------------------------
+
+
+def _convert_abstract_eval(x: ShapedArray, *, new_dtype) -> ShapedArray:
+    return ShapedArray(x.shape, new_dtype)
+
+
+convert_element_type_p = Primitive(
+    "convert_element_type", lambda x, new_dtype: x.astype(new_dtype), _convert_abstract_eval
+)
+
+
+def convert_element_type(x, new_dtype):
+    """``x`` converted to ``new_dtype`` (a ``numpy.dtype``); differentiable between float types."""
+    return bind(convert_element_type_p, x, new_dtype=np.dtype(new_dtype))
+
+
+defjvp(convert_element_type_p, linear_jvp(convert_element_type_p))
+defvjp(convert_element_type_p, lambda g, ans, x, new_dtype: convert_element_type(g, x.dtype))

@@ -1,0 +1,152 @@
+"""Reductions along axes: ``reduce_sum``, ``reduce_max``, ``reduce_min``, ``argmax``, ``argmin``.
+
+``axis`` is always a tuple of non-negative ints (``fgrad.numpy`` normalises
+``None``, negative and single axes) and ``keepdims`` a bool, so rules never
+branch on the user's spelling. Also home of :func:`unbroadcast`, the one place
+where NumPy broadcasting is undone in cotangents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray
+from fgrad.core.errors import ShapeError
+from fgrad.core.forward_mode import defjvp, linear_jvp
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.reverse_mode import defvjp
+from fgrad.primitives.shape import broadcast_to, reshape
+
+
+def _check_axes(name: str, x: ShapedArray, axis: tuple[int, ...]) -> None:
+    if any(not 0 <= a < x.ndim for a in axis) or len(set(axis)) != len(axis):
+        raise ShapeError(
+            f"{name}: axis {axis} is invalid for an array of shape {x.shape} "
+            f"({x.ndim} dimensions); axes must be distinct and in range."
+        )
+
+
+def _reduced_shape(x: ShapedArray, axis: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axis else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axis)
+
+
+def _reduction_abstract_eval(name: str, impl):
+    def abstract_eval(x: ShapedArray, *, axis: tuple[int, ...], keepdims: bool) -> ShapedArray:
+        _check_axes(name, x, axis)
+        dtype = np.asarray(impl(np.empty((1,) * max(x.ndim, 1), x.dtype))).dtype
+        return ShapedArray(_reduced_shape(x, axis, keepdims), dtype)
+
+    return abstract_eval
+
+
+def _keepdims(g, x_shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool):
+    """Reshape a reduced cotangent so it broadcasts against the unreduced input."""
+    if keepdims or not axis:
+        return g
+    return reshape(g, tuple(1 if i in axis else d for i, d in enumerate(x_shape)))
+
+
+def unbroadcast(g, shape: tuple[int, ...]):
+    """Sum ``g`` down to ``shape``: the transpose of NumPy broadcasting ``shape`` to ``g.shape``."""
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axis = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1
+    )
+    g = reduce_sum(g, axis, keepdims=False)
+    return g if g.shape == shape else reshape(g, shape)
+
+
+# -- sum ----------------------------------------------------------------------------
+
+reduce_sum_p = Primitive(
+    "reduce_sum",
+    lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+    _reduction_abstract_eval("reduce_sum", np.sum),
+)
+
+
+def reduce_sum(x, axis: tuple[int, ...], keepdims: bool = False):
+    return bind(reduce_sum_p, x, axis=axis, keepdims=keepdims)
+
+
+defjvp(reduce_sum_p, linear_jvp(reduce_sum_p))
+defvjp(
+    reduce_sum_p,
+    lambda g, ans, x, axis, keepdims: broadcast_to(_keepdims(g, x.shape, axis, keepdims), x.shape),
+)
+
+# -- max and min ----------------------------------------------------------------------
+
+reduce_max_p = Primitive(
+    "reduce_max",
+    lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+    _reduction_abstract_eval("reduce_max", np.max),
+)
+reduce_min_p = Primitive(
+    "reduce_min",
+    lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+    _reduction_abstract_eval("reduce_min", np.min),
+)
+
+
+def reduce_max(x, axis: tuple[int, ...], keepdims: bool = False):
+    return bind(reduce_max_p, x, axis=axis, keepdims=keepdims)
+
+
+def reduce_min(x, axis: tuple[int, ...], keepdims: bool = False):
+    return bind(reduce_min_p, x, axis=axis, keepdims=keepdims)
+
+
+def _extremum_weights(x, ans, axis, keepdims, dtype):
+    """1/k at each of the k positions attaining the extremum, 0 elsewhere (ties share)."""
+    from fgrad.primitives.elementwise import convert_element_type, eq_p
+
+    hits = bind(eq_p, x, _keepdims(ans, x.shape, axis, keepdims))
+    count = reduce_sum(hits, axis, keepdims=True)
+    return convert_element_type(hits, dtype) / convert_element_type(count, dtype)
+
+
+def _extremum_jvp(t, ans, x, axis, keepdims):
+    return reduce_sum(t * _extremum_weights(x, ans, axis, keepdims, t.dtype), axis, keepdims)
+
+
+def _extremum_vjp(g, ans, x, axis, keepdims):
+    return _keepdims(g, x.shape, axis, keepdims) * _extremum_weights(x, ans, axis, keepdims, g.dtype)
+
+
+for _p in (reduce_max_p, reduce_min_p):
+    defjvp(_p, _extremum_jvp)
+    defvjp(_p, _extremum_vjp)
+
+# -- argmax and argmin (integer results, no derivative) ----------------------------------
+
+
+def _arg_abstract_eval(name: str):
+    def abstract_eval(x: ShapedArray, *, axis: int | None, keepdims: bool) -> ShapedArray:
+        if axis is None:
+            shape = (1,) * x.ndim if keepdims else ()
+        else:
+            _check_axes(name, x, (axis,))
+            shape = _reduced_shape(x, (axis,), keepdims)
+        return ShapedArray(shape, np.intp)
+
+    return abstract_eval
+
+
+argmax_p = Primitive(
+    "argmax",
+    lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims),
+    _arg_abstract_eval("argmax"),
+    differentiable=False,
+)
+argmin_p = Primitive(
+    "argmin",
+    lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims),
+    _arg_abstract_eval("argmin"),
+    differentiable=False,
+)

@@ -1,0 +1,143 @@
+"""Shape primitives: ``broadcast_to``, ``reshape``, ``transpose``, ``concatenate``.
+
+All are linear, so each jvp applies the primitive to the tangent and each vjp
+is the inverse movement of the cotangent. ``squeeze`` and ``expand_dims`` are
+reshapes and live in ``fgrad.numpy`` only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray
+from fgrad.core.errors import ShapeError
+from fgrad.core.forward_mode import defjvp, defjvp_all, linear_jvp
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.reverse_mode import defvjp, defvjp_all
+
+# reductions imports this module; importing the module object (not names) lets
+# the two refer to each other, which unbroadcast and broadcast_to need.
+from fgrad.primitives import reductions
+
+# -- broadcast_to ----------------------------------------------------------------
+
+
+def _broadcast_to_abstract_eval(x: ShapedArray, *, shape: tuple[int, ...]) -> ShapedArray:
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(d not in (1, s) for d, s in zip(x.shape, shape[lead:])):
+        raise ShapeError(
+            f"broadcast_to: cannot broadcast an array of shape {x.shape} to shape {shape}; "
+            "each dimension must be 1 or equal to the target, aligned from the right."
+        )
+    return ShapedArray(shape, x.dtype)
+
+
+broadcast_to_p = Primitive(
+    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), _broadcast_to_abstract_eval
+)
+
+
+def broadcast_to(x, shape: tuple[int, ...]):
+    return bind(broadcast_to_p, x, shape=tuple(shape))
+
+
+defjvp(broadcast_to_p, linear_jvp(broadcast_to_p))
+defvjp(broadcast_to_p, lambda g, ans, x, shape: reductions.unbroadcast(g, x.shape))
+
+# -- reshape -----------------------------------------------------------------------
+
+
+def _reshape_abstract_eval(x: ShapedArray, *, shape: tuple[int, ...]) -> ShapedArray:
+    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d < 0 for d in shape):
+        raise ShapeError(
+            f"reshape: cannot reshape an array of shape {x.shape} ({x.size} elements) "
+            f"into shape {shape}."
+        )
+    return ShapedArray(shape, x.dtype)
+
+
+reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _reshape_abstract_eval)
+
+
+def reshape(x, shape: tuple[int, ...]):
+    """Reshape to ``shape``: a tuple of non-negative ints (no -1; ``fgrad.numpy`` resolves it)."""
+    return bind(reshape_p, x, shape=tuple(shape))
+
+
+defjvp(reshape_p, linear_jvp(reshape_p))
+defvjp(reshape_p, lambda g, ans, x, shape: reshape(g, x.shape))
+
+# -- transpose ----------------------------------------------------------------------
+
+
+def _transpose_abstract_eval(x: ShapedArray, *, permutation: tuple[int, ...]) -> ShapedArray:
+    if sorted(permutation) != list(range(x.ndim)):
+        raise ShapeError(
+            f"transpose: axes {permutation} are not a permutation of the {x.ndim} axes of "
+            f"an array of shape {x.shape}."
+        )
+    return ShapedArray(tuple(x.shape[i] for i in permutation), x.dtype)
+
+
+transpose_p = Primitive(
+    "transpose", lambda x, permutation: np.transpose(x, permutation), _transpose_abstract_eval
+)
+
+
+def transpose(x, permutation: tuple[int, ...]):
+    return bind(transpose_p, x, permutation=tuple(permutation))
+
+
+defjvp(transpose_p, linear_jvp(transpose_p))
+defvjp(
+    transpose_p,
+    lambda g, ans, x, permutation: transpose(g, tuple(np.argsort(permutation).tolist())),
+)
+
+# -- concatenate ----------------------------------------------------------------------
+
+
+def _concatenate_abstract_eval(*xs: ShapedArray, axis: int) -> ShapedArray:
+    first = xs[0]
+    ok = all(
+        x.ndim == first.ndim and all(a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
+        for x in xs
+    )
+    if not ok or not 0 <= axis < first.ndim:
+        shapes = ", ".join(x.str_short() for x in xs)
+        raise ShapeError(
+            f"concatenate: arrays of shapes {shapes} cannot be joined along axis {axis}; "
+            "all dimensions except the joined one must be equal."
+        )
+    size = sum(x.shape[axis] for x in xs)
+    dtype = np.result_type(*[x.dtype for x in xs])
+    return ShapedArray(first.shape[:axis] + (size,) + first.shape[axis + 1 :], dtype)
+
+
+concatenate_p = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_abstract_eval
+)
+
+
+def concatenate(xs, axis: int):
+    """Join a sequence of arrays along existing axis ``axis`` (non-negative)."""
+    return bind(concatenate_p, *xs, axis=axis)
+
+
+def _concatenate_jvp(tangents, ans, *xs, axis):
+    return concatenate(
+        [np.zeros(x.shape, ans.dtype) if t is None else t for t, x in zip(tangents, xs)], axis
+    )
+
+
+def _concatenate_vjp(g, ans, xs, wanted, axis):
+    from fgrad.primitives.indexing import getitem
+
+    ends = np.cumsum([x.shape[axis] for x in xs]).tolist()
+    starts = [0] + ends[:-1]
+    lead = (slice(None),) * axis
+    return [getitem(g, lead + (slice(starts[i], ends[i]),)) for i in wanted]
+
+
+defjvp_all(concatenate_p, _concatenate_jvp)
+defvjp_all(concatenate_p, _concatenate_vjp)
