@@ -97,8 +97,6 @@ def result_dtype(impl, key: tuple, params: tuple) -> np.dtype:
     Asking NumPy itself keeps abstract evaluation identical to eager results
     under NumPy 2's promotion rules (weak Python scalars included).
     """
-    exemplars = [
-        _WEAK_EXEMPLAR[np.dtype(d).kind] if weak else np.empty((0,), d) for d, weak in key
-    ]
+    exemplars = [_WEAK_EXEMPLAR[np.dtype(d).kind] if weak else np.empty((0,), d) for d, weak in key]
     with np.errstate(all="ignore"):
         return np.asarray(impl(*exemplars, **dict(params))).dtype

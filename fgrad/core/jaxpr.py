@@ -150,7 +150,8 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence, *args) -> list:
 def _names() -> itertools.chain:
     letters = string.ascii_lowercase
     return itertools.chain(
-        letters, ("".join(p) for n in itertools.count(2) for p in itertools.product(letters, repeat=n))
+        letters,
+        ("".join(p) for n in itertools.count(2) for p in itertools.product(letters, repeat=n)),
     )
 
 
@@ -199,7 +200,10 @@ def _param_str(p) -> str:
             return np.array2string(p, separator=",")
         return f"<{dtype_short_name(p.dtype)}[{','.join(map(str, p.shape))}]>"
     if isinstance(p, slice):
-        return ":".join("" if x is None else str(x) for x in (p.start, p.stop, p.step)).rstrip(":") or ":"
+        return (
+            ":".join("" if x is None else str(x) for x in (p.start, p.stop, p.step)).rstrip(":")
+            or ":"
+        )
     if p is Ellipsis:
         return "..."
     if isinstance(p, tuple):

@@ -210,7 +210,9 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
                 prev = cts.get(j)
                 cts[j] = c if prev is None else prev + c
         cts = backward_pass(trace.tape, cts)
-        return tree_unflatten(in_tree, [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)])
+        return tree_unflatten(
+            in_tree, [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
+        )
 
     out = tree_unflatten(out_tree, out_vals)
     return (out, pullback, aux) if has_aux else (out, pullback)
@@ -341,7 +343,11 @@ def _check_scalar_output(out, fun: Callable) -> ShapedArray:
             f"{got}. For non-scalar outputs use fgrad.vjp(f, x) and call the pullback "
             "with a cotangent of the output's shape (a vector-Jacobian product), or "
             "reduce the output to a scalar first (e.g. fgrad.numpy.sum)."
-            + (" For integer outputs, compute in floating point." if aval and aval.shape == () else "")
+            + (
+                " For integer outputs, compute in floating point."
+                if aval and aval.shape == ()
+                else ""
+            )
         )
     return aval
 

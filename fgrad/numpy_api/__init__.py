@@ -120,6 +120,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'fgrad.numpy' has no attribute '{name}'")
 
 
-__all__ = sorted(
-    n for n in dir() if not n.startswith("_") and n not in {"annotations"}
-)
+__all__ = sorted(n for n in dir() if not n.startswith("_") and n not in {"annotations"})

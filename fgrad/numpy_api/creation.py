@@ -124,7 +124,15 @@ def arange(*args, **kwargs):
     return np.arange(*args, **kwargs)
 
 
-def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = False, dtype=None, axis: int = 0):
+def linspace(
+    start,
+    stop,
+    num: int = 50,
+    endpoint: bool = True,
+    retstep: bool = False,
+    dtype=None,
+    axis: int = 0,
+):
     return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis)
 
 
@@ -134,4 +142,3 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype=float):
 
 def identity(n: int, dtype=float):
     return np.identity(n, dtype)
-

@@ -32,7 +32,11 @@ def normalize_index(index) -> tuple:
         if i is None or i is Ellipsis:
             out.append(i)
         elif isinstance(i, slice):
-            out.append(slice(*(None if p is None else int(_concrete(p)) for p in (i.start, i.stop, i.step))))
+            out.append(
+                slice(
+                    *(None if p is None else int(_concrete(p)) for p in (i.start, i.stop, i.step))
+                )
+            )
         elif isinstance(i, (bool, np.bool_)):
             out.append(np.asarray(i))
         elif isinstance(i, (int, np.integer)):

@@ -1,4 +1,4 @@
-"""Shape manipulation with NumPy's signatures: reshape, transpose, squeeze, concatenate, stack, ..."""
+"""Shape manipulation with NumPy's signatures: reshape, transpose, concatenate, stack, ..."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def swapaxes(a, axis1: int, axis2: int):
     """Interchange two axes."""
     a = as_array(a)
     perm = list(range(a.ndim))
-    i, j = normalize_axes(axis1, a.ndim, "swapaxes")[0], normalize_axes(axis2, a.ndim, "swapaxes")[0]
+    i, j = (
+        normalize_axes(axis1, a.ndim, "swapaxes")[0],
+        normalize_axes(axis2, a.ndim, "swapaxes")[0],
+    )
     perm[i], perm[j] = perm[j], perm[i]
     return transpose(a, perm)
 
@@ -100,7 +103,7 @@ def expand_dims(a, axis):
 
 
 def broadcast_to(array, shape):
-    """Broadcast ``array`` to ``shape`` (a read-only view in NumPy; a new value under transforms)."""
+    """Broadcast ``array`` to ``shape`` (a read-only view on plain NumPy arrays)."""
     a = as_array(array)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return a if a.shape == shape else sh.broadcast_to(a, shape)

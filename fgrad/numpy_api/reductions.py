@@ -1,4 +1,4 @@
-"""Reductions with NumPy's ``axis``/``keepdims``/``dtype``: sum, mean, var, std, max, min, argmax, argmin."""
+"""Reductions with NumPy's ``axis``/``keepdims``/``dtype``: sum, mean, var, std, max, min, ..."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fgrad.primitives.elementwise import sqrt
 
 
 def normalize_axes(axis, ndim: int, fn: str) -> tuple[int, ...]:
-    """NumPy's ``axis`` argument (None, int or tuple, negatives allowed) as sorted non-negative ints."""
+    """NumPy's ``axis`` (None, int or tuple, negatives allowed) as sorted non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)

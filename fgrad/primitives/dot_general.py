@@ -19,7 +19,9 @@ from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives.shape import transpose
 
-DimensionNumbers = tuple[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]]
+DimensionNumbers = tuple[
+    tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]
+]
 
 
 def _free_axes(ndim: int, contract: tuple[int, ...], batch: tuple[int, ...]) -> list[int]:
@@ -109,8 +111,8 @@ def _transpose_rhs(g, x, y_ndim: int, dimension_numbers: DimensionNumbers):
     nb = len(xb)
     nx_free = len(_free_axes(x.ndim, xc, xb))
     # g's axes are (batch, x free, y free); swapping the operands expects (batch, y free, x free)
-    g_swapped_axes = tuple(range(nb)) + tuple(range(nb + nx_free, g.ndim)) + tuple(
-        range(nb, nb + nx_free)
+    g_swapped_axes = (
+        tuple(range(nb)) + tuple(range(nb + nx_free, g.ndim)) + tuple(range(nb, nb + nx_free))
     )
     if g_swapped_axes != tuple(range(g.ndim)):
         g = transpose(g, g_swapped_axes)

@@ -26,6 +26,7 @@ from fgrad.primitives.shape import broadcast_to
 
 # -- abstract evaluation shared by the whole family --------------------------
 
+
 def _broadcast_shape(name: str, avals: tuple[ShapedArray, ...]) -> tuple[int, ...]:
     try:
         return np.broadcast_shapes(*[a.shape for a in avals])

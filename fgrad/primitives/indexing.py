@@ -1,4 +1,4 @@
-"""Indexing: ``getitem`` (a gather), and its transpose ``index_add`` (a scatter-add), and ``index_set``.
+"""Indexing: ``getitem`` (a gather), its transpose ``index_add`` (a scatter-add), ``index_set``.
 
 ``index`` is a static parameter: a tuple of ints, slices, ``None``, ``Ellipsis``
 and integer NumPy arrays, as normalised by ``fgrad.numpy`` (boolean masks are

@@ -116,7 +116,9 @@ def _extremum_jvp(t, ans, x, axis, keepdims):
 
 
 def _extremum_vjp(g, ans, x, axis, keepdims):
-    return _keepdims(g, x.shape, axis, keepdims) * _extremum_weights(x, ans, axis, keepdims, g.dtype)
+    return _keepdims(g, x.shape, axis, keepdims) * _extremum_weights(
+        x, ans, axis, keepdims, g.dtype
+    )
 
 
 for _p in (reduce_max_p, reduce_min_p):

@@ -100,7 +100,8 @@ defvjp(
 def _concatenate_abstract_eval(*xs: ShapedArray, axis: int) -> ShapedArray:
     first = xs[0]
     ok = all(
-        x.ndim == first.ndim and all(a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
+        x.ndim == first.ndim
+        and all(a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
         for x in xs
     )
     if not ok or not 0 <= axis < first.ndim:
