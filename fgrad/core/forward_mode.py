@@ -15,7 +15,7 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import TransformError
-from fgrad.core.primitive import Primitive, bind
+from fgrad.core.primitive import Primitive, bind, evaluate
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
@@ -98,11 +98,14 @@ class JVPTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict):
         primals = list(args)
         tangents = []
+        nested = False  # does any primal belong to an enclosing transform?
         for i, x in enumerate(args):
-            if x.__class__ is JVPTracer and x._trace is self:
-                primals[i] = x.primal
-                tangents.append((i, x.tangent))
-        ans = bind(prim, *primals, **params)
+            if isinstance(x, Tracer):
+                if x._trace is self:
+                    tangents.append((i, x.tangent))
+                    x = primals[i] = x.primal
+                nested = nested or isinstance(x, Tracer)
+        ans = bind(prim, *primals, **params) if nested else evaluate(prim, primals, params)
         if not prim.differentiable:
             return ans
         rules = jvp_rules.get(prim)

@@ -74,14 +74,19 @@ def bind(prim: Primitive, *args, **params):
                 trace = t
                 level = t.level
     if trace is None:
-        try:
-            return prim.impl(*args, **params)
-        except Exception:
-            check_abstract(prim, args, params)
-            raise
+        return evaluate(prim, args, params)
     if level == DEAD_LEVEL:
         raise _escaped_error(prim, trace)
     return trace.process(prim, args, params)
+
+
+def evaluate(prim: Primitive, args, params: dict):
+    """Run ``prim``'s impl on concrete arguments, explaining failures in fgrad's terms."""
+    try:
+        return prim.impl(*args, **params)
+    except Exception:
+        check_abstract(prim, args, params)
+        raise
 
 
 def check_abstract(prim: Primitive, args: tuple, params: dict) -> ShapedArray:

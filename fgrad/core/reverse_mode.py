@@ -27,7 +27,7 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.argnums import split_args
 from fgrad.core.errors import DtypeError, TransformError
-from fgrad.core.primitive import Primitive, bind
+from fgrad.core.primitive import Primitive, bind, evaluate
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
@@ -109,11 +109,14 @@ class GradTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict):
         vals = list(args)
         links = []
+        nested = False  # does any value belong to an enclosing transform?
         for i, x in enumerate(args):
-            if x.__class__ is GradTracer and x._trace is self:
-                vals[i] = x.val
-                links.append((i, x.idx))
-        ans = bind(prim, *vals, **params)
+            if isinstance(x, Tracer):
+                if x._trace is self:
+                    links.append((i, x.idx))
+                    x = vals[i] = x.val
+                nested = nested or isinstance(x, Tracer)
+        ans = bind(prim, *vals, **params) if nested else evaluate(prim, vals, params)
         if not prim.differentiable:
             return ans
         idx = self.count
