@@ -10,7 +10,10 @@ transform them::
     print(fgrad.make_jaxpr(loss)(params, x, y))
 
 Transforms compose to any depth (``grad(grad(f))``) and work on pytrees
-(dicts, lists, tuples, namedtuples, dataclasses) of arrays.
+(dicts, lists, tuples, namedtuples, dataclasses) of arrays. On top of them:
+``jacfwd``, ``jacrev``, ``hessian``, ``hvp``, ``linearize``; custom rules with
+``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
+Submodules: ``fgrad.test_util.check_grads``, ``fgrad.flatten_util.ravel_pytree``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import sys as _sys
 
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.core.checkpoint import checkpoint
+from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.core.errors import (
     ConcretizationError,
     DtypeError,
@@ -30,7 +35,9 @@ from fgrad.core.errors import (
     TransformError,
 )
 from fgrad.core.forward_mode import jvp
+from fgrad.core.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
+from fgrad.core.linearize import linearize
 from fgrad.core.make_jaxpr import make_jaxpr
 from fgrad.core.pytree import (
     register_dataclass,
@@ -59,9 +66,18 @@ __all__ = [
     "ShapeError",
     "TracerArrayConversionError",
     "TransformError",
+    "checkpoint",
+    "custom_jvp",
+    "custom_vjp",
     "eval_jaxpr",
     "grad",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
     "jvp",
+    "linearize",
     "make_jaxpr",
     "numpy",
     "register_dataclass",

@@ -80,6 +80,17 @@ def bind(prim: Primitive, *args, **params):
     return trace.process(prim, args, params)
 
 
+def top_trace(args):
+    """The highest-level trace among ``args``' tracers, or ``None`` (see :func:`bind`)."""
+    trace = None
+    for x in args:
+        if isinstance(x, Tracer) and (trace is None or x._trace.level > trace.level):
+            trace = x._trace
+    if trace is not None and trace.level == DEAD_LEVEL:
+        raise _escaped_error(None, trace)
+    return trace
+
+
 def evaluate(prim: Primitive, args, params: dict):
     """Run ``prim``'s impl on concrete arguments, explaining failures in fgrad's terms."""
     try:
@@ -98,9 +109,10 @@ def check_abstract(prim: Primitive, args: tuple, params: dict) -> ShapedArray:
     return prim.abstract_eval(*[get_aval(x) for x in args], **params)
 
 
-def _escaped_error(prim: Primitive, trace) -> EscapedTracerError:
+def _escaped_error(prim: Primitive | None, trace) -> EscapedTracerError:
+    user = f"`{prim.name}`" if prim is not None else "a custom-derivative function"
     return EscapedTracerError(
-        f"A tracer created by {trace.name} was used by `{prim.name}` after that "
+        f"A tracer created by {trace.name} was used by {user} after that "
         f"{trace.name} call had returned. Tracers are only valid inside the "
         "function being transformed; this one escaped, typically through a global "
         "variable, a list or attribute the function appended to, or a closure that "

@@ -125,6 +125,41 @@ class GradTrace(Trace):
         return GradTracer(self, ans, idx)
 
 
+class _CustomCall:
+    """Tape entries whose backward rule is a closure: custom_jvp, custom_vjp, checkpoint.
+
+    Not a primitive (it is never bound); it only keys their vjp rule.
+    """
+
+    name = "custom_call"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+custom_call = _CustomCall()
+
+
+def _custom_call_vjp(ct, ans, vals, wanted, bwd):
+    cts = bwd(ct)
+    return [cts[i] for i in wanted]
+
+
+vjp_rules[custom_call] = _custom_call_vjp
+
+
+def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable) -> GradTracer:
+    """Put ``ans`` on ``trace``'s tape with backward rule ``bwd(ct) -> cotangent per value``.
+
+    ``links`` pairs positions in ``vals`` with the tape indices of the traced
+    inputs, as in :meth:`GradTrace.process`.
+    """
+    idx = trace.count
+    trace.count = idx + 1
+    trace.tape.append((custom_call, {"bwd": bwd}, vals, links, idx, ans))
+    return GradTracer(trace, ans, idx)
+
+
 def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object]:
     """Propagate cotangents from tape results back to tape inputs.
 

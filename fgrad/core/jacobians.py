@@ -1,0 +1,180 @@
+"""Jacobians and Hessians: ``jacfwd``, ``jacrev`` (alias ``jacobian``), ``hessian``, ``hvp``.
+
+``jacrev`` runs the forward pass once and the backward pass once per output
+element; ``jacfwd`` linearises once and replays the linear map once per input
+element. Choose ``jacrev`` for few outputs and ``jacfwd`` for few inputs.
+Results are nested pytrees of blocks, as in JAX: for output leaf ``o`` and input
+leaf ``i`` the block has shape ``o.shape + i.shape``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from fgrad.core.abstract import get_aval
+from fgrad.core.argnums import split_args
+from fgrad.core.forward_mode import jvp
+from fgrad.core.linearize import linearize_flat
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
+
+
+def _basis(aval, dtype):
+    """The standard basis of arrays shaped like ``aval``: yields one-hot arrays."""
+    for k in range(aval.size):
+        e = np.zeros(aval.size, dtype)
+        e[k] = 1
+        yield e.reshape(aval.shape)
+
+
+def _stack(parts: list, shape: tuple, dtype, axis: int):
+    """Stack Jacobian rows/columns (possibly traced) and give the block its shape."""
+    from fgrad import numpy as fnp
+
+    if not parts:
+        return np.zeros(shape, dtype)
+    return fnp.reshape(fnp.stack(parts, axis=axis), shape)
+
+
+def _blocks(out_tree, in_tree, blocks: list[list]):
+    """Nest blocks[i][j] as an output-structured tree of input-structured trees."""
+    return tree_unflatten(out_tree, [tree_unflatten(in_tree, row) for row in blocks])
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Jacobian of ``fun`` by reverse mode: one backward pass per output element.
+
+    Parameters
+    ----------
+    fun
+        A function of pytrees of arrays.
+    argnums
+        Positional argument(s) to differentiate with respect to.
+    has_aux
+        If true, ``fun`` returns ``(out, aux)`` and the result is ``(jacobian, aux)``.
+
+    Returns
+    -------
+    Callable
+        ``f(*args) -> jacobian``: a pytree shaped like ``fun``'s output whose
+        leaves are pytrees shaped like the differentiated argument(s), with
+        blocks of shape ``out_leaf.shape + in_leaf.shape``.
+    """
+
+    @functools.wraps(fun)
+    def jacrev_f(*args, **kwargs):
+        dyn, rebuild = split_args(args, argnums, "jacrev")
+        res = vjp(lambda *d: fun(*rebuild(d), **kwargs), *dyn, has_aux=has_aux)
+        out, pullback = res[0], res[1]
+        out_flat, out_tree = tree_flatten(out)
+        target = dyn[0] if isinstance(argnums, int) else dyn
+        in_flat, in_tree = tree_flatten(target)
+        out_avals = [get_aval(o) for o in out_flat]
+        rows: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
+        for i, aval in enumerate(out_avals):
+            for e in _basis(aval, aval.dtype):
+                cts = [e if j == i else np.zeros(a.shape, a.dtype) for j, a in enumerate(out_avals)]
+                g = pullback(tree_unflatten(out_tree, cts))
+                g_flat = tree_flatten(g[0] if isinstance(argnums, int) else g)[0]
+                for j, gj in enumerate(g_flat):
+                    rows[i][j].append(gj)
+        blocks = [
+            [
+                _stack(rows[i][j], out_avals[i].shape + get_aval(x).shape, get_aval(x).dtype, 0)
+                for j, x in enumerate(in_flat)
+            ]
+            for i in range(len(out_flat))
+        ]
+        jac = _blocks(out_tree, in_tree, blocks)
+        return (jac, res[2]) if has_aux else jac
+
+    return jacrev_f
+
+
+jacobian = jacrev
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Jacobian of ``fun`` by forward mode: linearise once, one linear replay per input element.
+
+    Parameters and result are as for :func:`jacrev`.
+    """
+
+    @functools.wraps(fun)
+    def jacfwd_f(*args, **kwargs):
+        dyn, rebuild = split_args(args, argnums, "jacfwd")
+        target = dyn[0] if isinstance(argnums, int) else dyn
+        in_flat, in_tree = tree_flatten(target)
+        in_flat = [_differentiable_input(x, "jacfwd") for x in in_flat]
+        trees = []
+
+        def flat_fun(*xs):
+            t = tree_unflatten(in_tree, list(xs))
+            out = fun(*rebuild((t,) if isinstance(argnums, int) else t), **kwargs)
+            aux = None
+            if has_aux:
+                out, aux = _split_aux(out, "jacfwd")
+            out_flat, out_tree = tree_flatten(out)
+            trees.append((out_tree, aux))
+            return out_flat
+
+        out_flat, lin = linearize_flat(flat_fun, in_flat)
+        out_tree, aux = trees[0]
+        from fgrad.core.jaxpr import eval_jaxpr
+
+        cols: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
+        for j, x in enumerate(in_flat):
+            aval = get_aval(x)
+            zeros = [np.zeros(get_aval(y).shape, get_aval(y).dtype) for y in in_flat]
+            for e in _basis(aval, aval.dtype):
+                tangents = [e if k == j else z for k, z in enumerate(zeros)]
+                for i, t in enumerate(eval_jaxpr(lin.jaxpr, lin.consts, *tangents)):
+                    cols[i][j].append(t)
+        blocks = [
+            [
+                _stack(
+                    cols[i][j],
+                    get_aval(o).shape + get_aval(x).shape,
+                    get_aval(o).dtype,
+                    -1 if get_aval(o).shape or cols[i][j] else 0,
+                )
+                for j, x in enumerate(in_flat)
+            ]
+            for i, o in enumerate(out_flat)
+        ]
+        jac = _blocks(out_tree, in_tree, blocks)
+        return (jac, aux) if has_aux else jac
+
+    return jacfwd_f
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """Hessian of scalar ``fun``: ``jacfwd(jacrev(fun))`` (forward-over-reverse).
+
+    For a single array argument of shape ``s`` the result has shape ``s + s``.
+    """
+    return jacfwd(jacrev(fun, argnums), argnums)
+
+
+def hvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
+    """Hessian-vector product of scalar ``fun`` without forming the Hessian.
+
+    Computed forward-over-reverse: ``jvp(grad(fun), primals, tangents)``.
+
+    Parameters
+    ----------
+    fun
+        Scalar-valued function of the positional arguments ``primals``.
+    primals, tangents
+        Tuples of the same structure: the point and the direction.
+
+    Returns
+    -------
+    ``H @ v`` with the structure of ``primals[0]`` when there is one argument,
+    else a tuple with one entry per argument.
+    """
+    argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return jvp(grad(fun, argnums), tuple(primals), tuple(tangents))[1]
