@@ -53,6 +53,17 @@ from fgrad.primitives.elementwise import stop_gradient
 
 _sys.modules[__name__ + ".numpy"] = numpy
 
+_SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util")
+
+
+def __getattr__(name: str):
+    # submodules load on first use, so ``import fgrad`` stays light
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'fgrad' has no attribute '{name}'")
+
 __version__ = "0.1.0"
 
 __all__ = [
