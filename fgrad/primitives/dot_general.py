@@ -106,17 +106,25 @@ def _transpose_lhs(g, x_ndim: int, y, dimension_numbers: DimensionNumbers):
 
 
 def _transpose_rhs(g, x, y_ndim: int, dimension_numbers: DimensionNumbers):
-    """Cotangent of ``y``: the lhs rule with the operands' roles swapped."""
+    """Cotangent of ``y``: contract ``x`` with ``g`` over ``x``'s free axes, then reorder.
+
+    Contracting in this order (rather than swapping operands and reusing the lhs
+    rule) gives ``x.T @ g`` for a matmul, a result already in ``y``'s memory
+    order: a transposed view would slow down every elementwise use of the
+    gradient, such as the optimiser's update.
+    """
     (xc, yc), (xb, yb) = dimension_numbers
+    x_free = _free_axes(x.ndim, xc, xb)
+    y_free = _free_axes(y_ndim, yc, yb)
     nb = len(xb)
-    nx_free = len(_free_axes(x.ndim, xc, xb))
-    # g's axes are (batch, x free, y free); swapping the operands expects (batch, y free, x free)
-    g_swapped_axes = (
-        tuple(range(nb)) + tuple(range(nb + nx_free, g.ndim)) + tuple(range(nb, nb + nx_free))
-    )
-    if g_swapped_axes != tuple(range(g.ndim)):
-        g = transpose(g, g_swapped_axes)
-    return _transpose_lhs(g, y_ndim, x, ((yc, xc), (yb, xb)))
+    g_x_free = tuple(range(nb, nb + len(x_free)))
+    r = dot_general(x, g, ((tuple(x_free), g_x_free), (tuple(xb), tuple(range(nb)))))
+    # r's axes: batch, x's contracted axes in increasing order (each standing for the
+    # y axis it was paired with), then y's free axes.
+    x_rest = sorted(xc)
+    r_axes_in_y = list(yb) + [yc[xc.index(d)] for d in x_rest] + y_free
+    perm = tuple(np.argsort(r_axes_in_y).tolist())
+    return r if perm == tuple(range(len(perm))) else transpose(r, perm)
 
 
 defjvp(

@@ -1,0 +1,22 @@
+"""Run fgrad's benchmarks against hand-written NumPy, autograd, JAX and PyTorch.
+
+    python benchmarks/run.py [--quick] [--only NAME] [--framework SUBSTR] [--repeat N]
+                             [--markdown PATH]
+
+Adding a workload = one module exposing ``WORKLOAD`` (see ``harness.Workload``) + a line here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import frameworks
+import harness
+import mlp_large
+import mlp_small
+import op_chain
+
+WORKLOADS = [op_chain.WORKLOAD, mlp_small.WORKLOAD, mlp_large.WORKLOAD]
+
+if __name__ == "__main__":
+    sys.exit(harness.main(WORKLOADS, frameworks.versions))
