@@ -17,6 +17,7 @@ import numpy as np
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_args
 from fgrad.core.forward_mode import jvp
+from fgrad.core.jaxpr import eval_jaxpr
 from fgrad.core.linearize import linearize_flat
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
@@ -118,20 +119,21 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             if has_aux:
                 out, aux = _split_aux(out, "jacfwd")
             out_flat, out_tree = tree_flatten(out)
-            trees.append((out_tree, aux))
-            return out_flat
+            aux_flat, aux_tree = tree_flatten(aux)
+            trees.append((out_tree, aux_tree, len(out_flat)))
+            return out_flat + aux_flat  # aux leaves come back as plain primal values
 
-        out_flat, lin = linearize_flat(flat_fun, in_flat)
-        out_tree, aux = trees[0]
-        from fgrad.core.jaxpr import eval_jaxpr
-
+        outs, lin = linearize_flat(flat_fun, in_flat)
+        out_tree, aux_tree, n_out = trees[0]
+        out_flat, aux = outs[:n_out], tree_unflatten(aux_tree, outs[n_out:])
         cols: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
         for j, x in enumerate(in_flat):
             aval = get_aval(x)
             zeros = [np.zeros(get_aval(y).shape, get_aval(y).dtype) for y in in_flat]
             for e in _basis(aval, aval.dtype):
                 tangents = [e if k == j else z for k, z in enumerate(zeros)]
-                for i, t in enumerate(eval_jaxpr(lin.jaxpr, lin.consts, *tangents)):
+                t_out = eval_jaxpr(lin.jaxpr, lin.consts, *tangents)
+                for i, t in enumerate(t_out[:n_out]):
                     cols[i][j].append(t)
         blocks = [
             [
