@@ -121,6 +121,8 @@ class JVPTrace(Trace):
             for i, t in tangents:
                 all_t[i] = t
             t_out = rules(all_t, ans, *primals, **params)
+        if t_out.dtype != ans.dtype:  # a float32 tangent meeting a float64 constant
+            t_out = t_out.astype(ans.dtype)
         return JVPTracer(self, ans, t_out)
 
 

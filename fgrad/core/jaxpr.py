@@ -18,6 +18,7 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray, dtype_short_name
 from fgrad.core.primitive import Primitive, bind
+from fgrad.core.tracer import slice_str
 
 
 class Var:
@@ -200,10 +201,7 @@ def _param_str(p) -> str:
             return np.array2string(p, separator=",")
         return f"<{dtype_short_name(p.dtype)}[{','.join(map(str, p.shape))}]>"
     if isinstance(p, slice):
-        return (
-            ":".join("" if x is None else str(x) for x in (p.start, p.stop, p.step)).rstrip(":")
-            or ":"
-        )
+        return slice_str(p)
     if p is Ellipsis:
         return "..."
     if isinstance(p, tuple):

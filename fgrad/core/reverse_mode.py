@@ -219,14 +219,19 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     >>> out, pullback = fgrad.vjp(fnp.sin, 0.5)
     >>> pullback(1.0)        # (cos(0.5),)
     """
+    return _vjp(fun, primals, has_aux, "vjp")
+
+
+def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
+    """``vjp``, naming ``transform`` (the function the user called) in its errors."""
     flat, in_tree = tree_flatten(primals)
-    flat = [_differentiable_input(x, "vjp") for x in flat]
+    flat = [_differentiable_input(x, transform) for x in flat]
     trace = GradTrace()
     with new_trace(trace):
         inputs = [trace.new_input(x) for x in flat]
         out = fun(*tree_unflatten(in_tree, inputs))
         if has_aux:
-            out, aux = _split_aux(out, "vjp")
+            out, aux = _split_aux(out, transform)
             aux = tree_map(functools.partial(_unwrap, trace), aux)
         out_flat, out_tree = tree_flatten(out)
         out_ids = [_own_idx(trace, x) for x in out_flat]
@@ -286,7 +291,7 @@ def value_and_grad(
         def f_dyn(*dyn_args):
             return fun(*rebuild(dyn_args), **kwargs)
 
-        res = vjp(f_dyn, *dyn, has_aux=has_aux)
+        res = _vjp(f_dyn, dyn, has_aux, "grad")
         out, pullback = res[0], res[1]
         aval = _check_scalar_output(out, fun)
         grads = pullback(np.ones((), aval.dtype))
@@ -348,9 +353,15 @@ def _split_aux(out, transform: str):
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise TransformError(
             f"{transform} with has_aux=True expects the function to return a pair "
-            f"(output, aux), but it returned {type(out).__name__}"
+            f"(output, aux), but it returned {_describe_output(out)}"
         )
     return out[0], out[1]
+
+
+def _describe_output(out) -> str:
+    if isinstance(out, Tracer):
+        return f"a single array ({out.aval.str_short()})"
+    return type(out).__name__
 
 
 def _differentiable_input(x, transform: str):

@@ -124,18 +124,23 @@ class Tracer:
     __str__ = __repr__
 
 
+def slice_str(s: slice) -> str:
+    """A slice as it is written in an index: ``1:``, ``::2``, ``:``, ``1:5:2``."""
+    text = ":".join("" if p is None else str(p) for p in (s.start, s.stop))
+    return text if s.step is None else f"{text}:{s.step}"
+
+
 def _index_repr(index) -> str:
     if not isinstance(index, tuple):
         index = (index,)
     parts = []
     for i in index:
         if isinstance(i, slice):
-            parts.append(
-                ":".join("" if p is None else str(p) for p in (i.start, i.stop, i.step)).rstrip(":")
-                or ":"
-            )
+            parts.append(slice_str(i))
         elif i is Ellipsis:
             parts.append("...")
+        elif i is None:
+            parts.append("None")
         elif isinstance(i, int):
             parts.append(str(i))
         else:

@@ -91,7 +91,8 @@ def logaddexp(x1, x2):
     x1, x2 = as_operand(x1), as_operand(x2)
     m = stop_gradient(maximum(x1, x2))
     m = select(isfinite(m), m, 0)
-    return m + log(exp(x1 - m) + exp(x2 - m))
+    with np.errstate(divide="ignore"):  # both -inf: log(0) = -inf, silently as in NumPy
+        return m + log(exp(x1 - m) + exp(x2 - m))
 
 
 def where(condition, x=None, y=None):
