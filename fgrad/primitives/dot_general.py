@@ -40,10 +40,12 @@ def _dot_general_impl(x, y, dimension_numbers: DimensionNumbers):
     xf, yf = _free_axes(x.ndim, xc, xb), _free_axes(y.ndim, yc, yb)
     bshape = [x.shape[i] for i in xb]
     xfs, yfs = [x.shape[i] for i in xf], [y.shape[i] for i in yf]
+    # explicit sizes, not -1: reshape cannot infer a dimension when the array is empty
     k = int(np.prod([x.shape[i] for i in xc], dtype=np.int64))
     nb = int(np.prod(bshape, dtype=np.int64))
-    a = np.transpose(x, list(xb) + xf + list(xc)).reshape(nb, -1, k)
-    b = np.transpose(y, list(yb) + list(yc) + yf).reshape(nb, k, -1)
+    m, n = int(np.prod(xfs, dtype=np.int64)), int(np.prod(yfs, dtype=np.int64))
+    a = np.transpose(x, list(xb) + xf + list(xc)).reshape(nb, m, k)
+    b = np.transpose(y, list(yb) + list(yc) + yf).reshape(nb, k, n)
     return np.matmul(a, b).reshape(bshape + xfs + yfs)
 
 

@@ -143,7 +143,10 @@ def _pow_dx(x, y):
     """d(x**y)/dx = y * x**(y-1), defined as 0 where y == 0 (so 0**0 has slope 0, not nan)."""
     if isinstance(y, (int, float)):
         return y * x ** (y - 1) if y != 0 else x * 0
-    return select(y == 0, 0, y * x ** (y - 1))
+    # Only 0 * 0**-1 is nan; replacing that base by 1 (rather than selecting the result 0
+    # wherever y == 0) keeps the derivative in y, x**-1 at y == 0, for second derivatives.
+    base = select(bind(and_p, y == 0, x == 0), 1, x)
+    return y * base ** (y - 1)
 
 
 def _log_or_zero(x):

@@ -115,8 +115,26 @@ defjvp(
     lambda t, ans, x, v, index: index_set(t, 0, index),
     lambda t, ans, x, v, index: index_set(_zeros(ans.shape, t.dtype), t, index),
 )
+
+
+def _index_set_v_vjp(g, ans, x, v, index):
+    g = getitem(g, index)
+    if _has_arrays(index):
+        # with repeated indices only the last write of each element lands in the output;
+        # the values overwritten before it get no cotangent
+        g = g * _written_last(x.shape, g.shape, g.dtype, index)
+    return unbroadcast(g, v.shape)
+
+
+def _written_last(x_shape, target_shape, dtype, index) -> np.ndarray:
+    """1.0 where an element of ``x[index]`` is the one whose write ``index_set`` keeps, else 0."""
+    ids = np.arange(int(np.prod(target_shape, dtype=np.int64))).reshape(target_shape)
+    kept = _index_set_impl(np.full(x_shape, -1), ids, index)[index]
+    return (kept == ids).astype(dtype)
+
+
 defvjp(
     index_set_p,
     lambda g, ans, x, v, index: index_set(g, 0, index),
-    lambda g, ans, x, v, index: unbroadcast(getitem(g, index), v.shape),
+    _index_set_v_vjp,
 )

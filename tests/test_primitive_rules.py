@@ -1,0 +1,659 @@
+"""One rule-check harness over the whole primitive registry.
+
+Every registered primitive has cases in ``CASES``: arguments (shapes and a value
+domain suited to the primitive, or fixed arrays) and static params. Each case is
+checked, in float64, for
+
+* abstract eval: ``abstract_eval`` of the input avals gives the impl's shape and dtype;
+* primal outputs: ``jvp`` and ``vjp`` return exactly ``impl``'s result, with its dtype;
+* jvp against central finite differences along a random tangent;
+* vjp against jvp through the dot-product identity ``<vjp(u), v> == <u, jvp(v)>``;
+* second order: forward and reverse mode over the pullback (vjp rules) and over the
+  tangent map (jvp rules), against their finite differences: the rules must
+  themselves be differentiable (skipped at the kinks in ``KINKS``);
+* for primitives without a derivative: zero tangents and cotangents, and a zero
+  derivative when composed into a differentiable function.
+
+A new primitive costs one line in ``CASES``; ``test_every_primitive_has_cases``
+fails until it has one. Bad shapes raise :class:`fgrad.ShapeError` naming the
+primitive (``BAD_SHAPES``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import fgrad
+from fgrad.core.abstract import get_aval
+from fgrad.core.primitive import Primitive, bind, registry
+from fgrad.primitives.elementwise import convert_element_type, gt_p, mul
+from fgrad.primitives.reductions import reduce_sum
+
+# -- argument domains ------------------------------------------------------------------
+
+
+def _distinct(rng, shape, offset=0.0):
+    """Distinct values at least 0.25 apart: no ties within an array (reduce_max, sort-like)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return ((rng.permutation(n) - n / 2) * 0.25 + offset).reshape(shape)
+
+
+def _lattice(offset):
+    """Values on a grid shifted by ``offset``: two lattices never tie (max, min)."""
+    return lambda rng, shape: rng.integers(-8, 8, size=shape) * 0.25 + offset
+
+
+def _away_from_zero(rng, shape):
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
+
+
+def _special(rng, shape):
+    return rng.choice([0.0, -1.5, 2.0, np.inf, -np.inf, np.nan], size=shape)
+
+
+DOMAINS: dict[str, Callable] = {
+    "normal": lambda rng, shape: rng.standard_normal(shape),
+    "positive": lambda rng, shape: rng.uniform(0.5, 2.0, size=shape),
+    "away0": _away_from_zero,
+    "above-1": lambda rng, shape: rng.uniform(-0.5, 2.0, size=shape),
+    "tan": lambda rng, shape: rng.uniform(-1.2, 1.2, size=shape),
+    "exponent": lambda rng, shape: rng.uniform(-2.0, 2.0, size=shape),
+    "distinct": _distinct,
+    "lattice0": _lattice(0.0),
+    "lattice1": _lattice(0.125),
+    "small-int": lambda rng, shape: rng.integers(-1, 2, size=shape).astype(np.float64),
+    "special": _special,
+    "bool": lambda rng, shape: rng.random(shape) < 0.5,
+    "float32": lambda rng, shape: rng.standard_normal(shape).astype(np.float32),
+}
+
+
+@dataclass(frozen=True)
+class Const:
+    """An argument passed as is and never differentiated (a Python scalar, a fixed array)."""
+
+    value: object
+
+
+@dataclass
+class Case:
+    """One call of a primitive: ``args`` are ``(shape, domain)`` pairs, fixed arrays or Consts.
+
+    Float arguments are differentiated; ``marks`` takes e.g. ``pytest.mark.xfail(strict=True)``
+    for a known bug outside ``fgrad/primitives``.
+    """
+
+    name: str
+    args: tuple
+    params: dict = field(default_factory=dict)
+    label: str = ""
+    eps: float = 1e-6
+    rtol: float = 1e-6
+    dot_rtol: float = 1e-10
+    second_order: bool = True
+    marks: tuple = ()
+
+    @property
+    def prim(self) -> Primitive:
+        return registry[self.name]
+
+    @property
+    def id(self) -> str:
+        shapes = "x".join(_shape_str(_spec_shape(a)) for a in self.args)
+        label = self.label or ",".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.name}-{shapes}" + (f"-{label}" if label else "").replace(" ", "")
+
+    def materialize(self) -> tuple[list, list[bool]]:
+        """The arguments (seeded by the case id) and which of them are differentiated."""
+        rng = np.random.default_rng(zlib.crc32(self.id.encode()))
+        args, diff = [], []
+        for a in self.args:
+            if isinstance(a, Const):
+                args.append(a.value)
+                diff.append(False)
+                continue
+            x = np.array(a) if isinstance(a, np.ndarray) else DOMAINS[a[1]](rng, a[0])
+            args.append(np.asarray(x))
+            diff.append(np.asarray(x).dtype.kind == "f")
+        return args, diff
+
+    def param(self):
+        return pytest.param(self, id=self.id, marks=self.marks)
+
+
+def _spec_shape(a) -> tuple:
+    if isinstance(a, Const):
+        return np.shape(a.value)
+    return a.shape if isinstance(a, np.ndarray) else a[0]
+
+
+def _shape_str(shape) -> str:
+    return str(tuple(shape)).replace(" ", "")
+
+
+# -- table builders: one line per primitive --------------------------------------------
+
+UNARY_SHAPES = [(), (5,), (2, 3), (1, 1), (0,), (2, 0)]
+BINARY_SHAPES = [
+    ((3, 1), (1, 4)),
+    ((), (2, 3)),
+    ((2, 3), ()),
+    ((4,), (3, 4)),
+    ((2, 3), (2, 3)),
+    ((1, 1), (1,)),
+    ((0,), (0,)),
+    ((2, 0), (2, 1)),
+    ((0, 3), (1, 3)),
+]
+
+
+def unary(name: str, domain: str = "normal", shapes=UNARY_SHAPES, **params) -> list[Case]:
+    return [Case(name, ((s, domain),), params) for s in shapes]
+
+
+def binary(name: str, domains=("normal", "normal"), shapes=BINARY_SHAPES) -> list[Case]:
+    return [Case(name, ((s, domains[0]), (t, domains[1]))) for s, t in shapes]
+
+
+def case(name: str, *args, label: str = "", **params) -> Case:
+    return Case(name, tuple(args), params, label=label)
+
+
+def dot(x_shape, y_shape, contract, batch=((), ()), label: str = "") -> Case:
+    return case(
+        "dot_general",
+        (x_shape, "normal"),
+        (y_shape, "normal"),
+        dimension_numbers=(contract, batch),
+        label=label,
+    )
+
+
+def idx(*ints) -> np.ndarray:
+    return np.array(ints, dtype=np.intp)
+
+
+#: a two-way tie for the maximum of every row (central differences see the mean of the two)
+TIES_IN_ROWS = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 5.0, -1.0, 5.0], [0.0, -4.0, -2.0, 0.0]])
+_ = slice(None)
+
+CASES: list[Case] = [
+    # -- elementwise arithmetic --
+    *binary("add"),
+    *binary("sub"),
+    *binary("mul"),
+    case("mul", ((2, 3), "normal"), Const(2.5), label="python-scalar"),
+    *binary("div", domains=("normal", "away0")),
+    *unary("neg"),
+    *binary("pow", domains=("positive", "exponent")),
+    case("pow", ((3,), "positive"), np.array([0.0, 2.0, -1.0]), label="zero-exponent"),
+    case("pow", ((2, 3), "positive"), Const(2.0), label="python-exponent"),
+    case("pow", ((2, 3), "positive"), Const(0), label="python-zero-exponent"),
+    *binary("max", domains=("lattice0", "lattice1")),
+    *binary("min", domains=("lattice0", "lattice1")),
+    # -- unary functions --
+    *unary("exp"),
+    *unary("log", "positive"),
+    *unary("log1p", "above-1"),
+    *unary("expm1"),
+    *unary("sin"),
+    *unary("cos"),
+    *unary("tan", "tan"),
+    *unary("tanh"),
+    *unary("sqrt", "positive"),
+    *unary("abs", "away0"),
+    # -- select, conversion --
+    case("select", ((3, 1), "bool"), ((1, 4), "normal"), ((), "normal")),
+    case("select", ((2, 3), "bool"), ((2, 3), "normal"), ((2, 3), "normal")),
+    case("select", ((), "bool"), ((2, 3), "normal"), ((3,), "normal")),
+    case("select", ((4,), "bool"), ((1,), "normal"), ((4,), "normal")),
+    case("select", ((0, 2), "bool"), ((0, 2), "normal"), ((1, 2), "normal")),
+    case("select", ((1, 1), "bool"), ((1, 1), "normal"), ((1, 1), "normal")),
+    *unary("convert_element_type", new_dtype=np.dtype(np.float64)),
+    Case(
+        "convert_element_type",
+        (((2, 3), "normal"),),
+        {"new_dtype": np.dtype(np.float32)},
+        label="f64-to-f32",
+        eps=1e-3,
+        rtol=1e-3,
+        dot_rtol=1e-5,
+    ),
+    Case(
+        "convert_element_type",
+        (((2, 3), "float32"),),
+        {"new_dtype": np.dtype(np.float64)},
+        label="f32-to-f64",
+        eps=1e-3,
+        rtol=1e-3,
+        dot_rtol=1e-5,
+    ),
+    # -- without derivative --
+    *unary("sign", "small-int", shapes=[(), (2, 3), (0,)]),
+    *unary("stop_gradient", shapes=[(), (2, 3), (0,)]),
+    *[
+        c
+        for n in ("eq", "ne", "lt", "le", "gt", "ge")
+        for c in binary(n, ("small-int", "small-int"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))])
+    ],
+    *unary("not", "bool", shapes=[(), (2, 3), (0,)]),
+    *binary("and", ("bool", "bool"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))]),
+    *binary("or", ("bool", "bool"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))]),
+    *unary("isfinite", "special", shapes=[(), (3, 4), (0,)]),
+    *unary("isnan", "special", shapes=[(), (3, 4), (0,)]),
+    *unary("isinf", "special", shapes=[(), (3, 4), (0,)]),
+    # -- reductions --
+    case("reduce_sum", ((3, 4), "normal"), axis=(1,), keepdims=False),
+    case("reduce_sum", ((3, 4), "normal"), axis=(0,), keepdims=True),
+    case("reduce_sum", ((3, 4), "normal"), axis=(0, 1), keepdims=False),
+    case("reduce_sum", ((2, 3, 4), "normal"), axis=(0, 2), keepdims=True),
+    case("reduce_sum", ((2, 3), "normal"), axis=(), keepdims=False),
+    case("reduce_sum", ((), "normal"), axis=(), keepdims=False),
+    case("reduce_sum", ((0, 3), "normal"), axis=(0,), keepdims=False),
+    case("reduce_sum", ((2, 0), "normal"), axis=(1,), keepdims=True),
+    case("reduce_sum", ((1, 1), "normal"), axis=(0, 1), keepdims=False),
+    *[
+        c
+        for n in ("reduce_max", "reduce_min")
+        for c in [
+            case(n, ((3, 4), "distinct"), axis=(1,), keepdims=False),
+            case(n, ((3, 4), "distinct"), axis=(0,), keepdims=True),
+            case(n, ((2, 3, 4), "distinct"), axis=(0, 2), keepdims=False),
+            case(n, ((5,), "distinct"), axis=(0,), keepdims=False),
+            case(n, ((), "distinct"), axis=(), keepdims=False),
+            case(n, ((0, 3), "distinct"), axis=(1,), keepdims=False),
+            case(n, ((1, 1), "distinct"), axis=(0,), keepdims=True),
+        ]
+    ],
+    *[
+        case(n, ((3, 4), "distinct"), axis=axis, keepdims=keepdims)
+        for n in ("argmax", "argmin")
+        for axis, keepdims in ((1, False), (0, True), (None, False), (None, True))
+    ],
+    case("argmax", ((1, 1), "distinct"), axis=0, keepdims=False),
+    case("argmin", ((5,), "distinct"), axis=0, keepdims=False),
+    # -- shape --
+    case("broadcast_to", ((3, 1), "normal"), shape=(3, 4)),
+    case("broadcast_to", ((), "normal"), shape=(2, 3)),
+    case("broadcast_to", ((4,), "normal"), shape=(2, 3, 4)),
+    case("broadcast_to", ((2, 1, 3), "normal"), shape=(2, 4, 3)),
+    case("broadcast_to", ((1, 1), "normal"), shape=(1, 1)),
+    case("broadcast_to", ((1,), "normal"), shape=(0,)),
+    case("broadcast_to", ((0, 1), "normal"), shape=(2, 0, 3)),
+    case("reshape", ((2, 3), "normal"), shape=(3, 2)),
+    case("reshape", ((6,), "normal"), shape=(1, 2, 3, 1)),
+    case("reshape", ((), "normal"), shape=(1, 1)),
+    case("reshape", ((1,), "normal"), shape=()),
+    case("reshape", ((0, 3), "normal"), shape=(3, 0)),
+    case("reshape", ((2, 0), "normal"), shape=(0,)),
+    case("transpose", ((2, 3), "normal"), permutation=(1, 0)),
+    case("transpose", ((2, 3, 4), "normal"), permutation=(2, 0, 1)),
+    case("transpose", ((2, 3, 4), "normal"), permutation=(0, 2, 1)),
+    case("transpose", ((3,), "normal"), permutation=(0,)),
+    case("transpose", ((), "normal"), permutation=()),
+    case("transpose", ((0, 2, 1), "normal"), permutation=(1, 2, 0)),
+    case("concatenate", ((2, 3), "normal"), ((4, 3), "normal"), axis=0),
+    case("concatenate", ((2, 1), "normal"), ((2, 3), "normal"), ((2, 0), "normal"), axis=1),
+    case("concatenate", ((3,), "normal"), axis=0),
+    case("concatenate", ((0, 2), "normal"), ((1, 2), "normal"), axis=0),
+    case("concatenate", ((2, 3, 1), "normal"), ((2, 3, 2), "normal"), axis=2),
+    # -- dot_general --
+    dot((3, 4), (4, 5), ((1,), (0,)), label="matmul"),
+    dot((3, 4), (4,), ((1,), (0,)), label="matvec"),
+    dot((4,), (4, 5), ((0,), (0,)), label="vecmat"),
+    dot((4,), (4,), ((0,), (0,)), label="vecvec"),
+    dot((4, 3), (5, 4), ((0,), (1,)), label="contract-non-last"),
+    dot((2, 3, 4), (2, 4, 5), ((2,), (1,)), ((0,), (0,)), label="batched-matmul"),
+    dot((3, 2, 4), (4, 5, 2), ((2,), (0,)), ((1,), (2,)), label="batch-not-leading"),
+    dot((2, 3, 4), (3, 4, 5), ((1, 2), (0, 1)), label="tensordot-2"),
+    dot((2, 3, 4), (4, 3, 5), ((1, 2), (1, 0)), label="tensordot-2-crossed"),
+    dot((2, 3), (2, 4), ((), ()), ((0,), (0,)), label="batch-no-contraction"),
+    dot((3,), (4,), ((), ()), label="outer"),
+    dot((), (2, 3), ((), ()), label="scalar"),
+    dot((1, 1), (1, 1), ((1,), (0,)), label="matmul-1x1"),
+    dot((3, 0), (0, 4), ((1,), (0,)), label="matmul-empty-contraction"),
+    dot((0, 4), (4, 5), ((1,), (0,)), label="matmul-empty-rows"),
+    dot((2, 3, 0), (2, 0, 5), ((2,), (1,)), ((0,), (0,)), label="batched-empty-contraction"),
+    dot((0, 3, 4), (0, 4, 5), ((2,), (1,)), ((0,), (0,)), label="batched-empty-batch"),
+    # -- indexing --
+    case("getitem", ((5,), "normal"), index=(slice(1, 4),), label="slice"),
+    case("getitem", ((6,), "normal"), index=(slice(None, None, -2),), label="step-2"),
+    case(
+        "getitem",
+        ((4, 5), "normal"),
+        index=(slice(None, None, -1), slice(3, 0, -2)),
+        label="negstep",
+    ),
+    case("getitem", ((3, 4), "normal"), index=(None, Ellipsis, 1), label="None-Ellipsis"),
+    case("getitem", ((3, 4), "normal"), index=(-1, 2), label="scalar"),
+    case("getitem", ((3, 4), "normal"), index=(1,), label="row"),
+    case("getitem", ((5,), "normal"), index=(idx(0, 2, 2, 4, 0),), label="repeated"),
+    case("getitem", ((4, 3), "normal"), index=(np.array([[0, 1], [1, 3]]), _), label="2d-index"),
+    case("getitem", ((3, 4, 5), "normal"), index=(_, idx(0, 0, 2), idx(1, 3, 1)), label="mixed"),
+    case(
+        "getitem", ((3, 4, 5), "normal"), index=(idx(0, 2), slice(1, 3), idx(1, 1)), label="split"
+    ),
+    case("getitem", ((0, 3), "normal"), index=(_, 1), label="empty-rows"),
+    case("getitem", ((3, 4), "normal"), index=(slice(2, 2),), label="empty-slice"),
+    case("getitem", ((1, 1), "normal"), index=(0, 0), label="1x1"),
+    case("getitem", ((4,), "normal"), index=(idx(),), label="empty-index"),
+    case("index_add", ((5,), "normal"), ((3,), "normal"), index=(idx(0, 2, 0),), label="repeated"),
+    case("index_add", ((5,), "normal"), ((1,), "normal"), index=(idx(1, 1, 3),), label="bcast-rep"),
+    case("index_add", ((4, 3), "normal"), ((3,), "normal"), index=(slice(1, 3),), label="bcast"),
+    case("index_add", ((4, 3), "normal"), ((2, 3), "normal"), index=(idx(1, 1),), label="rep-rows"),
+    case("index_add", ((3, 4), "normal"), ((), "normal"), index=(1, _), label="scalar-row"),
+    case(
+        "index_add", ((3, 4), "normal"), ((2,), "normal"), index=(idx(0, 0), idx(1, 1)), label="2d"
+    ),
+    case(
+        "index_add",
+        ((3, 4, 5), "normal"),
+        ((3, 3), "normal"),
+        index=(_, idx(0, 3, 0), slice(None, None, -2)),
+        label="mixed",
+    ),
+    case("index_add", ((0, 3), "normal"), ((0, 3), "normal"), index=(_,), label="empty"),
+    case("index_add", ((4,), "normal"), ((0,), "normal"), index=(idx(),), label="empty-index"),
+    case("index_set", ((5,), "normal"), ((2,), "normal"), index=(idx(0, 3),), label="array"),
+    case("index_set", ((4, 3), "normal"), ((3,), "normal"), index=(slice(1, 3),), label="bcast"),
+    case("index_set", ((3, 4), "normal"), ((), "normal"), index=(1, _), label="scalar-row"),
+    case(
+        "index_set",
+        ((3, 4), "normal"),
+        ((2, 2), "normal"),
+        index=(idx(0, 2), slice(0, 4, 2)),
+        label="arr-slice",
+    ),
+    case("index_set", ((5,), "normal"), ((3,), "normal"), index=(idx(0, 2, 0),), label="repeated"),
+    case("index_set", ((5,), "normal"), ((1,), "normal"), index=(idx(1, 1, 3),), label="bcast-rep"),
+    case(
+        "index_set",
+        ((3, 4), "normal"),
+        ((3,), "normal"),
+        index=(idx(0, 0, 2), idx(1, 1, 3)),
+        label="2d-rep",
+    ),
+    case(
+        "index_set", ((3, 4), "normal"), ((3, 2), "normal"), index=(_, idx(1, 1)), label="rep-cols"
+    ),
+    case("index_set", ((0, 3), "normal"), ((0, 3), "normal"), index=(_,), label="empty"),
+]
+
+
+#: points where a rule's one-sided behaviour matters: ties and kinks. Central differences
+#: average the two sides, as the rules do; second derivatives are not defined there.
+def kink(name: str, *args, label: str, **params) -> Case:
+    return Case(name, args, params, label=label, second_order=False)
+
+
+KINKS: list[Case] = [
+    kink("max", np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.5]), label="tie"),
+    kink("min", np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.5]), label="tie"),
+    kink("abs", np.array([0.0, -1.0, 2.0]), label="zero"),
+    kink("reduce_max", TIES_IN_ROWS, axis=(1,), keepdims=False, label="tie"),
+    kink("reduce_min", -TIES_IN_ROWS.T, axis=(0,), keepdims=True, label="tie"),
+]
+CASES += KINKS
+
+DIFF_CASES = [c for c in CASES if c.prim.differentiable]
+NONDIFF_CASES = [c for c in CASES if not c.prim.differentiable]
+
+# -- the harness ---------------------------------------------------------------------------
+
+
+def closed_over(c: Case, args: list, diff: list[bool]) -> Callable:
+    """The primitive as a function of its differentiated arguments only."""
+    pos = [i for i, d in enumerate(diff) if d]
+
+    def f(*xs):
+        full = list(args)
+        for i, x in zip(pos, xs):
+            full[i] = x
+        return bind(c.prim, *full, **c.params)
+
+    return f
+
+
+def _normal_like(rng, x) -> np.ndarray:
+    return rng.standard_normal(np.shape(x)).astype(get_aval(x).dtype)
+
+
+def _shift(xs, vs, eps):
+    return [(x + eps * v).astype(x.dtype) for x, v in zip(xs, vs)]
+
+
+def _vdot(a, b) -> float:
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+def _central_difference(f, xs, vs, eps):
+    plus, minus = f(*_shift(xs, vs, eps)), f(*_shift(xs, vs, -eps))
+
+    def diff(p, m):
+        return (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps)
+
+    if isinstance(plus, tuple):
+        return tuple(diff(p, m) for p, m in zip(plus, minus))
+    return diff(plus, minus)
+
+
+def check_same(got, want, what: str) -> None:
+    """``got`` is exactly ``want``: same shape, dtype and values (NaNs in the same places)."""
+    assert isinstance(got, np.ndarray | np.generic), f"{what}: {type(got).__name__}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, impl gives {want.shape}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, impl gives {want.dtype}"
+    np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def check_jvp_fd(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
+    """``jvp(f)`` along a random tangent equals central finite differences; returns (v, jvp)."""
+    vs = [_normal_like(rng, x) for x in xs]
+    _, t_out = fgrad.jvp(f, xs, vs)
+    fd = _central_difference(f, xs, vs, eps)
+    np.testing.assert_allclose(np.asarray(t_out, np.float64), fd, rtol=rtol, atol=atol)
+    return vs, t_out
+
+
+def check_vjp_dot(f, xs, rng, rtol=1e-10):
+    """``<vjp(u), v> == <u, jvp(v)>`` summed over all inputs, for random ``u`` and ``v``."""
+    vs = [_normal_like(rng, x) for x in xs]
+    out, t_out = fgrad.jvp(f, xs, vs)
+    u = _normal_like(rng, out)
+    _, pullback = fgrad.vjp(f, *xs)
+    cts = pullback(u)
+    assert len(cts) == len(xs)
+    for ct, x in zip(cts, xs):
+        assert ct.shape == x.shape and ct.dtype == x.dtype, (ct.shape, ct.dtype, x.shape)
+    lhs = sum(_vdot(ct, v) for ct, v in zip(cts, vs))
+    rhs = _vdot(u, t_out)
+    scale = sum(np.sum(np.abs(ct * v)) for ct, v in zip(cts, vs)) + np.sum(np.abs(u * t_out))
+    np.testing.assert_allclose(lhs, rhs, rtol=rtol, atol=1e-13 * scale)
+
+
+def check_derivative_of(d, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
+    """Differentiate ``d`` (a tuple of arrays of ``xs``) forward and reverse; compare with FD."""
+    vs = [_normal_like(rng, x) for x in xs]
+    _, tangents = fgrad.jvp(d, xs, vs)
+    fd = _central_difference(d, xs, vs, eps)
+    for t, want in zip(tangents, fd):
+        np.testing.assert_allclose(np.asarray(t, np.float64), want, rtol=rtol, atol=atol)
+
+    ws = [_normal_like(rng, y) for y in d(*xs)]
+
+    def weighted(*ys):  # a scalar function of d
+        return sum(reduce_sum(mul(y, w), tuple(range(w.ndim))) for y, w in zip(d(*ys), ws))
+
+    grads = fgrad.grad(weighted, argnums=tuple(range(len(xs))))(*xs)
+    got = sum(_vdot(g, v) for g, v in zip(grads, vs))
+    want = float(_central_difference(weighted, xs, vs, eps))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+def check_second_order(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
+    """The jvp and vjp rules are differentiable: forward and reverse over each of them."""
+    u = _normal_like(rng, f(*xs))
+    vs = [_normal_like(rng, x) for x in xs]
+
+    def pullback(*ys):  # runs the vjp rules
+        return tuple(fgrad.vjp(f, *ys)[1](u))
+
+    def tangent(*ys):  # runs the jvp rules
+        return (fgrad.jvp(f, ys, vs)[1],)
+
+    check_derivative_of(pullback, xs, rng, eps, rtol, atol)
+    check_derivative_of(tangent, xs, rng, eps, rtol, atol)
+
+
+def check_abstract_eval(prim: Primitive, args, params) -> None:
+    out = np.asarray(prim.impl(*args, **params))
+    aval = prim.abstract_eval(*[get_aval(a) for a in args], **params)
+    assert aval.shape == out.shape, f"abstract_eval shape {aval.shape}, impl gives {out.shape}"
+    assert aval.dtype == out.dtype, f"abstract_eval dtype {aval.dtype}, impl gives {out.dtype}"
+
+
+# -- coverage --------------------------------------------------------------------------------
+
+
+def test_every_primitive_has_cases():
+    missing = sorted(set(registry) - {c.name for c in CASES})
+    assert not missing, f"primitives registered without rule-check cases: {missing}"
+
+
+def test_cases_name_registered_primitives():
+    unknown = sorted({c.name for c in CASES} - set(registry))
+    assert not unknown, f"cases for primitives that are not registered: {unknown}"
+
+
+def test_case_ids_are_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+# -- per-case checks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("c", [c.param() for c in CASES])
+def test_abstract_eval_matches_impl(c: Case):
+    args, _ = c.materialize()
+    check_abstract_eval(c.prim, args, c.params)
+
+
+@pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES])
+def test_primal_outputs_match_impl(c: Case):
+    args, diff = c.materialize()
+    xs = [a for a, d in zip(args, diff) if d]
+    f = closed_over(c, args, diff)
+    want = np.asarray(c.prim.impl(*args, **c.params))
+    out, t_out = fgrad.jvp(f, xs, [np.zeros_like(x) for x in xs])
+    check_same(out, want, "jvp primal")
+    assert t_out.shape == want.shape and t_out.dtype == want.dtype
+    out, _ = fgrad.vjp(f, *xs)
+    check_same(out, want, "vjp primal")
+
+
+@pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES])
+def test_jvp_matches_central_differences(c: Case):
+    args, diff = c.materialize()
+    xs = [a for a, d in zip(args, diff) if d]
+    rng = np.random.default_rng(1)
+    check_jvp_fd(closed_over(c, args, diff), xs, rng, eps=c.eps, rtol=c.rtol)
+
+
+@pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES])
+def test_vjp_jvp_dot_product_identity(c: Case):
+    args, diff = c.materialize()
+    xs = [a for a, d in zip(args, diff) if d]
+    check_vjp_dot(closed_over(c, args, diff), xs, np.random.default_rng(2), rtol=c.dot_rtol)
+
+
+@pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES if c.second_order])
+def test_rules_are_differentiable(c: Case):
+    args, diff = c.materialize()
+    xs = [a for a, d in zip(args, diff) if d]
+    check_second_order(
+        closed_over(c, args, diff), xs, np.random.default_rng(3), eps=c.eps, rtol=c.rtol
+    )
+
+
+@pytest.mark.parametrize("c", [c.param() for c in NONDIFF_CASES])
+def test_nondifferentiable_primitive_has_zero_derivative(c: Case):
+    args, _ = c.materialize()
+    want = np.asarray(c.prim.impl(*args, **c.params))
+    # boolean arguments are fed from float carriers through a comparison, so that every
+    # primitive here can sit inside a function that grad and vjp accept
+    is_bool = [np.asarray(a).dtype == np.bool_ for a in args]
+    carriers = [np.where(a, 1.0, -1.0) if b else a for a, b in zip(args, is_bool)]
+
+    def f(*xs):
+        ins = [bind(gt_p, x, 0.0) if b else x for x, b in zip(xs, is_bool)]
+        return bind(c.prim, *ins, **c.params)
+
+    out, pullback = fgrad.vjp(f, *carriers)
+    check_same(out, want, "vjp primal")
+    for ct, x in zip(pullback(np.ones(want.shape)), carriers):
+        check_same(ct, np.zeros_like(x), "cotangent")
+    out, t_out = fgrad.jvp(f, carriers, [np.ones_like(x) for x in carriers])
+    check_same(out, want, "jvp primal")
+    assert t_out.shape == want.shape and not np.any(t_out)
+
+    # composed: d/dx0 sum(x0 * s) with s = sum(prim(...)) as a constant is s everywhere
+    def composed(*xs):
+        s = reduce_sum(convert_element_type(f(*xs), np.float64), tuple(range(want.ndim)))
+        return reduce_sum(mul(xs[0], s), tuple(range(xs[0].ndim)))
+
+    with np.errstate(invalid="ignore"):  # inf * 0 in the primal; the gradient is finite
+        grads = fgrad.grad(composed, argnums=tuple(range(len(carriers))))(*carriers)
+    s = np.sum(want.astype(np.float64))
+    check_same(grads[0], np.full(carriers[0].shape, s), "gradient of x0")
+    for g, x in zip(grads[1:], carriers[1:]):
+        check_same(g, np.zeros_like(x), "gradient")
+
+
+# -- bad shapes --------------------------------------------------------------------------------
+
+BAD_SHAPES = [
+    case("add", ((3,), "normal"), ((4,), "normal")),
+    case("mul", ((2, 3), "normal"), ((3, 2), "normal")),
+    case("max", ((2,), "normal"), ((3,), "normal")),
+    case("select", ((2,), "bool"), ((3,), "normal"), ((3,), "normal")),
+    case("reshape", ((2, 3), "normal"), shape=(4,)),
+    case("broadcast_to", ((3,), "normal"), shape=(4,)),
+    case("broadcast_to", ((2, 3), "normal"), shape=(3,)),
+    case("transpose", ((2, 3), "normal"), permutation=(0,)),
+    case("transpose", ((2, 3), "normal"), permutation=(0, 0)),
+    case("concatenate", ((2, 3), "normal"), ((2, 4), "normal"), axis=0),
+    case("concatenate", ((2, 3), "normal"), ((3,), "normal"), axis=0),
+    case("concatenate", ((2, 3), "normal"), ((2, 3), "normal"), axis=2),
+    case("reduce_sum", ((3, 4), "normal"), axis=(2,), keepdims=False),
+    case("reduce_max", ((3, 4), "normal"), axis=(0, 0), keepdims=False),
+    case("reduce_min", ((3, 4), "normal"), axis=(5,), keepdims=True),
+    case("argmax", ((3, 4), "normal"), axis=2, keepdims=False),
+    case("argmin", ((3, 4), "normal"), axis=-3, keepdims=False),
+    dot((3, 4), (5, 6), ((1,), (0,)), label="contraction-mismatch"),
+    dot((2, 3, 4), (3, 4, 5), ((2,), (1,)), ((0,), (0,)), label="batch-mismatch"),
+    dot((3, 4), (4, 5), ((1,), ()), label="unpaired"),
+    dot((3, 4), (4, 5), ((2,), (0,)), label="axis-out-of-range"),
+    case("index_add", ((5,), "normal"), ((4,), "normal"), index=(slice(0, 3),), label="slice"),
+    case("index_add", ((5,), "normal"), ((2,), "normal"), index=(idx(0, 1, 1),), label="array"),
+    case("index_set", ((3, 4), "normal"), ((3,), "normal"), index=(1, _), label="row"),
+]
+
+
+@pytest.mark.parametrize("c", [c.param() for c in BAD_SHAPES])
+def test_bad_shapes_raise_shape_error(c: Case):
+    args, _ = c.materialize()
+    with pytest.raises(fgrad.ShapeError, match=c.name):
+        c.prim.abstract_eval(*[get_aval(a) for a in args], **c.params)
+    with pytest.raises(fgrad.ShapeError, match=c.name):
+        bind(c.prim, *args, **c.params)
+    diff = [np.asarray(a).dtype.kind == "f" for a in args]
+    xs = [a for a, d in zip(args, diff) if d]
+    with pytest.raises(fgrad.ShapeError, match=c.name):
+        fgrad.vjp(closed_over(c, args, diff), *xs)
+    with pytest.raises(fgrad.ShapeError, match=c.name):
+        fgrad.jvp(closed_over(c, args, diff), xs, [np.zeros_like(x) for x in xs])
