@@ -76,6 +76,14 @@ def trace_linear(fun: Callable, avals: list[ShapedArray]) -> ClosedJaxpr:
     return ClosedJaxpr(Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars), trace.consts)
 
 
+def _jvp_tracer(trace: JVPTrace, primal, tangent) -> JVPTracer:
+    """A JVP tracer whose tangent has its primal's dtype, as JVPTrace.process ensures."""
+    dtype = get_aval(primal).dtype
+    if tangent.dtype != dtype:
+        tangent = tangent.astype(dtype)
+    return JVPTracer(trace, primal, tangent)
+
+
 def _aval(x) -> ShapedArray:
     a = get_aval(x)
     return ShapedArray(a.shape, a.dtype)
@@ -140,7 +148,9 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_jvp rule of {self.fun.__name__} returned a tangent of structure "
                 f"{t_tree} for an output of structure {out_tree}"
             )
-        return tree_unflatten(out_tree, [JVPTracer(trace, o, t) for o, t in zip(out_flat, t_flat)])
+        return tree_unflatten(
+            out_tree, [_jvp_tracer(trace, o, t) for o, t in zip(out_flat, t_flat)]
+        )
 
     def _vjp_call(self, trace: GradTrace, flat: list, in_tree):
         vals, links = unwrap_own(trace, flat)
@@ -277,4 +287,4 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                 f"for this function, or give it a custom_jvp rule instead. ({err})"
             ) from err
         t_out = [t if t is not None else _zeros_like(o) for t, o in zip(t_out, out_flat)]
-        return tree_unflatten(out_tree, [JVPTracer(trace, o, t) for o, t in zip(out_flat, t_out)])
+        return tree_unflatten(out_tree, [_jvp_tracer(trace, o, t) for o, t in zip(out_flat, t_out)])

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core.custom_derivatives import custom_jvp
 from fgrad.numpy_api.creation import as_operand, astype
 from fgrad.primitives import elementwise as ew
-from fgrad.primitives.elementwise import bind, select, stop_gradient
+from fgrad.primitives.elementwise import bind, select
 
 
 def _binary(prim, doc: str):
@@ -81,18 +82,38 @@ def reciprocal(x):
     return divide(1, x)
 
 
-def logaddexp(x1, x2):
-    """``log(exp(x1) + exp(x2))`` without overflow.
+def _difference(x1, x2):
+    """``x1 - x2``, but 0 where both are the same infinity (whose difference is NaN).
 
-    The larger argument is factored out and treated as a constant: the
-    derivative of the expression does not depend on it, and leaving it out of
-    the backward pass avoids an infinite minus infinite at ``-inf``.
+    Only those points are replaced: at finite ties the difference keeps its
+    derivative, which the second derivative of ``logaddexp`` needs.
     """
-    x1, x2 = as_operand(x1), as_operand(x2)
-    m = stop_gradient(maximum(x1, x2))
-    m = select(isfinite(m), m, 0)
-    with np.errstate(divide="ignore"):  # both -inf: log(0) = -inf, silently as in NumPy
-        return m + log(exp(x1 - m) + exp(x2 - m))
+    same_infinity = logical_and(equal(x1, x2), isinf(x1))
+    with np.errstate(invalid="ignore"):  # inf - inf, discarded by the select
+        return select(same_infinity, 0.0, subtract(x1, x2))
+
+
+@custom_jvp
+def _logaddexp(x1, x2):
+    return maximum(x1, x2) + log1p(exp(-absolute(_difference(x1, x2))))
+
+
+@_logaddexp.defjvp
+def _logaddexp_jvp(primals, tangents):
+    (x1, x2), (t1, t2) = primals, tangents
+    w1 = 0.5 * (tanh(0.5 * _difference(x1, x2)) + 1.0)  # sigmoid(x1 - x2), overflow-free
+    return _logaddexp(x1, x2), t1 * w1 + t2 * (1.0 - w1)
+
+
+def logaddexp(x1, x2):
+    """``log(exp(x1) + exp(x2))`` without overflow and with full precision in the tails.
+
+    The value is ``max(x1, x2) + log1p(exp(-|x1 - x2|))``. That form has kinks
+    where ``x1 == x2`` although the function is smooth, so its derivative comes
+    from a custom rule instead, ``t1 * sigmoid(x1 - x2) + t2 * sigmoid(x2 - x1)``,
+    exact to every order, ties and equal infinities included.
+    """
+    return _logaddexp(as_operand(x1), as_operand(x2))
 
 
 def where(condition, x=None, y=None):

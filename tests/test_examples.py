@@ -1,0 +1,41 @@
+"""The examples run and reach their accuracy targets (they need the scikit-learn datasets)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_examples_run(capsys):
+    load("seed_examples").main()
+    out = capsys.readouterr().out
+    assert "max |diff|" in out and "lambda" in out
+
+
+def test_train_digits_learns_quickly(tmp_path):
+    pytest.importorskip("sklearn")
+    accuracy = load("train_digits").main(["--epochs", "6", "--plot", str(tmp_path / "c.png")])
+    assert accuracy >= 0.95
+
+
+def test_logistic_regression_both_ways():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("scipy")
+    module = load("logistic_regression")
+    train_acc, test_acc = module.main(["--steps", "300"])
+    assert train_acc >= 0.97 and test_acc >= 0.95
+    train_acc, test_acc = module.main(["--scipy"])
+    assert train_acc >= 0.97 and test_acc >= 0.95
