@@ -21,3 +21,15 @@ def test_docs_snippets_run(page: Path):
             exec(compile(block, f"{page.name}[block {i}]", "exec"), namespace)
         except Exception as err:
             raise AssertionError(f"{page.name}, snippet {i} failed:\n{block}") from err
+
+
+def test_readme_snippets_run():
+    readme = DOCS.parent / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        namespace: dict = {"__name__": "readme"}
+        try:
+            exec(compile(block, f"README.md[block {i}]", "exec"), namespace)
+        except Exception as err:
+            raise AssertionError(f"README.md, snippet {i} failed:\n{block}") from err
