@@ -64,6 +64,7 @@ def __getattr__(name: str):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'fgrad' has no attribute '{name}'")
 
+
 __version__ = "0.1.0"
 
 __all__ = [

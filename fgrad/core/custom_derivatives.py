@@ -21,8 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-import numpy as np
-
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer
@@ -38,7 +37,7 @@ from fgrad.core.tracer import Tracer
 
 def _zeros_like(x):
     aval = get_aval(x)
-    return np.zeros(aval.shape, aval.dtype)
+    return backend.zeros(aval.shape, aval.dtype, like=x)
 
 
 def unwrap_own(trace, flat: list) -> tuple[list, list]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.primitive import Primitive, bind, evaluate
@@ -78,6 +79,9 @@ class JVPTracer(Tracer):
     @property
     def dtype(self):
         return self.primal.dtype
+
+    def value_below(self):
+        return self.primal
 
     def concrete_value(self):
         v = self.primal
@@ -164,7 +168,7 @@ def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
     p_flat = [x if isinstance(x, Tracer) or hasattr(x, "dtype") else np.asarray(x) for x in p_flat]
     t_flat = [_check_tangent(p, t) for p, t in zip(p_flat, t_flat)]
     trace = JVPTrace()
-    with new_trace(trace):
+    with backend.default_device_of(p_flat), new_trace(trace):
         inputs = [JVPTracer(trace, p, t) for p, t in zip(p_flat, t_flat)]
         out = fun(*tree_unflatten(p_tree, inputs))
         out_flat, out_tree = tree_flatten(out)
@@ -176,14 +180,14 @@ def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
             else:
                 primals_out.append(x)
                 aval = get_aval(x)
-                tangents_out.append(np.zeros(aval.shape, aval.dtype))
+                tangents_out.append(backend.zeros(aval.shape, aval.dtype, like=x))
     return tree_unflatten(out_tree, primals_out), tree_unflatten(out_tree, tangents_out)
 
 
 def _check_tangent(primal, tangent):
     aval = get_aval(primal)
     if not isinstance(tangent, Tracer) and not hasattr(tangent, "dtype"):
-        tangent = np.asarray(tangent, dtype=aval.dtype)
+        tangent = backend.asarray(tangent, dtype=aval.dtype, like=primal)
     if tuple(tangent.shape) != aval.shape:
         raise TransformError(
             f"jvp: each tangent must have the shape of its primal; primal {aval.str_short()} "

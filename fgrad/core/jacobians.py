@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_args
 from fgrad.core.forward_mode import jvp
@@ -23,20 +24,21 @@ from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
 
 
-def _basis(aval, dtype):
-    """The standard basis of arrays shaped like ``aval``: yields one-hot arrays."""
+def _basis(like):
+    """The standard basis of arrays shaped like ``like``, on its device: one-hot arrays."""
+    aval = get_aval(like)
     for k in range(aval.size):
-        e = np.zeros(aval.size, dtype)
+        e = np.zeros(aval.size, aval.dtype)
         e[k] = 1
-        yield e.reshape(aval.shape)
+        yield backend.asarray(e.reshape(aval.shape), like=like)
 
 
-def _stack(parts: list, shape: tuple, dtype, axis: int):
+def _stack(parts: list, shape: tuple, dtype, axis: int, like):
     """Stack Jacobian rows/columns (possibly traced) and give the block its shape."""
     from fgrad import numpy as fnp
 
     if not parts:
-        return np.zeros(shape, dtype)
+        return backend.zeros(shape, dtype, like=like)
     return fnp.reshape(fnp.stack(parts, axis=axis), shape)
 
 
@@ -75,16 +77,19 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         in_flat, in_tree = tree_flatten(target)
         out_avals = [get_aval(o) for o in out_flat]
         rows: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
-        for i, aval in enumerate(out_avals):
-            for e in _basis(aval, aval.dtype):
-                cts = [e if j == i else np.zeros(a.shape, a.dtype) for j, a in enumerate(out_avals)]
+        for i, o in enumerate(out_flat):
+            for e in _basis(o):
+                cts = [
+                    e if j == i else backend.zeros(a.shape, a.dtype, like=out_flat[j])
+                    for j, a in enumerate(out_avals)
+                ]
                 g = pullback(tree_unflatten(out_tree, cts))
                 g_flat = tree_flatten(g[0] if isinstance(argnums, int) else g)[0]
                 for j, gj in enumerate(g_flat):
                     rows[i][j].append(gj)
         blocks = [
             [
-                _stack(rows[i][j], out_avals[i].shape + get_aval(x).shape, get_aval(x).dtype, 0)
+                _stack(rows[i][j], out_avals[i].shape + get_aval(x).shape, get_aval(x).dtype, 0, x)
                 for j, x in enumerate(in_flat)
             ]
             for i in range(len(out_flat))
@@ -128,9 +133,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         out_flat, aux = outs[:n_out], tree_unflatten(aux_tree, outs[n_out:])
         cols: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
         for j, x in enumerate(in_flat):
-            aval = get_aval(x)
-            zeros = [np.zeros(get_aval(y).shape, get_aval(y).dtype) for y in in_flat]
-            for e in _basis(aval, aval.dtype):
+            zeros = [backend.zeros(get_aval(y).shape, get_aval(y).dtype, like=y) for y in in_flat]
+            for e in _basis(x):
                 tangents = [e if k == j else z for k, z in enumerate(zeros)]
                 t_out = eval_jaxpr(lin.jaxpr, lin.consts, *tangents)
                 for i, t in enumerate(t_out[:n_out]):
@@ -142,6 +146,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
                     get_aval(o).shape + get_aval(x).shape,
                     get_aval(o).dtype,
                     -1 if get_aval(o).shape or cols[i][j] else 0,
+                    o,
                 )
                 for j, x in enumerate(in_flat)
             ]

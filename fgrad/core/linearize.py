@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.forward_mode import JVPTrace, JVPTracer
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
@@ -35,7 +36,7 @@ from fgrad.core.trace_stack import new_trace
 def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]:
     """Evaluate ``fun(*primals)`` (flat lists in and out) and its linear map as a jaxpr."""
     jaxpr_trace = JaxprTrace()
-    with new_trace(jaxpr_trace):
+    with backend.default_device_of(primals) as jaxpr_trace.device, new_trace(jaxpr_trace):
         tangents = [jaxpr_trace.new_input(_tangent_aval(p)) for p in primals]
         jvp_trace = JVPTrace()
         with new_trace(jvp_trace):
@@ -48,7 +49,7 @@ def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]
                 else:
                     aval = get_aval(x)
                     primals_out.append(x)
-                    tangents_out.append(np.zeros(aval.shape, aval.dtype))
+                    tangents_out.append(backend.zeros(aval.shape, aval.dtype, like=x))
         outvars = [jaxpr_trace.to_var(t) for t in tangents_out]
     jaxpr = Jaxpr(jaxpr_trace.constvars, jaxpr_trace.invars, jaxpr_trace.eqns, outvars)
     return primals_out, ClosedJaxpr(jaxpr, jaxpr_trace.consts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
+from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import Primitive
@@ -37,7 +38,7 @@ class JaxprTracer(Tracer):
 class JaxprTrace(Trace):
     """Records equations from abstract evaluation."""
 
-    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids")
+    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "device")
     name = "make_jaxpr"
 
     def __init__(self) -> None:
@@ -47,6 +48,8 @@ class JaxprTrace(Trace):
         self.constvars: list[Var] = []
         self.consts: list = []
         self._const_ids: dict[int, Var] = {}
+        #: the backend of the values traced (for arrays created inside the function)
+        self.device = backend.default_backend()
 
     def new_input(self, aval: ShapedArray) -> JaxprTracer:
         var = Var(aval)
@@ -107,7 +110,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         flat, in_tree = tree_flatten(dyn)
         trace = JaxprTrace()
-        with new_trace(trace):
+        with backend.default_device_of(flat) as trace.device, new_trace(trace):
             tracers = iter(tree_unflatten(in_tree, [trace.new_input(_input_aval(x)) for x in flat]))
             full = [a if i in static else next(tracers) for i, a in enumerate(args)]
             out = fun(*full, **kwargs)

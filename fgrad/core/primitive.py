@@ -97,6 +97,9 @@ def evaluate(prim: Primitive, args, params: dict):
         return prim.impl(*args, **params)
     except Exception:
         check_abstract(prim, args, params)
+        from fgrad.core.backend import common_backend
+
+        common_backend(args, f"the arguments of `{prim.name}`")
         raise
 
 

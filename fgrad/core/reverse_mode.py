@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.argnums import split_args
 from fgrad.core.errors import DtypeError, TransformError
@@ -79,6 +80,9 @@ class GradTracer(Tracer):
     @property
     def dtype(self):
         return self.val.dtype
+
+    def value_below(self):
+        return self.val
 
     def concrete_value(self):
         v = self.val
@@ -227,7 +231,7 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
     flat, in_tree = tree_flatten(primals)
     flat = [_differentiable_input(x, transform) for x in flat]
     trace = GradTrace()
-    with new_trace(trace):
+    with backend.default_device_of(flat), new_trace(trace):
         inputs = [trace.new_input(x) for x in flat]
         out = fun(*tree_unflatten(in_tree, inputs))
         if has_aux:
@@ -247,8 +251,8 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
                 f"output, {out_tree}, but got {ct_tree}"
             )
         cts: dict[int, object] = {}
-        for j, c, aval in zip(out_ids, ct_flat, out_avals):
-            c = _check_cotangent(c, aval)
+        for j, c, aval, like in zip(out_ids, ct_flat, out_avals, out_vals):
+            c = _check_cotangent(c, aval, like)
             if j is not None:
                 prev = cts.get(j)
                 cts[j] = c if prev is None else prev + c
@@ -294,7 +298,7 @@ def value_and_grad(
         res = _vjp(f_dyn, dyn, has_aux, "grad")
         out, pullback = res[0], res[1]
         aval = _check_scalar_output(out, fun)
-        grads = pullback(np.ones((), aval.dtype))
+        grads = pullback(backend.ones((), aval.dtype, like=out))
         if isinstance(argnums, int):
             grads = grads[0]
         return ((out, res[2]), grads) if has_aux else (out, grads)
@@ -401,9 +405,9 @@ def _check_scalar_output(out, fun: Callable) -> ShapedArray:
     return aval
 
 
-def _check_cotangent(ct, aval: ShapedArray):
+def _check_cotangent(ct, aval: ShapedArray, like):
     if not isinstance(ct, Tracer) and not hasattr(ct, "dtype"):
-        ct = np.asarray(ct, dtype=aval.dtype)
+        ct = backend.asarray(ct, dtype=aval.dtype, like=like)
     if tuple(ct.shape) != aval.shape:
         raise TransformError(
             f"vjp pullback: the cotangent must have the output's shape {aval.shape}, "
@@ -414,7 +418,7 @@ def _check_cotangent(ct, aval: ShapedArray):
 
 def _input_cotangent(ct, x):
     if ct is None:
-        return np.zeros(x.shape, x.dtype)
+        return backend.zeros(x.shape, x.dtype, like=x)
     if ct.dtype != x.dtype:
         ct = ct.astype(x.dtype)
     return ct

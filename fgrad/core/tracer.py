@@ -66,6 +66,13 @@ class Tracer:
         return (self[i] for i in range(self.shape[0]))
 
     # -- concrete values -------------------------------------------------
+    def value_below(self):
+        """The value this tracer stands for one level down: an array or an outer tracer.
+
+        ``None`` for abstract tracers, which stand for no value.
+        """
+        return None
+
     def concrete_value(self):
         """The concrete array behind this tracer, or raise ConcretizationError."""
         raise ConcretizationError(

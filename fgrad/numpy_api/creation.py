@@ -1,15 +1,18 @@
 """Array creation and conversion: ``array``, ``asarray``, ``zeros``, ``ones``, ``*_like``, ...
 
 Created arrays are constants: plain backend arrays, never tracers, so they
-cost nothing to differentiate. The exceptions are ``array``/``asarray`` of
-traced values (a list of tracers is stacked) and ``full`` with a traced fill
-value.
+cost nothing to differentiate. They are created on the device of the current
+transform's inputs (so constants meet GPU data on the GPU), on ``device=``
+when given, or on ``like``'s device (NumPy's ``like=`` argument). The
+exceptions are ``array``/``asarray`` of traced values (a list of tracers is
+stacked) and ``full`` with a traced fill value.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
@@ -46,24 +49,42 @@ def astype(x, dtype):
     return convert_element_type(x, dtype)
 
 
-def asarray(a, dtype=None):
-    """Convert ``a`` to an array; traced values stay traced (NumPy's ``asarray``)."""
+def asarray(a, dtype=None, *, device=None):
+    """Convert ``a`` to an array (NumPy's ``asarray``); traced values stay traced.
+
+    Arrays stay on their device unless ``device`` names another one (an explicit
+    copy, like :func:`fgrad.device_put`); lists and scalars go to ``device``, or
+    to the current transform's device.
+    """
     if isinstance(a, Tracer):
         return a if dtype is None else astype(a, dtype)
     if _contains_tracer(a):
         out = _stack_nested(a)
         return out if dtype is None else astype(out, dtype)
-    return np.asarray(a, dtype=dtype)
+    if device is not None:
+        from fgrad.core.backend import device_put
+
+        return device_put(backend.asarray(a, dtype, like=_backend_array(a)), device)
+    if hasattr(a, "shape") and hasattr(a, "dtype"):  # an array of some backend: keep it there
+        return backend.backend_of(a).xp.asarray(a, dtype=dtype)
+    return backend.asarray(a, dtype)
 
 
-def array(object, dtype=None, copy: bool = True, ndmin: int = 0):  # noqa: A002 - NumPy's name
+def _backend_array(a):
+    return a if hasattr(a, "shape") and hasattr(a, "dtype") else None
+
+
+def array(object, dtype=None, copy: bool = True, ndmin: int = 0, *, device=None):  # noqa: A002
     """NumPy's ``array``; lists that contain traced values are stacked into one traced array."""
     if isinstance(object, Tracer) or _contains_tracer(object):
         out = asarray(object, dtype)
         if out.ndim < ndmin:
             out = reshape(out, (1,) * (ndmin - out.ndim) + out.shape)
         return out
-    return np.array(object, dtype=dtype, copy=copy, ndmin=ndmin)
+    out = asarray(object, dtype, device=device)
+    if copy and out is object:
+        out = out.copy()
+    return out if out.ndim >= ndmin else reshape(out, (1,) * (ndmin - out.ndim) + out.shape)
 
 
 def as_operand(x):
@@ -78,24 +99,37 @@ def as_array(x):
     return asarray(x)
 
 
-def zeros(shape, dtype=float):
-    return np.zeros(shape, dtype)
+def _namespace(device, like):
+    """Where a new array goes: ``like``'s backend, ``device``, or the current transform's."""
+    if like is not None:
+        return backend.namespace(like)
+    if device is not None:
+        return backend.get_backend(device).xp
+    return backend.default_backend().xp
 
 
-def ones(shape, dtype=float):
-    return np.ones(shape, dtype)
+def zeros(shape, dtype=float, *, device=None, like=None):
+    """An array of zeros, on ``device`` (default: the current transform's inputs' device)."""
+    return _namespace(device, like).zeros(shape, dtype)
 
 
-def empty(shape, dtype=float):
-    return np.empty(shape, dtype)
+def ones(shape, dtype=float, *, device=None, like=None):
+    """An array of ones, on ``device`` (default: the current transform's inputs' device)."""
+    return _namespace(device, like).ones(shape, dtype)
 
 
-def full(shape, fill_value, dtype=None):
+def empty(shape, dtype=float, *, device=None, like=None):
+    """An uninitialised array, on ``device`` (default: the current transform's device)."""
+    return _namespace(device, like).empty(shape, dtype)
+
+
+def full(shape, fill_value, dtype=None, *, device=None, like=None):
+    """An array filled with ``fill_value``; a traced fill value gives a traced array."""
     if isinstance(fill_value, Tracer):
         value = fill_value if dtype is None else astype(fill_value, dtype)
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return broadcast_to(value, shape)
-    return np.full(shape, fill_value, dtype)
+    return _namespace(device, like).full(shape, fill_value, dtype)
 
 
 def _like_shape_dtype(a, dtype, shape):
@@ -104,24 +138,29 @@ def _like_shape_dtype(a, dtype, shape):
 
 
 def zeros_like(a, dtype=None, shape=None):
-    return np.zeros(*_like_shape_dtype(a, dtype, shape))
+    """Zeros with ``a``'s shape and dtype, on ``a``'s device (a constant, even for traced ``a``)."""
+    return zeros(*_like_shape_dtype(a, dtype, shape), like=a)
 
 
 def ones_like(a, dtype=None, shape=None):
-    return np.ones(*_like_shape_dtype(a, dtype, shape))
+    """Ones with ``a``'s shape and dtype, on ``a``'s device."""
+    return ones(*_like_shape_dtype(a, dtype, shape), like=a)
 
 
 def empty_like(a, dtype=None, shape=None):
-    return np.empty(*_like_shape_dtype(a, dtype, shape))
+    """An uninitialised array with ``a``'s shape and dtype, on ``a``'s device."""
+    return empty(*_like_shape_dtype(a, dtype, shape), like=a)
 
 
 def full_like(a, fill_value, dtype=None, shape=None):
+    """``fill_value`` everywhere, with ``a``'s shape and dtype, on ``a``'s device."""
     shape, dtype = _like_shape_dtype(a, dtype, shape)
-    return full(shape, fill_value, dtype)
+    return full(shape, fill_value, dtype, like=a)
 
 
-def arange(*args, **kwargs):
-    return np.arange(*args, **kwargs)
+def arange(*args, dtype=None, device=None, like=None):
+    """Evenly spaced values (``numpy.arange``), on ``device``."""
+    return _namespace(device, like).arange(*args, dtype=dtype)
 
 
 def linspace(
@@ -132,13 +171,20 @@ def linspace(
     retstep: bool = False,
     dtype=None,
     axis: int = 0,
+    *,
+    device=None,
 ):
-    return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis)
+    """``num`` evenly spaced values over ``[start, stop]`` (``numpy.linspace``), on ``device``."""
+    return _namespace(device, None).linspace(
+        start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis
+    )
 
 
-def eye(N: int, M: int | None = None, k: int = 0, dtype=float):
-    return np.eye(N, M, k, dtype)
+def eye(N: int, M: int | None = None, k: int = 0, dtype=float, *, device=None, like=None):
+    """A 2-D array with ones on diagonal ``k``, on ``device``."""
+    return _namespace(device, like).eye(N, M, k, dtype)
 
 
-def identity(n: int, dtype=float):
-    return np.identity(n, dtype)
+def identity(n: int, dtype=float, *, device=None, like=None):
+    """The ``n`` x ``n`` identity matrix, on ``device``."""
+    return _namespace(device, like).identity(n, dtype)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, result_dtype
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.forward_mode import defjvp, linear_jvp
@@ -166,31 +167,34 @@ defvjp(
 )
 
 
-def _winner_weight(x, y, dtype):
-    """1 where x > y, 1/2 where x == y, 0 elsewhere: ties share the derivative equally."""
-    one, half, zero = (np.asarray(v, dtype) for v in (1, 0.5, 0))
+def _winner_weight(x, y, like):
+    """1 where x > y, 1/2 where x == y, 0 elsewhere, in ``like``'s dtype and on its device.
+
+    Ties share the derivative equally.
+    """
+    one, half, zero = (backend.full((), v, like.dtype, like=like) for v in (1, 0.5, 0))
     return select(x > y, one, select(x == y, half, zero))
 
 
 defjvp(
     maximum_p,
-    lambda t, ans, x, y: t * _winner_weight(x, y, t.dtype),
-    lambda t, ans, x, y: t * _winner_weight(y, x, t.dtype),
+    lambda t, ans, x, y: t * _winner_weight(x, y, t),
+    lambda t, ans, x, y: t * _winner_weight(y, x, t),
 )
 defvjp(
     maximum_p,
-    lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g.dtype), x.shape),
-    lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g.dtype), y.shape),
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g), y.shape),
 )
 defjvp(
     minimum_p,
-    lambda t, ans, x, y: t * _winner_weight(y, x, t.dtype),
-    lambda t, ans, x, y: t * _winner_weight(x, y, t.dtype),
+    lambda t, ans, x, y: t * _winner_weight(y, x, t),
+    lambda t, ans, x, y: t * _winner_weight(x, y, t),
 )
 defvjp(
     minimum_p,
-    lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g.dtype), x.shape),
-    lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g.dtype), y.shape),
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g), y.shape),
 )
 
 # -- transcendental and other unary functions ------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp, linear_jvp
@@ -92,17 +93,17 @@ def index_set(x, v, index: tuple):
     return bind(index_set_p, x, v, index=index)
 
 
-def _zeros(shape, dtype):
-    return np.zeros(shape, dtype)
+def _zeros(shape, dtype, like):
+    return backend.zeros(shape, dtype, like=like)
 
 
 defjvp(getitem_p, linear_jvp(getitem_p))
-defvjp(getitem_p, lambda g, ans, x, index: index_add(_zeros(x.shape, g.dtype), g, index))
+defvjp(getitem_p, lambda g, ans, x, index: index_add(_zeros(x.shape, g.dtype, g), g, index))
 
 defjvp(
     index_add_p,
     lambda t, ans, x, v, index: t,
-    lambda t, ans, x, v, index: index_add(_zeros(ans.shape, t.dtype), t, index),
+    lambda t, ans, x, v, index: index_add(_zeros(ans.shape, t.dtype, t), t, index),
 )
 defvjp(
     index_add_p,
@@ -113,7 +114,7 @@ defvjp(
 defjvp(
     index_set_p,
     lambda t, ans, x, v, index: index_set(t, 0, index),
-    lambda t, ans, x, v, index: index_set(_zeros(ans.shape, t.dtype), t, index),
+    lambda t, ans, x, v, index: index_set(_zeros(ans.shape, t.dtype, t), t, index),
 )
 
 
@@ -122,7 +123,7 @@ def _index_set_v_vjp(g, ans, x, v, index):
     if _has_arrays(index):
         # with repeated indices only the last write of each element lands in the output;
         # the values overwritten before it get no cotangent
-        g = g * _written_last(x.shape, g.shape, g.dtype, index)
+        g = g * backend.asarray(_written_last(x.shape, g.shape, g.dtype, index), like=g)
     return unbroadcast(g, v.shape)
 
 

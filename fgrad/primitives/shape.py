@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp, defjvp_all, linear_jvp
@@ -127,7 +128,11 @@ def concatenate(xs, axis: int):
 
 def _concatenate_jvp(tangents, ans, *xs, axis):
     return concatenate(
-        [np.zeros(x.shape, ans.dtype) if t is None else t for t, x in zip(tangents, xs)], axis
+        [
+            backend.zeros(x.shape, ans.dtype, like=ans) if t is None else t
+            for t, x in zip(tangents, xs)
+        ],
+        axis,
     )
 
 
