@@ -22,6 +22,7 @@ import sys as _sys
 
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.core.backend import device_get, device_put, devices
 from fgrad.core.checkpoint import checkpoint
 from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.core.errors import (
@@ -81,6 +82,9 @@ __all__ = [
     "checkpoint",
     "custom_jvp",
     "custom_vjp",
+    "device_get",
+    "device_put",
+    "devices",
     "eval_jaxpr",
     "grad",
     "hessian",

@@ -23,6 +23,11 @@ import numpy as np
 __all__ = ["minibatches"]
 
 
+def _as_array(a):
+    """Arrays of any backend stay where they are (batches are then cut on their device)."""
+    return a if hasattr(a, "shape") and hasattr(a, "dtype") else np.asarray(a)
+
+
 def minibatches(
     arrays: np.ndarray | Sequence[Any],
     batch_size: int,
@@ -69,7 +74,7 @@ def minibatches(
         If ``rng`` is not a ``numpy.random.Generator``.
     """
     single = not isinstance(arrays, (tuple, list))
-    arrays = [np.asarray(arrays)] if single else [np.asarray(a) for a in arrays]
+    arrays = [_as_array(a) for a in ([arrays] if single else arrays)]
     if not arrays:
         raise ValueError("minibatches: no arrays given")
     if any(a.ndim == 0 for a in arrays):

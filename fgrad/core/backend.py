@@ -114,9 +114,15 @@ def _data(x):
 
 
 def backend_of(x) -> Backend:
-    """The backend of an array, NumPy scalar, Python scalar or tracer."""
-    if isinstance(x, (np.ndarray, np.generic, int, float, complex, bool)):
+    """The backend of an array, NumPy scalar or tracer.
+
+    Python scalars belong to no device: for them this is the default device, so
+    that zeros "like" a scalar argument land where the computation happens.
+    """
+    if isinstance(x, (np.ndarray, np.generic)):
         return CPU
+    if isinstance(x, (int, float, complex, bool)):
+        return default_backend()
     x = _data(x)
     if isinstance(x, Backend):
         return x

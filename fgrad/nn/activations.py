@@ -288,5 +288,5 @@ def one_hot(labels: Array, num_classes: int, dtype=np.float64) -> Array:
         )
     if num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be non-negative, got {num_classes}")
-    mask = fnp.expand_dims(labels, -1) == np.arange(num_classes)
+    mask = fnp.expand_dims(labels, -1) == fnp.arange(num_classes, like=labels)
     return fnp.astype(mask, dtype)

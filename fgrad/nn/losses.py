@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import fgrad.numpy as fnp
+from fgrad.core.backend import device_get
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.pytree import tree_leaves
 from fgrad.core.tracer import Tracer
@@ -58,10 +59,10 @@ def _concrete(x: Array) -> np.ndarray | None:
     """The values of ``x`` when they are known (always, except under ``make_jaxpr``)."""
     if isinstance(x, Tracer):
         try:
-            return np.asarray(x.concrete_value())
+            x = x.concrete_value()
         except ConcretizationError:
             return None
-    return np.asarray(x)
+    return device_get(x)  # a host copy, for validating labels
 
 
 def _targets_like(predictions: Array, targets: Array, fn: str, what: str) -> Array:

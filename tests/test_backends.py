@@ -1,0 +1,219 @@
+"""The backend follows the data: every primitive and transform on a non-NumPy backend.
+
+Runs on the strict stand-in backend everywhere (tests/strict_backend.py) and on
+CuPy when a GPU is present. Results are compared with NumPy's and must stay on
+the backend they were computed on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from strict_backend import BACKEND as STRICT
+from test_primitive_rules import CASES, Const, closed_over
+
+import fgrad
+from fgrad import nn, optim
+from fgrad import numpy as fnp
+from fgrad.core.backend import BackendError, backend_of, register_backend
+
+register_backend(STRICT)
+DEVICES = ["strict"] + (["gpu"] if "gpu" in fgrad.devices() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param
+
+
+def put(tree, device: str):
+    return fgrad.device_put(tree, device)
+
+
+def get(tree):
+    return fgrad.device_get(tree)
+
+
+def assert_on(tree, device: str) -> None:
+    for leaf in fgrad.tree_leaves(tree):
+        if not isinstance(leaf, (int, float, bool, complex)):
+            assert backend_of(leaf).name == device, f"{type(leaf).__name__} is not on {device}"
+
+
+def _tol(dtype) -> dict:
+    return {"rtol": 1e-10, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-5}
+
+
+# -- every primitive: impl, jvp and vjp on the backend agree with NumPy -----------------
+
+
+def _materialize(case, dtype):
+    args, diff = case.materialize()
+    args = [
+        a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args
+    ]
+    return args, diff
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", [c for c in CASES if c.prim.differentiable], ids=lambda c: c.id)
+def test_primitive_rules_on_backend(case, dtype, device):
+    args, diff = _materialize(case, dtype)
+    f = closed_over(case, args, diff)
+    args_d = [put(a, device) if isinstance(a, np.ndarray) else a for a in args]
+    f_d = closed_over(case, args_d, diff)
+    xs = [a for a, d in zip(args, diff) if d]
+    rng = np.random.default_rng(0)
+    vs = [rng.standard_normal(x.shape).astype(x.dtype) for x in xs]
+    out, t_out = fgrad.jvp(f, tuple(xs), tuple(vs))
+    out_d, t_out_d = fgrad.jvp(f_d, put(tuple(xs), device), put(tuple(vs), device))
+    assert_on((out_d, t_out_d), device)
+    np.testing.assert_allclose(get(out_d), out, **_tol(dtype))
+    np.testing.assert_allclose(get(t_out_d), t_out, **_tol(dtype))
+    u = rng.standard_normal(np.shape(out)).astype(np.asarray(out).dtype)
+    cts = fgrad.vjp(f, *xs)[1](u)
+    cts_d = fgrad.vjp(f_d, *put(xs, device))[1](put(u, device))
+    assert_on(cts_d, device)
+    for c, c_d in zip(cts, cts_d):
+        np.testing.assert_allclose(get(c_d), c, **_tol(dtype))
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if not c.prim.differentiable], ids=lambda c: c.id
+)
+def test_primitives_without_derivative_on_backend(case, device):
+    args, _ = case.materialize()
+    on_device = [a.value if isinstance(a, Const) else a for a in args]
+    on_device = [put(a, device) if isinstance(a, np.ndarray) else a for a in on_device]
+    plain = [a.value if isinstance(a, Const) else a for a in args]
+    out = fgrad.core.primitive.bind(case.prim, *on_device, **case.params)
+    assert_on(out, device)
+    np.testing.assert_array_equal(get(out), case.prim.impl(*plain, **case.params))
+
+
+# -- transforms, constants and training on the backend ------------------------------------
+
+
+def mlp_loss(params, x, y):
+    logits = nn.mlp_apply(params, x, activation=fnp.tanh)
+    return nn.softmax_cross_entropy(logits, y) + 1e-3 * nn.l2_penalty(params)
+
+
+def test_training_step_runs_on_the_backend(device):
+    rng = np.random.default_rng(0)
+    params = nn.mlp_init(rng, [4, 8, 3])
+    x, y = rng.normal(size=(16, 4)), rng.integers(0, 3, size=16)
+    opt = optim.chain(optim.clip_by_global_norm(1.0), optim.adamw(1e-2))
+
+    def run(params, x, y):
+        state = opt.init(params)
+        for _ in range(3):
+            loss, grads = fgrad.value_and_grad(mlp_loss)(params, x, y)
+            updates, state = opt.update(grads, state, params)
+            params = optim.apply_updates(params, updates)
+        return params, loss
+
+    want = run(params, x, y)
+    got = run(put(params, device), put(x, device), put(y, device))
+    assert_on(got, device)
+    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_constants_created_inside_transforms_land_on_the_device(device):
+    def f(x):
+        y = x + fnp.zeros(3) + fnp.ones_like(x) * fnp.arange(3) + fnp.full(3, 0.5)
+        y = fnp.at(y)[0].set(fnp.eye(3)[1, 1] * 2 * x[0])
+        return fnp.sum(y * fnp.linspace(0, 1, 3)) + fnp.sum(fnp.asarray([1.0, 2.0, 3.0]) * x)
+
+    x = np.array([0.1, 0.2, 0.3])
+    xd = put(x, device)
+    for transform in (fgrad.grad(f), fgrad.jacfwd(f), fgrad.hessian(f)):
+        got = transform(xd)
+        assert_on(got, device)
+        np.testing.assert_allclose(get(got), transform(x), rtol=1e-12)
+    closed = fgrad.make_jaxpr(f)(xd)
+    assert_on(closed.consts, device)
+    np.testing.assert_allclose(get(closed(xd)), f(x), rtol=1e-12)
+
+
+def test_higher_order_and_custom_rules_on_the_backend(device):
+    x = np.array([0.3, -0.7, 1.1])
+    xd = put(x, device)
+
+    @fgrad.custom_vjp
+    def cube(v):
+        return v**3
+
+    cube.defvjp(lambda v: (v**3, v), lambda v, g: (3 * v**2 * g,))  # linear in g: jvp works
+
+    def f(v):
+        return fnp.sum(fnp.logaddexp(v, 0.0) * fnp.sin(v)) + fnp.sum(cube(v) * 3.0)
+
+    for transform in (
+        fgrad.grad(fgrad.checkpoint(f)),
+        fgrad.jacrev(fgrad.grad(f)),
+        lambda v: fgrad.hvp(f, (v,), (v,)),
+        lambda v: fgrad.linearize(f, v)[1](v),
+    ):
+        got = transform(xd)
+        assert_on(got, device)
+        np.testing.assert_allclose(get(got), transform(x), rtol=1e-12)
+
+
+# -- mixing backends and moving data -----------------------------------------------------
+
+
+def test_mixing_backends_is_a_clear_error(device):
+    xd = put(np.ones(3), device)
+    with pytest.raises(BackendError, match=r"different devices .*device_put"):
+        fnp.add(xd, np.ones(3))
+    with pytest.raises(BackendError, match=r"different devices"):
+        fgrad.grad(lambda v: fnp.sum(v * np.arange(3.0)))(xd)
+    with pytest.raises(BackendError, match=r"different devices"):
+        fgrad.grad(lambda v, w: fnp.sum(v * w))(xd, np.ones(3))
+
+
+def test_device_put_and_get_round_trip(device):
+    tree = {"a": np.arange(6.0).reshape(2, 3), "b": [np.float32(1.5), 2.0], "c": None}
+    on_device = put(tree, device)
+    assert_on(on_device["a"], device)
+    assert put(on_device, device)["a"] is on_device["a"]  # already there: no copy
+    back = get(on_device)
+    assert isinstance(back["a"], np.ndarray)
+    np.testing.assert_array_equal(back["a"], tree["a"])
+    assert back["b"][1] == 2.0 and back["c"] is None
+    created = fnp.zeros((2, 2), device=device)
+    assert_on(created, device)
+
+
+def test_devices_and_unknown_device():
+    assert fgrad.devices()[0] == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        fgrad.device_put(np.ones(2), "tpu")
+
+
+def test_import_fgrad_does_not_import_cupy_or_scipy():
+    code = (
+        "import sys, fgrad, fgrad.numpy, fgrad.optim, fgrad.nn; "
+        "x = fgrad.grad(lambda v: fgrad.numpy.sum(v * v))(fgrad.numpy.ones(3)); "
+        "bad = [m for m in ('cupy', 'scipy', 'autograd', 'jax', 'torch') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif("gpu" in fgrad.devices(), reason="CuPy with a GPU is present")
+def test_asking_for_a_gpu_without_cupy_says_how_to_get_one():
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        with pytest.raises(BackendError, match=r"fgrad\[cuda\]"):
+            fgrad.device_put(np.ones(2), "gpu")
+    else:  # CuPy installed but no device: CuPy itself reports it
+        with pytest.raises(Exception):  # noqa: B017
+            fgrad.device_put(np.ones(2), "gpu")
