@@ -6,6 +6,7 @@ optimiser is ``fgrad.optim.adam``, gradients come from ``fgrad.value_and_grad``.
 The 8x8 digit images ship with scikit-learn, so nothing is downloaded.
 
     python examples/train_digits.py [--epochs 40] [--hidden 128] [--plot digits_curves.png]
+    python examples/train_digits.py --device gpu      # the same training on CuPy
 
 A progress bar runs through each epoch's batches (tqdm, when installed), then one
 line reports the cross-entropy and accuracy on the training and test sets.
@@ -26,6 +27,7 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import fgrad
 from fgrad import data, nn, optim
+from fgrad import numpy as fnp
 
 
 def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -64,9 +66,9 @@ def make_step(opt: optim.GradientTransformation, weight_decay: float):
     return step
 
 
-def accuracy(params: list, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(params: list, x, y) -> float:
     logits = nn.mlp_apply(params, x, activation=nn.relu)
-    return float(np.mean(np.argmax(logits, axis=1) == y))
+    return float(fnp.mean(fnp.argmax(logits, axis=1) == y))
 
 
 def progress(iterable, total: int, desc: str):
@@ -115,7 +117,16 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--weight-decay", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", type=Path, default=Path("digits_curves.png"))
+    parser.add_argument(
+        "--device", default="cpu", help="where to train: cpu (NumPy) or gpu (CuPy, if available)"
+    )
     args = parser.parse_args(argv)
+    if args.device not in fgrad.devices():
+        print(
+            f"device {args.device!r} is not available here (available: {fgrad.devices()}). "
+            "Training on a GPU needs CuPy and a CUDA device: pip install 'fgrad[cuda]'."
+        )
+        raise SystemExit(2)
 
     start = time.perf_counter()
     raw_train, raw_test, y_train, y_test = load_data(args.seed)
@@ -123,6 +134,10 @@ def main(argv: list[str] | None = None) -> float:
     x_train, x_test = standardise(raw_train), standardise(raw_test)
     rng = np.random.default_rng(args.seed)
     params = nn.mlp_init(rng, [x_train.shape[1], args.hidden, args.hidden, 10])
+    # the same code runs wherever the data is: move data and parameters, nothing else
+    x_train, x_test, y_train, y_test, params = fgrad.device_put(
+        (x_train, x_test, y_train, y_test, params), args.device
+    )
     steps_per_epoch = -(-len(x_train) // args.batch_size)
     schedule = optim.cosine_decay(args.lr, args.epochs * steps_per_epoch, alpha=0.05)
     opt = optim.adam(schedule)
@@ -130,7 +145,8 @@ def main(argv: list[str] | None = None) -> float:
     step = make_step(opt, args.weight_decay)
     print(
         f"digits: {len(x_train)} training and {len(x_test)} test images, MLP "
-        f"64-{args.hidden}-{args.hidden}-10, adam, {args.epochs} epochs of batch {args.batch_size}"
+        f"64-{args.hidden}-{args.hidden}-10, adam, {args.epochs} epochs of batch "
+        f"{args.batch_size}, on {args.device}"
     )
 
     history: dict[str, list[float]] = {

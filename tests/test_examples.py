@@ -39,3 +39,27 @@ def test_logistic_regression_both_ways():
     assert train_acc >= 0.97 and test_acc >= 0.95
     train_acc, test_acc = module.main(["--scipy"])
     assert train_acc >= 0.97 and test_acc >= 0.95
+
+
+def test_train_digits_on_another_backend(tmp_path):
+    """``--device`` moves data and parameters; the strict backend stands in for a GPU."""
+    pytest.importorskip("sklearn")
+    from strict_backend import BACKEND
+
+    from fgrad.core.backend import register_backend, unregister_backend
+
+    register_backend(BACKEND)
+    try:
+        accuracy = load("train_digits").main(
+            ["--epochs", "3", "--device", "strict", "--plot", str(tmp_path / "c.png")]
+        )
+    finally:
+        unregister_backend("strict")
+    assert accuracy >= 0.9
+
+
+def test_train_digits_says_clearly_when_a_device_is_missing(capsys):
+    pytest.importorskip("sklearn")
+    with pytest.raises(SystemExit):
+        load("train_digits").main(["--device", "tpu"])
+    assert "not available" in capsys.readouterr().out
