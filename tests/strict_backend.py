@@ -97,6 +97,18 @@ class StrictArray:
     def transpose(self, *axes) -> StrictArray:
         return StrictArray(self._data.transpose(*axes))
 
+    def sum(self, axis=None, keepdims=False):
+        return np.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return np.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return np.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return np.min(self, axis=axis, keepdims=keepdims)
+
     def item(self):
         return self._data.item()
 
