@@ -217,3 +217,18 @@ def test_asking_for_a_gpu_without_cupy_says_how_to_get_one():
     else:  # CuPy installed but no device: CuPy itself reports it
         with pytest.raises(Exception):  # noqa: B017
             fgrad.device_put(np.ones(2), "gpu")
+
+
+def test_indexing_with_masks_and_indices_on_the_device(device):
+    x = np.arange(5.0)
+    xd = put(x, device)
+    idx = np.array([0, 0, 3])
+
+    def f(v, i):
+        return fnp.sum(v[v > 2] ** 2) + fnp.sum(v[i]) + 3 * v[fnp.argmax(v)]
+
+    got = fgrad.grad(f)(xd, put(idx, device))
+    assert_on(got, device)
+    # d/dv: 2 v on v > 2, the gather's repeated indices accumulate, 3 at the argmax
+    np.testing.assert_array_equal(get(got), [2.0, 0.0, 0.0, 7.0, 11.0])
+    np.testing.assert_array_equal(get(got), fgrad.grad(f)(x, idx))

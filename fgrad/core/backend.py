@@ -204,6 +204,17 @@ def asarray(x, dtype=None, like=None):
     return backend.from_host(np.asarray(x, dtype=dtype))
 
 
+def scatter_add(out, index: tuple, values) -> None:
+    """``out[index] += values`` in place, accumulating repeated indices (``numpy.add.at``).
+
+    CuPy's ufuncs have no ``.at`` method; ``cupyx.scatter_add`` does the same there.
+    """
+    if backend_of(out) is GPU:
+        importlib.import_module("cupyx").scatter_add(out, index, values)
+    else:
+        np.add.at(out, index, values)
+
+
 # -- moving data -----------------------------------------------------------------------
 
 

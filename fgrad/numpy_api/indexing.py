@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core.backend import device_get
 from fgrad.core.errors import TransformError
 from fgrad.core.tracer import Tracer
 from fgrad.numpy_api.creation import as_array
@@ -18,9 +19,10 @@ from fgrad.primitives.indexing import getitem, index_add, index_set
 
 
 def _concrete(i):
+    """Index values on the host: they are static parameters (CuPy accepts host indices)."""
     if isinstance(i, Tracer):
-        return i.concrete_value()
-    return i
+        i = i.concrete_value()
+    return device_get(i) if hasattr(i, "shape") else i
 
 
 def normalize_index(index) -> tuple:
@@ -40,6 +42,8 @@ def normalize_index(index) -> tuple:
         elif isinstance(i, (bool, np.bool_)):
             out.append(np.asarray(i))
         elif isinstance(i, (int, np.integer)):
+            out.append(int(i))
+        elif isinstance(i, Tracer) and i.ndim == 0 and i.dtype.kind in "iu":
             out.append(int(i))
         else:
             arr = np.asarray(_concrete(i))

@@ -67,7 +67,7 @@ def _scatter_abstract_eval(name: str):
 def _index_add_impl(x, v, index: tuple):
     out = x.copy()
     if _has_arrays(index):
-        np.add.at(out, index, v)  # repeated indices must accumulate
+        backend.scatter_add(out, index, v)  # repeated indices must accumulate
     else:
         out[index] += v
     return out
