@@ -11,90 +11,12 @@ from __future__ import annotations
 import numpy as _np
 
 from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - attaches methods
-from fgrad.numpy_api.creation import (
-    arange,
-    array,
-    asarray,
-    astype,
-    empty,
-    empty_like,
-    eye,
-    full,
-    full_like,
-    identity,
-    linspace,
-    ones,
-    ones_like,
-    zeros,
-    zeros_like,
-)
-from fgrad.numpy_api.indexing import at, nonzero
-from fgrad.numpy_api.manipulation import (
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    moveaxis,
-    ravel,
-    reshape,
-    squeeze,
-    stack,
-    swapaxes,
-    transpose,
-)
-from fgrad.numpy_api.products import dot, inner, matmul, outer, tensordot, vdot
-from fgrad.numpy_api.reductions import (
-    amax,
-    amin,
-    argmax,
-    argmin,
-    max,
-    mean,
-    min,
-    std,
-    sum,
-    var,
-)
-from fgrad.numpy_api.ufuncs import (
-    abs,
-    absolute,
-    add,
-    clip,
-    cos,
-    divide,
-    equal,
-    exp,
-    expm1,
-    greater,
-    greater_equal,
-    isfinite,
-    isinf,
-    isnan,
-    less,
-    less_equal,
-    log,
-    log1p,
-    logaddexp,
-    logical_and,
-    logical_not,
-    logical_or,
-    maximum,
-    minimum,
-    multiply,
-    negative,
-    not_equal,
-    positive,
-    power,
-    reciprocal,
-    sign,
-    sin,
-    sqrt,
-    square,
-    subtract,
-    tan,
-    tanh,
-    true_divide,
-    where,
-)
+from fgrad.numpy_api.creation import *  # noqa: F403
+from fgrad.numpy_api.indexing import *  # noqa: F403
+from fgrad.numpy_api.manipulation import *  # noqa: F403
+from fgrad.numpy_api.products import *  # noqa: F403
+from fgrad.numpy_api.reductions import *  # noqa: F403
+from fgrad.numpy_api.ufuncs import *  # noqa: F403
 from fgrad.primitives.elementwise import stop_gradient
 
 # dtypes and constants are NumPy's own objects

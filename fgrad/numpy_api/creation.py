@@ -188,3 +188,21 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype=float, *, device=None, l
 def identity(n: int, dtype=float, *, device=None, like=None):
     """The ``n`` x ``n`` identity matrix, on ``device``."""
     return _namespace(device, like).identity(n, dtype)
+
+__all__ = [
+    "arange",
+    "array",
+    "asarray",
+    "astype",
+    "empty",
+    "empty_like",
+    "eye",
+    "full",
+    "full_like",
+    "identity",
+    "linspace",
+    "ones",
+    "ones_like",
+    "zeros",
+    "zeros_like",
+]

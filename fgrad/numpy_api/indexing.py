@@ -126,3 +126,8 @@ def at(x) -> IndexUpdateHelper:
     if isinstance(x, (list, tuple)):
         raise TransformError("at() takes an array, not a list")
     return IndexUpdateHelper(x)
+
+__all__ = [
+    "at",
+    "nonzero",
+]

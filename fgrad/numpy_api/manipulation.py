@@ -132,3 +132,16 @@ def stack(arrays, axis: int = 0):
         raise ValueError(f"stack: all input arrays must have the same shape, got {sorted(shapes)}")
     axis = normalize_axes(axis, arrays[0].ndim + 1, "stack")[0]
     return concatenate([expand_dims(a, axis) for a in arrays], axis)
+
+__all__ = [
+    "broadcast_to",
+    "concatenate",
+    "expand_dims",
+    "moveaxis",
+    "ravel",
+    "reshape",
+    "squeeze",
+    "stack",
+    "swapaxes",
+    "transpose",
+]

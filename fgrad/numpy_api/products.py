@@ -83,3 +83,12 @@ def tensordot(a, b, axes=2):
         xa = tuple(normalize_axes(i, a.ndim, "tensordot")[0] for i in xa_)
         xb = tuple(normalize_axes(i, b.ndim, "tensordot")[0] for i in xb_)
     return dot_general(a, b, ((xa, xb), _NO_BATCH))
+
+__all__ = [
+    "dot",
+    "inner",
+    "matmul",
+    "outer",
+    "tensordot",
+    "vdot",
+]

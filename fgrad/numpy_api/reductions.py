@@ -99,3 +99,16 @@ def argmin(a, axis=None, keepdims: bool = False):
     """Index of the minimum (``numpy.argmin``); an integer result with no derivative."""
     a = as_array(a)
     return bind(red.argmin_p, a, axis=_arg_axis(a, axis, "argmin"), keepdims=keepdims)
+
+__all__ = [
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "max",
+    "mean",
+    "min",
+    "std",
+    "sum",
+    "var",
+]
