@@ -24,7 +24,7 @@ from collections.abc import Callable
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import TransformError
-from fgrad.core.forward_mode import JVPTrace, JVPTracer
+from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr
 from fgrad.core.linearize import transpose_linear
 from fgrad.core.make_jaxpr import JaxprTrace
@@ -131,14 +131,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
         return self.fun(*args)
 
     def _jvp_call(self, trace: JVPTrace, flat: list, in_tree):
-        primals, tangents = [], []
-        for x in flat:
-            if isinstance(x, JVPTracer) and x._trace is trace:
-                primals.append(x.primal)
-                tangents.append(x.tangent)
-            else:
-                primals.append(x)
-                tangents.append(_zeros_like(x))
+        primals, tangents = unzip(trace, flat)
         out, t_out = self.jvp(tree_unflatten(in_tree, primals), tree_unflatten(in_tree, tangents))
         out_flat, out_tree = tree_flatten(out)
         t_flat, t_tree = tree_flatten(t_out)
@@ -260,14 +253,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         return tracers
 
     def _jvp_call(self, trace: JVPTrace, flat: list, in_tree):
-        primals, tangents = [], []
-        for x in flat:
-            if isinstance(x, JVPTracer) and x._trace is trace:
-                primals.append(x.primal)
-                tangents.append(x.tangent)
-            else:
-                primals.append(x)
-                tangents.append(_zeros_like(x))
+        primals, tangents = unzip(trace, flat)
         out, res = self.fwd(*tree_unflatten(in_tree, primals))
         out_flat, out_tree = tree_flatten(out)
         try:

@@ -172,16 +172,22 @@ def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
         inputs = [JVPTracer(trace, p, t) for p, t in zip(p_flat, t_flat)]
         out = fun(*tree_unflatten(p_tree, inputs))
         out_flat, out_tree = tree_flatten(out)
-        primals_out, tangents_out = [], []
-        for x in out_flat:
-            if x.__class__ is JVPTracer and x._trace is trace:
-                primals_out.append(x.primal)
-                tangents_out.append(x.tangent)
-            else:
-                primals_out.append(x)
-                aval = get_aval(x)
-                tangents_out.append(backend.zeros(aval.shape, aval.dtype, like=x))
+        primals_out, tangents_out = unzip(trace, out_flat)
     return tree_unflatten(out_tree, primals_out), tree_unflatten(out_tree, tangents_out)
+
+
+def unzip(trace: JVPTrace, values) -> tuple[list, list]:
+    """Primals and tangents of ``values`` in ``trace``; untraced values get zero tangents."""
+    primals, tangents = [], []
+    for x in values:
+        if x.__class__ is JVPTracer and x._trace is trace:
+            primals.append(x.primal)
+            tangents.append(x.tangent)
+        else:
+            aval = get_aval(x)
+            primals.append(x)
+            tangents.append(backend.zeros(aval.shape, aval.dtype, like=x))
+    return primals, tangents
 
 
 def _check_tangent(primal, tangent):

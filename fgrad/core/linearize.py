@@ -25,7 +25,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
-from fgrad.core.forward_mode import JVPTrace, JVPTracer
+from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -41,15 +41,7 @@ def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]
         jvp_trace = JVPTrace()
         with new_trace(jvp_trace):
             out = fun(*[JVPTracer(jvp_trace, p, t) for p, t in zip(primals, tangents)])
-            primals_out, tangents_out = [], []
-            for x in out:
-                if x.__class__ is JVPTracer and x._trace is jvp_trace:
-                    primals_out.append(x.primal)
-                    tangents_out.append(x.tangent)
-                else:
-                    aval = get_aval(x)
-                    primals_out.append(x)
-                    tangents_out.append(backend.zeros(aval.shape, aval.dtype, like=x))
+            primals_out, tangents_out = unzip(jvp_trace, out)
         outvars = [jaxpr_trace.to_var(t) for t in tangents_out]
     jaxpr = Jaxpr(jaxpr_trace.constvars, jaxpr_trace.invars, jaxpr_trace.eqns, outvars)
     return primals_out, ClosedJaxpr(jaxpr, jaxpr_trace.consts)
