@@ -20,6 +20,7 @@ import numpy as np
 from harness import (
     BASELINE_AUTOGRAD,
     BASELINE_NUMPY,
+    Derivative,
     Factory,
     Impl,
     Problem,
@@ -30,6 +31,8 @@ from harness import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TORCH_FUNC = "torch.func (eager)"
+"""The label of the torch.func row (a target baseline in ``hessian``)."""
 
 
 @functools.cache
@@ -78,39 +81,83 @@ def versions() -> dict[str, str]:
     return out
 
 
+Transform = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""A function transformation such as ``grad``: takes the loss, returns a new function."""
+
+
 def _generic_impl(
     problem: Problem,
     *,
     xp: Any,
     value_and_grad: Callable[[Callable[..., Any]], Callable[..., tuple[Any, Any]]],
-    grad: Callable[[Callable[..., Any]], Callable[..., Any]],
+    grad: Transform,
+    hessian: Transform | None = None,
+    hvp: Transform | None = None,
     convert: Callable[[np.ndarray], Any] = lambda a: a,
     convert_params: Callable[[np.ndarray], Any] | None = None,
     update: Callable[[Any, Any, float], Any] = sgd,
     sync: Callable[[Any], Any] = lambda out: out,
+    compile_fn: Transform = lambda f: f,
 ) -> Impl:
-    """The common shape of every autodiff framework's step (see :class:`harness.Impl`)."""
+    """The common shape of every autodiff framework's step (see :class:`harness.Impl`).
+
+    The step is one pure function of the converted inputs, built from the framework's
+    transforms and passed through ``compile_fn`` as a whole (``jax.jit``; identity when eager).
+    ``hvp(loss)`` must return ``(params, tangent, *data) -> H @ tangent``.
+    """
     params = tree_map(convert_params or convert, problem.params)
     data = tuple(convert(d) for d in problem.data)
     loss = functools.partial(problem.loss, xp)
-    vg_fn, grad_fn = value_and_grad(loss), grad(loss)
-
-    def check() -> tuple[Any, Any]:
-        return sync(vg_fn(params, *data))
-
-    if problem.lr is None:
-
-        def step() -> Any:
-            return sync(grad_fn(params, *data))
-
+    vg = value_and_grad(loss)
+    args: tuple[Any, ...] = (params, *data)
+    if problem.derivative is not None:
+        step_fn = _derivative_fn(problem.derivative, loss, grad, hessian, hvp)
+        if problem.derivative.kind == "hvp":
+            args = (params, tree_map(convert, problem.derivative.tangent), *data)
+    elif problem.lr is None:
+        step_fn = grad(loss)
     else:
         lr = problem.lr
 
-        def step() -> Any:
-            value, grads = vg_fn(params, *data)
-            return sync((value, update(params, grads, lr)))
+        def step_fn(params: Any, *data: Any) -> tuple[Any, Any]:
+            value, grads = vg(params, *data)
+            return value, update(params, grads, lr)
 
-    return Impl(check, step)
+    check_fn, step_fn = compile_fn(vg), compile_fn(step_fn)
+    return Impl(lambda: sync(check_fn(params, *data)), lambda: sync(step_fn(*args)))
+
+
+def _derivative_fn(
+    deriv: Derivative,
+    loss: Callable[..., Any],
+    grad: Transform,
+    hessian: Transform | None,
+    hvp: Transform | None,
+) -> Callable[..., Any]:
+    """The function computing ``deriv`` (see :class:`harness.Derivative`) from the transforms."""
+    if deriv.kind == "nested_grad":
+        fn = loss
+        for _ in range(deriv.order):
+            fn = grad(fn)
+        return fn
+    transform = hessian if deriv.kind == "hessian" else hvp
+    if transform is None:
+        raise Skip(f"no {deriv.kind} transform wired up for this framework")
+    return transform(loss)
+
+
+def _jvp_of_grad(jvp: Callable[..., Any], grad: Transform) -> Transform:
+    """A forward-over-reverse ``hvp`` transform from a framework's ``jvp`` and ``grad``."""
+
+    def hvp(f: Callable[..., Any]) -> Callable[..., Any]:
+        grad_f = grad(f)
+
+        def hvp_f(params: Any, tangent: Any, *data: Any) -> Any:
+            return jvp(lambda p: grad_f(p, *data), (params,), (tangent,))[1]
+
+        return hvp_f
+
+    return hvp
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +172,10 @@ def numpy_hand(problem: Problem) -> Impl:
     def check() -> tuple[Any, Any]:
         return hand(params, *data)
 
-    if problem.lr is None:
+    if problem.derivative is not None:
+        step = problem.derivative.reference  # closed form or differences of the hand gradient
+
+    elif problem.lr is None:
 
         def step() -> Any:
             return hand(params, *data)[1]
@@ -144,67 +194,71 @@ def fgrad_eager(problem: Problem) -> Impl:
     """fgrad, the library under test: ``fgrad.value_and_grad`` / ``fgrad.grad``."""
     fgrad = _load("fgrad")
     fnp = _load("fgrad.numpy")
-    return _generic_impl(problem, xp=fnp, value_and_grad=fgrad.value_and_grad, grad=fgrad.grad)
+
+    def hvp(f: Callable[..., Any]) -> Callable[..., Any]:
+        def hvp_f(params: Any, tangent: Any, *data: Any) -> Any:
+            return fgrad.hvp(lambda p: f(p, *data), (params,), (tangent,))
+
+        return hvp_f
+
+    return _generic_impl(
+        problem,
+        xp=fnp,
+        value_and_grad=fgrad.value_and_grad,
+        grad=fgrad.grad,
+        hessian=fgrad.hessian,
+        hvp=hvp,
+    )
 
 
 def autograd_eager(problem: Problem) -> Impl:
     """HIPS autograd, the design fgrad's eager tracing is measured against."""
     autograd = _load("autograd")
     anp = _load("autograd.numpy")
+
+    def hvp(f: Callable[..., Any]) -> Callable[..., Any]:
+        # Forward over reverse like the other rows; autograd.make_hvp (reverse over reverse)
+        # gives the same numbers ~15% slower on the hvp workload.
+        jvp_of_grad = autograd.make_jvp(autograd.grad(f))
+
+        def hvp_f(params: Any, tangent: Any, *data: Any) -> Any:
+            return jvp_of_grad(params, *data)(tangent)[1]
+
+        return hvp_f
+
     return _generic_impl(
-        problem, xp=anp, value_and_grad=autograd.value_and_grad, grad=autograd.grad
+        problem,
+        xp=anp,
+        value_and_grad=autograd.value_and_grad,
+        grad=autograd.grad,
+        hessian=autograd.hessian,
+        hvp=hvp,
     )
 
 
-def _jax_parts() -> tuple[Any, Any]:
-    jax = _load("jax")
-    return jax, _load("jax.numpy")
-
-
-def jax_eager(problem: Problem) -> Impl:
-    """JAX without ``jit``: op-by-op dispatch, the fair comparison for an eager library."""
-    jax, jnp = _jax_parts()
+def _jax_impl(problem: Problem, jit: bool) -> Impl:
+    jax, jnp = _load("jax"), _load("jax.numpy")
     return _generic_impl(
         problem,
         xp=jnp,
         value_and_grad=jax.value_and_grad,
         grad=jax.grad,
+        hessian=jax.hessian,
+        hvp=_jvp_of_grad(jax.jvp, jax.grad),
         convert=jnp.asarray,
         sync=jax.block_until_ready,
+        compile_fn=jax.jit if jit else lambda f: f,
     )
+
+
+def jax_eager(problem: Problem) -> Impl:
+    """JAX without ``jit``: op-by-op dispatch, the fair comparison for an eager library."""
+    return _jax_impl(problem, jit=False)
 
 
 def jax_jit(problem: Problem) -> Impl:
     """JAX with the whole step under ``jax.jit`` (labelled as such; not an eager number)."""
-    jax, jnp = _jax_parts()
-
-    def jitted(transform: Callable[..., Any]) -> Callable[..., Any]:
-        return lambda f: jax.jit(transform(f))
-
-    if problem.lr is None:
-        return _generic_impl(
-            problem,
-            xp=jnp,
-            value_and_grad=jitted(jax.value_and_grad),
-            grad=jitted(jax.grad),
-            convert=jnp.asarray,
-            sync=jax.block_until_ready,
-        )
-    lr = problem.lr
-    loss = functools.partial(problem.loss, jnp)
-    vg = jax.value_and_grad(loss)
-
-    def whole_step(params: Any, *data: Any) -> tuple[Any, Any]:
-        value, grads = vg(params, *data)
-        return value, sgd(params, grads, lr)
-
-    step_fn, vg_fn = jax.jit(whole_step), jax.jit(vg)
-    params = tree_map(jnp.asarray, problem.params)
-    data = tuple(jnp.asarray(d) for d in problem.data)
-    return Impl(
-        lambda: jax.block_until_ready(vg_fn(params, *data)),
-        lambda: jax.block_until_ready(step_fn(params, *data)),
-    )
+    return _jax_impl(problem, jit=True)
 
 
 def _torch_namespace(torch: Any) -> types.SimpleNamespace:
@@ -239,6 +293,8 @@ def _torch_update(torch: Any) -> Callable[[Any, Any, float], Any]:
 def torch_backward(problem: Problem) -> Impl:
     """PyTorch CPU, eager, classic tape: ``torch.autograd.grad`` on ``requires_grad`` leaves."""
     torch = _load("torch")
+    if problem.derivative is not None:
+        raise Skip("the tape API has no composable transforms; see the torch.func row")
 
     def value_and_grad(f: Callable[..., Any]) -> Callable[..., tuple[Any, Any]]:
         def vg(params: Any, *data: Any) -> tuple[Any, Any]:
@@ -282,6 +338,8 @@ def torch_func(problem: Problem) -> Impl:
         xp=_torch_namespace(torch),
         value_and_grad=value_and_grad,
         grad=tfunc.grad,
+        hessian=tfunc.hessian,
+        hvp=_jvp_of_grad(tfunc.jvp, tfunc.grad),
         convert=torch.tensor,
         update=_torch_update(torch),
     )
@@ -294,6 +352,6 @@ FACTORIES: dict[str, Factory] = {
     "jax (eager)": jax_eager,
     "jax (jit)": jax_jit,
     "torch (eager)": torch_backward,
-    "torch.func (eager)": torch_func,
+    TORCH_FUNC: torch_func,
 }
 """Framework label -> factory, in table order; workloads use this dict as is."""

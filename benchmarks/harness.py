@@ -97,6 +97,42 @@ def to_numpy(x: Any) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+DERIVATIVE_KINDS = ("hessian", "nested_grad", "hvp")
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """What one step computes when it is a higher-order derivative, not a gradient.
+
+    Each framework builds it from its own transforms (``frameworks._derivative_fn``), always
+    w.r.t. ``Problem.params`` with the data passed through:
+
+    - ``"hessian"``: the full Hessian of the loss (``params`` is one array of shape ``s``,
+      the result has shape ``s + s``);
+    - ``"nested_grad"``: ``grad`` applied ``order`` times (``params`` is a scalar);
+    - ``"hvp"``: the Hessian-vector product ``H @ tangent``, shaped like ``params``.
+    """
+
+    kind: str
+    reference: Callable[[], Tree]
+    """The expected output from an independent method (closed form, or finite differences of
+    the hand-written gradient); it is also what the ``numpy (hand)`` row times."""
+    order: int = 1
+    """``nested_grad`` only: how many times ``grad`` is applied."""
+    tangent: Tree = None
+    """``hvp`` only: the direction ``v``, a NumPy pytree shaped like ``params``."""
+    tolerance: tuple[float, float] | None = None
+    """``(rtol, atol relative to max|ref|)`` when ``reference`` is only approximate (finite
+    differences).  The frameworks are then also checked against each other's leaf-wise median
+    at the default, tight tolerance, so the loose bound cannot hide a small error."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in DERIVATIVE_KINDS:
+            raise ValueError(f"unknown derivative kind {self.kind!r}: {DERIVATIVE_KINDS}")
+        if (self.kind == "hvp") != (self.tangent is not None):
+            raise ValueError("a tangent is required for (and only for) kind 'hvp'")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One concrete instance of a workload: what every framework differentiates.
@@ -113,10 +149,18 @@ class Problem:
     """Hand-written NumPy forward + backward: ``(params, *data) -> (loss, grads)``."""
     lr: float | None = None
     """``None``: a step is one gradient evaluation; otherwise loss + grads + SGD update."""
+    derivative: Derivative | None = None
+    """If set (with ``lr=None``), a step computes this higher-order derivative instead."""
+
+    def __post_init__(self) -> None:
+        if self.derivative is not None and self.lr is not None:
+            raise ValueError("a Problem has either a learning rate or a derivative, not both")
 
     def reference_step(self) -> tuple[Any, Any]:
         """(value, grads) and the expected output of one step, from the hand-written code."""
         value, grads = self.hand_value_and_grad(self.params, *self.data)
+        if self.derivative is not None:
+            return (value, grads), self.derivative.reference()
         if self.lr is None:
             return (value, grads), grads
         return (value, grads), (value, sgd(self.params, grads, self.lr))
@@ -129,7 +173,8 @@ class Impl:
     value_and_grad: Callable[[], tuple[Any, Tree]]
     """Returns (loss, grads); used for the correctness check only."""
     step: Callable[[], Any]
-    """The timed call: grads (``lr is None``) or ``(loss, new_params)``; must block until done."""
+    """The timed call: grads (``lr is None``), ``(loss, new_params)``, or the problem's
+    :class:`Derivative`; must block until done."""
 
 
 Factory = Callable[[Problem], Impl]
@@ -186,8 +231,16 @@ def _tolerance(dtype: np.dtype) -> tuple[float, float]:
     return TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
 
 
-def compare_trees(what: str, got: Tree, ref: Tree, check_dtype: bool = True) -> None:
-    """Raise :class:`CheckFailed` unless ``got`` matches ``ref`` leaf by leaf (and dtype)."""
+def compare_trees(
+    what: str,
+    got: Tree,
+    ref: Tree,
+    check_dtype: bool = True,
+    tolerance: tuple[float, float] | None = None,
+) -> None:
+    """Raise :class:`CheckFailed` unless ``got`` matches ``ref`` leaf by leaf (and dtype).
+
+    ``tolerance`` overrides the dtype's default ``(rtol, atol relative to max|ref|)``."""
     got_leaves, _ = tree_flatten(got)
     ref_leaves, _ = tree_flatten(ref)
     paths = tree_paths(ref)
@@ -202,7 +255,7 @@ def compare_trees(what: str, got: Tree, ref: Tree, check_dtype: bool = True) -> 
             raise CheckFailed(f"{what}{path}: shape {g.shape}, reference {r.shape}")
         if check_dtype and g.dtype != r.dtype:
             raise CheckFailed(f"{what}{path}: dtype {g.dtype}, reference {r.dtype}")
-        rtol, atol = _tolerance(r.dtype)
+        rtol, atol = tolerance or _tolerance(r.dtype)
         scale = float(np.max(np.abs(r))) if r.size else 0.0
         if not np.all(np.isfinite(g)):
             raise CheckFailed(f"{what}{path}: non-finite values")
@@ -214,25 +267,72 @@ def compare_trees(what: str, got: Tree, ref: Tree, check_dtype: bool = True) -> 
             )
 
 
-def check_impl(impl: Impl, problem: Problem) -> None:
-    """Compare a framework's (loss, grads) and its timed step's output with the reference."""
+def check_impl(impl: Impl, problem: Problem) -> Tree:
+    """Compare a framework's (loss, grads) and its timed step's output with the reference.
+
+    Returns the step's output (for :func:`cross_check`)."""
     (ref_value, ref_grads), ref_step = problem.reference_step()
     value, grads = impl.value_and_grad()
     compare_trees("loss", value, np.asarray(ref_value), check_dtype=False)
     compare_trees("grads", grads, ref_grads)
     out = impl.step()
-    if problem.lr is None:
+    deriv = problem.derivative
+    if deriv is not None:
+        compare_trees(f"step {deriv.kind}", out, ref_step, tolerance=deriv.tolerance)
+    elif problem.lr is None:
         compare_trees("step grads", out, ref_step)
     else:
         compare_trees("step loss", out[0], np.asarray(ref_step[0]), check_dtype=False)
         compare_trees("step new params", out[1], ref_step[1])
+    return out
+
+
+def cross_check(outputs: Sequence[tuple[str, Tree]]) -> dict[str, str]:
+    """Check step outputs against their leaf-wise median at the default (tight) tolerance.
+
+    Used when the reference is only approximate (see :attr:`Derivative.tolerance`): each
+    framework must then also agree with the others.  Returns ``{name: failure}``; with two
+    frameworks the median is their mean, so a disagreement fails both (neither is trusted).
+    """
+    if len(outputs) < 2:
+        return {}
+    trees = [tree_map(to_numpy, out) for _, out in outputs]
+    median = tree_map(lambda *leaves: np.median(np.stack(leaves), axis=0), *trees)
+    failures = {}
+    for (name, _), tree in zip(outputs, trees):
+        try:
+            compare_trees("step vs the frameworks' median", tree, median, check_dtype=False)
+        except CheckFailed as exc:
+            failures[name] = str(exc)
+    return failures
+
+
+def central_difference(
+    fn: Callable[[Tree], Tree], params: Tree, direction: Tree, eps: float, order: int = 2
+) -> Tree:
+    """Directional derivative of a (pytree-valued) ``fn`` at ``params`` along ``direction``
+    by a central finite difference with error ``O(eps**order)``, ``order`` 2 or 4."""
+    weights = {2: ((1, 1 / 2),), 4: ((1, 2 / 3), (2, -1 / 12))}[order]
+
+    def at(t: float) -> tuple[list[Any], Callable[[Iterable[Any]], Tree]]:
+        return tree_flatten(fn(tree_map(lambda a, v: a + t * v, params, direction)))
+
+    total: list[Any] = []
+    for k, w in weights:
+        (plus, rebuild), (minus, _) = at(k * eps), at(-k * eps)
+        term = [w * (p - m) / eps for p, m in zip(plus, minus)]
+        total = [a + b for a, b in zip(total, term)] if total else term
+    return rebuild(total)
 
 
 def check_reference(problem: Problem, eps: float = 1e-6, seed: int = 0) -> None:
-    """Guard the hand-written backward pass itself with a central finite difference.
+    """Guard the hand-written reference itself with central finite differences.
 
     Done in float64 along one random direction, so it is cheap and works for any workload
-    (including float32 ones) even when no comparison library is installed.
+    (including float32 ones) even when no comparison library is installed: the directional
+    derivative of the loss must match the hand-written gradient, and a closed-form higher
+    derivative (see :func:`_check_derivative_reference`) must match differences of that
+    gradient.
     """
     rng = np.random.default_rng(seed)
     p64 = tree_map(lambda a: np.asarray(a, dtype=np.float64), problem.params)
@@ -242,9 +342,9 @@ def check_reference(problem: Problem, eps: float = 1e-6, seed: int = 0) -> None:
     analytic = sum(
         float(np.sum(g * v)) for g, v in zip(tree_flatten(grads)[0], tree_flatten(direction)[0])
     )
-    plus = problem.hand_value_and_grad(tree_map(lambda a, v: a + eps * v, p64, direction), *d64)
-    minus = problem.hand_value_and_grad(tree_map(lambda a, v: a - eps * v, p64, direction), *d64)
-    numeric = (float(plus[0]) - float(minus[0])) / (2 * eps)
+    numeric = float(
+        central_difference(lambda p: problem.hand_value_and_grad(p, *d64)[0], p64, direction, eps)
+    )
     if not math.isclose(analytic, numeric, rel_tol=1e-5, abs_tol=1e-8):
         raise CheckFailed(
             f"hand-written reference fails a finite-difference check: directional derivative "
@@ -252,6 +352,51 @@ def check_reference(problem: Problem, eps: float = 1e-6, seed: int = 0) -> None:
         )
     if not any(np.any(g != 0) for g in tree_flatten(grads)[0]):
         raise CheckFailed("hand-written reference gradient is identically zero")
+    if problem.derivative is not None:
+        _check_derivative_reference(problem, p64, d64, direction)
+
+
+def _check_derivative_reference(
+    problem: Problem, p64: Tree, d64: tuple[np.ndarray, ...], direction: Tree
+) -> None:
+    """Guard a :class:`Derivative` reference with differences of the (checked) hand gradient.
+
+    ``hessian``: ``H @ direction`` against a 4th-order central difference of the gradient
+    along ``direction``.  ``nested_grad``: the ``order``-th derivative against the
+    ``(order - 1)``-th central difference of the first derivative (step 1e-3; for order 4
+    truncation and rounding errors are ~1e-5 and ~1e-6 relative, checked to 1e-3).  ``hvp``:
+    the reference *is* such a difference (approximate, so the frameworks are also
+    cross-checked); nothing more to do.
+    """
+    deriv = problem.derivative
+    assert deriv is not None
+    ref = deriv.reference()
+    if not any(np.any(to_numpy(r) != 0) for r in tree_flatten(ref)[0]):
+        raise CheckFailed(f"{deriv.kind} reference is identically zero")
+
+    def grad_at(p: Tree) -> Tree:
+        return problem.hand_value_and_grad(p, *d64)[1]
+
+    if deriv.kind == "hessian":
+        analytic = np.tensordot(ref, direction, axes=np.ndim(direction))
+        numeric = central_difference(grad_at, p64, direction, 1e-4, order=4)
+        what, tolerance = "H @ v ", (1e-7, 1e-10)  # measured agreement: ~1e-12 of max|H @ v|
+    elif deriv.kind == "nested_grad":
+        n, h, x = deriv.order - 1, 1e-3, float(p64)
+        analytic = np.asarray(ref, dtype=np.float64)
+        numeric = np.asarray(
+            sum((-1) ** k * math.comb(n, k) * grad_at(x + (n / 2 - k) * h) for k in range(n + 1))
+            / h**n
+        )
+        what, tolerance = f"derivative {deriv.order} ", (1e-3, 1e-6)
+    else:
+        return
+    try:
+        compare_trees(what, numeric, analytic, check_dtype=False, tolerance=tolerance)
+    except CheckFailed as exc:
+        raise CheckFailed(
+            f"{deriv.kind} reference fails a finite-difference check of the hand gradient: {exc}"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,13 +548,14 @@ def run_workload(
         result.rows.append(Row(BASELINE_NUMPY, "FAILED", str(exc)))
         return result
     checked: list[tuple[Row, Callable[[], Any]]] = []
+    outputs: list[tuple[str, Tree]] = []  # step outputs of the autodiff rows, for cross_check
     for name, factory in workload.factories.items():
         if frameworks and not any(f.lower() in name.lower() for f in frameworks):
             continue
         print(f"  {name:<20} ", end="", flush=True)
         try:
             impl = factory(problem)
-            check_impl(impl, problem)
+            out = check_impl(impl, problem)
         except Skip as exc:
             row = Row(name, "skipped", str(exc))
         except CheckFailed as exc:
@@ -419,8 +565,12 @@ def run_workload(
         else:
             row = Row(name, "ok", "checked")
             checked.append((row, impl.step))
+            if name != BASELINE_NUMPY:
+                outputs.append((name, out))
         result.rows.append(row)
         print(f"{row.status}: {row.note}", flush=True)
+    if problem.derivative is not None and problem.derivative.tolerance is not None:
+        checked = _apply_cross_check(checked, outputs)
 
     # Everything alive now (imported libraries, other frameworks' setup) goes to the permanent
     # GC generation: a framework's samples then pay only for collecting its *own* garbage, not
@@ -432,6 +582,26 @@ def run_workload(
     finally:
         gc.unfreeze()
     return result
+
+
+def _apply_cross_check(
+    checked: list[tuple[Row, Callable[[], Any]]], outputs: Sequence[tuple[str, Tree]]
+) -> list[tuple[Row, Callable[[], Any]]]:
+    """Fail (and drop from timing) the rows that disagree with the others (:func:`cross_check`)."""
+    if len(outputs) < 2:
+        print("  cross-check: skipped (fewer than two frameworks to compare)", flush=True)
+        return checked
+    failures = cross_check(outputs)
+    for row, _ in checked:
+        if row.framework in failures:
+            row.status = "FAILED"
+            row.note = f"cross-check failed, not timed: {failures[row.framework]}"
+    print(
+        f"  cross-check: {len(outputs) - len(failures)} of {len(outputs)} framework(s) agree "
+        "with their median at the default tolerance",
+        flush=True,
+    )
+    return [(row, step) for row, step in checked if row.status == "ok"]
 
 
 def _time_rounds(checked: Sequence[tuple[Row, Callable[[], Any]]], settings: Settings) -> None:

@@ -12,11 +12,21 @@ import sys
 
 import frameworks
 import harness
+import hessian
+import hvp
 import mlp_large
 import mlp_small
+import nested
 import op_chain
 
-WORKLOADS = [op_chain.WORKLOAD, mlp_small.WORKLOAD, mlp_large.WORKLOAD]
+WORKLOADS = [
+    op_chain.WORKLOAD,
+    mlp_small.WORKLOAD,
+    mlp_large.WORKLOAD,
+    hessian.WORKLOAD,
+    nested.WORKLOAD,
+    hvp.WORKLOAD,
+]
 
 if __name__ == "__main__":
     sys.exit(harness.main(WORKLOADS, frameworks.versions))
