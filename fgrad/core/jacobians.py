@@ -19,6 +19,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_args
 from fgrad.core.forward_mode import jvp
 from fgrad.core.jaxpr import eval_jaxpr
+from fgrad.core.linear_batching import Unbatchable, eval_linear_batched
 from fgrad.core.linearize import linearize_flat
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
@@ -131,31 +132,48 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         outs, lin = linearize_flat(flat_fun, in_flat)
         out_tree, aux_tree, n_out = trees[0]
         out_flat, aux = outs[:n_out], tree_unflatten(aux_tree, outs[n_out:])
-        cols: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
+        blocks = [[None] * len(in_flat) for _ in out_flat]
         for j, x in enumerate(in_flat):
-            zeros = [backend.zeros(get_aval(y).shape, get_aval(y).dtype, like=y) for y in in_flat]
-            for e in _basis(x):
-                tangents = [e if k == j else z for k, z in enumerate(zeros)]
-                t_out = eval_jaxpr(lin.jaxpr, lin.consts, *tangents)
-                for i, t in enumerate(t_out[:n_out]):
-                    cols[i][j].append(t)
-        blocks = [
-            [
-                _stack(
-                    cols[i][j],
-                    get_aval(o).shape + get_aval(x).shape,
-                    get_aval(o).dtype,
-                    -1 if get_aval(o).shape or cols[i][j] else 0,
-                    o,
-                )
-                for j, x in enumerate(in_flat)
-            ]
-            for i, o in enumerate(out_flat)
-        ]
+            columns = _jvp_columns(lin, in_flat, j, n_out)
+            for i, o in enumerate(out_flat):
+                blocks[i][j] = _column_block(columns[i], get_aval(o).shape, get_aval(x).shape)
         jac = _blocks(out_tree, in_tree, blocks)
         return (jac, aux) if has_aux else jac
 
     return jacfwd_f
+
+
+def _jvp_columns(lin, inputs: list, j: int, n_out: int) -> list:
+    """The linear map applied to every basis vector of input ``j``: per output, the stacked
+    results, shape ``(size_j,) + out.shape``. One batched replay when possible, else a loop."""
+    x = inputs[j]
+    aval = get_aval(x)
+    zeros = [backend.zeros(get_aval(y).shape, get_aval(y).dtype, like=y) for y in inputs]
+    eye = np.eye(aval.size, dtype=aval.dtype).reshape((aval.size,) + aval.shape)
+    tangents = [backend.asarray(eye, like=x) if k == j else z for k, z in enumerate(zeros)]
+    try:
+        flags = [k == j for k in range(len(inputs))]
+        return eval_linear_batched(lin, tangents, flags, aval.size)[:n_out]
+    except Unbatchable:
+        pass
+    rows: list[list] = [[] for _ in range(n_out)]
+    for e in _basis(x):
+        t_out = eval_jaxpr(
+            lin.jaxpr, lin.consts, *[e if k == j else z for k, z in enumerate(zeros)]
+        )
+        for i in range(n_out):
+            rows[i].append(t_out[i])
+    return [
+        _stack(r, (aval.size,) + get_aval(t).shape, get_aval(t).dtype, 0, x)
+        for r, t in zip(rows, lin.jaxpr.outvars[:n_out])
+    ]
+
+
+def _column_block(columns, out_shape: tuple, in_shape: tuple):
+    """``(n,) + out_shape`` stacked columns as the block ``out_shape + in_shape``."""
+    from fgrad import numpy as fnp
+
+    return fnp.reshape(fnp.moveaxis(columns, 0, -1), out_shape + in_shape)
 
 
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
