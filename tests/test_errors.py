@@ -302,7 +302,7 @@ def test_same_control_flow_works_under_grad():
 # -- unsupported NumPy functions ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["einsum", "fft", "cumsum", "sort"])
+@pytest.mark.parametrize("name", ["fft", "packbits", "busday_count", "histogram"])
 def test_unsupported_fnp_attribute(name):
     assert hasattr(np, name)
     with pytest.raises(AttributeError) as excinfo:
