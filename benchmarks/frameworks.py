@@ -25,7 +25,9 @@ from harness import (
     Impl,
     Problem,
     Skip,
+    minibatches,
     sgd,
+    sgd_epoch,
     tree_flatten,
     tree_map,
 )
@@ -116,6 +118,13 @@ def _generic_impl(
             args = (params, tree_map(convert, problem.derivative.tangent), *data)
     elif problem.lr is None:
         step_fn = grad(loss)
+    elif problem.batch_size is not None:
+        lr = problem.lr
+        args = (params, minibatches(data, problem.batch_size))  # sliced once, outside the step
+
+        def step_fn(params: Any, batches: Any) -> tuple[Any, Any]:
+            return sgd_epoch(vg, update, params, batches, lr)
+
     else:
         lr = problem.lr
 
@@ -179,6 +188,12 @@ def numpy_hand(problem: Problem) -> Impl:
 
         def step() -> Any:
             return hand(params, *data)[1]
+
+    elif problem.batch_size is not None:
+        lr, batches = problem.lr, minibatches(data, problem.batch_size)
+
+        def step() -> Any:
+            return sgd_epoch(hand, sgd, params, batches, lr)
 
     else:
         lr = problem.lr
@@ -279,13 +294,18 @@ def _torch_namespace(torch: Any) -> types.SimpleNamespace:
         sum=reduction(torch.sum),
         mean=reduction(torch.mean),
         max=reduction(torch.amax),
+        maximum=lambda x, y: torch.clamp(x, min=y) if isinstance(y, float) else torch.maximum(x, y),
     )
 
 
-def _torch_update(torch: Any) -> Callable[[Any, Any, float], Any]:
+def _torch_update(torch: Any, requires_grad: bool = False) -> Callable[[Any, Any, float], Any]:
+    """SGD outside the autograd graph; ``requires_grad``: the new params are tape leaves again
+    (so an epoch's next step can differentiate w.r.t. them)."""
+
     def update(params: Any, grads: Any, lr: float) -> Any:
         with torch.no_grad():
-            return sgd(params, grads, lr)
+            new = sgd(params, grads, lr)
+        return tree_map(lambda p: p.requires_grad_(), new) if requires_grad else new
 
     return update
 
@@ -315,7 +335,7 @@ def torch_backward(problem: Problem) -> Impl:
         grad=grad,
         convert=torch.tensor,
         convert_params=lambda a: torch.tensor(a, requires_grad=True),
-        update=_torch_update(torch),
+        update=_torch_update(torch, requires_grad=problem.batch_size is not None),
     )
 
 

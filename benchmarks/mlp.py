@@ -1,9 +1,11 @@
-"""The tanh MLP shared by ``mlp_small`` and ``mlp_large``: init, forward, losses, hand backward.
+"""The MLP shared by ``mlp_small``, ``mlp_large`` and ``erm_epoch``: init, forward, losses,
+hand backward.
 
-Both workloads are the same network family with a different size, dtype and loss, so the
-model is written once here.  The forward pass and losses take the array namespace ``xp`` so
-the very same code runs under NumPy, autograd, JAX, torch (via an adapter) and fgrad.  The
-backward pass is derived and written by hand in NumPy; it is the correctness reference.
+The workloads are the same network family with a different size, dtype, hidden activation
+(tanh, or ReLU for ``erm_epoch``) and loss, so the model is written once here.  The forward
+pass and losses take the array namespace ``xp`` so the very same code runs under NumPy,
+autograd, JAX, torch (via an adapter) and fgrad.  The backward pass is derived and written by
+hand in NumPy; it is the correctness reference.
 """
 
 from __future__ import annotations
@@ -30,11 +32,20 @@ def init_params(sizes: Sequence[int], dtype: np.dtype, rng: np.random.Generator)
     ]
 
 
-def forward(xp: Any, params: Params, x: Any) -> Any:
-    """tanh on every hidden layer, linear output layer."""
+ACTIVATIONS: dict[str, tuple[Callable[[Any, Any], Any], Callable[[np.ndarray], Any]]] = {
+    "tanh": (lambda xp, a: xp.tanh(a), lambda h: 1 - h * h),
+    "relu": (lambda xp, a: xp.maximum(a, 0.0), lambda h: h > 0),
+}
+"""Hidden activation name -> (``act(xp, a)``, its derivative written in terms of its output
+``h = act(a)``, for the hand-written backward pass)."""
+
+
+def forward(xp: Any, params: Params, x: Any, activation: str = "tanh") -> Any:
+    """``activation`` on every hidden layer, linear output layer."""
+    act = ACTIVATIONS[activation][0]
     h = x
     for layer in params[:-1]:
-        h = xp.tanh(h @ layer["W"] + layer["b"])
+        h = act(xp, h @ layer["W"] + layer["b"])
     return h @ params[-1]["W"] + params[-1]["b"]
 
 
@@ -44,14 +55,16 @@ def mse_loss(xp: Any, params: Params, x: Any, y: Any) -> Any:
     return xp.mean(err * err)
 
 
-def softmax_cross_entropy_loss(xp: Any, params: Params, x: Any, onehot: Any) -> Any:
+def softmax_cross_entropy_loss(
+    xp: Any, params: Params, x: Any, onehot: Any, activation: str = "tanh"
+) -> Any:
     """Mean softmax cross-entropy with a numerically stable log-softmax.
 
     Subtracting the row max keeps ``exp`` from overflowing; its gradient cancels exactly
     (softmax sums to one), so no stop-gradient is needed and every framework can run it.
     Labels are one-hot so no framework needs integer gather support.
     """
-    logits = forward(xp, params, x)
+    logits = forward(xp, params, x, activation)
     z = logits - xp.max(logits, axis=1, keepdims=True)
     log_probs = z - xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
     return -xp.mean(xp.sum(onehot * log_probs, axis=1))
@@ -62,27 +75,34 @@ def softmax_cross_entropy_loss(xp: Any, params: Params, x: Any, onehot: Any) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-def _hand_backward(params: Params, acts: list[np.ndarray], dout: np.ndarray) -> Params:
+def _hand_backward(
+    params: Params, acts: list[np.ndarray], dout: np.ndarray, activation: str = "tanh"
+) -> Params:
     """Backprop ``dout = dL/d(logits)`` through the layers.
 
-    ``acts[i]`` is the input of layer ``i`` (``acts[0] = x``, later ones are tanh outputs).
-    For ``a = h @ W + b``: ``dW = h.T @ da``, ``db = sum_batch(da)``, ``dh = da @ W.T``; and
-    through ``h = tanh(a_prev)``: ``da_prev = dh * (1 - h**2)``.
+    ``acts[i]`` is the input of layer ``i`` (``acts[0] = x``, later ones are activation
+    outputs).  For ``a = h @ W + b``: ``dW = h.T @ da``, ``db = sum_batch(da)``,
+    ``dh = da @ W.T``; and through ``h = act(a_prev)``: ``da_prev = dh * act'``, with
+    ``act' = 1 - h**2`` for tanh and ``h > 0`` for ReLU.
     """
+    dact = ACTIVATIONS[activation][1]
     grads: Params = [{} for _ in params]
     d = dout
     for i in range(len(params) - 1, -1, -1):
         h = acts[i]
         grads[i] = {"W": h.T @ d, "b": d.sum(axis=0)}
         if i:
-            d = (d @ params[i]["W"].T) * (1 - h * h)
+            d = (d @ params[i]["W"].T) * dact(h)
     return grads
 
 
-def _hand_forward(params: Params, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def _hand_forward(
+    params: Params, x: np.ndarray, activation: str = "tanh"
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    act = ACTIVATIONS[activation][0]
     acts = [x]
     for layer in params[:-1]:
-        acts.append(np.tanh(acts[-1] @ layer["W"] + layer["b"]))
+        acts.append(act(np, acts[-1] @ layer["W"] + layer["b"]))
     return acts[-1] @ params[-1]["W"] + params[-1]["b"], acts
 
 
@@ -94,16 +114,16 @@ def hand_mse(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[Any, Params]
 
 
 def hand_softmax_cross_entropy(
-    params: Params, x: np.ndarray, onehot: np.ndarray
+    params: Params, x: np.ndarray, onehot: np.ndarray, activation: str = "tanh"
 ) -> tuple[Any, Params]:
     """Loss and grads of :func:`softmax_cross_entropy_loss`:
     ``dL/dlogits = (softmax(logits) - onehot) / batch``."""
-    logits, acts = _hand_forward(params, x)
+    logits, acts = _hand_forward(params, x, activation)
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     s = e.sum(axis=1, keepdims=True)
     loss = -np.mean(np.sum(onehot * (z - np.log(s)), axis=1))
-    return loss, _hand_backward(params, acts, (e / s - onehot) * (1 / len(x)))
+    return loss, _hand_backward(params, acts, (e / s - onehot) * (1 / len(x)), activation)
 
 
 # ---------------------------------------------------------------------------------------------

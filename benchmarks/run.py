@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+import erm_epoch
 import frameworks
 import harness
 import hessian
@@ -26,6 +27,7 @@ WORKLOADS = [
     hessian.WORKLOAD,
     nested.WORKLOAD,
     hvp.WORKLOAD,
+    erm_epoch.WORKLOAD,
 ]
 
 if __name__ == "__main__":
