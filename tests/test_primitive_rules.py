@@ -70,6 +70,15 @@ DOMAINS: dict[str, Callable] = {
     "special": _special,
     "bool": lambda rng, shape: rng.random(shape) < 0.5,
     "float32": lambda rng, shape: rng.standard_normal(shape).astype(np.float32),
+    "unit": lambda rng, shape: rng.uniform(-0.9, 0.9, size=shape),
+    ">1": lambda rng, shape: rng.uniform(1.2, 3.0, size=shape),
+    # x / y stays at least 0.19 from an integer: remainder and fmod are smooth there
+    "mod-x": lambda rng, shape: (
+        rng.integers(-2, 3, size=shape) * 2.0 + rng.uniform(0.5, 1.5, size=shape)
+    ),
+    "mod-y": lambda rng, shape: (
+        rng.choice([-1.0, 1.0], size=shape) * rng.uniform(1.98, 2.02, size=shape)
+    ),
 }
 
 
@@ -207,6 +216,21 @@ CASES: list[Case] = [
     *unary("tanh"),
     *unary("sqrt", "positive"),
     *unary("abs", "away0"),
+    *unary("arcsin", "unit"),
+    *unary("arccos", "unit"),
+    *unary("arctan"),
+    *unary("sinh"),
+    *unary("cosh"),
+    *unary("arcsinh"),
+    *unary("arccosh", ">1"),
+    *unary("arctanh", "unit"),
+    *unary("cbrt", "away0"),
+    # -- binary functions --
+    *binary("arctan2", domains=("away0", "away0")),
+    *binary("hypot"),
+    *binary("remainder", domains=("mod-x", "mod-y")),
+    *binary("fmod", domains=("mod-x", "mod-y")),
+    *binary("copysign", domains=("away0", "away0")),
     # -- select, conversion --
     case("select", ((3, 1), "bool"), ((1, 4), "normal"), ((), "normal")),
     case("select", ((2, 3), "bool"), ((2, 3), "normal"), ((2, 3), "normal")),
@@ -247,6 +271,13 @@ CASES: list[Case] = [
     *unary("isfinite", "special", shapes=[(), (3, 4), (0,)]),
     *unary("isnan", "special", shapes=[(), (3, 4), (0,)]),
     *unary("isinf", "special", shapes=[(), (3, 4), (0,)]),
+    *[c for n in ("floor", "ceil", "rint", "trunc") for c in unary(n, shapes=[(), (3, 4), (0,)])],
+    *unary("round", shapes=[(), (3, 4), (0,)], decimals=0),
+    *unary("round", shapes=[(), (3, 4)], decimals=2),
+    *unary("round", shapes=[(3, 4)], decimals=-1),
+    *unary("signbit", "special", shapes=[(), (3, 4), (0,)]),
+    *binary("floor_divide", ("normal", "away0"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))]),
+    *binary("heaviside", ("small-int", "normal"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))]),
     # -- reductions --
     case("reduce_sum", ((3, 4), "normal"), axis=(1,), keepdims=False),
     case("reduce_sum", ((3, 4), "normal"), axis=(0,), keepdims=True),

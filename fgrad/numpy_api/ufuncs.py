@@ -6,6 +6,8 @@ Each is a thin binding: NumPy 2 promotion comes from the primitives' impls, so
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fgrad.core.custom_derivatives import custom_jvp
@@ -13,70 +15,162 @@ from fgrad.numpy_api.creation import as_operand, astype
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives.elementwise import bind, select
 
+_UFUNC_KWARGS = frozenset({"out", "where", "casting", "order", "dtype", "subok"})
 
-def _binary(prim, doc: str):
-    def fn(x1, x2):
+
+def _reject_ufunc_kwargs(name: str, kwargs: dict) -> None:
+    """Refuse NumPy's ufunc keywords: ``out=``/``where=`` would write into an array."""
+    if not kwargs:
+        return
+    bad = ", ".join(f"{k}=" for k in kwargs)
+    if "out" in kwargs or "where" in kwargs:
+        raise TypeError(
+            f"fgrad.numpy.{name} does not support {bad}: fgrad arrays are immutable, so "
+            f"results cannot be written into an existing array. Use the return value "
+            f"instead (y = fnp.{name}(...)); for where=, use fnp.where(cond, "
+            f"fnp.{name}(...), other)."
+        )
+    raise TypeError(
+        f"fgrad.numpy.{name} does not support the keyword arguments {bad}; convert the "
+        "inputs first (fnp.astype) if a dtype is wanted."
+    )
+
+
+def _ufunc_like(fn):
+    """Wrap a composed function so that NumPy's ufunc keywords are refused as ``_unary`` does."""
+    name = fn.__name__.strip("_")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        ufunc_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _UFUNC_KWARGS}
+        _reject_ufunc_kwargs(name, ufunc_kwargs)
+        out = fn(*args, **kwargs)
+        if type(out) in (bool, int, float, complex):  # Python arithmetic on Python scalars
+            return np.asarray(out)[()]
+        if isinstance(out, np.ndarray) and out.ndim == 0:  # NumPy's ufuncs return scalars
+            return out[()]
+        return out
+
+    return wrapper
+
+
+def _binary(prim, doc: str, name: str | None = None):
+    name = name or prim.name
+
+    def fn(x1, x2, /, **kwargs):
+        _reject_ufunc_kwargs(name, kwargs)
         return bind(prim, as_operand(x1), as_operand(x2))
 
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     return fn
 
 
-def _unary(prim, doc: str):
-    def fn(x):
+def _unary(prim, doc: str, name: str | None = None):
+    name = name or prim.name
+
+    def fn(x, /, **kwargs):
+        _reject_ufunc_kwargs(name, kwargs)
         return bind(prim, as_operand(x))
 
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     return fn
 
 
-add = _binary(ew.add_p, "Elementwise ``x1 + x2`` with broadcasting (``numpy.add``).")
-subtract = _binary(ew.sub_p, "Elementwise ``x1 - x2`` (``numpy.subtract``).")
-multiply = _binary(ew.mul_p, "Elementwise ``x1 * x2`` (``numpy.multiply``).")
-divide = _binary(ew.div_p, "Elementwise true division ``x1 / x2`` (``numpy.divide``).")
+def _same_twice(ufunc):
+    return lambda z: ufunc(z, z)
+
+
+_LOGADDEXP, _LOGADDEXP2 = _same_twice(np.logaddexp), _same_twice(np.logaddexp2)
+
+
+def _float_operand(x, ufunc):
+    """Integer and boolean arrays converted to the float dtype ``ufunc`` gives them.
+
+    Composed functions then follow NumPy's dtypes (``exp2(int8)`` is float16) instead
+    of the float64 that ``int8 * 0.69`` promotes to. Python scalars stay weak.
+    """
+    x = as_operand(x)
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind in "biu":
+        return astype(x, ufunc(np.zeros(0, dtype)).dtype)
+    return x
+
+
+add = _binary(ew.add_p, "Elementwise ``x1 + x2`` with broadcasting (``numpy.add``).", "add")
+subtract = _binary(ew.sub_p, "Elementwise ``x1 - x2`` (``numpy.subtract``).", "subtract")
+multiply = _binary(ew.mul_p, "Elementwise ``x1 * x2`` (``numpy.multiply``).", "multiply")
+divide = _binary(ew.div_p, "Elementwise true division ``x1 / x2`` (``numpy.divide``).", "divide")
 true_divide = divide
-power = _binary(ew.pow_p, "Elementwise ``x1 ** x2``, differentiable in both (``numpy.power``).")
-maximum = _binary(ew.maximum_p, "Elementwise maximum; ties share the derivative equally.")
-minimum = _binary(ew.minimum_p, "Elementwise minimum; ties share the derivative equally.")
-equal = _binary(ew.eq_p, "Elementwise ``x1 == x2`` (no derivative).")
-not_equal = _binary(ew.ne_p, "Elementwise ``x1 != x2`` (no derivative).")
-less = _binary(ew.lt_p, "Elementwise ``x1 < x2`` (no derivative).")
-less_equal = _binary(ew.le_p, "Elementwise ``x1 <= x2`` (no derivative).")
-greater = _binary(ew.gt_p, "Elementwise ``x1 > x2`` (no derivative).")
-greater_equal = _binary(ew.ge_p, "Elementwise ``x1 >= x2`` (no derivative).")
-logical_and = _binary(ew.and_p, "Elementwise logical and (no derivative).")
-logical_or = _binary(ew.or_p, "Elementwise logical or (no derivative).")
+power = _binary(ew.pow_p, "Elementwise ``x1 ** x2``, differentiable in both.", "power")
+maximum = _binary(ew.maximum_p, "Elementwise maximum; ties share the derivative.", "maximum")
+minimum = _binary(ew.minimum_p, "Elementwise minimum; ties share the derivative.", "minimum")
+equal = _binary(ew.eq_p, "Elementwise ``x1 == x2`` (no derivative).", "equal")
+not_equal = _binary(ew.ne_p, "Elementwise ``x1 != x2`` (no derivative).", "not_equal")
+less = _binary(ew.lt_p, "Elementwise ``x1 < x2`` (no derivative).", "less")
+less_equal = _binary(ew.le_p, "Elementwise ``x1 <= x2`` (no derivative).", "less_equal")
+greater = _binary(ew.gt_p, "Elementwise ``x1 > x2`` (no derivative).", "greater")
+greater_equal = _binary(ew.ge_p, "Elementwise ``x1 >= x2`` (no derivative).", "greater_equal")
+logical_and = _binary(ew.and_p, "Elementwise logical and (no derivative).", "logical_and")
+logical_or = _binary(ew.or_p, "Elementwise logical or (no derivative).", "logical_or")
 
-negative = _unary(ew.neg_p, "Elementwise ``-x``.")
-exp = _unary(ew.exp_p, "Elementwise exponential.")
-log = _unary(ew.log_p, "Elementwise natural logarithm.")
-log1p = _unary(ew.log1p_p, "Elementwise ``log(1 + x)``, accurate for small ``x``.")
-expm1 = _unary(ew.expm1_p, "Elementwise ``exp(x) - 1``, accurate for small ``x``.")
-sin = _unary(ew.sin_p, "Elementwise sine.")
-cos = _unary(ew.cos_p, "Elementwise cosine.")
-tan = _unary(ew.tan_p, "Elementwise tangent.")
-tanh = _unary(ew.tanh_p, "Elementwise hyperbolic tangent.")
-sqrt = _unary(ew.sqrt_p, "Elementwise square root.")
-absolute = _unary(ew.abs_p, "Elementwise absolute value; its derivative at 0 is taken as 0.")
+negative = _unary(ew.neg_p, "Elementwise ``-x``.", "negative")
+exp = _unary(ew.exp_p, "Elementwise exponential.", "exp")
+log = _unary(ew.log_p, "Elementwise natural logarithm.", "log")
+log1p = _unary(ew.log1p_p, "Elementwise ``log(1 + x)``, accurate for small ``x``.", "log1p")
+expm1 = _unary(ew.expm1_p, "Elementwise ``exp(x) - 1``, accurate for small ``x``.", "expm1")
+sin = _unary(ew.sin_p, "Elementwise sine.", "sin")
+cos = _unary(ew.cos_p, "Elementwise cosine.", "cos")
+tan = _unary(ew.tan_p, "Elementwise tangent.", "tan")
+tanh = _unary(ew.tanh_p, "Elementwise hyperbolic tangent.", "tanh")
+sqrt = _unary(ew.sqrt_p, "Elementwise square root.", "sqrt")
+absolute = _unary(ew.abs_p, "Elementwise absolute value; derivative 0 at 0.", "absolute")
 abs = absolute  # noqa: A001 - NumPy's name
-sign = _unary(ew.sign_p, "Elementwise sign (no derivative).")
-logical_not = _unary(ew.not_p, "Elementwise logical not (no derivative).")
-isfinite = _unary(ew.isfinite_p, "Elementwise test for finite values (no derivative).")
-isnan = _unary(ew.isnan_p, "Elementwise test for NaN (no derivative).")
-isinf = _unary(ew.isinf_p, "Elementwise test for infinities (no derivative).")
+sign = _unary(ew.sign_p, "Elementwise sign (no derivative).", "sign")
+logical_not = _unary(ew.not_p, "Elementwise logical not (no derivative).", "logical_not")
+isfinite = _unary(ew.isfinite_p, "Elementwise test for finite values (no derivative).", "isfinite")
+isnan = _unary(ew.isnan_p, "Elementwise test for NaN (no derivative).", "isnan")
+isinf = _unary(ew.isinf_p, "Elementwise test for infinities (no derivative).", "isinf")
+
+arcsin = _unary(ew.arcsin_p, "Elementwise inverse sine.", "arcsin")
+arccos = _unary(ew.arccos_p, "Elementwise inverse cosine.", "arccos")
+arctan = _unary(ew.arctan_p, "Elementwise inverse tangent.", "arctan")
+sinh = _unary(ew.sinh_p, "Elementwise hyperbolic sine.", "sinh")
+cosh = _unary(ew.cosh_p, "Elementwise hyperbolic cosine.", "cosh")
+arcsinh = _unary(ew.arcsinh_p, "Elementwise inverse hyperbolic sine.", "arcsinh")
+arccosh = _unary(ew.arccosh_p, "Elementwise inverse hyperbolic cosine.", "arccosh")
+arctanh = _unary(ew.arctanh_p, "Elementwise inverse hyperbolic tangent.", "arctanh")
+cbrt = _unary(ew.cbrt_p, "Elementwise cube root.", "cbrt")
+arctan2 = _binary(ew.arctan2_p, "Elementwise angle of the point ``(x2, x1)``.", "arctan2")
+hypot = _binary(ew.hypot_p, "Elementwise ``sqrt(x1**2 + x2**2)``; derivative 0 at 0.", "hypot")
+remainder = _binary(ew.remainder_p, "Remainder with the sign of the divisor.", "remainder")
+mod = remainder
+fmod = _binary(ew.fmod_p, "Remainder with the sign of the dividend (C's fmod).", "fmod")
+copysign = _binary(ew.copysign_p, "``|x1|`` with the sign of ``x2``.", "copysign")
+floor = _unary(ew.floor_p, "Elementwise floor (zero derivative).", "floor")
+ceil = _unary(ew.ceil_p, "Elementwise ceiling (zero derivative).", "ceil")
+rint = _unary(ew.rint_p, "Round to the nearest integer, ties to even (zero derivative).", "rint")
+trunc = _unary(ew.trunc_p, "Round towards zero (zero derivative).", "trunc")
+signbit = _unary(ew.signbit_p, "Elementwise test of the sign bit (no derivative).", "signbit")
+floor_divide = _binary(ew.floor_divide_p, "``floor(x1 / x2)`` (zero derivative).", "floor_divide")
+heaviside = _binary(ew.heaviside_p, "Heaviside step, ``x2`` at 0 (zero derivative).", "heaviside")
 
 
+@_ufunc_like
 def positive(x):
     """Elementwise ``+x`` (the input itself)."""
     return as_operand(x)
 
 
+@_ufunc_like
 def square(x):
     """Elementwise ``x * x``."""
     x = as_operand(x)
     return x * x
 
 
+@_ufunc_like
 def reciprocal(x):
     """Elementwise ``1 / x``."""
     return divide(1, x)
@@ -105,6 +199,7 @@ def _logaddexp_jvp(primals, tangents):
     return _logaddexp(x1, x2), t1 * w1 + t2 * (1.0 - w1)
 
 
+@_ufunc_like
 def logaddexp(x1, x2):
     """``log(exp(x1) + exp(x2))`` without overflow and with full precision in the tails.
 
@@ -113,7 +208,92 @@ def logaddexp(x1, x2):
     from a custom rule instead, ``t1 * sigmoid(x1 - x2) + t2 * sigmoid(x2 - x1)``,
     exact to every order, ties and equal infinities included.
     """
-    return _logaddexp(as_operand(x1), as_operand(x2))
+    return _logaddexp(_float_operand(x1, _LOGADDEXP), _float_operand(x2, _LOGADDEXP))
+
+
+_LN2 = float(np.log(2.0))
+_LN10 = float(np.log(10.0))
+
+
+@_ufunc_like
+def fix(x):
+    """Round towards zero (``numpy.fix``; zero derivative)."""
+    return trunc(x)
+
+
+@_ufunc_like
+def round(a, decimals=0):  # noqa: A001 - NumPy's name
+    """Round to ``decimals`` decimals, ties to even, as ``numpy.round`` (zero derivative)."""
+    return ew.bind(ew.round_p, as_operand(a), decimals=int(decimals))
+
+
+round_ = around = round
+
+
+@_ufunc_like
+def exp2(x):
+    """Elementwise ``2 ** x`` (exact for integer ``x``)."""
+    return power(2.0, _float_operand(x, np.exp2))
+
+
+@_ufunc_like
+def log2(x):
+    """Elementwise base-2 logarithm."""
+    return log(_float_operand(x, np.log2)) / _LN2
+
+
+@_ufunc_like
+def log10(x):
+    """Elementwise base-10 logarithm."""
+    return log(_float_operand(x, np.log10)) / _LN10
+
+
+def _float64(x):
+    x = as_operand(x)
+    return float(x) if type(x) in (bool, int, float) else astype(x, np.float64)
+
+
+@_ufunc_like
+def float_power(x1, x2):
+    """``x1 ** x2`` computed in float64 (``numpy.float_power``)."""
+    return power(_float64(x1), _float64(x2))
+
+
+@_ufunc_like
+def logaddexp2(x1, x2):
+    """``log2(2**x1 + 2**x2)`` without overflow; see :func:`logaddexp`."""
+    x1, x2 = _float_operand(x1, _LOGADDEXP2), _float_operand(x2, _LOGADDEXP2)
+    return logaddexp(x1 * _LN2, x2 * _LN2) / _LN2
+
+
+@_ufunc_like
+def deg2rad(x):
+    """Degrees to radians."""
+    return _float_operand(x, np.deg2rad) * (np.pi / 180.0)
+
+
+@_ufunc_like
+def rad2deg(x):
+    """Radians to degrees."""
+    return _float_operand(x, np.rad2deg) * (180.0 / np.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+@_ufunc_like
+def sinc(x):
+    """``sin(pi x) / (pi x)``, 1 at 0 (``numpy.sinc``), with its derivatives at 0 too.
+
+    Near 0 a Taylor polynomial replaces the quotient (whose input is made safe
+    there, so no NaN enters the derivative): the derivatives at 0 are exact.
+    """
+    x = _float_operand(x, np.sinc)
+    small = less(absolute(x), 1e-3)
+    y = np.pi * where(small, 1.0, x)
+    y0 = np.pi * where(small, x, 0.0)
+    y0 = y0 * y0
+    return where(small, 1.0 - y0 / 6.0 + y0 * y0 / 120.0, sin(y) / y)
 
 
 def where(condition, x=None, y=None):
@@ -150,44 +330,81 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumP
         out = minimum(out, hi)
     return out
 
+
 __all__ = [
     "abs",
     "absolute",
     "add",
+    "arccos",
+    "arccosh",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
+    "around",
+    "cbrt",
+    "ceil",
     "clip",
+    "copysign",
     "cos",
+    "cosh",
+    "deg2rad",
+    "degrees",
     "divide",
     "equal",
     "exp",
+    "exp2",
     "expm1",
+    "fix",
+    "float_power",
+    "floor",
+    "floor_divide",
+    "fmod",
     "greater",
     "greater_equal",
+    "heaviside",
+    "hypot",
     "isfinite",
     "isinf",
     "isnan",
     "less",
     "less_equal",
     "log",
+    "log10",
     "log1p",
+    "log2",
     "logaddexp",
+    "logaddexp2",
     "logical_and",
     "logical_not",
     "logical_or",
     "maximum",
     "minimum",
+    "mod",
     "multiply",
     "negative",
     "not_equal",
     "positive",
     "power",
+    "rad2deg",
+    "radians",
     "reciprocal",
+    "remainder",
+    "rint",
+    "round",
+    "round_",
     "sign",
+    "signbit",
     "sin",
+    "sinc",
+    "sinh",
     "sqrt",
     "square",
     "subtract",
     "tan",
     "tanh",
     "true_divide",
+    "trunc",
     "where",
 ]

@@ -272,6 +272,175 @@ defvjp(sqrt_p, lambda g, ans, x: g / (ans * 2))
 defjvp(abs_p, lambda t, ans, x: t * sign(x))
 defvjp(abs_p, lambda g, ans, x: g * sign(x))
 
+# -- inverse trigonometric and hyperbolic functions, cbrt ---------------------------
+
+arcsin_p = elementwise("arcsin", np.arcsin)
+arccos_p = elementwise("arccos", np.arccos)
+arctan_p = elementwise("arctan", np.arctan)
+sinh_p = elementwise("sinh", np.sinh)
+cosh_p = elementwise("cosh", np.cosh)
+arcsinh_p = elementwise("arcsinh", np.arcsinh)
+arccosh_p = elementwise("arccosh", np.arccosh)
+arctanh_p = elementwise("arctanh", np.arctanh)
+cbrt_p = elementwise("cbrt", np.cbrt)
+
+
+def arcsin(x):
+    return bind(arcsin_p, x)
+
+
+def arccos(x):
+    return bind(arccos_p, x)
+
+
+def arctan(x):
+    return bind(arctan_p, x)
+
+
+def sinh(x):
+    return bind(sinh_p, x)
+
+
+def cosh(x):
+    return bind(cosh_p, x)
+
+
+def arcsinh(x):
+    return bind(arcsinh_p, x)
+
+
+def arccosh(x):
+    return bind(arccosh_p, x)
+
+
+def arctanh(x):
+    return bind(arctanh_p, x)
+
+
+def cbrt(x):
+    return bind(cbrt_p, x)
+
+
+defjvp(arcsin_p, lambda t, ans, x: t / sqrt(1 - x * x))
+defvjp(arcsin_p, lambda g, ans, x: g / sqrt(1 - x * x))
+defjvp(arccos_p, lambda t, ans, x: -t / sqrt(1 - x * x))
+defvjp(arccos_p, lambda g, ans, x: -g / sqrt(1 - x * x))
+defjvp(arctan_p, lambda t, ans, x: t / (1 + x * x))
+defvjp(arctan_p, lambda g, ans, x: g / (1 + x * x))
+defjvp(sinh_p, lambda t, ans, x: t * cosh(x))
+defvjp(sinh_p, lambda g, ans, x: g * cosh(x))
+defjvp(cosh_p, lambda t, ans, x: t * sinh(x))
+defvjp(cosh_p, lambda g, ans, x: g * sinh(x))
+defjvp(arcsinh_p, lambda t, ans, x: t / sqrt(x * x + 1))
+defvjp(arcsinh_p, lambda g, ans, x: g / sqrt(x * x + 1))
+defjvp(arccosh_p, lambda t, ans, x: t / sqrt(x * x - 1))
+defvjp(arccosh_p, lambda g, ans, x: g / sqrt(x * x - 1))
+defjvp(arctanh_p, lambda t, ans, x: t / (1 - x * x))
+defvjp(arctanh_p, lambda g, ans, x: g / (1 - x * x))
+defjvp(cbrt_p, lambda t, ans, x: t / (ans * ans * 3))
+defvjp(cbrt_p, lambda g, ans, x: g / (ans * ans * 3))
+
+# -- binary functions: arctan2, hypot, remainder, fmod, copysign -----------------------
+
+arctan2_p = elementwise("arctan2", np.arctan2)
+hypot_p = elementwise("hypot", np.hypot)
+remainder_p = elementwise("remainder", np.remainder)
+fmod_p = elementwise("fmod", np.fmod)
+copysign_p = elementwise("copysign", np.copysign)
+
+
+def arctan2(y, x):
+    return bind(arctan2_p, y, x)
+
+
+def hypot(x, y):
+    return bind(hypot_p, x, y)
+
+
+def remainder(x, y):
+    return bind(remainder_p, x, y)
+
+
+def fmod(x, y):
+    return bind(fmod_p, x, y)
+
+
+def copysign(x, y):
+    return bind(copysign_p, x, y)
+
+
+def _arctan2_dy(y, x):
+    return x / (x * x + y * y)
+
+
+def _arctan2_dx(y, x):
+    return -y / (x * x + y * y)
+
+
+defjvp(
+    arctan2_p,
+    lambda t, ans, y, x: t * _arctan2_dy(y, x),
+    lambda t, ans, y, x: t * _arctan2_dx(y, x),
+)
+defvjp(
+    arctan2_p,
+    lambda g, ans, y, x: unbroadcast(g * _arctan2_dy(y, x), y.shape),
+    lambda g, ans, y, x: unbroadcast(g * _arctan2_dx(y, x), x.shape),
+)
+
+
+def _safe_divisor(h):
+    """``h``, but 1 where it is 0: ``x / h`` is then 0 where ``x == h == 0`` (no NaN)."""
+    return select(h == 0, 1, h)
+
+
+defjvp(
+    hypot_p,
+    lambda t, ans, x, y: t * (x / _safe_divisor(ans)),
+    lambda t, ans, x, y: t * (y / _safe_divisor(ans)),
+)
+defvjp(
+    hypot_p,
+    lambda g, ans, x, y: unbroadcast(g * (x / _safe_divisor(ans)), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * (y / _safe_divisor(ans)), y.shape),
+)
+
+# remainder(x, y) = x - floor(x / y) * y and fmod(x, y) = x - trunc(x / y) * y, with the
+# rounded quotient piecewise constant.
+defjvp(
+    remainder_p,
+    lambda t, ans, x, y: _bcast(t, ans),
+    lambda t, ans, x, y: -t * floor(x / y),
+)
+defvjp(
+    remainder_p,
+    lambda g, ans, x, y: unbroadcast(g, x.shape),
+    lambda g, ans, x, y: unbroadcast(-g * floor(x / y), y.shape),
+)
+defjvp(fmod_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: -t * trunc(x / y))
+defvjp(
+    fmod_p,
+    lambda g, ans, x, y: unbroadcast(g, x.shape),
+    lambda g, ans, x, y: unbroadcast(-g * trunc(x / y), y.shape),
+)
+
+
+def _copysign_dx(x, y):
+    """+1 where ``x`` already has ``y``'s sign bit, else -1 (zero derivative in ``y``)."""
+    return select(signbit(x) == signbit(y), 1.0, -1.0)
+
+
+defjvp(
+    copysign_p,
+    lambda t, ans, x, y: t * _copysign_dx(x, y),
+    lambda t, ans, x, y: _bcast(t * 0, ans),
+)
+defvjp(
+    copysign_p,
+    lambda g, ans, x, y: unbroadcast(g * _copysign_dx(x, y), x.shape),
+    lambda g, ans, x, y: unbroadcast(g * 0, y.shape),
+)
+
 # -- primitives without a derivative ----------------------------------------------
 # Their derivative is zero wherever it exists, so differentiation traces evaluate
 # them on plain values and record nothing (``differentiable=False``).
@@ -290,6 +459,26 @@ isfinite_p = elementwise("isfinite", np.isfinite, differentiable=False)
 isnan_p = elementwise("isnan", np.isnan, differentiable=False)
 isinf_p = elementwise("isinf", np.isinf, differentiable=False)
 stop_gradient_p = elementwise("stop_gradient", lambda x: x, differentiable=False)
+floor_p = elementwise("floor", np.floor, differentiable=False)
+ceil_p = elementwise("ceil", np.ceil, differentiable=False)
+rint_p = elementwise("rint", np.rint, differentiable=False)
+trunc_p = elementwise("trunc", np.trunc, differentiable=False)
+round_p = elementwise("round", lambda x, decimals: np.round(x, decimals), differentiable=False)
+signbit_p = elementwise("signbit", np.signbit, differentiable=False)
+floor_divide_p = elementwise("floor_divide", np.floor_divide, differentiable=False)
+heaviside_p = elementwise("heaviside", np.heaviside, differentiable=False)
+
+
+def floor(x):
+    return bind(floor_p, x)
+
+
+def trunc(x):
+    return bind(trunc_p, x)
+
+
+def signbit(x):
+    return bind(signbit_p, x)
 
 
 def sign(x):
