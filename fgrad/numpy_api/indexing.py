@@ -96,6 +96,50 @@ class IndexUpdateRef:
         """A copy of ``x`` with ``values`` added at ``index``; repeated indices accumulate."""
         return index_add(self.array, _values(values), self.index)
 
+    def _combine(self, op, values, name: str):
+        _check_unique(self.array.shape, self.index, name)
+        cur = getitem(self.array, self.index)
+        return index_set(self.array, op(cur, _values(values)), self.index)
+
+    def multiply(self, values):
+        """A copy of ``x`` with ``x[index] *= values``.
+
+        Repeated indices are refused (a ValueError): NumPy's ``multiply.at``
+        would compound them, ``x[index] *= v`` would apply one of them.
+        """
+        return self._combine(lambda c, v: c * v, values, "multiply")
+
+    def divide(self, values):
+        """A copy of ``x`` with ``x[index] /= values`` (repeated indices are refused)."""
+        return self._combine(lambda c, v: c / v, values, "divide")
+
+    def power(self, values):
+        """A copy of ``x`` with ``x[index] **= values`` (repeated indices are refused)."""
+        return self._combine(lambda c, v: c**v, values, "power")
+
+    def min(self, values):  # noqa: A003 - JAX's name
+        """A copy of ``x`` with ``x[index] = minimum(x[index], values)``."""
+        from fgrad.numpy_api.ufuncs import minimum
+
+        return self._combine(minimum, values, "min")
+
+    def max(self, values):  # noqa: A003 - JAX's name
+        """A copy of ``x`` with ``x[index] = maximum(x[index], values)``."""
+        from fgrad.numpy_api.ufuncs import maximum
+
+        return self._combine(maximum, values, "max")
+
+
+def _check_unique(shape, index, name: str) -> None:
+    if not any(isinstance(i, np.ndarray) for i in index):
+        return  # ints and slices never repeat an element
+    flat = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)[index].ravel()
+    if np.unique(flat).size != flat.size:
+        raise ValueError(
+            f"x.at[index].{name}: the index selects some elements more than once, which is "
+            "not supported; combine the repeated values first (or use .add for sums)"
+        )
+
 
 def _values(v):
     return as_array(v) if isinstance(v, (list, tuple)) else v
@@ -127,7 +171,71 @@ def at(x) -> IndexUpdateHelper:
         raise TransformError("at() takes an array, not a list")
     return IndexUpdateHelper(x)
 
+
+def take(a, indices, axis=None, out=None, mode=None):
+    """Elements of ``a`` at ``indices`` along ``axis`` (the flattened array when None)."""
+    from fgrad.numpy_api.manipulation import ravel
+    from fgrad.numpy_api.reductions import _no_out, normalize_axes
+
+    _no_out(out, "take")
+    a = as_array(a)
+    idx = np.asarray(_concrete(indices))
+    if mode == "wrap" or mode == "clip":
+        n = a.size if axis is None else a.shape[normalize_axes(axis, a.ndim, "take")[0]]
+        idx = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1)
+    if axis is None:
+        return getitem(ravel(a), (idx.astype(np.intp),))
+    axis = normalize_axes(axis, a.ndim, "take")[0]
+    return getitem(a, (slice(None),) * axis + (idx.astype(np.intp),))
+
+
+def take_along_axis(arr, indices, axis=-1):
+    """``numpy.take_along_axis``: pick by an index array shaped like ``arr`` (e.g. argsort)."""
+    from fgrad.numpy_api.manipulation import ravel
+    from fgrad.numpy_api.reductions import normalize_axes
+
+    arr = as_array(arr)
+    idx = np.asarray(_concrete(indices))
+    if idx.dtype.kind not in "iu":
+        raise IndexError("take_along_axis: indices must be integers")
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    if idx.ndim != arr.ndim:
+        raise ValueError("take_along_axis: indices and arr must have the same number of dimensions")
+    axis = normalize_axes(axis, arr.ndim, "take_along_axis")[0]
+    index = []
+    for d in range(arr.ndim):
+        if d == axis:
+            index.append(idx.astype(np.intp))
+        else:
+            shape = [1] * arr.ndim
+            shape[d] = arr.shape[d]
+            index.append(np.arange(arr.shape[d]).reshape(shape))
+    return getitem(arr, tuple(index))
+
+
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """Indices that sort ``a`` along ``axis``; computed on concrete values, no derivative."""
+    if order is not None:
+        raise NotImplementedError("argsort: 'order' (structured arrays) is not supported")
+    return np.argsort(np.asarray(_concrete(a)), axis=axis, kind=kind, stable=stable)
+
+
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """``a`` sorted along ``axis``; the derivative follows each entry to its sorted place."""
+    from fgrad.numpy_api.manipulation import ravel
+
+    a = as_array(a)
+    if axis is None:
+        a, axis = ravel(a), -1
+    return take_along_axis(a, argsort(a, axis, kind, order, stable=stable), axis)
+
+
 __all__ = [
+    "argsort",
     "at",
     "nonzero",
+    "sort",
+    "take",
+    "take_along_axis",
 ]

@@ -100,14 +100,315 @@ def argmin(a, axis=None, keepdims: bool = False):
     a = as_array(a)
     return bind(red.argmin_p, a, axis=_arg_axis(a, axis, "argmin"), keepdims=keepdims)
 
+
+# -- more of NumPy's reductions, composed from the functions above ------------------------
+
+
+def _no_out(out, fn: str) -> None:
+    if out is not None:
+        raise TypeError(
+            f"{fn}: the 'out' argument is not supported: fgrad arrays are immutable; use the "
+            "returned array instead"
+        )
+
+
+def _prim():
+    from fgrad.primitives import elementwise as ew
+
+    return ew
+
+
+def _getitem(x, index):
+    from fgrad.primitives.indexing import getitem
+
+    return getitem(x, index)
+
+
+def _merge_last(a, axes):
+    from fgrad.numpy_api.manipulation import reshape, transpose
+
+    rest = [i for i in range(a.ndim) if i not in axes]
+    n = _count(a.shape, axes)
+    a = transpose(a, rest + list(axes))
+    return reshape(a, tuple(a.shape[: len(rest)]) + (n,))
+
+
+def _restore(out, shape, axes, keepdims):
+    from fgrad.numpy_api.manipulation import reshape
+
+    if keepdims:
+        return reshape(out, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+    return out
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """Product over ``axis`` (``numpy.prod``); exact derivatives, also where entries are 0.
+
+    Built as a balanced tree of elementwise products over the reduced axes, so
+    the derivative with respect to one entry is the product of the others.
+    """
+    _no_out(out, "prod")
+    if where is not None:
+        raise NotImplementedError("prod: 'where' is not supported")
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    else:
+        a = _scan_dtype(a, None)
+    axes = normalize_axes(axis, a.ndim, "prod")
+    x = _merge_last(a, axes)
+    if x.shape[-1] == 0:
+        from fgrad.numpy_api.creation import ones
+
+        res = ones(x.shape[:-1], x.dtype, like=x if isinstance(x, np.ndarray) else None)
+    else:
+        while x.shape[-1] > 1:
+            n = x.shape[-1]
+            m = n // 2 * 2
+            paired = _getitem(x, (Ellipsis, slice(0, m, 2))) * _getitem(
+                x, (Ellipsis, slice(1, m, 2))
+            )
+            if n > m:
+                from fgrad.numpy_api.manipulation import concatenate
+
+                paired = concatenate([paired, _getitem(x, (Ellipsis, slice(m, n)))], axis=-1)
+            x = paired
+        res = _getitem(x, (Ellipsis, 0))
+    if initial is not None:
+        res = res * initial
+    res = _restore(res, a.shape, axes, keepdims)
+    return res
+
+
+def _scan(a, axis, fn: str, op, identity):
+    """Inclusive scan along ``axis`` (Hillis-Steele: log2(n) shifted elementwise ops)."""
+    from fgrad.numpy_api.creation import full
+    from fgrad.numpy_api.manipulation import concatenate, ravel
+
+    a = as_array(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = normalize_axes(axis, a.ndim, fn)[0]
+    n = a.shape[axis]
+    lead = (slice(None),) * axis
+    shift = 1
+    while shift < n:
+        pad_shape = a.shape[:axis] + (shift,) + a.shape[axis + 1 :]
+        pad = full(pad_shape, identity, a.dtype)
+        shifted = concatenate([pad, _getitem(a, lead + (slice(0, n - shift),))], axis)
+        a = op(a, shifted)
+        shift *= 2
+    return a
+
+
+def _scan_dtype(a, dtype):
+    a = as_array(a)
+    if dtype is not None:
+        return astype(a, dtype)
+    if a.dtype == bool or (a.dtype.kind == "i" and a.dtype.itemsize < np.dtype(np.intp).itemsize):
+        return astype(a, np.intp)
+    if a.dtype.kind == "u" and a.dtype.itemsize < np.dtype(np.uintp).itemsize:
+        return astype(a, np.uintp)
+    return a
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """Cumulative sum along ``axis`` (the flattened array when None), ``numpy.cumsum``."""
+    _no_out(out, "cumsum")
+    return _scan(_scan_dtype(a, dtype), axis, "cumsum", operator.add, 0)
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    """Cumulative product along ``axis``; exact derivatives also where entries are 0."""
+    _no_out(out, "cumprod")
+    return _scan(_scan_dtype(a, dtype), axis, "cumprod", operator.mul, 1)
+
+
+def ptp(a, axis=None, out=None, keepdims: bool = False):
+    """Range (maximum - minimum) over ``axis`` (``numpy.ptp``)."""
+    _no_out(out, "ptp")
+    return max(a, axis, keepdims=keepdims) - min(a, axis, keepdims=keepdims)
+
+
+def average(a, axis=None, weights=None, returned: bool = False, *, keepdims: bool = False):
+    """Weighted average over ``axis`` (``numpy.average``); differentiable in ``a`` and weights."""
+    from fgrad.numpy_api.manipulation import broadcast_to, reshape
+
+    a = as_array(a)
+    if weights is None:
+        avg = mean(a, axis, keepdims=keepdims)
+        if returned:
+            axes = normalize_axes(axis, a.ndim, "average")
+            scl = np.asarray(float(_count(a.shape, axes)), dtype=np.result_type(avg.dtype, 1.0))
+            return avg, np.broadcast_to(scl, avg.shape).copy()
+        return avg
+    w = as_array(weights)
+    axes = normalize_axes(axis, a.ndim, "average")
+    if w.shape != a.shape:
+        if axis is None:
+            raise TypeError("average: axis must be specified when shapes of a and weights differ")
+        if w.shape != tuple(a.shape[i] for i in axes):
+            raise ValueError("average: shape of weights must be consistent with shape of a")
+        w = reshape(w, tuple(a.shape[i] if i in axes else 1 for i in range(a.ndim)))
+        w = broadcast_to(w, a.shape)
+    if a.dtype.kind in "biu" and w.dtype.kind in "biu":
+        a = astype(a, np.float64)
+    scl = sum(w, axes, keepdims=keepdims)
+    avg = sum(a * w, axes, keepdims=keepdims) / scl
+    if returned:
+        return avg, broadcast_to(scl, avg.shape) if scl.shape != avg.shape else scl
+    return avg
+
+
+def _nonzero_mask(a):
+    a = as_array(a)
+    return a if a.dtype == bool else a != 0
+
+
+def count_nonzero(a, axis=None, *, keepdims: bool = False):
+    """Number of non-zero entries over ``axis``; an integer result with no derivative."""
+    m = astype(_nonzero_mask(a), np.intp)
+    out = sum(m, axis, keepdims=keepdims)
+    return int(out) if axis is None and not keepdims and isinstance(out, np.generic) else out
+
+
+def all(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Whether every entry over ``axis`` is non-zero (``numpy.all``); no derivative."""
+    _no_out(out, "all")
+    return _all_any(_nonzero_mask(a), axis, keepdims, "all")
+
+
+def _all_any(m, axis, keepdims, fn):
+    axes = normalize_axes(axis, m.ndim, fn)
+    n = sum(astype(m, np.intp), axes, keepdims=keepdims)
+    return (n == _count(m.shape, axes)) if fn == "all" else (n > 0)
+
+
+def any(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Whether some entry over ``axis`` is non-zero (``numpy.any``); no derivative."""
+    _no_out(out, "any")
+    return _all_any(_nonzero_mask(a), axis, keepdims, "any")
+
+
+def _nan_zeroed(a):
+    from fgrad.numpy_api.ufuncs import isnan, where
+
+    a = as_array(a)
+    if a.dtype.kind not in "fc":
+        return a, None
+    nan = isnan(a)
+    return where(nan, 0, a), nan
+
+
+def nansum(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+    """Sum treating NaN as zero (``numpy.nansum``); NaN entries get derivative 0."""
+    _no_out(out, "nansum")
+    return sum(_nan_zeroed(a)[0], axis, dtype, keepdims=keepdims)
+
+
+def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+    """Mean ignoring NaN (``numpy.nanmean``); all-NaN slices give NaN."""
+    _no_out(out, "nanmean")
+    z, nan = _nan_zeroed(a)
+    if nan is None:
+        return mean(z, axis, dtype, keepdims=keepdims)
+    if dtype is not None:
+        z = astype(z, dtype)
+    cnt = sum(astype(~nan, np.intp), axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sum(z, axis, keepdims=keepdims) / cnt
+
+
+def _concrete(x):
+    from fgrad.numpy_api.indexing import _concrete as c
+
+    return np.asarray(c(x))
+
+
+def _quantile(a, q, axis, keepdims, fn, method):
+    """Linear-interpolation quantiles ``q`` in [0, 1]; gradients flow to the two neighbours."""
+    from fgrad.numpy_api.indexing import take_along_axis
+    from fgrad.numpy_api.manipulation import reshape
+
+    if method != "linear":
+        raise NotImplementedError(f"{fn}: only method='linear' is supported")
+    a = as_array(a)
+    if a.dtype.kind not in "fc":
+        a = astype(a, np.float64)
+    axes = normalize_axes(axis, a.ndim, fn)
+    x = _merge_last(a, axes)
+    order = np.argsort(_concrete(x), axis=-1, kind="stable")
+    x = take_along_axis(x, order, axis=-1)
+    n = x.shape[-1]
+    qa = np.asarray(_concrete(q), dtype=np.float64)
+    if np.any(qa < 0) or np.any(qa > 1):
+        raise ValueError(f"{fn}: quantiles must be in the range [0, 1] (percentiles [0, 100])")
+    virtual = qa * (n - 1)
+    lo = np.floor(virtual).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    t = (virtual - lo).astype(x.dtype)
+    lo_v = _getitem(x, (Ellipsis, lo.ravel()))
+    hi_v = _getitem(x, (Ellipsis, hi.ravel()))
+    tt = t.ravel()
+    from fgrad.numpy_api.ufuncs import where
+
+    diff = hi_v - lo_v
+    res = where(tt >= 0.5, hi_v - diff * (1 - tt), lo_v + diff * tt)
+    # res: rest + (q.size,) -> q.shape + rest (+ keepdims ones)
+    from fgrad.numpy_api.manipulation import moveaxis
+
+    res = moveaxis(res, -1, 0)
+    rest = res.shape[1:]
+    if keepdims:
+        rest = tuple(1 if i in axes else d for i, d in enumerate(a.shape))
+    return reshape(res, qa.shape + rest)
+
+
+def quantile(
+    a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
+):
+    """The ``q``-th quantiles over ``axis`` (``numpy.quantile``, linear interpolation)."""
+    _no_out(out, "quantile")
+    return _quantile(a, q, axis, keepdims, "quantile", method)
+
+
+def percentile(
+    a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
+):
+    """The ``q``-th percentiles over ``axis`` (``numpy.percentile``, linear interpolation)."""
+    _no_out(out, "percentile")
+    return _quantile(
+        a, np.asarray(_concrete(q), dtype=np.float64) / 100, axis, keepdims, "percentile", method
+    )
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims: bool = False):
+    """Median over ``axis`` (``numpy.median``); the derivative goes to the middle entries."""
+    _no_out(out, "median")
+    return _quantile(a, 0.5, axis, keepdims, "median", "linear")
+
+
 __all__ = [
+    "all",
     "amax",
     "amin",
+    "any",
     "argmax",
     "argmin",
+    "average",
+    "count_nonzero",
+    "cumprod",
+    "cumsum",
     "max",
     "mean",
+    "median",
     "min",
+    "nanmean",
+    "nansum",
+    "percentile",
+    "prod",
+    "ptp",
+    "quantile",
     "std",
     "sum",
     "var",
