@@ -5,6 +5,10 @@ throughout fgrad's own tests. Forward mode is checked against central finite
 differences; reverse mode against forward mode through the dot-product identity
 ``<u, J v> == <J^T u, v>``. Higher orders apply the same checks to the
 derivative functions themselves.
+
+Complex arguments and outputs are checked with JAX's convention for complex
+derivatives: random directions are complex, and the pairing is
+``Re(sum(u * w))`` without conjugation, for which the identity above holds.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ _TOLERANCES = {
     np.dtype(np.float32): (1e-3, 2e-2, 2e-2),
     np.dtype(np.float16): (1e-1, 1e-1, 1e-1),
 }
+_TOLERANCES[np.dtype(np.complex128)] = _TOLERANCES[np.dtype(np.float64)]
+_TOLERANCES[np.dtype(np.complex64)] = _TOLERANCES[np.dtype(np.float32)]
 
 
 def _tolerances(leaves, eps, atol, rtol):
@@ -39,14 +45,24 @@ def _tolerances(leaves, eps, atol, rtol):
 
 
 def _random_like(rng, tree):
-    return tree_map(lambda x: rng.standard_normal(np.shape(x)).astype(get_aval(x).dtype), tree)
+    def draw(x):
+        dtype = get_aval(x).dtype
+        v = rng.standard_normal(np.shape(x))
+        if dtype.kind == "c":
+            v = v + 1j * rng.standard_normal(np.shape(x))
+        return v.astype(dtype)
+
+    return tree_map(draw, tree)
+
+
+def _wide(x) -> np.ndarray:
+    """``x`` in float64, or complex128 if it is complex: the precision of the checks."""
+    return np.asarray(x, np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
 def _vdot(a, b) -> float:
     la, lb = tree_flatten(a)[0], tree_flatten(b)[0]
-    return float(
-        sum(np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64)) for x, y in zip(la, lb))
-    )
+    return float(sum(np.real(np.sum(_wide(x) * _wide(y))) for x, y in zip(la, lb)))
 
 
 def _axpy(alpha, x, y):
@@ -58,7 +74,7 @@ def _axpy(alpha, x, y):
 def _close(name: str, got, want, atol: float, rtol: float) -> None:
     got_l, want_l = tree_flatten(got)[0], tree_flatten(want)[0]
     for g, w in zip(got_l, want_l):
-        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        g, w = _wide(g), _wide(w)
         if not np.allclose(g, w, atol=atol, rtol=rtol):
             err = np.max(np.abs(g - w)) if g.size else 0.0
             raise AssertionError(
@@ -75,7 +91,7 @@ def check_jvp(f: Callable, args: tuple, eps=None, atol=None, rtol=None, seed: in
     _, t_out = jvp(f, args, v)
     plus, minus = f(*_axpy(eps, v, args)), f(*_axpy(-eps, v, args))
     fd = tree_map(
-        lambda p, m: (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps),
+        lambda p, m: (_wide(p) - _wide(m)) / (2 * eps),
         plus,
         minus,
     )

@@ -34,11 +34,13 @@ def _message(excinfo) -> str:
     "out_fn, shape_text",
     [
         (lambda x: x * 2.0, "[3]"),
-        (lambda x: fnp.sum(x, keepdims=True), "[1]"),
+        (lambda x: fnp.stack([fnp.sum(x), fnp.sum(x)]), "[2]"),
         (lambda x: (fnp.sum(x), fnp.sum(x)), None),
     ],
 )
 def test_grad_of_non_scalar_output_points_to_vjp(out_fn, shape_text):
+    """More than one output element: grad refuses and points to vjp (one element, of any
+    shape, is accepted: see test_transforms)."""
     with pytest.raises(TransformError) as excinfo:
         fgrad.grad(out_fn)(np.ones(3))
     msg = _message(excinfo)

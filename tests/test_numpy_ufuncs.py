@@ -111,6 +111,9 @@ UFUNCS = [
     u("reciprocal", AWAY0, ints=False),  # NumPy's integer reciprocal truncates 1 / x
     u("absolute", AWAY0),
     u("abs", AWAY0),
+    u("fabs", AWAY0),
+    b("fmax", LATTICE, LATTICE),
+    b("fmin", LATTICE, LATTICE),
     # -- exponentials and logarithms --
     u("exp"),
     u("exp2"),
@@ -165,6 +168,8 @@ UFUNCS = [
     b("greater_equal", SMALL, SMALL, kind="none"),
     b("logical_and", SMALL, SMALL, kind="none"),
     b("logical_or", SMALL, SMALL, kind="none"),
+    b("logical_xor", SMALL, SMALL, kind="none"),
+    u("conjugate"),
 ]
 
 
@@ -294,8 +299,31 @@ def test_zero_gradients(c: U):
     assert t == 0
 
 
+# ufuncs with two outputs, checked by test_two_output_ufuncs
+TWO_OUTPUTS = {"divmod": (MOD_X, MOD_Y), "modf": (NORMAL,)}
+
+
+@pytest.mark.parametrize("name", sorted(TWO_OUTPUTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_output_ufuncs(name, dtype):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    args = [d.floats(rng, (3, 4)).astype(dtype) for d in TWO_OUTPUTS[name]]
+    got, want = getattr(fnp, name)(*args), getattr(np, name)(*args)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+    # the first output of modf (the fraction) and the second of divmod (the remainder)
+    # have derivative 1 in x; the integral parts have derivative 0
+    k = 0 if name == "modf" else 1
+    x = args[0].astype(np.float64)
+    grad = fgrad.grad(lambda x: fnp.sum(getattr(fnp, name)(x, *args[1:])[k]))(x)
+    np.testing.assert_array_equal(grad, np.ones_like(x))
+    grad_int = fgrad.grad(lambda x: fnp.sum(getattr(fnp, name)(x, *args[1:])[1 - k]))(x)
+    np.testing.assert_array_equal(grad_int, np.zeros_like(x))
+
+
 def test_every_ufunc_in_the_namespace_is_covered():
-    names = {c.name for c in UFUNCS}
+    names = {c.name for c in UFUNCS} | set(TWO_OUTPUTS)
     ufuncs = {n for n in ufuncs_module.__all__ if isinstance(getattr(np, n, None), np.ufunc)}
     assert ufuncs <= names, sorted(ufuncs - names)
 

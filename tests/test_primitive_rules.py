@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ import pytest
 import fgrad
 from fgrad.core.abstract import get_aval
 from fgrad.core.primitive import Primitive, bind, registry
-from fgrad.primitives.elementwise import convert_element_type, gt_p, mul
+from fgrad.primitives.elementwise import convert_element_type, gt_p, mul, real
 from fgrad.primitives.reductions import reduce_sum
 
 # -- argument domains ------------------------------------------------------------------
@@ -69,6 +69,11 @@ DOMAINS: dict[str, Callable] = {
     "small-int": lambda rng, shape: rng.integers(-1, 2, size=shape).astype(np.float64),
     "special": _special,
     "bool": lambda rng, shape: rng.random(shape) < 0.5,
+    # complex inputs, checked with JAX's convention (see _vdot)
+    "complex": lambda rng, shape: rng.standard_normal(shape) + 1j * rng.standard_normal(shape),
+    "complex-away0": lambda rng, shape: (
+        _away_from_zero(rng, shape) * np.exp(1j * rng.uniform(-3.0, 3.0, size=shape))
+    ),
     "float32": lambda rng, shape: rng.standard_normal(shape).astype(np.float32),
     "unit": lambda rng, shape: rng.uniform(-0.9, 0.9, size=shape),
     ">1": lambda rng, shape: rng.uniform(1.2, 3.0, size=shape),
@@ -128,7 +133,7 @@ class Case:
                 continue
             x = np.array(a) if isinstance(a, np.ndarray) else DOMAINS[a[1]](rng, a[0])
             args.append(np.asarray(x))
-            diff.append(np.asarray(x).dtype.kind == "f")
+            diff.append(np.asarray(x).dtype.kind in "fc")
         return args, diff
 
     def param(self):
@@ -418,6 +423,52 @@ CASES: list[Case] = [
 
 #: points where a rule's one-sided behaviour matters: ties and kinks. Central differences
 #: average the two sides, as the rules do; second derivatives are not defined there.
+# complex inputs: holomorphic rules need no conjugation under JAX's convention; abs, real,
+# imag and conj are not holomorphic; mixed real/complex operands need real cotangents
+C = "complex"
+COMPLEX_CASES: list[Case] = [
+    *binary("add", domains=(C, C), shapes=BINARY_SHAPES[:3]),
+    *binary("sub", domains=(C, "normal"), shapes=BINARY_SHAPES[:3]),
+    *binary("mul", domains=(C, C), shapes=BINARY_SHAPES[:3]),
+    *binary("mul", domains=("normal", C), shapes=BINARY_SHAPES[3:5]),
+    *binary("div", domains=(C, "complex-away0"), shapes=BINARY_SHAPES[:3]),
+    case("pow", ((2, 3), "complex-away0"), ((2, 3), C)),
+    *[case(n, ((2, 3), C)) for n in ("neg", "exp", "sin", "cos", "tan", "tanh", "expm1")],
+    *[case(n, ((2, 3), "complex-away0")) for n in ("log", "log1p", "sqrt", "abs")],
+    *[case(n, ((2, 3), "complex-away0")) for n in ("sinh", "cosh", "arctan")],
+    case("abs", ((0,), C)),
+    *[case(n, ((2, 3), C)) for n in ("real", "imag", "conj")],
+    *[case(n, ((3,), "normal"), label="real-input") for n in ("real", "imag", "conj")],
+    case("convert_element_type", ((2, 3), "normal"), new_dtype=np.dtype(np.complex128)),
+    Case(
+        "convert_element_type",
+        (((2, 3), C),),
+        {"new_dtype": np.dtype(np.float64)},
+        label="c-to-f",  # keeps the real part, warning as NumPy's astype does
+        marks=(pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning"),),
+    ),
+    case("select", ((2, 3), "bool"), ((2, 3), C), ((3,), "normal")),
+    case("reduce_sum", ((2, 3), C), axis=(1,), keepdims=False),
+    *[
+        Case(
+            "dot_general",
+            (((2, 3), d1), ((3, 4), d2)),
+            {"dimension_numbers": (((1,), (0,)), ((), ()))},
+            label=label,
+        )
+        for d1, d2, label in ((C, "normal", "lhs"), (C, C, "both"))
+    ],
+    case("transpose", ((2, 3), C), permutation=(1, 0)),
+    case("reshape", ((2, 3), C), shape=(3, 2)),
+    case("broadcast_to", ((3,), C), shape=(2, 3)),
+    case("concatenate", ((2, 3), C), ((1, 3), "normal"), axis=0),
+]
+COMPLEX_CASES = [
+    replace(c, label=f"complex,{c.label}" if c.label else "complex") for c in COMPLEX_CASES
+]
+CASES += COMPLEX_CASES
+
+
 def kink(name: str, *args, label: str, **params) -> Case:
     return Case(name, args, params, label=label, second_order=False)
 
@@ -451,7 +502,16 @@ def closed_over(c: Case, args: list, diff: list[bool]) -> Callable:
 
 
 def _normal_like(rng, x) -> np.ndarray:
-    return rng.standard_normal(np.shape(x)).astype(get_aval(x).dtype)
+    dtype = get_aval(x).dtype
+    v = rng.standard_normal(np.shape(x))
+    if dtype.kind == "c":
+        v = v + 1j * rng.standard_normal(np.shape(x))
+    return v.astype(dtype)
+
+
+def _wide(x) -> np.ndarray:
+    """``x`` in float64, or complex128 if it is complex: the precision of the checks."""
+    return np.asarray(x, np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
 def _shift(xs, vs, eps):
@@ -459,18 +519,24 @@ def _shift(xs, vs, eps):
 
 
 def _vdot(a, b) -> float:
-    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+    """``Re(sum(a * b))``, without conjugation: with JAX's convention for complex
+    derivatives, ``<u, jvp(v)> == <vjp(u), v>`` holds for this pairing."""
+    return float(np.real(np.sum(_wide(a) * _wide(b))))
 
 
 def _central_difference(f, xs, vs, eps):
     plus, minus = f(*_shift(xs, vs, eps)), f(*_shift(xs, vs, -eps))
 
     def diff(p, m):
-        return (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps)
+        return (_wide(p) - _wide(m)) / (2 * eps)
 
     if isinstance(plus, tuple):
         return tuple(diff(p, m) for p, m in zip(plus, minus))
     return diff(plus, minus)
+
+
+def _real(x):
+    return real(x) if get_aval(x).dtype.kind == "c" else x
 
 
 def check_same(got, want, what: str) -> None:
@@ -486,7 +552,7 @@ def check_jvp_fd(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
     vs = [_normal_like(rng, x) for x in xs]
     _, t_out = fgrad.jvp(f, xs, vs)
     fd = _central_difference(f, xs, vs, eps)
-    np.testing.assert_allclose(np.asarray(t_out, np.float64), fd, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(_wide(t_out), fd, rtol=rtol, atol=atol)
     return vs, t_out
 
 
@@ -503,6 +569,7 @@ def check_vjp_dot(f, xs, rng, rtol=1e-10):
     lhs = sum(_vdot(ct, v) for ct, v in zip(cts, vs))
     rhs = _vdot(u, t_out)
     scale = sum(np.sum(np.abs(ct * v)) for ct, v in zip(cts, vs)) + np.sum(np.abs(u * t_out))
+
     np.testing.assert_allclose(lhs, rhs, rtol=rtol, atol=1e-13 * scale)
 
 
@@ -512,12 +579,12 @@ def check_derivative_of(d, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
     _, tangents = fgrad.jvp(d, xs, vs)
     fd = _central_difference(d, xs, vs, eps)
     for t, want in zip(tangents, fd):
-        np.testing.assert_allclose(np.asarray(t, np.float64), want, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(_wide(t), want, rtol=rtol, atol=atol)
 
     ws = [_normal_like(rng, y) for y in d(*xs)]
 
-    def weighted(*ys):  # a scalar function of d
-        return sum(reduce_sum(mul(y, w), tuple(range(w.ndim))) for y, w in zip(d(*ys), ws))
+    def weighted(*ys):  # a real scalar function of d
+        return sum(_real(reduce_sum(mul(y, w), tuple(range(w.ndim)))) for y, w in zip(d(*ys), ws))
 
     grads = fgrad.grad(weighted, argnums=tuple(range(len(xs))))(*xs)
     got = sum(_vdot(g, v) for g, v in zip(grads, vs))

@@ -17,6 +17,7 @@ import numpy as np
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_args
+from fgrad.core.errors import DtypeError
 from fgrad.core.forward_mode import jvp
 from fgrad.core.jaxpr import eval_jaxpr
 from fgrad.core.linear_batching import Unbatchable, eval_linear_batched
@@ -48,7 +49,30 @@ def _blocks(out_tree, in_tree, blocks: list[list]):
     return tree_unflatten(out_tree, [tree_unflatten(in_tree, row) for row in blocks])
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def _check_complex(name: str, what: str, leaves: list, holomorphic: bool, allow_complex: bool):
+    """JAX's rules for complex numbers in Jacobians: a real-basis Jacobian of a complex map
+    is only the whole derivative when the map is holomorphic, so say so or refuse."""
+    for x in leaves:
+        dtype = np.dtype(get_aval(x).dtype)
+        if holomorphic and dtype.kind != "c":
+            raise DtypeError(
+                f"{name}(..., holomorphic=True) needs complex {what}, got {dtype.name}"
+            )
+        if not holomorphic and not allow_complex and dtype.kind == "c":
+            other = "fgrad.jvp" if name == "jacfwd" else "fgrad.vjp"
+            raise DtypeError(
+                f"{name} needs real {what}, got {dtype.name}. For a holomorphic function pass "
+                f"holomorphic=True; otherwise use {other} directly, or split the complex "
+                "values into real and imaginary parts."
+            )
+
+
+def jacrev(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
     """Jacobian of ``fun`` by reverse mode: one backward pass per output element.
 
     Parameters
@@ -59,6 +83,11 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         Positional argument(s) to differentiate with respect to.
     has_aux
         If true, ``fun`` returns ``(out, aux)`` and the result is ``(jacobian, aux)``.
+    holomorphic
+        If true, ``fun`` is holomorphic (complex inputs and outputs) and the
+        result is its complex Jacobian. Otherwise outputs must be real (complex
+        inputs are allowed in ``jacrev``: each row is then a gradient, with
+        :func:`fgrad.grad`'s convention) and, in ``jacfwd``, inputs too.
 
     Returns
     -------
@@ -71,11 +100,13 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @functools.wraps(fun)
     def jacrev_f(*args, **kwargs):
         dyn, rebuild = split_args(args, argnums, "jacrev")
+        target = dyn[0] if isinstance(argnums, int) else dyn
+        in_flat, in_tree = tree_flatten(target)
+        _check_complex("jacrev", "inputs", in_flat, holomorphic, allow_complex=True)
         res = vjp(lambda *d: fun(*rebuild(d), **kwargs), *dyn, has_aux=has_aux)
         out, pullback = res[0], res[1]
         out_flat, out_tree = tree_flatten(out)
-        target = dyn[0] if isinstance(argnums, int) else dyn
-        in_flat, in_tree = tree_flatten(target)
+        _check_complex("jacrev", "outputs", out_flat, holomorphic, allow_complex=False)
         out_avals = [get_aval(o) for o in out_flat]
         rows: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
         for i, o in enumerate(out_flat):
@@ -104,7 +135,12 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 jacobian = jacrev
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacfwd(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
     """Jacobian of ``fun`` by forward mode: linearise once, one linear replay per input element.
 
     Parameters and result are as for :func:`jacrev`.
@@ -116,6 +152,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         target = dyn[0] if isinstance(argnums, int) else dyn
         in_flat, in_tree = tree_flatten(target)
         in_flat = [_differentiable_input(x, "jacfwd") for x in in_flat]
+        _check_complex("jacfwd", "inputs", in_flat, holomorphic, allow_complex=False)
         trees = []
 
         def flat_fun(*xs):
@@ -132,6 +169,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         outs, lin = linearize_flat(flat_fun, in_flat)
         out_tree, aux_tree, n_out = trees[0]
         out_flat, aux = outs[:n_out], tree_unflatten(aux_tree, outs[n_out:])
+        if holomorphic:
+            _check_complex("jacfwd", "outputs", out_flat, holomorphic, allow_complex=True)
         blocks = [[None] * len(in_flat) for _ in out_flat]
         for j, x in enumerate(in_flat):
             columns = _jvp_columns(lin, in_flat, j, n_out)

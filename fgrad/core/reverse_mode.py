@@ -178,21 +178,40 @@ def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object
         rules = vjp_rules.get(prim)
         if rules is None:
             raise NotImplementedError(f"primitive `{prim.name}` has no reverse-mode (vjp) rule")
+        complex_ct = _is_complex(ct)
         if type(rules) is tuple:
             for i, j in links:
                 rule = rules[i]
                 if rule is None:
                     continue
                 c = rule(ct, ans, *vals, **params)
+                if complex_ct:
+                    c = _real_if_input_real(c, vals[i])
                 prev = cts.get(j)
                 cts[j] = c if prev is None else prev + c
         else:
             wanted = [i for i, _ in links]
-            for (_, j), c in zip(links, rules(ct, ans, vals, wanted, **params)):
+            for (i, j), c in zip(links, rules(ct, ans, vals, wanted, **params)):
                 if c is not None:
+                    if complex_ct:
+                        c = _real_if_input_real(c, vals[i])
                     prev = cts.get(j)
                     cts[j] = c if prev is None else prev + c
     return cts
+
+
+def _is_complex(x) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and dtype.kind == "c"
+
+
+def _real_if_input_real(ct, x):
+    """A real input's cotangent is the real part of a complex one (JAX's convention)."""
+    if _is_complex(ct) and not _is_complex(x):
+        from fgrad.primitives.elementwise import real
+
+        return real(ct)
+    return ct
 
 
 # -- user-facing transforms ---------------------------------------------------
@@ -266,7 +285,10 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
 
 
 def value_and_grad(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
 ) -> Callable:
     """Return a function computing ``fun``'s value and its gradient.
 
@@ -280,6 +302,9 @@ def value_and_grad(
     has_aux
         If true, ``fun`` returns ``(value, aux)``; the result is then
         ``((value, aux), grad)``.
+    holomorphic
+        If true, ``fun`` is a holomorphic function of complex inputs with a
+        complex scalar output, and the result is its complex derivative ``f'(z)``.
 
     Returns
     -------
@@ -295,10 +320,12 @@ def value_and_grad(
         def f_dyn(*dyn_args):
             return fun(*rebuild(dyn_args), **kwargs)
 
+        if holomorphic:
+            _check_holomorphic_inputs(dyn)
         res = _vjp(f_dyn, dyn, has_aux, "grad")
         out, pullback = res[0], res[1]
-        aval = _check_scalar_output(out, fun)
-        grads = pullback(backend.ones((), aval.dtype, like=out))
+        aval = _check_scalar_output(out, fun, holomorphic)
+        grads = pullback(backend.ones(aval.shape, aval.dtype, like=out))
         if isinstance(argnums, int):
             grads = grads[0]
         return ((out, res[2]), grads) if has_aux else (out, grads)
@@ -306,7 +333,12 @@ def value_and_grad(
     return value_and_grad_f
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
     """Return a function computing the gradient of scalar-valued ``fun``.
 
     Parameters
@@ -318,6 +350,10 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         or a tuple of ints (the gradient is then a tuple).
     has_aux
         If true, ``fun`` returns ``(value, aux)`` and the result is ``(grad, aux)``.
+    holomorphic
+        If true, ``fun`` is holomorphic in its complex inputs with a complex scalar
+        output, and the result is the complex derivative: ``grad(fnp.sin,
+        holomorphic=True)(z) == fnp.cos(z)``.
 
     Returns
     -------
@@ -332,7 +368,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     >>> fgrad.grad(fgrad.grad(fnp.sin))(0.0)      # derivatives nest to any order
     -0.0
     """
-    value_and_grad_f = value_and_grad(fun, argnums, has_aux)
+    value_and_grad_f = value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun)
     def grad_f(*args, **kwargs):
@@ -383,13 +419,35 @@ def _differentiable_input(x, transform: str):
     return x
 
 
-def _check_scalar_output(out, fun: Callable) -> ShapedArray:
+def _check_holomorphic_inputs(dyn: tuple) -> None:
+    for x in tree_flatten(dyn)[0]:
+        dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+        if dtype.kind != "c":
+            raise DtypeError(
+                "grad(..., holomorphic=True) needs complex inputs, got an input of dtype "
+                f"{dtype.name}; convert it with x.astype(complex)"
+            )
+
+
+def _check_scalar_output(out, fun: Callable, holomorphic: bool = False) -> ShapedArray:
+    """The output's aval, if it is one real number (complex with ``holomorphic``).
+
+    Any shape holding a single element is accepted (``(1,)``, ``(1, 1)``), as in
+    HIPS autograd: the gradient is that of its one entry.
+    """
     try:
         aval = get_aval(out)
     except Exception:  # noqa: BLE001
         aval = None
     name = getattr(fun, "__name__", "the function")
-    if aval is None or aval.shape != () or aval.dtype.kind != "f":
+    if aval is not None and aval.size == 1 and aval.dtype.kind == "c" and not holomorphic:
+        raise TransformError(
+            f"grad requires a real scalar output, but {name} returned the complex "
+            f"{aval.str_short()}. For a holomorphic function use "
+            "fgrad.grad(f, holomorphic=True); otherwise differentiate a real quantity "
+            "such as fgrad.numpy.abs(out) ** 2 or fgrad.numpy.real(out)."
+        )
+    if aval is None or aval.size != 1 or aval.dtype.kind != ("c" if holomorphic else "f"):
         got = aval.str_short() if aval is not None else type(out).__name__
         raise TransformError(
             f"grad requires a function with a real scalar output, but {name} returned "

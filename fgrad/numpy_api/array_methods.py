@@ -11,8 +11,8 @@ from __future__ import annotations
 from fgrad.core.abstract import PYTHON_SCALARS
 from fgrad.core.primitive import bind
 from fgrad.core.tracer import Tracer
+from fgrad.numpy_api import complex_numbers, indexing, products, reductions
 from fgrad.numpy_api import manipulation as man
-from fgrad.numpy_api import products, reductions
 from fgrad.numpy_api import ufuncs as uf
 from fgrad.numpy_api.creation import as_operand, astype
 from fgrad.numpy_api.indexing import IndexUpdateHelper, take_index
@@ -41,6 +41,23 @@ def _comparison(prim):
     return op
 
 
+def _refusing_out(fn):
+    """A method that accepts NumPy's ``out=None`` (``numpy.sum(tracer)`` passes it) and
+    refuses any other ``out``: traced arrays cannot be written into."""
+
+    def method(self, *args, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(
+                f"{fn.__name__}(out=...) is not supported on traced arrays, which are "
+                "immutable; use the return value instead"
+            )
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
 def _shape_args(args):
     """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both mean shape (2, 3)."""
     return args[0] if len(args) == 1 and not isinstance(args[0], PYTHON_SCALARS) else args
@@ -55,6 +72,12 @@ _METHODS = {
     "__rmul__": _binary_operator(ew.mul_p, reflected=True),
     "__truediv__": _binary_operator(ew.div_p),
     "__rtruediv__": _binary_operator(ew.div_p, reflected=True),
+    "__mod__": _binary_operator(ew.remainder_p),
+    "__rmod__": _binary_operator(ew.remainder_p, reflected=True),
+    "__floordiv__": _binary_operator(ew.floor_divide_p),
+    "__rfloordiv__": _binary_operator(ew.floor_divide_p, reflected=True),
+    "__divmod__": lambda self, other: (self // other, self % other),
+    "__rdivmod__": lambda self, other: (other // self, other % self),
     "__pow__": _binary_operator(ew.pow_p),
     "__rpow__": _binary_operator(ew.pow_p, reflected=True),
     "__matmul__": lambda self, other: products.matmul(self, other),
@@ -82,14 +105,29 @@ _METHODS = {
     "squeeze": man.squeeze,
     "ravel": man.ravel,
     "flatten": man.ravel,
-    "sum": reductions.sum,
-    "mean": reductions.mean,
-    "var": reductions.var,
-    "std": reductions.std,
-    "max": reductions.max,
-    "min": reductions.min,
-    "argmax": reductions.argmax,
-    "argmin": reductions.argmin,
+    "sum": _refusing_out(reductions.sum),
+    "mean": _refusing_out(reductions.mean),
+    "var": _refusing_out(reductions.var),
+    "std": _refusing_out(reductions.std),
+    "max": _refusing_out(reductions.max),
+    "min": _refusing_out(reductions.min),
+    "argmax": _refusing_out(reductions.argmax),
+    "argmin": _refusing_out(reductions.argmin),
+    "prod": reductions.prod,
+    "cumsum": reductions.cumsum,
+    "cumprod": reductions.cumprod,
+    "all": reductions.all,
+    "any": reductions.any,
+    "round": lambda self, decimals=0, out=None: uf.round(self, decimals),
+    "trace": man.trace,
+    "diagonal": man.diagonal,
+    "repeat": man.repeat,
+    "take": indexing.take,
+    "nonzero": indexing.nonzero,
+    "real": property(complex_numbers.real),
+    "imag": property(complex_numbers.imag),
+    "conj": complex_numbers.conjugate,
+    "conjugate": complex_numbers.conjugate,
     "astype": astype,
     "dot": products.dot,
     "clip": uf.clip,

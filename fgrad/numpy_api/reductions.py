@@ -8,6 +8,7 @@ import numpy as np
 
 from fgrad.core.primitive import bind
 from fgrad.numpy_api.creation import as_array, astype
+from fgrad.primitives import elementwise as ew
 from fgrad.primitives import reductions as red
 from fgrad.primitives.elementwise import sqrt
 
@@ -61,12 +62,24 @@ def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
         a = astype(a, dtype)
     axes = normalize_axes(axis, a.ndim, "var")
     centred = a - mean(a, axes, keepdims=True)
-    return red.reduce_sum(centred * centred, axes, keepdims) / (_count(a.shape, axes) - ddof)
+    if centred.dtype.kind == "c":  # NumPy: the mean of |x - mean|^2, a real number
+        re, im = ew.real(centred), ew.imag(centred)
+        squares = re * re + im * im
+    else:
+        squares = centred * centred
+    return red.reduce_sum(squares, axes, keepdims) / (_count(a.shape, axes) - ddof)
 
 
 def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
-    """Standard deviation over ``axis`` (``numpy.std``)."""
-    return sqrt(var(a, axis, dtype, ddof, keepdims))
+    """Standard deviation over ``axis`` (``numpy.std``).
+
+    Where the variance is 0 (one element, or all equal) the derivative is taken
+    as 0 instead of the NaN of ``sqrt``'s derivative at 0: exact for a single
+    element, and a subgradient at the kink otherwise.
+    """
+    v = var(a, axis, dtype, ddof, keepdims)
+    positive = v > 0
+    return ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0)
 
 
 def max(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name

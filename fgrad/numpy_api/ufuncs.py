@@ -296,6 +296,57 @@ def sinc(x):
     return where(small, 1.0 - y0 / 6.0 + y0 * y0 / 120.0, sin(y) / y)
 
 
+@_ufunc_like
+def fabs(x):
+    """Absolute value of real numbers (``numpy.fabs`` refuses complex input)."""
+    x = _float_operand(x, np.fabs)
+    if getattr(x, "dtype", np.dtype(float)).kind == "c":
+        raise TypeError("fabs is not defined for complex input; use fgrad.numpy.abs")
+    return absolute(x)
+
+
+@_ufunc_like
+def fmax(x1, x2):
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    x1, x2 = as_operand(x1), as_operand(x2)
+    return where(isnan(x2), x1, where(isnan(x1), x2, maximum(x1, x2)))
+
+
+@_ufunc_like
+def fmin(x1, x2):
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    x1, x2 = as_operand(x1), as_operand(x2)
+    return where(isnan(x2), x1, where(isnan(x1), x2, minimum(x1, x2)))
+
+
+@_ufunc_like
+def logical_xor(x1, x2):
+    """Elementwise exclusive or of the truth values (no derivative)."""
+    return not_equal(not_equal(x1, 0), not_equal(x2, 0))
+
+
+def isposinf(x):
+    """Elementwise test for +inf (no derivative)."""
+    return logical_and(isinf(x), greater(x, 0))
+
+
+def isneginf(x):
+    """Elementwise test for -inf (no derivative)."""
+    return logical_and(isinf(x), less(x, 0))
+
+
+def divmod(x1, x2):  # noqa: A001 - NumPy's name
+    """``(floor_divide(x1, x2), remainder(x1, x2))``; the remainder is differentiable."""
+    return floor_divide(x1, x2), remainder(x1, x2)
+
+
+def modf(x):
+    """Fractional and integral parts, both with the sign of ``x`` (``numpy.modf``)."""
+    x = _float_operand(x, np.trunc)
+    whole = trunc(x)
+    return x - whole, whole
+
+
 def where(condition, x=None, y=None):
     """``x`` where ``condition`` holds, else ``y``, with broadcasting (``numpy.where``).
 
@@ -332,6 +383,14 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumP
 
 
 __all__ = [
+    "modf",
+    "divmod",
+    "isneginf",
+    "isposinf",
+    "logical_xor",
+    "fmin",
+    "fmax",
+    "fabs",
     "abs",
     "absolute",
     "add",

@@ -269,8 +269,61 @@ defjvp(tanh_p, lambda t, ans, x: t * (1 - ans * ans))
 defvjp(tanh_p, lambda g, ans, x: g * (1 - ans * ans))
 defjvp(sqrt_p, lambda t, ans, x: t / (ans * 2))
 defvjp(sqrt_p, lambda g, ans, x: g / (ans * 2))
-defjvp(abs_p, lambda t, ans, x: t * sign(x))
-defvjp(abs_p, lambda g, ans, x: g * sign(x))
+
+
+def _unit_phase(ans, x):
+    """``x / |x|`` (0 at 0) for complex ``x``, differentiable in ``x`` unlike ``sign``."""
+    return x / select(ans == 0, 1.0, ans)
+
+
+def _abs_jvp(t, ans, x):
+    if x.dtype.kind == "c":
+        return real(conj(_unit_phase(ans, x)) * t)
+    return t * sign(x)
+
+
+def _abs_vjp(g, ans, x):
+    if x.dtype.kind == "c":
+        return g * conj(_unit_phase(ans, x))
+    return g * sign(x)
+
+
+defjvp(abs_p, _abs_jvp)
+defvjp(abs_p, _abs_vjp)
+
+# -- complex parts ------------------------------------------------------------------
+# Complex derivatives follow JAX's convention: a vjp rule returns
+# conj(J^H conj(g)), so holomorphic rules carry no conjugation (``g * f'(z)``).
+# Only functions that are not holomorphic (abs, real, imag, conj) need care here.
+
+real_p = elementwise("real", np.real)
+imag_p = elementwise("imag", np.imag)
+conj_p = elementwise("conj", np.conjugate)
+
+
+def real(x):
+    return bind(real_p, x)
+
+
+def imag(x):
+    return bind(imag_p, x)
+
+
+def conj(x):
+    return bind(conj_p, x)
+
+
+def _as_dtype_of(g, x):
+    """``g`` as a cotangent for ``x``: complex ``x`` gets a complex cotangent."""
+    return g if g.dtype == x.dtype else convert_element_type(g, x.dtype)
+
+
+defjvp(real_p, linear_jvp(real_p))
+defvjp(real_p, lambda g, ans, x: _as_dtype_of(g, x))
+defjvp(imag_p, linear_jvp(imag_p))
+defvjp(imag_p, lambda g, ans, x: _as_dtype_of(g * -1j, x) if x.dtype.kind == "c" else g * 0)
+defjvp(conj_p, linear_jvp(conj_p))
+defvjp(conj_p, lambda g, ans, x: conj(g))
 
 # -- inverse trigonometric and hyperbolic functions, cbrt ---------------------------
 
@@ -552,5 +605,19 @@ def convert_element_type(x, new_dtype):
     return bind(convert_element_type_p, x, new_dtype=np.dtype(new_dtype))
 
 
-defjvp(convert_element_type_p, linear_jvp(convert_element_type_p))
-defvjp(convert_element_type_p, lambda g, ans, x, new_dtype: convert_element_type(g, x.dtype))
+
+
+def _convert_jvp(t, ans, x, new_dtype):
+    if t.dtype.kind == "c" and ans.dtype.kind != "c":
+        t = real(t)  # complex to real keeps the real part, as NumPy's astype does
+    return convert_element_type(t, new_dtype)
+
+
+def _convert_vjp(g, ans, x, new_dtype):
+    if g.dtype.kind == "c" and x.dtype.kind != "c":
+        g = real(g)
+    return convert_element_type(g, x.dtype)
+
+
+defjvp(convert_element_type_p, _convert_jvp)
+defvjp(convert_element_type_p, _convert_vjp)

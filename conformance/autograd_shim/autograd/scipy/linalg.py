@@ -1,0 +1,3 @@
+from autograd._delegate import forward_to
+
+__getattr__ = forward_to("fgrad.scipy.linalg")
