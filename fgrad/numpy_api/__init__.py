@@ -16,6 +16,7 @@ from fgrad.numpy_api.creation import *  # noqa: F403
 from fgrad.numpy_api.indexing import *  # noqa: F403
 from fgrad.numpy_api.logic import *  # noqa: F403
 from fgrad.numpy_api.manipulation import *  # noqa: F403
+from fgrad.numpy_api.no_derivative import *  # noqa: F403
 from fgrad.numpy_api.products import *  # noqa: F403
 from fgrad.numpy_api.reductions import *  # noqa: F403
 from fgrad.numpy_api.ufuncs import *  # noqa: F403

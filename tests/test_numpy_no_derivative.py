@@ -1,0 +1,107 @@
+"""Functions without derivatives computed on concrete values (integer and bit operations,
+lexsort, histograms), and the one derivative among them: histogram counts in the weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fgrad
+import fgrad.numpy as fnp
+from fgrad.numpy_api.no_derivative import _NAMES
+from fgrad.test_util import check_grads
+
+RNG = np.random.default_rng(3)
+I1 = RNG.integers(1, 60, size=(3, 4))
+I2 = RNG.integers(1, 6, size=(4,))
+U8 = RNG.integers(0, 256, size=(2, 8)).astype(np.uint8)
+F = RNG.standard_normal(7)
+
+CALLS = {
+    "gcd": (I1, I2),
+    "lcm": (I1, I2),
+    "bitwise_and": (I1, I2),
+    "bitwise_or": (I1, I2),
+    "bitwise_xor": (I1, I2),
+    "bitwise_not": (I1,),
+    "bitwise_invert": (I1,),
+    "invert": (U8,),
+    "bitwise_left_shift": (I1, I2),
+    "bitwise_right_shift": (I1, I2),
+    "left_shift": (I1, I2),
+    "right_shift": (I1, I2),
+    "bitwise_count": (I1,),
+    "lexsort": ((I1[0], I1[1]),),
+    "packbits": (U8 > 100,),
+    "unpackbits": (U8,),
+    "histogram_bin_edges": (F, 4),
+    "spacing": (F,),
+}
+
+
+def test_every_function_has_a_call():
+    assert set(CALLS) == set(_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_values_like_numpy_and_inside_grad(name):
+    args = CALLS[name]
+    want = getattr(np, name)(*args)
+    got = getattr(fnp, name)(*args)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+    # inside grad, a traced float argument is read for its value only
+    def f(x):
+        mask = fnp.bitwise_and(I2, 1) if name != "spacing" else fnp.spacing(x) > 0
+        return fnp.sum(x * mask)
+
+    x = np.abs(RNG.standard_normal(4)) + 1.0
+    expected = (I2 & 1) if name != "spacing" else np.ones(4)
+    np.testing.assert_array_equal(fgrad.grad(f)(x), expected)
+
+
+def test_traced_argument_is_used_by_value_and_make_jaxpr_refuses():
+    x = np.array([1.5, -0.2, 3.0])
+    edges = fgrad.grad(lambda x: fnp.sum(x) + 0 * fnp.histogram_bin_edges(x, 3)[0])(x)
+    np.testing.assert_array_equal(edges, np.ones(3))
+    with pytest.raises(fgrad.ConcretizationError):
+        fgrad.make_jaxpr(lambda x: fnp.histogram_bin_edges(x, 3))(x)
+
+
+@pytest.mark.parametrize("density", [False, True])
+@pytest.mark.parametrize("bins", [5, [-2.0, -0.5, 0.0, 0.7, 3.0]])
+def test_histogram_like_numpy_and_differentiable_in_weights(density, bins):
+    a = RNG.standard_normal(40)
+    a[0] = 3.0  # exactly on the last edge: counted in the last bin, as NumPy does
+    w = RNG.uniform(0.5, 2.0, size=40)
+    for weights in (None, w):
+        got, got_edges = fnp.histogram(a, bins, density=density, weights=weights)
+        want, want_edges = np.histogram(a, bins, density=density, weights=weights)
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+        np.testing.assert_array_equal(got_edges, want_edges)
+
+    def counts(w):
+        return fnp.histogram(a, bins, density=density, weights=w)[0]
+
+    np.testing.assert_allclose(counts(w), np.histogram(a, bins, density=density, weights=w)[0])
+    check_grads(counts, [w], order=2)
+    if not density:  # d count_k / d w_i is 1 exactly when a_i falls in bin k
+        jac = fgrad.jacrev(counts)(w)
+        edges = np.histogram_bin_edges(a, bins)
+        k = np.clip(np.searchsorted(edges, a, side="right") - 1, 0, len(edges) - 2)
+        inside = (a >= edges[0]) & (a <= edges[-1])
+        want = np.zeros_like(jac)
+        want[k[inside], np.flatnonzero(inside)] = 1.0
+        np.testing.assert_array_equal(jac, want)
+
+
+def test_histogram2d_and_dd_like_numpy():
+    x, y = RNG.standard_normal(30), RNG.standard_normal(30)
+    for got, want in zip(fnp.histogram2d(x, y, 4), np.histogram2d(x, y, 4)):
+        np.testing.assert_array_equal(got, want)
+    sample = np.stack([x, y], axis=1)
+    got, want = fnp.histogramdd(sample, 3), np.histogramdd(sample, 3)
+    np.testing.assert_array_equal(got[0], want[0])
+    with pytest.raises(NotImplementedError, match="histogram2d"):
+        fgrad.grad(lambda w: fnp.sum(fnp.histogram2d(x, y, 4, weights=w)[0]))(np.ones(30))
