@@ -19,6 +19,7 @@ from fgrad.numpy_api.manipulation import *  # noqa: F403
 from fgrad.numpy_api.no_derivative import *  # noqa: F403
 from fgrad.numpy_api.products import *  # noqa: F403
 from fgrad.numpy_api.reductions import *  # noqa: F403
+from fgrad.numpy_api.sets import *  # noqa: F403
 from fgrad.numpy_api.ufuncs import *  # noqa: F403
 from fgrad.primitives.elementwise import stop_gradient
 

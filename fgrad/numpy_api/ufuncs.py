@@ -347,6 +347,11 @@ def modf(x):
     return x - whole, whole
 
 
+# NumPy 2's array-API names for the same ufuncs
+acos, acosh, asin, asinh = arccos, arccosh, arcsin, arcsinh
+atan, atanh, atan2, pow = arctan, arctanh, arctan2, power  # noqa: A001
+
+
 def where(condition, x=None, y=None):
     """``x`` where ``condition`` holds, else ``y``, with broadcasting (``numpy.where``).
 
@@ -383,6 +388,14 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumP
 
 
 __all__ = [
+    "pow",
+    "atan2",
+    "atanh",
+    "atan",
+    "asinh",
+    "asin",
+    "acosh",
+    "acos",
     "modf",
     "divmod",
     "isneginf",
