@@ -331,8 +331,35 @@ def test_two_output_ufuncs(name, dtype):
     np.testing.assert_array_equal(grad_int, np.zeros_like(x))
 
 
+# ufuncs with integer arguments or results, checked by test_float_decomposition
+FLOAT_DECOMPOSITION = {"frexp", "ldexp", "nextafter"}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_float_decomposition(dtype):
+    x = np.array([3.0, -0.7, 1e-3, 0.0, 1024.5], dtype=dtype)
+    k = np.array([1, -2, 3, 0, -4])
+    for got, want in zip(fnp.frexp(x), np.frexp(x)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    for got, want in [
+        (fnp.ldexp(x, k), np.ldexp(x, k)),
+        (fnp.nextafter(x, np.inf), np.nextafter(x, np.inf)),
+        (fnp.nextafter(x, 0.0), np.nextafter(x, 0.0)),
+    ]:
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    x64 = x.astype(np.float64)
+    mantissa_grad = fgrad.grad(lambda x: fnp.sum(fnp.frexp(x)[0]))(x64)
+    np.testing.assert_array_equal(mantissa_grad, 2.0 ** -np.frexp(x64)[1])
+    np.testing.assert_array_equal(fgrad.grad(lambda x: fnp.sum(fnp.ldexp(x, k)))(x64), 2.0**k)
+    gx, gy = fgrad.grad(lambda x, y: fnp.sum(fnp.nextafter(x, y)), argnums=(0, 1))(x64, -x64)
+    np.testing.assert_array_equal(gx, np.ones(5))
+    np.testing.assert_array_equal(gy, np.zeros(5))
+
+
 def test_every_ufunc_in_the_namespace_is_covered():
-    names = {c.name for c in UFUNCS} | set(TWO_OUTPUTS)
+    names = {c.name for c in UFUNCS} | set(TWO_OUTPUTS) | FLOAT_DECOMPOSITION
     ufuncs = {n for n in ufuncs_module.__all__ if isinstance(getattr(np, n, None), np.ufunc)}
     assert ufuncs <= names, sorted(ufuncs - names)
 

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from fgrad.core.custom_derivatives import custom_jvp
+from fgrad.core.tracer import Tracer
 from fgrad.numpy_api.creation import as_operand, astype
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives.elementwise import bind, select
@@ -76,6 +77,11 @@ def _unary(prim, doc: str, name: str | None = None):
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     return fn
+
+
+def _concrete(x):
+    """The value behind a traced ``x``, for results that carry no derivative."""
+    return x.concrete_value() if isinstance(x, Tracer) else x
 
 
 def _same_twice(ufunc):
@@ -347,6 +353,33 @@ def modf(x):
     return x - whole, whole
 
 
+def frexp(x):
+    """``(mantissa, exponent)`` with ``x == mantissa * 2**exponent`` (``numpy.frexp``).
+
+    The exponent is an integer array without derivative; the mantissa's
+    derivative is ``2**-exponent``.
+    """
+    x = _float_operand(x, np.frexp)
+    exponent = np.frexp(_concrete(x))[1]
+    return x * np.ldexp(np.ones((), getattr(x, "dtype", np.float64)), -exponent), exponent
+
+
+@_ufunc_like
+def ldexp(x1, x2):
+    """``x1 * 2**x2`` for integer ``x2``, exactly (``numpy.ldexp``); differentiable in ``x1``."""
+    x1 = _float_operand(x1, np.exp2)
+    scale = np.ldexp(np.ones((), getattr(x1, "dtype", np.float64)), _concrete(x2))
+    return x1 * scale
+
+
+@_ufunc_like
+def nextafter(x1, x2):
+    """The next float after ``x1`` towards ``x2``; derivative 1 in ``x1``, 0 in ``x2``."""
+    x1 = as_operand(x1)
+    step = np.nextafter(_concrete(x1), _concrete(x2)) - _concrete(x1)  # exact: one ulp or 0
+    return x1 + step
+
+
 # NumPy 2's array-API names for the same ufuncs
 acos, acosh, asin, asinh = arccos, arccosh, arcsin, arcsinh
 atan, atanh, atan2, pow = arctan, arctanh, arctan2, power  # noqa: A001
@@ -388,6 +421,9 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumP
 
 
 __all__ = [
+    "nextafter",
+    "ldexp",
+    "frexp",
     "pow",
     "atan2",
     "atanh",
