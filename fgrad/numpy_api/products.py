@@ -60,8 +60,13 @@ def inner(a, b):
 
 
 def vdot(a, b):
-    """Dot product of the flattened arrays."""
-    return inner(ravel(a), ravel(b))
+    """Dot product of the flattened arrays, conjugating ``a`` if it is complex (``numpy.vdot``)."""
+    a = ravel(a)
+    if a.dtype.kind == "c":
+        from fgrad.numpy_api.complex_numbers import conjugate
+
+        a = conjugate(a)
+    return inner(a, ravel(b))
 
 
 def outer(a, b):

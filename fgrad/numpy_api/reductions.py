@@ -38,6 +38,11 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     return n
 
 
+def _numpy_scalar(out):
+    """A concrete 0-d result as the NumPy scalar NumPy's reductions return."""
+    return out[()] if type(out) is np.ndarray and out.ndim == 0 else out
+
+
 def sum(a, axis=None, dtype=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
     """Sum over ``axis`` (``numpy.sum``)."""
     a = as_array(a)
@@ -79,7 +84,7 @@ def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
     """
     v = var(a, axis, dtype, ddof, keepdims)
     positive = v > 0
-    return ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0)
+    return _numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))
 
 
 def max(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
@@ -189,8 +194,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
         res = _getitem(x, (Ellipsis, 0))
     if initial is not None:
         res = res * initial
-    res = _restore(res, a.shape, axes, keepdims)
-    return res
+    return _numpy_scalar(_restore(res, a.shape, axes, keepdims))
 
 
 def _scan(a, axis, fn: str, op, identity):
@@ -282,7 +286,7 @@ def count_nonzero(a, axis=None, *, keepdims: bool = False):
     """Number of non-zero entries over ``axis``; an integer result with no derivative."""
     m = astype(_nonzero_mask(a), np.intp)
     out = sum(m, axis, keepdims=keepdims)
-    return int(out) if axis is None and not keepdims and isinstance(out, np.generic) else out
+    return out
 
 
 def all(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
@@ -328,6 +332,8 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
     if dtype is not None:
         z = astype(z, dtype)
     cnt = sum(astype(~nan, np.intp), axis, keepdims=keepdims)
+    if z.dtype.kind in "fc":  # count in the data's precision, as NumPy does
+        cnt = astype(as_array(cnt), z.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sum(z, axis, keepdims=keepdims) / cnt
 
@@ -348,6 +354,10 @@ def _quantile(a, q, axis, keepdims, fn, method):
     a = as_array(a)
     if a.dtype.kind not in "fc":
         a = astype(a, np.float64)
+    q_dtype = None if isinstance(q, (int, float)) else getattr(_concrete(q), "dtype", None)
+    # a NumPy q (not a Python number) takes part in the promotion, as in NumPy
+    if q_dtype is not None and np.result_type(a.dtype, q_dtype) != a.dtype:
+        a = astype(a, np.result_type(a.dtype, q_dtype))
     axes = normalize_axes(axis, a.ndim, fn)
     x = _merge_last(a, axes)
     order = np.argsort(_concrete(x), axis=-1, kind="stable")
@@ -374,7 +384,7 @@ def _quantile(a, q, axis, keepdims, fn, method):
     rest = res.shape[1:]
     if keepdims:
         rest = tuple(1 if i in axes else d for i, d in enumerate(a.shape))
-    return reshape(res, qa.shape + rest)
+    return _numpy_scalar(reshape(res, qa.shape + rest))
 
 
 def quantile(

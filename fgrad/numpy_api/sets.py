@@ -24,14 +24,24 @@ _RESULTS = {
 }
 
 
+def _dtype(x):
+    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
 def _first_indices(values):
     """Indices of the first occurrence of each distinct element, in sorted order."""
     return np.unique(np.ravel(values), return_index=True)[1]
 
 
 def unique_values(x):
-    """The distinct elements of ``x``, sorted (``numpy.unique_values``)."""
-    return take(x, _first_indices(concrete(x)))
+    """The distinct elements of ``x`` in the order NumPy's ``unique_values`` gives them
+    (sorted for floats; NumPy promises no order, and hashes integers)."""
+    values = np.ravel(concrete(x))
+    distinct, first = np.unique(values, return_index=True)
+    order = np.unique_values(values)
+    if np.array_equal(order, distinct, equal_nan=True):
+        return take(x, first)
+    return take(x, first[np.searchsorted(distinct, order)])
 
 
 def unique_counts(x):
@@ -64,6 +74,8 @@ def intersect1d(ar1, ar2, assume_unique: bool = False, return_indices: bool = Fa
         concrete(ar1), concrete(ar2), assume_unique=assume_unique, return_indices=True
     )
     values = take(ar1, i1)
+    dtype = np.result_type(_dtype(ar1), _dtype(ar2))
+    values = values if values.dtype == dtype else values.astype(dtype)
     return (values, i1, i2) if return_indices else values
 
 

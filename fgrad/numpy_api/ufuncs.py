@@ -88,7 +88,7 @@ def _same_twice(ufunc):
     return lambda z: ufunc(z, z)
 
 
-_LOGADDEXP, _LOGADDEXP2 = _same_twice(np.logaddexp), _same_twice(np.logaddexp2)
+_LOGADDEXP = _same_twice(np.logaddexp)
 
 
 def _float_operand(x, ufunc):
@@ -254,9 +254,22 @@ def log10(x):
     return log(_float_operand(x, np.log10)) / _LN10
 
 
+def _common_float(x1, x2, ufunc):
+    """Both operands in the dtype ``ufunc`` computes in, so composed arithmetic is as precise."""
+    x1, x2 = as_operand(x1), as_operand(x2)
+    dtypes = [getattr(x, "dtype", None) for x in (x1, x2)]
+    if any(d is None for d in dtypes):  # a Python scalar stays weak
+        return _float_operand(x1, _same_twice(ufunc)), _float_operand(x2, _same_twice(ufunc))
+    dtype = ufunc(np.zeros(0, dtypes[0]), np.zeros(0, dtypes[1])).dtype
+    return astype(x1, dtype), astype(x2, dtype)
+
+
 def _float64(x):
+    """``x`` in float64, or complex128 if it is complex (``float_power``'s types)."""
     x = as_operand(x)
-    return float(x) if type(x) in (bool, int, float) else astype(x, np.float64)
+    if type(x) in (bool, int, float, complex):
+        return x if type(x) is complex else float(x)
+    return astype(x, np.complex128 if x.dtype.kind == "c" else np.float64)
 
 
 @_ufunc_like
@@ -268,7 +281,7 @@ def float_power(x1, x2):
 @_ufunc_like
 def logaddexp2(x1, x2):
     """``log2(2**x1 + 2**x2)`` without overflow; see :func:`logaddexp`."""
-    x1, x2 = _float_operand(x1, _LOGADDEXP2), _float_operand(x2, _LOGADDEXP2)
+    x1, x2 = _common_float(x1, x2, np.logaddexp2)
     return logaddexp(x1 * _LN2, x2 * _LN2) / _LN2
 
 
@@ -348,7 +361,7 @@ def divmod(x1, x2):  # noqa: A001 - NumPy's name
 
 def modf(x):
     """Fractional and integral parts, both with the sign of ``x`` (``numpy.modf``)."""
-    x = _float_operand(x, np.trunc)
+    x = _float_operand(x, lambda z: np.modf(z)[0])
     whole = trunc(x)
     return x - whole, whole
 
@@ -359,7 +372,7 @@ def frexp(x):
     The exponent is an integer array without derivative; the mantissa's
     derivative is ``2**-exponent``.
     """
-    x = _float_operand(x, np.frexp)
+    x = _float_operand(x, lambda z: np.frexp(z)[0])
     exponent = np.frexp(_concrete(x))[1]
     return x * np.ldexp(np.ones((), getattr(x, "dtype", np.float64)), -exponent), exponent
 
@@ -410,9 +423,7 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumP
     """Limit values to ``[a_min, a_max]``; the derivative is 0 where a bound is active."""
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
-    if lo is None and hi is None:
-        raise ValueError("clip: at least one of a_min and a_max must be given")
-    out = as_operand(a)
+    out = as_operand(a)  # no bounds: the values themselves, as NumPy 2.1+ does
     if lo is not None:
         out = maximum(out, lo)
     if hi is not None:

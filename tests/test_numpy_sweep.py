@@ -1,0 +1,116 @@
+"""A sweep over the whole ``fgrad.numpy`` namespace: every function NumPy can call on one
+random array (and on a pair of them) gives NumPy's value, type, dtype and shape in fgrad.
+
+The per-function tests check semantics in depth; this one catches any function whose
+plain call drifted from NumPy, including ones added later without a dedicated test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+import fgrad.numpy as fnp
+
+RNG = np.random.default_rng(2024)
+INPUTS = {
+    "normal": RNG.standard_normal((3, 4)),
+    "positive": RNG.uniform(0.5, 2.0, (3, 4)),
+    "unit": RNG.uniform(-0.9, 0.9, (3, 4)),
+    "int": RNG.integers(1, 9, (3, 4)),
+    "float32": RNG.standard_normal((3, 4)).astype(np.float32),
+    "complex": RNG.standard_normal((3, 4)) + 1j * RNG.standard_normal((3, 4)),
+}
+# NumPy functions whose plain call on an array is not a computation to compare
+NOT_COMPARABLE = {
+    "empty_like",  # uninitialised memory
+    "printoptions",  # a context manager
+    "iterable",
+    "random",
+}
+# deliberate departures from NumPy, documented in docs/architecture.md
+DEPARTURES = {("reciprocal", "int")}  # NumPy's integer reciprocal truncates 1 / x to 0
+
+
+def _functions():
+    for name in sorted(fnp.__all__):
+        ours, theirs = getattr(fnp, name, None), getattr(np, name, None)
+        if name in NOT_COMPARABLE or not callable(ours) or not callable(theirs):
+            continue
+        if inspect.isclass(theirs) and not isinstance(theirs, np.ufunc):
+            continue
+        yield name
+
+
+def _same(got, want, what):
+    if isinstance(want, (tuple, list)):
+        assert isinstance(got, (tuple, list)) and len(got) == len(want), what
+        for g, w in zip(got, want):
+            _same(g, w, what)
+        return
+    if isinstance(want, (str, bool, int)) or want is None:
+        assert got == want, what
+        return
+    assert type(got) is type(want), f"{what}: {type(got).__name__}, NumPy {type(want).__name__}"
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, NumPy {want.dtype}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, NumPy {want.shape}"
+    if want.dtype.kind in "fc":
+        tol = 1e-5 if want.dtype.itemsize <= 4 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def _arities(fn) -> tuple[int, ...]:
+    """1 and/or 2 positional arrays, as the NumPy function takes them (never ``out``)."""
+    if isinstance(fn, np.ufunc):
+        return (fn.nin,)
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return (1,)
+    required = [
+        p
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return (len(required),) if len(required) in (1, 2) else ()
+
+
+def _calls(name):
+    """The sweep's calls that NumPy accepts, with NumPy's results."""
+    calls = []
+    for kind, x in INPUTS.items():
+        if (name, kind) in DEPARTURES:
+            continue
+        other = INPUTS["positive"] if kind != "int" else x[::-1]
+        for args in [(x, other)[:n] for n in _arities(getattr(np, name))]:
+            args = tuple(a.copy() for a in args)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    want = getattr(np, name)(*args)
+                except Exception:  # noqa: BLE001 - NumPy refuses this call: nothing to compare
+                    continue
+            calls.append((f"{name}({kind}, {len(args)} args)", args, want))
+    return calls
+
+
+CALLS = {name: calls for name in _functions() if (calls := _calls(name))}
+
+
+def test_the_sweep_covers_most_of_the_namespace():
+    assert len(CALLS) >= 150, sorted(CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_plain_calls_match_numpy(name):
+    for what, args, want in CALLS[name]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = getattr(fnp, name)(*args)
+        _same(got, want, what)
