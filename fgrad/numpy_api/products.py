@@ -89,7 +89,48 @@ def tensordot(a, b, axes=2):
         xb = tuple(normalize_axes(i, b.ndim, "tensordot")[0] for i in xb_)
     return dot_general(a, b, ((xa, xb), _NO_BATCH))
 
+def kron(a, b):
+    """Kronecker product: blocks ``a[i, j] * b`` (``numpy.kron``), by broadcasting."""
+    a, b = as_array(a), as_array(b)
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + a.shape
+    sb = (1,) * (nd - b.ndim) + b.shape
+    # interleave: a on even axes, b on odd axes, then merge each pair
+    a = reshape(a, tuple(x for n in sa for x in (n, 1)))
+    b = reshape(b, tuple(x for n in sb for x in (1, n)))
+    return reshape(a * b, tuple(m * n for m, n in zip(sa, sb)))
+
+
+def cross(a, b, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis=None):
+    """Cross product of 2- or 3-vectors along the given axes (``numpy.cross``).
+
+    Two 2-vectors give the scalar z-component, as NumPy does.
+    """
+    from fgrad.numpy_api.manipulation import broadcast_arrays, moveaxis, stack
+
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(as_array(a), axisa, -1), moveaxis(as_array(b), axisb, -1)
+    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
+        raise ValueError(
+            f"cross: incompatible dimensions for cross product (dimension must be 2 or 3), "
+            f"got vectors of length {a.shape[-1]} and {b.shape[-1]}"
+        )
+    a0, a1 = a[..., 0], a[..., 1]
+    b0, b1 = b[..., 0], b[..., 1]
+    z = a0 * b1 - a1 * b0
+    if a.shape[-1] == 2 and b.shape[-1] == 2:
+        return z
+    a2 = a[..., 2] if a.shape[-1] == 3 else None
+    b2 = b[..., 2] if b.shape[-1] == 3 else None
+    x = a1 * b2 if a2 is None else (-(a2 * b1) if b2 is None else a1 * b2 - a2 * b1)
+    y = -(a0 * b2) if a2 is None else (a2 * b0 if b2 is None else a2 * b0 - a0 * b2)
+    return moveaxis(stack(broadcast_arrays(x, y, z), axis=-1), -1, axisc)
+
+
 __all__ = [
+    "cross",
+    "kron",
     "dot",
     "inner",
     "matmul",

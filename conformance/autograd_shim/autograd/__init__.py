@@ -94,28 +94,35 @@ def hessian(fun, argnum=0):
 
 def make_hvp(fun, argnum=0):
     def make(f, x):
-        return (lambda v: fgrad.hvp(f, (x,), (v,))[1]), f(x)
+        g, pullback = fgrad.vjp(fgrad.grad(f), x)
+        return (lambda v: pullback(v)[0]), g
 
     return _select(fun, argnum, make)
 
 
 def hessian_tensor_product(fun, argnum=0):
-    def htp(*args):
-        v = args[-1]
-        return make_hvp(fun, argnum)(*args[:-1])[0](v)
+    import fgrad.numpy as fnp
 
-    return htp
+    fun_grad = grad(fun, argnum)
+
+    def vector_dot_grad(*args, **kwargs):
+        args, vector = args[:-1], args[-1]
+        return fnp.tensordot(fun_grad(*args, **kwargs), vector, fnp.ndim(vector))
+
+    return grad(vector_dot_grad, argnum)
 
 
 hessian_vector_product = hessian_tensor_product
 
 
 def tensor_jacobian_product(fun, argnum=0):
-    def tjp(*args, **kwargs):
-        v = args[-1]
-        return make_vjp(fun, argnum)(*args[:-1], **kwargs)[0](v)
+    import fgrad.numpy as fnp
 
-    return tjp
+    def vector_dot_fun(*args, **kwargs):
+        args, vector = args[:-1], args[-1]
+        return fnp.tensordot(vector, fun(*args, **kwargs), axes=fnp.ndim(vector))
+
+    return jacobian(vector_dot_fun, argnum)
 
 
 vector_jacobian_product = tensor_jacobian_product
