@@ -53,6 +53,7 @@ from fgrad.core.reverse_mode import grad, value_and_grad, vjp
 from fgrad.primitives.elementwise import stop_gradient
 
 _sys.modules[__name__ + ".numpy"] = numpy
+_sys.modules[__name__ + ".numpy.linalg"] = numpy.linalg
 
 _SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util")
 

@@ -423,6 +423,14 @@ CASES: list[Case] = [
 
 #: points where a rule's one-sided behaviour matters: ties and kinks. Central differences
 #: average the two sides, as the rules do; second derivatives are not defined there.
+# a well-conditioned system: the identity plus a small random matrix
+WELL_CONDITIONED = np.eye(3) + 0.3 * np.random.default_rng(0).standard_normal((3, 3))
+CASES += [
+    case("linalg_solve", WELL_CONDITIONED, ((3, 2), "normal")),
+    case("linalg_solve", np.stack([WELL_CONDITIONED, WELL_CONDITIONED.T]), ((2, 3, 1), "normal")),
+    case("linalg_solve", WELL_CONDITIONED, ((3, 0), "normal")),
+]
+
 # complex inputs: holomorphic rules need no conjugation under JAX's convention; abs, real,
 # imag and conj are not holomorphic; mixed real/complex operands need real cotangents
 C = "complex"
@@ -739,6 +747,8 @@ BAD_SHAPES = [
     case("index_add", ((5,), "normal"), ((4,), "normal"), index=(slice(0, 3),), label="slice"),
     case("index_add", ((5,), "normal"), ((2,), "normal"), index=(idx(0, 1, 1),), label="array"),
     case("index_set", ((3, 4), "normal"), ((3,), "normal"), index=(1, _), label="row"),
+    case("linalg_solve", ((3, 4), "normal"), ((3, 1), "normal"), label="not-square"),
+    case("linalg_solve", ((3, 3), "normal"), ((4, 1), "normal"), label="rhs-mismatch"),
 ]
 
 
