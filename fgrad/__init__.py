@@ -54,6 +54,7 @@ from fgrad.primitives.elementwise import stop_gradient
 
 _sys.modules[__name__ + ".numpy"] = numpy
 _sys.modules[__name__ + ".numpy.linalg"] = numpy.linalg
+_sys.modules[__name__ + ".numpy.fft"] = numpy.fft
 
 _SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util")
 

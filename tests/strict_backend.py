@@ -203,9 +203,26 @@ def _asarray(x, dtype=None):
     return StrictArray(np.array(x, dtype=dtype))  # an explicit host-to-device copy
 
 
+def _on_data(fn):
+    """A submodule function (``cupy.fft.fft``, ``cupy.linalg.solve``) on StrictArrays only."""
+
+    def call(*args, **kwargs):
+        return _wrap(fn(*_unwrap(list(args)), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+    return call
+
+
+def _submodule(module, names):
+    return SimpleNamespace(**{name: _on_data(getattr(module, name)) for name in names})
+
+
 NAMESPACE = SimpleNamespace(
     __name__="strict",
     asarray=_asarray,
+    fft=_submodule(np.fft, ["fftn", "ifftn", "rfftn", "irfftn"]),
+    linalg=_submodule(
+        np.linalg, ["solve", "det", "slogdet", "cholesky", "eigh", "eig", "svd", "qr"]
+    ),
     **{
         name: _creation(getattr(np, name))
         for name in ("zeros", "ones", "empty", "full", "arange", "linspace", "eye", "identity")

@@ -232,3 +232,28 @@ def test_indexing_with_masks_and_indices_on_the_device(device):
     # d/dv: 2 v on v > 2, the gather's repeated indices accumulate, 3 at the argmax
     np.testing.assert_array_equal(get(got), [2.0, 0.0, 0.0, 7.0, 11.0])
     np.testing.assert_array_equal(get(got), fgrad.grad(f)(x, idx))
+
+
+LINALG_AND_FFT = {
+    "solve": lambda a: fnp.sum(fnp.linalg.solve(a, a[:, 0])),
+    "inv-det": lambda a: fnp.sum(fnp.linalg.inv(a)) + fnp.linalg.det(a),
+    "slogdet": lambda a: fnp.linalg.slogdet(a)[1],
+    "cholesky": lambda a: fnp.sum(fnp.linalg.cholesky(a @ a.T) ** 2),
+    "eigh": lambda a: fnp.sum(fnp.linalg.eigh(a + a.T)[0] ** 3),
+    "svd": lambda a: fnp.sum(fnp.linalg.svd(a, compute_uv=False)),
+    "qr": lambda a: fnp.sum(fnp.linalg.qr(a)[1] ** 2),
+    "norm": lambda a: fnp.linalg.norm(a, "nuc") + fnp.linalg.norm(a[0]),
+    "fft": lambda a: fnp.sum(fnp.abs(fnp.fft.fft2(a)) ** 2),
+    "rfft-irfft": lambda a: fnp.sum(fnp.fft.irfft(fnp.fft.rfft(a, n=6), n=5) ** 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG_AND_FFT))
+def test_linalg_and_fft_on_the_backend(name, device):
+    f = LINALG_AND_FFT[name]
+    a = np.eye(4) * 3 + np.random.default_rng(4).standard_normal((4, 4))
+    value, g = fgrad.value_and_grad(f)(put(a, device))
+    assert_on(g, device)
+    want_value, want_g = fgrad.value_and_grad(f)(a)
+    np.testing.assert_allclose(get(value), want_value, **_tol(np.float64))
+    np.testing.assert_allclose(get(g), want_g, **_tol(np.float64))

@@ -431,6 +431,34 @@ CASES += [
     case("linalg_solve", WELL_CONDITIONED, ((3, 0), "normal")),
 ]
 
+# Fourier transforms: real and complex inputs, every norm, one and two axes
+CASES += [
+    *[
+        case(
+            "fft",
+            ((3, 4), dom),
+            kind=kind,
+            axes=axes,
+            n_last=0,
+            norm=norm,
+            label=f"{kind},{dom},{axes},{norm}",
+        )
+        for kind, dom in (
+            ("fft", "normal"),
+            ("fft", "complex"),
+            ("ifft", "complex"),
+            ("rfft", "normal"),
+        )
+        for axes in ((1,), (0, 1))
+        for norm in ("backward", "ortho", "forward")
+    ],
+    *[
+        case("fft", ((3, m), "complex"), kind="irfft", axes=(0, 1), n_last=n, norm=norm)
+        for m, n in ((3, 4), (3, 5))
+        for norm in ("backward", "ortho")
+    ],
+]
+
 # complex inputs: holomorphic rules need no conjugation under JAX's convention; abs, real,
 # imag and conj are not holomorphic; mixed real/complex operands need real cotangents
 C = "complex"

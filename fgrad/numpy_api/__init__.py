@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as _np
 
 from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - attaches methods
-from fgrad.numpy_api import linalg
+from fgrad.numpy_api import fft, linalg
 from fgrad.numpy_api.array_info import *  # noqa: F403
 from fgrad.numpy_api.complex_numbers import *  # noqa: F403
 from fgrad.numpy_api.creation import *  # noqa: F403

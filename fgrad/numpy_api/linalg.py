@@ -92,10 +92,9 @@ def _eye_like(x, n: int | None = None):
     return backend.asarray(np.eye(n, dtype=x.dtype), like=_concrete(x, "eye"))
 
 
-def _diag_embed(d):
-    """A batch of diagonal matrices with ``d`` (shape ``(..., n)``) on the diagonal."""
-    n = d.shape[-1]
-    return d[..., :, None] * np.eye(n, dtype=np.result_type(d.dtype, np.float16))
+def _const(values: np.ndarray, like):
+    """A constant built with NumPy, placed on ``like``'s device (host arrays never mix in)."""
+    return backend.asarray(values, like=like)
 
 
 def _triangle_tangent(t, lower: bool):
@@ -106,14 +105,13 @@ def _triangle_tangent(t, lower: bool):
     """
     n = t.shape[-1]
     mask = np.tril(np.ones((n, n)), -1) if lower else np.triu(np.ones((n, n)), 1)
-    strict = t * mask
-    return strict + _H(strict) + real(t) * np.eye(n)
+    strict = t * _const(mask, t)
+    return strict + _H(strict) + real(t) * _const(np.eye(n), t)
 
 
 def _off_diagonal_inverse(d):
     """``F[i, j] = 1 / (d[j] - d[i])`` off the diagonal and 0 on it (safe there)."""
-    n = d.shape[-1]
-    eye = np.eye(n, dtype=bool)
+    eye = _const(np.eye(d.shape[-1], dtype=bool), d)
     diff = d[..., None, :] - d[..., :, None]
     return uf.where(eye, 0.0, 1.0 / uf.where(eye, 1.0, diff))
 
@@ -254,7 +252,7 @@ def _cholesky_jvp(primals, tangents):
     s = _triangle_tangent(t, lower=True)
     x = linalg_solve(L, _H(linalg_solve(L, s)))  # L^-1 S L^-H (S is Hermitian)
     n = a.shape[-1]
-    phi = x * (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n))
+    phi = x * _const(np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n), x)
     return L, matmul(L, phi)
 
 
@@ -401,10 +399,10 @@ def _qr_jvp(primals, tangents):
     n = a.shape[-1]
     t_rinv = _H(linalg_solve(_H(r), _H(t)))  # dA R^-1
     x = matmul(_H(q), t_rinv)
-    lower = x * np.tril(np.ones((n, n)), -1)
+    lower = x * _const(np.tril(np.ones((n, n)), -1), x)
     omega = lower - _H(lower)
     if a.dtype.kind == "c":
-        omega = omega + 1j * imag(x) * np.eye(n)
+        omega = omega + 1j * imag(x) * _const(np.eye(n), x)
     dq = matmul(q, omega) + t_rinv - matmul(q, x)
     dr = matmul(_H(q), t) - matmul(omega, r)
     return (q, r), (dq, dr)
@@ -562,7 +560,7 @@ def matrix_rank(A, tol=None, hermitian: bool = False, *, rtol=None):  # noqa: N8
 def _pinv_cutoff(s, shape, rcond):
     if rcond is None:
         rcond = builtins.max(shape[-2:]) * np.finfo(s.dtype).eps
-    return np.asarray(rcond)[..., None] * red.max(s, axis=-1, keepdims=True)
+    return float(rcond) * red.max(s, axis=-1, keepdims=True)
 
 
 def pinv(a, rcond=None, hermitian: bool = False, *, rtol=None):

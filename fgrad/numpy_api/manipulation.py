@@ -6,6 +6,7 @@ import operator
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.numpy_api.creation import as_array, astype
 from fgrad.numpy_api.reductions import normalize_axes
 from fgrad.primitives import shape as sh
@@ -361,7 +362,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
             raise TypeError(f"pad: unsupported keyword arguments {sorted(kwargs)}")
         shape = tuple(int(d + lo + hi) for d, (lo, hi) in zip(a.shape, widths))
         if np.all(cv == cv.flat[0]):
-            out = full(shape, cv.flat[0], a.dtype)
+            out = full(shape, cv.flat[0], a.dtype, like=a)  # on the array's device
         else:  # NumPy fills the axes in order, later axes overwriting the corners
             out = np.empty(shape, a.dtype)
             for ax in range(a.ndim):
@@ -371,6 +372,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
                 out[tuple(idx)] = cv[ax, 0]
                 idx[ax] = slice(shape[ax] - hi, shape[ax])
                 out[tuple(idx)] = cv[ax, 1]
+            out = backend.asarray(out, like=a)
         index = tuple(slice(int(lo), int(lo) + d) for d, (lo, _) in zip(a.shape, widths))
         return index_set(out, a, index)
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
