@@ -56,7 +56,7 @@ _sys.modules[__name__ + ".numpy"] = numpy
 _sys.modules[__name__ + ".numpy.linalg"] = numpy.linalg
 _sys.modules[__name__ + ".numpy.fft"] = numpy.fft
 
-_SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util")
+_SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util", "scipy")
 
 
 def __getattr__(name: str):

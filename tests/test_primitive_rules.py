@@ -69,6 +69,8 @@ DOMAINS: dict[str, Callable] = {
     "small-int": lambda rng, shape: rng.integers(-1, 2, size=shape).astype(np.float64),
     "special": _special,
     "bool": lambda rng, shape: rng.random(shape) < 0.5,
+    "open-unit": lambda rng, shape: rng.uniform(0.1, 0.9, size=shape),
+    "(0,2)": lambda rng, shape: rng.uniform(0.2, 1.8, size=shape),
     # complex inputs, checked with JAX's convention (see _vdot)
     "complex": lambda rng, shape: rng.standard_normal(shape) + 1j * rng.standard_normal(shape),
     "complex-away0": lambda rng, shape: (
@@ -457,6 +459,24 @@ CASES += [
         for m, n in ((3, 4), (3, 5))
         for norm in ("backward", "ortho")
     ],
+]
+
+# special functions (SciPy impls): the differentiable argument is the last one
+CASES += [
+    *[case(n, ((2, 3), "normal")) for n in ("erf", "erfc", "log_ndtr")],
+    case("erf", ((3,), "complex"), label="complex"),
+    *[case(n, ((2, 3), "unit")) for n in ("erfinv",)],
+    *[case(n, ((2, 3), "(0,2)")) for n in ("erfcinv",)],
+    *[case(n, ((2, 3), "open-unit")) for n in ("ndtri",)],
+    *[case(n, ((2, 3), "positive")) for n in ("gammaln", "digamma", "gamma")],
+    *[case(n, ((2, 3), ">1")) for n in ("i0", "i1", "j0", "j1", "y0", "y1")],
+    case("gammasgn", ((2, 3), "normal")),
+    *[
+        case(n, Const(np.array([0, 1, 2])), ((2, 3), "positive"))
+        for n in ("polygamma", "jv", "yv", "iv", "ive")
+    ],
+    *[case(n, Const(1.5), ((2, 3), "positive")) for n in ("gammainc", "gammaincc")],
+    case("betainc", Const(2.0), Const(3.0), ((2, 3), "open-unit")),
 ]
 
 # complex inputs: holomorphic rules need no conjugation under JAX's convention; abs, real,

@@ -7,6 +7,15 @@ abstract-eval, jvp and vjp rules. Importing this package registers them all in
 
 # reductions first: it and shape refer to each other (see shape.py)
 from fgrad.primitives import reductions  # noqa: I001
-from fgrad.primitives import shape, elementwise, dot_general, indexing, linalg, fft
+from fgrad.primitives import shape, elementwise, dot_general, indexing, linalg, fft, special
 
-__all__ = ["reductions", "shape", "elementwise", "dot_general", "indexing", "linalg", "fft"]
+__all__ = [
+    "reductions",
+    "shape",
+    "elementwise",
+    "dot_general",
+    "indexing",
+    "linalg",
+    "fft",
+    "special",
+]

@@ -1,0 +1,162 @@
+"""Special functions from SciPy as primitives: ``erf``, ``gammaln``, ``digamma``, Bessel, ...
+
+The impls call ``scipy.special`` (``cupyx.scipy.special`` for CuPy arrays),
+imported on first use, so ``import fgrad`` never loads SciPy. The derivative
+rules are written with these same primitives (``gammaln' = digamma``,
+``digamma' = polygamma(1, .)``, ``j0' = -j1``, ...), so they differentiate to any
+order. Integer orders and shape parameters (``n`` of ``polygamma``/``jn``, ``a``
+of ``gammainc``, ``a, b`` of ``betainc``, ``v`` of ``iv``) have no derivative
+rule: asking for one raises ``NotImplementedError`` rather than returning a
+silent zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fgrad.core import backend
+from fgrad.core.forward_mode import defjvp
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.reverse_mode import defvjp
+from fgrad.primitives import elementwise as ew
+from fgrad.primitives.elementwise import _bcast, _elementwise_abstract_eval
+from fgrad.primitives.reductions import unbroadcast
+
+_SQRT_PI = math.sqrt(math.pi)
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _module(x):
+    """``scipy.special``, or ``cupyx.scipy.special`` for CuPy arrays (imported lazily)."""
+    if backend.backend_of(x).name == "gpu":
+        import cupyx.scipy.special as special
+    else:
+        import scipy.special as special
+    return special
+
+
+def _special(name: str, nargs: int, differentiable: bool = True) -> Primitive:
+    def impl(*args):
+        return getattr(_module(args[-1]), name)(*args)
+
+    impl.__name__ = name
+    abstract_eval = _elementwise_abstract_eval(name, impl)
+    return Primitive(name, impl, abstract_eval, differentiable)
+
+
+def _no_derivative(fn: str, arg: str):
+    def rule(*_args, **_params):
+        raise NotImplementedError(
+            f"fgrad does not implement the derivative of {fn} with respect to {arg}; "
+            "only the last argument is differentiable. Hold it fixed (fgrad.stop_gradient) "
+            "or pass it as a constant."
+        )
+
+    return rule
+
+
+def defderivative(prim: Primitive, derivative, fixed: tuple[str, ...] = ()) -> None:
+    """Rules for an elementwise primitive differentiable in its last argument only.
+
+    ``derivative(ans, *args)`` is the partial derivative in the last argument;
+    the arguments named in ``fixed`` (all the others) refuse to be differentiated.
+    """
+    refusals = [_no_derivative(prim.name, name) for name in fixed]
+
+    def jvp(t, ans, *args):
+        return _bcast(t * derivative(ans, *args), ans)
+
+    def vjp(g, ans, *args):
+        return unbroadcast(g * derivative(ans, *args), args[-1].shape)
+
+    defjvp(prim, *refusals, jvp)
+    defvjp(prim, *refusals, vjp)
+
+
+def _call(prim):
+    return lambda *args: bind(prim, *args)
+
+
+erf_p, erfc_p = _special("erf", 1), _special("erfc", 1)
+erfinv_p, erfcinv_p = _special("erfinv", 1), _special("erfcinv", 1)
+gammaln_p, digamma_p, gamma_p = _special("gammaln", 1), _special("digamma", 1), _special("gamma", 1)
+
+
+def _polygamma_impl(n, x):
+    """SciPy's own formula, from ufuncs only (``scipy.special.polygamma`` is not a ufunc,
+    and CuPy or other backends' arrays must not be converted to NumPy)."""
+    special = _module(x)
+    sign = np.remainder(n, 2) * 2 - 1  # (-1)^(n+1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # zeta(1, x) = inf where n == 0
+        series = sign * special.gamma(n + 1.0) * special.zeta(n + 1.0, x)
+    return np.where(n == 0, special.psi(x), series)
+
+
+polygamma_p = Primitive(
+    "polygamma", _polygamma_impl, _elementwise_abstract_eval("polygamma", _polygamma_impl)
+)
+gammasgn_p = _special("gammasgn", 1, differentiable=False)
+gammainc_p, gammaincc_p = _special("gammainc", 2), _special("gammaincc", 2)
+betainc_p = _special("betainc", 3)
+i0_p, i1_p = _special("i0", 1), _special("i1", 1)
+iv_p, ive_p = _special("iv", 2), _special("ive", 2)
+j0_p, j1_p, jn_p = _special("j0", 1), _special("j1", 1), _special("jv", 2)
+y0_p, y1_p, yn_p = _special("y0", 1), _special("y1", 1), _special("yv", 2)
+ndtri_p, log_ndtr_p = _special("ndtri", 1), _special("log_ndtr", 1)
+
+erf, erfc, erfinv, erfcinv = _call(erf_p), _call(erfc_p), _call(erfinv_p), _call(erfcinv_p)
+gammaln, digamma, gamma = _call(gammaln_p), _call(digamma_p), _call(gamma_p)
+polygamma, gammasgn = _call(polygamma_p), _call(gammasgn_p)
+gammainc, gammaincc, betainc = _call(gammainc_p), _call(gammaincc_p), _call(betainc_p)
+i0, i1, iv, ive = _call(i0_p), _call(i1_p), _call(iv_p), _call(ive_p)
+j0, j1, jv = _call(j0_p), _call(j1_p), _call(jn_p)
+y0, y1, yv = _call(y0_p), _call(y1_p), _call(yn_p)
+ndtri, log_ndtr = _call(ndtri_p), _call(log_ndtr_p)
+
+
+def _gaussian(x):
+    return ew.exp(-(x * x))
+
+
+def _incomplete_gamma_density(a, x):
+    """``x^(a-1) e^-x / Gamma(a)``: the derivative of the regularized ``gammainc`` in ``x``."""
+    return ew.exp((a - 1) * ew.log(x) - x - gammaln(a))
+
+
+defderivative(erf_p, lambda ans, x: (2 / _SQRT_PI) * _gaussian(x))
+defderivative(erfc_p, lambda ans, x: (-2 / _SQRT_PI) * _gaussian(x))
+defderivative(erfinv_p, lambda ans, x: (_SQRT_PI / 2) * ew.exp(ans * ans))
+defderivative(erfcinv_p, lambda ans, x: (-_SQRT_PI / 2) * ew.exp(ans * ans))
+defderivative(gammaln_p, lambda ans, x: digamma(x))
+defderivative(digamma_p, lambda ans, x: polygamma(1, x))
+defderivative(gamma_p, lambda ans, x: ans * digamma(x))
+defderivative(polygamma_p, lambda ans, n, x: polygamma(n + 1, x), fixed=("n",))
+defderivative(gammainc_p, lambda ans, a, x: _incomplete_gamma_density(a, x), fixed=("a",))
+defderivative(gammaincc_p, lambda ans, a, x: -_incomplete_gamma_density(a, x), fixed=("a",))
+defderivative(
+    betainc_p,
+    lambda ans, a, b, x: ew.exp(
+        (a - 1) * ew.log(x) + (b - 1) * ew.log1p(-x) + gammaln(a + b) - gammaln(a) - gammaln(b)
+    ),
+    fixed=("a", "b"),
+)
+defderivative(i0_p, lambda ans, x: i1(x))
+defderivative(i1_p, lambda ans, x: i0(x) - ans / x)
+defderivative(iv_p, lambda ans, v, x: 0.5 * (iv(v - 1, x) + iv(v + 1, x)), fixed=("v",))
+defderivative(
+    ive_p,
+    lambda ans, v, x: 0.5 * (ive(v - 1, x) + ive(v + 1, x)) - ew.sign(x) * ans,
+    fixed=("v",),
+)
+defderivative(j0_p, lambda ans, x: -j1(x))
+defderivative(j1_p, lambda ans, x: j0(x) - ans / x)
+defderivative(jn_p, lambda ans, n, x: 0.5 * (jv(n - 1, x) - jv(n + 1, x)), fixed=("n",))
+defderivative(y0_p, lambda ans, x: -y1(x))
+defderivative(y1_p, lambda ans, x: y0(x) - ans / x)
+defderivative(yn_p, lambda ans, n, x: 0.5 * (yv(n - 1, x) - yv(n + 1, x)), fixed=("n",))
+defderivative(ndtri_p, lambda ans, p: math.sqrt(2 * math.pi) * ew.exp(0.5 * ans * ans))
+defderivative(log_ndtr_p, lambda ans, x: ew.exp(-0.5 * x * x - _LOG_SQRT_2PI - ans))
+
+__all__ = [name for name in dir() if name.endswith("_p")]

@@ -1,0 +1,143 @@
+"""``fgrad.scipy.linalg``: SciPy's linear algebra on top of ``fgrad.numpy.linalg``.
+
+Triangular, Cholesky and banded solves, ``sqrtm`` and ``solve_sylvester`` are
+compositions, so their derivatives come from ``linalg_solve`` and the
+factorisations; see ``docs/linalg.md`` for the conventions. Factors are returned
+with the unused triangle set to zero (SciPy may leave other values there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import fgrad.numpy as fnp
+from fgrad.core.tracer import Tracer
+from fgrad.numpy import linalg as la
+
+det, inv, norm, pinv, lstsq, qr, svd = la.det, la.inv, la.norm, la.pinv, la.lstsq, la.qr, la.svd
+
+
+def _H(x):
+    return fnp.conj(fnp.swapaxes(x, -1, -2))
+
+
+def solve(
+    a,
+    b,
+    lower: bool = False,
+    overwrite_a=False,
+    overwrite_b=False,
+    check_finite=True,
+    assume_a="gen",
+    transposed: bool = False,
+):
+    """Solve ``a @ x = b`` (``scipy.linalg.solve``; ``b`` may be a vector or a matrix)."""
+    a = fnp.swapaxes(a, -1, -2) if transposed else fnp.asarray(a)
+    return la.solve(a, b)
+
+
+def solve_triangular(
+    a,
+    b,
+    trans=0,
+    lower: bool = False,
+    unit_diagonal: bool = False,
+    overwrite_b=False,
+    check_finite=True,
+):
+    """Solve ``a x = b`` reading only one triangle of ``a`` (``scipy.linalg.solve_triangular``)."""
+    a = fnp.asarray(a)
+    tri = fnp.tril(a) if lower else fnp.triu(a)
+    if unit_diagonal:
+        n = a.shape[-1]
+        tri = tri * (1 - np.eye(n)) + np.eye(n)
+    if trans in (1, "T"):
+        tri = fnp.swapaxes(tri, -1, -2)
+    elif trans in (2, "C"):
+        tri = _H(tri)
+    return la.solve(tri, b)
+
+
+def cholesky(a, lower: bool = False, overwrite_a=False, check_finite=True):
+    """The Cholesky factor, upper triangular by default (``scipy.linalg.cholesky``)."""
+    L = la.cholesky(a)
+    return L if lower else _H(L)
+
+
+def cho_factor(a, lower: bool = False, overwrite_a=False, check_finite=True):
+    """``(c, lower)`` for :func:`cho_solve`."""
+    return cholesky(a, lower), lower
+
+
+def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """Solve ``a x = b`` given ``cho_factor(a)``."""
+    c, lower = c_and_lower
+    L = c if lower else _H(c)
+    return la.solve(_H(L), la.solve(L, b))
+
+
+def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):
+    """Solve with a banded matrix in LAPACK's band storage (``scipy.linalg.solve_banded``):
+    ``a[i, j] = ab[u + i - j, j]``. Differentiable in ``ab`` and ``b``."""
+    lower, upper = l_and_u
+    ab = fnp.asarray(ab)
+    n = ab.shape[-1]
+    i, j = np.indices((n, n))
+    row = upper + i - j
+    inside = (row >= 0) & (row < lower + upper + 1)
+    gathered = ab[np.where(inside, row, 0), j]
+    return la.solve(fnp.where(inside, gathered, 0.0), b)
+
+
+def solve_sylvester(a, b, q):
+    """Solve ``a x + x b = q`` (``scipy.linalg.solve_sylvester``) as one linear system:
+    ``(a kron I + I kron b^T) vec(x) = vec(q)`` in row-major order."""
+    a, b, q = fnp.asarray(a), fnp.asarray(b), fnp.asarray(q)
+    n, m = a.shape[-1], b.shape[-1]
+    system = fnp.kron(a, np.eye(m)) + fnp.kron(np.eye(n), fnp.swapaxes(b, -1, -2))
+    return fnp.reshape(la.solve(system, fnp.reshape(q, (-1,))), (n, m))
+
+
+def sqrtm(A, disp: bool = True, blocksize: int = 64):
+    """The principal square root of a diagonalizable matrix (``scipy.linalg.sqrtm``).
+
+    Computed as ``V sqrt(W) V^-1`` from the eigendecomposition; complex when an
+    eigenvalue is negative or complex, as SciPy (a real result is returned real).
+    Derivatives assume distinct eigenvalues.
+    """
+    A = fnp.asarray(A)
+    w, v = la.eig(A)
+    w_value = np.asarray(_value(w))
+    if w_value.dtype.kind != "c" and np.any(w_value < 0):
+        w, v = w.astype(np.complex128), v.astype(np.complex128)
+    scaled = v * fnp.sqrt(w)[..., None, :]
+    out = fnp.swapaxes(la.solve(fnp.swapaxes(v, -1, -2), fnp.swapaxes(scaled, -1, -2)), -1, -2)
+    if out.dtype.kind == "c" and A.dtype.kind != "c":
+        if np.max(np.abs(np.imag(_value(out))), initial=0.0) < 1e-10 * max(
+            1.0, np.max(np.abs(_value(out)), initial=0.0)
+        ):
+            return fnp.real(out)
+    return out
+
+
+def _value(x):
+    return x.concrete_value() if isinstance(x, Tracer) else x
+
+
+__all__ = [
+    "cho_factor",
+    "cho_solve",
+    "cholesky",
+    "det",
+    "inv",
+    "lstsq",
+    "norm",
+    "pinv",
+    "qr",
+    "solve",
+    "solve_banded",
+    "solve_sylvester",
+    "solve_triangular",
+    "sqrtm",
+    "svd",
+]

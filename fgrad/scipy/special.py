@@ -1,0 +1,189 @@
+"""``fgrad.scipy.special``: SciPy's special functions, differentiable.
+
+Functions that need SciPy's numerics are primitives (``fgrad/primitives/special.py``);
+the rest compose them with ``fgrad.numpy`` in forms that stay finite where the
+naive formula would not (``expit`` and ``log_softmax`` at +-1000, ``xlogy`` at
+``x = 0``, ``logsumexp`` of large or ``-inf`` entries).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import fgrad.numpy as fnp
+from fgrad.core.tracer import Tracer
+from fgrad.nn import activations
+from fgrad.primitives import special as sp
+
+erf, erfc, erfinv, erfcinv = sp.erf, sp.erfc, sp.erfinv, sp.erfcinv
+gammaln, digamma, gamma, gammasgn = sp.gammaln, sp.digamma, sp.gamma, sp.gammasgn
+psi = digamma
+gammainc, gammaincc, betainc = sp.gammainc, sp.gammaincc, sp.betainc
+i0, i1, iv, ive = sp.i0, sp.i1, sp.iv, sp.ive
+j0, j1, jv, y0, y1, yv = sp.j0, sp.j1, sp.jv, sp.y0, sp.y1, sp.yv
+jn, yn = jv, yv
+ndtri, log_ndtr = sp.ndtri, sp.log_ndtr
+
+
+def polygamma(n, x):
+    """The ``n``-th derivative of ``digamma`` (``scipy.special.polygamma``); ``n`` is an
+    integer (array) without derivative."""
+    return sp.polygamma(fnp.asarray(n) if not isinstance(n, (int, Tracer)) else n, x)
+
+
+def rgamma(x):
+    """``1 / gamma(x)`` (``scipy.special.rgamma``), 0 at the poles of gamma."""
+    return 1.0 / gamma(x)
+
+
+def betaln(a, b):
+    """``log |B(a, b)|`` as ``gammaln(a) + gammaln(b) - gammaln(a + b)``."""
+    return gammaln(a) + gammaln(b) - gammaln(a + b)
+
+
+def beta(a, b):
+    """The beta function ``Gamma(a) Gamma(b) / Gamma(a + b)``, through ``betaln`` and signs."""
+    sign = gammasgn(a) * gammasgn(b) * gammasgn(fnp.add(a, b))
+    return sign * fnp.exp(betaln(a, b))
+
+
+def multigammaln(a, d: int):
+    """The log of the multivariate gamma function of dimension ``d``."""
+    d = int(d)
+    a = fnp.asarray(a)
+    total = d * (d - 1) / 4.0 * math.log(math.pi)
+    return total + sum(gammaln(a - 0.5 * j) for j in range(d))
+
+
+def ndtr(x):
+    """The standard normal CDF, ``0.5 * erfc(-x / sqrt(2))`` (accurate in the lower tail)."""
+    return 0.5 * erfc(fnp.negative(x) / math.sqrt(2.0))
+
+
+def expit(x):
+    """The logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free (``scipy.special.expit``)."""
+    return activations.sigmoid(x)
+
+
+def logit(p):
+    """``log(p / (1 - p))`` (``scipy.special.logit``)."""
+    return fnp.log(p) - fnp.log1p(fnp.negative(p))
+
+
+def log_expit(x):
+    """``log(expit(x))`` without underflow (``scipy.special.log_expit``)."""
+    return activations.log_sigmoid(x)
+
+
+def _safe_where_zero(x, y, fill):
+    """``y`` with ``fill`` where ``x == 0``: the double-``where`` that keeps gradients finite."""
+    zero = fnp.equal(x, 0)
+    return zero, fnp.where(zero, fill, y)
+
+
+def xlogy(x, y):
+    """``x * log(y)``, 0 where ``x == 0`` (also its derivative in ``y``)."""
+    zero, y_safe = _safe_where_zero(x, y, 1.0)
+    return fnp.where(zero, 0.0, fnp.multiply(x, fnp.log(y_safe)))
+
+
+def xlog1py(x, y):
+    """``x * log1p(y)``, 0 where ``x == 0`` (also its derivative in ``y``)."""
+    zero, y_safe = _safe_where_zero(x, y, 0.0)
+    return fnp.where(zero, 0.0, fnp.multiply(x, fnp.log1p(y_safe)))
+
+
+def entr(x):
+    """``-x log(x)`` for ``x > 0``, 0 at 0 and ``-inf`` below (``scipy.special.entr``)."""
+    x = fnp.asarray(x)
+    positive = x > 0
+    safe = fnp.where(positive, x, 1.0)
+    return fnp.where(positive, -safe * fnp.log(safe), fnp.where(x == 0, fnp.zeros_like(x), -np.inf))
+
+
+def logsumexp(a, axis=None, b=None, keepdims: bool = False, return_sign: bool = False):
+    """``log(sum(b * exp(a), axis))`` without overflow (``scipy.special.logsumexp``).
+
+    ``b`` may be negative; then the result is ``log|sum|`` and, with
+    ``return_sign=True``, ``(log|sum|, sign)`` is returned (a negative sum without
+    ``return_sign`` is NaN, as in SciPy). Slices that are all ``-inf`` give
+    ``-inf`` with a zero derivative.
+    """
+    a = fnp.asarray(a)
+    if b is None:
+        out = activations.logsumexp(a, axis=axis, keepdims=keepdims)
+        return (out, fnp.ones_like(out)) if return_sign else out
+    a, b = fnp.broadcast_arrays(a, fnp.asarray(b))
+    m = fnp.max(fnp.where(b != 0, fnp.stop_gradient(a), -np.inf), axis=axis, keepdims=True)
+    m = fnp.where(fnp.isfinite(m), m, 0.0)
+    total = fnp.sum(b * fnp.exp(a - m), axis=axis, keepdims=True)
+    sign = fnp.sign(fnp.stop_gradient(total))
+    magnitude = fnp.abs(total)
+    positive = magnitude > 0
+    out = fnp.where(positive, fnp.log(fnp.where(positive, magnitude, 1.0)), -np.inf) + m
+    if not return_sign:
+        out = fnp.where(sign < 0, np.nan, out)
+    if not keepdims:
+        out, sign = fnp.squeeze(out, axis=axis), fnp.squeeze(sign, axis=axis)
+    return (out, sign) if return_sign else out
+
+
+def softmax(x, axis=None):
+    """``exp(x) / sum(exp(x), axis)``; ``axis=None`` normalises over all entries, as SciPy."""
+    return activations.softmax(x, axis=_all_axes(x, axis))
+
+
+def log_softmax(x, axis=None):
+    """``x - logsumexp(x, axis)``; ``axis=None`` normalises over all entries, as SciPy."""
+    return activations.log_softmax(x, axis=_all_axes(x, axis))
+
+
+def _all_axes(x, axis):
+    return tuple(range(fnp.ndim(x))) if axis is None else axis
+
+
+__all__ = [
+    "beta",
+    "betainc",
+    "betaln",
+    "digamma",
+    "entr",
+    "erf",
+    "erfc",
+    "erfcinv",
+    "erfinv",
+    "expit",
+    "gamma",
+    "gammainc",
+    "gammaincc",
+    "gammaln",
+    "gammasgn",
+    "i0",
+    "i1",
+    "iv",
+    "ive",
+    "j0",
+    "j1",
+    "jn",
+    "jv",
+    "log_expit",
+    "log_ndtr",
+    "log_softmax",
+    "logit",
+    "logsumexp",
+    "multigammaln",
+    "ndtr",
+    "ndtri",
+    "polygamma",
+    "psi",
+    "rgamma",
+    "softmax",
+    "xlog1py",
+    "xlogy",
+    "y0",
+    "y1",
+    "yn",
+    "yv",
+]

@@ -1,0 +1,30 @@
+"""The gamma distribution with shape ``a`` (``scipy.stats.gamma``)."""
+
+from __future__ import annotations
+
+import fgrad.numpy as fnp
+from fgrad.scipy import special
+
+
+def logpdf(x, a, loc=0.0, scale=1.0):
+    """``(a - 1) log z - z - gammaln(a) - log(scale)`` with ``z = (x - loc) / scale``."""
+    z = (fnp.asarray(x) - loc) / scale
+    return special.xlogy(a - 1.0, z) - z - special.gammaln(a) - fnp.log(scale)
+
+
+def pdf(x, a, loc=0.0, scale=1.0):
+    """The density, ``exp(logpdf)``."""
+    return fnp.exp(logpdf(x, a, loc, scale))
+
+
+def cdf(x, a, loc=0.0, scale=1.0):
+    """``gammainc(a, z)``; differentiable in ``x``, ``loc`` and ``scale`` (not in ``a``)."""
+    return special.gammainc(a, (fnp.asarray(x) - loc) / scale)
+
+
+def logcdf(x, a, loc=0.0, scale=1.0):
+    """``log cdf``."""
+    return fnp.log(cdf(x, a, loc, scale))
+
+
+__all__ = ["cdf", "logcdf", "logpdf", "pdf"]
