@@ -13,18 +13,23 @@ import numpy as _np
 from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - attaches methods
 from fgrad.numpy_api import fft, linalg
 from fgrad.numpy_api.array_info import *  # noqa: F403
+from fgrad.numpy_api.assembly import *  # noqa: F403
 from fgrad.numpy_api.complex_numbers import *  # noqa: F403
 from fgrad.numpy_api.creation import *  # noqa: F403
+from fgrad.numpy_api.differences import *  # noqa: F403
 from fgrad.numpy_api.einsum import *  # noqa: F403
 from fgrad.numpy_api.functional import *  # noqa: F403
 from fgrad.numpy_api.indexing import *  # noqa: F403
 from fgrad.numpy_api.logic import *  # noqa: F403
 from fgrad.numpy_api.manipulation import *  # noqa: F403
 from fgrad.numpy_api.no_derivative import *  # noqa: F403
+from fgrad.numpy_api.polynomials import *  # noqa: F403
 from fgrad.numpy_api.products import *  # noqa: F403
 from fgrad.numpy_api.reductions import *  # noqa: F403
+from fgrad.numpy_api.searching import *  # noqa: F403
 from fgrad.numpy_api.selection import *  # noqa: F403
 from fgrad.numpy_api.sets import *  # noqa: F403
+from fgrad.numpy_api.statistics import *  # noqa: F403
 from fgrad.numpy_api.ufuncs import *  # noqa: F403
 from fgrad.numpy_api.windows import *  # noqa: F403
 from fgrad.primitives.elementwise import stop_gradient

@@ -174,10 +174,64 @@ def linspace(
     *,
     device=None,
 ):
-    """``num`` evenly spaced values over ``[start, stop]`` (``numpy.linspace``), on ``device``."""
-    return _namespace(device, None).linspace(
-        start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis
-    )
+    """``num`` evenly spaced values over ``[start, stop]`` (``numpy.linspace``), on ``device``.
+
+    Differentiable in ``start`` and ``stop`` when they are traced (scalars or arrays).
+    """
+    if not (_contains_tracer(start) or _contains_tracer(stop)):
+        return _namespace(device, None).linspace(
+            start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis
+        )
+    from fgrad.numpy_api.manipulation import concatenate, moveaxis, reshape
+
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    start, stop = asarray(start), asarray(stop)
+    float_dtype = np.result_type(start.dtype, stop.dtype, float(num))
+    start, stop = astype(start, float_dtype), astype(stop, float_dtype)
+    div = (num - 1) if endpoint else num
+    delta = stop - start
+    steps = np.arange(num, dtype=float_dtype).reshape((num,) + (1,) * delta.ndim)
+    step = delta / div if div > 0 else delta * np.nan
+    y = start + steps * step if div > 0 else start + steps * delta
+    if endpoint and num > 1:
+        y = concatenate([y[:-1], reshape(stop, (1,) + stop.shape)], axis=0)
+    if axis != 0:
+        y = moveaxis(y, 0, axis)
+    if dtype is not None:
+        y = astype(y, dtype)
+    return (y, step) if retstep else y
+
+
+def logspace(
+    start, stop, num: int = 50, endpoint: bool = True, base=10.0, dtype=None, axis: int = 0
+):
+    """``base ** linspace(start, stop)`` (``numpy.logspace``); differentiable in the bounds."""
+    if not (_contains_tracer(start) or _contains_tracer(stop) or _contains_tracer(base)):
+        return np.logspace(start, stop, num, endpoint, base, dtype, axis)
+    y = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    out = asarray(base) ** y
+    return out if dtype is None else astype(out, dtype)
+
+
+def geomspace(start, stop, num: int = 50, endpoint: bool = True, dtype=None, axis: int = 0):
+    """A geometric progression from ``start`` to ``stop`` (``numpy.geomspace``), exact at
+    the ends; differentiable in the (positive) bounds."""
+    if not (_contains_tracer(start) or _contains_tracer(stop)):
+        return np.geomspace(start, stop, num, endpoint, dtype, axis)
+    from fgrad.numpy_api.manipulation import concatenate, moveaxis, reshape
+    from fgrad.numpy_api.ufuncs import exp, log
+
+    start, stop = asarray(start), asarray(stop)
+    y = exp(linspace(log(start), log(stop), num, endpoint=endpoint))
+    if num > 0:
+        ends = [reshape(start, (1,) + start.shape), y[1:-1] if endpoint else y[1:]]
+        if endpoint and num > 1:
+            ends.append(reshape(stop, (1,) + stop.shape))
+        y = concatenate(ends, axis=0) if num > 1 else reshape(start, (1,) + start.shape)
+    if axis != 0:
+        y = moveaxis(y, 0, axis)
+    return y if dtype is None else astype(y, dtype)
 
 
 def eye(N: int, M: int | None = None, k: int = 0, dtype=float, *, device=None, like=None):
@@ -188,6 +242,7 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype=float, *, device=None, l
 def identity(n: int, dtype=float, *, device=None, like=None):
     """The ``n`` x ``n`` identity matrix, on ``device``."""
     return _namespace(device, like).identity(n, dtype)
+
 
 __all__ = [
     "arange",
@@ -200,7 +255,9 @@ __all__ = [
     "full",
     "full_like",
     "identity",
+    "geomspace",
     "linspace",
+    "logspace",
     "ones",
     "ones_like",
     "zeros",

@@ -508,13 +508,6 @@ def meshgrid(*xi, copy: bool = True, sparse: bool = False, indexing: str = "xy")
     return tuple(out)
 
 
-def logspace(
-    start, stop, num: int = 50, endpoint: bool = True, base=10.0, dtype=None, axis: int = 0
-):
-    """Numbers spaced evenly on a log scale (a constant, ``numpy.logspace``)."""
-    return np.logspace(start, stop, num, endpoint, base, dtype, axis)
-
-
 __all__ = [
     "array_split",
     "atleast_1d",
@@ -533,7 +526,6 @@ __all__ = [
     "flipud",
     "hsplit",
     "hstack",
-    "logspace",
     "meshgrid",
     "moveaxis",
     "nan_to_num",

@@ -128,8 +128,39 @@ def cross(a, b, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis=None):
     return moveaxis(stack(broadcast_arrays(x, y, z), axis=-1), -1, axisc)
 
 
+def vecdot(x1, x2, /, *, axis: int = -1):
+    """``sum(conj(x1) * x2, axis)`` with broadcasting (``numpy.vecdot``)."""
+    from fgrad.numpy_api.reductions import sum as sum_
+
+    x1, x2 = as_array(x1), as_array(x2)
+    if x1.dtype.kind == "c":
+        from fgrad.numpy_api.complex_numbers import conjugate
+
+        x1 = conjugate(x1)
+    return sum_(x1 * x2, axis=axis)
+
+
+def matvec(x1, x2, /):
+    """Matrix-vector products over broadcast batches (``numpy.matvec``)."""
+    x1, x2 = as_array(x1), as_array(x2)
+    return matmul(x1, x2[..., None])[..., 0]
+
+
+def vecmat(x1, x2, /):
+    """Vector-matrix products ``conj(v) @ M`` over broadcast batches (``numpy.vecmat``)."""
+    x1, x2 = as_array(x1), as_array(x2)
+    if x1.dtype.kind == "c":
+        from fgrad.numpy_api.complex_numbers import conjugate
+
+        x1 = conjugate(x1)
+    return matmul(x1[..., None, :], x2)[..., 0, :]
+
+
 __all__ = [
     "cross",
+    "matvec",
+    "vecdot",
+    "vecmat",
     "kron",
     "dot",
     "inner",

@@ -1,0 +1,248 @@
+"""NaN-ignoring reductions and covariances: ``nanmax``, ``nanvar``, ``nanmedian``, ``cov``,
+``corrcoef``, ...
+
+NaN entries are replaced by a neutral value (``-inf`` for ``nanmax``, 1 for
+``nanprod``, ...) before the ordinary reduction, so they get derivative 0 and
+the rest keep theirs. Order statistics ignore NaN by sorting them last.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from fgrad.numpy_api import reductions as red
+from fgrad.numpy_api.creation import as_array, astype
+from fgrad.numpy_api.no_derivative import concrete
+from fgrad.numpy_api.products import matmul
+from fgrad.numpy_api.ufuncs import isnan, sqrt, where
+
+
+def _filled(a, value):
+    a = as_array(a)
+    if a.dtype.kind not in "fc":
+        return a, None
+    nan = isnan(a)
+    return where(nan, value, a), nan
+
+
+def _all_nan_warning(nan, axis, fn):
+    if nan is not None and np.any(np.all(concrete(nan), axis=axis)):
+        warnings.warn(f"All-NaN slice encountered in {fn}", RuntimeWarning, stacklevel=3)
+
+
+def nanmax(a, axis=None, out=None, keepdims: bool = False):
+    """Maximum ignoring NaN (``numpy.nanmax``); all-NaN slices give NaN."""
+    filled, nan = _filled(a, -np.inf)
+    out_ = red.max(filled, axis, keepdims=keepdims)
+    if nan is None:
+        return out_
+    _all_nan_warning(nan, axis, "nanmax")
+    return red._numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
+
+
+def nanmin(a, axis=None, out=None, keepdims: bool = False):
+    """Minimum ignoring NaN (``numpy.nanmin``); all-NaN slices give NaN."""
+    filled, nan = _filled(a, np.inf)
+    out_ = red.min(filled, axis, keepdims=keepdims)
+    if nan is None:
+        return out_
+    _all_nan_warning(nan, axis, "nanmin")
+    return red._numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
+
+
+def nanargmax(a, axis=None, keepdims: bool = False):
+    """Index of the maximum ignoring NaN (``numpy.nanargmax``)."""
+    return np.nanargmax(concrete(as_array(a)), axis=axis, keepdims=keepdims)
+
+
+def nanargmin(a, axis=None, keepdims: bool = False):
+    """Index of the minimum ignoring NaN (``numpy.nanargmin``)."""
+    return np.nanargmin(concrete(as_array(a)), axis=axis, keepdims=keepdims)
+
+
+def nanprod(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+    """Product treating NaN as one (``numpy.nanprod``)."""
+    return red.prod(_filled(a, 1.0)[0], axis, dtype, keepdims=keepdims)
+
+
+def nancumsum(a, axis=None, dtype=None, out=None):
+    """Cumulative sum treating NaN as zero (``numpy.nancumsum``)."""
+    return red.cumsum(_filled(a, 0.0)[0], axis, dtype)
+
+
+def nancumprod(a, axis=None, dtype=None, out=None):
+    """Cumulative product treating NaN as one (``numpy.nancumprod``)."""
+    return red.cumprod(_filled(a, 1.0)[0], axis, dtype)
+
+
+def nanvar(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False):
+    """Variance ignoring NaN (``numpy.nanvar``)."""
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    filled, nan = _filled(a, 0.0)
+    if nan is None:
+        return red.var(a, axis, ddof=ddof, keepdims=keepdims)
+    count = red.sum(astype(~nan, filled.dtype), axis, keepdims=True)
+    mean = red.sum(filled, axis, keepdims=True) / count
+    centred = where(nan, 0.0, a - mean)
+    if centred.dtype.kind == "c":
+        from fgrad.numpy_api.complex_numbers import imag, real
+
+        squares = real(centred) ** 2 + imag(centred) ** 2
+    else:
+        squares = centred * centred
+    total = red.sum(squares, axis, keepdims=keepdims)
+    count = count if keepdims else red.sum(astype(~nan, total.dtype), axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return red._numpy_scalar(total / (count - ddof))
+
+
+def nanstd(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False):
+    """Standard deviation ignoring NaN (``numpy.nanstd``); derivative 0 where it is 0."""
+    v = nanvar(a, axis, dtype, ddof=ddof, keepdims=keepdims)
+    positive = v > 0
+    return red._numpy_scalar(where(positive, sqrt(where(positive, v, 1.0)), where(v == 0, 0.0, v)))
+
+
+def _nan_quantile(a, q, axis, keepdims, fn):
+    """Quantiles of the non-NaN entries of each slice (NaN last after sorting)."""
+    a = as_array(a)
+    nan = np.isnan(concrete(a)) if a.dtype.kind in "fc" else None
+    if nan is None or not nan.any():
+        return red.quantile(a, q, axis=axis, keepdims=keepdims)
+    if axis is None:
+        from fgrad.numpy_api.manipulation import ravel
+
+        values = ravel(a)
+        keep = np.flatnonzero(~np.ravel(nan))
+        from fgrad.numpy_api.indexing import take
+
+        out = red.quantile(take(values, keep), q)
+        return out if not keepdims else out.reshape((1,) * a.ndim)
+    # slices with different NaN counts: one slice at a time
+    from fgrad.numpy_api.manipulation import moveaxis, reshape, stack
+
+    axis = axis % a.ndim
+    moved = moveaxis(a, axis, -1)
+    flat = reshape(moved, (-1, moved.shape[-1]))
+    nan_flat = np.reshape(np.moveaxis(nan, axis, -1), (-1, moved.shape[-1]))
+    rows = []
+    for i in range(flat.shape[0]):
+        keep = np.flatnonzero(~nan_flat[i])
+        rows.append(red.quantile(flat[i][keep], q) if keep.size else flat[i][0] * np.nan)
+    out = reshape(stack(rows, axis=-1), np.shape(q) + moved.shape[:-1])
+    if keepdims:
+        from fgrad.numpy_api.manipulation import expand_dims
+
+        out = expand_dims(out, axis + np.ndim(q))
+    return out
+
+
+def nanquantile(
+    a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
+):
+    """Quantiles ignoring NaN (``numpy.nanquantile``, linear interpolation)."""
+    return _nan_quantile(a, q, axis, keepdims, "nanquantile")
+
+
+def nanpercentile(
+    a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
+):
+    """Percentiles ignoring NaN (``numpy.nanpercentile``)."""
+    return _nan_quantile(a, np.asarray(q) / 100.0, axis, keepdims, "nanpercentile")
+
+
+def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims: bool = False):
+    """Median ignoring NaN (``numpy.nanmedian``)."""
+    return _nan_quantile(a, 0.5, axis, keepdims, "nanmedian")
+
+
+def cov(
+    m,
+    y=None,
+    rowvar: bool = True,
+    bias: bool = False,
+    ddof=None,
+    fweights=None,
+    aweights=None,
+    *,
+    dtype=None,
+):
+    """The covariance matrix of the rows (variables) of ``m`` (``numpy.cov``)."""
+    x = as_array(m)
+    if x.ndim > 2:
+        raise ValueError("cov: m has more than 2 dimensions")
+    # NumPy computes covariances in at least double precision
+    target = np.result_type(x.dtype, np.float64) if dtype is None else np.dtype(dtype)
+    if y is not None and dtype is None:
+        target = np.result_type(target, as_array(y).dtype)
+    x = astype(x, target) if x.dtype != target else x
+    x = x.reshape((1, -1)) if x.ndim < 2 else x
+    if not rowvar and x.shape[0] != 1:
+        x = x.T
+    if y is not None:
+        from fgrad.numpy_api.manipulation import concatenate
+
+        yy = as_array(y)
+        yy = yy.reshape((1, -1)) if yy.ndim < 2 else yy
+        if not rowvar and yy.shape[0] != 1:
+            yy = yy.T
+        x = concatenate([x, astype(yy, x.dtype) if yy.dtype != x.dtype else yy], axis=0)
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = np.asarray(concrete(fweights), dtype=float)
+    if aweights is not None:
+        aw = as_array(aweights)
+        w = aw if w is None else aw * w
+    if w is None:
+        mean = red.mean(x, axis=1, keepdims=True)
+        fact = n - ddof
+        centred = x - mean
+        c = matmul(centred, centred.T.conj() if centred.dtype.kind == "c" else centred.T) / fact
+    else:
+        w_sum = red.sum(w)
+        mean = red.sum(x * w, axis=1, keepdims=True) / w_sum
+        if ddof == 0:
+            fact = w_sum
+        elif aweights is None:
+            fact = w_sum - ddof
+        else:
+            fact = w_sum - ddof * red.sum(w * as_array(aweights)) / w_sum
+        centred = x - mean
+        c = matmul(centred * w, centred.T) / fact
+    return red._numpy_scalar(c[0, 0]) if c.shape == (1, 1) else c
+
+
+def corrcoef(x, y=None, rowvar: bool = True, *, dtype=None):
+    """Pearson correlation coefficients (``numpy.corrcoef``), clipped to [-1, 1] as NumPy."""
+    c = as_array(cov(x, y, rowvar, dtype=dtype))
+    if c.ndim == 0:
+        return c / c
+    d = sqrt(red.sum(c * np.eye(c.shape[0]), axis=1))
+    out = c / d[:, None] / d[None, :]
+    from fgrad.numpy_api.ufuncs import clip
+
+    return clip(out, -1, 1)
+
+
+__all__ = [
+    "corrcoef",
+    "cov",
+    "nanargmax",
+    "nanargmin",
+    "nancumprod",
+    "nancumsum",
+    "nanmax",
+    "nanmedian",
+    "nanmin",
+    "nanpercentile",
+    "nanprod",
+    "nanquantile",
+    "nanstd",
+    "nanvar",
+]
