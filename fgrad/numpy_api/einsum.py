@@ -131,7 +131,7 @@ def _label_sizes(subscripts: str, inputs: list[str], arrays: list) -> dict[str, 
                     f"einsum: label {c!r} of {subscripts!r} has size {sizes[c]} in one operand "
                     f"and {n} in another (shapes {[x.shape for x in arrays]})"
                 )
-            sizes[c] = max(sizes.get(c, 1), n)
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]  # 1 broadcasts, even to 0
     return sizes
 
 
