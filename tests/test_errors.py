@@ -310,7 +310,15 @@ def test_unsupported_fnp_attribute(name):
     with pytest.raises(AttributeError) as excinfo:
         getattr(fnp, name)
     msg = _message(excinfo)
-    assert "not support" in msg and name in msg
+    assert "not support" in msg and name in msg and "docs/numpy_support.md" in msg
+
+
+@pytest.mark.parametrize("name", ["put", "putmask", "copyto", "fill_diagonal"])
+def test_mutating_numpy_functions_point_to_functional_updates(name):
+    with pytest.raises(AttributeError) as excinfo:
+        getattr(fnp, name)
+    msg = _message(excinfo)
+    assert "immutable" in msg and ".at[index].set" in msg
 
 
 def test_unknown_fnp_attribute_is_plain_attribute_error():

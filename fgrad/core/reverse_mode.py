@@ -471,6 +471,8 @@ def _check_cotangent(ct, aval: ShapedArray, like):
             f"vjp pullback: the cotangent must have the output's shape {aval.shape}, "
             f"got shape {tuple(ct.shape)}"
         )
+    if aval.dtype.kind == "c" and ct.dtype.kind != "c":  # a real cotangent of a complex output
+        ct = ct.astype(aval.dtype)
     return ct
 
 

@@ -64,12 +64,22 @@ euler_gamma = _np.euler_gamma
 __version__ = _np.__version__  # the NumPy whose semantics fgrad.numpy follows
 
 
+_MUTATING = {"copyto", "place", "put", "put_along_axis", "putmask", "fill_diagonal"}
+
+
 def __getattr__(name: str):
+    if name in _MUTATING:
+        raise AttributeError(
+            f"fgrad.numpy has no {name}: it writes into an array in place, and fgrad arrays "
+            f"are immutable. Use a functional update instead: y = x.at[index].set(values) "
+            "(or fnp.at(x)[index].set(values) for plain arrays), or fnp.where(mask, new, x)."
+        )
     if hasattr(_np, name) and not name.startswith("_"):
         raise AttributeError(
-            f"fgrad.numpy does not support numpy.{name} yet. Build it from supported "
-            "functions, or compute it outside the transformed function if it needs no "
-            "derivative (the list of supported functions is in fgrad.numpy.__all__)."
+            f"fgrad.numpy does not support numpy.{name} yet. docs/numpy_support.md lists "
+            "every NumPy function with its support and derivative status. Build it from "
+            "supported functions, or compute it outside the transformed function if it "
+            "needs no derivative."
         )
     raise AttributeError(f"module 'fgrad.numpy' has no attribute '{name}'")
 

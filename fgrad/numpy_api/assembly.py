@@ -249,7 +249,23 @@ def _slice_range(item: slice):
 r_ = _Concatenator(axis=0, ndmin=1, column=False)
 c_ = _Concatenator(axis=-1, ndmin=2, column=True)
 s_, index_exp = np.s_, np.index_exp
-ix_ = np.ix_
+
+
+def ix_(*args):
+    """Open meshes from 1-D sequences for cross indexing (``numpy.ix_``); boolean
+    sequences become the indices of their true entries. Differentiable in float inputs."""
+    n = len(args)
+    out = []
+    for k, seq in enumerate(args):
+        seq = as_array(seq)
+        if seq.ndim != 1:
+            raise ValueError("Cross index must be 1 dimensional")
+        if seq.dtype == np.bool_:
+            seq = np.flatnonzero(concrete(seq))
+        out.append(reshape(seq, (1,) * k + (seq.shape[0],) + (1,) * (n - k - 1)))
+    return tuple(out)
+
+
 mgrid, ogrid = np.mgrid, np.ogrid
 
 __all__ = [

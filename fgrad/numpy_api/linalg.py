@@ -313,6 +313,12 @@ def _eig_jvp(primals, tangents):
     dv = matmul(v, _off_diagonal_inverse(w) * p)
     # NumPy's eigenvectors have unit norm: remove the change of norm
     dv = dv - v * real(red.sum(conj(v) * dv, axis=-2, keepdims=True))
+    if v.dtype.kind == "c":  # and LAPACK keeps each vector's largest component real
+        big = np.argmax(np.abs(np.asarray(_concrete(v, "eig"))), axis=-2)[..., None, :]
+        from fgrad.numpy_api.indexing import take_along_axis
+
+        ratio = take_along_axis(dv, big, axis=-2) / take_along_axis(v, big, axis=-2)
+        dv = dv - 1j * v * imag(ratio)
     return (w, v), (dw, dv)
 
 
