@@ -7,8 +7,6 @@ with the same meaning; nothing here computes a derivative itself.
 
 from __future__ import annotations
 
-import builtins
-
 import numpy as onp
 
 import fgrad
@@ -136,13 +134,7 @@ def checkpoint(fun):
     return fgrad.checkpoint(fun)
 
 
-dict, list, tuple, isinstance, type = (
-    builtins.dict,
-    builtins.list,
-    builtins.tuple,
-    builtins.isinstance,
-    builtins.type,
-)
+from autograd.builtins import dict, isinstance, list, tuple, type  # noqa: E402, F401, A004
 
 
 def grad_named(fun, argname):
