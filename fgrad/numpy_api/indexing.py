@@ -97,48 +97,65 @@ class IndexUpdateRef:
         return index_add(self.array, _values(values), self.index)
 
     def _combine(self, op, values, name: str):
-        _check_unique(self.array.shape, self.index, name)
-        cur = getitem(self.array, self.index)
-        return index_set(self.array, op(cur, _values(values)), self.index)
+        """``x[index] = op(x[index], values)``, as NumPy's ``ufunc.at``: an element selected
+        several times is updated once per occurrence, in order."""
+        values = _values(values)
+        if not any(isinstance(i, np.ndarray) for i in self.index):
+            cur = getitem(self.array, self.index)  # ints and slices never repeat an element
+            return index_set(self.array, op(cur, values), self.index)
+        from fgrad.numpy_api.manipulation import broadcast_to, ravel, reshape
+
+        shape = self.array.shape
+        positions = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)[self.index]
+        positions = positions.ravel()
+        values = ravel(broadcast_to(as_array(values), _selection_shape(shape, self.index)))
+        rank = _occurrence_rank(positions)
+        out = ravel(self.array)
+        for k in range(int(rank.max(initial=-1)) + 1):  # each round touches distinct elements
+            chosen = np.flatnonzero(rank == k)
+            where = (positions[chosen],)
+            out = index_set(out, op(getitem(out, where), getitem(values, (chosen,))), where)
+        return reshape(out, shape)
 
     def multiply(self, values):
-        """A copy of ``x`` with ``x[index] *= values``.
-
-        Repeated indices are refused (a ValueError): NumPy's ``multiply.at``
-        would compound them, ``x[index] *= v`` would apply one of them.
-        """
+        """A copy of ``x`` with ``x[index] *= values`` (``numpy.multiply.at``: repeated
+        indices multiply once per occurrence)."""
         return self._combine(lambda c, v: c * v, values, "multiply")
 
     def divide(self, values):
-        """A copy of ``x`` with ``x[index] /= values`` (repeated indices are refused)."""
+        """A copy of ``x`` with ``x[index] /= values`` (``numpy.divide.at``)."""
         return self._combine(lambda c, v: c / v, values, "divide")
 
     def power(self, values):
-        """A copy of ``x`` with ``x[index] **= values`` (repeated indices are refused)."""
+        """A copy of ``x`` with ``x[index] **= values`` (``numpy.power.at``)."""
         return self._combine(lambda c, v: c**v, values, "power")
 
     def min(self, values):  # noqa: A003 - JAX's name
-        """A copy of ``x`` with ``x[index] = minimum(x[index], values)``."""
+        """A copy of ``x`` with ``x[index] = minimum(x[index], values)`` (``numpy.minimum.at``)."""
         from fgrad.numpy_api.ufuncs import minimum
 
         return self._combine(minimum, values, "min")
 
     def max(self, values):  # noqa: A003 - JAX's name
-        """A copy of ``x`` with ``x[index] = maximum(x[index], values)``."""
+        """A copy of ``x`` with ``x[index] = maximum(x[index], values)`` (``numpy.maximum.at``)."""
         from fgrad.numpy_api.ufuncs import maximum
 
         return self._combine(maximum, values, "max")
 
 
-def _check_unique(shape, index, name: str) -> None:
-    if not any(isinstance(i, np.ndarray) for i in index):
-        return  # ints and slices never repeat an element
-    flat = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)[index].ravel()
-    if np.unique(flat).size != flat.size:
-        raise ValueError(
-            f"x.at[index].{name}: the index selects some elements more than once, which is "
-            "not supported; combine the repeated values first (or use .add for sums)"
-        )
+def _selection_shape(shape, index) -> tuple[int, ...]:
+    return np.empty(shape, dtype=bool)[index].shape
+
+
+def _occurrence_rank(positions: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries hold the same position (0 for the first)."""
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    group_start = np.repeat(starts, np.diff(np.r_[starts, ordered.size]))
+    rank = np.empty_like(positions)
+    rank[order] = np.arange(ordered.size) - group_start
+    return rank
 
 
 def _values(v):
