@@ -465,6 +465,8 @@ CASES += [
 CASES += [
     *[case(n, ((2, 3), "normal")) for n in ("erf", "erfc", "log_ndtr")],
     case("erf", ((3,), "complex"), label="complex"),
+    *[case(n, (s, "positive")) for n in ("gammaln", "digamma") for s in ((0,), (1, 1), ())],
+    case("gammainc", Const(1.5), ((0, 2), "positive")),
     *[case(n, ((2, 3), "unit")) for n in ("erfinv",)],
     *[case(n, ((2, 3), "(0,2)")) for n in ("erfcinv",)],
     *[case(n, ((2, 3), "open-unit")) for n in ("ndtri",)],
