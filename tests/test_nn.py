@@ -150,9 +150,17 @@ def test_activations_match_scipy():
     assert np.max(np.abs(nn.gelu(x) - exact)) < 5e-4
 
 
-def test_gelu_exact_form_is_refused_with_the_reason():
-    with pytest.raises(NotImplementedError, match="erf"):
-        nn.gelu(np.ones(3), approximate=False)
+def test_gelu_exact_form_matches_scipy_and_is_smooth_in_the_tails():
+    x = np.array([-1000.0, -3.0, -0.5, 0.0, 0.7, 4.0, 1000.0])
+    exact = 0.5 * x * sp.erfc(-x / math.sqrt(2))
+    np.testing.assert_allclose(nn.gelu(x, approximate=False), exact, rtol=1e-14)
+    # d/dx x Phi(x) = Phi(x) + x phi(x)
+    g = fgrad.grad(lambda x: fnp.sum(nn.gelu(x, approximate=False)))(x)
+    phi = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(
+        g, 0.5 * sp.erfc(-x / math.sqrt(2)) + x * phi, rtol=1e-13, atol=1e-300
+    )
+    check_grads(lambda x: nn.gelu(x, approximate=False), (x[1:-1],), order=2)
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+_SQRT_HALF = float(np.sqrt(0.5))
 
 
 def relu(x: Array) -> Array:
@@ -124,33 +125,28 @@ def log_sigmoid(x: Array) -> Array:
 
 
 def gelu(x: Array, approximate: bool = True) -> Array:
-    """Gaussian error linear unit, tanh approximation (Hendrycks and Gimpel).
+    """Gaussian error linear unit (Hendrycks and Gimpel).
 
+    With ``approximate=True`` (the default, as ``jax.nn.gelu``):
     ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x**3)))``, computed as
     ``x * sigmoid(2 * sqrt(2/pi) * (x + 0.044715 x**3))``, the same function
-    written so that the left tail keeps its relative accuracy. This is
-    ``jax.nn.gelu(x, approximate=True)``. (The cube overflows, with a
-    warning, only beyond ``|x| ~ 5e102`` in float64 and ``|x| ~ 7e12`` in float32.)
+    written so that the left tail keeps its relative accuracy. (The cube
+    overflows, with a warning, only beyond ``|x| ~ 5e102`` in float64 and
+    ``|x| ~ 7e12`` in float32.) With ``approximate=False``: the exact
+    ``x * Phi(x) = 0.5 * x * erfc(-x / sqrt(2))``, through fgrad's ``erfc``
+    primitive, which needs SciPy at call time.
 
     Parameters
     ----------
     x : array_like
     approximate : bool
-        Must be True. The exact form ``x * Phi(x)`` needs ``erf``, which
-        ``fgrad.numpy`` does not provide (NumPy has none; it lives in SciPy).
-
-    Raises
-    ------
-    NotImplementedError
-        For ``approximate=False``.
+        The tanh form (True), within 5e-4 of the exact one, or the exact form.
     """
-    if not approximate:
-        raise NotImplementedError(
-            "gelu(approximate=False) needs erf, which fgrad.numpy does not provide (NumPy "
-            "has no erf; SciPy's is not differentiable by fgrad). Use approximate=True, the "
-            "tanh form, which differs from the exact GELU by less than 5e-4."
-        )
     x = fnp.asarray(x)
+    if not approximate:
+        from fgrad.primitives.special import erfc
+
+        return 0.5 * x * erfc(x * -_SQRT_HALF)
     inner = x + 0.044715 * (x * x * x)
     return x * sigmoid((2 * _SQRT_2_OVER_PI) * inner)
 
