@@ -193,6 +193,10 @@ def test_closed_forms():
     g = fgrad.grad(lambda a: fla.eigh(a)[0][2])(s)
     want = np.outer(v[:, 2], v[:, 2])
     np.testing.assert_allclose(g, np.tril(2 * want, -1) + np.diag(np.diag(want)), atol=1e-10)
+    # sum(log(diag(L))) = logdet(S) / 2, gradient inv(S) / 2 folded onto the lower triangle
+    g = fgrad.grad(lambda a: fnp.sum(fnp.log(fnp.diagonal(fla.cholesky(a)))))(s)
+    inv_s = np.linalg.inv(s)
+    np.testing.assert_allclose(g, np.tril(inv_s, -1) + np.diag(np.diag(inv_s)) / 2, rtol=1e-10)
     # singular values: d s_k / dA = u_k v_k^T
     x = R(4, 3)
     u, _, vh = np.linalg.svd(x, full_matrices=False)
@@ -234,10 +238,14 @@ def test_errors_are_clear():
         fgrad.grad(lambda a: fnp.sum(fla.svd(a)[0]))(R(3, 4))
     with pytest.raises(ValueError, match="invalid norm order"):
         fla.norm(R(3, 3), "bogus")
+    with pytest.raises(np.linalg.LinAlgError, match=r"cholesky.*square.*\(3,\)"):
+        fla.cholesky(R(3))
     with pytest.raises(fgrad.ConcretizationError, match="make_jaxpr"):
-        fgrad.make_jaxpr(fla.cholesky)(psd(3))
-    # solve is a primitive: it stages
+        fgrad.make_jaxpr(fla.eigh)(psd(3))
+    # solve and cholesky are primitives: they stage
     assert "linalg_solve" in str(fgrad.make_jaxpr(fla.solve)(well(3), R(3)))
+    assert "linalg_cholesky" in str(fgrad.make_jaxpr(fla.cholesky)(psd(3)))
+    assert "linalg_det" in str(fgrad.make_jaxpr(fla.det)(well(3)))
 
 
 def test_import_paths():

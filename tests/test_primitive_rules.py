@@ -431,6 +431,11 @@ CASES += [
     case("linalg_solve", WELL_CONDITIONED, ((3, 2), "normal")),
     case("linalg_solve", np.stack([WELL_CONDITIONED, WELL_CONDITIONED.T]), ((2, 3, 1), "normal")),
     case("linalg_solve", WELL_CONDITIONED, ((3, 0), "normal")),
+    # symmetric positive definite; the upper triangle, never read, is made not to match
+    case("linalg_cholesky", WELL_CONDITIONED @ WELL_CONDITIONED.T + np.triu(WELL_CONDITIONED, 1)),
+    case("linalg_cholesky", np.stack([np.eye(2) * 2, [[2.0, 0.5], [0.5, 1.0]]])),
+    case("linalg_det", WELL_CONDITIONED),
+    case("linalg_det", np.stack([WELL_CONDITIONED, -WELL_CONDITIONED.T])),
 ]
 
 # Fourier transforms: real and complex inputs, every norm, one and two axes

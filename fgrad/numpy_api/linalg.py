@@ -2,21 +2,23 @@
 
 Three layers:
 
-* ``linalg_solve`` (``fgrad/primitives/linalg.py``) is the one primitive;
-  ``solve``, ``inv``, ``matrix_power``, ``tensorsolve`` compose it.
-* The factorisations (``cholesky``, ``eigh``, ``svd``, ``qr``, ``eig``) and
-  ``det``/``slogdet`` are ``custom_jvp`` functions: the value comes from the
-  backend's LAPACK, the derivative from a forward rule written with fgrad
-  operations, linear in the tangent, which reverse mode transposes. The rules
-  call the functions themselves, so Hessians work.
+* Primitives (``fgrad/primitives/linalg.py``): ``linalg_solve``, ``linalg_cholesky``
+  and ``linalg_det``, with their own jvp and vjp rules; ``solve``, ``inv``,
+  ``matrix_power``, ``tensorsolve``, ``cholesky`` and ``det`` build on them and stage
+  under ``make_jaxpr``.
+* The other factorisations (``eigh``, ``svd``, ``qr``, ``eig``) and ``slogdet``
+  return several arrays, which a primitive cannot, so they are ``custom_jvp``
+  functions: the value comes from the backend's LAPACK, the derivative from a
+  forward rule written with fgrad operations, linear in the tangent, which reverse
+  mode transposes. The rules call the functions themselves, so Hessians work. They
+  need concrete values, so ``make_jaxpr`` cannot stage them yet.
 * ``norm``, ``pinv``, ``lstsq``, ``cond``, ... compose those.
 
 Conventions (see ``docs/linalg.md``): ``cholesky`` and ``eigh`` read one triangle
 of their input, as LAPACK does, and their derivatives are those of that exact
 function (the other triangle has zero derivative). Eigenvector and singular
 vector derivatives assume distinct eigen/singular values. Complex inputs follow
-fgrad's complex convention. These functions need concrete values, so
-``make_jaxpr`` cannot stage the factorisations yet.
+fgrad's complex convention.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from fgrad.numpy_api.creation import as_array, astype
 from fgrad.numpy_api.manipulation import broadcast_to, moveaxis, reshape, swapaxes
 from fgrad.numpy_api.manipulation import diagonal as _diagonal
 from fgrad.numpy_api.products import matmul
-from fgrad.primitives.linalg import linalg_solve
+from fgrad.primitives.linalg import linalg_cholesky, linalg_det, linalg_solve
 
 # NumPy's own result types (namedtuples), so results compare and print as NumPy's do
 _ONE = np.ones((1, 1))
@@ -198,21 +200,9 @@ def _trace_solve(a, t):
     return red.sum(_diagonal(linalg_solve(a, t), 0, -2, -1), axis=-1)
 
 
-@custom_jvp
-def _det(a):
-    return _xp(a).linalg.det(_concrete(a, "det"))
-
-
-@_det.defjvp
-def _det_jvp(primals, tangents):
-    (a,), (t,) = primals, tangents
-    d = _det(a)
-    return d, d * _trace_solve(a, t)
-
-
 def det(a):
     """The determinant (``numpy.linalg.det``); derivative ``det(a) * inv(a).T``."""
-    return _det(_square(a, "det"))
+    return linalg_det(_square(a, "det"))
 
 
 @custom_jvp
@@ -240,28 +230,12 @@ def slogdet(a):
 # -- factorisations -------------------------------------------------------------------------
 
 
-@custom_jvp
-def _cholesky(a):
-    return _xp(a).linalg.cholesky(_concrete(a, "cholesky"))
-
-
-@_cholesky.defjvp
-def _cholesky_jvp(primals, tangents):
-    (a,), (t,) = primals, tangents
-    L = _cholesky(a)
-    s = _triangle_tangent(t, lower=True)
-    x = linalg_solve(L, _H(linalg_solve(L, s)))  # L^-1 S L^-H (S is Hermitian)
-    n = a.shape[-1]
-    phi = x * _const(np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n), x)
-    return L, matmul(L, phi)
-
-
 def cholesky(a, /, *, upper: bool = False):
     """The Cholesky factor ``L`` with ``a = L @ L^H`` (``numpy.linalg.cholesky``).
 
     Reads the lower triangle of ``a``, as LAPACK does; ``upper=True`` returns ``L^H``.
     """
-    L = _cholesky(_square(a, "cholesky"))
+    L = linalg_cholesky(_square(a, "cholesky"))
     return _H(L) if upper else L
 
 

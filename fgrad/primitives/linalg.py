@@ -1,14 +1,17 @@
-"""``linalg_solve``: the linear-system primitive the rest of ``fgrad.numpy.linalg`` builds on.
+"""The linear-algebra primitives ``linalg_solve``, ``linalg_cholesky``, ``linalg_det``.
 
 ``linalg_solve(a, b)`` solves ``a @ x = b`` for square ``a`` of shape ``(..., M, M)``
 and ``b`` of shape ``(..., M, K)`` with the same batch shape (the NumPy-facing
-wrapper broadcasts and handles vector ``b``). Its impl is the backend's
-``linalg.solve`` (LAPACK ``gesv`` on NumPy). The factorisations (Cholesky,
-eigh, SVD, QR) are ``custom_jvp`` functions in ``fgrad/numpy_api/linalg.py``
-whose derivative rules are linear in the tangent through this primitive and
-``dot_general``, which is what lets reverse mode transpose them.
+wrapper broadcasts and handles vector ``b``). ``linalg_cholesky(a)`` factors
+``(..., M, M)`` Hermitian positive-definite matrices, ``linalg_det(a)`` takes
+determinants. Impls go through the inputs'
+array module (LAPACK on NumPy, cuSOLVER on CuPy). The other factorisations (eigh,
+SVD, QR, eig) and slogdet are ``custom_jvp`` functions in
+``fgrad/numpy_api/linalg.py`` whose rules are linear in the tangent through these
+primitives and ``dot_general``, which is what lets reverse mode transpose them.
 
-Rules (holomorphic, so no conjugation under fgrad's complex convention)::
+Rules of ``linalg_solve`` (holomorphic, so no conjugation under fgrad's complex
+convention)::
 
     d x = solve(a, d b - d a @ x)
     ct_b = solve(a^T, g)       ct_a = -ct_b @ x^T
@@ -18,21 +21,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives.dot_general import dot_general
-from fgrad.primitives.elementwise import neg
+from fgrad.primitives.elementwise import add, conj, mul, neg, real
+from fgrad.primitives.reductions import reduce_sum
+from fgrad.primitives.shape import broadcast_to, reshape, transpose
+
+
+def _check_square(a: ShapedArray, name: str, hint: str = "") -> None:
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(
+            f"{name}: the matrix must be square with shape (..., M, M), got {a.str_short()}" + hint
+        )
 
 
 def _solve_abstract_eval(a: ShapedArray, b: ShapedArray) -> ShapedArray:
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ShapeError(
-            f"linalg_solve: the matrix must be square with shape (..., M, M), got "
-            f"{a.str_short()}"
-        )
+    _check_square(a, "linalg_solve")
     if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
         raise ShapeError(
             f"linalg_solve: the right-hand side must have shape {a.shape[:-1] + ('K',)} for "
@@ -42,7 +51,12 @@ def _solve_abstract_eval(a: ShapedArray, b: ShapedArray) -> ShapedArray:
     return ShapedArray(b.shape, np.result_type(dtype, np.float16))
 
 
-linalg_solve_p = Primitive("linalg_solve", lambda a, b: np.linalg.solve(a, b), _solve_abstract_eval)
+def _solve_impl(a, b):
+    """LAPACK through the inputs' own array module, so CuPy arrays stay on the device."""
+    return backend.namespace(a).linalg.solve(a, b)
+
+
+linalg_solve_p = Primitive("linalg_solve", _solve_impl, _solve_abstract_eval)
 
 
 def linalg_solve(a, b):
@@ -51,8 +65,6 @@ def linalg_solve(a, b):
 
 def matrix_transpose(x):
     """Swap the last two axes (a plain transpose, no conjugation)."""
-    from fgrad.primitives.shape import transpose
-
     perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
     return transpose(x, perm)
 
@@ -78,3 +90,104 @@ defjvp(
     lambda t, ans, a, b: linalg_solve(a, t),
 )
 defvjp(linalg_solve_p, _solve_vjp_a, _solve_vjp_b)
+
+
+# -- cholesky ---------------------------------------------------------------------------------
+#
+# ``linalg_cholesky(a)`` is the lower factor ``L`` of the Hermitian matrix LAPACK builds from
+# the lower triangle of ``a`` (strict lower triangle, real part of the diagonal); the upper
+# triangle is never read, so its derivative is zero. With ``S`` that Hermitian tangent:
+#
+#     dL = L @ Phi(L^-1 S L^-H),   Phi: strict lower triangle plus half the diagonal
+#
+# The vjp is this map transposed step by step (transpose of conj is conj), so the cotangent
+# lands on the lower triangle only: the strict part gets ``G + G^H``, the diagonal ``Re G``.
+
+
+def _cholesky_abstract_eval(a: ShapedArray) -> ShapedArray:
+    _check_square(a, "linalg_cholesky", "; pass a Hermitian positive-definite matrix")
+    return ShapedArray(a.shape, np.result_type(a.dtype, np.float16))
+
+
+def _cholesky_impl(a):
+    return backend.namespace(a).linalg.cholesky(a)
+
+
+linalg_cholesky_p = Primitive("linalg_cholesky", _cholesky_impl, _cholesky_abstract_eval)
+
+
+def linalg_cholesky(a):
+    return bind(linalg_cholesky_p, a)
+
+
+def _masks(x) -> tuple:
+    """(strict lower triangle, strict lower plus half diagonal, identity) in ``x``'s dtype."""
+    n = x.shape[-1]
+    dtype = np.result_type(x.dtype, np.float16)
+    made = (np.tril(np.ones((n, n)), -1), np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n), np.eye(n))
+    return tuple(backend.asarray(m.astype(dtype), like=x) for m in made)
+
+
+def _adjoint(x):
+    return conj(matrix_transpose(x))
+
+
+def _cholesky_jvp(t, ans, a):
+    strict, phi, eye = _masks(ans)
+    lower = mul(t, strict)
+    s = add(add(lower, _adjoint(lower)), mul(real(t), eye))
+    x = linalg_solve(ans, _adjoint(linalg_solve(ans, s)))
+    return batched_matmul(ans, mul(x, phi))
+
+
+def _cholesky_vjp(g, ans, a):
+    strict, phi, eye = _masks(ans)
+    lt = matrix_transpose(ans)
+    gx = mul(batched_matmul(lt, g), phi)
+    gs = linalg_solve(lt, _adjoint(linalg_solve(lt, gx)))
+    return add(mul(add(gs, _adjoint(gs)), strict), mul(real(gs), eye))
+
+
+defjvp(linalg_cholesky_p, _cholesky_jvp)
+defvjp(linalg_cholesky_p, _cholesky_vjp)
+
+
+# -- det --------------------------------------------------------------------------------------
+#
+# ``linalg_det(a)``: determinants of ``(..., M, M)``. Jacobi's formula, holomorphic:
+#
+#     d det = det * sum(inv(a)^T * da)        ct_a = (g * det) * inv(a)^T
+#
+# Both need ``inv(a)``, so they are undefined at singular ``a`` (LinAlgError from the solve).
+
+
+def _det_abstract_eval(a: ShapedArray) -> ShapedArray:
+    _check_square(a, "linalg_det")
+    return ShapedArray(a.shape[:-2], np.result_type(a.dtype, np.float16))
+
+
+linalg_det_p = Primitive(
+    "linalg_det", lambda a: backend.namespace(a).linalg.det(a), _det_abstract_eval
+)
+
+
+def linalg_det(a):
+    return bind(linalg_det_p, a)
+
+
+def _inverse_transpose(a):
+    """``inv(a)^T`` as a solve against a stack of identities, batched like ``a``."""
+    _, _, eye = _masks(a)
+    return linalg_solve(matrix_transpose(a), broadcast_to(eye, a.shape))
+
+
+def _det_jvp(t, ans, a):
+    return mul(ans, reduce_sum(mul(_inverse_transpose(a), t), (a.ndim - 2, a.ndim - 1)))
+
+
+def _det_vjp(g, ans, a):
+    return mul(reshape(mul(g, ans), ans.shape + (1, 1)), _inverse_transpose(a))
+
+
+defjvp(linalg_det_p, _det_jvp)
+defvjp(linalg_det_p, _det_vjp)
