@@ -11,7 +11,8 @@ transform them::
 
 Transforms compose to any depth (``grad(grad(f))``) and work on pytrees
 (dicts, lists, tuples, namedtuples, dataclasses) of arrays. On top of them:
-``jacfwd``, ``jacrev``, ``hessian``, ``hvp``, ``linearize``; custom rules with
+``jacfwd``, ``jacrev``, ``hessian``, ``hvp``, ``linearize``; ``vmap`` to map a
+function over a batch axis (per-example gradients); custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.test_util.check_grads``, ``fgrad.flatten_util.ravel_pytree``.
 """
@@ -50,6 +51,7 @@ from fgrad.core.pytree import (
     tree_unflatten,
 )
 from fgrad.core.reverse_mode import grad, value_and_grad, vjp
+from fgrad.core.vmap import vmap
 from fgrad.primitives.elementwise import stop_gradient
 
 _sys.modules[__name__ + ".numpy"] = numpy
@@ -107,5 +109,6 @@ __all__ = [
     "tree_structure",
     "tree_unflatten",
     "value_and_grad",
+    "vmap",
     "vjp",
 ]

@@ -257,3 +257,45 @@ def test_linalg_and_fft_on_the_backend(name, device):
     want_value, want_g = fgrad.value_and_grad(f)(a)
     np.testing.assert_allclose(get(value), want_value, **_tol(np.float64))
     np.testing.assert_allclose(get(g), want_g, **_tol(np.float64))
+
+
+# -- vmap on the backend --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_batch_rules_on_backend(case, device):
+    examples = [case.materialize(k)[0] for k in range(3)]
+    batched = [
+        spec.value if isinstance(spec, Const) else np.stack([ex[i] for ex in examples])
+        for i, spec in enumerate(case.args)
+    ]
+    in_axes = tuple(None if isinstance(spec, Const) else 0 for spec in case.args)
+
+    def f(*xs):
+        return fgrad.core.primitive.bind(case.prim, *xs, **case.params)
+
+    with np.errstate(all="ignore"):
+        want = fgrad.vmap(f, in_axes=in_axes)(*batched)
+        got = fgrad.vmap(f, in_axes=in_axes)(
+            *[put(b, device) if isinstance(b, np.ndarray) else b for b in batched]
+        )
+    assert_on(got, device)
+    np.testing.assert_allclose(get(got), want, rtol=1e-10, atol=1e-12)
+
+
+def test_per_example_gradients_on_the_backend(device):
+    """Labels index each example's logits: the batch's row ids must be made on the device."""
+    rng = np.random.default_rng(1)
+    params = nn.mlp_init(rng, [4, 8, 3])
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+
+    def example_loss(params, xi, yi):
+        logits = nn.mlp_apply(params, xi, activation=fnp.tanh)
+        return nn.logsumexp(logits) - logits[yi]
+
+    per_example = fgrad.vmap(fgrad.grad(example_loss), in_axes=(None, 0, 0))
+    want = per_example(params, x, y)
+    got = per_example(put(params, device), put(x, device), put(y, device))
+    assert_on(got, device)
+    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)

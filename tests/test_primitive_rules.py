@@ -12,7 +12,10 @@ checked, in float64, for
   tangent map (jvp rules), against their finite differences: the rules must
   themselves be differentiable (skipped at the kinks in ``KINKS``);
 * for primitives without a derivative: zero tangents and cotangents, and a zero
-  derivative when composed into a differentiable function.
+  derivative when composed into a differentiable function;
+* the batch rule (``vmap``) against a loop over examples, with the batch axis first,
+  last, and absent from the first argument; and the jvp and vjp rules under ``vmap``
+  (what per-example gradients run) against the same loop.
 
 A new primitive costs one line in ``CASES``; ``test_every_primitive_has_cases``
 fails until it has one. Bad shapes raise :class:`fgrad.ShapeError` naming the
@@ -32,6 +35,7 @@ import fgrad
 from fgrad.core.abstract import get_aval
 from fgrad.core.primitive import Primitive, bind, registry
 from fgrad.primitives.elementwise import convert_element_type, gt_p, mul, real
+from fgrad.primitives.indexing import OPERAND
 from fgrad.primitives.reductions import reduce_sum
 
 # -- argument domains ------------------------------------------------------------------
@@ -77,6 +81,8 @@ DOMAINS: dict[str, Callable] = {
         _away_from_zero(rng, shape) * np.exp(1j * rng.uniform(-3.0, 3.0, size=shape))
     ),
     "float32": lambda rng, shape: rng.standard_normal(shape).astype(np.float32),
+    # index arrays passed as operands (values unknown while tracing), for axes of size >= 3
+    "index3": lambda rng, shape: rng.integers(-3, 3, size=shape),
     "unit": lambda rng, shape: rng.uniform(-0.9, 0.9, size=shape),
     ">1": lambda rng, shape: rng.uniform(1.2, 3.0, size=shape),
     # x / y stays at least 0.19 from an integer: remainder and fmod are smooth there
@@ -124,16 +130,24 @@ class Case:
         label = self.label or ",".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.name}-{shapes}" + (f"-{label}" if label else "").replace(" ", "")
 
-    def materialize(self) -> tuple[list, list[bool]]:
-        """The arguments (seeded by the case id) and which of them are differentiated."""
-        rng = np.random.default_rng(zlib.crc32(self.id.encode()))
+    def materialize(self, example: int = 0) -> tuple[list, list[bool]]:
+        """The arguments (seeded by the case id) and which of them are differentiated.
+
+        ``example`` > 0 draws another example from the same domains (fixed float arrays
+        are scaled by ``1 + example / 4``, which keeps their ties and definiteness).
+        """
+        salt = f"#{example}" if example else ""
+        rng = np.random.default_rng(zlib.crc32((self.id + salt).encode()))
         args, diff = [], []
         for a in self.args:
             if isinstance(a, Const):
                 args.append(a.value)
                 diff.append(False)
                 continue
-            x = np.array(a) if isinstance(a, np.ndarray) else DOMAINS[a[1]](rng, a[0])
+            if isinstance(a, np.ndarray):
+                x = a * (1 + example / 4) if a.dtype.kind in "fc" else np.array(a)
+            else:
+                x = DOMAINS[a[1]](rng, a[0])
             args.append(np.asarray(x))
             diff.append(np.asarray(x).dtype.kind in "fc")
         return args, diff
@@ -359,6 +373,36 @@ CASES: list[Case] = [
     dot((2, 3, 0), (2, 0, 5), ((2,), (1,)), ((0,), (0,)), label="batched-empty-contraction"),
     dot((0, 3, 4), (0, 4, 5), ((2,), (1,)), ((0,), (0,)), label="batched-empty-batch"),
     # -- indexing --
+    # index arrays as operands: OPERAND marks their places
+    case("getitem", ((5,), "normal"), ((3,), "index3"), index=(OPERAND,), label="operand"),
+    case("getitem", ((3, 4, 5), "normal"), ((2,), "index3"), index=(_, OPERAND), label="operand"),
+    case(
+        "getitem",
+        ((3, 4, 5), "normal"),
+        ((2, 1), "index3"),
+        ((3,), "index3"),
+        index=(OPERAND, _, OPERAND),
+        label="operands-split",
+    ),
+    case("index_add", ((5,), "normal"), ((4,), "normal"), ((4,), "index3"), index=(OPERAND,)),
+    case(
+        "index_add",
+        ((3, 4, 5), "normal"),
+        ((2, 4), "normal"),
+        ((2,), "index3"),
+        ((2,), "index3"),
+        index=(OPERAND, _, OPERAND),
+        label="operands-split",
+    ),
+    case(
+        "index_set",
+        ((3, 4), "normal"),
+        ((3,), "normal"),
+        ((3,), "index3"),
+        index=(OPERAND, 2),
+        label="operand-int",
+    ),
+    case("index_set", ((4, 3), "normal"), ((1,), "normal"), ((5,), "index3"), index=(OPERAND,)),
     case("getitem", ((5,), "normal"), index=(slice(1, 4),), label="slice"),
     case("getitem", ((6,), "normal"), index=(slice(None, None, -2),), label="step-2"),
     case(
@@ -395,6 +439,18 @@ CASES: list[Case] = [
         index=(_, idx(0, 3, 0), slice(None, None, -2)),
         label="mixed",
     ),
+    # advanced indices split by a slice: NumPy puts their axes first (and vmap's batch after)
+    case(
+        "index_add",
+        ((3, 4, 5), "normal"),
+        ((2, 1), "normal"),
+        index=(idx(0, 2), slice(1, 3), idx(1, 1)),
+        label="split",
+    ),
+    case(
+        "index_set", ((3, 4, 5), "normal"), ((4,), "normal"), index=(1, _, idx(0, 3)), label="split"
+    ),
+    case("getitem", ((3, 4, 5), "normal"), index=(1, _, idx(0, 3, 3)), label="int-split"),
     case("index_add", ((0, 3), "normal"), ((0, 3), "normal"), index=(_,), label="empty"),
     case("index_add", ((4,), "normal"), ((0,), "normal"), index=(idx(),), label="empty-index"),
     case("index_set", ((5,), "normal"), ((2,), "normal"), index=(idx(0, 3),), label="array"),
@@ -773,6 +829,93 @@ def test_nondifferentiable_primitive_has_zero_derivative(c: Case):
     check_same(grads[0], np.full(carriers[0].shape, s), "gradient of x0")
     for g, x in zip(grads[1:], carriers[1:]):
         check_same(g, np.zeros_like(x), "gradient")
+
+
+# -- batch rules (vmap) ------------------------------------------------------------------------
+
+BATCH = 3
+
+
+def _examples(c: Case) -> list[tuple[list, list[bool]]]:
+    return [c.materialize(k) for k in range(BATCH)]
+
+
+def _stack_along(values: list, axis) -> np.ndarray:
+    return values[0] if axis is None else np.stack(values, axis=axis)
+
+
+def _layouts(c: Case) -> list[str]:
+    n_arrays = sum(not isinstance(a, Const) for a in c.args)
+    return ["front", "back"] + (["first-unbatched"] if n_arrays > 1 else [])
+
+
+def _in_axes(c: Case, layout: str, args: list) -> list:
+    axes = []
+    for k, (spec, a) in enumerate(zip(c.args, args)):
+        if isinstance(spec, Const) or (layout == "first-unbatched" and k == 0):
+            axes.append(None)
+        else:
+            axes.append(0 if layout == "front" else np.ndim(a))
+    return axes
+
+
+def check_close(got, want, what: str) -> None:
+    """Same shape and dtype, values equal up to rounding (batched BLAS may sum differently)."""
+    got = np.asarray(got)
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, loop gives {want.shape}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, loop gives {want.dtype}"
+    if want.dtype.kind in "fc":
+        scale = np.max(np.abs(want[np.isfinite(want)]), initial=1.0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13 * scale, err_msg=what)
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+BATCH_CASES = [
+    pytest.param(c, layout, id=f"{c.id}-{layout}", marks=c.marks)
+    for c in CASES
+    for layout in _layouts(c)
+]
+
+
+@pytest.mark.parametrize("c, layout", BATCH_CASES)
+def test_batch_rule_matches_loop(c: Case, layout: str):
+    examples = _examples(c)
+    axes = _in_axes(c, layout, examples[0][0])
+    per_example = [
+        [ex[0][i] if ax is not None else examples[0][0][i] for i, ax in enumerate(axes)]
+        for ex in examples
+    ]
+    with np.errstate(all="ignore"):
+        want = np.stack([np.asarray(c.prim.impl(*args, **c.params)) for args in per_example])
+        batched = [_stack_along([p[i] for p in per_example], ax) for i, ax in enumerate(axes)]
+        got = fgrad.vmap(lambda *xs: bind(c.prim, *xs, **c.params), in_axes=tuple(axes))(*batched)
+    check_close(got, want, f"vmap of {c.name} ({layout})")
+
+
+@pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES])
+def test_derivative_rules_under_vmap(c: Case):
+    """``vmap`` over jvp and vjp, as ``vmap(grad(f))`` runs them, equals a loop."""
+    examples = _examples(c)
+    args0, diff = examples[0]
+    f = closed_over(c, args0, diff)
+    rng = np.random.default_rng(4)
+    xs = [[a for a, d in zip(ex[0], diff) if d] for ex in examples]
+    vs = [[_normal_like(rng, x) for x in ex] for ex in xs]
+    us = [_normal_like(rng, f(*ex)) for ex in xs]
+
+    def both(xs, vs, u):
+        t = fgrad.jvp(f, xs, vs)[1]
+        return t, tuple(fgrad.vjp(f, *xs)[1](u))
+
+    with np.errstate(all="ignore"):
+        loop = [both(x, v, u) for x, v, u in zip(xs, vs, us)]
+        got_t, got_cts = fgrad.vmap(both)(
+            [np.stack(col) for col in zip(*xs)], [np.stack(col) for col in zip(*vs)], np.stack(us)
+        )
+    check_close(got_t, np.stack([np.asarray(t) for t, _ in loop]), "tangent")
+    for k, ct in enumerate(got_cts):
+        check_close(ct, np.stack([np.asarray(cts[k]) for _, cts in loop]), f"cotangent {k}")
 
 
 # -- bad shapes --------------------------------------------------------------------------------

@@ -13,6 +13,11 @@ among the arguments:
 * ``jvp`` of a ``custom_vjp`` function records ``bwd`` (linear in the cotangent)
   as a jaxpr and runs it transposed, so forward mode respects the custom rule
   too (JAX refuses this case).
+* ``vmap`` of either runs a new custom function whose function and rules are
+  the originals under ``vmap``, so the rules still apply when an enclosing
+  transform differentiates the batched call. A ``custom_jvp`` function declared
+  ``vectorized`` (it treats leading axes as a stack, like LAPACK wrappers) is
+  called once on the whole batch instead.
 * ``make_jaxpr`` and plain calls run the undecorated function.
 """
 
@@ -23,6 +28,7 @@ from collections.abc import Callable
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.errors import TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr
@@ -33,6 +39,7 @@ from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.reverse_mode import GradTrace, record_custom
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
+from fgrad.core.vmap import broadcast_prefix, vmap
 
 
 def _zeros_like(x):
@@ -88,6 +95,27 @@ def _aval(x) -> ShapedArray:
     return ShapedArray(a.shape, a.dtype)
 
 
+def unbatch(trace: BatchTrace, flat: list) -> tuple[list, list]:
+    """Values of ``flat`` one level down with batch axes first, and those axes (0 or None)."""
+    from fgrad.primitives.shape import move_axis
+
+    vals, axes = [], []
+    for x in flat:
+        if isinstance(x, BatchTracer) and x._trace is trace:
+            vals.append(move_axis(x.val, x.bdim, 0))
+            axes.append(0)
+        else:
+            vals.append(x)
+            axes.append(None)
+    return vals, axes
+
+
+def rebatch(trace: BatchTrace, out):
+    """Outputs computed for the whole batch (batch axis first) as batch tracers."""
+    out_flat, out_tree = tree_flatten(out)
+    return tree_unflatten(out_tree, [BatchTracer(trace, o, 0) for o in out_flat])
+
+
 class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     """Decorate a function to give it a custom forward-mode derivative rule.
 
@@ -104,12 +132,19 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     The rule receives the tuple of positional arguments and the tuple of their
     tangents, and returns ``(output, output_tangent)``. Reverse mode uses it
     too, by transposing its linear part, so one rule serves both modes.
+
+    ``vectorized=True`` (as a keyword: ``functools.partial(custom_jvp,
+    vectorized=True)``) promises that the function and its rule treat extra leading
+    axes of every argument as a stack of independent problems; ``vmap`` then calls
+    them once on the batch instead of mapping them. The factorisations in
+    ``fgrad.numpy.linalg`` use it: their values come from LAPACK on concrete arrays.
     """
 
-    def __init__(self, fun: Callable):
+    def __init__(self, fun: Callable, *, vectorized: bool = False):
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.jvp: Callable | None = None
+        self.vectorized = vectorized
 
     def defjvp(self, jvp: Callable) -> Callable:
         """Register ``jvp(primals, tangents) -> (out, tangent_out)``; returns it (decorator)."""
@@ -128,7 +163,25 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
             return self._jvp_call(trace, flat, in_tree)
         if isinstance(trace, GradTrace):
             return self._vjp_call(trace, flat, in_tree)
+        if isinstance(trace, BatchTrace):
+            return self._batch_call(trace, flat, in_tree)
         return self.fun(*args)
+
+    def _batch_call(self, trace: BatchTrace, flat: list, in_tree):
+        vals, axes = unbatch(trace, flat)
+        if self.vectorized:
+            from fgrad.primitives.shape import batch_to_front
+
+            vals = [  # Python scalars (flags, orders) stay as they are
+                batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
+                for v, a in zip(vals, axes)
+            ]
+            return rebatch(trace, self(*tree_unflatten(in_tree, vals)))
+        in_axes = tree_unflatten(in_tree, axes)
+        rule, size = self.jvp, trace.size
+        batched = custom_jvp(vmap(self.fun, in_axes, 0, size))
+        batched.defjvp(lambda p, t: vmap(rule, (in_axes, in_axes), 0, size)(p, t))
+        return rebatch(trace, batched(*tree_unflatten(in_tree, vals)))
 
     def _jvp_call(self, trace: JVPTrace, flat: list, in_tree):
         primals, tangents = unzip(trace, flat)
@@ -207,7 +260,34 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
             return self._vjp_call(trace, flat, in_tree)
         if isinstance(trace, JVPTrace):
             return self._jvp_call(trace, flat, in_tree)
+        if isinstance(trace, BatchTrace):
+            return self._batch_call(trace, flat, in_tree)
         return self.fun(*args)
+
+    def _batch_call(self, trace: BatchTrace, flat: list, in_tree):
+        """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the
+        cotangents of arguments shared by the batch summed over it."""
+        from fgrad.primitives.reductions import reduce_sum
+
+        vals, axes = unbatch(trace, flat)
+        in_axes = tree_unflatten(in_tree, axes)
+        fwd, bwd, size = self.fwd, self.bwd, trace.size
+
+        def batched_bwd(res, g):
+            cts = vmap(bwd, (0, 0), 0, size)(res, g)
+            if not isinstance(cts, (tuple, list)):
+                return cts  # _flat_bwd of the batched function explains the mistake
+            summed = []
+            for ct, ax in zip(cts, in_axes):
+                leaves, tree = tree_flatten(ct)
+                leaf_axes = broadcast_prefix(ax, ct, "in_axes")
+                leaves = [c if a == 0 else reduce_sum(c, (0,)) for c, a in zip(leaves, leaf_axes)]
+                summed.append(tree_unflatten(tree, leaves))
+            return tuple(summed)
+
+        batched = custom_vjp(vmap(self.fun, in_axes, 0, size))
+        batched.defvjp(vmap(fwd, in_axes, 0, size), batched_bwd)
+        return rebatch(trace, batched(*tree_unflatten(in_tree, vals)))
 
     def _flat_bwd(self, res, out_tree, cts_out: list, in_tree, nflat: int, like: list) -> list:
         cts = self.bwd(res, tree_unflatten(out_tree, cts_out))

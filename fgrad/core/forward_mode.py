@@ -118,6 +118,8 @@ class JVPTrace(Trace):
         if type(rules) is tuple:
             t_out = None
             for i, t in tangents:
+                if i >= len(rules):  # trailing operands without rules: index arrays
+                    continue
                 c = rules[i](t, ans, *primals, **params)
                 t_out = c if t_out is None else t_out + c
         else:

@@ -1,8 +1,9 @@
 """Jacobians and Hessians: ``jacfwd``, ``jacrev`` (alias ``jacobian``), ``hessian``, ``hvp``.
 
-``jacrev`` runs the forward pass once and the backward pass once per output
-element; ``jacfwd`` linearises once and replays the linear map once per input
-element. Choose ``jacrev`` for few outputs and ``jacfwd`` for few inputs.
+``jacrev`` runs the forward pass once and the backward pass on all basis
+cotangents at once (``vmap`` over the pullback); ``jacfwd`` linearises once and
+replays the linear map on all basis tangents at once. Choose ``jacrev`` for few
+outputs and ``jacfwd`` for few inputs.
 Results are nested pytrees of blocks, as in JAX: for output leaf ``o`` and input
 leaf ``i`` the block has shape ``o.shape + i.shape``.
 """
@@ -17,13 +18,13 @@ import numpy as np
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_args
-from fgrad.core.errors import DtypeError
+from fgrad.core.errors import ConcretizationError, DtypeError
 from fgrad.core.forward_mode import jvp
 from fgrad.core.jaxpr import eval_jaxpr
-from fgrad.core.linear_batching import Unbatchable, eval_linear_batched
 from fgrad.core.linearize import linearize_flat
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
+from fgrad.core.vmap import vmap
 
 
 def _basis(like):
@@ -35,13 +36,41 @@ def _basis(like):
         yield backend.asarray(e.reshape(aval.shape), like=like)
 
 
-def _stack(parts: list, shape: tuple, dtype, axis: int, like):
-    """Stack Jacobian rows/columns (possibly traced) and give the block its shape."""
+def _one_hots(like):
+    """All one-hot arrays shaped like ``like``, stacked: shape ``(size,) + like.shape``."""
+    aval = get_aval(like)
+    eye = np.eye(aval.size, dtype=aval.dtype).reshape((aval.size,) + aval.shape)
+    return backend.asarray(eye, like=like)
+
+
+def _rows(pull: Callable, out, n_in: int) -> list:
+    """``pull`` (a cotangent of ``out`` -> flat input cotangents) on every one-hot cotangent,
+    per input stacked along a new first axis.
+
+    One batched backward pass (``vmap``); a ``custom_vjp`` whose ``bwd`` needs concrete
+    cotangents (``odeint``'s, which calls SciPy) gets one backward pass per one-hot instead,
+    and so does a single row.
+    """
+    if get_aval(out).size > 1:  # for one row (a gradient), a batch would only cost time
+        try:
+            return vmap(pull)(_one_hots(out))
+        except ConcretizationError:
+            pass
+    rows = [pull(e) for e in _basis(out)]
+    if not rows:
+        return [None] * n_in
     from fgrad import numpy as fnp
 
-    if not parts:
-        return backend.zeros(shape, dtype, like=like)
-    return fnp.reshape(fnp.stack(parts, axis=axis), shape)
+    return [fnp.stack(col) for col in zip(*rows)]
+
+
+def _stack_rows(rows, shape: tuple, like):
+    """Rows stacked along the first axis as the block ``shape`` (zeros if there are none)."""
+    from fgrad import numpy as fnp
+
+    if rows is None:
+        return backend.zeros(shape, get_aval(like).dtype, like=like)
+    return fnp.reshape(rows, shape)
 
 
 def _blocks(out_tree, in_tree, blocks: list[list]):
@@ -108,24 +137,24 @@ def jacrev(
         out_flat, out_tree = tree_flatten(out)
         _check_complex("jacrev", "outputs", out_flat, holomorphic, allow_complex=False)
         out_avals = [get_aval(o) for o in out_flat]
-        rows: list[list[list]] = [[[] for _ in in_flat] for _ in out_flat]
+        blocks = []
         for i, o in enumerate(out_flat):
-            for e in _basis(o):
+
+            def pull(e, i=i):
                 cts = [
                     e if j == i else backend.zeros(a.shape, a.dtype, like=out_flat[j])
                     for j, a in enumerate(out_avals)
                 ]
                 g = pullback(tree_unflatten(out_tree, cts))
-                g_flat = tree_flatten(g[0] if isinstance(argnums, int) else g)[0]
-                for j, gj in enumerate(g_flat):
-                    rows[i][j].append(gj)
-        blocks = [
-            [
-                _stack(rows[i][j], out_avals[i].shape + get_aval(x).shape, get_aval(x).dtype, 0, x)
-                for j, x in enumerate(in_flat)
-            ]
-            for i in range(len(out_flat))
-        ]
+                return tree_flatten(g[0] if isinstance(argnums, int) else g)[0]
+
+            rows = _rows(pull, o, len(in_flat))
+            blocks.append(
+                [
+                    _stack_rows(r, out_avals[i].shape + get_aval(x).shape, x)
+                    for r, x in zip(rows, in_flat)
+                ]
+            )
         jac = _blocks(out_tree, in_tree, blocks)
         return (jac, res[2]) if has_aux else jac
 
@@ -183,29 +212,16 @@ def jacfwd(
 
 
 def _jvp_columns(lin, inputs: list, j: int, n_out: int) -> list:
-    """The linear map applied to every basis vector of input ``j``: per output, the stacked
-    results, shape ``(size_j,) + out.shape``. One batched replay when possible, else a loop."""
-    x = inputs[j]
-    aval = get_aval(x)
+    """The linear map applied to every basis vector of input ``j``, in one batched replay:
+    per output, the stacked results, shape ``(size_j,) + out.shape``."""
     zeros = [backend.zeros(get_aval(y).shape, get_aval(y).dtype, like=y) for y in inputs]
-    eye = np.eye(aval.size, dtype=aval.dtype).reshape((aval.size,) + aval.shape)
-    tangents = [backend.asarray(eye, like=x) if k == j else z for k, z in enumerate(zeros)]
-    try:
-        flags = [k == j for k in range(len(inputs))]
-        return eval_linear_batched(lin, tangents, flags, aval.size)[:n_out]
-    except Unbatchable:
-        pass
-    rows: list[list] = [[] for _ in range(n_out)]
-    for e in _basis(x):
-        t_out = eval_jaxpr(
+
+    def replay(e):
+        return eval_jaxpr(
             lin.jaxpr, lin.consts, *[e if k == j else z for k, z in enumerate(zeros)]
-        )
-        for i in range(n_out):
-            rows[i].append(t_out[i])
-    return [
-        _stack(r, (aval.size,) + get_aval(t).shape, get_aval(t).dtype, 0, x)
-        for r, t in zip(rows, lin.jaxpr.outvars[:n_out])
-    ]
+        )[:n_out]
+
+    return vmap(replay)(_one_hots(inputs[j]))
 
 
 def _column_block(columns, out_shape: tuple, in_shape: tuple):

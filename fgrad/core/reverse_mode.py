@@ -181,7 +181,7 @@ def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object
         complex_ct = _is_complex(ct)
         if type(rules) is tuple:
             for i, j in links:
-                rule = rules[i]
+                rule = rules[i] if i < len(rules) else None  # index arrays have no rules
                 if rule is None:
                     continue
                 c = rule(ct, ans, *vals, **params)

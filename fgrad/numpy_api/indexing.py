@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.backend import device_get
-from fgrad.core.errors import TransformError
+from fgrad.core.errors import ConcretizationError, TransformError
 from fgrad.core.tracer import Tracer
 from fgrad.numpy_api.creation import as_array
-from fgrad.primitives.indexing import getitem, index_add, index_set
+from fgrad.primitives.indexing import OPERAND, getitem, index_add, index_set
 
 
 def _concrete(i):
@@ -25,11 +25,29 @@ def _concrete(i):
     return device_get(i) if hasattr(i, "shape") else i
 
 
-def normalize_index(index) -> tuple:
-    """NumPy index expression -> tuple of ints, slices, None, Ellipsis and integer arrays."""
+def _unknown_integers(i) -> bool:
+    """Is ``i`` a traced integer array whose values are not known now (vmap, make_jaxpr)?
+
+    Such an index is passed to the indexing primitives as an operand, not a parameter."""
+    if not (isinstance(i, Tracer) and i.dtype.kind in "iu"):
+        return False
+    try:
+        i.concrete_value()
+    except ConcretizationError:
+        return True
+    return False
+
+
+def normalize_index(index) -> tuple[tuple, tuple]:
+    """NumPy index expression -> (index tuple, operands).
+
+    The tuple holds ints, slices, None, Ellipsis and integer arrays; integer arrays
+    whose values are not known while tracing are :data:`OPERAND` places, filled by
+    ``operands`` in order.
+    """
     if not isinstance(index, tuple):
         index = (index,)
-    out = []
+    out, operands = [], []
     for i in index:
         if i is None or i is Ellipsis:
             out.append(i)
@@ -43,6 +61,9 @@ def normalize_index(index) -> tuple:
             out.append(np.asarray(i))
         elif isinstance(i, (int, np.integer)):
             out.append(int(i))
+        elif _unknown_integers(i):
+            out.append(OPERAND)
+            operands.append(i)
         elif isinstance(i, Tracer) and i.ndim == 0 and i.dtype.kind in "iu":
             out.append(int(i))
         else:
@@ -58,12 +79,12 @@ def normalize_index(index) -> tuple:
                     "only integers, slices (`:`), ellipsis (`...`), None and integer or "
                     f"boolean arrays are valid indices; got an index of dtype {arr.dtype}"
                 )
-    return tuple(out)
+    return tuple(out), tuple(operands)
 
 
 def take_index(x, index):
     """``x[index]`` (what ``__getitem__`` on traced arrays calls)."""
-    return getitem(as_array(x), normalize_index(index))
+    return getitem(as_array(x), *normalize_index(index))
 
 
 def nonzero(a):
@@ -78,28 +99,35 @@ class IndexUpdateRef:
     update is differentiable with respect to both ``x`` and the values.
     """
 
-    __slots__ = ("array", "index")
+    __slots__ = ("array", "index", "operands")
 
     def __init__(self, array, index):
         self.array = as_array(array)
-        self.index = normalize_index(index)
+        self.index, self.operands = normalize_index(index)
 
     def get(self):
         """``x[index]``."""
-        return getitem(self.array, self.index)
+        return getitem(self.array, self.index, self.operands)
 
     def set(self, values):
         """A copy of ``x`` with ``x[index] = values``."""
-        return index_set(self.array, _values(values), self.index)
+        return index_set(self.array, _values(values), self.index, self.operands)
 
     def add(self, values):
         """A copy of ``x`` with ``values`` added at ``index``; repeated indices accumulate."""
-        return index_add(self.array, _values(values), self.index)
+        return index_add(self.array, _values(values), self.index, self.operands)
 
     def _combine(self, op, values, name: str):
         """``x[index] = op(x[index], values)``, as NumPy's ``ufunc.at``: an element selected
         several times is updated once per occurrence, in order."""
         values = _values(values)
+        if self.operands:
+            raise TransformError(
+                f"x.at[idx].{name}(v) needs the index values to apply NumPy's rule for "
+                "repeated indices, and here they are only known per example (vmap) or at "
+                f"run time (make_jaxpr). Use .set or .add, or compute the {name} as "
+                "x.at[idx].set(op(x[idx], v)) when idx has no repeats."
+            )
         if not any(isinstance(i, np.ndarray) for i in self.index):
             cur = getitem(self.array, self.index)  # ints and slices never repeat an element
             return index_set(self.array, op(cur, values), self.index)
@@ -196,14 +224,22 @@ def take(a, indices, axis=None, out=None, mode=None):
 
     _no_out(out, "take")
     a = as_array(a)
-    idx = np.asarray(_concrete(indices))
+    idx = _index_array(indices)
     if mode == "wrap" or mode == "clip":
+        from fgrad.numpy_api.ufuncs import clip, remainder
+
         n = a.size if axis is None else a.shape[normalize_axes(axis, a.ndim, "take")[0]]
-        idx = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1)
+        idx = remainder(idx, n) if mode == "wrap" else clip(idx, 0, n - 1)
     if axis is None:
-        return getitem(ravel(a), (idx.astype(np.intp),))
+        return take_index(ravel(a), (idx,))
     axis = normalize_axes(axis, a.ndim, "take")[0]
-    return getitem(a, (slice(None),) * axis + (idx.astype(np.intp),))
+    return take_index(a, (slice(None),) * axis + (idx,))
+
+
+def _index_array(indices):
+    """Index values as a host array, or the tracer itself when they are known only per
+    example (vmap) or at run time (make_jaxpr)."""
+    return indices if _unknown_integers(indices) else np.asarray(_concrete(indices))
 
 
 def take_along_axis(arr, indices, axis=-1):
@@ -212,7 +248,7 @@ def take_along_axis(arr, indices, axis=-1):
     from fgrad.numpy_api.reductions import normalize_axes
 
     arr = as_array(arr)
-    idx = np.asarray(_concrete(indices))
+    idx = _index_array(indices)
     if idx.dtype.kind not in "iu":
         raise IndexError("take_along_axis: indices must be integers")
     if axis is None:
@@ -223,12 +259,12 @@ def take_along_axis(arr, indices, axis=-1):
     index = []
     for d in range(arr.ndim):
         if d == axis:
-            index.append(idx.astype(np.intp))
+            index.append(idx)
         else:
             shape = [1] * arr.ndim
             shape[d] = arr.shape[d]
             index.append(np.arange(arr.shape[d]).reshape(shape))
-    return getitem(arr, tuple(index))
+    return take_index(arr, tuple(index))
 
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):

@@ -24,6 +24,7 @@ fgrad's complex convention.
 from __future__ import annotations
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from fgrad.numpy_api.manipulation import broadcast_to, moveaxis, reshape, swapax
 from fgrad.numpy_api.manipulation import diagonal as _diagonal
 from fgrad.numpy_api.products import matmul
 from fgrad.primitives.linalg import linalg_cholesky, linalg_det, linalg_solve
+
+#: LAPACK wrappers treat leading axes as a stack, so vmap calls them once on the batch
+_stacked_custom_jvp = functools.partial(custom_jvp, vectorized=True)
 
 # NumPy's own result types (namedtuples), so results compare and print as NumPy's do
 _ONE = np.ones((1, 1))
@@ -205,7 +209,7 @@ def det(a):
     return linalg_det(_square(a, "det"))
 
 
-@custom_jvp
+@_stacked_custom_jvp
 def _slogdet(a):
     sign, logabs = _xp(a).linalg.slogdet(_concrete(a, "slogdet"))
     return sign, logabs
@@ -239,7 +243,7 @@ def cholesky(a, /, *, upper: bool = False):
     return _H(L) if upper else L
 
 
-@custom_jvp
+@_stacked_custom_jvp
 def _eigh(a, lower):
     w, v = _xp(a).linalg.eigh(_concrete(a, "eigh"), "L" if lower else "U")
     return w, v
@@ -271,7 +275,7 @@ def eigvalsh(a, UPLO: str = "L"):  # noqa: N803 - NumPy's name
     return eigh(a, UPLO).eigenvalues
 
 
-@custom_jvp
+@_stacked_custom_jvp
 def _eig(a):
     w, v = _xp(a).linalg.eig(_concrete(a, "eig"))
     return w, v
@@ -310,7 +314,7 @@ def eigvals(a):
     return eig(a).eigenvalues
 
 
-@custom_jvp
+@_stacked_custom_jvp
 def _svd(a):
     u, s, vh = _xp(a).linalg.svd(_concrete(a, "svd"), full_matrices=False)
     return u, s, vh
@@ -366,7 +370,7 @@ def svdvals(x, /):
     return svd(x, compute_uv=False)
 
 
-@custom_jvp
+@_stacked_custom_jvp
 def _qr(a):
     q, r = _xp(a).linalg.qr(_concrete(a, "qr"), mode="reduced")
     return q, r

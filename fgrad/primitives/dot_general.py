@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
+from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
-from fgrad.primitives.shape import transpose
+from fgrad.primitives.shape import move_axis, transpose
 
 DimensionNumbers = tuple[
     tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]
@@ -139,3 +140,29 @@ defvjp(
     lambda g, ans, x, y, dimension_numbers: _transpose_lhs(g, x.ndim, y, dimension_numbers),
     lambda g, ans, x, y, dimension_numbers: _transpose_rhs(g, x, y.ndim, dimension_numbers),
 )
+
+
+def _dot_general_batch(size, vals, dims, *, dimension_numbers: DimensionNumbers):
+    """Both batched: the batch axis becomes one more batch dimension of the contraction.
+    One batched: it is one more free axis of that operand, found again in the result."""
+    (xc, yc), (xb, yb) = dimension_numbers
+    (x, y), (dx, dy) = vals, dims
+
+    def shift(axes, d):
+        return tuple(a if a < d else a + 1 for a in axes)
+
+    if dx is not None and dy is not None:
+        x, y = move_axis(x, dx, 0), move_axis(y, dy, 0)
+        dn = ((shift(xc, 0), shift(yc, 0)), ((0,) + shift(xb, 0), (0,) + shift(yb, 0)))
+        return dot_general(x, y, dn), 0
+    if dx is not None:
+        xc, xb = shift(xc, dx), shift(xb, dx)
+        out_dim = len(xb) + _free_axes(x.ndim, xc, xb).index(dx)
+    else:
+        yc, yb = shift(yc, dy), shift(yb, dy)
+        n_x_free = x.ndim - len(xc) - len(xb)
+        out_dim = len(xb) + n_x_free + _free_axes(y.ndim, yc, yb).index(dy)
+    return dot_general(x, y, ((xc, yc), (xb, yb))), out_dim
+
+
+defbatch(dot_general_p, _dot_general_batch)

@@ -18,12 +18,13 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, result_dtype
+from fgrad.core.batching import defbatch
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives.reductions import unbroadcast
-from fgrad.primitives.shape import broadcast_to
+from fgrad.primitives.shape import batch_to_front, broadcast_to, lift_batched
 
 # -- abstract evaluation shared by the whole family --------------------------
 
@@ -56,7 +57,37 @@ def _elementwise_abstract_eval(name: str, impl):
 
 def elementwise(name: str, impl, differentiable: bool = True) -> Primitive:
     """Create an elementwise primitive whose impl is a NumPy ufunc (or ufunc-like)."""
-    return Primitive(name, impl, _elementwise_abstract_eval(name, impl), differentiable)
+    prim = Primitive(name, impl, _elementwise_abstract_eval(name, impl), differentiable)
+    defbatch(prim, elementwise_batch(prim))
+    return prim
+
+
+def elementwise_batch(prim: Primitive):
+    """The batch rule of a broadcasting elementwise primitive.
+
+    When every batched operand has the full example rank and the same batch axis,
+    which is the first or the others are scalars, the primitive applies as it is
+    (NumPy broadcasting aligns unbatched operands on the right). Otherwise batched
+    operands move their batch axis to the front and pad their example axes, so that
+    NumPy broadcasting lines examples up with each other and with unbatched operands.
+    """
+
+    def rule(size, vals, dims, **params):
+        ranks = [getattr(v, "ndim", 0) - (d is not None) for v, d in zip(vals, dims)]
+        rank = max(ranks)
+        batched = {d for d in dims if d is not None}
+        if len(batched) == 1 and all(r == rank for r, d in zip(ranks, dims) if d is not None):
+            d = batched.pop()
+            # batch axis first: unbatched operands line up on the right by themselves
+            if d == 0 or all(r == 0 for r, e in zip(ranks, dims) if e is None):
+                return bind(prim, *vals, **params), d
+        vals = [
+            v if d is None else lift_batched(batch_to_front(v, d, size), rank)
+            for v, d in zip(vals, dims)
+        ]
+        return bind(prim, *vals, **params), 0
+
+    return rule
 
 
 def _bcast(t, ans):
@@ -568,6 +599,7 @@ def _select_abstract_eval(c: ShapedArray, x: ShapedArray, y: ShapedArray) -> Sha
 
 
 select_p = Primitive("select", np.where, _select_abstract_eval)
+defbatch(select_p, elementwise_batch(select_p))
 
 
 def select(c, x, y):
@@ -598,6 +630,7 @@ def _convert_abstract_eval(x: ShapedArray, *, new_dtype) -> ShapedArray:
 convert_element_type_p = Primitive(
     "convert_element_type", lambda x, new_dtype: x.astype(new_dtype), _convert_abstract_eval
 )
+defbatch(convert_element_type_p, elementwise_batch(convert_element_type_p))
 
 
 def convert_element_type(x, new_dtype):

@@ -21,6 +21,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
+from fgrad.core.batching import defbatch
 from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
@@ -90,3 +91,11 @@ def _vjp(g, ans, x, kind, axes, n_last, norm):
 
 defjvp(fft_p, linear_jvp(fft_p))
 defvjp(fft_p, _vjp)
+
+
+def _batch(size, vals, dims, *, kind, axes, n_last, norm):
+    d = dims[0]
+    return fft(vals[0], kind, tuple(a if a < d else a + 1 for a in axes), n_last, norm), d
+
+
+defbatch(fft_p, _batch)

@@ -2,8 +2,11 @@
 
 ``index`` is a static parameter: a tuple of ints, slices, ``None``, ``Ellipsis``
 and integer NumPy arrays, as normalised by ``fgrad.numpy`` (boolean masks are
-turned into integer arrays there). Index arrays are data, not differentiable
-inputs; the arrays being indexed and the values written are.
+turned into integer arrays there). Index arrays whose values are not known while
+tracing (under ``vmap``, or ``make_jaxpr``) are passed as extra operands instead,
+after the data operands, with :data:`OPERAND` marking their places in ``index``.
+Index arrays are data, not differentiable inputs; the arrays being indexed and
+the values written are.
 
 ``index_add`` follows ``numpy.add.at``: repeated indices accumulate, which is
 exactly what the transpose of a gather with repeated indices needs.
@@ -15,11 +18,37 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
+from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp, linear_jvp
+from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives.reductions import unbroadcast
+from fgrad.primitives.shape import (
+    batch_to_front,
+    broadcast_to,
+    lift_batched,
+    move_axis,
+    transpose,
+)
+
+
+class _Operand:
+    """The place of an index array passed as an operand (see the module docstring)."""
+
+    def __repr__(self) -> str:
+        return "<arg>"
+
+
+OPERAND = _Operand()
+
+
+def _fill(index: tuple, operands) -> tuple:
+    """``index`` with its :data:`OPERAND` places filled by ``operands``, in order."""
+    if not operands:
+        return index
+    it = iter(operands)
+    return tuple(next(it) if i is OPERAND else i for i in index)
 
 
 def _indexed_shape(x: ShapedArray, index: tuple) -> tuple[int, ...]:
@@ -31,25 +60,38 @@ def _indexed_shape(x: ShapedArray, index: tuple) -> tuple[int, ...]:
         raise IndexError(f"getitem: {err} (indexing an array of shape {x.shape})") from None
 
 
-def _getitem_abstract_eval(x: ShapedArray, *, index: tuple) -> ShapedArray:
-    return ShapedArray(_indexed_shape(x, index), x.dtype)
+def _stand_ins(name: str, operands: tuple) -> tuple:
+    """Zero-strided integer arrays shaped like the index operands, for shape inference."""
+    for a in operands:
+        if a.dtype.kind not in "iu":
+            raise IndexError(
+                f"{name}: index arrays must be integers, got {a.str_short()}; convert them "
+                "with .astype(int), or compare them to get a boolean mask"
+            )
+    return tuple(np.broadcast_to(np.zeros((), np.intp), a.shape) for a in operands)
 
 
-getitem_p = Primitive("getitem", lambda x, index: x[index], _getitem_abstract_eval)
+def _getitem_abstract_eval(x: ShapedArray, *operands: ShapedArray, index: tuple) -> ShapedArray:
+    return ShapedArray(_indexed_shape(x, _fill(index, _stand_ins("getitem", operands))), x.dtype)
 
 
-def getitem(x, index: tuple):
-    """``x[index]`` for a normalised index tuple."""
-    return bind(getitem_p, x, index=index)
+getitem_p = Primitive(
+    "getitem", lambda x, *ops, index: x[_fill(index, ops)], _getitem_abstract_eval
+)
+
+
+def getitem(x, index: tuple, operands: tuple = ()):
+    """``x[index]`` for a normalised index tuple (``operands`` fill its OPERAND places)."""
+    return bind(getitem_p, x, *operands, index=index)
 
 
 def _has_arrays(index: tuple) -> bool:
-    return any(isinstance(i, np.ndarray) for i in index)
+    return any(isinstance(i, np.ndarray) or i is OPERAND for i in index)
 
 
 def _scatter_abstract_eval(name: str):
-    def abstract_eval(x: ShapedArray, v: ShapedArray, *, index: tuple) -> ShapedArray:
-        target = _indexed_shape(x, index)
+    def abstract_eval(x: ShapedArray, v: ShapedArray, *operands, index: tuple) -> ShapedArray:
+        target = _indexed_shape(x, _fill(index, _stand_ins(name, operands)))
         try:
             fits = np.broadcast_shapes(v.shape, target) == target
         except ValueError:
@@ -64,18 +106,18 @@ def _scatter_abstract_eval(name: str):
     return abstract_eval
 
 
-def _index_add_impl(x, v, index: tuple):
+def _index_add_impl(x, v, *operands, index: tuple):
     out = x.copy()
-    if _has_arrays(index):
-        backend.scatter_add(out, index, v)  # repeated indices must accumulate
+    if _has_arrays(index):  # read before filling: operands are the backend's arrays
+        backend.scatter_add(out, _fill(index, operands), v)  # repeated indices accumulate
     else:
         out[index] += v
     return out
 
 
-def _index_set_impl(x, v, index: tuple):
+def _index_set_impl(x, v, *operands, index: tuple):
     out = x.copy()
-    out[index] = v
+    out[_fill(index, operands)] = v
     return out
 
 
@@ -83,59 +125,185 @@ index_add_p = Primitive("index_add", _index_add_impl, _scatter_abstract_eval("in
 index_set_p = Primitive("index_set", _index_set_impl, _scatter_abstract_eval("index_set"))
 
 
-def index_add(x, v, index: tuple):
+def index_add(x, v, index: tuple, operands: tuple = ()):
     """A copy of ``x`` with ``v`` added at ``x[index]`` (repeated indices accumulate)."""
-    return bind(index_add_p, x, v, index=index)
+    return bind(index_add_p, x, v, *operands, index=index)
 
 
-def index_set(x, v, index: tuple):
+def index_set(x, v, index: tuple, operands: tuple = ()):
     """A copy of ``x`` with ``x[index]`` replaced by ``v``."""
-    return bind(index_set_p, x, v, index=index)
+    return bind(index_set_p, x, v, *operands, index=index)
 
 
 def _zeros(shape, dtype, like):
     return backend.zeros(shape, dtype, like=like)
 
 
-defjvp(getitem_p, linear_jvp(getitem_p))
-defvjp(getitem_p, lambda g, ans, x, index: index_add(_zeros(x.shape, g.dtype, g), g, index))
+# Rules: the index operands (integers) have no tangents and no cotangents, and every rule
+# passes them on unchanged.
+
+defjvp(getitem_p, lambda t, ans, x, *ops, index: getitem(t, index, ops))
+defvjp(
+    getitem_p,
+    lambda g, ans, x, *ops, index: index_add(_zeros(x.shape, g.dtype, g), g, index, ops),
+)
 
 defjvp(
     index_add_p,
-    lambda t, ans, x, v, index: t,
-    lambda t, ans, x, v, index: index_add(_zeros(ans.shape, t.dtype, t), t, index),
+    lambda t, ans, x, v, *ops, index: t,
+    lambda t, ans, x, v, *ops, index: index_add(_zeros(ans.shape, t.dtype, t), t, index, ops),
 )
 defvjp(
     index_add_p,
-    lambda g, ans, x, v, index: g,
-    lambda g, ans, x, v, index: unbroadcast(getitem(g, index), v.shape),
+    lambda g, ans, x, v, *ops, index: g,
+    lambda g, ans, x, v, *ops, index: unbroadcast(getitem(g, index, ops), v.shape),
 )
 
 defjvp(
     index_set_p,
-    lambda t, ans, x, v, index: index_set(t, 0, index),
-    lambda t, ans, x, v, index: index_set(_zeros(ans.shape, t.dtype, t), t, index),
+    lambda t, ans, x, v, *ops, index: index_set(t, 0, index, ops),
+    lambda t, ans, x, v, *ops, index: index_set(_zeros(ans.shape, t.dtype, t), t, index, ops),
 )
 
 
-def _index_set_v_vjp(g, ans, x, v, index):
-    g = getitem(g, index)
+def _index_set_v_vjp(g, ans, x, v, *ops, index):
+    g = getitem(g, index, ops)
     if _has_arrays(index):
         # with repeated indices only the last write of each element lands in the output;
         # the values overwritten before it get no cotangent
-        g = g * backend.asarray(_written_last(x.shape, g.shape, g.dtype, index), like=g)
+        g = g * _written_last(x.shape, g, index, ops)
     return unbroadcast(g, v.shape)
 
 
-def _written_last(x_shape, target_shape, dtype, index) -> np.ndarray:
-    """1.0 where an element of ``x[index]`` is the one whose write ``index_set`` keeps, else 0."""
-    ids = np.arange(int(np.prod(target_shape, dtype=np.int64))).reshape(target_shape)
-    kept = _index_set_impl(np.full(x_shape, -1), ids, index)[index]
-    return (kept == ids).astype(dtype)
+def _written_last(x_shape, target, index: tuple, ops: tuple):
+    """1 where an element of ``x[index]`` is the one whose write ``index_set`` keeps, else 0
+    (in ``target``'s dtype): write every element's id, read back which ids survived."""
+    from fgrad.primitives.elementwise import convert_element_type, eq_p
+
+    size = int(np.prod(target.shape, dtype=np.int64))
+    ids = backend.asarray(np.arange(size).reshape(target.shape), like=target)
+    board = backend.asarray(np.full(x_shape, -1), like=target)
+    kept = getitem(index_set(board, ids, index, ops), index, ops)
+    return convert_element_type(bind(eq_p, kept, ids), target.dtype)
 
 
 defvjp(
     index_set_p,
-    lambda g, ans, x, v, index: index_set(g, 0, index),
+    lambda g, ans, x, v, *ops, index: index_set(g, 0, index, ops),
     _index_set_v_vjp,
 )
+
+
+# -- batch rules (vmap) -------------------------------------------------------------------
+#
+# The batch axis goes first and the index gains a leading ``:``. NumPy then keeps the batch
+# axis first, except when the index has advanced (array) entries that are not adjacent:
+# their broadcast shape moves to the front of the result, and the batch axis follows it.
+#
+# When index operands vary over the batch, the leading entry is instead ``arange(size)``
+# as one more advanced index, broadcast against the others: example ``b`` then reads row
+# ``b`` with its own indices. The advanced axes land right after the batch axis, and a
+# transpose moves them to where NumPy puts them for one example.
+
+
+def _is_advanced(i) -> bool:
+    return isinstance(i, (np.ndarray, int)) or i is OPERAND
+
+
+def advanced_front(index: tuple) -> int:
+    """How many leading result axes NumPy gives separated advanced indices (0 if adjacent)."""
+    if not _has_arrays(index):
+        return 0
+    positions = [k for k, i in enumerate(index) if _is_advanced(i)]
+    if positions[-1] - positions[0] == len(positions) - 1:
+        return 0
+    return len(np.broadcast_shapes(*[np.shape(index[k]) for k in positions]))
+
+
+def _example_index(index: tuple, ops: list, dims: list) -> tuple:
+    """``index`` for one example, with stand-ins for its operands: enough for its layout."""
+    shapes = [
+        tuple(o.shape) if d is None else o.shape[:d] + o.shape[d + 1 :] for o, d in zip(ops, dims)
+    ]
+    return _fill(index, [np.broadcast_to(np.zeros((), np.intp), s) for s in shapes])
+
+
+def _expand_ellipsis(index: tuple, ndim: int) -> tuple:
+    k = next((k for k, i in enumerate(index) if i is Ellipsis), None)
+    if k is None:
+        return index
+    used = sum(i is not None and i is not Ellipsis for i in index)
+    return index[:k] + (slice(None),) * (ndim - used) + index[k + 1 :]
+
+
+def _per_example_index(size, index, ops, dims, like, example_ndim):
+    """The batch-wide index when operands are batched: ``(index, ops, n_adv, before)``.
+
+    ``n_adv`` is the rank of the advanced axes, ``before`` how many result axes precede
+    them for one example (where the batch-wide result has them right after the batch)."""
+    index = _expand_ellipsis(index, example_ndim)
+    positions = [k for k, i in enumerate(index) if _is_advanced(i)]
+    it = iter(zip(ops, dims))
+    shapes = []
+    for i in index:
+        if i is OPERAND:
+            o, d = next(it)
+            shape = tuple(o.shape)
+            shapes.append(shape if d is None else shape[:d] + shape[d + 1 :])
+        elif _is_advanced(i):
+            shapes.append(np.shape(i))
+    n_adv = len(np.broadcast_shapes(*shapes))
+    batch_ids = backend.asarray(np.arange(size).reshape((size,) + (1,) * n_adv), like=like)
+    new_ops = [batch_ids] + [
+        o if d is None else lift_batched(move_axis(o, d, 0), n_adv) for o, d in zip(ops, dims)
+    ]
+    contiguous = positions[-1] - positions[0] == len(positions) - 1
+    return (OPERAND,) + index, tuple(new_ops), n_adv, positions[0] if contiguous else 0
+
+
+def _advanced_first(n_adv: int, before: int, ndim: int) -> tuple[int, ...]:
+    """The permutation from the batch-wide layout (batch, advanced, rest) to the example's
+    (batch, rest[:before], advanced, rest[before:])."""
+    rest = list(range(1 + n_adv, ndim))
+    return (0,) + tuple(rest[:before]) + tuple(range(1, 1 + n_adv)) + tuple(rest[before:])
+
+
+def _getitem_batch(size, vals, dims, *, index):
+    (x, *ops), (dx, *op_dims) = vals, dims
+    if all(d is None for d in op_dims):
+        x = move_axis(x, dx, 0)
+        front = advanced_front(_example_index(index, ops, op_dims))
+        return getitem(x, (slice(None),) + index, tuple(ops)), front
+    x = batch_to_front(x, dx, size)
+    index, ops, n_adv, before = _per_example_index(size, index, ops, op_dims, x, x.ndim - 1)
+    out = getitem(x, index, ops)
+    return (transpose(out, _advanced_first(n_adv, before, out.ndim)) if before else out), 0
+
+
+def _scatter_batch(prim: Primitive):
+    def rule(size, vals, dims, *, index):
+        (x, v, *ops), (dx, dv, *op_dims) = vals, dims
+        x = batch_to_front(x, dx, size)
+        example_index = _example_index(index, ops, op_dims)
+        target = _indexed_shape(ShapedArray(x.shape[1:], x.dtype), example_index)
+        if all(d is None for d in op_dims):
+            front = advanced_front(example_index)
+            if dv is not None:
+                v = lift_batched(move_axis(v, dv, 0), len(target))
+            if front:
+                v = move_axis(broadcast_to(v, (size,) + target), 0, front)
+            return bind(prim, x, v, *ops, index=(slice(None),) + index), 0
+        index, ops, n_adv, before = _per_example_index(size, index, ops, op_dims, x, x.ndim - 1)
+        v = v if dv is None else lift_batched(move_axis(v, dv, 0), len(target))
+        v = broadcast_to(v, (size,) + target)
+        if before:
+            perm = _advanced_first(n_adv, before, v.ndim)
+            v = transpose(v, tuple(np.argsort(perm).tolist()))
+        return bind(prim, x, v, *ops, index=index), 0
+
+    return rule
+
+
+defbatch(getitem_p, _getitem_batch)
+defbatch(index_add_p, _scatter_batch(index_add_p))
+defbatch(index_set_p, _scatter_batch(index_set_p))

@@ -23,6 +23,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
+from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
@@ -30,7 +31,7 @@ from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives.dot_general import dot_general
 from fgrad.primitives.elementwise import add, conj, mul, neg, real
 from fgrad.primitives.reductions import reduce_sum
-from fgrad.primitives.shape import broadcast_to, reshape, transpose
+from fgrad.primitives.shape import batch_to_front, broadcast_to, reshape, transpose
 
 
 def _check_square(a: ShapedArray, name: str, hint: str = "") -> None:
@@ -191,3 +192,18 @@ def _det_vjp(g, ans, a):
 
 defjvp(linalg_det_p, _det_jvp)
 defvjp(linalg_det_p, _det_vjp)
+
+
+# -- batch rules (vmap) -------------------------------------------------------------------
+# All three already take stacks of matrices: the batch axis becomes the first stack axis.
+
+
+def _stacked_batch(prim: Primitive):
+    def rule(size, vals, dims):
+        return bind(prim, *[batch_to_front(v, d, size) for v, d in zip(vals, dims)]), 0
+
+    return rule
+
+
+for _p in (linalg_solve_p, linalg_cholesky_p, linalg_det_p):
+    defbatch(_p, _stacked_batch(_p))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
+from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
-from fgrad.primitives.shape import broadcast_to, reshape
+from fgrad.primitives.shape import broadcast_to, move_axis, reshape
 
 
 def _check_axes(name: str, x: ShapedArray, axis: tuple[int, ...]) -> None:
@@ -152,3 +153,38 @@ argmin_p = Primitive(
     _arg_abstract_eval("argmin"),
     differentiable=False,
 )
+
+
+# -- batch rules (vmap) -------------------------------------------------------------------
+
+
+def _reduction_batch(prim: Primitive):
+    """Reduce the example axes in place, wherever the batch axis sits."""
+
+    def rule(size, vals, dims, *, axis, keepdims):
+        d = dims[0]
+        out = bind(
+            prim, vals[0], axis=tuple(a if a < d else a + 1 for a in axis), keepdims=keepdims
+        )
+        return out, d if keepdims else d - sum(a < d for a in axis)
+
+    return rule
+
+
+def _arg_batch(prim: Primitive):
+    """Batch first; ``axis=None`` flattens each example, not the whole batch."""
+
+    def rule(size, vals, dims, *, axis, keepdims):
+        x = move_axis(vals[0], dims[0], 0)
+        if axis is not None:
+            return bind(prim, x, axis=axis + 1, keepdims=keepdims), 0
+        out = bind(prim, reshape(x, (size, x.size // size if size else 0)), axis=1, keepdims=False)
+        return (reshape(out, (size,) + (1,) * (x.ndim - 1)) if keepdims else out), 0
+
+    return rule
+
+
+for _p in (reduce_sum_p, reduce_max_p, reduce_min_p):
+    defbatch(_p, _reduction_batch(_p))
+for _p in (argmax_p, argmin_p):
+    defbatch(_p, _arg_batch(_p))

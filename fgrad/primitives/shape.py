@@ -3,6 +3,9 @@
 All are linear, so each jvp applies the primitive to the tangent and each vjp
 is the inverse movement of the cotangent. ``squeeze`` and ``expand_dims`` are
 reshapes and live in ``fgrad.numpy`` only.
+
+Also here: the helpers every batch rule (``vmap``) uses to move a batch axis
+to the front and to line batched operands up for broadcasting.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
+from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp, defjvp_all, linear_jvp
 from fgrad.core.primitive import Primitive, bind
@@ -147,3 +151,57 @@ def _concatenate_vjp(g, ans, xs, wanted, axis):
 
 defjvp_all(concatenate_p, _concatenate_jvp)
 defvjp_all(concatenate_p, _concatenate_vjp)
+
+
+# -- batch axes (vmap) ----------------------------------------------------------------
+
+
+def move_axis(x, src: int, dst: int):
+    """``x`` with axis ``src`` moved to position ``dst`` (a no-op when they agree)."""
+    if src == dst:
+        return x
+    perm = [i for i in range(x.ndim) if i != src]
+    perm.insert(dst, src)
+    return transpose(x, tuple(perm))
+
+
+def batch_to_front(x, dim: int | None, size: int):
+    """``x`` with its batch axis first; an unbatched ``x`` is broadcast along a new one."""
+    if dim is None:
+        shape = tuple(getattr(x, "shape", ()))
+        return broadcast_to(x, (size,) + shape)
+    return move_axis(x, dim, 0)
+
+
+def lift_batched(x, ndim: int):
+    """A batch-first ``x`` with ones inserted after the batch axis up to ``1 + ndim`` axes,
+    so that its example axes line up, right-aligned, with those of an ``ndim``-d example."""
+    extra = ndim - (x.ndim - 1)
+    if extra == 0:
+        return x
+    return reshape(x, (x.shape[0],) + (1,) * extra + tuple(x.shape[1:]))
+
+
+def _broadcast_to_batch(size, vals, dims, *, shape):
+    x = lift_batched(batch_to_front(vals[0], dims[0], size), len(shape))
+    return broadcast_to(x, (size,) + tuple(shape)), 0
+
+
+def _reshape_batch(size, vals, dims, *, shape):
+    return reshape(move_axis(vals[0], dims[0], 0), (size,) + tuple(shape)), 0
+
+
+def _transpose_batch(size, vals, dims, *, permutation):
+    d = dims[0]
+    perm = (d,) + tuple(a if a < d else a + 1 for a in permutation)
+    return transpose(vals[0], perm), 0
+
+
+def _concatenate_batch(size, vals, dims, *, axis):
+    return concatenate([batch_to_front(x, d, size) for x, d in zip(vals, dims)], axis + 1), 0
+
+
+defbatch(broadcast_to_p, _broadcast_to_batch)
+defbatch(reshape_p, _reshape_batch)
+defbatch(transpose_p, _transpose_batch)
+defbatch(concatenate_p, _concatenate_batch)
