@@ -95,6 +95,7 @@ def _generic_impl(
     grad: Transform,
     hessian: Transform | None = None,
     hvp: Transform | None = None,
+    per_example: Transform | None = None,
     convert: Callable[[np.ndarray], Any] = lambda a: a,
     convert_params: Callable[[np.ndarray], Any] | None = None,
     update: Callable[[Any, Any, float], Any] = sgd,
@@ -105,7 +106,8 @@ def _generic_impl(
 
     The step is one pure function of the converted inputs, built from the framework's
     transforms and passed through ``compile_fn`` as a whole (``jax.jit``; identity when eager).
-    ``hvp(loss)`` must return ``(params, tangent, *data) -> H @ tangent``.
+    ``hvp(loss)`` must return ``(params, tangent, *data) -> H @ tangent``;
+    ``per_example(loss)`` must return ``(params, *data) -> stacked per-row gradients``.
     """
     params = tree_map(convert_params or convert, problem.params)
     data = tuple(convert(d) for d in problem.data)
@@ -113,7 +115,7 @@ def _generic_impl(
     vg = value_and_grad(loss)
     args: tuple[Any, ...] = (params, *data)
     if problem.derivative is not None:
-        step_fn = _derivative_fn(problem.derivative, loss, grad, hessian, hvp)
+        step_fn = _derivative_fn(problem.derivative, loss, grad, hessian, hvp, per_example)
         if problem.derivative.kind == "hvp":
             args = (params, tree_map(convert, problem.derivative.tangent), *data)
     elif problem.lr is None:
@@ -142,6 +144,7 @@ def _derivative_fn(
     grad: Transform,
     hessian: Transform | None,
     hvp: Transform | None,
+    per_example: Transform | None,
 ) -> Callable[..., Any]:
     """The function computing ``deriv`` (see :class:`harness.Derivative`) from the transforms."""
     if deriv.kind == "nested_grad":
@@ -149,7 +152,7 @@ def _derivative_fn(
         for _ in range(deriv.order):
             fn = grad(fn)
         return fn
-    transform = hessian if deriv.kind == "hessian" else hvp
+    transform = {"hessian": hessian, "hvp": hvp, "per_example": per_example}[deriv.kind]
     if transform is None:
         raise Skip(f"no {deriv.kind} transform wired up for this framework")
     return transform(loss)
@@ -167,6 +170,27 @@ def _jvp_of_grad(jvp: Callable[..., Any], grad: Transform) -> Transform:
         return hvp_f
 
     return hvp
+
+
+def _one_row(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` on one row of each data array, as a batch of one."""
+    return lambda params, *rows: f(params, *[r[None] for r in rows])
+
+
+def _vmap_of_grad(vmap: Callable[..., Any], grad: Transform, **axes: Any) -> Transform:
+    """A ``per_example`` transform: the framework's ``vmap`` over ``grad`` of one row.
+    ``axes`` names the in-axes keyword (``in_axes``, or torch's ``in_dims``)."""
+
+    def per_example(f: Callable[..., Any]) -> Callable[..., Any]:
+        grad_one = grad(_one_row(f))
+
+        def per_example_f(params: Any, *data: Any) -> Any:
+            mapped = (None,) + (0,) * len(data)
+            return vmap(grad_one, **{axes["name"]: mapped})(params, *data)
+
+        return per_example_f
+
+    return per_example
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +247,7 @@ def fgrad_eager(problem: Problem) -> Impl:
         grad=fgrad.grad,
         hessian=fgrad.hessian,
         hvp=hvp,
+        per_example=_vmap_of_grad(fgrad.vmap, fgrad.grad, name="in_axes"),
     )
 
 
@@ -241,6 +266,16 @@ def autograd_eager(problem: Problem) -> Impl:
 
         return hvp_f
 
+    def per_example(f: Callable[..., Any]) -> Callable[..., Any]:
+        # autograd has no vmap: its users loop over the rows
+        grad_one = autograd.grad(_one_row(f))
+
+        def per_example_f(params: Any, *data: Any) -> Any:
+            grads = [grad_one(params, *rows) for rows in zip(*data)]
+            return tree_map(lambda *leaves: np.stack(leaves), grads[0], *grads[1:])
+
+        return per_example_f
+
     return _generic_impl(
         problem,
         xp=anp,
@@ -248,6 +283,7 @@ def autograd_eager(problem: Problem) -> Impl:
         grad=autograd.grad,
         hessian=autograd.hessian,
         hvp=hvp,
+        per_example=per_example,
     )
 
 
@@ -260,6 +296,7 @@ def _jax_impl(problem: Problem, jit: bool) -> Impl:
         grad=jax.grad,
         hessian=jax.hessian,
         hvp=_jvp_of_grad(jax.jvp, jax.grad),
+        per_example=_vmap_of_grad(jax.vmap, jax.grad, name="in_axes"),
         convert=jnp.asarray,
         sync=jax.block_until_ready,
         compile_fn=jax.jit if jit else lambda f: f,
@@ -360,6 +397,7 @@ def torch_func(problem: Problem) -> Impl:
         grad=tfunc.grad,
         hessian=tfunc.hessian,
         hvp=_jvp_of_grad(tfunc.jvp, tfunc.grad),
+        per_example=_vmap_of_grad(tfunc.vmap, tfunc.grad, name="in_dims"),
         convert=torch.tensor,
         update=_torch_update(torch),
     )

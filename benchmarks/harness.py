@@ -119,7 +119,7 @@ def to_numpy(x: Any) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-DERIVATIVE_KINDS = ("hessian", "nested_grad", "hvp")
+DERIVATIVE_KINDS = ("hessian", "nested_grad", "hvp", "per_example")
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ class Derivative:
     - ``"hessian"``: the full Hessian of the loss (``params`` is one array of shape ``s``,
       the result has shape ``s + s``);
     - ``"nested_grad"``: ``grad`` applied ``order`` times (``params`` is a scalar);
-    - ``"hvp"``: the Hessian-vector product ``H @ tangent``, shaped like ``params``.
+    - ``"hvp"``: the Hessian-vector product ``H @ tangent``, shaped like ``params``;
+    - ``"per_example"``: the gradient of the loss on each row of the data alone (a batch of
+      one), stacked: ``params``' structure, each leaf with a leading axis of the batch size.
     """
 
     kind: str
@@ -402,9 +404,10 @@ def _check_derivative_reference(
     ``hessian``: ``H @ direction`` against a 4th-order central difference of the gradient
     along ``direction``.  ``nested_grad``: the ``order``-th derivative against the
     ``(order - 1)``-th central difference of the first derivative (step 1e-3; for order 4
-    truncation and rounding errors are ~1e-5 and ~1e-6 relative, checked to 1e-3).  ``hvp``:
-    the reference *is* such a difference (approximate, so the frameworks are also
-    cross-checked); nothing more to do.
+    truncation and rounding errors are ~1e-5 and ~1e-6 relative, checked to 1e-3).
+    ``per_example``: their mean is the whole batch's gradient (for losses that are means over
+    rows).  ``hvp``: the reference *is* such a difference (approximate, so the frameworks are
+    also cross-checked); nothing more to do.
     """
     deriv = problem.derivative
     assert deriv is not None
@@ -427,6 +430,10 @@ def _check_derivative_reference(
             / h**n
         )
         what, tolerance = f"derivative {deriv.order} ", (1e-3, 1e-6)
+    elif deriv.kind == "per_example":
+        analytic = tree_map(lambda g: np.mean(g, axis=0), ref)
+        numeric = grad_at(p64)
+        what, tolerance = "mean of the per-example gradients ", None
     else:
         return
     try:

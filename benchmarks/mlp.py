@@ -76,21 +76,29 @@ def softmax_cross_entropy_loss(
 
 
 def _hand_backward(
-    params: Params, acts: list[np.ndarray], dout: np.ndarray, activation: str = "tanh"
+    params: Params,
+    acts: list[np.ndarray],
+    dout: np.ndarray,
+    activation: str = "tanh",
+    per_example: bool = False,
 ) -> Params:
     """Backprop ``dout = dL/d(logits)`` through the layers.
 
     ``acts[i]`` is the input of layer ``i`` (``acts[0] = x``, later ones are activation
     outputs).  For ``a = h @ W + b``: ``dW = h.T @ da``, ``db = sum_batch(da)``,
     ``dh = da @ W.T``; and through ``h = act(a_prev)``: ``da_prev = dh * act'``, with
-    ``act' = 1 - h**2`` for tanh and ``h > 0`` for ReLU.
+    ``act' = 1 - h**2`` for tanh and ``h > 0`` for ReLU.  ``per_example``: one gradient per
+    row instead of their sum, ``dW[k] = outer(h[k], da[k])`` and ``db[k] = da[k]``.
     """
     dact = ACTIVATIONS[activation][1]
     grads: Params = [{} for _ in params]
     d = dout
     for i in range(len(params) - 1, -1, -1):
         h = acts[i]
-        grads[i] = {"W": h.T @ d, "b": d.sum(axis=0)}
+        if per_example:
+            grads[i] = {"W": np.einsum("ki,kj->kij", h, d), "b": d}
+        else:
+            grads[i] = {"W": h.T @ d, "b": d.sum(axis=0)}
         if i:
             d = (d @ params[i]["W"].T) * dact(h)
     return grads
@@ -111,6 +119,14 @@ def hand_mse(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[Any, Params]
     out, acts = _hand_forward(params, x)
     err = out - y
     return np.mean(err * err), _hand_backward(params, acts, err * (2 / err.size))
+
+
+def hand_mse_per_example(params: Params, x: np.ndarray, y: np.ndarray) -> Params:
+    """The gradient of :func:`mse_loss` on each row alone (a batch of one), stacked:
+    ``dL_k/dout_k = 2 (out_k - y_k) / out_k.size``."""
+    out, acts = _hand_forward(params, x)
+    err = out - y
+    return _hand_backward(params, acts, err * (2 / err.shape[1]), per_example=True)
 
 
 def hand_softmax_cross_entropy(

@@ -19,6 +19,7 @@ import mlp_large
 import mlp_small
 import nested
 import op_chain
+import per_example
 
 WORKLOADS = [
     op_chain.WORKLOAD,
@@ -27,6 +28,7 @@ WORKLOADS = [
     hessian.WORKLOAD,
     nested.WORKLOAD,
     hvp.WORKLOAD,
+    per_example.WORKLOAD,
     erm_epoch.WORKLOAD,
 ]
 

@@ -329,6 +329,10 @@ CASES: list[Case] = [
     ],
     case("argmax", ((1, 1), "distinct"), axis=0, keepdims=False),
     case("argmin", ((5,), "distinct"), axis=0, keepdims=False),
+    case("argsort", ((3, 4), "distinct"), axis=1, kind=None),
+    case("argsort", ((3, 4), "distinct"), axis=0, kind="stable"),
+    case("argsort", np.array([2.0, 1.0, 2.0, 0.0, 1.0]), axis=0, kind="stable", label="ties"),
+    case("argsort", ((0, 2), "distinct"), axis=0, kind=None),
     # -- shape --
     case("broadcast_to", ((3, 1), "normal"), shape=(3, 4)),
     case("broadcast_to", ((), "normal"), shape=(2, 3)),
@@ -938,6 +942,7 @@ BAD_SHAPES = [
     case("reduce_min", ((3, 4), "normal"), axis=(5,), keepdims=True),
     case("argmax", ((3, 4), "normal"), axis=2, keepdims=False),
     case("argmin", ((3, 4), "normal"), axis=-3, keepdims=False),
+    case("argsort", ((3, 4), "normal"), axis=2, kind=None),
     dot((3, 4), (5, 6), ((1,), (0,)), label="contraction-mismatch"),
     dot((2, 3, 4), (3, 4, 5), ((2,), (1,)), ((0,), (0,)), label="batch-mismatch"),
     dot((3, 4), (4, 5), ((1,), ()), label="unpaired"),

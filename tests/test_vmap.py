@@ -262,6 +262,25 @@ def test_jacrev_falls_back_to_a_loop_for_a_bwd_that_needs_values():
     np.testing.assert_array_equal(fgrad.jacrev(f)(np.ones(3)), 2 * np.eye(3))
 
 
+def test_sorting_and_quantiles_under_vmap_and_make_jaxpr():
+    x = RNG.normal(size=(4, 7))
+    functions = [
+        fnp.sort,
+        fnp.argsort,
+        fnp.median,
+        lambda a: fnp.quantile(a, [0.25, 0.9]),
+        lambda a: fnp.partition(a, 3)[3],
+    ]
+    for f in functions:
+        assert_trees_close(fgrad.vmap(f)(x), loop(f, x))
+    grad_median = fgrad.grad(lambda a: fnp.median(a) ** 2)
+    assert_trees_close(fgrad.vmap(grad_median)(x), loop(grad_median, x))
+    jaxpr = fgrad.make_jaxpr(fnp.sort)(x[0])
+    assert "argsort" in str(jaxpr)
+    (out,) = fgrad.eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, x[1])
+    np.testing.assert_array_equal(out, np.sort(x[1]))
+
+
 # -- per-example indices ----------------------------------------------------------------------
 
 

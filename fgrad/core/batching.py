@@ -54,6 +54,15 @@ class BatchTracer(Tracer):
         return ShapedArray(shape, a.dtype, weak_type=a.weak_type)
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        shape = tuple(self.val.shape)
+        return shape[: self.bdim] + shape[self.bdim + 1 :]
+
+    @property
+    def ndim(self) -> int:
+        return self.val.ndim - 1
+
+    @property
     def dtype(self):
         return self.val.dtype
 

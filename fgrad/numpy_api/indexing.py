@@ -4,7 +4,9 @@
 ``...``, lists, integer and boolean arrays) into the static index tuple the
 indexing primitives take. Boolean masks become integer arrays via ``nonzero``,
 which needs their values: a mask computed from traced data is fine under
-``grad``/``jvp`` (values are concrete there) but not under ``make_jaxpr``.
+``grad``/``jvp`` (values are concrete there) but not under ``vmap`` or
+``make_jaxpr``. Integer index arrays whose values are unknown there become
+operands of the primitives instead (see ``fgrad/primitives/indexing.py``).
 """
 
 from __future__ import annotations
@@ -268,10 +270,18 @@ def take_along_axis(arr, indices, axis=-1):
 
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
-    """Indices that sort ``a`` along ``axis``; computed on concrete values, no derivative."""
+    """Indices that sort ``a`` along ``axis`` (an integer array, no derivative)."""
+    from fgrad.numpy_api.manipulation import ravel
+    from fgrad.numpy_api.reductions import normalize_axes
+    from fgrad.primitives.reductions import argsort as argsort_primitive
+
     if order is not None:
         raise NotImplementedError("argsort: 'order' (structured arrays) is not supported")
-    return np.argsort(np.asarray(_concrete(a)), axis=axis, kind=kind, stable=stable)
+    a = as_array(a)
+    if axis is None or a.ndim == 0:
+        a, axis = ravel(a), 0
+    axis = normalize_axes(axis, a.ndim, "argsort")[0]
+    return argsort_primitive(a, axis, "stable" if stable else kind)
 
 
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):

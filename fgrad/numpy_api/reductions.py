@@ -346,7 +346,7 @@ def _concrete(x):
 
 def _quantile(a, q, axis, keepdims, fn, method):
     """Linear-interpolation quantiles ``q`` in [0, 1]; gradients flow to the two neighbours."""
-    from fgrad.numpy_api.indexing import take_along_axis
+    from fgrad.numpy_api.indexing import argsort, take_along_axis
     from fgrad.numpy_api.manipulation import reshape
 
     if method != "linear":
@@ -360,8 +360,7 @@ def _quantile(a, q, axis, keepdims, fn, method):
         a = astype(a, np.result_type(a.dtype, q_dtype))
     axes = normalize_axes(axis, a.ndim, fn)
     x = _merge_last(a, axes)
-    order = np.argsort(_concrete(x), axis=-1, kind="stable")
-    x = take_along_axis(x, order, axis=-1)
+    x = take_along_axis(x, argsort(x, axis=-1, stable=True), axis=-1)
     n = x.shape[-1]
     qa = np.asarray(_concrete(q), dtype=np.float64)
     if np.any(qa < 0) or np.any(qa > 1):

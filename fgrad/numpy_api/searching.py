@@ -33,9 +33,6 @@ def partition(a, kth, axis: int = -1, kind: str = "introselect", order=None):
 
 def argpartition(a, kth, axis: int = -1, kind: str = "introselect", order=None):
     """Indices that partition ``a`` (a stable argsort; see :func:`partition`)."""
-    a = as_array(a)
-    if axis is None:
-        return np.argsort(np.ravel(concrete(a)), kind="stable")
     return argsort(a, axis=axis, stable=True)
 
 

@@ -1,4 +1,5 @@
-"""Reductions along axes: ``reduce_sum``, ``reduce_max``, ``reduce_min``, ``argmax``, ``argmin``.
+"""Reductions along axes: ``reduce_sum``, ``reduce_max``, ``reduce_min``, ``argmax``, ``argmin``,
+and ``argsort`` (not a reduction, but an integer result along one axis like ``argmax``).
 
 ``axis`` is always a tuple of non-negative ints (``fgrad.numpy`` normalises
 ``None``, negative and single axes) and ``keepdims`` a bool, so rules never
@@ -155,6 +156,30 @@ argmin_p = Primitive(
 )
 
 
+# -- argsort (integer result, no derivative) ----------------------------------------------
+#
+# A primitive rather than NumPy on concrete values, so that ``sort``, ``median`` and
+# ``quantile`` run under ``vmap`` and ``make_jaxpr`` and stay on the arrays' device.
+
+
+def _argsort_abstract_eval(x: ShapedArray, *, axis: int, kind: str | None) -> ShapedArray:
+    _check_axes("argsort", x, (axis,))
+    return ShapedArray(x.shape, np.intp)
+
+
+def _argsort_impl(x, axis: int, kind: str | None):
+    # only NumPy has sorting algorithms to choose from; CuPy's sort is stable
+    return np.argsort(x, axis=axis) if kind is None else np.argsort(x, axis=axis, kind=kind)
+
+
+argsort_p = Primitive("argsort", _argsort_impl, _argsort_abstract_eval, differentiable=False)
+
+
+def argsort(x, axis: int, kind: str | None = None):
+    """Indices that sort ``x`` along ``axis`` (non-negative); ``kind`` as in NumPy."""
+    return bind(argsort_p, x, axis=axis, kind=kind)
+
+
 # -- batch rules (vmap) -------------------------------------------------------------------
 
 
@@ -188,3 +213,11 @@ for _p in (reduce_sum_p, reduce_max_p, reduce_min_p):
     defbatch(_p, _reduction_batch(_p))
 for _p in (argmax_p, argmin_p):
     defbatch(_p, _arg_batch(_p))
+
+
+def _argsort_batch(size, vals, dims, *, axis, kind):
+    d = dims[0]
+    return argsort(vals[0], axis if axis < d else axis + 1, kind), d
+
+
+defbatch(argsort_p, _argsort_batch)
