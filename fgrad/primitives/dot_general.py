@@ -36,8 +36,9 @@ def _dot_general_impl(x, y, dimension_numbers: DimensionNumbers):
             a = x if xc[0] == x.ndim - 1 else x.T
             b = y if yc[0] == 0 else y.T
             return np.matmul(a, b)
-        if len(xc) == 1 and xc[0] == x.ndim - 1 and y.ndim == 2 and yc[0] == 0:
-            return np.matmul(x, y)  # a stack of rows times a matrix (e.g. a vmapped x @ W)
+        if len(xc) == 1 and xc[0] == x.ndim - 1 and y.ndim == 2:
+            # a stack of rows times a matrix (e.g. a vmapped x @ W)
+            return np.matmul(x, y if yc[0] == 0 else y.T)
         return np.tensordot(x, y, (xc, yc))
     # batched: move axes to (batch, free, contract) x (batch, contract, free), then matmul
     xf, yf = _free_axes(x.ndim, xc, xb), _free_axes(y.ndim, yc, yb)
