@@ -231,6 +231,15 @@ def numpy_hand(problem: Problem) -> Impl:
 
 def fgrad_eager(problem: Problem) -> Impl:
     """fgrad, the library under test: ``fgrad.value_and_grad`` / ``fgrad.grad``."""
+    return _fgrad_impl(problem, jit=False)
+
+
+def fgrad_jit(problem: Problem) -> Impl:
+    """fgrad with the whole step under ``fgrad.jit`` (traced once, replayed)."""
+    return _fgrad_impl(problem, jit=True)
+
+
+def _fgrad_impl(problem: Problem, jit: bool) -> Impl:
     fgrad = _load("fgrad")
     fnp = _load("fgrad.numpy")
 
@@ -248,6 +257,7 @@ def fgrad_eager(problem: Problem) -> Impl:
         hessian=fgrad.hessian,
         hvp=hvp,
         per_example=_vmap_of_grad(fgrad.vmap, fgrad.grad, name="in_axes"),
+        compile_fn=fgrad.jit if jit else lambda f: f,
     )
 
 
@@ -406,6 +416,7 @@ def torch_func(problem: Problem) -> Impl:
 FACTORIES: dict[str, Factory] = {
     BASELINE_NUMPY: numpy_hand,
     "fgrad": fgrad_eager,
+    "fgrad (jit)": fgrad_jit,
     BASELINE_AUTOGRAD: autograd_eager,
     "jax (eager)": jax_eager,
     "jax (jit)": jax_jit,

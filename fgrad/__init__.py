@@ -12,7 +12,8 @@ transform them::
 Transforms compose to any depth (``grad(grad(f))``) and work on pytrees
 (dicts, lists, tuples, namedtuples, dataclasses) of arrays. On top of them:
 ``jacfwd``, ``jacrev``, ``hessian``, ``hvp``, ``linearize``; ``vmap`` to map a
-function over a batch axis (per-example gradients); custom rules with
+function over a batch axis (per-example gradients); ``jit`` to trace once and
+replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.test_util.check_grads``, ``fgrad.flatten_util.ravel_pytree``.
 """
@@ -39,6 +40,7 @@ from fgrad.core.errors import (
 from fgrad.core.forward_mode import jvp
 from fgrad.core.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
+from fgrad.core.jit import jit
 from fgrad.core.linearize import linearize
 from fgrad.core.make_jaxpr import make_jaxpr
 from fgrad.core.pytree import (
@@ -96,6 +98,7 @@ __all__ = [
     "jacfwd",
     "jacobian",
     "jacrev",
+    "jit",
     "jvp",
     "linearize",
     "make_jaxpr",

@@ -299,3 +299,25 @@ def test_per_example_gradients_on_the_backend(device):
     assert_on(got, device)
     for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_jit_on_the_backend(device):
+    """Constants folded at compile time and arrays made from Python scalars at run time
+    land on the arguments' device; the cache keeps one program per device."""
+    rng = np.random.default_rng(2)
+    params = nn.mlp_init(rng, [4, 8, 3])
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    step = fgrad.jit(
+        lambda p, x, y, lr: fgrad.tree_map(
+            lambda w, g: w - lr * g, p, fgrad.grad(mlp_loss)(p, x, y)
+        )
+    )
+    want = step(params, x, y, 0.1)
+    got = step(put(params, device), put(x, device), put(y, device), 0.1)
+    assert_on(got, device)
+    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    scaled = fgrad.jit(lambda s, v: fnp.astype(s, np.float64) * v + fnp.ones(3))
+    out = scaled(2.0, put(np.arange(3.0), device))
+    assert_on(out, device)
+    np.testing.assert_array_equal(get(out), 2.0 * np.arange(3.0) + 1)

@@ -164,7 +164,13 @@ def default_backend() -> Backend:
 @contextmanager
 def default_device_of(values) -> Iterator[Backend]:
     """Within the block, create arrays on the backend of ``values`` (their common one)."""
-    backend = common_backend(values, "the inputs of this transform")
+    with on_device(common_backend(values, "the inputs of this transform")) as backend:
+        yield backend
+
+
+@contextmanager
+def on_device(backend: Backend) -> Iterator[Backend]:
+    """Within the block, create arrays on ``backend``."""
     stack = getattr(_local, "stack", None)
     if stack is None:
         stack = _local.stack = []

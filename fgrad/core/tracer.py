@@ -80,7 +80,8 @@ class Tracer:
             f"tracing with {self._trace.name}: it only has a shape and a dtype. "
             "Python control flow (`if`, `while`), float(), int() and bool() need "
             "concrete values. Express the choice with fgrad.numpy.where, or compute "
-            "the value outside the traced function and pass it in."
+            "the value outside the traced function and pass it in (under jit: mark the "
+            "argument that decides it static, jit(f, static_argnums=...))."
         )
 
     def __bool__(self) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS
+from fgrad.core.make_jaxpr import JaxprTracer
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
 from fgrad.primitives.shape import broadcast_to, reshape
@@ -42,6 +43,7 @@ def _stack_nested(obj):
 def astype(x, dtype):
     """``x`` converted to ``dtype``; conversion to integers or bool carries no derivative."""
     dtype = np.dtype(dtype)
+    x = as_array(x)  # Python scalars, traced by jit or not, become (strongly typed) arrays
     if x.dtype == dtype:
         return x
     if dtype.kind not in "fc":
@@ -93,8 +95,15 @@ def as_operand(x):
 
 
 def as_array(x):
-    """Arguments that need ``.shape``/``.ndim``: arrays and tracers pass, the rest is converted."""
-    if isinstance(x, (Tracer, np.ndarray)):
+    """Arguments that need ``.shape``/``.ndim``: arrays and tracers pass, the rest is converted.
+
+    A weakly typed tracer (a Python scalar traced by ``jit``) is converted too, as the
+    scalar itself would be, so that every primitive but the elementwise ones sees arrays.
+    """
+    if isinstance(x, Tracer):
+        weak = x.__class__ is JaxprTracer and x.var.aval.weak_type  # only jit inputs are weak
+        return convert_element_type(x, x.dtype) if weak else x
+    if isinstance(x, np.ndarray):
         return x
     return asarray(x)
 

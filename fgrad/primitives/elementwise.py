@@ -627,9 +627,12 @@ def _convert_abstract_eval(x: ShapedArray, *, new_dtype) -> ShapedArray:
     return ShapedArray(x.shape, new_dtype)
 
 
-convert_element_type_p = Primitive(
-    "convert_element_type", lambda x, new_dtype: x.astype(new_dtype), _convert_abstract_eval
-)
+def _convert_impl(x, new_dtype):
+    # a Python scalar reaches here when jit replays a function of one (a weak input)
+    return x.astype(new_dtype) if hasattr(x, "astype") else backend.asarray(x, new_dtype)
+
+
+convert_element_type_p = Primitive("convert_element_type", _convert_impl, _convert_abstract_eval)
 defbatch(convert_element_type_p, elementwise_batch(convert_element_type_p))
 
 

@@ -1,0 +1,192 @@
+"""``jit``: trace a function once per input signature, optimise the jaxpr, replay it fast.
+
+The first call with a new signature (the pytree structure of the arguments,
+each leaf's shape, dtype and weak type, the values of ``static_argnums``, the
+device) traces the function abstractly, as ``make_jaxpr`` does, and runs
+:func:`fgrad.core.optimize.optimize` on the jaxpr. The result is compiled into a
+flat list of instructions over numbered slots, so a replay is one tight loop
+that calls each primitive's impl directly, with no tracing, no tape and no
+dispatch, and drops each intermediate after its last use.
+
+Called with tracers (``grad(jit(f))``, ``vmap(jit(f))``), the optimised jaxpr is
+evaluated by binding its primitives, so the enclosing transform sees exactly
+the operations the compiled program runs. Tracing is abstract, so Python
+control flow on values raises a ``ConcretizationError``: use ``fnp.where``, or
+mark the argument that decides it static.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+from fgrad.core import backend
+from fgrad.core.abstract import get_aval
+from fgrad.core.errors import TransformError
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
+from fgrad.core.make_jaxpr import JaxprTrace
+from fgrad.core.optimize import optimize
+from fgrad.core.primitive import evaluate
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.trace_stack import new_trace
+from fgrad.core.tracer import Tracer
+
+
+class JitTrace(JaxprTrace):
+    """The abstract trace of a function being compiled (named for error messages)."""
+
+    __slots__ = ()
+    name = "jit"
+
+
+def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
+    """Compile ``fun``: trace it once per input signature, then replay the optimised trace.
+
+    Parameters
+    ----------
+    fun
+        A pure function of pytrees of arrays, written with ``fgrad.numpy``. Side
+        effects (printing, appending to a list) happen once, while tracing.
+    static_argnums
+        Positional arguments passed to ``fun`` as they are, not traced: Python
+        values that decide shapes or control flow. They must be hashable; each new
+        value traces again.
+
+    Returns
+    -------
+    Callable
+        A function with the same signature and results as ``fun``.
+
+    Examples
+    --------
+    >>> step = fgrad.jit(lambda p, x, y: fgrad.value_and_grad(loss)(p, x, y))
+    >>> value, grads = step(params, x, y)      # traces and compiles
+    >>> value, grads = step(params, x2, y2)    # same shapes: replays
+    """
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    cache: dict[tuple, _Compiled] = {}
+
+    @functools.wraps(fun)
+    def jitted(*args, **kwargs):
+        positions = tuple(i % len(args) if -len(args) <= i < len(args) else i for i in static)
+        if any(not 0 <= i < len(args) for i in positions):
+            raise TransformError(
+                f"jit: static_argnums {static} refer to positional arguments, but the "
+                f"function was called with {len(args)}"
+            )
+        static_values = tuple(args[i] for i in positions)
+        dynamic = tuple(a for i, a in enumerate(args) if i not in positions)
+        flat, in_tree = tree_flatten((dynamic, kwargs))
+        device = backend.common_backend(flat, "the arguments of a jit-compiled function")
+        key = (in_tree, tuple(_signature(x) for x in flat), positions, device.name)
+        try:
+            key += (static_values,)
+            compiled = cache.get(key)
+        except TypeError:
+            raise TransformError(
+                f"jit: static arguments must be hashable (they key the compilation cache); "
+                f"got {', '.join(type(v).__name__ for v in static_values)}. Pass arrays as "
+                "ordinary (traced) arguments, or a tuple instead of a list."
+            ) from None
+        if compiled is None:
+            compiled = cache[key] = _compile(fun, args, kwargs, positions, flat, in_tree)
+        if any(isinstance(x, Tracer) for x in flat):
+            closed = compiled.closed
+            outs = eval_jaxpr(closed.jaxpr, closed.consts, *flat)
+        else:
+            with backend.on_device(device):  # where arrays made from Python scalars go
+                outs = compiled.run(flat)
+        return tree_unflatten(compiled.closed.out_tree, outs)
+
+    return jitted
+
+
+def _signature(x) -> tuple:
+    aval = get_aval(x)
+    return (aval.shape, aval.dtype, aval.weak_type)
+
+
+def _compile(fun, args, kwargs, static: tuple[int, ...], flat: list, in_tree) -> _Compiled:
+    trace = JitTrace()
+    with backend.default_device_of(flat) as trace.device, new_trace(trace):
+        tracers = [trace.new_input(get_aval(x)) for x in flat]
+        dynamic, kw = tree_unflatten(in_tree, tracers)
+        dynamic = iter(dynamic)
+        full = [a if i in static else next(dynamic) for i, a in enumerate(args)]
+        out = fun(*full, **kw)
+        out_flat, out_tree = tree_flatten(out)
+        outvars = [trace.to_var(x) for x in out_flat]
+    jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
+    return _Compiled(optimize(ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)))
+
+
+class _Compiled:
+    """An optimised jaxpr and the instruction list that replays it.
+
+    Slots hold, in order: constants and literals, the inputs, one result per
+    equation. Each instruction is ``(impl, input slots, params, output slot, slots
+    to free)``; freeing after the last use keeps peak memory near eager mode's.
+    """
+
+    __slots__ = ("closed", "template", "n_fixed", "code", "out_slots", "copy_out")
+
+    def __init__(self, closed: ClosedJaxpr):
+        self.closed = closed
+        jaxpr = closed.jaxpr
+        fixed = list(closed.consts)
+        slot = {v: k for k, v in enumerate(jaxpr.constvars)}
+
+        def slot_of(v) -> int:
+            if type(v) is Literal:
+                fixed.append(v.val)
+                return len(fixed) - 1
+            return slot[v]
+
+        literal_slots = [[slot_of(v) for v in e.invars if type(v) is Literal] for e in jaxpr.eqns]
+        out_literals = [slot_of(v) for v in jaxpr.outvars if type(v) is Literal]
+        self.n_fixed = len(fixed)
+        for k, v in enumerate(jaxpr.invars):
+            slot[v] = self.n_fixed + k
+        first_result = self.n_fixed + len(jaxpr.invars)
+        for k, eqn in enumerate(jaxpr.eqns):
+            slot[eqn.outvar] = first_result + k
+        lits = iter(out_literals)
+        self.out_slots = [next(lits) if type(v) is Literal else slot[v] for v in jaxpr.outvars]
+        # constants handed out as outputs are copied: callers may write into their results
+        self.copy_out = [s < len(closed.consts) for s in self.out_slots]
+        self.template = fixed + [None] * (len(jaxpr.invars) + len(jaxpr.eqns))
+
+        last_use: dict[int, int] = {}
+        ins_per_eqn = []
+        for k, (eqn, lit) in enumerate(zip(jaxpr.eqns, literal_slots)):
+            lit_iter = iter(lit)
+            ins = [next(lit_iter) if type(v) is Literal else slot[v] for v in eqn.invars]
+            ins_per_eqn.append(ins)
+            for s in ins:
+                if s >= self.n_fixed:
+                    last_use[s] = k
+        keep = set(self.out_slots)
+        frees: list[list[int]] = [[] for _ in jaxpr.eqns]
+        for s, k in last_use.items():
+            if s not in keep:
+                frees[k].append(s)
+        self.code = [
+            (eqn.prim.impl, tuple(ins), eqn.params, slot[eqn.outvar], tuple(free))
+            for eqn, ins, free in zip(jaxpr.eqns, ins_per_eqn, frees)
+        ]
+
+    def run(self, flat: list) -> list:
+        env = self.template.copy()
+        env[self.n_fixed : self.n_fixed + len(flat)] = flat
+        k = 0
+        try:
+            for k, (impl, ins, params, out, free) in enumerate(self.code):  # noqa: B007
+                env[out] = impl(*[env[s] for s in ins], **params)
+                for s in free:
+                    env[s] = None
+        except Exception:
+            eqn = self.closed.jaxpr.eqns[k]
+            # rerun the failing equation the eager way, for fgrad's explanation of the error
+            evaluate(eqn.prim, [env[s] for s in self.code[k][1]], eqn.params)
+            raise
+        return [env[s].copy() if copy else env[s] for s, copy in zip(self.out_slots, self.copy_out)]

@@ -1,0 +1,211 @@
+"""``jit``: same results as eager execution, one trace per signature, composition with the
+other transforms, the jaxpr optimisations, and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fgrad
+import fgrad.numpy as fnp
+from fgrad import nn
+from fgrad.core.optimize import optimize
+
+RNG = np.random.default_rng(0)
+
+
+def assert_trees_equal(got, want, rtol=1e-13):
+    assert fgrad.tree_structure(got) == fgrad.tree_structure(want)
+    for g, w in zip(fgrad.tree_leaves(got), fgrad.tree_leaves(want)):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-15)
+
+
+def mlp_loss(params, x, y):
+    logits = nn.mlp_apply(params, x, activation=fnp.tanh)
+    return nn.softmax_cross_entropy(logits, y) + 1e-3 * nn.l2_penalty(params)
+
+
+PARAMS = nn.mlp_init(RNG, [4, 8, 3])
+X, Y = RNG.normal(size=(10, 4)), RNG.integers(0, 3, size=10)
+
+FUNCTIONS = {
+    "value_and_grad of an MLP": (fgrad.value_and_grad(mlp_loss), (PARAMS, X, Y)),
+    "hessian": (fgrad.hessian(lambda v: fnp.sum(fnp.exp(v) * v[::-1]) ** 2), (X[0],)),
+    "per-example gradients": (
+        fgrad.vmap(fgrad.grad(mlp_loss), in_axes=(None, 0, 0)),
+        (PARAMS, X[:, None], Y[:, None]),
+    ),
+    "indexing, sorting, where": (
+        lambda a, i: fnp.at(fnp.where(a > 0, fnp.sort(a, axis=1), a[i] * 2.0))[0].add(1.0),
+        (X, np.array([1, 0, 2, 3, 4, 5, 6, 7, 8, 9])),
+    ),
+    "einsum, concatenate, reductions": (
+        lambda a: fnp.concatenate([fnp.einsum("ij,kj->ik", a, a), a @ a.T], axis=0).std(0),
+        (X,),
+    ),
+    "a constant output and a literal": (lambda a: (np.arange(3.0), 2.0, a), (X,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_jit_gives_the_eager_results(name):
+    f, args = FUNCTIONS[name]
+    jitted = fgrad.jit(f)
+    want = f(*args)
+    assert_trees_equal(jitted(*args), want)  # the tracing call
+    assert_trees_equal(jitted(*args), want)  # a replay
+
+
+def test_one_trace_per_signature():
+    calls = []
+
+    def f(x, s):
+        calls.append(1)
+        return fnp.sin(x) * s
+
+    jf = fgrad.jit(f)
+    x = np.ones(3)
+    jf(x, 2.0)
+    jf(x + 1, 3.0)  # new values, same types: replayed
+    assert len(calls) == 1
+    jf(np.ones(4), 2.0)  # new shape
+    jf(np.ones(3, np.float32), 2.0)  # new dtype
+    jf(x, 2)  # an int scalar instead of a float one
+    jf([x], 2.0)  # a new pytree structure
+    assert len(calls) == 5
+    np.testing.assert_allclose(jf(x + 1, 3.0), np.sin(x + 1) * 3.0)
+
+
+def test_python_scalars_stay_weakly_typed():
+    x = np.ones(3, np.float32)
+    out = fgrad.jit(lambda a, s: a * s)(x, 2.5)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, x * 2.5)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda s, x: fnp.dot(s, x),
+        lambda s, x: fnp.reshape(s, (1,)) + x,
+        lambda s, x: fnp.stack([s, s]) @ x[:2],
+        lambda s, x: fnp.sum(s) * x,
+        lambda s, x: fnp.astype(s, np.float32) * x,
+        lambda s, x: fnp.where(x > 1, s, x),
+    ],
+)
+def test_python_scalar_arguments_reach_every_kind_of_primitive(f):
+    x = np.arange(3.0, dtype=np.float32)
+    assert_trees_equal(fgrad.jit(f)(2.0, x), f(2.0, x))
+    assert_trees_equal(fgrad.jit(f)(3.0, x), f(3.0, x))
+
+
+def test_static_argnums_choose_shapes_and_control_flow():
+    calls = []
+
+    def f(x, n, mode):
+        calls.append(1)
+        y = fnp.tile(x, n)
+        return fnp.sum(y) if mode == "sum" else fnp.max(y)
+
+    jf = fgrad.jit(f, static_argnums=(1, -1))
+    x = np.arange(3.0)
+    assert jf(x, 2, "sum") == 6.0
+    assert jf(x, 2, "max") == 2.0
+    assert jf(x + 1, 2, "max") == 3.0
+    assert len(calls) == 2
+    with pytest.raises(fgrad.TransformError, match="hashable"):
+        fgrad.jit(lambda x, shape: x, static_argnums=1)(x, [3])
+    with pytest.raises(fgrad.TransformError, match="static_argnums"):
+        fgrad.jit(lambda x: x, static_argnums=3)(x)
+
+
+def test_control_flow_on_values_says_how_to_fix_it():
+    def f(x):
+        return x if fnp.sum(x) > 0 else -x
+
+    with pytest.raises(fgrad.ConcretizationError, match=r"jit.*static_argnums"):
+        fgrad.jit(f)(np.ones(3))
+
+
+def test_jit_composes_with_the_other_transforms():
+    x = RNG.normal(size=(5, 3))
+
+    def f(a):
+        return fnp.sum(fnp.tanh(a @ a.T) ** 2)
+
+    jf = fgrad.jit(f)
+    assert_trees_equal(fgrad.grad(jf)(x), fgrad.grad(f)(x), rtol=1e-12)
+    assert_trees_equal(fgrad.jit(fgrad.grad(f))(x), fgrad.grad(f)(x), rtol=1e-12)
+    assert_trees_equal(fgrad.hessian(jf)(x[0]), fgrad.hessian(f)(x[0]), rtol=1e-12)
+    assert_trees_equal(fgrad.vmap(jf)(x[:, None]), fgrad.vmap(f)(x[:, None]), rtol=1e-12)
+    v = RNG.normal(size=x.shape)
+    assert_trees_equal(fgrad.jvp(jf, (x,), (v,)), fgrad.jvp(f, (x,), (v,)), rtol=1e-12)
+    assert_trees_equal(fgrad.jit(jf)(x), f(x), rtol=1e-12)
+
+
+def test_keyword_arguments_are_traced_too():
+    jf = fgrad.jit(lambda x, *, scale: x * scale)
+    np.testing.assert_array_equal(jf(np.ones(2), scale=np.array(3.0)), [3.0, 3.0])
+    np.testing.assert_array_equal(jf(np.ones(2), scale=np.array(4.0)), [4.0, 4.0])
+
+
+def test_returned_constants_are_fresh_copies():
+    jf = fgrad.jit(lambda x: (x, fnp.zeros(3)))
+    _, z = jf(np.ones(1))
+    z += 5.0
+    np.testing.assert_array_equal(jf(np.ones(1))[1], np.zeros(3))
+
+
+def test_a_failing_primitive_is_explained_like_in_eager_mode():
+    jf = fgrad.jit(lambda a, b: fnp.linalg.solve(a, b))
+    with pytest.raises(np.linalg.LinAlgError):
+        jf(np.zeros((2, 2)), np.ones(2))
+
+
+# -- the optimisations -----------------------------------------------------------------------
+
+
+def names(closed) -> list[str]:
+    return [e.prim.name for e in closed.eqns]
+
+
+def test_dead_code_is_removed():
+    closed = fgrad.make_jaxpr(lambda x: (fnp.exp(x), x * 2.0)[1])(np.ones(3))
+    assert "exp" in names(closed)
+    opt = optimize(closed)
+    assert names(opt) == ["mul"]
+    np.testing.assert_array_equal(opt(np.arange(3.0)), np.arange(3.0) * 2)
+
+
+def test_common_subexpressions_are_computed_once():
+    closed = fgrad.make_jaxpr(lambda x: fnp.sin(x) * fnp.sin(x) + fnp.sin(x[::-1]))(np.ones(3))
+    assert names(closed).count("sin") == 3
+    opt = optimize(closed)
+    assert names(opt).count("sin") == 2  # sin(x) once; sin of the reversed x is different
+    x = RNG.normal(size=3)
+    np.testing.assert_array_equal(opt(x), np.sin(x) * np.sin(x) + np.sin(x[::-1]))
+
+
+def test_constants_are_folded_and_no_ops_dropped():
+    w = RNG.normal(size=(3, 4))
+
+    def f(x):
+        y = fnp.reshape(x, (3,)) @ fnp.transpose(w.T)  # w.T.T: two transposes of a constant
+        return fnp.astype(y, np.float64) + fnp.sum(w**2)
+
+    closed = fgrad.make_jaxpr(f)(np.ones(3))
+    opt = optimize(closed)
+    assert names(opt) == ["dot_general", "add"]
+    x = RNG.normal(size=3)
+    np.testing.assert_allclose(opt(x), x @ w + np.sum(w**2), rtol=1e-14)
+
+
+def test_weakly_typed_inputs_keep_their_conversion():
+    def f(s, a):
+        return fnp.astype(s, np.float64) * a
+
+    want = f(2.0, np.ones(2, np.float32))
+    assert want.dtype == np.float64  # NumPy 2: a converted scalar is strongly typed
+    assert fgrad.jit(f)(2.0, np.ones(2, np.float32)).dtype == np.float64
