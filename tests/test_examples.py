@@ -31,6 +31,15 @@ def test_train_digits_learns_quickly(tmp_path):
     assert accuracy >= 0.95
 
 
+def test_train_digits_with_and_without_jit_agree(tmp_path):
+    pytest.importorskip("sklearn")
+    module = load("train_digits")
+    plot = ["--plot", str(tmp_path / "c.png")]
+    assert module.main(["--epochs", "2", *plot]) == module.main(
+        ["--epochs", "2", "--no-jit", *plot]
+    )
+
+
 def test_logistic_regression_both_ways():
     pytest.importorskip("sklearn")
     pytest.importorskip("scipy")
