@@ -43,6 +43,16 @@ def assert_on(tree, device: str) -> None:
             assert backend_of(leaf).name == device, f"{type(leaf).__name__} is not on {device}"
 
 
+def check_on_device(fn, args: tuple, device: str) -> None:
+    """``fn`` on NumPy arguments and on their copies on ``device``: the results stay on the
+    device and equal NumPy's."""
+    want = fn(*args)
+    got = fn(*put(args, device))
+    assert_on(got, device)
+    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
 def _tol(dtype) -> dict:
     return {"rtol": 1e-10, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-5}
 
@@ -116,11 +126,7 @@ def test_training_step_runs_on_the_backend(device):
             params = optim.apply_updates(params, updates)
         return params, loss
 
-    want = run(params, x, y)
-    got = run(put(params, device), put(x, device), put(y, device))
-    assert_on(got, device)
-    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
-        np.testing.assert_allclose(a, b, rtol=1e-10)
+    check_on_device(run, (params, x, y), device)
 
 
 def test_constants_created_inside_transforms_land_on_the_device(device):
@@ -294,11 +300,7 @@ def test_per_example_gradients_on_the_backend(device):
         return nn.logsumexp(logits) - logits[yi]
 
     per_example = fgrad.vmap(fgrad.grad(example_loss), in_axes=(None, 0, 0))
-    want = per_example(params, x, y)
-    got = per_example(put(params, device), put(x, device), put(y, device))
-    assert_on(got, device)
-    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
-        np.testing.assert_allclose(a, b, rtol=1e-10)
+    check_on_device(per_example, (params, x, y), device)
 
 
 def test_jit_on_the_backend(device):
@@ -312,11 +314,7 @@ def test_jit_on_the_backend(device):
             lambda w, g: w - lr * g, p, fgrad.grad(mlp_loss)(p, x, y)
         )
     )
-    want = step(params, x, y, 0.1)
-    got = step(put(params, device), put(x, device), put(y, device), 0.1)
-    assert_on(got, device)
-    for a, b in zip(fgrad.tree_leaves(get(got)), fgrad.tree_leaves(want)):
-        np.testing.assert_allclose(a, b, rtol=1e-10)
+    check_on_device(lambda p, x, y: step(p, x, y, 0.1), (params, x, y), device)
     scaled = fgrad.jit(lambda s, v: fnp.astype(s, np.float64) * v + fnp.ones(3))
     out = scaled(2.0, put(np.arange(3.0), device))
     assert_on(out, device)
