@@ -117,7 +117,8 @@ def _compile(fun, args, kwargs, static: tuple[int, ...], flat: list, in_tree) ->
         out_flat, out_tree = tree_flatten(out)
         outvars = [trace.to_var(x) for x in out_flat]
     jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
-    return _Compiled(optimize(ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)))
+    with backend.on_device(trace.device):  # constants folded now land with the inputs
+        return _Compiled(optimize(ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)))
 
 
 class _Compiled:
