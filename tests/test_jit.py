@@ -8,7 +8,7 @@ import pytest
 
 import fgrad
 import fgrad.numpy as fnp
-from fgrad import nn
+from fgrad import nn, optim
 from fgrad.core.optimize import optimize
 
 RNG = np.random.default_rng(0)
@@ -162,6 +162,40 @@ def test_a_failing_primitive_is_explained_like_in_eager_mode():
     jf = fgrad.jit(lambda a, b: fnp.linalg.solve(a, b))
     with pytest.raises(np.linalg.LinAlgError):
         jf(np.zeros((2, 2)), np.ones(2))
+
+
+OPTIMISERS = {
+    "sgd": optim.sgd(0.1),
+    "momentum with exponential decay": optim.sgd(
+        optim.exponential_decay(0.1, 2, 0.5, staircase=True), momentum=0.9, nesterov=True
+    ),
+    "adam with warm-up and cosine decay": optim.adam(optim.warmup_cosine_decay(0.0, 0.1, 2, 5)),
+    "adamw": optim.adamw(optim.linear_schedule(0.1, 0.01, 3), weight_decay=1e-2),
+    "rmsprop": optim.rmsprop(0.01, momentum=0.5),
+    "adagrad": optim.adagrad(0.1),
+    "clipped adam": optim.chain(optim.clip_by_global_norm(0.5), optim.adam(0.05)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMISERS))
+def test_whole_training_steps_with_optimisers_compile(name):
+    """Step counts, schedules and bias corrections are array operations, so the optimiser
+    update runs under jit with the gradient; float32 parameters stay float32."""
+    opt = OPTIMISERS[name]
+    params = fgrad.tree_map(lambda p: p.astype(np.float32), PARAMS)
+
+    def step(params, state, x, y):
+        grads = fgrad.grad(mlp_loss)(params, x, y)
+        updates, state = opt.update(grads, state, params)
+        return optim.apply_updates(params, updates), state
+
+    eager, compiled = (params, opt.init(params)), (params, opt.init(params))
+    jitted = fgrad.jit(step)
+    for _ in range(4):
+        eager = step(*eager, X, Y)
+        compiled = jitted(*compiled, X, Y)
+    assert_trees_equal(compiled, eager, rtol=1e-5)
+    assert all(p.dtype == np.float32 for p in fgrad.tree_leaves(compiled[0]))
 
 
 # -- the optimisations -----------------------------------------------------------------------

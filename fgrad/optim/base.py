@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.pytree import tree_map
+from fgrad.core import backend
+from fgrad.core.pytree import tree_leaves, tree_map
 
 __all__ = [
     "EmptyState",
@@ -86,6 +87,20 @@ def python_scalar(x: Any) -> Any:
     """
     if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
         return x.item()
+    return x
+
+
+def scalar_like(x: Any, like: Any) -> Any:
+    """``x``, ready to combine with the array ``like`` without changing ``like``'s dtype.
+
+    A NumPy scalar becomes a Python number (see :func:`python_scalar`); a traced one (a
+    step size or bias correction computed from the step count under ``jit``) or one on
+    another device is cast to ``like``'s floating dtype, which is what the Python number
+    does implicitly.
+    """
+    x = python_scalar(x)
+    if hasattr(x, "dtype") and x.dtype != like.dtype and like.dtype.kind in "fc":
+        return fnp.astype(x, like.dtype)
     return x
 
 
@@ -213,11 +228,15 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
 
 
 def increment_count(count: Any) -> np.ndarray:
-    """``count + 1`` as a 0-d int32 NumPy array, saturating instead of overflowing."""
-    n = int(count)
-    return np.asarray(n + 1 if n < np.iinfo(np.int32).max else n, dtype=np.int32)
+    """``count + 1`` as a 0-d int32 array, saturating instead of overflowing.
+
+    Written with array operations, so that a step count traced by ``jit`` works too.
+    """
+    return fnp.asarray(fnp.minimum(count, np.iinfo(np.int32).max - 1) + 1, dtype=np.int32)
 
 
-def zero_count() -> np.ndarray:
-    """The step count of a fresh state: a 0-d int32 NumPy array holding 0."""
-    return np.zeros((), dtype=np.int32)
+def zero_count(params: Any = None) -> np.ndarray:
+    """The step count of a fresh state: a 0-d int32 array holding 0, on the device of
+    ``params``' arrays (so that a jitted step's arguments share one device)."""
+    leaves = [x for x in tree_leaves(params) if hasattr(x, "dtype")]
+    return backend.zeros((), np.int32, like=leaves[0] if leaves else None)

@@ -7,8 +7,9 @@ handy for plotting a schedule; the value is a float64 NumPy scalar or array.
 Optimisers call a learning-rate schedule with the number of updates made so
 far, so the first update uses ``schedule(0)``.
 
-Schedules are host-side NumPy code: they compute one number per step, not
-arrays of parameters, so they need no derivatives.
+Schedules are written with ``fgrad.numpy``: on a concrete count they compute
+one NumPy number on the host, and on a count traced by ``jit`` they become part
+of the compiled step. They need no derivatives.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+import fgrad.numpy as fnp
+from fgrad.core.tracer import Tracer
 from fgrad.optim.base import Schedule
 
 __all__ = [
@@ -32,7 +35,10 @@ __all__ = [
 
 
 def _value(x: Any) -> Any:
-    """A float64 NumPy scalar for a scalar count, a float64 array for an array of counts."""
+    """A float64 NumPy scalar for a scalar count, a float64 array for an array of counts
+    (traced float64 under ``jit``)."""
+    if isinstance(x, Tracer):
+        return fnp.astype(x, np.float64)
     return np.asarray(x, dtype=np.float64)[()]
 
 
@@ -48,7 +54,7 @@ def constant_schedule(value: float) -> Schedule:
     Schedule
         ``count -> value`` (broadcast to the shape of ``count``).
     """
-    return lambda count: _value(np.full(np.shape(count), value))
+    return lambda count: _value(fnp.full(fnp.shape(count), value))
 
 
 def exponential_decay(
@@ -99,13 +105,13 @@ def exponential_decay(
         )
 
     def schedule(count):
-        t = np.maximum(np.asarray(count) - transition_begin, 0)
+        t = fnp.maximum(fnp.asarray(count) - transition_begin, 0)
         p = t / transition_steps
         if staircase:
-            p = np.floor(p)
+            p = fnp.floor(p)
         value = init_value * decay_rate**p
         if end_value is not None:
-            bound = np.maximum if decay_rate < 1 else np.minimum
+            bound = fnp.maximum if decay_rate < 1 else fnp.minimum
             value = bound(value, end_value)
         return _value(value)
 
@@ -118,8 +124,8 @@ def _cosine_between(start: float, end: float, steps: int) -> Schedule:
         raise ValueError(f"cosine decay: the number of decay steps must be positive, got {steps}")
 
     def schedule(count):
-        t = np.minimum(np.asarray(count), steps)
-        return _value(end + (start - end) * 0.5 * (1 + np.cos(np.pi * t / steps)))
+        t = fnp.minimum(fnp.asarray(count), steps)
+        return _value(end + (start - end) * 0.5 * (1 + fnp.cos(np.pi * t / steps)))
 
     return schedule
 
@@ -179,7 +185,7 @@ def linear_schedule(
         )
 
     def schedule(count):
-        t = np.clip(np.asarray(count) - transition_begin, 0, transition_steps)
+        t = fnp.clip(fnp.asarray(count) - transition_begin, 0, transition_steps)
         return _value(init_value + (end_value - init_value) * (t / transition_steps))
 
     return schedule
@@ -235,10 +241,10 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     starts = (0, *boundaries)
 
     def schedule(count):
-        count = np.asarray(count)
+        count = fnp.asarray(count)
         value = schedules[0](count)
         for start, s in zip(starts[1:], schedules[1:]):
-            value = np.where(count >= start, s(np.maximum(count - start, 0)), value)
+            value = fnp.where(count >= start, s(fnp.maximum(count - start, 0)), value)
         return _value(value)
 
     return schedule

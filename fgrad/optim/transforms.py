@@ -9,7 +9,8 @@ Python floats, and ``k`` is the 1-based number of the current step.
 Leaves are combined with NumPy operators and ``fgrad.numpy`` functions only,
 so the blocks work on traced values (``fgrad.grad`` through an update step)
 and keep float32 leaves float32. States are NamedTuples of pytrees shaped like
-the parameters; step counts are 0-d int32 NumPy arrays read as Python ints.
+the parameters; step counts are 0-d int32 arrays, used with array operations so
+that a whole training step can run under ``jit``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fgrad.optim.base import (
     Schedule,
     increment_count,
     python_scalar,
+    scalar_like,
     scale,
     zero_count,
 )
@@ -140,7 +142,7 @@ def scale_by_adam(
 
     def init(params: PyTree) -> ScaleByAdamState:
         return ScaleByAdamState(
-            count=zero_count(),
+            count=zero_count(params),
             mu=tree_map(fnp.zeros_like, params),
             nu=tree_map(fnp.zeros_like, params),
         )
@@ -149,9 +151,13 @@ def scale_by_adam(
         count = increment_count(state.count)
         mu = tree_map(lambda u, m: b1 * m + (1 - b1) * u, updates, state.mu)
         nu = tree_map(lambda u, v: b2 * v + (1 - b2) * (u * u), updates, state.nu)
-        k = int(count)
-        c1, c2 = 1 - b1**k, 1 - b2**k
-        updates = tree_map(lambda m, v: (m / c1) / (fnp.sqrt(v / c2 + eps_root) + eps), mu, nu)
+        c1, c2 = 1 - b1**count, 1 - b2**count
+
+        def adam(m, v):
+            m_hat, v_hat = m / scalar_like(c1, m), v / scalar_like(c2, v)
+            return m_hat / (fnp.sqrt(v_hat + eps_root) + eps)
+
+        updates = tree_map(adam, mu, nu)
         return updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(init, update)
@@ -266,8 +272,8 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     Parameters
     ----------
     step_size_fn : Schedule
-        ``count -> step size``; a NumPy scalar result is turned into a Python
-        float so that it keeps each update's dtype.
+        ``count -> step size``; the result keeps each update's dtype (see
+        :func:`fgrad.optim.base.scalar_like`).
 
     Returns
     -------
@@ -276,11 +282,11 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     """
 
     def init(params: PyTree) -> ScaleByScheduleState:
-        return ScaleByScheduleState(zero_count())
+        return ScaleByScheduleState(zero_count(params))
 
     def update(updates: PyTree, state: ScaleByScheduleState, params: PyTree = None):
-        step_size = python_scalar(step_size_fn(state.count))
-        updates = tree_map(lambda u: u * step_size, updates)
+        step_size = step_size_fn(state.count)
+        updates = tree_map(lambda u: u * scalar_like(step_size, u), updates)
         return updates, ScaleByScheduleState(increment_count(state.count))
 
     return GradientTransformation(init, update)
