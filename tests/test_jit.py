@@ -121,6 +121,15 @@ def test_static_argnums_choose_shapes_and_control_flow():
         fgrad.jit(lambda x: x, static_argnums=3)(x)
 
 
+def test_arguments_that_are_not_arrays_must_be_static():
+    def f(x, how):
+        return x * 2 if how == "double" else x
+
+    with pytest.raises(fgrad.TransformError, match="str.*static_argnums"):
+        fgrad.jit(f)(np.ones(2), "double")
+    np.testing.assert_array_equal(fgrad.jit(f, static_argnums=1)(np.ones(2), "double"), [2, 2])
+
+
 def test_control_flow_on_values_says_how_to_fix_it():
     def f(x):
         return x if fnp.sum(x) > 0 else -x

@@ -102,6 +102,12 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
 
 
 def _signature(x) -> tuple:
+    if not (isinstance(x, (Tracer, bool, int, float, complex)) or hasattr(x, "dtype")):
+        raise TransformError(
+            f"jit: an argument leaf of type {type(x).__name__} ({x!r:.60}) is not an array "
+            "or a number, so it cannot be traced; pass it through static_argnums, or close "
+            "over it"
+        )
     aval = get_aval(x)
     return (aval.shape, aval.dtype, aval.weak_type)
 
