@@ -154,6 +154,22 @@ def test_jit_composes_with_the_other_transforms():
     assert_trees_equal(fgrad.jit(jf)(x), f(x), rtol=1e-12)
 
 
+def test_custom_rules_survive_a_transform_of_a_jitted_function():
+    @fgrad.custom_vjp
+    def clip_gradient(x):
+        return x
+
+    clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (fnp.clip(g, -1.0, 1.0),))
+
+    def f(x):
+        return fnp.sum(clip_gradient(x) * 10.0)
+
+    x = np.ones(3)
+    np.testing.assert_array_equal(fgrad.grad(f)(x), np.ones(3))  # clipped, not 10
+    np.testing.assert_array_equal(fgrad.grad(fgrad.jit(f))(x), np.ones(3))
+    np.testing.assert_array_equal(fgrad.jit(fgrad.grad(f))(x), np.ones(3))
+
+
 def test_keyword_arguments_are_traced_too():
     jf = fgrad.jit(lambda x, *, scale: x * scale)
     np.testing.assert_array_equal(jf(np.ones(2), scale=np.array(3.0)), [3.0, 3.0])

@@ -8,11 +8,12 @@ flat list of instructions over numbered slots, so a replay is one tight loop
 that calls each primitive's impl directly, with no tracing, no tape and no
 dispatch, and drops each intermediate after its last use.
 
-Called with tracers (``grad(jit(f))``, ``vmap(jit(f))``), the optimised jaxpr is
-evaluated by binding its primitives, so the enclosing transform sees exactly
-the operations the compiled program runs. Tracing is abstract, so Python
-control flow on values raises a ``ConcretizationError``: use ``fnp.where``, or
-mark the argument that decides it static.
+Called with tracers (``grad(jit(f))``, ``vmap(jit(f))``), a jitted function runs
+``f`` itself under the enclosing transform: a jaxpr holds primitives only, and
+replaying it there would drop the rules of any ``custom_jvp``/``custom_vjp``
+function inside ``f``. Compile the outermost function to get the speed. Tracing
+is abstract, so Python control flow on values raises a ``ConcretizationError``:
+use ``fnp.where``, or mark the argument that decides it static.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.errors import TransformError
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.optimize import optimize
 from fgrad.core.primitive import evaluate
@@ -77,6 +78,8 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
         static_values = tuple(args[i] for i in positions)
         dynamic = tuple(a for i, a in enumerate(args) if i not in positions)
         flat, in_tree = tree_flatten((dynamic, kwargs))
+        if any(isinstance(x, Tracer) for x in flat):
+            return fun(*args, **kwargs)  # under another transform (see the module docstring)
         device = backend.common_backend(flat, "the arguments of a jit-compiled function")
         key = (in_tree, tuple(_signature(x) for x in flat), positions, device.name)
         try:
@@ -90,12 +93,8 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
             ) from None
         if compiled is None:
             compiled = cache[key] = _compile(fun, args, kwargs, positions, flat, in_tree)
-        if any(isinstance(x, Tracer) for x in flat):
-            closed = compiled.closed
-            outs = eval_jaxpr(closed.jaxpr, closed.consts, *flat)
-        else:
-            with backend.on_device(device):  # where arrays made from Python scalars go
-                outs = compiled.run(flat)
+        with backend.on_device(device):  # where arrays made from Python scalars go
+            outs = compiled.run(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
 
     return jitted
