@@ -68,7 +68,12 @@ def _stand_ins(name: str, operands: tuple) -> tuple:
                 f"{name}: index arrays must be integers, got {a.str_short()}; convert them "
                 "with .astype(int), or compare them to get a boolean mask"
             )
-    return tuple(np.broadcast_to(np.zeros((), np.intp), a.shape) for a in operands)
+    return tuple(_stand_in(a.shape) for a in operands)
+
+
+def _stand_in(shape: tuple) -> np.ndarray:
+    """A zero-strided integer array of ``shape``: an index with the right shape, no data."""
+    return np.broadcast_to(np.zeros((), np.intp), shape)
 
 
 def _getitem_abstract_eval(x: ShapedArray, *operands: ShapedArray, index: tuple) -> ShapedArray:
@@ -206,18 +211,20 @@ defvjp(
 # transpose moves them to where NumPy puts them for one example.
 
 
-def _is_advanced(i) -> bool:
-    return isinstance(i, (np.ndarray, int)) or i is OPERAND
+def _advanced(index: tuple) -> tuple[list[int], int, bool]:
+    """For an index without OPERAND places: the positions of its advanced entries (arrays,
+    and ints beside them), the rank of their broadcast shape, and whether they are adjacent."""
+    positions = [k for k, i in enumerate(index) if isinstance(i, (np.ndarray, int))]
+    rank = len(np.broadcast_shapes(*[np.shape(index[k]) for k in positions]))
+    return positions, rank, positions[-1] - positions[0] == len(positions) - 1
 
 
 def advanced_front(index: tuple) -> int:
     """How many leading result axes NumPy gives separated advanced indices (0 if adjacent)."""
     if not _has_arrays(index):
         return 0
-    positions = [k for k, i in enumerate(index) if _is_advanced(i)]
-    if positions[-1] - positions[0] == len(positions) - 1:
-        return 0
-    return len(np.broadcast_shapes(*[np.shape(index[k]) for k in positions]))
+    _, rank, adjacent = _advanced(index)
+    return 0 if adjacent else rank
 
 
 def _example_index(index: tuple, ops: list, dims: list) -> tuple:
@@ -225,7 +232,7 @@ def _example_index(index: tuple, ops: list, dims: list) -> tuple:
     shapes = [
         tuple(o.shape) if d is None else o.shape[:d] + o.shape[d + 1 :] for o, d in zip(ops, dims)
     ]
-    return _fill(index, [np.broadcast_to(np.zeros((), np.intp), s) for s in shapes])
+    return _fill(index, [_stand_in(s) for s in shapes])
 
 
 def _expand_ellipsis(index: tuple, ndim: int) -> tuple:
@@ -236,29 +243,19 @@ def _expand_ellipsis(index: tuple, ndim: int) -> tuple:
     return index[:k] + (slice(None),) * (ndim - used) + index[k + 1 :]
 
 
-def _per_example_index(size, index, ops, dims, like, example_ndim):
+def _per_example_index(size, index, ops, dims, x):
     """The batch-wide index when operands are batched: ``(index, ops, n_adv, before)``.
 
-    ``n_adv`` is the rank of the advanced axes, ``before`` how many result axes precede
-    them for one example (where the batch-wide result has them right after the batch)."""
-    index = _expand_ellipsis(index, example_ndim)
-    positions = [k for k, i in enumerate(index) if _is_advanced(i)]
-    it = iter(zip(ops, dims))
-    shapes = []
-    for i in index:
-        if i is OPERAND:
-            o, d = next(it)
-            shape = tuple(o.shape)
-            shapes.append(shape if d is None else shape[:d] + shape[d + 1 :])
-        elif _is_advanced(i):
-            shapes.append(np.shape(i))
-    n_adv = len(np.broadcast_shapes(*shapes))
-    batch_ids = backend.asarray(np.arange(size).reshape((size,) + (1,) * n_adv), like=like)
+    ``x`` is the indexed array with its batch axis first. ``n_adv`` is the rank of the
+    advanced axes, ``before`` how many result axes precede them for one example (where
+    the batch-wide result has them right after the batch)."""
+    index = _expand_ellipsis(index, x.ndim - 1)
+    positions, n_adv, adjacent = _advanced(_example_index(index, ops, dims))
+    batch_ids = backend.asarray(np.arange(size).reshape((size,) + (1,) * n_adv), like=x)
     new_ops = [batch_ids] + [
         o if d is None else lift_batched(move_axis(o, d, 0), n_adv) for o, d in zip(ops, dims)
     ]
-    contiguous = positions[-1] - positions[0] == len(positions) - 1
-    return (OPERAND,) + index, tuple(new_ops), n_adv, positions[0] if contiguous else 0
+    return (OPERAND,) + index, tuple(new_ops), n_adv, positions[0] if adjacent else 0
 
 
 def _advanced_first(n_adv: int, before: int, ndim: int) -> tuple[int, ...]:
@@ -275,7 +272,7 @@ def _getitem_batch(size, vals, dims, *, index):
         front = advanced_front(_example_index(index, ops, op_dims))
         return getitem(x, (slice(None),) + index, tuple(ops)), front
     x = batch_to_front(x, dx, size)
-    index, ops, n_adv, before = _per_example_index(size, index, ops, op_dims, x, x.ndim - 1)
+    index, ops, n_adv, before = _per_example_index(size, index, ops, op_dims, x)
     out = getitem(x, index, ops)
     return (transpose(out, _advanced_first(n_adv, before, out.ndim)) if before else out), 0
 
@@ -293,7 +290,7 @@ def _scatter_batch(prim: Primitive):
             if front:
                 v = move_axis(broadcast_to(v, (size,) + target), 0, front)
             return bind(prim, x, v, *ops, index=(slice(None),) + index), 0
-        index, ops, n_adv, before = _per_example_index(size, index, ops, op_dims, x, x.ndim - 1)
+        index, ops, n_adv, before = _per_example_index(size, index, ops, op_dims, x)
         v = v if dv is None else lift_batched(move_axis(v, dv, 0), len(target))
         v = broadcast_to(v, (size,) + target)
         if before:
