@@ -1,4 +1,5 @@
-"""Choosing which positional arguments a transform differentiates (``argnums``)."""
+"""Choosing positional arguments: those a transform differentiates (``argnums``), and
+those ``make_jaxpr`` and ``jit`` pass through untraced (``static_argnums``)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,24 @@ def split_args(
         return tuple(full)
 
     return dyn, rebuild
+
+
+def split_static(
+    args: tuple, static_argnums: int | Sequence[int], transform: str
+) -> tuple[tuple[int, ...], tuple, Callable[[Sequence], list]]:
+    """The static positions (negatives counted from the end), the other arguments, and a
+    function that puts new values for the others back among the static ones."""
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if any(not -len(args) <= n < len(args) for n in nums):
+        raise TransformError(
+            f"{transform}: static_argnums {nums} refer to positional arguments, but the "
+            f"function was called with {len(args)}"
+        )
+    positions = tuple(n % len(args) for n in nums)
+    dynamic = tuple(a for i, a in enumerate(args) if i not in positions)
+
+    def rebuild(new_dynamic: Sequence) -> list:
+        it = iter(new_dynamic)
+        return [a if i in positions else next(it) for i, a in enumerate(args)]
+
+    return positions, dynamic, rebuild

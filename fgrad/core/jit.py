@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
+from fgrad.core.argnums import split_static
 from fgrad.core.errors import TransformError
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal
-from fgrad.core.make_jaxpr import JaxprTrace
+from fgrad.core.jaxpr import ClosedJaxpr, Literal
+from fgrad.core.make_jaxpr import JaxprTrace, stage
 from fgrad.core.optimize import optimize
 from fgrad.core.primitive import evaluate
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
 
 
@@ -64,19 +64,12 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
     >>> value, grads = step(params, x, y)      # traces and compiles
     >>> value, grads = step(params, x2, y2)    # same shapes: replays
     """
-    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     cache: dict[tuple, _Compiled] = {}
 
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
-        positions = tuple(i % len(args) if -len(args) <= i < len(args) else i for i in static)
-        if any(not 0 <= i < len(args) for i in positions):
-            raise TransformError(
-                f"jit: static_argnums {static} refer to positional arguments, but the "
-                f"function was called with {len(args)}"
-            )
+        positions, dynamic, rebuild = split_static(args, static_argnums, "jit")
         static_values = tuple(args[i] for i in positions)
-        dynamic = tuple(a for i, a in enumerate(args) if i not in positions)
         flat, in_tree = tree_flatten((dynamic, kwargs))
         if any(isinstance(x, Tracer) for x in flat):
             return fun(*args, **kwargs)  # under another transform (see the module docstring)
@@ -92,7 +85,7 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
                 "ordinary (traced) arguments, or a tuple instead of a list."
             ) from None
         if compiled is None:
-            compiled = cache[key] = _compile(fun, args, kwargs, positions, flat, in_tree)
+            compiled = cache[key] = _compile(fun, rebuild, flat, in_tree)
         with backend.on_device(device):  # where arrays made from Python scalars go
             outs = compiled.run(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
@@ -111,19 +104,17 @@ def _signature(x) -> tuple:
     return (aval.shape, aval.dtype, aval.weak_type)
 
 
-def _compile(fun, args, kwargs, static: tuple[int, ...], flat: list, in_tree) -> _Compiled:
+def _compile(fun: Callable, rebuild: Callable, flat: list, in_tree) -> _Compiled:
+    """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it."""
+
+    def call(tree):
+        dynamic, kwargs = tree
+        return fun(*rebuild(dynamic), **kwargs)
+
     trace = JitTrace()
-    with backend.default_device_of(flat) as trace.device, new_trace(trace):
-        tracers = [trace.new_input(get_aval(x)) for x in flat]
-        dynamic, kw = tree_unflatten(in_tree, tracers)
-        dynamic = iter(dynamic)
-        full = [a if i in static else next(dynamic) for i, a in enumerate(args)]
-        out = fun(*full, **kw)
-        out_flat, out_tree = tree_flatten(out)
-        outvars = [trace.to_var(x) for x in out_flat]
-    jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
+    closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return _Compiled(optimize(ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)))
+        return _Compiled(optimize(closed))
 
 
 class _Compiled:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
+from fgrad.core.argnums import split_static
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -103,23 +104,31 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
         c:f64[] = mul b 2.0
       in (c,) }
     """
-    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
 
     @functools.wraps(fun)
     def make_jaxpr_f(*args, **kwargs) -> ClosedJaxpr:
-        dyn = tuple(a for i, a in enumerate(args) if i not in static)
-        flat, in_tree = tree_flatten(dyn)
-        trace = JaxprTrace()
-        with backend.default_device_of(flat) as trace.device, new_trace(trace):
-            tracers = iter(tree_unflatten(in_tree, [trace.new_input(_input_aval(x)) for x in flat]))
-            full = [a if i in static else next(tracers) for i, a in enumerate(args)]
-            out = fun(*full, **kwargs)
-            out_flat, out_tree = tree_flatten(out)
-            outvars = [trace.to_var(x) for x in out_flat]
-        jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
-        return ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)
+        _, dynamic, rebuild = split_static(args, static_argnums, "make_jaxpr")
+        flat, in_tree = tree_flatten(dynamic)
+        avals = [_input_aval(x) for x in flat]
+        return stage(JaxprTrace(), lambda d: fun(*rebuild(d), **kwargs), flat, avals, in_tree)
 
     return make_jaxpr_f
+
+
+def stage(
+    trace: JaxprTrace, call: Callable, flat: list, avals: list[ShapedArray], in_tree
+) -> ClosedJaxpr:
+    """Record ``call`` applied to a tree (``in_tree``) of abstract inputs as a jaxpr.
+
+    ``flat`` are the actual arguments, read only for their device (where arrays created
+    inside ``call`` go); ``avals`` are the inputs' abstract values.
+    """
+    with backend.default_device_of(flat) as trace.device, new_trace(trace):
+        out = call(tree_unflatten(in_tree, [trace.new_input(a) for a in avals]))
+        out_flat, out_tree = tree_flatten(out)
+        outvars = [trace.to_var(x) for x in out_flat]
+    jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
+    return ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)
 
 
 def _input_aval(x) -> ShapedArray:
