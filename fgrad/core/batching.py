@@ -49,9 +49,7 @@ class BatchTracer(Tracer):
 
     @property
     def aval(self) -> ShapedArray:
-        a = get_aval(self.val)
-        shape = a.shape[: self.bdim] + a.shape[self.bdim + 1 :]
-        return ShapedArray(shape, a.dtype, weak_type=a.weak_type)
+        return ShapedArray(self.shape, self.val.dtype, weak_type=get_aval(self.val).weak_type)
 
     @property
     def shape(self) -> tuple[int, ...]:

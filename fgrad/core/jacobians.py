@@ -27,15 +27,6 @@ from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
 from fgrad.core.vmap import vmap
 
 
-def _basis(like):
-    """The standard basis of arrays shaped like ``like``, on its device: one-hot arrays."""
-    aval = get_aval(like)
-    for k in range(aval.size):
-        e = np.zeros(aval.size, aval.dtype)
-        e[k] = 1
-        yield backend.asarray(e.reshape(aval.shape), like=like)
-
-
 def _one_hots(like):
     """All one-hot arrays shaped like ``like``, stacked: shape ``(size,) + like.shape``."""
     aval = get_aval(like)
@@ -56,7 +47,7 @@ def _rows(pull: Callable, out, n_in: int) -> list:
             return vmap(pull)(_one_hots(out))
         except ConcretizationError:
             pass
-    rows = [pull(e) for e in _basis(out)]
+    rows = [pull(e) for e in _one_hots(out)]
     if not rows:
         return [None] * n_in
     from fgrad import numpy as fnp

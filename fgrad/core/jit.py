@@ -132,33 +132,29 @@ class _Compiled:
         jaxpr = closed.jaxpr
         fixed = list(closed.consts)
         slot = {v: k for k, v in enumerate(jaxpr.constvars)}
-
-        def slot_of(v) -> int:
-            if type(v) is Literal:
+        literal_slot: dict[int, int] = {}  # literals are fixed values too, one slot each
+        for v in [v for e in jaxpr.eqns for v in e.invars] + list(jaxpr.outvars):
+            if type(v) is Literal and id(v) not in literal_slot:
+                literal_slot[id(v)] = len(fixed)
                 fixed.append(v.val)
-                return len(fixed) - 1
-            return slot[v]
-
-        literal_slots = [[slot_of(v) for v in e.invars if type(v) is Literal] for e in jaxpr.eqns]
-        out_literals = [slot_of(v) for v in jaxpr.outvars if type(v) is Literal]
         self.n_fixed = len(fixed)
         for k, v in enumerate(jaxpr.invars):
             slot[v] = self.n_fixed + k
         first_result = self.n_fixed + len(jaxpr.invars)
         for k, eqn in enumerate(jaxpr.eqns):
             slot[eqn.outvar] = first_result + k
-        lits = iter(out_literals)
-        self.out_slots = [next(lits) if type(v) is Literal else slot[v] for v in jaxpr.outvars]
+
+        def slot_of(v) -> int:
+            return literal_slot[id(v)] if type(v) is Literal else slot[v]
+
+        self.out_slots = [slot_of(v) for v in jaxpr.outvars]
         # constants handed out as outputs are copied: callers may write into their results
         self.copy_out = [s < len(closed.consts) for s in self.out_slots]
         self.template = fixed + [None] * (len(jaxpr.invars) + len(jaxpr.eqns))
 
         last_use: dict[int, int] = {}
-        ins_per_eqn = []
-        for k, (eqn, lit) in enumerate(zip(jaxpr.eqns, literal_slots)):
-            lit_iter = iter(lit)
-            ins = [next(lit_iter) if type(v) is Literal else slot[v] for v in eqn.invars]
-            ins_per_eqn.append(ins)
+        ins_per_eqn = [[slot_of(v) for v in eqn.invars] for eqn in jaxpr.eqns]
+        for k, ins in enumerate(ins_per_eqn):
             for s in ins:
                 if s >= self.n_fixed:
                     last_use[s] = k
