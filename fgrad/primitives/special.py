@@ -17,12 +17,11 @@ import math
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.batching import defbatch
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives import elementwise as ew
-from fgrad.primitives.elementwise import _bcast, _elementwise_abstract_eval, elementwise_batch
+from fgrad.primitives.elementwise import _bcast
 from fgrad.primitives.reductions import unbroadcast
 
 _SQRT_PI = math.sqrt(math.pi)
@@ -43,10 +42,7 @@ def _special(name: str, nargs: int, differentiable: bool = True) -> Primitive:
         return getattr(_module(args[-1]), name)(*args)
 
     impl.__name__ = name
-    abstract_eval = _elementwise_abstract_eval(name, impl)
-    prim = Primitive(name, impl, abstract_eval, differentiable)
-    defbatch(prim, elementwise_batch(prim))
-    return prim
+    return ew.elementwise(name, impl, differentiable)
 
 
 def _no_derivative(fn: str, arg: str):
@@ -97,10 +93,7 @@ def _polygamma_impl(n, x):
     return np.where(n == 0, special.psi(x), series)
 
 
-polygamma_p = Primitive(
-    "polygamma", _polygamma_impl, _elementwise_abstract_eval("polygamma", _polygamma_impl)
-)
-defbatch(polygamma_p, elementwise_batch(polygamma_p))
+polygamma_p = ew.elementwise("polygamma", _polygamma_impl)
 gammasgn_p = _special("gammasgn", 1, differentiable=False)
 gammainc_p, gammaincc_p = _special("gammainc", 2), _special("gammaincc", 2)
 betainc_p = _special("betainc", 3)
