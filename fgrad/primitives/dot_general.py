@@ -18,7 +18,7 @@ from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
-from fgrad.primitives.shape import move_axis, transpose
+from fgrad.primitives.shape import move_axis, past_batch, transpose
 
 DimensionNumbers = tuple[
     tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]
@@ -151,18 +151,18 @@ def _dot_general_batch(size, vals, dims, *, dimension_numbers: DimensionNumbers)
     (xc, yc), (xb, yb) = dimension_numbers
     (x, y), (dx, dy) = vals, dims
 
-    def shift(axes, d):
-        return tuple(a if a < d else a + 1 for a in axes)
-
     if dx is not None and dy is not None:
         x, y = move_axis(x, dx, 0), move_axis(y, dy, 0)
-        dn = ((shift(xc, 0), shift(yc, 0)), ((0,) + shift(xb, 0), (0,) + shift(yb, 0)))
+        dn = (
+            (past_batch(xc, 0), past_batch(yc, 0)),
+            ((0,) + past_batch(xb, 0), (0,) + past_batch(yb, 0)),
+        )
         return dot_general(x, y, dn), 0
     if dx is not None:
-        xc, xb = shift(xc, dx), shift(xb, dx)
+        xc, xb = past_batch(xc, dx), past_batch(xb, dx)
         out_dim = len(xb) + _free_axes(x.ndim, xc, xb).index(dx)
     else:
-        yc, yb = shift(yc, dy), shift(yb, dy)
+        yc, yb = past_batch(yc, dy), past_batch(yb, dy)
         n_x_free = x.ndim - len(xc) - len(xb)
         out_dim = len(xb) + n_x_free + _free_axes(y.ndim, yc, yb).index(dy)
     return dot_general(x, y, ((xc, yc), (xb, yb))), out_dim

@@ -641,8 +641,6 @@ def convert_element_type(x, new_dtype):
     return bind(convert_element_type_p, x, new_dtype=np.dtype(new_dtype))
 
 
-
-
 def _convert_jvp(t, ans, x, new_dtype):
     if t.dtype.kind == "c" and ans.dtype.kind != "c":
         t = real(t)  # complex to real keeps the real part, as NumPy's astype does

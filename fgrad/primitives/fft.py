@@ -25,6 +25,7 @@ from fgrad.core.batching import defbatch
 from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
+from fgrad.primitives.shape import past_batch
 
 
 def _impl(x, kind: str, axes: tuple[int, ...], n_last: int, norm: str):
@@ -95,7 +96,7 @@ defvjp(fft_p, _vjp)
 
 def _batch(size, vals, dims, *, kind, axes, n_last, norm):
     d = dims[0]
-    return fft(vals[0], kind, tuple(a if a < d else a + 1 for a in axes), n_last, norm), d
+    return fft(vals[0], kind, past_batch(axes, d), n_last, norm), d
 
 
 defbatch(fft_p, _batch)

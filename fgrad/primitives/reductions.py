@@ -17,7 +17,7 @@ from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
-from fgrad.primitives.shape import broadcast_to, move_axis, reshape
+from fgrad.primitives.shape import broadcast_to, move_axis, past_batch, reshape
 
 
 def _check_axes(name: str, x: ShapedArray, axis: tuple[int, ...]) -> None:
@@ -188,9 +188,7 @@ def _reduction_batch(prim: Primitive):
 
     def rule(size, vals, dims, *, axis, keepdims):
         d = dims[0]
-        out = bind(
-            prim, vals[0], axis=tuple(a if a < d else a + 1 for a in axis), keepdims=keepdims
-        )
+        out = bind(prim, vals[0], axis=past_batch(axis, d), keepdims=keepdims)
         return out, d if keepdims else d - sum(a < d for a in axis)
 
     return rule
@@ -217,7 +215,7 @@ for _p in (argmax_p, argmin_p):
 
 def _argsort_batch(size, vals, dims, *, axis, kind):
     d = dims[0]
-    return argsort(vals[0], axis if axis < d else axis + 1, kind), d
+    return argsort(vals[0], past_batch((axis,), d)[0], kind), d
 
 
 defbatch(argsort_p, _argsort_batch)

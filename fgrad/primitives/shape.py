@@ -165,6 +165,11 @@ def move_axis(x, src: int, dst: int):
     return transpose(x, tuple(perm))
 
 
+def past_batch(axes: tuple[int, ...], dim: int) -> tuple[int, ...]:
+    """An example's axes as axes of the batch, whose batch axis sits at ``dim``."""
+    return tuple(a if a < dim else a + 1 for a in axes)
+
+
 def batch_to_front(x, dim: int | None, size: int):
     """``x`` with its batch axis first; an unbatched ``x`` is broadcast along a new one."""
     if dim is None:
@@ -193,7 +198,7 @@ def _reshape_batch(size, vals, dims, *, shape):
 
 def _transpose_batch(size, vals, dims, *, permutation):
     d = dims[0]
-    perm = (d,) + tuple(a if a < d else a + 1 for a in permutation)
+    perm = (d,) + past_batch(permutation, d)
     return transpose(vals[0], perm), 0
 
 
