@@ -121,6 +121,41 @@ def test_static_argnums_choose_shapes_and_control_flow():
         fgrad.jit(lambda x: x, static_argnums=3)(x)
 
 
+def test_static_argnames_by_keyword_or_position():
+    calls = []
+
+    def f(x, n, *, mode="sum"):
+        calls.append(1)
+        y = fnp.tile(x, n)
+        return fnp.sum(y) if mode == "sum" else fnp.max(y)
+
+    jf = fgrad.jit(f, static_argnames=("n", "mode"))
+    x = np.arange(3.0)
+    assert jf(x, n=2) == 6.0
+    assert jf(x, 2) == 6.0  # a name also makes its parameter static when passed by position
+    assert jf(x, 3, mode="max") == 2.0
+    assert jf(x + 1, 3, mode="max") == 3.0  # the same static values: a replay
+    assert len(calls) == 3  # (n=2 by keyword), (n=2 by position), (n=3, max)
+    # a number also makes its parameter static when it is passed by keyword
+    assert fgrad.jit(f, static_argnums=1)(x, n=2) == 6.0
+    with pytest.raises(fgrad.TransformError, match=r"\['size'\].*\['x', 'n', 'mode'\]"):
+        fgrad.jit(f, static_argnames="size")
+    with pytest.raises(fgrad.TransformError, match="hashable"):
+        jf(x, n=[2])
+    # with **kwargs any name can be static
+    g = fgrad.jit(lambda x, **kw: x * len(kw["shape"]), static_argnames="shape")
+    np.testing.assert_array_equal(g(x, shape=(1, 2)), 2 * x)
+
+
+def test_static_argnames_keep_grad_of_jit_working():
+    def f(x, scale):
+        return fnp.sum(fnp.sin(x)) * (2.0 if scale == "double" else 1.0)
+
+    jf = fgrad.jit(f, static_argnames="scale")
+    x = RNG.normal(size=4)
+    np.testing.assert_allclose(fgrad.grad(jf)(x, scale="double"), 2 * np.cos(x), rtol=1e-14)
+
+
 def test_arguments_that_are_not_arrays_must_be_static():
     def f(x, how):
         return x * 2 if how == "double" else x

@@ -55,7 +55,7 @@ def split_static(
             f"{transform}: static_argnums {nums} refer to positional arguments, but the "
             f"function was called with {len(args)}"
         )
-    positions = tuple(n % len(args) for n in nums)
+    positions = tuple(sorted({n % len(args) for n in nums}))
     dynamic = tuple(a for i, a in enumerate(args) if i not in positions)
 
     def rebuild(new_dynamic: Sequence) -> list:

@@ -1,8 +1,8 @@
 """``jit``: trace a function once per input signature, optimise the jaxpr, replay it fast.
 
 The first call with a new signature (the pytree structure of the arguments,
-each leaf's shape, dtype and weak type, the values of ``static_argnums``, the
-device) traces the function abstractly, as ``make_jaxpr`` does, and runs
+each leaf's shape, dtype and weak type, the values of the static arguments,
+the device) traces the function abstractly, as ``make_jaxpr`` does, and runs
 :func:`fgrad.core.optimize.optimize` on the jaxpr. The result is compiled into a
 flat list of instructions over numbered slots, so a replay is one tight loop
 that calls each primitive's impl directly, with no tracing, no tape and no
@@ -19,6 +19,7 @@ use ``fnp.where``, or mark the argument that decides it static.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
@@ -40,7 +41,11 @@ class JitTrace(JaxprTrace):
     name = "jit"
 
 
-def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
+def jit(
+    fun: Callable,
+    static_argnums: int | Sequence[int] = (),
+    static_argnames: str | Sequence[str] = (),
+) -> Callable:
     """Compile ``fun``: trace it once per input signature, then replay the optimised trace.
 
     Parameters
@@ -52,6 +57,10 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
         Positional arguments passed to ``fun`` as they are, not traced: Python
         values that decide shapes or control flow. They must be hashable; each new
         value traces again.
+    static_argnames
+        The same, by parameter name. As in JAX, a parameter named here is static
+        whether it is passed by keyword or by position, and so is a parameter
+        named by ``static_argnums`` when it is passed by keyword.
 
     Returns
     -------
@@ -63,16 +72,27 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
     >>> step = fgrad.jit(lambda p, x, y: fgrad.value_and_grad(loss)(p, x, y))
     >>> value, grads = step(params, x, y)      # traces and compiles
     >>> value, grads = step(params, x2, y2)    # same shapes: replays
+    >>> fgrad.jit(forward, static_argnames="training")(params, x, training=True)
     """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    named, names = _static_names(fun, nums, static_argnames)
     cache: dict[tuple, _Compiled] = {}
 
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
-        positions, dynamic, rebuild = split_static(args, static_argnums, "jit")
-        static_values = tuple(args[i] for i in positions)
+        # a named parameter is static where it was passed: here only if by position
+        static_nums = tuple(n for n in nums if n not in named) + tuple(
+            i for i in named if i < len(args)
+        )
+        positions, dynamic, rebuild = split_static(args, static_nums, "jit")
+        static_kwargs = {k: v for k, v in kwargs.items() if k in names}
+        if static_kwargs:
+            kwargs = {k: v for k, v in kwargs.items() if k not in names}
+        static_values = tuple(args[i] for i in positions) + tuple(sorted(static_kwargs.items()))
         flat, in_tree = tree_flatten((dynamic, kwargs))
         if any(isinstance(x, Tracer) for x in flat):
-            return fun(*args, **kwargs)  # under another transform (see the module docstring)
+            # under another transform (see the module docstring)
+            return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
         device = backend.common_backend(flat, "the arguments of a jit-compiled function")
         key = (in_tree, tuple(_signature(x) for x in flat), positions, device.name)
         try:
@@ -85,12 +105,44 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
                 "ordinary (traced) arguments, or a tuple instead of a list."
             ) from None
         if compiled is None:
-            compiled = cache[key] = _compile(fun, rebuild, flat, in_tree)
+            compiled = cache[key] = _compile(fun, rebuild, static_kwargs, flat, in_tree)
         with backend.on_device(device):  # where arrays made from Python scalars go
             outs = compiled.run(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
 
     return jitted
+
+
+def _static_names(
+    fun: Callable, nums: tuple[int, ...], static_argnames: str | Sequence[str]
+) -> tuple[tuple[int, ...], frozenset[str]]:
+    """The static parameters that have both a position and a name: their positions, and
+    the names of all static parameters.
+
+    ``fun``'s signature links the two ways of choosing: a name makes its parameter
+    static when passed by position, a number when passed by keyword. A name that is
+    not a parameter of ``fun`` (and ``fun`` takes no ``**kwargs``) is a typo: an error.
+    """
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # builtins without a signature: names are keywords only
+        return (), frozenset(names)
+    positional = [
+        p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    keyword = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        unknown = [n for n in names if n not in keyword and n not in positional]
+        if unknown:
+            raise TransformError(
+                f"jit: static_argnames {unknown} are not parameters of "
+                f"{getattr(fun, '__name__', fun)}, whose parameters are "
+                f"{[p.name for p in params]}"
+            )
+    linked = {n for n in nums if 0 <= n < len(positional) and positional[n] in keyword}
+    linked.update(positional.index(n) for n in names if n in positional and n in keyword)
+    return tuple(sorted(linked)), frozenset(names) | {positional[n] for n in linked}
 
 
 def _signature(x) -> tuple:
@@ -104,12 +156,14 @@ def _signature(x) -> tuple:
     return (aval.shape, aval.dtype, aval.weak_type)
 
 
-def _compile(fun: Callable, rebuild: Callable, flat: list, in_tree) -> _Compiled:
+def _compile(
+    fun: Callable, rebuild: Callable, static_kwargs: dict, flat: list, in_tree
+) -> _Compiled:
     """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it."""
 
     def call(tree):
         dynamic, kwargs = tree
-        return fun(*rebuild(dynamic), **kwargs)
+        return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
 
     trace = JitTrace()
     closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
