@@ -240,12 +240,141 @@ def test_errors_are_clear():
         fla.norm(R(3, 3), "bogus")
     with pytest.raises(np.linalg.LinAlgError, match=r"cholesky.*square.*\(3,\)"):
         fla.cholesky(R(3))
-    with pytest.raises(fgrad.ConcretizationError, match="make_jaxpr"):
-        fgrad.make_jaxpr(fla.eigh)(psd(3))
-    # solve and cholesky are primitives: they stage
-    assert "linalg_solve" in str(fgrad.make_jaxpr(fla.solve)(well(3), R(3)))
-    assert "linalg_cholesky" in str(fgrad.make_jaxpr(fla.cholesky)(psd(3)))
-    assert "linalg_det" in str(fgrad.make_jaxpr(fla.det)(well(3)))
+    with pytest.raises(fgrad.DtypeError, match=r"linalg_eigh: LAPACK takes.*f16\[3,3\]"):
+        fla.eigh(psd(3).astype(np.float16))
+    from fgrad.primitives.factorizations import linalg_svd
+
+    with pytest.raises(fgrad.ShapeError, match=r"linalg_svd: .*matrix.*f64\[3\]"):
+        fgrad.make_jaxpr(linalg_svd)(R(3))
+
+
+# -- staging: make_jaxpr, jit, and replays of a jaxpr under the other transforms ----------
+
+
+def _weighted_sum(f):
+    """A real scalar of all of ``f``'s outputs with fixed weights: every output matters."""
+
+    def scalar(*args):
+        outs = f(*args)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        total = 0.0
+        for k, o in enumerate(outs):
+            w = np.random.default_rng(k).standard_normal(np.shape(o))
+            total = total + fnp.sum(fnp.real(o) * w)
+        return total
+
+    return scalar
+
+
+STAGE_CASES = GRAD_CASES + [("complex-" + n, f, a) for n, f, a in COMPLEX_CASES]
+
+
+@pytest.mark.parametrize("name, f, args", STAGE_CASES, ids=[c[0] for c in STAGE_CASES])
+def test_jit_and_replayed_jaxprs_match_eager(name, f, args):
+    scalar = _weighted_sum(f)
+    argnums = tuple(range(len(args)))
+    want = f(*args)
+    got = fgrad.jit(f)(*args)
+    for g, w in zip(fgrad.tree_leaves(got), fgrad.tree_leaves(want)):
+        assert np.shape(g) == np.shape(w) and np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    want_grads = fgrad.grad(scalar, argnums)(*args)
+    jit_grads = fgrad.jit(fgrad.grad(scalar, argnums))(*args)
+    # a staged jaxpr replayed under grad is differentiated by the custom rules
+    closed = fgrad.make_jaxpr(scalar)(*args)
+    replay_grads = fgrad.grad(lambda *a: closed(*a), argnums)(*args)
+    for got_grads in (jit_grads, replay_grads):
+        for g, w in zip(got_grads, want_grads):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11)
+
+
+def test_factorisations_print_as_multi_output_equations():
+    text = str(fgrad.make_jaxpr(lambda a: fla.eigh(a, "U"))(psd(3)))
+    assert "b:f64[3] c:f64[3,3] = linalg_eigh[lower=False] a" in text
+    text = str(fgrad.make_jaxpr(lambda a: fla.svd(a, full_matrices=False))(R(4, 3)))
+    assert "b:f64[4,3] c:f64[3] d:f64[3,3] = linalg_svd a" in text
+    # unused results are dropped by jit; the ones used survive CSE of the repeated call
+    a = R(4, 3)
+    f = fgrad.jit(lambda a: fla.qr(a)[1] + fla.qr(a)[1])
+    np.testing.assert_allclose(f(a), 2 * np.linalg.qr(a)[1], rtol=1e-12)
+
+
+def test_every_factorisation_primitive_stages():
+    from fgrad.core.primitive import registry
+
+    multi = sorted(name for name, p in registry.items() if p.multiple_results)
+    assert multi == ["linalg_eig", "linalg_eigh", "linalg_qr", "linalg_slogdet", "linalg_svd"]
+    calls = {
+        "linalg_eig": lambda a: fla.eig(a),
+        "linalg_eigh": lambda a: fla.eigh(a),
+        "linalg_qr": lambda a: fla.qr(a[:, :3]),
+        "linalg_slogdet": lambda a: fla.slogdet(a),
+        "linalg_svd": lambda a: fla.svd(a[:3], full_matrices=False),
+    }
+    for name in multi:
+        closed = fgrad.make_jaxpr(calls[name])(psd(4))
+        (eqn,) = [e for e in closed.eqns if e.prim.name == name]
+        values = registry[name].impl(psd(4)[:3] if name == "linalg_svd" else psd(4)[:, :3]
+                                     if name == "linalg_qr" else psd(4), **eqn.params)
+        assert len(values) == len(eqn.outvars)
+        for v, var in zip(values, eqn.outvars):  # abstract eval agrees with LAPACK
+            assert (np.shape(v), np.asarray(v).dtype) == (var.aval.shape, var.aval.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+def test_jit_keeps_single_precision(dtype):
+    a = (psd(3) + (1j * np.triu(R(3, 3), 1) if np.dtype(dtype).kind == "c" else 0)).astype(dtype)
+    for f in (fla.eigh, fla.svd, fla.qr, fla.slogdet, fla.pinv):
+        for g, w in zip(fgrad.tree_leaves(fgrad.jit(f)(a)), fgrad.tree_leaves(f(a))):
+            assert np.asarray(g).dtype == np.asarray(w).dtype, (f.__name__, g.dtype, w.dtype)
+
+
+def test_eig_under_jit_is_complex_as_in_jax():
+    a = psd(3)  # real eigenvalues: NumPy (and eager fgrad) return real arrays
+    w, v = fla.eig(a)
+    assert w.dtype == v.dtype == np.float64
+    jw, jv = fgrad.jit(fla.eig)(a)
+    assert jw.dtype == jv.dtype == np.complex128
+    np.testing.assert_allclose(jw, w, rtol=1e-12)
+    np.testing.assert_allclose(jv, v, rtol=1e-12)
+
+
+def test_replays_and_jit_compose_with_vmap_and_hessian():
+    stack = psd(3, 4)
+
+    def f(a):
+        w, v = fla.eigh(a)
+        return fla.slogdet(a)[1] + fnp.sum(w * fnp.abs(v[0]))
+
+    want = np.array([f(a) for a in stack])
+    closed = fgrad.make_jaxpr(f)(stack[0])
+    np.testing.assert_allclose(fgrad.vmap(closed)(stack), want, rtol=1e-12)
+    np.testing.assert_allclose(fgrad.jit(fgrad.vmap(f))(stack), want, rtol=1e-12)
+    # the Hessian of log det, staged whole: -inv[l, i] inv[j, k]
+    a = psd(3)
+    inv = np.linalg.inv(a)
+    h = fgrad.jit(fgrad.hessian(lambda a: fla.slogdet(a)[1]))(a)
+    np.testing.assert_allclose(h, -np.einsum("li,jk->ijkl", inv, inv), atol=1e-10)
+
+
+def test_rank_and_lstsq_under_jit_and_vmap():
+    low = R(6, 2) @ R(2, 4)
+    for a in (R(5, 3), low, low.T):
+        want = np.linalg.matrix_rank(a)
+        assert fla.matrix_rank(a) == want
+        assert fgrad.jit(fla.matrix_rank)(a) == want
+        assert fgrad.jit(lambda a: fla.matrix_rank(a @ a.T, hermitian=True))(a) == want
+    stack = np.stack([R(5, 3), R(5, 2) @ R(2, 3)])
+    np.testing.assert_array_equal(fgrad.vmap(fla.matrix_rank)(stack), [3, 2])
+    a, b = R(6, 3), R(6, 2)
+    x, resid, rank, s = fgrad.jit(fla.lstsq)(a, b)
+    wx, wresid, wrank, ws = np.linalg.lstsq(a, b)
+    np.testing.assert_allclose(x, wx, rtol=1e-10)
+    np.testing.assert_allclose(resid, wresid, rtol=1e-10)
+    assert rank == wrank and rank.dtype == np.int32
+    np.testing.assert_allclose(s, ws, rtol=1e-12)
+    xs = fgrad.vmap(lambda b: fla.lstsq(a, b)[0], in_axes=1, out_axes=1)(b)
+    np.testing.assert_allclose(xs, wx, rtol=1e-10)
 
 
 def test_import_paths():

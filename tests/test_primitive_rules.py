@@ -741,7 +741,10 @@ def check_abstract_eval(prim: Primitive, args, params) -> None:
 
 
 def test_every_primitive_has_cases():
-    missing = sorted(set(registry) - {c.name for c in CASES})
+    # multi-output primitives have no rules of their own: their custom_jvp functions are
+    # checked, staged and replayed in tests/test_linalg.py
+    multi = {name for name, p in registry.items() if p.multiple_results}
+    missing = sorted(set(registry) - multi - {c.name for c in CASES})
     assert not missing, f"primitives registered without rule-check cases: {missing}"
 
 

@@ -47,14 +47,15 @@ class Literal:
 
 
 class Equation:
-    """``outvar = prim[params](*invars)``."""
+    """``outvars = prim[params](*invars)``: one output variable, or one per result of a
+    ``multiple_results`` primitive."""
 
-    __slots__ = ("prim", "invars", "outvar", "params")
+    __slots__ = ("prim", "invars", "outvars", "params")
 
-    def __init__(self, prim: Primitive, invars: list, outvar: Var, params: dict):
+    def __init__(self, prim: Primitive, invars: list, outvars: list[Var], params: dict):
         self.prim = prim
         self.invars = invars
-        self.outvar = outvar
+        self.outvars = outvars
         self.params = params
 
 
@@ -130,7 +131,9 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence, *args) -> list:
     """Evaluate ``jaxpr`` by binding its primitives; returns the flat list of outputs.
 
     Because it binds, any active transform records or differentiates the
-    evaluation, exactly as if the original Python function had run.
+    evaluation, exactly as if the original Python function had run. A
+    multi-output primitive is evaluated through its ``custom_rules`` function,
+    which carries its derivative and batch rules (see :class:`Primitive`).
     """
     if len(args) != len(jaxpr.invars):
         raise TypeError(f"jaxpr takes {len(jaxpr.invars)} arguments, got {len(args)}")
@@ -141,7 +144,11 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence, *args) -> list:
         return v.val if type(v) is Literal else env[v]
 
     for eqn in jaxpr.eqns:
-        env[eqn.outvar] = bind(eqn.prim, *map(read, eqn.invars), **eqn.params)
+        prim = eqn.prim
+        if prim.multiple_results:
+            env.update(zip(eqn.outvars, prim.custom_rules(*map(read, eqn.invars), **eqn.params)))
+        else:
+            env[eqn.outvars[0]] = bind(prim, *map(read, eqn.invars), **eqn.params)
     return [read(v) for v in jaxpr.outvars]
 
 
@@ -179,7 +186,8 @@ def pretty_print(jaxpr: Jaxpr) -> str:
         if eqn.params:
             params = "[" + " ".join(f"{k}={_param_str(p)}" for k, p in eqn.params.items()) + "]"
         args = " ".join(name(v) for v in eqn.invars)
-        lines.append(f"    {typed(eqn.outvar)} = {eqn.prim.name}{params} {args}")
+        outs = " ".join(typed(v) for v in eqn.outvars)
+        lines.append(f"    {outs} = {eqn.prim.name}{params} {args}")
     outs = ", ".join(name(v) for v in jaxpr.outvars)
     lines.append(f"  in ({outs}{',' if len(jaxpr.outvars) == 1 else ''}) }}")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
@@ -174,12 +175,14 @@ def _compile(
 class _Compiled:
     """An optimised jaxpr and the instruction list that replays it.
 
-    Slots hold, in order: constants and literals, the inputs, one result per
-    equation. Each instruction is ``(impl, input slots, params, output slot, slots
-    to free)``; freeing after the last use keeps peak memory near eager mode's.
+    Slots hold, in order: constants and literals, the inputs, then the results. Each
+    instruction is ``(impl, input slots, params, output slot, slots to free)``;
+    freeing after the last use keeps peak memory near eager mode's. A multi-output
+    equation becomes one instruction that stores the tuple of results and one
+    ``itemgetter`` per result that is used, so the replay loop never branches.
     """
 
-    __slots__ = ("closed", "template", "n_fixed", "code", "out_slots", "copy_out")
+    __slots__ = ("closed", "template", "n_fixed", "code", "sources", "out_slots", "copy_out")
 
     def __init__(self, closed: ClosedJaxpr):
         self.closed = closed
@@ -194,33 +197,45 @@ class _Compiled:
         self.n_fixed = len(fixed)
         for k, v in enumerate(jaxpr.invars):
             slot[v] = self.n_fixed + k
-        first_result = self.n_fixed + len(jaxpr.invars)
-        for k, eqn in enumerate(jaxpr.eqns):
-            slot[eqn.outvar] = first_result + k
+        n_slots = self.n_fixed + len(jaxpr.invars)
 
         def slot_of(v) -> int:
             return literal_slot[id(v)] if type(v) is Literal else slot[v]
 
+        used = {v for e in jaxpr.eqns for v in e.invars} | set(jaxpr.outvars)
+        instructions = []  # (impl, input slots, params, output slot)
+        self.sources = []  # the equation each instruction comes from, for errors
+        for eqn in jaxpr.eqns:
+            ins = tuple(slot_of(v) for v in eqn.invars)
+            instructions.append((eqn.prim.impl, ins, eqn.params, n_slots))
+            self.sources.append(eqn)
+            if not eqn.prim.multiple_results:
+                slot[eqn.outvars[0]] = n_slots
+                n_slots += 1
+                continue
+            packed, n_slots = n_slots, n_slots + 1
+            for i, v in enumerate(eqn.outvars):
+                if v in used:
+                    slot[v], n_slots = n_slots, n_slots + 1
+                    instructions.append((operator.itemgetter(i), (packed,), {}, slot[v]))
+                    self.sources.append(eqn)
+
         self.out_slots = [slot_of(v) for v in jaxpr.outvars]
         # constants handed out as outputs are copied: callers may write into their results
         self.copy_out = [s < len(closed.consts) for s in self.out_slots]
-        self.template = fixed + [None] * (len(jaxpr.invars) + len(jaxpr.eqns))
+        self.template = fixed + [None] * (n_slots - len(fixed))
 
         last_use: dict[int, int] = {}
-        ins_per_eqn = [[slot_of(v) for v in eqn.invars] for eqn in jaxpr.eqns]
-        for k, ins in enumerate(ins_per_eqn):
+        for k, (_, ins, _, _) in enumerate(instructions):
             for s in ins:
                 if s >= self.n_fixed:
                     last_use[s] = k
         keep = set(self.out_slots)
-        frees: list[list[int]] = [[] for _ in jaxpr.eqns]
+        frees: list[list[int]] = [[] for _ in instructions]
         for s, k in last_use.items():
             if s not in keep:
                 frees[k].append(s)
-        self.code = [
-            (eqn.prim.impl, tuple(ins), eqn.params, slot[eqn.outvar], tuple(free))
-            for eqn, ins, free in zip(jaxpr.eqns, ins_per_eqn, frees)
-        ]
+        self.code = [(*ins, tuple(free)) for ins, free in zip(instructions, frees)]
 
     def run(self, flat: list) -> list:
         env = self.template.copy()
@@ -232,7 +247,7 @@ class _Compiled:
                 for s in free:
                     env[s] = None
         except Exception:
-            eqn = self.closed.jaxpr.eqns[k]
+            eqn = self.sources[k]
             # rerun the failing equation the eager way, for fgrad's explanation of the error
             evaluate(eqn.prim, [env[s] for s in self.code[k][1]], eqn.params)
             raise

@@ -120,8 +120,9 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
             else:
                 vals.append(v.aval)  # a linear value: only its shape and dtype exist
                 links.append((pos, index[v]))
-        out = index.setdefault(eqn.outvar, len(index))
-        tape.append((eqn.prim, eqn.params, vals, links, out, eqn.outvar.aval))
+        (outvar,) = eqn.outvars  # linear maps are made of single-output primitives
+        out = index.setdefault(outvar, len(index))
+        tape.append((eqn.prim, eqn.params, vals, links, out, outvar.aval))
     cts: dict = {}
     for v, ct in zip(jaxpr.outvars, cts_out):
         if type(v) is Literal or v in consts:

@@ -74,8 +74,12 @@ class JaxprTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict):
         invars = [self.to_var(x) for x in args]
         aval = prim.abstract_eval(*[v.aval for v in invars], **params)
+        if prim.multiple_results:
+            outs = [Var(ShapedArray(a.shape, a.dtype)) for a in aval]
+            self.eqns.append(Equation(prim, invars, outs, params))
+            return tuple(JaxprTracer(self, v) for v in outs)
         out = Var(ShapedArray(aval.shape, aval.dtype))
-        self.eqns.append(Equation(prim, invars, out, params))
+        self.eqns.append(Equation(prim, invars, [out], params))
         return JaxprTracer(self, out)
 
 

@@ -27,8 +27,8 @@ def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
     """The same computation with folded constants, no no-ops, no repeats, no dead code."""
     jaxpr = closed.jaxpr
     consts: dict[Var, object] = dict(zip(jaxpr.constvars, closed.consts))
-    renamed: dict[Var, object] = {}  # outvar -> the atom that replaces it
-    seen: dict[tuple, Var] = {}
+    renamed: dict[Var, object] = {}  # output variable -> the atom that replaces it
+    seen: dict[tuple, list[Var]] = {}
     eqns = []
 
     def atom(v):
@@ -38,26 +38,28 @@ def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
         ins = [atom(v) for v in eqn.invars]
         if all(type(v) is Literal or v in consts for v in ins):
             values = [v.val if type(v) is Literal else consts[v] for v in ins]
-            folded = Var(ShapedArray(eqn.outvar.aval.shape, eqn.outvar.aval.dtype))
-            consts[folded] = eqn.prim.impl(*values, **eqn.params)
-            renamed[eqn.outvar] = folded
+            results = eqn.prim.impl(*values, **eqn.params)
+            for v, result in zip(eqn.outvars, results if eqn.prim.multiple_results else [results]):
+                folded = Var(ShapedArray(v.aval.shape, v.aval.dtype))
+                consts[folded] = result
+                renamed[v] = folded
             continue
         if _is_no_op(eqn, ins):
-            renamed[eqn.outvar] = ins[0]
+            renamed[eqn.outvars[0]] = ins[0]
             continue
         key = _cse_key(eqn, ins)
         if key is not None:
             if key in seen:
-                renamed[eqn.outvar] = seen[key]
+                renamed.update(zip(eqn.outvars, seen[key]))
                 continue
-            seen[key] = eqn.outvar
-        eqns.append(Equation(eqn.prim, ins, eqn.outvar, eqn.params))
+            seen[key] = eqn.outvars
+        eqns.append(Equation(eqn.prim, ins, eqn.outvars, eqn.params))
     outvars = [atom(v) for v in jaxpr.outvars]
 
     live = {v for v in outvars if type(v) is Var}
     kept = []
     for eqn in reversed(eqns):
-        if eqn.outvar in live:
+        if any(v in live for v in eqn.outvars):
             kept.append(eqn)
             live.update(v for v in eqn.invars if type(v) is Var)
     kept.reverse()

@@ -38,9 +38,30 @@ class Primitive:
         ``False`` for operations whose derivative is zero everywhere it exists
         (comparisons, ``sign``, ``stop_gradient``, ...). Differentiation traces
         then evaluate them on the underlying values without recording anything.
+    multiple_results
+        ``True`` for operations that return several arrays (the LAPACK
+        factorisations): ``impl`` returns a tuple and ``abstract_eval`` a tuple of
+        avals, and the jaxpr equation has one output variable per array.
+
+    Notes
+    -----
+    A multi-output primitive has no rules of its own. Its derivatives and batching
+    come from the ``custom_jvp`` function that binds it, set as ``custom_rules``
+    (``custom_rules(*args, **params)`` computes the same results): that function
+    meets every transform before the primitive does, so only ``make_jaxpr``/``jit``
+    ever record the primitive, and :func:`~fgrad.core.jaxpr.eval_jaxpr` replays a
+    recorded one by calling ``custom_rules``, so that a replay under ``grad`` or
+    ``vmap`` is differentiated and batched by the same rules.
     """
 
-    __slots__ = ("name", "impl", "abstract_eval", "differentiable")
+    __slots__ = (
+        "name",
+        "impl",
+        "abstract_eval",
+        "differentiable",
+        "multiple_results",
+        "custom_rules",
+    )
 
     def __init__(
         self,
@@ -48,11 +69,14 @@ class Primitive:
         impl: Callable,
         abstract_eval: Callable[..., ShapedArray],
         differentiable: bool = True,
+        multiple_results: bool = False,
     ):
         self.name = name
         self.impl = impl
         self.abstract_eval = abstract_eval
         self.differentiable = differentiable
+        self.multiple_results = multiple_results
+        self.custom_rules: Callable | None = None
         registry[name] = self
 
     def __repr__(self) -> str:

@@ -4,15 +4,16 @@ Three layers:
 
 * Primitives (``fgrad/primitives/linalg.py``): ``linalg_solve``, ``linalg_cholesky``
   and ``linalg_det``, with their own jvp and vjp rules; ``solve``, ``inv``,
-  ``matrix_power``, ``tensorsolve``, ``cholesky`` and ``det`` build on them and stage
-  under ``make_jaxpr``.
+  ``matrix_power``, ``tensorsolve``, ``cholesky`` and ``det`` build on them.
 * The other factorisations (``eigh``, ``svd``, ``qr``, ``eig``) and ``slogdet``
-  return several arrays, which a primitive cannot, so they are ``custom_jvp``
-  functions: the value comes from the backend's LAPACK, the derivative from a
-  forward rule written with fgrad operations, linear in the tangent, which reverse
-  mode transposes. The rules call the functions themselves, so Hessians work. They
-  need concrete values, so ``make_jaxpr`` cannot stage them yet.
-* ``norm``, ``pinv``, ``lstsq``, ``cond``, ... compose those.
+  return several arrays. Each is a multi-output primitive
+  (``fgrad/primitives/factorizations.py``) bound by a ``custom_jvp`` function here:
+  the value comes from the backend's LAPACK, the derivative from a forward rule
+  written with fgrad operations, linear in the tangent, which reverse mode
+  transposes. The rules call the functions themselves, so Hessians work.
+* ``norm``, ``pinv``, ``lstsq``, ``cond``, ``matrix_rank``, ... compose those.
+
+Everything here stages under ``make_jaxpr`` and ``jit``.
 
 Conventions (see ``docs/linalg.md``): ``cholesky`` and ``eigh`` read one triangle
 of their input, as LAPACK does, and their derivatives are those of that exact
@@ -38,6 +39,18 @@ from fgrad.numpy_api.creation import as_array, astype
 from fgrad.numpy_api.manipulation import broadcast_to, moveaxis, reshape, swapaxes
 from fgrad.numpy_api.manipulation import diagonal as _diagonal
 from fgrad.numpy_api.products import matmul
+from fgrad.primitives.factorizations import (
+    linalg_eig,
+    linalg_eig_p,
+    linalg_eigh,
+    linalg_eigh_p,
+    linalg_qr,
+    linalg_qr_p,
+    linalg_slogdet,
+    linalg_slogdet_p,
+    linalg_svd,
+    linalg_svd_p,
+)
 from fgrad.primitives.linalg import linalg_cholesky, linalg_det, linalg_solve
 
 #: LAPACK wrappers treat leading axes as a stack, so vmap calls them once on the batch
@@ -66,21 +79,6 @@ def _square(a, fn: str):
     return a
 
 
-def _concrete(x, fn: str):
-    """The value for LAPACK; a clear error under make_jaxpr, where there is none."""
-    if isinstance(x, Tracer):
-        from fgrad.core.errors import ConcretizationError
-
-        try:
-            return x.concrete_value()
-        except ConcretizationError:
-            raise ConcretizationError(
-                f"fgrad.numpy.linalg.{fn} needs concrete values: it cannot be staged by "
-                "make_jaxpr yet (it works under grad, jvp, vjp and their compositions)"
-            ) from None
-    return x
-
-
 def _xp(x):
     return backend.namespace(x)
 
@@ -95,7 +93,7 @@ def _H(x):
 
 def _eye_like(x, n: int | None = None):
     n = x.shape[-1] if n is None else n
-    return backend.asarray(np.eye(n, dtype=x.dtype), like=_concrete(x, "eye"))
+    return backend.asarray(np.eye(n, dtype=x.dtype), like=x)
 
 
 def _const(values: np.ndarray, like):
@@ -162,8 +160,7 @@ def matrix_power(a, n: int):
     n = int(n)
     if n == 0:
         return broadcast_to(
-            backend.asarray(np.eye(a.shape[-1], dtype=a.dtype), like=_concrete(a, "matrix_power")),
-            a.shape,
+_eye_like(a), a.shape
         )
     if n < 0:
         a, n = inv(a), -n
@@ -211,8 +208,7 @@ def det(a):
 
 @_stacked_custom_jvp
 def _slogdet(a):
-    sign, logabs = _xp(a).linalg.slogdet(_concrete(a, "slogdet"))
-    return sign, logabs
+    return linalg_slogdet(a)
 
 
 @_slogdet.defjvp
@@ -223,6 +219,9 @@ def _slogdet_jvp(primals, tangents):
     if a.dtype.kind == "c":  # the phase turns with the imaginary part
         return (sign, logabs), (sign * (1j * imag(d)), real(d))
     return (sign, logabs), (sign * 0.0, d)
+
+
+linalg_slogdet_p.custom_rules = _slogdet
 
 
 def slogdet(a):
@@ -245,8 +244,7 @@ def cholesky(a, /, *, upper: bool = False):
 
 @_stacked_custom_jvp
 def _eigh(a, lower):
-    w, v = _xp(a).linalg.eigh(_concrete(a, "eigh"), "L" if lower else "U")
-    return w, v
+    return linalg_eigh(a, lower)
 
 
 @_eigh.defjvp
@@ -257,6 +255,9 @@ def _eigh_jvp(primals, tangents):
     dw = real(_diagonal(p, 0, -2, -1))
     dv = matmul(v, _off_diagonal_inverse(w) * p)
     return (w, v), (dw, dv)
+
+
+linalg_eigh_p.custom_rules = lambda a, lower: _eigh(a, lower)  # params come as keywords
 
 
 def eigh(a, UPLO: str = "L"):  # noqa: N803 - NumPy's name
@@ -277,7 +278,9 @@ def eigvalsh(a, UPLO: str = "L"):  # noqa: N803 - NumPy's name
 
 @_stacked_custom_jvp
 def _eig(a):
-    w, v = _xp(a).linalg.eig(_concrete(a, "eig"))
+    w, v = linalg_eig(a)
+    if a.dtype.kind == "f" and not isinstance(w, Tracer) and not _xp(w).any(w.imag):
+        return w.real, v.real  # NumPy's rule, for concrete values only (see linalg_eig)
     return w, v
 
 
@@ -292,12 +295,16 @@ def _eig_jvp(primals, tangents):
     # NumPy's eigenvectors have unit norm: remove the change of norm
     dv = dv - v * real(red.sum(conj(v) * dv, axis=-2, keepdims=True))
     if v.dtype.kind == "c":  # and LAPACK keeps each vector's largest component real
-        big = np.argmax(np.abs(np.asarray(_concrete(v, "eig"))), axis=-2)[..., None, :]
         from fgrad.numpy_api.indexing import take_along_axis
+
+        big = red.argmax(uf.absolute(v), axis=-2)[..., None, :]
 
         ratio = take_along_axis(dv, big, axis=-2) / take_along_axis(v, big, axis=-2)
         dv = dv - 1j * v * imag(ratio)
     return (w, v), (dw, dv)
+
+
+linalg_eig_p.custom_rules = _eig
 
 
 def eig(a):
@@ -316,8 +323,7 @@ def eigvals(a):
 
 @_stacked_custom_jvp
 def _svd(a):
-    u, s, vh = _xp(a).linalg.svd(_concrete(a, "svd"), full_matrices=False)
-    return u, s, vh
+    return linalg_svd(a)
 
 
 @_svd.defjvp
@@ -340,6 +346,9 @@ def _svd_jvp(primals, tangents):
     if a.dtype.kind == "c":  # a phase gauge: put the diagonal's imaginary part in U
         du = du + u * (1j * imag(_diagonal(dp, 0, -2, -1))[..., None, :] * s_inv)
     return (u, s, vh), (du, ds, _H(dv))
+
+
+linalg_svd_p.custom_rules = _svd
 
 
 def svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False):
@@ -372,8 +381,7 @@ def svdvals(x, /):
 
 @_stacked_custom_jvp
 def _qr(a):
-    q, r = _xp(a).linalg.qr(_concrete(a, "qr"), mode="reduced")
-    return q, r
+    return linalg_qr(a)
 
 
 @_qr.defjvp
@@ -390,6 +398,9 @@ def _qr_jvp(primals, tangents):
     dq = matmul(q, omega) + t_rinv - matmul(q, x)
     dr = matmul(_H(q), t) - matmul(omega, r)
     return (q, r), (dq, dr)
+
+
+linalg_qr_p.custom_rules = _qr
 
 
 def qr(a, mode: str = "reduced"):
@@ -537,8 +548,27 @@ def cond(x, p=None):
 
 
 def matrix_rank(A, tol=None, hermitian: bool = False, *, rtol=None):  # noqa: N803
-    """The numerical rank (``numpy.linalg.matrix_rank``): an integer, no derivative."""
-    return np.linalg.matrix_rank(_concrete(as_array(A), "matrix_rank"), tol, hermitian, rtol=rtol)
+    """The numerical rank (``numpy.linalg.matrix_rank``): the number of singular values
+    above ``tol`` (default ``max(s) * rtol``, ``rtol`` default ``max(M, N) * eps``).
+
+    An integer array with no derivative; an array rather than a Python int, so that
+    it can be traced.
+    """
+    A = as_array(A)  # noqa: N806 - NumPy's name
+    if A.ndim < 2:
+        return astype(red.any(A != 0), np.intp)
+    if A.dtype.kind not in "fc":
+        A = astype(A, np.float64)  # noqa: N806
+    s = uf.absolute(eigvalsh(A)) if hermitian else svd(A, compute_uv=False)
+    if tol is None:
+        if rtol is None:
+            rtol = builtins.max(A.shape[-2:]) * np.finfo(s.dtype).eps
+        else:
+            rtol = as_array(rtol)[..., None]
+        tol = red.max(s, axis=-1, keepdims=True) * rtol
+    else:
+        tol = as_array(tol)[..., None]
+    return astype(red.sum(s > tol, axis=-1), np.intp)
 
 
 def _pinv_cutoff(s, shape, rcond):
@@ -559,7 +589,7 @@ def pinv(a, rcond=None, hermitian: bool = False, *, rtol=None):
         a = astype(a, np.float64)
     rcond = rtol if rtol is not None else rcond
     u, s, vh = svd(a, full_matrices=False)
-    keep = s > _pinv_cutoff(_concrete(s, "pinv"), a.shape, rcond)
+    keep = s > _pinv_cutoff(s, a.shape, rcond)
     s_inv = uf.where(keep, 1.0 / uf.where(keep, s, 1.0), 0.0)
     return matmul(_H(vh) * s_inv[..., None, :], _H(u))
 
@@ -568,7 +598,10 @@ def lstsq(a, b, rcond=None):
     """Least-squares solution of ``a @ x = b`` (``numpy.linalg.lstsq``).
 
     Returns ``(x, residuals, rank, s)`` as NumPy does; ``x``, the residuals and
-    ``s`` are differentiable, ``rank`` is an integer.
+    ``s`` are differentiable, ``rank`` is an integer. NumPy returns residuals only
+    for a full-rank ``a`` with more rows than columns, a shape that depends on the
+    values; where they are unknown (``jit``, ``vmap``) ``rank`` is an integer array
+    and the residuals are returned whenever there are more rows than columns.
     """
     a, b = as_array(a), as_array(b)
     if a.dtype.kind not in "fc":
@@ -576,17 +609,29 @@ def lstsq(a, b, rcond=None):
     m, n = a.shape
     u, s, vh = svd(a, full_matrices=False)
     cutoff = np.finfo(s.dtype).eps * builtins.max(m, n) if rcond is None else rcond
-    keep = _concrete(s, "lstsq") > cutoff * np.max(_concrete(s, "lstsq"))
-    rank = int(np.sum(keep))
+    keep = s > cutoff * red.max(s)
+    rank = red.sum(keep)
     s_inv = uf.where(keep, 1.0 / uf.where(keep, s, 1.0), 0.0)
     vector = b.ndim == 1
     b2 = reshape(b, (m, 1)) if vector else b
     x = matmul(_H(vh) * s_inv[None, :], matmul(_H(u), b2))
-    if rank == n and m > n:
+    known_rank = _value_or_none(rank)
+    if m > n and (known_rank is None or known_rank == n):
         resid = red.sum(_abs2(b2 - matmul(a, x)), axis=0)
     else:
-        resid = backend.zeros((0,), real(x).dtype, like=_concrete(x, "lstsq"))
-    return (x[:, 0] if vector else x), resid, np.int32(rank), s
+        resid = backend.zeros((0,), real(x).dtype, like=x)
+    rank = astype(rank, np.int32) if known_rank is None else np.int32(known_rank)
+    return (x[:, 0] if vector else x), resid, rank, s
+
+
+def _value_or_none(x):
+    """``x``'s value as a Python number, or None where it is abstract (jit, vmap)."""
+    from fgrad.core.errors import ConcretizationError
+
+    try:
+        return (x.concrete_value() if isinstance(x, Tracer) else x).item()
+    except ConcretizationError:
+        return None
 
 
 def multi_dot(arrays, *, out=None):

@@ -8,6 +8,7 @@ abstract-eval, jvp and vjp rules. Importing this package registers them all in
 # reductions first: it and shape refer to each other (see shape.py)
 from fgrad.primitives import reductions  # noqa: I001
 from fgrad.primitives import shape, elementwise, dot_general, indexing, linalg, fft, special
+from fgrad.primitives import factorizations
 
 __all__ = [
     "reductions",
@@ -16,6 +17,7 @@ __all__ = [
     "dot_general",
     "indexing",
     "linalg",
+    "factorizations",
     "fft",
     "special",
 ]

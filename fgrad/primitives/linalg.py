@@ -6,8 +6,9 @@ wrapper broadcasts and handles vector ``b``). ``linalg_cholesky(a)`` factors
 ``(..., M, M)`` Hermitian positive-definite matrices, ``linalg_det(a)`` takes
 determinants. Impls go through the inputs'
 array module (LAPACK on NumPy, cuSOLVER on CuPy). The other factorisations (eigh,
-SVD, QR, eig) and slogdet are ``custom_jvp`` functions in
-``fgrad/numpy_api/linalg.py`` whose rules are linear in the tangent through these
+SVD, QR, eig) and slogdet are multi-output primitives
+(``fgrad/primitives/factorizations.py``) bound by ``custom_jvp`` functions in
+``fgrad/numpy_api/linalg.py``, whose rules are linear in the tangent through these
 primitives and ``dot_general``, which is what lets reverse mode transpose them.
 
 Rules of ``linalg_solve`` (holomorphic, so no conjugation under fgrad's complex
