@@ -319,3 +319,12 @@ def test_jit_on_the_backend(device):
     out = scaled(2.0, put(np.arange(3.0), device))
     assert_on(out, device)
     np.testing.assert_array_equal(get(out), 2.0 * np.arange(3.0) + 1)
+
+
+def test_jit_explains_a_failing_equation_of_the_replay(device):
+    """A host array closed over meets device arguments only at replay; the generated code
+    maps the failure back to its equation, explained as in eager mode."""
+    w = np.arange(3.0)
+    f = fgrad.jit(lambda v: fnp.sin(v) * w)
+    with pytest.raises(BackendError, match=r"`mul` live on different devices.*device_put"):
+        f(put(np.ones(3), device))

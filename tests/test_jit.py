@@ -9,6 +9,7 @@ import pytest
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import nn, optim
+from fgrad.core.codegen import Replay
 from fgrad.core.optimize import optimize
 
 RNG = np.random.default_rng(0)
@@ -303,3 +304,35 @@ def test_weakly_typed_inputs_keep_their_conversion():
     want = f(2.0, np.ones(2, np.float32))
     assert want.dtype == np.float64  # NumPy 2: a converted scalar is strongly typed
     assert fgrad.jit(f)(2.0, np.ones(2, np.float32)).dtype == np.float64
+
+
+# -- the generated replay --------------------------------------------------------------------
+
+
+def test_replay_is_one_line_per_equation_and_frees_values_after_last_use():
+    w = RNG.normal(size=(3, 2))
+
+    def f(x, y):
+        h = fnp.tanh(x @ w)
+        s = fnp.linalg.svd(x, full_matrices=False)[1]  # a multi-output equation, two unused
+        return h * 2.0, s, y, w
+
+    x = RNG.normal(size=(4, 3))
+    replay = Replay(optimize(fgrad.make_jaxpr(f)(x, 1.5)))
+    lines = replay.source.splitlines()
+    assert lines[0] == "def replay(a0, a1):"
+    assert "    v0 = dot_general(a0, c0, dimension_numbers=q0_dimension_numbers)" in lines
+    assert "    del v0" in lines  # tanh was its last use
+    assert "    _, v2, _ = linalg_svd(a0)" in lines
+    assert "    del a0, _" in lines
+    assert lines[-1] == "    return [v3, v2, a1, c0.copy()]"  # a constant is handed out copied
+    h, s, y, w_out = replay([x, 1.5])
+    np.testing.assert_array_equal(h, np.tanh(x @ w) * 2.0)
+    np.testing.assert_allclose(s, np.linalg.svd(x, compute_uv=False), rtol=1e-14)
+    assert y == 1.5 and w_out is not w and np.array_equal(w_out, w)
+
+
+def test_replay_names_primitives_that_are_python_keywords():
+    replay = Replay(optimize(fgrad.make_jaxpr(lambda a, b: fnp.logical_and(a, b))(True, False)))
+    assert "and_(" in replay.source
+    assert replay([np.array(True), np.array(True)]) == [True]

@@ -3,9 +3,9 @@
 The first call with a new signature (the pytree structure of the arguments,
 each leaf's shape, dtype and weak type, the values of the static arguments,
 the device) traces the function abstractly, as ``make_jaxpr`` does, and runs
-:func:`fgrad.core.optimize.optimize` on the jaxpr. The result is compiled into a
-flat list of instructions over numbered slots, so a replay is one tight loop
-that calls each primitive's impl directly, with no tracing, no tape and no
+:func:`fgrad.core.optimize.optimize` on the jaxpr. The result is generated as a
+Python function with one line per equation (:mod:`fgrad.core.codegen`), so a
+replay calls each primitive's impl directly, with no tracing, no tape and no
 dispatch, and drops each intermediate after its last use.
 
 Called with tracers (``grad(jit(f))``, ``vmap(jit(f))``), a jitted function runs
@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-import operator
 from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_static
+from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
-from fgrad.core.jaxpr import ClosedJaxpr, Literal
 from fgrad.core.make_jaxpr import JaxprTrace, stage
 from fgrad.core.optimize import optimize
-from fgrad.core.primitive import evaluate
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import Tracer
 
@@ -77,7 +75,7 @@ def jit(
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     named, names = _static_names(fun, nums, static_argnames)
-    cache: dict[tuple, _Compiled] = {}
+    cache: dict[tuple, Replay] = {}
 
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
@@ -108,7 +106,7 @@ def jit(
         if compiled is None:
             compiled = cache[key] = _compile(fun, rebuild, static_kwargs, flat, in_tree)
         with backend.on_device(device):  # where arrays made from Python scalars go
-            outs = compiled.run(flat)
+            outs = compiled(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
 
     return jitted
@@ -150,8 +148,8 @@ def _signature(x) -> tuple:
     if not (isinstance(x, (Tracer, bool, int, float, complex)) or hasattr(x, "dtype")):
         raise TransformError(
             f"jit: an argument leaf of type {type(x).__name__} ({x!r:.60}) is not an array "
-            "or a number, so it cannot be traced; pass it through static_argnums, or close "
-            "over it"
+            "or a number, so it cannot be traced; make it static (static_argnums or "
+            "static_argnames), or close over it"
         )
     aval = get_aval(x)
     return (aval.shape, aval.dtype, aval.weak_type)
@@ -159,7 +157,7 @@ def _signature(x) -> tuple:
 
 def _compile(
     fun: Callable, rebuild: Callable, static_kwargs: dict, flat: list, in_tree
-) -> _Compiled:
+) -> Replay:
     """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it."""
 
     def call(tree):
@@ -169,86 +167,4 @@ def _compile(
     trace = JitTrace()
     closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return _Compiled(optimize(closed))
-
-
-class _Compiled:
-    """An optimised jaxpr and the instruction list that replays it.
-
-    Slots hold, in order: constants and literals, the inputs, then the results. Each
-    instruction is ``(impl, input slots, params, output slot, slots to free)``;
-    freeing after the last use keeps peak memory near eager mode's. A multi-output
-    equation becomes one instruction that stores the tuple of results and one
-    ``itemgetter`` per result that is used, so the replay loop never branches.
-    """
-
-    __slots__ = ("closed", "template", "n_fixed", "code", "sources", "out_slots", "copy_out")
-
-    def __init__(self, closed: ClosedJaxpr):
-        self.closed = closed
-        jaxpr = closed.jaxpr
-        fixed = list(closed.consts)
-        slot = {v: k for k, v in enumerate(jaxpr.constvars)}
-        literal_slot: dict[int, int] = {}  # literals are fixed values too, one slot each
-        for v in [v for e in jaxpr.eqns for v in e.invars] + list(jaxpr.outvars):
-            if type(v) is Literal and id(v) not in literal_slot:
-                literal_slot[id(v)] = len(fixed)
-                fixed.append(v.val)
-        self.n_fixed = len(fixed)
-        for k, v in enumerate(jaxpr.invars):
-            slot[v] = self.n_fixed + k
-        n_slots = self.n_fixed + len(jaxpr.invars)
-
-        def slot_of(v) -> int:
-            return literal_slot[id(v)] if type(v) is Literal else slot[v]
-
-        used = {v for e in jaxpr.eqns for v in e.invars} | set(jaxpr.outvars)
-        instructions = []  # (impl, input slots, params, output slot)
-        self.sources = []  # the equation each instruction comes from, for errors
-        for eqn in jaxpr.eqns:
-            ins = tuple(slot_of(v) for v in eqn.invars)
-            instructions.append((eqn.prim.impl, ins, eqn.params, n_slots))
-            self.sources.append(eqn)
-            if not eqn.prim.multiple_results:
-                slot[eqn.outvars[0]] = n_slots
-                n_slots += 1
-                continue
-            packed, n_slots = n_slots, n_slots + 1
-            for i, v in enumerate(eqn.outvars):
-                if v in used:
-                    slot[v], n_slots = n_slots, n_slots + 1
-                    instructions.append((operator.itemgetter(i), (packed,), {}, slot[v]))
-                    self.sources.append(eqn)
-
-        self.out_slots = [slot_of(v) for v in jaxpr.outvars]
-        # constants handed out as outputs are copied: callers may write into their results
-        self.copy_out = [s < len(closed.consts) for s in self.out_slots]
-        self.template = fixed + [None] * (n_slots - len(fixed))
-
-        last_use: dict[int, int] = {}
-        for k, (_, ins, _, _) in enumerate(instructions):
-            for s in ins:
-                if s >= self.n_fixed:
-                    last_use[s] = k
-        keep = set(self.out_slots)
-        frees: list[list[int]] = [[] for _ in instructions]
-        for s, k in last_use.items():
-            if s not in keep:
-                frees[k].append(s)
-        self.code = [(*ins, tuple(free)) for ins, free in zip(instructions, frees)]
-
-    def run(self, flat: list) -> list:
-        env = self.template.copy()
-        env[self.n_fixed : self.n_fixed + len(flat)] = flat
-        k = 0
-        try:
-            for k, (impl, ins, params, out, free) in enumerate(self.code):  # noqa: B007
-                env[out] = impl(*[env[s] for s in ins], **params)
-                for s in free:
-                    env[s] = None
-        except Exception:
-            eqn = self.sources[k]
-            # rerun the failing equation the eager way, for fgrad's explanation of the error
-            evaluate(eqn.prim, [env[s] for s in self.code[k][1]], eqn.params)
-            raise
-        return [env[s].copy() if copy else env[s] for s, copy in zip(self.out_slots, self.copy_out)]
+        return Replay(optimize(closed), getattr(fun, "__name__", "replay"))

@@ -1,0 +1,130 @@
+"""Turn a jaxpr into a Python function: the replay that ``jit`` runs.
+
+Interpreting a jaxpr costs, per equation, a lookup per operand, a list of
+arguments and the unpacking of the parameters, about as much again as a NumPy
+call on a small array. The generated function has one line per equation::
+
+    def replay(a0, a1):
+        v0 = dot_general(a0, c0, dimension_numbers=q0)
+        del a0
+        v1 = tanh(v0)
+        ...
+        return [v1, v2]
+
+Operands are local variables; impls, constants, literals and parameter values are
+names in the function's own global namespace; a multi-output equation unpacks its
+tuple in place (``v3, _, v4 = linalg_svd(v2)``); ``del`` drops each value after
+its last use, which keeps peak memory near eager mode's. ``Replay.source`` keeps
+the text for reading. An exception is traced back, by line number, to its
+equation, whose inputs are still in the failing frame, so ``jit`` can explain it
+the way eager mode does.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable
+
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Literal, Var
+from fgrad.core.primitive import evaluate
+
+
+class Replay:
+    """The generated function of one optimised jaxpr (see the module docstring).
+
+    Attributes
+    ----------
+    closed
+        The jaxpr it was generated from (its ``out_tree`` shapes the results).
+    source
+        The Python text of the function.
+    """
+
+    __slots__ = ("closed", "source", "_fn", "_globals", "_equations")
+
+    def __init__(self, closed: ClosedJaxpr, name: str = "replay"):
+        """Generate the replay of ``closed``; ``name`` (the traced function's) labels
+        tracebacks."""
+        self.closed = closed
+        jaxpr = closed.jaxpr
+        self._globals: dict[str, object] = {"__builtins__": {}}
+        self._equations: dict[int, tuple[Equation, list[str]]] = {}  # line -> eqn, operands
+        names: dict[Var, str] = {}
+        for k, (v, value) in enumerate(zip(jaxpr.constvars, closed.consts)):
+            names[v] = self._global(f"c{k}", value)
+        for k, v in enumerate(jaxpr.invars):
+            names[v] = f"a{k}"
+
+        def atom(v) -> str:
+            if type(v) is Literal:
+                return self._global(f"k{len(self._globals)}", v.val)
+            return names[v]
+
+        constvars = set(jaxpr.constvars)
+        last_use: dict[Var, int] = {}
+        for k, eqn in enumerate(jaxpr.eqns):
+            for v in eqn.invars:
+                if type(v) is Var:
+                    last_use[v] = k
+        outputs = {v for v in jaxpr.outvars if type(v) is Var}
+        frees: list[list[Var]] = [[] for _ in jaxpr.eqns]
+        for v, k in last_use.items():
+            if v not in outputs and v not in constvars:
+                frees[k].append(v)
+
+        used = last_use.keys() | outputs
+        lines = [f"def replay({', '.join(names[v] for v in jaxpr.invars)}):"]
+        for k, eqn in enumerate(jaxpr.eqns):
+            fn = self._global(_identifier(eqn.prim.name), eqn.prim.impl)
+            operands = [atom(v) for v in eqn.invars]
+            params = [f"{key}={self._global(f'q{k}_{key}', p)}" for key, p in eqn.params.items()]
+            targets = []
+            for v in eqn.outvars:
+                if v in used:
+                    names[v] = f"v{len(names) - len(constvars) - len(jaxpr.invars)}"
+                    targets.append(names[v])
+                else:
+                    targets.append("_")
+            lhs = ", ".join(targets)
+            if eqn.prim.multiple_results and len(targets) == 1:
+                lhs += ","
+            lines.append(f"    {lhs} = {fn}({', '.join(operands + params)})")
+            self._equations[len(lines)] = (eqn, operands)
+            dead = [names[v] for v in frees[k]] + (["_"] if "_" in targets else [])
+            if dead:
+                lines.append(f"    del {', '.join(dead)}")
+        returned = []
+        for v in jaxpr.outvars:
+            # constants handed out are copied: callers may write into their results
+            returned.append(f"{names[v]}.copy()" if v in constvars else atom(v))
+        lines.append(f"    return [{', '.join(returned)}]")
+        self.source = "\n".join(lines) + "\n"
+        exec(compile(self.source, f"<fgrad.jit {name}>", "exec"), self._globals)  # noqa: S102
+        self._fn: Callable = self._globals["replay"]
+
+    def _global(self, name: str, value) -> str:
+        """Bind ``value`` to ``name`` in the function's namespace (an impl is bound once)."""
+        if self._globals.get(name, value) is not value:
+            raise AssertionError(f"codegen: two values for the global {name}")
+        self._globals[name] = value
+        return name
+
+    def __call__(self, flat: list) -> list:
+        """Run the function on the flat inputs; failures are explained as eager mode does."""
+        try:
+            return self._fn(*flat)
+        except Exception as e:
+            tb = e.__traceback__
+            while tb is not None and tb.tb_frame.f_code is not self._fn.__code__:
+                tb = tb.tb_next
+            if tb is None or tb.tb_lineno not in self._equations:
+                raise
+            eqn, operands = self._equations[tb.tb_lineno]
+            scope = {**self._globals, **tb.tb_frame.f_locals}
+            evaluate(eqn.prim, [scope[n] for n in operands], eqn.params)
+            raise
+
+
+def _identifier(name: str) -> str:
+    """A primitive's name as a Python identifier (``and`` -> ``and_``)."""
+    return name + "_" if keyword.iskeyword(name) else name
