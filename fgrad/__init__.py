@@ -15,7 +15,8 @@ Transforms compose to any depth (``grad(grad(f))``) and work on pytrees
 function over a batch axis (per-example gradients); ``jit`` to trace once and
 replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
-Submodules: ``fgrad.test_util.check_grads``, ``fgrad.flatten_util.ravel_pytree``.
+Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
+``fgrad.test_util.check_grads``, ``fgrad.flatten_util.ravel_pytree``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ _sys.modules[__name__ + ".numpy"] = numpy
 _sys.modules[__name__ + ".numpy.linalg"] = numpy.linalg
 _sys.modules[__name__ + ".numpy.fft"] = numpy.fft
 
-_SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util", "scipy")
+_SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util", "scipy", "lax")
 
 
 def __getattr__(name: str):

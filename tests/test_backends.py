@@ -328,3 +328,24 @@ def test_jit_explains_a_failing_equation_of_the_replay(device):
     f = fgrad.jit(lambda v: fnp.sin(v) * w)
     with pytest.raises(BackendError, match=r"`mul` live on different devices.*device_put"):
         f(put(np.ones(3), device))
+
+
+def test_control_flow_on_the_backend(device):
+    """while_loop's compiled impl, its masked vmap loop and scan keep values on the device."""
+    from fgrad import lax
+
+    def newton_sqrt(a):
+        def step(x):
+            return 0.5 * (x + a / x)
+
+        return lax.while_loop(lambda x: fnp.abs(step(x) - x) > 1e-12 * x, step, a)
+
+    a = np.array([2.0, 9.0, 0.25])
+    check_on_device(fgrad.vmap(newton_sqrt), (a,), device)
+    check_on_device(fgrad.jit(fgrad.vmap(newton_sqrt)), (a,), device)
+    check_on_device(fgrad.vmap(fgrad.grad(newton_sqrt)), (a,), device)
+    check_on_device(
+        fgrad.jit(lambda xs: lax.scan(lambda c, x: (c * x + 1.0, c), fnp.ones(()), xs)),
+        (np.arange(1.0, 4.0),),
+        device,
+    )

@@ -741,8 +741,8 @@ def check_abstract_eval(prim: Primitive, args, params) -> None:
 
 
 def test_every_primitive_has_cases():
-    # multi-output primitives have no rules of their own: their custom_jvp functions are
-    # checked, staged and replayed in tests/test_linalg.py
+    # multi-output primitives have no rules of their own: the functions that bind them
+    # are checked, staged and replayed in tests/test_linalg.py and tests/test_lax.py
     multi = {name for name, p in registry.items() if p.multiple_results}
     missing = sorted(set(registry) - multi - {c.name for c in CASES})
     assert not missing, f"primitives registered without rule-check cases: {missing}"

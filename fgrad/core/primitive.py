@@ -46,12 +46,14 @@ class Primitive:
     Notes
     -----
     A multi-output primitive has no rules of its own. Its derivatives and batching
-    come from the ``custom_jvp`` function that binds it, set as ``custom_rules``
-    (``custom_rules(*args, **params)`` computes the same results): that function
-    meets every transform before the primitive does, so only ``make_jaxpr``/``jit``
-    ever record the primitive, and :func:`~fgrad.core.jaxpr.eval_jaxpr` replays a
-    recorded one by calling ``custom_rules``, so that a replay under ``grad`` or
-    ``vmap`` is differentiated and batched by the same rules.
+    come from the function that binds it (a ``custom_jvp`` function for the LAPACK
+    factorisations, :func:`fgrad.lax.while_loop` for loops), set as
+    ``custom_rules`` (``custom_rules(*args, **params)`` computes the same results):
+    that function meets every transform before the primitive does, so only
+    ``make_jaxpr``/``jit`` ever record the primitive, and
+    :func:`~fgrad.core.jaxpr.eval_jaxpr` replays a recorded one by calling
+    ``custom_rules``, so that a replay under ``grad`` or ``vmap`` is differentiated
+    and batched by the same rules.
     """
 
     __slots__ = (

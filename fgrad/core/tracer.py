@@ -132,6 +132,17 @@ class Tracer:
     __str__ = __repr__
 
 
+def known_value(x):
+    """``x``'s concrete value, or ``None`` where it has none: under ``jit``/``make_jaxpr``,
+    or as one example of a ``vmap`` batch. Plain values are returned as they are."""
+    if not isinstance(x, Tracer):
+        return x
+    try:
+        return x.concrete_value()
+    except ConcretizationError:
+        return None
+
+
 def slice_str(s: slice) -> str:
     """A slice as it is written in an index: ``1:``, ``::2``, ``:``, ``1:5:2``."""
     text = ":".join("" if p is None else str(p) for p in (s.start, s.stop))

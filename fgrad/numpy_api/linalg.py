@@ -31,7 +31,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.custom_derivatives import custom_jvp
-from fgrad.core.tracer import Tracer
+from fgrad.core.tracer import Tracer, known_value
 from fgrad.numpy_api import reductions as red
 from fgrad.numpy_api import ufuncs as uf
 from fgrad.numpy_api.complex_numbers import conj, imag, real
@@ -615,7 +615,7 @@ def lstsq(a, b, rcond=None):
     vector = b.ndim == 1
     b2 = reshape(b, (m, 1)) if vector else b
     x = matmul(_H(vh) * s_inv[None, :], matmul(_H(u), b2))
-    known_rank = _value_or_none(rank)
+    known_rank = known_value(rank)
     if m > n and (known_rank is None or known_rank == n):
         resid = red.sum(_abs2(b2 - matmul(a, x)), axis=0)
     else:
@@ -623,15 +623,6 @@ def lstsq(a, b, rcond=None):
     rank = astype(rank, np.int32) if known_rank is None else np.int32(known_rank)
     return (x[:, 0] if vector else x), resid, rank, s
 
-
-def _value_or_none(x):
-    """``x``'s value as a Python number, or None where it is abstract (jit, vmap)."""
-    from fgrad.core.errors import ConcretizationError
-
-    try:
-        return (x.concrete_value() if isinstance(x, Tracer) else x).item()
-    except ConcretizationError:
-        return None
 
 
 def multi_dot(arrays, *, out=None):

@@ -1,0 +1,281 @@
+"""``while_loop``: a loop whose trip count may depend on traced values.
+
+Where the predicate's value is known (eager mode, ``grad``, ``jvp``) the loop runs
+in Python and is differentiable in both modes (JAX's ``while_loop`` has no reverse
+mode). Under ``vmap`` each example has its own predicate, but the batch's values
+are known: the loop runs in Python while any example's predicate holds, and an
+example that is done keeps its carry (``where``), still differentiable in both
+modes. Under ``jit`` the predicate has no value; ``cond_fun`` and ``body_fun`` are
+traced once into jaxprs, and the loop is handled by what is tracing it:
+
+* ``jit``/``make_jaxpr`` record one ``while_loop`` primitive; its impl runs the
+  two compiled replays (:mod:`fgrad.core.codegen`) until the predicate is false.
+* ``vmap`` inside ``jit`` records the batched loop: running while any example's
+  predicate holds, masking the examples that are done, as in JAX.
+* ``jvp`` carries the tangents alongside, through ``jvp`` of the body.
+* ``grad``/``vjp`` refuse with an explanation: the backward pass needs every
+  iteration's values, and their number is only decided at run time.
+
+The three transform rules are written as ``while_loop`` calls one level down (as
+``custom_jvp`` dispatches on the top trace), so they compose: ``jit(vmap(f))``
+batches first and then records the batched loop.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from fgrad.core.abstract import get_aval
+from fgrad.core.batching import BatchTrace, BatchTracer
+from fgrad.core.codegen import Replay
+from fgrad.core.errors import ShapeError, TransformError
+from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
+from fgrad.core.make_jaxpr import make_jaxpr
+from fgrad.core.optimize import optimize
+from fgrad.core.primitive import Primitive, bind, top_trace
+from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.reverse_mode import GradTrace
+from fgrad.core.tracer import Tracer, known_value
+from fgrad.core.vmap import vmap
+from fgrad.lax.control_flow import check_same_types
+from fgrad.numpy_api.manipulation import reshape
+from fgrad.numpy_api.reductions import any as any_
+from fgrad.numpy_api.ufuncs import where
+
+
+class TracedFunction:
+    """A function traced into a jaxpr whose first ``n_consts`` arguments are the values
+    it closed over; called, it runs its compiled replay (compiled on first use)."""
+
+    __slots__ = ("jaxpr", "n_consts", "_replay")
+
+    def __init__(self, closed: ClosedJaxpr):
+        j = closed.jaxpr
+        self.jaxpr = Jaxpr([], list(j.constvars) + list(j.invars), j.eqns, j.outvars)
+        self.n_consts = len(j.constvars)
+        self._replay: Replay | None = None
+
+    def __call__(self, *args) -> list:
+        if self._replay is None:
+            self._replay = Replay(optimize(ClosedJaxpr(self.jaxpr, [])))
+        return self._replay(list(args))
+
+    def bind_each(self, *args) -> list:
+        """Evaluate by binding each primitive, so that enclosing transforms see them."""
+        return eval_jaxpr(self.jaxpr, [], *args)
+
+    def __str__(self) -> str:
+        return f"{{{len(self.jaxpr.eqns)} equations}}"
+
+
+def _while_impl(*operands, cond: TracedFunction, body: TracedFunction) -> tuple:
+    cond_consts = operands[: cond.n_consts]
+    body_consts = operands[cond.n_consts : cond.n_consts + body.n_consts]
+    carry = list(operands[cond.n_consts + body.n_consts :])
+    while cond(*cond_consts, *carry)[0]:
+        carry = body(*body_consts, *carry)
+    return tuple(carry)
+
+
+def _while_abstract_eval(*avals, cond: TracedFunction, body: TracedFunction) -> tuple:
+    return tuple(avals[cond.n_consts + body.n_consts :])
+
+
+while_loop_p = Primitive(
+    "while_loop", _while_impl, _while_abstract_eval, multiple_results=True
+)
+
+
+def _replay_with_rules(*operands, cond: TracedFunction, body: TracedFunction) -> tuple:
+    """How ``eval_jaxpr`` replays a recorded loop: through :func:`while_loop`, so that a
+    transform around the replay applies the rules of this module."""
+    cond_consts = operands[: cond.n_consts]
+    body_consts = operands[cond.n_consts : cond.n_consts + body.n_consts]
+    carry = list(operands[cond.n_consts + body.n_consts :])
+    out = while_loop(
+        lambda c: cond.bind_each(*cond_consts, *c)[0],
+        lambda c: body.bind_each(*body_consts, *c),
+        carry,
+    )
+    return tuple(out)
+
+
+while_loop_p.custom_rules = _replay_with_rules
+
+
+def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
+    """``val = body_fun(val)`` while ``cond_fun(val)`` (``jax.lax.while_loop``).
+
+    Parameters
+    ----------
+    cond_fun
+        ``cond_fun(val) -> scalar bool``.
+    body_fun
+        ``body_fun(val) -> val``, returning the same pytree structure, shapes and dtypes.
+    init_val
+        The initial carry, a pytree of arrays.
+
+    Returns
+    -------
+    The final carry.
+
+    Notes
+    -----
+    Differentiable in both modes where the predicate's value is known (eagerly);
+    under ``jit``, ``jvp`` works and ``grad`` raises (see the module docstring).
+
+    Examples
+    --------
+    >>> def newton_sqrt(a):
+    ...     step = lambda x: 0.5 * (x + a / x)
+    ...     return fgrad.lax.while_loop(lambda x: fnp.abs(step(x) - x) > 1e-12, step, a)
+    """
+    val = init_val
+    while True:
+        pred = cond_fun(val)
+        known = _predicate(pred)
+        if known is None:
+            if _batch_of(pred) is None:
+                return _staged(cond_fun, body_fun, val)
+            return _masked(cond_fun, body_fun, val)
+        if not known:
+            return val
+        new = body_fun(val)
+        check_same_types("while_loop", new, val, "body_fun's result", "the carry it was given")
+        val = new
+
+
+def _batch_of(pred):
+    """The concrete values below a ``vmap`` tracer (the whole batch's predicates), or None
+    where there are none (under ``jit``)."""
+    while isinstance(pred, Tracer):
+        pred = pred.value_below()
+    return pred
+
+
+def _masked(cond_fun: Callable, body_fun: Callable, val):
+    """The loop for one example of a concrete ``vmap`` batch: it runs while any example's
+    predicate holds, and an example that is done keeps its carry. Written with ``where``
+    at this level, so every transform in between, ``grad`` included, sees ordinary
+    operations."""
+    while True:
+        pred = cond_fun(val)
+        if not any_(_batch_of(pred)):
+            return val
+        new = body_fun(val)
+        check_same_types("while_loop", new, val, "body_fun's result", "the carry it was given")
+        val = tree_map(functools.partial(where, pred), new, val)
+
+
+def _predicate(pred) -> bool | None:
+    aval = get_aval(pred)
+    if aval.shape != ():
+        raise ShapeError(
+            f"while_loop: cond_fun must return a scalar, got {aval.str_short()}; reduce it "
+            "with fnp.any or fnp.all"
+        )
+    value = known_value(pred)
+    return None if value is None else bool(value)
+
+
+def _staged(cond_fun: Callable, body_fun: Callable, init_val):
+    """The loop for a predicate whose value is unknown: traced once, then bound."""
+    flat, tree = tree_flatten(init_val)
+
+    def flat_body(*carry):
+        out = body_fun(tree_unflatten(tree, list(carry)))
+        check_same_types("while_loop", out, init_val, "body_fun's result", "the initial carry")
+        return tree_flatten(out)[0]
+
+    cond = make_jaxpr(lambda *carry: cond_fun(tree_unflatten(tree, list(carry))))(*flat)
+    body = make_jaxpr(flat_body)(*flat)
+    out = _loop(TracedFunction(cond), cond.consts, TracedFunction(body), body.consts, flat)
+    return tree_unflatten(tree, out)
+
+
+def _loop(cond: TracedFunction, cond_consts, body: TracedFunction, body_consts, carry) -> list:
+    """Run the traced loop at the level of the highest trace among its operands."""
+    operands = [*cond_consts, *body_consts, *carry]
+    trace = top_trace(operands)
+    if isinstance(trace, JVPTrace):
+        return _jvp_loop(trace, cond, body, operands)
+    if isinstance(trace, BatchTrace):
+        return _batched_loop(trace, cond, body, operands)
+    if isinstance(trace, GradTrace):
+        raise TransformError(
+            "while_loop: reverse-mode differentiation (grad, vjp) of a loop whose condition "
+            "is not known while tracing (under jit) is not supported: the backward pass "
+            "needs every iteration's values, and their number is only decided at run time. "
+            "Differentiate outside jit (eager grad of while_loop works), or use "
+            "fgrad.lax.fori_loop or scan with a fixed trip count."
+        )
+    return list(bind(while_loop_p, *operands, cond=cond, body=body))
+
+
+def _split(values: list, cond: TracedFunction, body: TracedFunction) -> tuple[list, list, list]:
+    k = cond.n_consts
+    m = k + body.n_consts
+    return values[:k], values[k:m], values[m:]
+
+
+def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, operands) -> list:
+    """Tangents of the floating-point carries ride along: the body becomes its ``jvp``."""
+    primals, tangents = unzip(trace, operands)
+    cond_consts, body_consts, carry = _split(primals, cond, body)
+    _, body_const_tangents, carry_tangents = _split(tangents, cond, body)
+    n = len(carry)
+    floats = [k for k, c in enumerate(carry) if get_aval(c).dtype.kind in "fc"]
+    const_floats = [k for k, c in enumerate(body_consts) if get_aval(c).dtype.kind in "fc"]
+
+    def body_jvp(state):
+        values, carried = state[:n], state[n:]
+
+        def on_floats(*xs):
+            consts, vals = list(body_consts), list(values)
+            for k, x in zip(const_floats, xs[: len(const_floats)]):
+                consts[k] = x
+            for k, x in zip(floats, xs[len(const_floats) :]):
+                vals[k] = x
+            return body.bind_each(*consts, *vals)
+
+        diff = [body_consts[k] for k in const_floats] + [values[k] for k in floats]
+        dirs = [body_const_tangents[k] for k in const_floats] + list(carried)
+        out, t_out = jvp(on_floats, diff, dirs)
+        return list(out) + [t_out[k] for k in floats]
+
+    state = while_loop(
+        lambda s: cond.bind_each(*cond_consts, *s[:n])[0],
+        body_jvp,
+        list(carry) + [carry_tangents[k] for k in floats],
+    )
+    out = list(state[:n])
+    for j, k in enumerate(floats):
+        out[k] = JVPTracer(trace, out[k], state[n + j])
+    return out
+
+
+def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction, operands):
+    """One loop for the whole batch, running while any example's predicate holds."""
+    from fgrad.core.custom_derivatives import unbatch
+    from fgrad.primitives.shape import batch_to_front
+
+    vals, axes = unbatch(trace, operands)
+    cond_consts, body_consts, carry = _split(vals, cond, body)
+    cond_axes, body_axes, carry_axes = _split(axes, cond, body)
+    carry = [batch_to_front(c, a, trace.size) for c, a in zip(carry, carry_axes)]
+    ones = (0,) * len(carry)
+    preds = vmap(lambda *a: cond.bind_each(*a)[0], in_axes=(*cond_axes, *ones))
+    steps = vmap(lambda *a: tuple(body.bind_each(*a)), in_axes=(*body_axes, *ones))
+
+    def body_masked(state):
+        going = preds(*cond_consts, *state)
+        new = steps(*body_consts, *state)
+        return [
+            where(reshape(going, going.shape + (1,) * (s.ndim - 1)), x, s)
+            for x, s in zip(new, state)
+        ]
+
+    out = while_loop(lambda s: any_(preds(*cond_consts, *s)), body_masked, carry)
+    return [BatchTracer(trace, o, 0) for o in out]
