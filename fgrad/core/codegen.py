@@ -25,7 +25,7 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable
 
-from fgrad.core.jaxpr import ClosedJaxpr, Equation, Literal, Var
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import evaluate
 
 
@@ -61,18 +61,8 @@ class Replay:
             return names[v]
 
         constvars = set(jaxpr.constvars)
-        last_use: dict[Var, int] = {}
-        for k, eqn in enumerate(jaxpr.eqns):
-            for v in eqn.invars:
-                if type(v) is Var:
-                    last_use[v] = k
-        outputs = {v for v in jaxpr.outvars if type(v) is Var}
-        frees: list[list[Var]] = [[] for _ in jaxpr.eqns]
-        for v, k in last_use.items():
-            if v not in outputs and v not in constvars:
-                frees[k].append(v)
-
-        used = last_use.keys() | outputs
+        frees, used = _frees(jaxpr)
+        n_values = 0
         lines = [f"def replay({', '.join(names[v] for v in jaxpr.invars)}):"]
         for k, eqn in enumerate(jaxpr.eqns):
             fn = self._global(_identifier(eqn.prim.name), eqn.prim.impl)
@@ -81,7 +71,8 @@ class Replay:
             targets = []
             for v in eqn.outvars:
                 if v in used:
-                    names[v] = f"v{len(names) - len(constvars) - len(jaxpr.invars)}"
+                    names[v] = f"v{n_values}"
+                    n_values += 1
                     targets.append(names[v])
                 else:
                     targets.append("_")
@@ -123,6 +114,22 @@ class Replay:
             scope = {**self._globals, **tb.tb_frame.f_locals}
             evaluate(eqn.prim, [scope[n] for n in operands], eqn.params)
             raise
+
+
+def _frees(jaxpr: Jaxpr) -> tuple[list[list[Var]], set[Var]]:
+    """For each equation, the variables last used there (to ``del`` after it), and every
+    variable read at all. Outputs and constants are never freed."""
+    last_use: dict[Var, int] = {}
+    for k, eqn in enumerate(jaxpr.eqns):
+        for v in eqn.invars:
+            if type(v) is Var:
+                last_use[v] = k
+    kept = {v for v in jaxpr.outvars if type(v) is Var} | set(jaxpr.constvars)
+    frees: list[list[Var]] = [[] for _ in jaxpr.eqns]
+    for v, k in last_use.items():
+        if v not in kept:
+            frees[k].append(v)
+    return frees, last_use.keys() | kept
 
 
 def _identifier(name: str) -> str:
