@@ -166,6 +166,15 @@ def test_arguments_that_are_not_arrays_must_be_static():
     np.testing.assert_array_equal(fgrad.jit(f, static_argnums=1)(np.ones(2), "double"), [2, 2])
 
 
+def test_results_that_are_not_arrays_are_a_clear_error():
+    with pytest.raises(fgrad.TransformError, match=r"jit: .*leaf of type str \('hi'\)"):
+        fgrad.jit(lambda x: (x, "hi"))(np.ones(2))
+    with pytest.raises(fgrad.TransformError, match=r"make_jaxpr: .*leaf of type object"):
+        fgrad.make_jaxpr(lambda x: object())(1.0)
+    out = fgrad.jit(lambda x: {"a": x, "b": None})(np.ones(2))  # None is an empty subtree
+    assert out["b"] is None
+
+
 def test_control_flow_on_values_says_how_to_fix_it():
     def f(x):
         return x if fnp.sum(x) > 0 else -x

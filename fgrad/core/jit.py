@@ -27,7 +27,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_static
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
-from fgrad.core.make_jaxpr import JaxprTrace, stage
+from fgrad.core.make_jaxpr import JaxprTrace, is_traceable, stage
 from fgrad.core.optimize import optimize
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import Tracer
@@ -145,7 +145,7 @@ def _static_names(
 
 
 def _signature(x) -> tuple:
-    if not (isinstance(x, (Tracer, bool, int, float, complex)) or hasattr(x, "dtype")):
+    if not is_traceable(x):
         raise TransformError(
             f"jit: an argument leaf of type {type(x).__name__} ({x!r:.60}) is not an array "
             "or a number, so it cannot be traced; make it static (static_argnums or "

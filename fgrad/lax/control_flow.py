@@ -45,12 +45,17 @@ def check_same_types(what: str, got, want, got_name: str, want_name: str) -> Non
         )
     for k, (g, w) in enumerate(zip(got_flat, want_flat)):
         ga, wa = get_aval(g), get_aval(w)
-        if ga.shape != wa.shape or ga.dtype != wa.dtype:
+        if ga.shape != wa.shape:
             raise TypeError(
                 f"{what}: leaf {k} of {got_name} is {ga.str_short()}, but {want_name} has "
-                f"{wa.str_short()} there; they must have the same shape and dtype (give the "
-                f"initial value the dtype the function returns, e.g. np.float32(0.0), or "
-                "convert inside the function with .astype)"
+                f"{wa.str_short()} there; they must have the same shape"
+            )
+        if ga.dtype != wa.dtype:
+            raise TypeError(
+                f"{what}: leaf {k} of {got_name} is {ga.str_short()}, but {want_name} has "
+                f"{wa.str_short()} there; they must have the same dtype (give the initial "
+                "value the dtype the function returns, e.g. np.float32(0.0), or convert "
+                "inside the function with .astype)"
             )
 
 
