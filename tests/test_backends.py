@@ -249,6 +249,8 @@ LINALG_AND_FFT = {
     "svd": lambda a: fnp.sum(fnp.linalg.svd(a, compute_uv=False)),
     "qr": lambda a: fnp.sum(fnp.linalg.qr(a)[1] ** 2),
     "norm": lambda a: fnp.linalg.norm(a, "nuc") + fnp.linalg.norm(a[0]),
+    "eig": lambda a: fnp.sum(fnp.abs(fnp.linalg.eig(a)[0]) ** 2),
+    "pinv-rank": lambda a: fnp.sum(fnp.linalg.pinv(a)) * fnp.linalg.matrix_rank(a),
     "fft": lambda a: fnp.sum(fnp.abs(fnp.fft.fft2(a)) ** 2),
     "rfft-irfft": lambda a: fnp.sum(fnp.fft.irfft(fnp.fft.rfft(a, n=6), n=5) ** 2),
 }
@@ -258,11 +260,12 @@ LINALG_AND_FFT = {
 def test_linalg_and_fft_on_the_backend(name, device):
     f = LINALG_AND_FFT[name]
     a = np.eye(4) * 3 + np.random.default_rng(4).standard_normal((4, 4))
-    value, g = fgrad.value_and_grad(f)(put(a, device))
-    assert_on(g, device)
     want_value, want_g = fgrad.value_and_grad(f)(a)
-    np.testing.assert_allclose(get(value), want_value, **_tol(np.float64))
-    np.testing.assert_allclose(get(g), want_g, **_tol(np.float64))
+    for step in (fgrad.value_and_grad(f), fgrad.jit(fgrad.value_and_grad(f))):
+        value, g = step(put(a, device))
+        assert_on(g, device)
+        np.testing.assert_allclose(get(value), want_value, **_tol(np.float64))
+        np.testing.assert_allclose(get(g), want_g, **_tol(np.float64))
 
 
 # -- vmap on the backend --------------------------------------------------------------------

@@ -279,7 +279,7 @@ def eigvalsh(a, UPLO: str = "L"):  # noqa: N803 - NumPy's name
 @_stacked_custom_jvp
 def _eig(a):
     w, v = linalg_eig(a)
-    if a.dtype.kind == "f" and not isinstance(w, Tracer) and not _xp(w).any(w.imag):
+    if a.dtype.kind == "f" and not isinstance(w, Tracer) and not red.any(imag(w)):
         return w.real, v.real  # NumPy's rule, for concrete values only (see linalg_eig)
     return w, v
 

@@ -90,7 +90,8 @@ def _eig_abstract_eval(a: ShapedArray) -> tuple[ShapedArray, ...]:
 
 def _eig_impl(a) -> tuple:
     dtype = _complex(a.dtype)
-    return tuple(x.astype(dtype, copy=False) for x in backend.namespace(a).linalg.eig(a))
+    w, v = backend.namespace(a).linalg.eig(a)
+    return tuple(x if x.dtype == dtype else x.astype(dtype) for x in (w, v))
 
 
 linalg_eig_p = _multi("linalg_eig", _eig_impl, _eig_abstract_eval)
