@@ -50,6 +50,8 @@ def split_static(
     """The static positions (negatives counted from the end), the other arguments, and a
     function that puts new values for the others back among the static ones."""
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if not nums:
+        return (), tuple(args), list
     if any(not -len(args) <= n < len(args) for n in nums):
         raise TransformError(
             f"{transform}: static_argnums {nums} refer to positional arguments, but the "

@@ -22,6 +22,8 @@ import functools
 import inspect
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_static
@@ -89,11 +91,16 @@ def jit(
             kwargs = {k: v for k, v in kwargs.items() if k not in names}
         static_values = tuple(args[i] for i in positions) + tuple(sorted(static_kwargs.items()))
         flat, in_tree = tree_flatten((dynamic, kwargs))
-        if any(isinstance(x, Tracer) for x in flat):
+        if all(type(x) is np.ndarray for x in flat):  # the common case, checked quickly
+            device = backend.CPU
+            signature = tuple((x.shape, x.dtype, False) for x in flat)
+        elif any(isinstance(x, Tracer) for x in flat):
             # under another transform (see the module docstring)
             return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
-        device = backend.common_backend(flat, "the arguments of a jit-compiled function")
-        key = (in_tree, tuple(_signature(x) for x in flat), positions, device.name)
+        else:
+            device = backend.common_backend(flat, "the arguments of a jit-compiled function")
+            signature = tuple(_signature(x) for x in flat)
+        key = (in_tree, signature, positions, device.name)
         try:
             key += (static_values,)
             compiled = cache.get(key)
