@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 
+import fgrad
 from fgrad.core.pytree import (
     PyTreeDef,
     register_dataclass,
@@ -592,3 +593,42 @@ def test_unhashable_aux_data_gives_clear_error() -> None:
     assert s1 == s2  # comparable, just not hashable
     with pytest.raises(TypeError, match="not hashable"):
         hash(s1)
+
+
+# -- fgrad.tree_util, JAX's module name ------------------------------------------------------
+
+
+def test_tree_util_module_has_jax_names():
+    from fgrad import tree_util
+
+    assert tree_util.tree_map is fgrad.tree_map
+    grads = {"w": np.array([3.0, 4.0]), "b": [np.array(12.0)]}
+    squared = tree_util.tree_reduce(lambda acc, g: acc + np.sum(g**2), grads, 0.0)
+    assert squared == 169.0
+    assert tree_util.tree_reduce(max, [3, 7, 5]) == 7
+    assert tree_util.tree_all({"a": True, "b": [1, np.True_]})
+    assert not tree_util.tree_all([True, 0])
+
+
+def test_register_pytree_node_class_works_under_grad():
+    from fgrad.tree_util import register_pytree_node_class
+
+    @register_pytree_node_class
+    class Affine:
+        def __init__(self, w, b, name="layer"):
+            self.w, self.b, self.name = w, b, name
+
+        def tree_flatten(self):
+            return (self.w, self.b), self.name
+
+        @classmethod
+        def tree_unflatten(cls, name, children):
+            return cls(*children, name=name)
+
+    layer = Affine(np.array([1.0, 2.0]), np.array(0.5))
+    x = np.array([3.0, -1.0])
+    g = fgrad.grad(lambda p: (p.w @ x + p.b) ** 2)(layer)
+    assert isinstance(g, Affine) and g.name == "layer"
+    residual = 2 * (layer.w @ x + layer.b)  # d/dw (w.x + b)^2 = 2 (w.x + b) x
+    np.testing.assert_allclose(g.w, residual * x)
+    np.testing.assert_allclose(g.b, residual)
