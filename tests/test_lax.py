@@ -235,3 +235,12 @@ def test_scan_options():
         lax.scan(lambda c, x: (fnp.concatenate([c, x[None]]), x), np.zeros(1), np.ones(3))
     with pytest.raises(fgrad.ShapeError, match="with xs=None, give the number of steps"):
         lax.scan(lambda c, x: (c, x), 0.0)
+
+
+def test_map_is_a_loop_over_slices():
+    xs = {"a": RNG.normal(size=(4, 3)), "b": np.arange(4.0)}
+    got = lax.map(lambda x: fnp.sum(x["a"] ** 2) * x["b"], xs)
+    np.testing.assert_allclose(got, np.sum(xs["a"] ** 2, axis=1) * xs["b"], rtol=1e-14)
+    g = fgrad.grad(lambda a: fnp.sum(lax.map(lambda r: fnp.sin(r) * r, a)))(xs["a"])
+    np.testing.assert_allclose(g, np.cos(xs["a"]) * xs["a"] + np.sin(xs["a"]), rtol=1e-14)
+    assert lax.stop_gradient is fgrad.stop_gradient

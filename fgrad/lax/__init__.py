@@ -2,15 +2,16 @@
 
 * :func:`cond`, :func:`switch`: branch on a scalar; with an unknown predicate
   (``jit``, ``vmap``) every branch runs and the result is selected.
-* :func:`fori_loop`, :func:`scan`: loops with a trip count known while tracing,
-  run in Python (unrolled under ``jit``).
+* :func:`fori_loop`, :func:`scan`, :func:`map`: loops with a trip count known
+  while tracing, run in Python (unrolled under ``jit``).
 * :func:`while_loop`: a loop whose trip count may depend on traced values; under
   ``jit`` it is one ``while_loop`` primitive.
 
-See ``docs/lax.md``.
+``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
 
-from fgrad.lax.control_flow import cond, fori_loop, scan, switch
+from fgrad.lax.control_flow import cond, fori_loop, map, scan, switch
 from fgrad.lax.while_loop import while_loop
+from fgrad.primitives.elementwise import stop_gradient
 
-__all__ = ["cond", "fori_loop", "scan", "switch", "while_loop"]
+__all__ = ["cond", "fori_loop", "map", "scan", "stop_gradient", "switch", "while_loop"]

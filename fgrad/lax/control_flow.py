@@ -248,6 +248,16 @@ def scan(
     return carry, tree_map(lambda *leaves: stack(leaves), *ys)
 
 
+def map(f: Callable, xs):  # noqa: A001 - JAX's name
+    """``stack([f(x) for x in xs])`` over the leading axis of a pytree ``xs``, one slice
+    at a time (``jax.lax.map``): a :func:`scan` without a carry.
+
+    Unlike ``vmap``, each slice runs separately, so memory holds one slice's
+    intermediates; under ``jit`` the loop is unrolled.
+    """
+    return scan(lambda carry, x: (carry, f(x)), None, xs)[1]
+
+
 def _empty_outputs(f: Callable, init, xs_flat: list, xs_tree):
     """The stacked outputs of zero steps: ``f``'s output shapes, traced, with length 0."""
     from fgrad.core.make_jaxpr import make_jaxpr
