@@ -1,5 +1,6 @@
-"""Functions without derivatives computed on concrete values (integer and bit operations,
-lexsort, histograms), and the one derivative among them: histogram counts in the weights."""
+"""Functions without derivatives: the integer and bit operations (primitives that trace),
+those computed on concrete values (lexsort, packbits, histograms), and the one derivative
+among them: histogram counts in the weights."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 import fgrad
 import fgrad.numpy as fnp
+from fgrad.numpy_api import bits
 from fgrad.numpy_api.no_derivative import _NAMES
 from fgrad.test_util import check_grads
 
@@ -41,7 +43,39 @@ CALLS = {
 
 
 def test_every_function_has_a_call():
-    assert set(CALLS) == set(_NAMES)
+    assert set(CALLS) == set(_NAMES) | set(bits.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(bits.__all__))
+def test_bit_operations_trace_and_batch(name):
+    args = CALLS[name]
+    want = getattr(np, name)(*args)
+    fn = getattr(fnp, name)
+    in_axes = (0, None)[: len(args)]  # a second operand (broadcast along rows) is shared
+    for got in (fgrad.jit(fn)(*args), fgrad.vmap(fn, in_axes=in_axes)(*args)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_bit_operators_on_traced_integers_are_numpys():
+    x, b = np.arange(-3, 9), np.arange(12) % 3 == 0
+    ops = {
+        "&": lambda x: x & 6,
+        "|": lambda x: 8 | x,
+        "^": lambda x: x ^ 5,
+        "~": lambda x: ~x,
+        "<<": lambda x: x << 2,
+        ">>": lambda x: 256 >> (x + 3),
+    }
+    for what, op in ops.items():
+        for f in (fgrad.jit(op), fgrad.vmap(op)):
+            got = f(x)
+            assert got.dtype == op(x).dtype, what
+            np.testing.assert_array_equal(got, op(x), err_msg=what)
+    # on booleans they are the logical operations, as in NumPy
+    np.testing.assert_array_equal(fgrad.jit(lambda b: ~b & (b | ~b))(b), ~b)
+    with pytest.raises(fgrad.DtypeError, match=r"bitwise_and is not defined for dtypes"):
+        fgrad.jit(lambda v: v & 1)(np.ones(3))
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

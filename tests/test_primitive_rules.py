@@ -84,6 +84,9 @@ DOMAINS: dict[str, Callable] = {
     # index arrays passed as operands (values unknown while tracing), for axes of size >= 3
     "index3": lambda rng, shape: rng.integers(-3, 3, size=shape),
     "unit": lambda rng, shape: rng.uniform(-0.9, 0.9, size=shape),
+    # integers for the bit operations: any bits, and shift counts
+    "bits": lambda rng, shape: rng.integers(-64, 64, size=shape),
+    "shift": lambda rng, shape: rng.integers(0, 4, size=shape),
     ">1": lambda rng, shape: rng.uniform(1.2, 3.0, size=shape),
     # x / y stays at least 0.19 from an integer: remainder and fmod are smooth there
     "mod-x": lambda rng, shape: (
@@ -297,6 +300,20 @@ CASES: list[Case] = [
     *unary("round", shapes=[(), (3, 4)], decimals=2),
     *unary("round", shapes=[(3, 4)], decimals=-1),
     *unary("signbit", "special", shapes=[(), (3, 4), (0,)]),
+    *unary("spacing", "special", shapes=[(), (3, 4), (0,)]),
+    *[
+        c
+        for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "gcd", "lcm")
+        for c in binary(n, ("bits", "bits"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))])
+    ],
+    *binary("bitwise_and", ("bool", "bool"), shapes=[((2, 3), (2, 3))]),
+    *[
+        c
+        for n in ("left_shift", "right_shift")
+        for c in binary(n, ("bits", "shift"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))])
+    ],
+    *[c for n in ("invert", "bitwise_count") for c in unary(n, "bits", shapes=[(), (3, 4), (0,)])],
+    *unary("invert", "bool", shapes=[(2, 3)]),
     *binary("floor_divide", ("normal", "away0"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))]),
     *binary("heaviside", ("small-int", "normal"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))]),
     # -- reductions --
@@ -808,13 +825,23 @@ def test_rules_are_differentiable(c: Case):
 def test_nondifferentiable_primitive_has_zero_derivative(c: Case):
     args, _ = c.materialize()
     want = np.asarray(c.prim.impl(*args, **c.params))
-    # boolean arguments are fed from float carriers through a comparison, so that every
-    # primitive here can sit inside a function that grad and vjp accept
-    is_bool = [np.asarray(a).dtype == np.bool_ for a in args]
-    carriers = [np.where(a, 1.0, -1.0) if b else a for a, b in zip(args, is_bool)]
+    # boolean and integer arguments are fed from float carriers, through a comparison or a
+    # conversion, so that every primitive here can sit inside a function that grad accepts
+    dtypes = [np.asarray(a).dtype for a in args]
+    carriers = [
+        np.where(a, 1.0, -1.0) if d == np.bool_ else a.astype(np.float64) if d.kind in "iu" else a
+        for a, d in zip(args, dtypes)
+    ]
 
     def f(*xs):
-        ins = [bind(gt_p, x, 0.0) if b else x for x, b in zip(xs, is_bool)]
+        ins = [
+            bind(gt_p, x, 0.0)
+            if d == np.bool_
+            else convert_element_type(x, d)
+            if d.kind in "iu"
+            else x
+            for x, d in zip(xs, dtypes)
+        ]
         return bind(c.prim, *ins, **c.params)
 
     out, pullback = fgrad.vjp(f, *carriers)

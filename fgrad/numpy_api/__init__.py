@@ -14,6 +14,7 @@ from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - atta
 from fgrad.numpy_api import fft, linalg
 from fgrad.numpy_api.array_info import *  # noqa: F403
 from fgrad.numpy_api.assembly import *  # noqa: F403
+from fgrad.numpy_api.bits import *  # noqa: F403
 from fgrad.numpy_api.complex_numbers import *  # noqa: F403
 from fgrad.numpy_api.creation import *  # noqa: F403
 from fgrad.numpy_api.differences import *  # noqa: F403

@@ -63,33 +63,34 @@ def _shape_args(args):
     return args[0] if len(args) == 1 and not isinstance(args[0], PYTHON_SCALARS) else args
 
 
+# Python's binary operators and their primitives; each gives ``__op__`` and ``__rop__``.
+# The bit operators are NumPy's (on booleans they are the logical operations).
+_OPERATORS = {
+    "add": ew.add_p,
+    "sub": ew.sub_p,
+    "mul": ew.mul_p,
+    "truediv": ew.div_p,
+    "mod": ew.remainder_p,
+    "floordiv": ew.floor_divide_p,
+    "pow": ew.pow_p,
+    "and": ew.bitwise_and_p,
+    "or": ew.bitwise_or_p,
+    "xor": ew.bitwise_xor_p,
+    "lshift": ew.left_shift_p,
+    "rshift": ew.right_shift_p,
+}
+
 _METHODS = {
-    "__add__": _binary_operator(ew.add_p),
-    "__radd__": _binary_operator(ew.add_p, reflected=True),
-    "__sub__": _binary_operator(ew.sub_p),
-    "__rsub__": _binary_operator(ew.sub_p, reflected=True),
-    "__mul__": _binary_operator(ew.mul_p),
-    "__rmul__": _binary_operator(ew.mul_p, reflected=True),
-    "__truediv__": _binary_operator(ew.div_p),
-    "__rtruediv__": _binary_operator(ew.div_p, reflected=True),
-    "__mod__": _binary_operator(ew.remainder_p),
-    "__rmod__": _binary_operator(ew.remainder_p, reflected=True),
-    "__floordiv__": _binary_operator(ew.floor_divide_p),
-    "__rfloordiv__": _binary_operator(ew.floor_divide_p, reflected=True),
+    **{f"__{op}__": _binary_operator(prim) for op, prim in _OPERATORS.items()},
+    **{f"__r{op}__": _binary_operator(prim, reflected=True) for op, prim in _OPERATORS.items()},
     "__divmod__": lambda self, other: (self // other, self % other),
     "__rdivmod__": lambda self, other: (other // self, other % self),
-    "__pow__": _binary_operator(ew.pow_p),
-    "__rpow__": _binary_operator(ew.pow_p, reflected=True),
     "__matmul__": lambda self, other: products.matmul(self, other),
     "__rmatmul__": lambda self, other: products.matmul(other, self),
     "__neg__": lambda self: bind(ew.neg_p, self),
     "__pos__": lambda self: self,
     "__abs__": lambda self: bind(ew.abs_p, self),
-    "__invert__": lambda self: bind(ew.not_p, self),
-    "__and__": _binary_operator(ew.and_p),
-    "__rand__": _binary_operator(ew.and_p, reflected=True),
-    "__or__": _binary_operator(ew.or_p),
-    "__ror__": _binary_operator(ew.or_p, reflected=True),
+    "__invert__": lambda self: bind(ew.invert_p, self),
     "__eq__": _comparison(ew.eq_p),
     "__ne__": _comparison(ew.ne_p),
     "__lt__": _comparison(ew.lt_p),

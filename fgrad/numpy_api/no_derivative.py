@@ -1,8 +1,9 @@
 """NumPy functions whose results carry no derivative, computed on concrete values.
 
-Integer and bit operations (``gcd``, ``bitwise_and``, ``left_shift``, ...), sort
-keys (``lexsort``) and histogram counts have zero derivative wherever they have
-one. Inside ``grad`` and ``jvp`` the values are known, so these run NumPy's own
+Bit packing (``packbits``), sort keys (``lexsort``) and histogram counts have
+zero derivative wherever they have one (the integer and bit ufuncs, ``gcd``,
+``bitwise_and``, ``left_shift``, ..., are non-differentiable primitives instead, so
+that they trace). Inside ``grad`` and ``jvp`` the values are known, so these run NumPy's own
 function on them (on the arrays' backend) and return plain arrays, exactly as
 fgrad's non-differentiable primitives do. Under ``make_jaxpr`` there is no value
 and they raise :class:`fgrad.ConcretizationError`.
@@ -46,23 +47,9 @@ def _on_values(np_fn):
 
 
 _NAMES = [
-    "gcd",
-    "lcm",
-    "bitwise_and",
-    "bitwise_or",
-    "bitwise_xor",
-    "bitwise_not",
-    "bitwise_invert",
-    "bitwise_left_shift",
-    "bitwise_right_shift",
-    "bitwise_count",
-    "invert",
-    "left_shift",
-    "right_shift",
     "lexsort",
     "packbits",
     "unpackbits",
-    "spacing",
     "einsum_path",
     "isnat",
 ]

@@ -38,7 +38,7 @@ def _reject_ufunc_kwargs(name: str, kwargs: dict) -> None:
 
 
 def _ufunc_like(fn):
-    """Wrap a composed function so that NumPy's ufunc keywords are refused as ``_unary`` does."""
+    """Wrap a composed function so that NumPy's ufunc keywords are refused as ``unary`` does."""
     name = fn.__name__.strip("_")
 
     @functools.wraps(fn)
@@ -55,7 +55,8 @@ def _ufunc_like(fn):
     return wrapper
 
 
-def _binary(prim, doc: str, name: str | None = None):
+def binary(prim, doc: str, name: str | None = None):
+    """NumPy's function ``name`` of two arrays, binding ``prim``; ufunc keywords refused."""
     name = name or prim.name
 
     def fn(x1, x2, /, **kwargs):
@@ -67,7 +68,8 @@ def _binary(prim, doc: str, name: str | None = None):
     return fn
 
 
-def _unary(prim, doc: str, name: str | None = None):
+def unary(prim, doc: str, name: str | None = None):
+    """NumPy's function ``name`` of one array, binding ``prim``; ufunc keywords refused."""
     name = name or prim.name
 
     def fn(x, /, **kwargs):
@@ -104,63 +106,63 @@ def _float_operand(x, ufunc):
     return x
 
 
-add = _binary(ew.add_p, "Elementwise ``x1 + x2`` with broadcasting (``numpy.add``).", "add")
-subtract = _binary(ew.sub_p, "Elementwise ``x1 - x2`` (``numpy.subtract``).", "subtract")
-multiply = _binary(ew.mul_p, "Elementwise ``x1 * x2`` (``numpy.multiply``).", "multiply")
-divide = _binary(ew.div_p, "Elementwise true division ``x1 / x2`` (``numpy.divide``).", "divide")
+add = binary(ew.add_p, "Elementwise ``x1 + x2`` with broadcasting (``numpy.add``).", "add")
+subtract = binary(ew.sub_p, "Elementwise ``x1 - x2`` (``numpy.subtract``).", "subtract")
+multiply = binary(ew.mul_p, "Elementwise ``x1 * x2`` (``numpy.multiply``).", "multiply")
+divide = binary(ew.div_p, "Elementwise true division ``x1 / x2`` (``numpy.divide``).", "divide")
 true_divide = divide
-power = _binary(ew.pow_p, "Elementwise ``x1 ** x2``, differentiable in both.", "power")
-maximum = _binary(ew.maximum_p, "Elementwise maximum; ties share the derivative.", "maximum")
-minimum = _binary(ew.minimum_p, "Elementwise minimum; ties share the derivative.", "minimum")
-equal = _binary(ew.eq_p, "Elementwise ``x1 == x2`` (no derivative).", "equal")
-not_equal = _binary(ew.ne_p, "Elementwise ``x1 != x2`` (no derivative).", "not_equal")
-less = _binary(ew.lt_p, "Elementwise ``x1 < x2`` (no derivative).", "less")
-less_equal = _binary(ew.le_p, "Elementwise ``x1 <= x2`` (no derivative).", "less_equal")
-greater = _binary(ew.gt_p, "Elementwise ``x1 > x2`` (no derivative).", "greater")
-greater_equal = _binary(ew.ge_p, "Elementwise ``x1 >= x2`` (no derivative).", "greater_equal")
-logical_and = _binary(ew.and_p, "Elementwise logical and (no derivative).", "logical_and")
-logical_or = _binary(ew.or_p, "Elementwise logical or (no derivative).", "logical_or")
+power = binary(ew.pow_p, "Elementwise ``x1 ** x2``, differentiable in both.", "power")
+maximum = binary(ew.maximum_p, "Elementwise maximum; ties share the derivative.", "maximum")
+minimum = binary(ew.minimum_p, "Elementwise minimum; ties share the derivative.", "minimum")
+equal = binary(ew.eq_p, "Elementwise ``x1 == x2`` (no derivative).", "equal")
+not_equal = binary(ew.ne_p, "Elementwise ``x1 != x2`` (no derivative).", "not_equal")
+less = binary(ew.lt_p, "Elementwise ``x1 < x2`` (no derivative).", "less")
+less_equal = binary(ew.le_p, "Elementwise ``x1 <= x2`` (no derivative).", "less_equal")
+greater = binary(ew.gt_p, "Elementwise ``x1 > x2`` (no derivative).", "greater")
+greater_equal = binary(ew.ge_p, "Elementwise ``x1 >= x2`` (no derivative).", "greater_equal")
+logical_and = binary(ew.and_p, "Elementwise logical and (no derivative).", "logical_and")
+logical_or = binary(ew.or_p, "Elementwise logical or (no derivative).", "logical_or")
 
-negative = _unary(ew.neg_p, "Elementwise ``-x``.", "negative")
-exp = _unary(ew.exp_p, "Elementwise exponential.", "exp")
-log = _unary(ew.log_p, "Elementwise natural logarithm.", "log")
-log1p = _unary(ew.log1p_p, "Elementwise ``log(1 + x)``, accurate for small ``x``.", "log1p")
-expm1 = _unary(ew.expm1_p, "Elementwise ``exp(x) - 1``, accurate for small ``x``.", "expm1")
-sin = _unary(ew.sin_p, "Elementwise sine.", "sin")
-cos = _unary(ew.cos_p, "Elementwise cosine.", "cos")
-tan = _unary(ew.tan_p, "Elementwise tangent.", "tan")
-tanh = _unary(ew.tanh_p, "Elementwise hyperbolic tangent.", "tanh")
-sqrt = _unary(ew.sqrt_p, "Elementwise square root.", "sqrt")
-absolute = _unary(ew.abs_p, "Elementwise absolute value; derivative 0 at 0.", "absolute")
+negative = unary(ew.neg_p, "Elementwise ``-x``.", "negative")
+exp = unary(ew.exp_p, "Elementwise exponential.", "exp")
+log = unary(ew.log_p, "Elementwise natural logarithm.", "log")
+log1p = unary(ew.log1p_p, "Elementwise ``log(1 + x)``, accurate for small ``x``.", "log1p")
+expm1 = unary(ew.expm1_p, "Elementwise ``exp(x) - 1``, accurate for small ``x``.", "expm1")
+sin = unary(ew.sin_p, "Elementwise sine.", "sin")
+cos = unary(ew.cos_p, "Elementwise cosine.", "cos")
+tan = unary(ew.tan_p, "Elementwise tangent.", "tan")
+tanh = unary(ew.tanh_p, "Elementwise hyperbolic tangent.", "tanh")
+sqrt = unary(ew.sqrt_p, "Elementwise square root.", "sqrt")
+absolute = unary(ew.abs_p, "Elementwise absolute value; derivative 0 at 0.", "absolute")
 abs = absolute  # noqa: A001 - NumPy's name
-sign = _unary(ew.sign_p, "Elementwise sign (no derivative).", "sign")
-logical_not = _unary(ew.not_p, "Elementwise logical not (no derivative).", "logical_not")
-isfinite = _unary(ew.isfinite_p, "Elementwise test for finite values (no derivative).", "isfinite")
-isnan = _unary(ew.isnan_p, "Elementwise test for NaN (no derivative).", "isnan")
-isinf = _unary(ew.isinf_p, "Elementwise test for infinities (no derivative).", "isinf")
+sign = unary(ew.sign_p, "Elementwise sign (no derivative).", "sign")
+logical_not = unary(ew.not_p, "Elementwise logical not (no derivative).", "logical_not")
+isfinite = unary(ew.isfinite_p, "Elementwise test for finite values (no derivative).", "isfinite")
+isnan = unary(ew.isnan_p, "Elementwise test for NaN (no derivative).", "isnan")
+isinf = unary(ew.isinf_p, "Elementwise test for infinities (no derivative).", "isinf")
 
-arcsin = _unary(ew.arcsin_p, "Elementwise inverse sine.", "arcsin")
-arccos = _unary(ew.arccos_p, "Elementwise inverse cosine.", "arccos")
-arctan = _unary(ew.arctan_p, "Elementwise inverse tangent.", "arctan")
-sinh = _unary(ew.sinh_p, "Elementwise hyperbolic sine.", "sinh")
-cosh = _unary(ew.cosh_p, "Elementwise hyperbolic cosine.", "cosh")
-arcsinh = _unary(ew.arcsinh_p, "Elementwise inverse hyperbolic sine.", "arcsinh")
-arccosh = _unary(ew.arccosh_p, "Elementwise inverse hyperbolic cosine.", "arccosh")
-arctanh = _unary(ew.arctanh_p, "Elementwise inverse hyperbolic tangent.", "arctanh")
-cbrt = _unary(ew.cbrt_p, "Elementwise cube root.", "cbrt")
-arctan2 = _binary(ew.arctan2_p, "Elementwise angle of the point ``(x2, x1)``.", "arctan2")
-hypot = _binary(ew.hypot_p, "Elementwise ``sqrt(x1**2 + x2**2)``; derivative 0 at 0.", "hypot")
-remainder = _binary(ew.remainder_p, "Remainder with the sign of the divisor.", "remainder")
+arcsin = unary(ew.arcsin_p, "Elementwise inverse sine.", "arcsin")
+arccos = unary(ew.arccos_p, "Elementwise inverse cosine.", "arccos")
+arctan = unary(ew.arctan_p, "Elementwise inverse tangent.", "arctan")
+sinh = unary(ew.sinh_p, "Elementwise hyperbolic sine.", "sinh")
+cosh = unary(ew.cosh_p, "Elementwise hyperbolic cosine.", "cosh")
+arcsinh = unary(ew.arcsinh_p, "Elementwise inverse hyperbolic sine.", "arcsinh")
+arccosh = unary(ew.arccosh_p, "Elementwise inverse hyperbolic cosine.", "arccosh")
+arctanh = unary(ew.arctanh_p, "Elementwise inverse hyperbolic tangent.", "arctanh")
+cbrt = unary(ew.cbrt_p, "Elementwise cube root.", "cbrt")
+arctan2 = binary(ew.arctan2_p, "Elementwise angle of the point ``(x2, x1)``.", "arctan2")
+hypot = binary(ew.hypot_p, "Elementwise ``sqrt(x1**2 + x2**2)``; derivative 0 at 0.", "hypot")
+remainder = binary(ew.remainder_p, "Remainder with the sign of the divisor.", "remainder")
 mod = remainder
-fmod = _binary(ew.fmod_p, "Remainder with the sign of the dividend (C's fmod).", "fmod")
-copysign = _binary(ew.copysign_p, "``|x1|`` with the sign of ``x2``.", "copysign")
-floor = _unary(ew.floor_p, "Elementwise floor (zero derivative).", "floor")
-ceil = _unary(ew.ceil_p, "Elementwise ceiling (zero derivative).", "ceil")
-rint = _unary(ew.rint_p, "Round to the nearest integer, ties to even (zero derivative).", "rint")
-trunc = _unary(ew.trunc_p, "Round towards zero (zero derivative).", "trunc")
-signbit = _unary(ew.signbit_p, "Elementwise test of the sign bit (no derivative).", "signbit")
-floor_divide = _binary(ew.floor_divide_p, "``floor(x1 / x2)`` (zero derivative).", "floor_divide")
-heaviside = _binary(ew.heaviside_p, "Heaviside step, ``x2`` at 0 (zero derivative).", "heaviside")
+fmod = binary(ew.fmod_p, "Remainder with the sign of the dividend (C's fmod).", "fmod")
+copysign = binary(ew.copysign_p, "``|x1|`` with the sign of ``x2``.", "copysign")
+floor = unary(ew.floor_p, "Elementwise floor (zero derivative).", "floor")
+ceil = unary(ew.ceil_p, "Elementwise ceiling (zero derivative).", "ceil")
+rint = unary(ew.rint_p, "Round to the nearest integer, ties to even (zero derivative).", "rint")
+trunc = unary(ew.trunc_p, "Round towards zero (zero derivative).", "trunc")
+signbit = unary(ew.signbit_p, "Elementwise test of the sign bit (no derivative).", "signbit")
+floor_divide = binary(ew.floor_divide_p, "``floor(x1 / x2)`` (zero derivative).", "floor_divide")
+heaviside = binary(ew.heaviside_p, "Heaviside step, ``x2`` at 0 (zero derivative).", "heaviside")
 
 
 @_ufunc_like

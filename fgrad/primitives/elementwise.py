@@ -551,6 +551,18 @@ round_p = elementwise("round", lambda x, decimals: np.round(x, decimals), differ
 signbit_p = elementwise("signbit", np.signbit, differentiable=False)
 floor_divide_p = elementwise("floor_divide", np.floor_divide, differentiable=False)
 heaviside_p = elementwise("heaviside", np.heaviside, differentiable=False)
+spacing_p = elementwise("spacing", np.spacing, differentiable=False)
+
+# integer and bit operations: NumPy's ufuncs, integer (or boolean) in and out
+bitwise_and_p = elementwise("bitwise_and", np.bitwise_and, differentiable=False)
+bitwise_or_p = elementwise("bitwise_or", np.bitwise_or, differentiable=False)
+bitwise_xor_p = elementwise("bitwise_xor", np.bitwise_xor, differentiable=False)
+invert_p = elementwise("invert", np.invert, differentiable=False)
+left_shift_p = elementwise("left_shift", np.left_shift, differentiable=False)
+right_shift_p = elementwise("right_shift", np.right_shift, differentiable=False)
+bitwise_count_p = elementwise("bitwise_count", np.bitwise_count, differentiable=False)
+gcd_p = elementwise("gcd", np.gcd, differentiable=False)
+lcm_p = elementwise("lcm", np.lcm, differentiable=False)
 
 
 def floor(x):
