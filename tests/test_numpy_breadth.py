@@ -196,6 +196,20 @@ def test_nan_statistics_ignore_nans_in_values_and_gradients():
     np.testing.assert_allclose(g[mask], 2 * (a[mask] - a[mask].mean()) / mask.sum())
 
 
+def test_nan_extremes_and_their_indices_trace_and_batch():
+    a = A.copy()
+    a[0, 1] = a[1, 0] = np.nan
+    for name in ("nanmax", "nanmin", "nanargmax", "nanargmin", "nanprod", "nanvar", "nanstd"):
+        for axis in (None, 0, 1):
+            want = getattr(np, name)(a, axis=axis)
+            got = fgrad.jit(lambda x, name=name, axis=axis: getattr(fnp, name)(x, axis=axis))(a)
+            np.testing.assert_allclose(got, want, rtol=1e-14, err_msg=f"{name}, axis {axis}")
+        want = [getattr(np, name)(row) for row in a]
+        np.testing.assert_allclose(fgrad.vmap(getattr(fnp, name))(a), want, rtol=1e-14)
+    with pytest.raises(ValueError, match="All-NaN slice"):
+        fnp.nanargmin(np.full((2, 2), np.nan), axis=0)
+
+
 def test_linspace_is_differentiable_in_its_bounds():
     for num in (0, 1, 5):
         for endpoint in (True, False):
@@ -212,6 +226,26 @@ def test_linspace_is_differentiable_in_its_bounds():
     np.testing.assert_allclose(t, np.linspace(0, 1, 5))
     check_grads(lambda a: fnp.geomspace(a, 8.0, 4), (1.5,))
     check_grads(lambda a: fnp.logspace(a, 2.0, 4), (0.5,))
+
+
+def test_traced_geomspace_computes_as_numpy_does():
+    """In the bounds' promoted dtype (float32 bounds, float64 steps), negative progressions
+    negated, zero refused: the traced path (jit, grad) agrees with NumPy's."""
+    lo32 = np.array([0.3, 2.0, -1.0], dtype=np.float32)
+    for lo, hi in [(lo32, np.array([7.0, 0.5, -50.0])), (-2.0, -54.0)]:
+        want = np.geomspace(lo, hi, 4)
+        got = fgrad.jit(lambda a, b: fnp.geomspace(a, b, 4))(lo, hi)
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+    # -2 * 3**k: d/dstart of sum over k of start^(1 - k/3) stop^(k/3)
+    start, stop = -2.0, -54.0
+    g = fgrad.grad(lambda s: fnp.sum(fnp.geomspace(s, stop, 4)))(start)
+    r = stop / start
+    want = sum((1 - k / 3) * r ** (k / 3) for k in range(4))
+    np.testing.assert_allclose(g, want, rtol=1e-13)
+    check_grads(lambda a: fnp.geomspace(a, -8.0, 4), (-1.5,))
+    with pytest.raises(ValueError, match="cannot include zero"):
+        fgrad.grad(lambda s: fnp.sum(fnp.geomspace(s, 0.0, 3)))(1.0)
 
 
 def test_roots_are_differentiable_in_the_coefficients():

@@ -228,16 +228,26 @@ def geomspace(start, stop, num: int = 50, endpoint: bool = True, dtype=None, axi
     the ends; differentiable in the (positive) bounds."""
     if not (_contains_tracer(start) or _contains_tracer(stop)):
         return np.geomspace(start, stop, num, endpoint, dtype, axis)
+    from fgrad.core.tracer import known_value
     from fgrad.numpy_api.manipulation import concatenate, moveaxis, reshape
-    from fgrad.numpy_api.ufuncs import exp, log
+    from fgrad.numpy_api.reductions import any as any_
+    from fgrad.numpy_api.ufuncs import exp, log, sign
 
     start, stop = asarray(start), asarray(stop)
+    float_dtype = np.result_type(start.dtype, stop.dtype, float(num))
+    start, stop = astype(start, float_dtype), astype(stop, float_dtype)  # as NumPy computes
+    if known_value(any_((start == 0) | (stop == 0))):
+        raise ValueError("Geometric sequence cannot include zero")
+    # a progression of negative numbers is the negated one of their magnitudes
+    out_sign = sign(start)
+    start, stop = start / out_sign, stop / out_sign
     y = exp(linspace(log(start), log(stop), num, endpoint=endpoint))
     if num > 0:
         ends = [reshape(start, (1,) + start.shape), y[1:-1] if endpoint else y[1:]]
         if endpoint and num > 1:
             ends.append(reshape(stop, (1,) + stop.shape))
         y = concatenate(ends, axis=0) if num > 1 else reshape(start, (1,) + start.shape)
+    y = y * out_sign
     if axis != 0:
         y = moveaxis(y, 0, axis)
     return y if dtype is None else astype(y, dtype)

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from fgrad.core.tracer import known_value
 from fgrad.numpy_api import reductions as red
 from fgrad.numpy_api.creation import as_array, astype
 from fgrad.numpy_api.no_derivative import concrete
@@ -27,8 +28,13 @@ def _filled(a, value):
     return where(nan, value, a), nan
 
 
+def _all_nan(nan, axis) -> bool:
+    """Is any slice all NaN? False where the values are unknown (jit, vmap)."""
+    return nan is not None and bool(known_value(red.any(red.all(nan, axis))))
+
+
 def _all_nan_warning(nan, axis, fn):
-    if nan is not None and np.any(np.all(concrete(nan), axis=axis)):
+    if _all_nan(nan, axis):
         warnings.warn(f"All-NaN slice encountered in {fn}", RuntimeWarning, stacklevel=3)
 
 
@@ -52,14 +58,23 @@ def nanmin(a, axis=None, out=None, keepdims: bool = False):
     return red._numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
 
 
+def _nan_arg(pick, fill, a, axis, keepdims: bool):
+    filled, nan = _filled(a, fill)
+    if _all_nan(nan, axis):
+        raise ValueError("All-NaN slice encountered")
+    return pick(filled, axis, keepdims=keepdims)
+
+
 def nanargmax(a, axis=None, keepdims: bool = False):
-    """Index of the maximum ignoring NaN (``numpy.nanargmax``)."""
-    return np.nanargmax(concrete(as_array(a)), axis=axis, keepdims=keepdims)
+    """Index of the maximum ignoring NaN (``numpy.nanargmax``). An all-NaN slice is an
+    error where the values are known; under ``jit`` or ``vmap`` its index is 0."""
+    return _nan_arg(red.argmax, -np.inf, a, axis, keepdims)
 
 
 def nanargmin(a, axis=None, keepdims: bool = False):
-    """Index of the minimum ignoring NaN (``numpy.nanargmin``)."""
-    return np.nanargmin(concrete(as_array(a)), axis=axis, keepdims=keepdims)
+    """Index of the minimum ignoring NaN (``numpy.nanargmin``). An all-NaN slice is an
+    error where the values are known; under ``jit`` or ``vmap`` its index is 0."""
+    return _nan_arg(red.argmin, np.inf, a, axis, keepdims)
 
 
 def nanprod(a, axis=None, dtype=None, out=None, keepdims: bool = False):
