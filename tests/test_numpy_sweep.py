@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+import fgrad
 import fgrad.numpy as fnp
 
 RNG = np.random.default_rng(2024)
@@ -114,3 +115,73 @@ def test_plain_calls_match_numpy(name):
             warnings.simplefilter("ignore")
             got = getattr(fnp, name)(*args)
         _same(got, want, what)
+
+
+# -- the same calls under jit and vmap ---------------------------------------------------------
+
+# Functions whose results depend on values in ways an abstract or batched value cannot give:
+# data-dependent shapes (nonzero, unique, set operations, boolean extraction), Python
+# results (array_equal, allclose, printing), bins chosen from the data, and a few computed
+# by NumPy on concrete values. Under jit and vmap they must raise fgrad's explanation, not
+# compute something else; the test fails when one of them starts to work (then drop it).
+NEEDS_VALUES = {
+    "allclose", "argwhere", "array2string", "array_equal", "array_equiv", "array_repr",
+    "array_str", "asarray_chkfinite", "block", "delete", "extract", "flatnonzero", "frexp",
+    "histogram", "histogram_bin_edges", "histogramdd", "intersect1d", "isin", "ldexp",
+    "lexsort", "min_scalar_type", "mintypecode", "nanmedian", "nanpercentile", "nextafter",
+    "nonzero", "packbits", "percentile", "real_if_close", "setdiff1d", "setxor1d",
+    "sort_complex", "trim_zeros", "union1d", "unique", "unique_all", "unique_counts",
+    "unique_inverse", "unique_values", "where",
+}  # fmt: skip
+
+
+def _leaves_close(got, want, what: str) -> None:
+    got, want = fgrad.tree_leaves(got), fgrad.tree_leaves(want)
+    assert len(got) == len(want), what
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what}: {g.dtype}{g.shape} {w.dtype}"
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=what)
+
+
+def _transformed(name: str, transform: str):
+    fn = getattr(fnp, name)
+    if transform == "jit":
+        return fn, fgrad.jit(fn), lambda args: args
+
+    def stack(args):  # vmap over two examples: the arguments and their reversed copies
+        return [np.stack([a, a[::-1] if a.ndim else a]) for a in args]
+
+    def loop(*stacked):
+        rows = [fn(*[s[i] for s in stacked]) for i in range(2)]
+        return fgrad.tree_map(lambda *r: np.stack(r), *rows)
+
+    return loop, fgrad.vmap(fn), stack
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap"])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_calls_under_jit_and_vmap(name, transform):
+    want_fn, fn, prepare = _transformed(name, transform)
+    refused = 0
+    for what, args, _ in CALLS[name]:
+        args = prepare(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = want_fn(*args)
+            try:
+                got = fn(*args)
+            except (
+                fgrad.ConcretizationError,
+                fgrad.TracerArrayConversionError,
+                fgrad.TransformError,  # jit of a function returning a string
+            ):
+                assert name in NEEDS_VALUES, f"{what} under {transform}: refused"
+                refused += 1
+                continue
+        if isinstance(want, (bool, int, str)):
+            assert got == want, what
+        else:
+            _leaves_close(got, want, f"{what} under {transform}")
+    if name in NEEDS_VALUES:
+        assert refused, f"{name} now works under {transform}: remove it from NEEDS_VALUES"
