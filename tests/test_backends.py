@@ -318,6 +318,17 @@ def test_jit_on_the_backend(device):
         )
     )
     check_on_device(lambda p, x, y: step(p, x, y, 0.1), (params, x, y), device)
+    # transforms of a jitted function compile there too (fgrad/core/jit_rules.py)
+    jitted_loss = fgrad.jit(mlp_loss)
+    check_on_device(fgrad.grad(jitted_loss), (params, x, y), device)
+    per_example = fgrad.vmap(jitted_loss, in_axes=(None, 0, 0))
+    check_on_device(per_example, (params, x[:, None], y[:, None]), device)
+    tangent = fgrad.tree_map(np.ones_like, params)
+
+    def directional(p, t, x, y):
+        return fgrad.jvp(lambda q: jitted_loss(q, x, y), (p,), (t,))
+
+    check_on_device(directional, (params, tangent, x, y), device)
     scaled = fgrad.jit(lambda s, v: fnp.astype(s, np.float64) * v + fnp.ones(3))
     out = scaled(2.0, put(np.arange(3.0), device))
     assert_on(out, device)

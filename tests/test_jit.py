@@ -215,6 +215,74 @@ def test_custom_rules_survive_a_transform_of_a_jitted_function():
     np.testing.assert_array_equal(fgrad.jit(fgrad.grad(f))(x), np.ones(3))
 
 
+def _counting(f):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return f(*args, **kwargs)
+
+    return counted, calls
+
+
+def test_transforms_of_a_jitted_function_are_compiled_once():
+    """grad, jvp and vmap of jit(f) trace f once per signature, then replay; the results
+    are those of the transforms of f."""
+
+    def f(w, x):
+        return fnp.sum(fnp.tanh(x @ w) ** 2) + fnp.sum(w**3)
+
+    w, x = RNG.normal(size=(3, 2)), RNG.normal(size=(4, 3))
+    for transform in (
+        fgrad.grad,
+        lambda g: fgrad.value_and_grad(g, argnums=(0, 1)),
+        lambda g: lambda w, x: fgrad.jvp(g, (w, x), (np.ones_like(w), np.zeros_like(x))),
+        lambda g: fgrad.vmap(g, in_axes=(None, 0)),
+        fgrad.jacrev,  # its backward pass runs under vmap: the backward jaxpr is bound
+    ):
+        counted, calls = _counting(f)
+        compiled, eager = transform(fgrad.jit(counted)), transform(f)
+        for scale in (1.0, 2.0, 3.0):
+            assert_trees_equal(compiled(w * scale, x), eager(w * scale, x), rtol=1e-12)
+        assert len(calls) == 1
+
+
+def test_grad_of_jit_splits_forward_and_backward_without_recomputing():
+    from fgrad.core.jit_rules import CompiledVJP
+
+    def f(w):
+        return fnp.sum(fnp.exp(fnp.sin(w) * 2.0))
+
+    compiled = CompiledVJP(lambda leaves: f(leaves[0]), [np.ones(3)], [0])
+    fwd = [e.prim.name for e in compiled.forward.closed.eqns]
+    bwd = [e.prim.name for e in compiled.backward.closed.eqns]
+    assert fwd.count("sin") == 1 and fwd.count("exp") == 1
+    assert "sin" not in bwd and "exp" not in bwd  # the backward reads them as residuals
+    # what does not depend on the cotangent (cos w) is computed forward, as in JAX's
+    # partial evaluation; the backward pass is products with the cotangent
+    assert "cos" in fwd and set(bwd) <= {"mul", "reshape", "broadcast_to"}
+    w = RNG.normal(size=3)
+    g = fgrad.grad(fgrad.jit(f))(w)
+    np.testing.assert_allclose(g, np.exp(2 * np.sin(w)) * 2 * np.cos(w), rtol=1e-14)
+
+
+def test_nested_and_integer_cases_run_the_function():
+    def f(w):
+        return fnp.sum(w**4)
+
+    w = RNG.normal(size=3)
+    jf = fgrad.jit(f)
+    np.testing.assert_allclose(fgrad.grad(fgrad.grad(lambda w: jf(w)))(w[0]), 12 * w[0] ** 2)
+    assert_trees_equal(fgrad.hessian(jf)(w), np.diag(12 * w**2), rtol=1e-12)
+
+    def with_count(w):  # an integer output: grad runs the function itself
+        return fnp.sum(w**2), fnp.sum(w > 0)
+
+    g, count = fgrad.grad(fgrad.jit(with_count), has_aux=True)(w)
+    np.testing.assert_allclose(g, 2 * w, rtol=1e-15)
+    assert count == np.sum(w > 0)
+
+
 def test_keyword_arguments_are_traced_too():
     jf = fgrad.jit(lambda x, *, scale: x * scale)
     np.testing.assert_array_equal(jf(np.ones(2), scale=np.array(3.0)), [3.0, 3.0])

@@ -11,6 +11,7 @@ NumPy exactly.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class ShapedArray:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def str_short(self) -> str:
         """Compact form used in jaxprs and error messages, e.g. ``f64[3,4]``."""

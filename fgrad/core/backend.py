@@ -20,8 +20,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -134,6 +133,8 @@ def backend_of(x) -> Backend:
 
 def common_backend(values, what: str = "these arrays") -> Backend:
     """The one backend of ``values`` (Python scalars fit any); an error if they mix."""
+    if type(values) in (list, tuple) and values and all(type(v) is np.ndarray for v in values):
+        return CPU  # the common case, checked quickly
     found: dict[str, Backend] = {}
     for v in values:
         if isinstance(v, (int, float, complex, bool, np.generic)):
@@ -161,24 +162,32 @@ def default_backend() -> Backend:
     return stack[-1] if stack else CPU
 
 
-@contextmanager
-def default_device_of(values) -> Iterator[Backend]:
+class on_device:  # noqa: N801 - used like a function: ``with on_device(gpu):``
+    """Within the block, create arrays on ``backend`` (the block's value).
+
+    A class rather than a generator-based context manager: every transform call
+    enters one, and this costs a fraction of the generator machinery.
+    """
+
+    __slots__ = ("backend",)
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    def __enter__(self) -> Backend:
+        stack = getattr(_local, "stack", None)
+        if stack is None:
+            stack = _local.stack = []
+        stack.append(self.backend)
+        return self.backend
+
+    def __exit__(self, *exc) -> None:
+        _local.stack.pop()
+
+
+def default_device_of(values) -> on_device:
     """Within the block, create arrays on the backend of ``values`` (their common one)."""
-    with on_device(common_backend(values, "the inputs of this transform")) as backend:
-        yield backend
-
-
-@contextmanager
-def on_device(backend: Backend) -> Iterator[Backend]:
-    """Within the block, create arrays on ``backend``."""
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    stack.append(backend)
-    try:
-        yield backend
-    finally:
-        stack.pop()
+    return on_device(common_backend(values, "the inputs of this transform"))
 
 
 # -- creating arrays where the data is --------------------------------------------------

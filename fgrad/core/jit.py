@@ -8,12 +8,11 @@ Python function with one line per equation (:mod:`fgrad.core.codegen`), so a
 replay calls each primitive's impl directly, with no tracing, no tape and no
 dispatch, and drops each intermediate after its last use.
 
-Called with tracers (``grad(jit(f))``, ``vmap(jit(f))``), a jitted function runs
-``f`` itself under the enclosing transform: a jaxpr holds primitives only, and
-replaying it there would drop the rules of any ``custom_jvp``/``custom_vjp``
-function inside ``f``. Compile the outermost function to get the speed. Tracing
-is abstract, so Python control flow on values raises a ``ConcretizationError``:
-use ``fnp.where``, or mark the argument that decides it static.
+Called with tracers (``grad(jit(f))``, ``jvp(jit(f))``, ``vmap(jit(f))``), a
+jitted function compiles that transform of ``f`` instead
+(:mod:`fgrad.core.jit_rules`), or runs ``f`` under nested transforms. Tracing is
+abstract, so Python control flow on values raises a ``ConcretizationError``: use
+``fnp.where``, or mark the argument that decides it static.
 """
 
 from __future__ import annotations
@@ -29,8 +28,10 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_static
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
+from fgrad.core.jit_rules import transformed_call
 from fgrad.core.make_jaxpr import JaxprTrace, is_traceable, stage
 from fgrad.core.optimize import optimize
+from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import Tracer
 
@@ -94,8 +95,17 @@ def jit(
         if all(type(x) is np.ndarray for x in flat):  # the common case, checked quickly
             device = backend.CPU
             signature = tuple((x.shape, x.dtype, False) for x in flat)
-        elif any(isinstance(x, Tracer) for x in flat):
-            # under another transform (see the module docstring)
+        elif any(isinstance(x, Tracer) for x in flat):  # under another transform
+            if _hashable(static_values):
+
+                def call(leaves):
+                    dyn, kw = tree_unflatten(in_tree, leaves)
+                    return fun(*rebuild(dyn), **kw, **static_kwargs)
+
+                key = (in_tree, positions, static_values)
+                out = transformed_call(cache, key, call, top_trace(flat), flat)
+                if out is not None:
+                    return out
             return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
         else:
             device = backend.common_backend(flat, "the arguments of a jit-compiled function")
@@ -149,6 +159,14 @@ def _static_names(
     linked = {n for n in nums if 0 <= n < len(positional) and positional[n] in keyword}
     linked.update(positional.index(n) for n in names if n in positional and n in keyword)
     return tuple(sorted(linked)), frozenset(names) | {positional[n] for n in linked}
+
+
+def _hashable(values: tuple) -> bool:
+    try:
+        hash(values)
+    except TypeError:
+        return False
+    return True
 
 
 def _signature(x) -> tuple:

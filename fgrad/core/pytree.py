@@ -425,6 +425,10 @@ class PyTreeDef:
         return f"PyTreeDef({strs[0]})"
 
 
+#: the structure of a tree that is a single leaf
+_LEAF = PyTreeDef((None,), (None,), 1)
+
+
 # --------------------------------------------------------------------------------------
 # public functions
 # --------------------------------------------------------------------------------------
@@ -460,10 +464,12 @@ def tree_flatten(
     >>> tree_flatten({"b": [1, 2], "a": 3})
     ([3, 1, 2], PyTreeDef({'a': *, 'b': [*, *]}))
     """
+    dispatch = _DISPATCH
+    if is_leaf is None and dispatch.get(type(tree), _UNRESOLVED) is None:
+        return [tree], _LEAF  # one array: the common case of outputs and cotangents
     leaves: list[Any] = []
     nodes: list[tuple[type, int, Any] | None] = []
     handlers: list[_NodeHandler | None] = []
-    dispatch = _DISPATCH
     stack = [tree]
     # Explicit stack rather than recursion: deep trees never hit the recursion limit.
     # Children are pushed reversed so that they are popped (visited) left to right.

@@ -17,9 +17,6 @@ That costs nothing per argument on the hot path.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TypeVar
 
 DEAD_LEVEL = 1 << 62
 
@@ -57,20 +54,27 @@ def _stack() -> list[Trace]:
     return stack
 
 
-T = TypeVar("T", bound=Trace)
+class new_trace:  # noqa: N801 - used like a function: ``with new_trace(trace):``
+    """Push ``trace`` for the duration of the block (its value), then retire it.
 
+    A class rather than a generator-based context manager, because every transform
+    call enters one.
+    """
 
-@contextmanager
-def new_trace(trace: T) -> Iterator[T]:
-    """Push ``trace`` for the duration of the block, then retire it."""
-    stack = _stack()
-    trace.level = len(stack)
-    stack.append(trace)
-    try:
-        yield trace
-    finally:
-        stack.pop()
-        trace.level = DEAD_LEVEL
+    __slots__ = ("trace",)
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+
+    def __enter__(self):
+        stack = _stack()
+        self.trace.level = len(stack)
+        stack.append(self.trace)
+        return self.trace
+
+    def __exit__(self, *exc) -> None:
+        _stack().pop()
+        self.trace.level = DEAD_LEVEL
 
 
 def current_depth() -> int:

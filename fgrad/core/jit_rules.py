@@ -1,0 +1,217 @@
+"""A jitted function under another transform: compiled there too.
+
+``grad(jit(f))``, ``jvp(jit(f))`` and ``vmap(jit(f))`` reach a jitted function with
+tracers. Running ``f`` itself under them would be correct but eager-speed, so
+where the values under the transform are concrete, the transformed function is
+compiled instead, once per signature:
+
+* under ``jvp``: ``jit`` of ``jvp`` of ``f``, and the results become forward-mode
+  tracers;
+* under ``vmap``: ``jit`` of ``vmap`` of ``f`` (per batch size and batch axes);
+* under ``grad``/``vjp``: ``vjp`` of ``f`` is traced abstractly together with its
+  pullback applied to a symbolic cotangent, one jaxpr from (inputs, cotangents) to
+  (outputs, input cotangents), then split by dependence on the cotangents. The
+  **forward** jaxpr holds every equation that does not depend on them and returns
+  ``f``'s outputs and the *residuals* (the forward values the backward equations
+  read); the **backward** jaxpr holds the rest, from residuals and cotangents to
+  input cotangents. A call runs the forward replay and puts one entry per output
+  on the tape whose backward rule runs the backward replay on the residuals:
+  nothing is recomputed. A cotangent that is itself traced (``jacrev`` batches
+  the backward pass) evaluates the backward jaxpr by binding, so that the
+  transform sees it.
+
+Custom rules inside ``f`` apply while these are traced, as under ``jit(grad(f))``.
+Only the innermost transform is compiled this way: when the values under it are
+tracers of an enclosing transform (``grad(grad(jit(f)))``), the jitted function
+runs ``f``, as it does for ``make_jaxpr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fgrad.core import backend
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.batching import BatchTrace, BatchTracer
+from fgrad.core.codegen import Replay
+from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unwrap_own
+from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
+from fgrad.core.make_jaxpr import JaxprTrace
+from fgrad.core.optimize import optimize
+from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.reverse_mode import GradTrace, vjp
+from fgrad.core.trace_stack import new_trace
+from fgrad.core.tracer import Tracer
+from fgrad.core.vmap import vmap
+
+
+class CompiledVJP:
+    """The forward and backward replays of one jitted function at one signature."""
+
+    __slots__ = ("forward", "backward", "backward_jaxpr", "consts", "n_out", "out_tree")
+
+    def __init__(self, call: Callable, vals: list, traced: list[int]):
+        closed, n_out, self.out_tree = _trace_vjp(call, vals, traced)
+        fwd, bwd = _split(closed.jaxpr, len(vals), n_out)
+        self.consts = closed.consts
+        self.n_out = n_out
+        self.backward_jaxpr = bwd
+        self.forward = Replay(optimize(ClosedJaxpr(fwd, self.consts)), "forward")
+        self.backward = Replay(optimize(ClosedJaxpr(bwd, self.consts)), "backward")
+
+    def __call__(self, trace: GradTrace, vals: list, links: list):
+        """``f``'s outputs, recorded on ``trace``'s tape with the compiled backward pass."""
+        results = self.forward(vals)
+        outs, residuals = results[: self.n_out], results[self.n_out :]
+        positions = [pos for pos, _ in links]
+
+        def flat_bwd(k: int, ct) -> list:
+            cts = one_hot_cotangent(outs, k, ct)
+            if any(isinstance(c, Tracer) for c in cts):  # a transform of the backward pass
+                in_cts = eval_jaxpr(self.backward_jaxpr, self.consts, *residuals, *cts)
+            else:
+                in_cts = self.backward([*residuals, *cts])
+            full = [None] * len(vals)
+            for pos, c in zip(positions, in_cts):
+                full[pos] = c
+            return full
+
+        out = tree_unflatten(self.out_tree, outs)
+        return record_outputs(trace, vals, links, out, flat_bwd)[0]
+
+
+def transformed_call(cache: dict, key: tuple, call: Callable, trace, flat: list):
+    """Run a jitted ``call`` (flat leaves in, pytree out) under ``trace``, compiled; or
+    return None where it is not (nested transforms, integer outputs under ``grad``)."""
+    if isinstance(trace, GradTrace):
+        return _grad_call(cache, key, call, trace, flat)
+    if isinstance(trace, JVPTrace):
+        return _jvp_call(cache, key, call, trace, flat)
+    if isinstance(trace, BatchTrace):
+        return _batch_call(cache, key, call, trace, flat)
+    return None
+
+
+def _jit(fun: Callable) -> Callable:
+    from fgrad.core.jit import jit  # jit.py dispatches here: imported late
+
+    return jit(fun)
+
+
+def _signature(vals: list) -> tuple:
+    """What a compiled transformed function is specialised to, as ``jit`` keys it."""
+    if all(type(v) is np.ndarray for v in vals):  # the common case, checked quickly
+        return tuple((v.shape, v.dtype, False) for v in vals), backend.CPU.name
+    device = backend.common_backend(vals, "the arguments of a jit-compiled function")
+    return tuple((a.shape, a.dtype, a.weak_type) for a in map(get_aval, vals)), device.name
+
+
+def _grad_call(cache: dict, key: tuple, call: Callable, trace: GradTrace, flat: list):
+    vals, links = unwrap_own(trace, flat)
+    if any(isinstance(v, Tracer) for v in vals):
+        return None
+    traced = tuple(pos for pos, _ in links)
+    key = key + ("vjp", traced, *_signature(vals))
+    compiled = cache.get(key)
+    if compiled is None:
+        try:
+            compiled = CompiledVJP(call, vals, list(traced))
+        except _NotCompiled:
+            compiled = False
+        cache[key] = compiled
+    if compiled is False:
+        return None
+    with backend.default_device_of(vals):
+        return compiled(trace, vals, links)
+
+
+def _jvp_call(cache: dict, key: tuple, call: Callable, trace: JVPTrace, flat: list):
+    primals, tangents = unzip(trace, flat)
+    if any(isinstance(v, Tracer) for v in primals + tangents):
+        return None
+    moving = tuple(k for k, x in enumerate(flat) if isinstance(x, JVPTracer) and x._trace is trace)
+    key = key + ("jvp", moving, *_signature(primals))
+    compiled = cache.get(key)
+    if compiled is None:
+
+        def primal_and_tangent(primals: list, tangents: list):
+            def on_moving(*xs):
+                full = list(primals)
+                for k, x in zip(moving, xs):
+                    full[k] = x
+                return call(full)
+
+            return jvp(on_moving, [primals[k] for k in moving], tangents)
+
+        compiled = cache[key] = _jit(primal_and_tangent)
+    out, t_out = compiled(primals, [tangents[k] for k in moving])
+    return tree_map(
+        lambda o, t: JVPTracer(trace, o, t) if get_aval(o).dtype.kind in "fc" else o, out, t_out
+    )
+
+
+def _batch_call(cache: dict, key: tuple, call: Callable, trace: BatchTrace, flat: list):
+    from fgrad.core.custom_derivatives import unbatch
+
+    vals, axes = unbatch(trace, flat)
+    if any(isinstance(v, Tracer) for v in vals):
+        return None
+    key = key + ("vmap", tuple(axes), trace.size, *_signature(vals))
+    compiled = cache.get(key)
+    if compiled is None:
+        batched = vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size)
+        compiled = cache[key] = _jit(batched)
+    return tree_map(lambda o: BatchTracer(trace, o, 0), compiled(*vals))
+
+
+class _NotCompiled(Exception):
+    """This signature runs the function itself under the tape (integer outputs)."""
+
+
+def _trace_vjp(call: Callable, vals: list, traced: list[int]):
+    """The jaxpr of ``(vals, cts) -> (outs, cotangents of vals[traced])``."""
+    trace = JaxprTrace()
+    with backend.default_device_of(vals) as trace.device, new_trace(trace):
+        inputs = [trace.new_input(get_aval(v)) for v in vals]  # weak types kept, as in jit
+
+        def on_traced(*xs):
+            full = list(inputs)
+            for pos, x in zip(traced, xs):
+                full[pos] = x
+            return call(full)
+
+        out, pullback = vjp(on_traced, *[inputs[pos] for pos in traced])
+        out_flat, out_tree = tree_flatten(out)
+        if any(get_aval(o).dtype.kind not in "fc" for o in out_flat):
+            raise _NotCompiled
+        cts = [trace.new_input(_strong(get_aval(o))) for o in out_flat]
+        in_cts = pullback(tree_unflatten(out_tree, cts))
+        outvars = [trace.to_var(x) for x in [*out_flat, *in_cts]]
+    jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
+    return ClosedJaxpr(jaxpr, trace.consts), len(out_flat), out_tree
+
+
+def _strong(aval: ShapedArray) -> ShapedArray:
+    return ShapedArray(aval.shape, aval.dtype)
+
+
+def _split(jaxpr: Jaxpr, n_vals: int, n_out: int) -> tuple[Jaxpr, Jaxpr]:
+    """The forward and backward jaxprs (see the module docstring)."""
+    on_cotangents = set(jaxpr.invars[n_vals:])
+    forward, backward = [], []
+    for eqn in jaxpr.eqns:
+        if any(type(v) is Var and v in on_cotangents for v in eqn.invars):
+            backward.append(eqn)
+            on_cotangents.update(eqn.outvars)
+        else:
+            forward.append(eqn)
+    computed = set(jaxpr.invars[:n_vals]) | {v for e in forward for v in e.outvars}
+    needed = [v for e in backward for v in e.invars] + list(jaxpr.outvars[n_out:])
+    residuals = list(dict.fromkeys(v for v in needed if type(v) is Var and v in computed))
+    outs, cotangents = jaxpr.invars[:n_vals], jaxpr.invars[n_vals:]
+    fwd = Jaxpr(jaxpr.constvars, outs, forward, [*jaxpr.outvars[:n_out], *residuals])
+    bwd = Jaxpr(jaxpr.constvars, [*residuals, *cotangents], backward, jaxpr.outvars[n_out:])
+    return fwd, bwd
