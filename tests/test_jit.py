@@ -283,6 +283,19 @@ def test_nested_and_integer_cases_run_the_function():
     assert count == np.sum(w > 0)
 
 
+def test_transforms_of_jit_run_the_function_where_it_needs_values():
+    def f(x):  # Python control flow on a value: jit alone cannot trace it
+        return fnp.sum(x**2) if fnp.sum(x) > 0 else fnp.sum(x**3)
+
+    jf, x = fgrad.jit(f), np.array([1.0, -0.5, 2.0])
+    with pytest.raises(fgrad.ConcretizationError):
+        jf(x)
+    for _ in range(2):  # under grad and jvp the values are known, so f runs there, as before
+        np.testing.assert_allclose(fgrad.grad(jf)(x), 2 * x)
+        np.testing.assert_allclose(fgrad.grad(jf)(-x), 3 * x**2)
+        np.testing.assert_allclose(fgrad.jvp(jf, (x,), (np.ones(3),))[1], np.sum(2 * x))
+
+
 def test_keyword_arguments_are_traced_too():
     jf = fgrad.jit(lambda x, *, scale: x * scale)
     np.testing.assert_array_equal(jf(np.ones(2), scale=np.array(3.0)), [3.0, 3.0])

@@ -37,6 +37,7 @@ from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.codegen import Replay
 from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unwrap_own
+from fgrad.core.errors import ConcretizationError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
 from fgrad.core.make_jaxpr import JaxprTrace
@@ -109,23 +110,39 @@ def _signature(vals: list) -> tuple:
     return tuple((a.shape, a.dtype, a.weak_type) for a in map(get_aval, vals)), device.name
 
 
+def _compiled_run(cache: dict, key: tuple, build: Callable, run: Callable):
+    """``run(compiled)``, building and caching ``compiled`` on the first call; None (run
+    ``f`` itself) where it cannot be compiled: integer outputs under ``grad``, or code
+    that needs values (Python control flow on them, ``odeint``), which the transforms
+    give it and ``jit`` cannot."""
+    compiled = cache.get(key)
+    if compiled is False:
+        return None
+    try:
+        if compiled is None:
+            compiled = build()
+        result = run(compiled)
+    except (_NotCompiled, ConcretizationError):
+        if key in cache:  # it was compiled and ran before: this is the function's own error
+            raise
+        cache[key] = False
+        return None
+    cache[key] = compiled
+    return result
+
+
 def _grad_call(cache: dict, key: tuple, call: Callable, trace: GradTrace, flat: list):
     vals, links = unwrap_own(trace, flat)
     if any(isinstance(v, Tracer) for v in vals):
         return None
-    traced = tuple(pos for pos, _ in links)
-    key = key + ("vjp", traced, *_signature(vals))
-    compiled = cache.get(key)
-    if compiled is None:
-        try:
-            compiled = CompiledVJP(call, vals, list(traced))
-        except _NotCompiled:
-            compiled = False
-        cache[key] = compiled
-    if compiled is False:
-        return None
-    with backend.default_device_of(vals):
-        return compiled(trace, vals, links)
+    traced = [pos for pos, _ in links]
+
+    def run(compiled: CompiledVJP):
+        with backend.default_device_of(vals):
+            return compiled(trace, vals, links)
+
+    key = key + ("vjp", tuple(traced), *_signature(vals))
+    return _compiled_run(cache, key, lambda: CompiledVJP(call, vals, traced), run)
 
 
 def _jvp_call(cache: dict, key: tuple, call: Callable, trace: JVPTrace, flat: list):
@@ -133,24 +150,26 @@ def _jvp_call(cache: dict, key: tuple, call: Callable, trace: JVPTrace, flat: li
     if any(isinstance(v, Tracer) for v in primals + tangents):
         return None
     moving = tuple(k for k, x in enumerate(flat) if isinstance(x, JVPTracer) and x._trace is trace)
+
+    def primal_and_tangent(primals: list, tangents: list):
+        def on_moving(*xs):
+            full = list(primals)
+            for k, x in zip(moving, xs):
+                full[k] = x
+            return call(full)
+
+        return jvp(on_moving, [primals[k] for k in moving], tangents)
+
+    def run(compiled: Callable):
+        out, t_out = compiled(primals, [tangents[k] for k in moving])
+        return tree_map(
+            lambda o, t: JVPTracer(trace, o, t) if get_aval(o).dtype.kind in "fc" else o,
+            out,
+            t_out,
+        )
+
     key = key + ("jvp", moving, *_signature(primals))
-    compiled = cache.get(key)
-    if compiled is None:
-
-        def primal_and_tangent(primals: list, tangents: list):
-            def on_moving(*xs):
-                full = list(primals)
-                for k, x in zip(moving, xs):
-                    full[k] = x
-                return call(full)
-
-            return jvp(on_moving, [primals[k] for k in moving], tangents)
-
-        compiled = cache[key] = _jit(primal_and_tangent)
-    out, t_out = compiled(primals, [tangents[k] for k in moving])
-    return tree_map(
-        lambda o, t: JVPTracer(trace, o, t) if get_aval(o).dtype.kind in "fc" else o, out, t_out
-    )
+    return _compiled_run(cache, key, lambda: _jit(primal_and_tangent), run)
 
 
 def _batch_call(cache: dict, key: tuple, call: Callable, trace: BatchTrace, flat: list):
@@ -159,12 +178,15 @@ def _batch_call(cache: dict, key: tuple, call: Callable, trace: BatchTrace, flat
     vals, axes = unbatch(trace, flat)
     if any(isinstance(v, Tracer) for v in vals):
         return None
+
+    def build():
+        return _jit(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size))
+
+    def run(compiled: Callable):
+        return tree_map(lambda o: BatchTracer(trace, o, 0), compiled(*vals))
+
     key = key + ("vmap", tuple(axes), trace.size, *_signature(vals))
-    compiled = cache.get(key)
-    if compiled is None:
-        batched = vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size)
-        compiled = cache[key] = _jit(batched)
-    return tree_map(lambda o: BatchTracer(trace, o, 0), compiled(*vals))
+    return _compiled_run(cache, key, build, run)
 
 
 class _NotCompiled(Exception):
