@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -72,3 +73,13 @@ def test_train_digits_says_clearly_when_a_device_is_missing(capsys):
     with pytest.raises(SystemExit):
         load("train_digits").main(["--device", "tpu"])
     assert "not available" in capsys.readouterr().out
+
+
+def test_sine_rnn_beats_the_naive_forecast_with_and_without_jit():
+    module = load("sine_rnn")
+    test_mse, naive_mse = module.main(["--steps", "150"])
+    assert test_mse < naive_mse / 3
+    # the compiled scan and the eager one take the same steps
+    np.testing.assert_allclose(
+        module.main(["--steps", "3"]), module.main(["--steps", "3", "--no-jit"]), rtol=1e-10
+    )
