@@ -16,7 +16,8 @@ function over a batch axis (per-example gradients); ``jit`` to trace once and
 replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
-``fgrad.tree_util``, ``fgrad.test_util.check_grads``, ``fgrad.flatten_util.ravel_pytree``.
+``fgrad.tree_util``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
+``fgrad.flatten_util.ravel_pytree``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,17 @@ _sys.modules[__name__ + ".numpy"] = numpy
 _sys.modules[__name__ + ".numpy.linalg"] = numpy.linalg
 _sys.modules[__name__ + ".numpy.fft"] = numpy.fft
 
-_SUBMODULES = ("optim", "nn", "data", "test_util", "flatten_util", "scipy", "lax", "tree_util")
+_SUBMODULES = (
+    "optim",
+    "nn",
+    "data",
+    "test_util",
+    "flatten_util",
+    "scipy",
+    "lax",
+    "tree_util",
+    "debug",
+)
 
 
 def __getattr__(name: str):

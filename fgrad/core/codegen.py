@@ -79,7 +79,8 @@ class Replay:
             lhs = ", ".join(targets)
             if eqn.prim.multiple_results and len(targets) == 1:
                 lhs += ","
-            lines.append(f"    {lhs} = {fn}({', '.join(operands + params)})")
+            call = f"{fn}({', '.join(operands + params)})"
+            lines.append(f"    {lhs} = {call}" if targets else f"    {call}")
             self._equations[len(lines)] = (eqn, operands)
             dead = [names[v] for v in frees[k]] + (["_"] if "_" in targets else [])
             if dead:

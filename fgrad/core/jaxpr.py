@@ -187,7 +187,8 @@ def pretty_print(jaxpr: Jaxpr) -> str:
             params = "[" + " ".join(f"{k}={_param_str(p)}" for k, p in eqn.params.items()) + "]"
         args = " ".join(name(v) for v in eqn.invars)
         outs = " ".join(typed(v) for v in eqn.outvars)
-        lines.append(f"    {outs} = {eqn.prim.name}{params} {args}")
+        lhs = f"{outs} = " if outs else ""  # an equation run for its effect only
+        lines.append(f"    {lhs}{eqn.prim.name}{params} {args}")
     outs = ", ".join(name(v) for v in jaxpr.outvars)
     lines.append(f"  in ({outs}{',' if len(jaxpr.outvars) == 1 else ''}) }}")
     return "\n".join(lines)

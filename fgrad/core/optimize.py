@@ -12,7 +12,8 @@ equations removes them:
   same inputs is computed once (``grad`` often recomputes forward values);
 
 then a backward pass drops the equations no output needs (dead code). Every
-primitive is pure, so each rewrite keeps the results bit for bit.
+primitive but the effectful ones (``fgrad.debug.print``), which are left alone, is
+pure, so each rewrite keeps the results bit for bit.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
 
     for eqn in jaxpr.eqns:
         ins = [atom(v) for v in eqn.invars]
+        if eqn.prim.effectful:  # run for its effect, each time: kept as it is
+            eqns.append(Equation(eqn.prim, ins, eqn.outvars, eqn.params))
+            continue
         if all(type(v) is Literal or v in consts for v in ins):
             values = [v.val if type(v) is Literal else consts[v] for v in ins]
             results = eqn.prim.impl(*values, **eqn.params)
@@ -59,7 +63,7 @@ def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
     live = {v for v in outvars if type(v) is Var}
     kept = []
     for eqn in reversed(eqns):
-        if any(v in live for v in eqn.outvars):
+        if eqn.prim.effectful or any(v in live for v in eqn.outvars):
             kept.append(eqn)
             live.update(v for v in eqn.invars if type(v) is Var)
     kept.reverse()

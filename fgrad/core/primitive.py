@@ -42,6 +42,9 @@ class Primitive:
         ``True`` for operations that return several arrays (the LAPACK
         factorisations): ``impl`` returns a tuple and ``abstract_eval`` a tuple of
         avals, and the jaxpr equation has one output variable per array.
+    effectful
+        ``True`` for operations run for a side effect (``fgrad.debug.print``):
+        ``jit`` never folds, merges or drops them.
 
     Notes
     -----
@@ -62,6 +65,7 @@ class Primitive:
         "abstract_eval",
         "differentiable",
         "multiple_results",
+        "effectful",
         "custom_rules",
     )
 
@@ -72,12 +76,14 @@ class Primitive:
         abstract_eval: Callable[..., ShapedArray],
         differentiable: bool = True,
         multiple_results: bool = False,
+        effectful: bool = False,
     ):
         self.name = name
         self.impl = impl
         self.abstract_eval = abstract_eval
         self.differentiable = differentiable
         self.multiple_results = multiple_results
+        self.effectful = effectful
         self.custom_rules: Callable | None = None
         registry[name] = self
 

@@ -1,0 +1,86 @@
+"""``fgrad.debug.print``: print values from inside transformed functions, when they are known.
+
+A Python ``print`` inside ``jit`` runs once, while tracing, and shows a tracer.
+``fgrad.debug.print("loss {}", loss)`` is instead an equation of its own, bound
+like any primitive:
+
+* eagerly and under ``grad``/``jvp`` it prints the values at once (never the
+  derivatives' tracers: it has no derivative);
+* under ``jit`` it stays in the compiled program, which never folds, merges or
+  drops it, so every call prints that call's values (constants included);
+* under ``vmap`` it prints the whole batch of each argument, batch axis first.
+
+Arguments are pytrees of arrays and numbers, formatted with ``str.format``.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from fgrad.core.batching import defbatch
+from fgrad.core.make_jaxpr import JaxprTrace
+from fgrad.core.primitive import Primitive, bind
+from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
+from fgrad.core.trace_stack import active_traces
+from fgrad.core.tracer import Tracer
+from fgrad.primitives.shape import batch_to_front
+
+
+def _print_impl(*leaves, fmt: str, tree: PyTreeDef) -> tuple:
+    args, kwargs = tree_unflatten(tree, list(leaves))
+    builtins.print(fmt.format(*args, **kwargs))
+    return ()
+
+
+def _no_results(*avals, fmt: str, tree: PyTreeDef) -> tuple:
+    return ()
+
+
+debug_print_p = Primitive(
+    "debug_print",
+    _print_impl,
+    _no_results,
+    differentiable=False,
+    multiple_results=True,
+    effectful=True,
+)
+
+
+def _print_batch(size: int, vals: list, dims: list, fmt: str, tree: PyTreeDef):
+    leaves = [v if d is None else batch_to_front(v, d, size) for v, d in zip(vals, dims)]
+    bind(debug_print_p, *leaves, fmt=fmt, tree=tree)
+    return (), None
+
+
+defbatch(debug_print_p, _print_batch)
+# a recorded print replayed by eval_jaxpr under a transform prints through bind again
+debug_print_p.custom_rules = lambda *leaves, **params: bind(debug_print_p, *leaves, **params)
+
+
+def print(fmt: str, *args, **kwargs) -> None:  # noqa: A001 - the name users know from JAX
+    """Print ``fmt.format(*args, **kwargs)`` with the values, under any transform.
+
+    Parameters
+    ----------
+    fmt
+        A ``str.format`` template.
+    *args, **kwargs
+        Pytrees of arrays and numbers to fill it with.
+
+    Examples
+    --------
+    >>> @fgrad.jit
+    ... def step(w, x):
+    ...     fgrad.debug.print("|w| = {n:.3f}", n=fnp.linalg.norm(w))
+    ...     return w - 0.1 * fgrad.grad(loss)(w, x)
+    """
+    leaves, tree = tree_flatten((args, kwargs))
+    params = {"fmt": fmt, "tree": tree}
+    if not any(isinstance(x, Tracer) for x in leaves):
+        # constants only: a staging trace (jit) still records the print, so that every
+        # call prints, rather than the one trace
+        staging = [t for t in active_traces() if isinstance(t, JaxprTrace)]
+        if staging:
+            staging[-1].process(debug_print_p, tuple(leaves), params)
+            return
+    bind(debug_print_p, *leaves, **params)
