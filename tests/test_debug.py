@@ -61,3 +61,20 @@ def test_the_optimiser_keeps_prints_of_constants_and_repeats(capsys):
     jf = fgrad.jit(f)
     assert jf(1.5) == 3.0 and jf(2.5) == 5.0
     assert printed(capsys) == ["constant 2.0", "x 1.5", "x 1.5", "constant 2.0", "x 2.5", "x 2.5"]
+
+
+def test_a_print_in_a_custom_jvp_rule_does_not_break_reverse_mode(capsys):
+    @fgrad.custom_jvp
+    def f(x):
+        return fnp.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        fgrad.debug.print("tangent {}", t)
+        return f(x), fnp.cos(x) * t
+
+    assert fgrad.jvp(f, (1.0,), (2.0,))[1] == 2 * np.cos(1.0)
+    assert printed(capsys) == ["tangent 2.0"]
+    # reverse mode transposes the rule's linear part; the print has nothing to transpose
+    assert fgrad.grad(f)(1.0) == np.cos(1.0)

@@ -111,6 +111,8 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
     index: dict = {v: i for i, v in enumerate(jaxpr.invars)}
     tape = []
     for eqn in jaxpr.eqns:
+        if eqn.prim.effectful:  # a debug print of tangents: nothing to transpose
+            continue
         vals, links = [], []
         for pos, v in enumerate(eqn.invars):
             if type(v) is Literal:
