@@ -181,7 +181,7 @@ def block(arrays):
     levels = depth(arrays)
 
     def ndim_of(x):
-        return max(ndim_of(v) for v in x) if isinstance(x, list) else np.ndim(concrete(x))
+        return max(ndim_of(v) for v in x) if isinstance(x, list) else np.ndim(x)
 
     ndim = max(levels, ndim_of(arrays))
 
