@@ -358,6 +358,21 @@ def test_float_decomposition(dtype):
     np.testing.assert_array_equal(gy, np.zeros(5))
 
 
+def test_float_decomposition_at_the_edges_of_the_float_range():
+    """Exact where the arithmetic formulas overflow: a subnormal's mantissa, a scale past
+    the largest float, the float next to infinity; finite derivatives there."""
+    x = np.array([5e-324, 1e-310, np.inf, -np.inf, 0.0])
+    for f in (fnp.frexp, fgrad.jit(fnp.frexp)):
+        for got, want in zip(f(x), np.frexp(x)):
+            np.testing.assert_array_equal(got, want)
+    assert fnp.ldexp(0.5, 1024) == np.ldexp(0.5, 1024)  # 2**1024 itself overflows
+    np.testing.assert_array_equal(fnp.nextafter(x, 0.0), np.nextafter(x, 0.0))
+    with np.errstate(over="raise", invalid="raise"):  # no overflow, no inf - inf on the way
+        for f in (lambda x: fnp.frexp(x)[0], lambda x: fnp.nextafter(x, 1.0)):
+            _, pullback = fgrad.vjp(f, x)
+            assert np.all(np.isfinite(pullback(np.ones(5))[0]))
+
+
 def test_every_ufunc_in_the_namespace_is_covered():
     names = {c.name for c in UFUNCS} | set(TWO_OUTPUTS) | FLOAT_DECOMPOSITION
     ufuncs = {n for n in ufuncs_module.__all__ if isinstance(getattr(np, n, None), np.ufunc)}

@@ -185,6 +185,10 @@ BINARY_SHAPES = [
 ]
 
 
+#: broadcasting, a scalar against a vector, and empty arrays
+SMALL_BINARY_SHAPES = [((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))]
+
+
 def unary(name: str, domain: str = "normal", shapes=UNARY_SHAPES, **params) -> list[Case]:
     return [Case(name, ((s, domain),), params) for s in shapes]
 
@@ -290,8 +294,8 @@ CASES: list[Case] = [
         for c in binary(n, ("small-int", "small-int"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))])
     ],
     *unary("not", "bool", shapes=[(), (2, 3), (0,)]),
-    *binary("and", ("bool", "bool"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))]),
-    *binary("or", ("bool", "bool"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))]),
+    *binary("and", ("bool", "bool"), shapes=SMALL_BINARY_SHAPES),
+    *binary("or", ("bool", "bool"), shapes=SMALL_BINARY_SHAPES),
     *unary("isfinite", "special", shapes=[(), (3, 4), (0,)]),
     *unary("isnan", "special", shapes=[(), (3, 4), (0,)]),
     *unary("isinf", "special", shapes=[(), (3, 4), (0,)]),
@@ -301,16 +305,19 @@ CASES: list[Case] = [
     *unary("round", shapes=[(3, 4)], decimals=-1),
     *unary("signbit", "special", shapes=[(), (3, 4), (0,)]),
     *unary("spacing", "special", shapes=[(), (3, 4), (0,)]),
+    *unary("frexp_exponent", "special", shapes=[(), (3, 4), (0,)]),
+    *binary("nextafter", ("special", "normal"), shapes=SMALL_BINARY_SHAPES),
+    *binary("ldexp", ("special", "bits"), shapes=SMALL_BINARY_SHAPES),
     *[
         c
         for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "gcd", "lcm")
-        for c in binary(n, ("bits", "bits"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))])
+        for c in binary(n, ("bits", "bits"), shapes=SMALL_BINARY_SHAPES)
     ],
     *binary("bitwise_and", ("bool", "bool"), shapes=[((2, 3), (2, 3))]),
     *[
         c
         for n in ("left_shift", "right_shift")
-        for c in binary(n, ("bits", "shift"), shapes=[((3, 1), (1, 4)), ((), (2,)), ((0,), (0,))])
+        for c in binary(n, ("bits", "shift"), shapes=SMALL_BINARY_SHAPES)
     ],
     *[c for n in ("invert", "bitwise_count") for c in unary(n, "bits", shapes=[(), (3, 4), (0,)])],
     *unary("invert", "bool", shapes=[(2, 3)]),

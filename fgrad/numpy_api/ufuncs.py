@@ -375,24 +375,45 @@ def frexp(x):
     derivative is ``2**-exponent``.
     """
     x = _float_operand(x, lambda z: np.frexp(z)[0])
-    exponent = np.frexp(_concrete(x))[1]
-    return x * np.ldexp(np.ones((), getattr(x, "dtype", np.float64)), -exponent), exponent
+    exponent = bind(ew.frexp_exponent_p, x)
+    mantissa = bind(ew.ldexp_p, x, -exponent)
+    return _with_slope(mantissa, x, _power_of_two(x, -exponent)), exponent
+
+
+def _power_of_two(x, exponent):
+    """``2**exponent`` exactly in ``x``'s float dtype (no derivative), the exponent
+    clamped to the dtype's range so that the result stays finite and nothing warns."""
+    dtype = np.dtype(getattr(x, "dtype", np.float64))
+    limit = np.finfo(dtype).maxexp - 1
+    return bind(ew.ldexp_p, np.ones((), dtype), clip(exponent, -limit, limit))
+
+
+def _with_slope(exact, x, slope):
+    """``exact``'s values, with derivative ``slope`` (None: 1) in ``x`` where ``x`` is finite.
+
+    The bit-level primitives give exact values, also where an arithmetic formula
+    overflows (``ldexp(0.5, 1024)``, the mantissa of a subnormal, ``nextafter(inf, 0)``),
+    and no derivative; this adds ``(x - stop_gradient(x)) * slope``, zero in value.
+    Infinite ``x`` is replaced first, so no ``inf - inf`` reaches the value or the
+    backward pass.
+    """
+    dx = where(isfinite(x), x, 0.0)
+    step = dx - bind(ew.stop_gradient_p, dx)
+    return exact + (step if slope is None else step * slope)
 
 
 @_ufunc_like
 def ldexp(x1, x2):
     """``x1 * 2**x2`` for integer ``x2``, exactly (``numpy.ldexp``); differentiable in ``x1``."""
-    x1 = _float_operand(x1, np.exp2)
-    scale = np.ldexp(np.ones((), getattr(x1, "dtype", np.float64)), _concrete(x2))
-    return x1 * scale
+    x1, x2 = _float_operand(x1, np.exp2), as_operand(x2)
+    return _with_slope(bind(ew.ldexp_p, x1, x2), x1, _power_of_two(x1, x2))
 
 
 @_ufunc_like
 def nextafter(x1, x2):
     """The next float after ``x1`` towards ``x2``; derivative 1 in ``x1``, 0 in ``x2``."""
     x1 = as_operand(x1)
-    step = np.nextafter(_concrete(x1), _concrete(x2)) - _concrete(x1)  # exact: one ulp or 0
-    return x1 + step
+    return _with_slope(bind(ew.nextafter_p, x1, as_operand(x2)), x1, None)
 
 
 # NumPy 2's array-API names for the same ufuncs

@@ -552,6 +552,11 @@ signbit_p = elementwise("signbit", np.signbit, differentiable=False)
 floor_divide_p = elementwise("floor_divide", np.floor_divide, differentiable=False)
 heaviside_p = elementwise("heaviside", np.heaviside, differentiable=False)
 spacing_p = elementwise("spacing", np.spacing, differentiable=False)
+nextafter_p = elementwise("nextafter", np.nextafter, differentiable=False)
+ldexp_p = elementwise("ldexp", np.ldexp, differentiable=False)
+frexp_exponent_p = elementwise(
+    "frexp_exponent", lambda x: np.frexp(x)[1], differentiable=False
+)
 
 # integer and bit operations: NumPy's ufuncs, integer (or boolean) in and out
 bitwise_and_p = elementwise("bitwise_and", np.bitwise_and, differentiable=False)
