@@ -267,6 +267,28 @@ def test_interp_is_exact_at_the_knots():
     )
 
 
+def test_searchsorted_digitize_and_interp_trace_batch_and_differentiate():
+    a = np.array([-1.0, 0.0, 0.0, 0.5, 2.0])
+    v = np.array([-3.0, 0.0, 0.25, 2.0, 9.0])
+    for side in ("left", "right"):
+        want = np.searchsorted(a, v, side=side)
+        same(fgrad.jit(lambda a, v, side=side: fnp.searchsorted(a, v, side=side))(a, v), want)
+        stacked = fgrad.vmap(lambda a, side=side: fnp.searchsorted(a, v, side=side))(
+            np.stack([a, a - 1.0])
+        )
+        same(stacked, np.stack([want, np.searchsorted(a - 1.0, v, side=side)]))
+    for bins in (np.array([0.0, 1.0, 2.5]), np.array([2.5, 1.0, 0.0])):  # up and down
+        for right in (False, True):
+            want = np.digitize(v, bins, right=right)
+            same(fgrad.jit(lambda x, b, r=right: fnp.digitize(x, b, right=r))(v, bins), want)
+    xp, fp, x = np.array([0.0, 1.0, 3.0]), np.array([1.0, 2.0, 0.0]), np.array([0.5, 2.0, 4.0])
+    same(fgrad.jit(fnp.interp)(x, xp, fp), np.interp(x, xp, fp))
+    # d/dxp of the line through (xp0, fp0), (xp1, fp1) at x = 0.5: -(1 - t) (fp1 - fp0) / h
+    g = fgrad.grad(lambda xp: fnp.interp(0.5, xp, fp))(xp)
+    np.testing.assert_allclose(g, [-0.5, -0.5, 0.0], rtol=1e-14)
+    check_grads(lambda x, xp, fp: fnp.interp(x, xp, fp), (x[:2], xp, fp), order=1)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="dsplit"):
         fnp.dsplit(A, 2)

@@ -356,6 +356,11 @@ CASES: list[Case] = [
     case("argsort", ((3, 4), "distinct"), axis=1, kind=None),
     case("argsort", ((3, 4), "distinct"), axis=0, kind="stable"),
     case("argsort", np.array([2.0, 1.0, 2.0, 0.0, 1.0]), axis=0, kind="stable", label="ties"),
+    *[
+        case("searchsorted", np.array([-1.0, 0.0, 0.0, 0.5, 2.0]), v, side=side)
+        for side in ("left", "right")
+        for v in (((3, 2), "normal"), np.array([0.0, 0.5, -3.0, 5.0]))  # ties and the ends
+    ],
     case("argsort", ((0, 2), "distinct"), axis=0, kind=None),
     # -- shape --
     case("broadcast_to", ((3, 1), "normal"), shape=(3, 4)),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.numpy_api.creation import as_array, asarray, zeros
+from fgrad.numpy_api.creation import as_array, asarray, astype, zeros
 from fgrad.numpy_api.einsum import einsum
 from fgrad.numpy_api.manipulation import concatenate, flip, stack
 from fgrad.numpy_api.no_derivative import concrete
@@ -171,27 +171,25 @@ def correlate(a, v, mode: str = "valid"):
 
 
 def interp(x, xp, fp, left=None, right=None, period=None):
-    """Piecewise-linear interpolation (``numpy.interp``); differentiable in ``x`` and ``fp``.
-
-    ``xp`` (increasing) is read as concrete values.
-    """
+    """Piecewise-linear interpolation (``numpy.interp``); differentiable in ``x``, ``xp``
+    (increasing) and ``fp``, and traceable: the intervals are found by ``searchsorted``."""
     if period is not None:
         raise NotImplementedError("interp: period= is not supported")
-    x, fp = asarray(x), as_array(fp)
-    xp_c = np.asarray(concrete(xp), dtype=float)
-    n = xp_c.shape[0]
-    idx = np.clip(np.searchsorted(xp_c, np.asarray(concrete(x)), side="right") - 1, 0, n - 2)
-    x0, x1 = xp_c[idx], xp_c[idx + 1]
-    f0, f1 = fp[idx], fp[idx + 1]
-    t = (x - x0) / (x1 - x0)
-    out = f0 + t * (f1 - f0)
-    from fgrad.numpy_api.ufuncs import where
+    from fgrad.numpy_api.indexing import take
+    from fgrad.numpy_api.ufuncs import clip, where
+    from fgrad.primitives.reductions import searchsorted
 
-    x_c = np.asarray(concrete(x))
+    x, fp = asarray(x), as_array(fp)
+    xp = astype(as_array(xp), np.result_type(as_array(xp).dtype, np.float64))
+    n = xp.shape[0]
+    idx = clip(searchsorted(xp, x, "right") - 1, 0, n - 2)
+    x0, x1 = take(xp, idx), take(xp, idx + 1)
+    f0, f1 = take(fp, idx), take(fp, idx + 1)
+    out = f0 + (x - x0) / (x1 - x0) * (f1 - f0)
     lo = fp[0] if left is None else left
     hi = fp[-1] if right is None else right
-    out = where(x_c < xp_c[0], lo, where(x_c > xp_c[-1], hi, out))
-    return where(x_c == xp_c[-1], fp[-1], out)  # exact at the last knot
+    out = where(x < xp[0], lo, where(x > xp[-1], hi, out))
+    return where(x == xp[-1], fp[-1], out)  # exact at the last knot
 
 
 __all__ = [

@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
+from fgrad.core.tracer import known_value
 from fgrad.numpy_api.creation import as_array
 from fgrad.numpy_api.indexing import argsort, at, take, take_along_axis
 from fgrad.numpy_api.manipulation import ravel
 from fgrad.numpy_api.no_derivative import concrete
+from fgrad.numpy_api.reductions import _numpy_scalar
+from fgrad.primitives import reductions as red_p
 
 
 def partition(a, kth, axis: int = -1, kind: str = "introselect", order=None):
@@ -67,12 +70,36 @@ def unique(
 
 def searchsorted(a, v, side: str = "left", sorter=None):
     """Insertion indices of ``v`` into sorted ``a`` (``numpy.searchsorted``; integers)."""
-    return np.searchsorted(concrete(a), concrete(v), side=side, sorter=concrete(sorter))
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    a = as_array(a)
+    if sorter is not None:
+        a = take(a, sorter)
+    return _numpy_scalar(red_p.searchsorted(a, as_array(v), side))
 
 
 def digitize(x, bins, right: bool = False):
-    """Bin indices of ``x`` (``numpy.digitize``; integers)."""
-    return np.digitize(concrete(x), concrete(bins), right=right)
+    """Bin indices of ``x`` (``numpy.digitize``; integers), for increasing or decreasing
+    ``bins``; where their direction is unknown (``jit``) both are computed and chosen."""
+    x, bins = as_array(x), as_array(bins)
+    if bins.ndim != 1:
+        raise ValueError("digitize: bins must be 1-dimensional")
+    side = "left" if right else "right"
+
+    def increasing():
+        return red_p.searchsorted(bins, x, side)
+
+    def decreasing():
+        return bins.shape[0] - red_p.searchsorted(bins[::-1], x, side)
+
+    if bins.shape[0] < 2:
+        return _numpy_scalar(increasing())
+    up = known_value(bins[-1] >= bins[0])
+    if up is not None:
+        return _numpy_scalar(increasing() if up else decreasing())
+    from fgrad.numpy_api.ufuncs import where
+
+    return where(bins[-1] >= bins[0], increasing(), decreasing())
 
 
 def isin(element, test_elements, assume_unique: bool = False, invert: bool = False, *, kind=None):

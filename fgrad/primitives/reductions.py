@@ -1,5 +1,6 @@
 """Reductions along axes: ``reduce_sum``, ``reduce_max``, ``reduce_min``, ``argmax``, ``argmin``,
-and ``argsort`` (not a reduction, but an integer result along one axis like ``argmax``).
+and ``argsort`` and ``searchsorted`` (not reductions, but integer results of comparisons
+along one axis like ``argmax``).
 
 ``axis`` is always a tuple of non-negative ints (``fgrad.numpy`` normalises
 ``None``, negative and single axes) and ``keepdims`` a bool, so rules never
@@ -219,3 +220,46 @@ def _argsort_batch(size, vals, dims, *, axis, kind):
 
 
 defbatch(argsort_p, _argsort_batch)
+
+
+# -- searchsorted (integer result, no derivative) -----------------------------------------
+# ``searchsorted(a, v, side)``: insertion positions of ``v`` (any shape) into the sorted 1-D
+# ``a``. Under vmap with a batched ``a`` each example searches its own array: positions are
+# then counts of the entries before each value, ``sum(a < v)`` (``<=`` for side="right").
+
+
+def _searchsorted_abstract_eval(a: ShapedArray, v: ShapedArray, *, side: str) -> ShapedArray:
+    if a.ndim != 1:
+        raise ShapeError(f"searchsorted: the sorted array must be 1-D, got {a.str_short()}")
+    return ShapedArray(v.shape, np.intp)
+
+
+searchsorted_p = Primitive(
+    "searchsorted",
+    lambda a, v, side: np.searchsorted(a, v, side=side),
+    _searchsorted_abstract_eval,
+    differentiable=False,
+)
+
+
+def searchsorted(a, v, side: str = "left"):
+    """Where ``v``'s values would be inserted into the sorted 1-D ``a`` to keep it sorted."""
+    return bind(searchsorted_p, a, v, side=side)
+
+
+def _searchsorted_batch(size, vals, dims, *, side):
+    (a, v), (da, dv) = vals, dims
+    if da is None:  # one sorted array for every example: search all values at once
+        return searchsorted(a, v, side), dv
+    from fgrad.primitives.elementwise import convert_element_type, le_p, lt_p
+    from fgrad.primitives.shape import batch_to_front, lift_batched
+
+    a, v = batch_to_front(a, da, size), batch_to_front(v, dv, size)
+    example_ndim = v.ndim - 1
+    a = lift_batched(a, example_ndim + 1)  # (B, 1, ..., 1, n)
+    before = bind(le_p if side == "right" else lt_p, a, reshape(v, v.shape + (1,)))
+    count = reduce_sum(convert_element_type(before, np.intp), (v.ndim,))
+    return count, 0
+
+
+defbatch(searchsorted_p, _searchsorted_batch)
