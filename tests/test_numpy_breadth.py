@@ -267,6 +267,25 @@ def test_interp_is_exact_at_the_knots():
     )
 
 
+@pytest.mark.parametrize("data_dtype", [np.float64, np.float32])
+def test_quantile_dtypes_follow_numpy_and_q_may_be_traced(data_dtype):
+    x = RNG.normal(size=(3, 4)).astype(data_dtype)
+    rtol = 1e-12 if data_dtype == np.float64 else 1e-5
+    qs = [0.3, [0.1, 0.5, 1.0], np.array([[0.2], [0.9]]), np.float32(0.4), np.float64(0.3), [0, 1]]
+    for q in qs:
+        for axis in (None, 1):
+            for fn, scale in (("quantile", 1), ("percentile", 100)):
+                qq = np.asarray(q) * scale if scale != 1 else q
+                got = getattr(fnp, fn)(x, qq, axis=axis)
+                want = getattr(np, fn)(x, qq, axis=axis)
+                assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+                np.testing.assert_allclose(got, want, rtol=rtol)
+                traced = fgrad.jit(lambda x, q, fn=fn, axis=axis: getattr(fnp, fn)(x, q, axis=axis))
+                np.testing.assert_allclose(traced(x, np.asarray(qq)), want, rtol=rtol)
+    # the quantile moves along the sorted values: d/dq = (n - 1) (x_hi - x_lo)
+    assert fgrad.grad(lambda q: fnp.quantile(np.array([0.0, 1.0, 4.0]), q))(0.75) == 6.0
+
+
 def test_searchsorted_digitize_and_interp_trace_batch_and_differentiate():
     a = np.array([-1.0, 0.0, 0.0, 0.5, 2.0])
     v = np.array([-3.0, 0.0, 0.25, 2.0, 9.0])

@@ -129,7 +129,7 @@ NEEDS_VALUES = {
     "array_str", "asarray_chkfinite", "delete", "extract", "flatnonzero",
     "histogram", "histogram_bin_edges", "histogramdd", "intersect1d", "isin",
     "lexsort", "min_scalar_type", "mintypecode", "nanmedian", "nanpercentile",
-    "nonzero", "packbits", "percentile", "real_if_close", "setdiff1d", "setxor1d",
+    "nonzero", "packbits", "real_if_close", "setdiff1d", "setxor1d",
     "sort_complex", "trim_zeros", "union1d", "unique", "unique_all", "unique_counts",
     "unique_inverse", "unique_values", "where",
 }  # fmt: skip

@@ -338,15 +338,9 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
         return sum(z, axis, keepdims=keepdims) / cnt
 
 
-def _concrete(x):
-    from fgrad.numpy_api.indexing import _concrete as c
-
-    return np.asarray(c(x))
-
-
 def _quantile(a, q, axis, keepdims, fn, method):
     """Linear-interpolation quantiles ``q`` in [0, 1]; gradients flow to the two neighbours."""
-    from fgrad.numpy_api.indexing import argsort, take_along_axis
+    from fgrad.numpy_api.indexing import argsort, take, take_along_axis
     from fgrad.numpy_api.manipulation import reshape
 
     if method != "linear":
@@ -354,7 +348,9 @@ def _quantile(a, q, axis, keepdims, fn, method):
     a = as_array(a)
     if a.dtype.kind not in "fc":
         a = astype(a, np.float64)
-    q_dtype = None if isinstance(q, (int, float)) else getattr(_concrete(q), "dtype", None)
+    q_dtype = None if type(q) in (int, float) else as_array(q).dtype
+    if q_dtype is not None and q_dtype.kind != "f":  # integer quantiles do not promote
+        q_dtype = None
     # a NumPy q (not a Python number) takes part in the promotion, as in NumPy
     if q_dtype is not None and np.result_type(a.dtype, q_dtype) != a.dtype:
         a = astype(a, np.result_type(a.dtype, q_dtype))
@@ -362,17 +358,22 @@ def _quantile(a, q, axis, keepdims, fn, method):
     x = _merge_last(a, axes)
     x = take_along_axis(x, argsort(x, axis=-1, stable=True), axis=-1)
     n = x.shape[-1]
-    qa = np.asarray(_concrete(q), dtype=np.float64)
-    if np.any(qa < 0) or np.any(qa > 1):
+    from fgrad.core.tracer import known_value
+    from fgrad.numpy_api.ufuncs import floor, minimum, where
+
+    qa = as_array(q)  # q may be traced: the positions are then computed
+    if qa.dtype.kind not in "f":  # NumPy computes positions in q's float dtype
+        qa = astype(qa, np.float64)
+    outside = known_value(any(qa < 0) | any(qa > 1))
+    if outside:
         raise ValueError(f"{fn}: quantiles must be in the range [0, 1] (percentiles [0, 100])")
     virtual = qa * (n - 1)
-    lo = np.floor(virtual).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
-    t = (virtual - lo).astype(x.dtype)
-    lo_v = _getitem(x, (Ellipsis, lo.ravel()))
-    hi_v = _getitem(x, (Ellipsis, hi.ravel()))
-    tt = t.ravel()
-    from fgrad.numpy_api.ufuncs import where
+    lo = astype(floor(virtual), np.intp)
+    hi = minimum(lo + 1, n - 1)
+    t = astype(virtual - lo, x.dtype)
+    lo_v = take(x, reshape(lo, (-1,)), axis=-1)
+    hi_v = take(x, reshape(hi, (-1,)), axis=-1)
+    tt = reshape(t, (-1,))
 
     diff = hi_v - lo_v
     res = where(tt >= 0.5, hi_v - diff * (1 - tt), lo_v + diff * tt)
@@ -399,9 +400,7 @@ def percentile(
 ):
     """The ``q``-th percentiles over ``axis`` (``numpy.percentile``, linear interpolation)."""
     _no_out(out, "percentile")
-    return _quantile(
-        a, np.asarray(_concrete(q), dtype=np.float64) / 100, axis, keepdims, "percentile", method
-    )
+    return _quantile(a, as_array(q) / 100, axis, keepdims, "percentile", method)
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims: bool = False):
