@@ -92,10 +92,7 @@ def jit(
             kwargs = {k: v for k, v in kwargs.items() if k not in names}
         static_values = tuple(args[i] for i in positions) + tuple(sorted(static_kwargs.items()))
         flat, in_tree = tree_flatten((dynamic, kwargs))
-        if all(type(x) is np.ndarray for x in flat):  # the common case, checked quickly
-            device = backend.CPU
-            signature = tuple((x.shape, x.dtype, False) for x in flat)
-        elif any(isinstance(x, Tracer) for x in flat):  # under another transform
+        if any(isinstance(x, Tracer) for x in flat):  # under another transform
             if _hashable(static_values):
 
                 def call(leaves):
@@ -107,10 +104,8 @@ def jit(
                 if out is not None:
                     return out
             return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
-        else:
-            device = backend.common_backend(flat, "the arguments of a jit-compiled function")
-            signature = tuple(_signature(x) for x in flat)
-        key = (in_tree, signature, positions, device.name)
+        leaves_key, device = signature(flat)
+        key = (in_tree, leaves_key, positions, device.name)
         try:
             key += (static_values,)
             compiled = cache.get(key)
@@ -169,15 +164,21 @@ def _hashable(values: tuple) -> bool:
     return True
 
 
-def _signature(x) -> tuple:
-    if not is_traceable(x):
-        raise TransformError(
-            f"jit: an argument leaf of type {type(x).__name__} ({x!r:.60}) is not an array "
-            "or a number, so it cannot be traced; make it static (static_argnums or "
-            "static_argnames), or close over it"
-        )
-    aval = get_aval(x)
-    return (aval.shape, aval.dtype, aval.weak_type)
+def signature(flat: list) -> tuple[tuple, backend.Backend]:
+    """What a compiled program is specialised to, per argument leaf (shape, dtype, weak
+    type), and the device of the leaves; a leaf that is not an array or number is an error."""
+    if all(type(x) is np.ndarray for x in flat):  # the common case, checked quickly
+        return tuple((x.shape, x.dtype, False) for x in flat), backend.CPU
+    for x in flat:
+        if not is_traceable(x):
+            raise TransformError(
+                f"jit: an argument leaf of type {type(x).__name__} ({x!r:.60}) is not an "
+                "array or a number, so it cannot be traced; make it static (static_argnums "
+                "or static_argnames), or close over it"
+            )
+    device = backend.common_backend(flat, "the arguments of a jit-compiled function")
+    avals = [get_aval(x) for x in flat]
+    return tuple((a.shape, a.dtype, a.weak_type) for a in avals), device
 
 
 def _compile(

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.batching import BatchTrace, BatchTracer
@@ -104,10 +102,10 @@ def _jit(fun: Callable) -> Callable:
 
 def _signature(vals: list) -> tuple:
     """What a compiled transformed function is specialised to, as ``jit`` keys it."""
-    if all(type(v) is np.ndarray for v in vals):  # the common case, checked quickly
-        return tuple((v.shape, v.dtype, False) for v in vals), backend.CPU.name
-    device = backend.common_backend(vals, "the arguments of a jit-compiled function")
-    return tuple((a.shape, a.dtype, a.weak_type) for a in map(get_aval, vals)), device.name
+    from fgrad.core.jit import signature
+
+    leaves_key, device = signature(vals)
+    return leaves_key, device.name
 
 
 def _compiled_run(cache: dict, key: tuple, build: Callable, run: Callable):
