@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.tracer import known_value
+from fgrad.core.tracer import Tracer, known_value
 from fgrad.numpy_api.creation import as_array
 from fgrad.numpy_api.indexing import argsort, at, take, take_along_axis
-from fgrad.numpy_api.manipulation import ravel
+from fgrad.numpy_api.manipulation import ravel, reshape
 from fgrad.numpy_api.no_derivative import concrete
 from fgrad.numpy_api.reductions import _numpy_scalar
 from fgrad.primitives import reductions as red_p
@@ -103,8 +103,19 @@ def digitize(x, bins, right: bool = False):
 
 
 def isin(element, test_elements, assume_unique: bool = False, invert: bool = False, *, kind=None):
-    """Elementwise membership test (``numpy.isin``; booleans)."""
-    return np.isin(concrete(element), concrete(test_elements), assume_unique, invert, kind=kind)
+    """Elementwise membership test (``numpy.isin``; booleans).
+
+    On concrete values NumPy's own; on traced ones (``jit``, ``vmap``) every element is
+    compared with every test element, as JAX does (memory: their product).
+    """
+    if not isinstance(element, Tracer) and not isinstance(test_elements, Tracer):
+        return np.isin(element, test_elements, assume_unique, invert, kind=kind)
+    from fgrad.numpy_api.reductions import any as any_
+    from fgrad.numpy_api.ufuncs import equal, logical_not
+
+    element, tests = as_array(element), ravel(as_array(test_elements))
+    found = any_(equal(reshape(element, element.shape + (1,)), tests), axis=-1)
+    return logical_not(found) if invert else found
 
 
 def argwhere(a):
