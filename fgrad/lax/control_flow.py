@@ -21,6 +21,7 @@ iteration to the next is an error at the first iteration, not a silent promotion
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def _select(index, branch_outputs: list, names: list[str], what: str):
     return tree_map(lambda *leaves: take(stack(leaves), index, axis=0), *branch_outputs)
 
 
-def cond(pred, true_fun: Callable, false_fun: Callable, *operands):
+def cond(pred, true_fun: Callable, false_fun: Callable, *operands) -> Any:
     """``true_fun(*operands)`` if ``pred`` else ``false_fun(*operands)`` (``jax.lax.cond``).
 
     Parameters
@@ -109,7 +110,7 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands):
     return _select(pred, outs, ["true_fun's result", "false_fun's result"], "cond")
 
 
-def switch(index, branches: Sequence[Callable], *operands):
+def switch(index, branches: Sequence[Callable], *operands) -> Any:
     """``branches[index](*operands)``, the index clamped into range (``jax.lax.switch``).
 
     Parameters
@@ -152,7 +153,7 @@ def _static_int(what: str, x) -> int:
     return int(value)
 
 
-def fori_loop(lower, upper, body_fun: Callable, init_val):
+def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     """``val = body_fun(i, val)`` for ``i`` in ``range(lower, upper)`` (``jax.lax.fori_loop``).
 
     Parameters
@@ -190,7 +191,7 @@ def scan(
     xs=None,
     length: int | None = None,
     reverse: bool = False,
-):
+) -> tuple[Any, Any]:
     """Loop over the leading axis of ``xs`` carrying state, stacking the outputs
     (``jax.lax.scan``).
 
@@ -248,7 +249,7 @@ def scan(
     return carry, tree_map(lambda *leaves: stack(leaves), *ys)
 
 
-def map(f: Callable, xs):  # noqa: A001 - JAX's name
+def map(f: Callable, xs) -> Any:  # noqa: A001 - JAX's name
     """``stack([f(x) for x in xs])`` over the leading axis of a pytree ``xs``, one slice
     at a time (``jax.lax.map``): a :func:`scan` without a carry.
 

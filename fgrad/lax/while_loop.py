@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from fgrad.core.abstract import get_aval
 from fgrad.core.batching import BatchTrace, BatchTracer
@@ -105,7 +106,7 @@ def _replay_with_rules(*operands, cond: TracedFunction, body: TracedFunction) ->
 while_loop_p.custom_rules = _replay_with_rules
 
 
-def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
+def while_loop(cond_fun: Callable, body_fun: Callable, init_val) -> Any:
     """``val = body_fun(val)`` while ``cond_fun(val)`` (``jax.lax.while_loop``).
 
     Parameters
