@@ -79,10 +79,6 @@ def _square(a, fn: str):
     return a
 
 
-def _xp(x):
-    return backend.namespace(x)
-
-
 def _T(x):
     return swapaxes(x, -1, -2)
 

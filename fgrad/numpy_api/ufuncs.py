@@ -11,7 +11,6 @@ import functools
 import numpy as np
 
 from fgrad.core.custom_derivatives import custom_jvp
-from fgrad.core.tracer import Tracer
 from fgrad.numpy_api.creation import as_operand, astype
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives.elementwise import bind, select
@@ -79,11 +78,6 @@ def unary(prim, doc: str, name: str | None = None):
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     return fn
-
-
-def _concrete(x):
-    """The value behind a traced ``x``, for results that carry no derivative."""
-    return x.concrete_value() if isinstance(x, Tracer) else x
 
 
 def _same_twice(ufunc):
