@@ -171,6 +171,8 @@ def test_results_that_are_not_arrays_are_a_clear_error():
         fgrad.jit(lambda x: (x, "hi"))(np.ones(2))
     with pytest.raises(fgrad.TransformError, match=r"make_jaxpr: .*leaf of type object"):
         fgrad.make_jaxpr(lambda x: object())(1.0)
+    with pytest.raises(fgrad.TransformError, match=r"jit: .*leaf of type str \('info'\)"):
+        fgrad.grad(fgrad.jit(lambda x: (fnp.sum(x), "info")), has_aux=True)(np.ones(2))
     out = fgrad.jit(lambda x: {"a": x, "b": None})(np.ones(2))  # None is an empty subtree
     assert out["b"] is None
 

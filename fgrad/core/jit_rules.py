@@ -38,7 +38,7 @@ from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unw
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
-from fgrad.core.make_jaxpr import JaxprTrace
+from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
 from fgrad.core.optimize import optimize
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.reverse_mode import GradTrace, vjp
@@ -205,6 +205,7 @@ def _trace_vjp(call: Callable, vals: list, traced: list[int]):
 
         out, pullback = vjp(on_traced, *[inputs[pos] for pos in traced])
         out_flat, out_tree = tree_flatten(out)
+        check_outputs("jit", out_flat)
         if any(get_aval(o).dtype.kind not in "fc" for o in out_flat):
             raise _NotCompiled
         cts = [trace.new_input(_strong(get_aval(o))) for o in out_flat]

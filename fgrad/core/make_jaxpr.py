@@ -131,14 +131,7 @@ def stage(
     with backend.default_device_of(flat) as trace.device, new_trace(trace):
         out = call(tree_unflatten(in_tree, [trace.new_input(a) for a in avals]))
         out_flat, out_tree = tree_flatten(out)
-        for x in out_flat:
-            if not is_traceable(x):
-                raise TransformError(
-                    f"{trace.name}: the function returned a leaf of type {type(x).__name__} "
-                    f"({x!r:.60}), which is not an array or a number; a traced function can "
-                    "only return arrays (None is an empty subtree and fine). Return other "
-                    "values from outside the traced function."
-                )
+        check_outputs(trace.name, out_flat)
         outvars = [trace.to_var(x) for x in out_flat]
     jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
     return ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)
@@ -147,6 +140,18 @@ def stage(
 def is_traceable(x) -> bool:
     """Can ``x`` be a jaxpr's input or output: an array, a number or a tracer?"""
     return isinstance(x, (Tracer, bool, int, float, complex)) or hasattr(x, "dtype")
+
+
+def check_outputs(transform: str, out_flat: list) -> None:
+    """A clear error for a result leaf a jaxpr cannot hold (a string, an object)."""
+    for x in out_flat:
+        if not is_traceable(x):
+            raise TransformError(
+                f"{transform}: the function returned a leaf of type {type(x).__name__} "
+                f"({x!r:.60}), which is not an array or a number; a traced function can "
+                "only return arrays (None is an empty subtree and fine). Return other "
+                "values from outside the traced function."
+            )
 
 
 def _input_aval(x) -> ShapedArray:
