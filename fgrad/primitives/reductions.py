@@ -66,10 +66,22 @@ def unbroadcast(g, shape: tuple[int, ...]):
 
 # -- sum ----------------------------------------------------------------------------
 
+def _by_method(name: str, np_fn):
+    """The impl of a reduction: the array's own method (``x.sum(...)``), which skips the
+    Python wrapper ``np.sum`` adds (as long again on small arrays), and ``np_fn`` for
+    Python scalars, which have no such method."""
+
+    def impl(x, axis, keepdims):
+        method = getattr(x, name, None)
+        if method is None:
+            return np_fn(x, axis=axis, keepdims=keepdims)
+        return method(axis=axis, keepdims=keepdims)
+
+    return impl
+
+
 reduce_sum_p = Primitive(
-    "reduce_sum",
-    lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-    _reduction_abstract_eval("reduce_sum", np.sum),
+    "reduce_sum", _by_method("sum", np.sum), _reduction_abstract_eval("reduce_sum", np.sum)
 )
 
 
@@ -86,14 +98,10 @@ defvjp(
 # -- max and min ----------------------------------------------------------------------
 
 reduce_max_p = Primitive(
-    "reduce_max",
-    lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-    _reduction_abstract_eval("reduce_max", np.max),
+    "reduce_max", _by_method("max", np.max), _reduction_abstract_eval("reduce_max", np.max)
 )
 reduce_min_p = Primitive(
-    "reduce_min",
-    lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-    _reduction_abstract_eval("reduce_min", np.min),
+    "reduce_min", _by_method("min", np.min), _reduction_abstract_eval("reduce_min", np.min)
 )
 
 
