@@ -28,6 +28,15 @@ def normalize_argnums(argnums: int | Sequence[int], nargs: int, transform: str) 
     return tuple(out)
 
 
+def replace_at(values: Sequence, positions: Sequence[int], new: Sequence) -> list:
+    """``values`` as a new list with ``new[i]`` at ``positions[i]``: how a transform puts
+    the arguments it works on back among the ones it leaves alone."""
+    full = list(values)
+    for pos, x in zip(positions, new):
+        full[pos] = x
+    return full
+
+
 def split_args(
     args: tuple, argnums: int | Sequence[int], transform: str
 ) -> tuple[tuple, Callable[[Sequence], tuple]]:
@@ -36,10 +45,7 @@ def split_args(
     dyn = tuple(args[n] for n in nums)
 
     def rebuild(new_dyn: Sequence) -> tuple:
-        full = list(args)
-        for n, v in zip(nums, new_dyn):
-            full[n] = v
-        return tuple(full)
+        return tuple(replace_at(args, nums, new_dyn))
 
     return dyn, rebuild
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from fgrad.core.argnums import replace_at
 from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unwrap_own
 from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -51,17 +52,12 @@ def checkpoint(fun: Callable) -> Callable:
 
         def flat_bwd(k, ct):
             def on_traced(*xs):
-                full = list(vals)
-                for pos, x in zip(traced, xs):
-                    full[pos] = x
+                full = replace_at(vals, traced, xs)
                 return tree_flatten(fun(*tree_unflatten(in_tree, full)))[0]
 
             _, pullback = vjp(on_traced, *[vals[pos] for pos in traced])
             cts = pullback(one_hot_cotangent(out_box[0], k, ct))
-            full_cts = [None] * len(vals)
-            for pos, c in zip(traced, cts):
-                full_cts[pos] = c
-            return full_cts
+            return replace_at([None] * len(vals), traced, cts)
 
         tracers, out_flat, _ = record_outputs(trace, vals, links, out, flat_bwd)
         out_box.append(out_flat)

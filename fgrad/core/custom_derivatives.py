@@ -31,7 +31,7 @@ from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.errors import TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.linearize import transpose_linear
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.primitive import top_trace
@@ -78,8 +78,7 @@ def trace_linear(fun: Callable, avals: list[ShapedArray]) -> ClosedJaxpr:
     trace = JaxprTrace()
     with new_trace(trace):
         ins = [trace.new_input(a) for a in avals]
-        outvars = [trace.to_var(o) for o in fun(ins)]
-    return ClosedJaxpr(Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars), trace.consts)
+        return trace.closed(fun(ins))
 
 
 def _jvp_tracer(trace: JVPTrace, primal, tangent) -> JVPTracer:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.codegen import Replay
 from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unwrap_own
@@ -73,10 +74,7 @@ class CompiledVJP:
                 in_cts = eval_jaxpr(self.backward_jaxpr, self.consts, *residuals, *cts)
             else:
                 in_cts = self.backward([*residuals, *cts])
-            full = [None] * len(vals)
-            for pos, c in zip(positions, in_cts):
-                full[pos] = c
-            return full
+            return replace_at([None] * len(vals), positions, in_cts)
 
         out = tree_unflatten(self.out_tree, outs)
         return record_outputs(trace, vals, links, out, flat_bwd)[0]
@@ -151,10 +149,7 @@ def _jvp_call(cache: dict, key: tuple, call: Callable, trace: JVPTrace, flat: li
 
     def primal_and_tangent(primals: list, tangents: list):
         def on_moving(*xs):
-            full = list(primals)
-            for k, x in zip(moving, xs):
-                full[k] = x
-            return call(full)
+            return call(replace_at(primals, moving, xs))
 
         return jvp(on_moving, [primals[k] for k in moving], tangents)
 
@@ -198,10 +193,7 @@ def _trace_vjp(call: Callable, vals: list, traced: list[int]):
         inputs = [trace.new_input(get_aval(v)) for v in vals]  # weak types kept, as in jit
 
         def on_traced(*xs):
-            full = list(inputs)
-            for pos, x in zip(traced, xs):
-                full[pos] = x
-            return call(full)
+            return call(replace_at(inputs, traced, xs))
 
         out, pullback = vjp(on_traced, *[inputs[pos] for pos in traced])
         out_flat, out_tree = tree_flatten(out)
@@ -210,9 +202,7 @@ def _trace_vjp(call: Callable, vals: list, traced: list[int]):
             raise _NotCompiled
         cts = [trace.new_input(_strong(get_aval(o))) for o in out_flat]
         in_cts = pullback(tree_unflatten(out_tree, cts))
-        outvars = [trace.to_var(x) for x in [*out_flat, *in_cts]]
-    jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
-    return ClosedJaxpr(jaxpr, trace.consts), len(out_flat), out_tree
+        return trace.closed([*out_flat, *in_cts]), len(out_flat), out_tree
 
 
 def _strong(aval: ShapedArray) -> ShapedArray:

@@ -72,6 +72,11 @@ class JaxprTrace(Trace):
             self.consts.append(x)  # also keeps id(x) from being reused
         return var
 
+    def closed(self, outs: list, in_tree=None, out_tree=None) -> ClosedJaxpr:
+        """The jaxpr recorded so far, returning ``outs`` (tracers, constants or literals)."""
+        jaxpr = Jaxpr(self.constvars, self.invars, self.eqns, [self.to_var(x) for x in outs])
+        return ClosedJaxpr(jaxpr, self.consts, in_tree, out_tree)
+
     def process(self, prim: Primitive, args: tuple, params: dict):
         invars = [self.to_var(x) for x in args]
         aval = prim.abstract_eval(*[v.aval for v in invars], **params)
@@ -132,9 +137,7 @@ def stage(
         out = call(tree_unflatten(in_tree, [trace.new_input(a) for a in avals]))
         out_flat, out_tree = tree_flatten(out)
         check_outputs(trace.name, out_flat)
-        outvars = [trace.to_var(x) for x in out_flat]
-    jaxpr = Jaxpr(trace.constvars, trace.invars, trace.eqns, outvars)
-    return ClosedJaxpr(jaxpr, trace.consts, in_tree, out_tree)
+        return trace.closed(out_flat, in_tree, out_tree)
 
 
 def is_traceable(x) -> bool:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fgrad.core.abstract import get_aval
+from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import ShapeError, TransformError
@@ -226,24 +227,20 @@ def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, opera
     primals, tangents = unzip(trace, operands)
     cond_consts, body_consts, carry = _split(primals, cond, body)
     _, body_const_tangents, carry_tangents = _split(tangents, cond, body)
-    n = len(carry)
+    n, m = len(carry), len(body_consts)
     floats = [k for k, c in enumerate(carry) if get_aval(c).dtype.kind in "fc"]
-    const_floats = [k for k, c in enumerate(body_consts) if get_aval(c).dtype.kind in "fc"]
+    # the body's float arguments, constants then carries: what the jvp moves
+    moving = [k for k, c in enumerate(body_consts) if get_aval(c).dtype.kind in "fc"]
+    n_const_moving = len(moving)
+    moving += [m + k for k in floats]
 
     def body_jvp(state):
-        values, carried = state[:n], state[n:]
-
-        def on_floats(*xs):
-            consts, vals = list(body_consts), list(values)
-            for k, x in zip(const_floats, xs[: len(const_floats)]):
-                consts[k] = x
-            for k, x in zip(floats, xs[len(const_floats) :]):
-                vals[k] = x
-            return body.bind_each(*consts, *vals)
-
-        diff = [body_consts[k] for k in const_floats] + [values[k] for k in floats]
-        dirs = [body_const_tangents[k] for k in const_floats] + list(carried)
-        out, t_out = jvp(on_floats, diff, dirs)
+        args, carried = [*body_consts, *state[:n]], state[n:]
+        out, t_out = jvp(
+            lambda *xs: body.bind_each(*replace_at(args, moving, xs)),
+            [args[k] for k in moving],
+            [body_const_tangents[k] for k in moving[:n_const_moving]] + list(carried),
+        )
         return list(out) + [t_out[k] for k in floats]
 
     state = while_loop(
