@@ -10,7 +10,8 @@
 ``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
 
-from fgrad.lax.control_flow import cond, fori_loop, map, scan, switch
+from fgrad.lax.cond import cond, switch
+from fgrad.lax.loops import fori_loop, map, scan
 from fgrad.lax.while_loop import while_loop
 from fgrad.primitives.elementwise import stop_gradient
 

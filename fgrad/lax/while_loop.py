@@ -30,46 +30,19 @@ from typing import Any
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.codegen import Replay
 from fgrad.core.errors import ShapeError, TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
 from fgrad.core.make_jaxpr import make_jaxpr
-from fgrad.core.optimize import optimize
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.reverse_mode import GradTrace
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.core.vmap import vmap
-from fgrad.lax.control_flow import check_same_types
+from fgrad.lax.checks import check_same_types
+from fgrad.lax.traced_function import TracedFunction
 from fgrad.numpy_api.manipulation import reshape
 from fgrad.numpy_api.reductions import any as any_
 from fgrad.numpy_api.ufuncs import where
-
-
-class TracedFunction:
-    """A function traced into a jaxpr whose first ``n_consts`` arguments are the values
-    it closed over; called, it runs its compiled replay (compiled on first use)."""
-
-    __slots__ = ("jaxpr", "n_consts", "_replay")
-
-    def __init__(self, closed: ClosedJaxpr):
-        j = closed.jaxpr
-        self.jaxpr = Jaxpr([], list(j.constvars) + list(j.invars), j.eqns, j.outvars)
-        self.n_consts = len(j.constvars)
-        self._replay: Replay | None = None
-
-    def __call__(self, *args) -> list:
-        if self._replay is None:
-            self._replay = Replay(optimize(ClosedJaxpr(self.jaxpr, [])))
-        return self._replay(list(args))
-
-    def bind_each(self, *args) -> list:
-        """Evaluate by binding each primitive, so that enclosing transforms see them."""
-        return eval_jaxpr(self.jaxpr, [], *args)
-
-    def __str__(self) -> str:
-        return f"{{{len(self.jaxpr.eqns)} equations}}"
 
 
 def _while_impl(*operands, cond: TracedFunction, body: TracedFunction) -> tuple:
