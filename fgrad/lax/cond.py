@@ -1,10 +1,34 @@
 """``cond`` and ``switch``: JAX's structured branching.
 
-With a known predicate (eager mode, ``grad``, ``jvp``) only the chosen branch
-runs. With a predicate whose value is unknown (under ``jit``, or one example of a
-``vmap`` batch) every branch runs and the results are selected with ``where``,
-which is what ``vmap`` of ``cond`` does in JAX too: both branches must then be
-safe to evaluate (see ``docs/where_trap.md``).
+``cond(pred, true_fun, false_fun, *ops)`` is ``switch(int(pred), [false_fun,
+true_fun], *ops)``; everything below is about ``switch`` on an integer index.
+
+With a known index (eager mode, ``grad``, ``jvp``) the chosen branch runs in
+Python. With an index whose value is unknown (under ``jit``/``make_jaxpr``, or one
+example of a ``vmap`` batch), every branch is traced once into a jaxpr; values the
+branches close over become operands, so every branch is a function of the same
+operand list. The call is then handled by what is tracing it, each rule written as
+a call one level down, so that they compose in any order:
+
+* ``jit``/``make_jaxpr`` record one ``cond`` primitive; its impl runs the chosen
+  branch's compiled replay only (no work, warnings or prints from the others).
+* ``jvp``: a ``cond`` over the branches' ``jvp``.
+* ``grad``/``vjp``: a tape entry whose backward rule is a ``cond``, on the same
+  index, over the branches' pullbacks (each recomputes its branch's forward pass,
+  as :func:`fgrad.checkpoint` does). The cotangent never meets an untaken branch,
+  and a second derivative differentiates that ``cond`` by the same rule.
+* ``vmap`` with an index shared by the batch: a ``cond`` over the branches' ``vmap``.
+* ``vmap`` with a batched index: every branch runs on the whole batch and each
+  example's result is selected with ``where``. Branch ``k`` receives its operands
+  as ``where(index == k, x, stop_gradient(x))``: equal values, but a derivative
+  reaching ``x`` from branch ``k`` is *selected* away where ``k`` is not taken,
+  never multiplied by zero, so a branch whose derivative is infinite where it is
+  not taken (``sqrt`` at negative numbers) cannot turn the result into NaN. NumPy's
+  floating-point warnings are silenced while the branches run on examples that
+  may not take them.
+
+A recorded ``cond`` replayed by ``eval_jaxpr`` goes through these rules again
+(the primitive's ``custom_rules``).
 """
 
 from __future__ import annotations
@@ -14,35 +38,42 @@ from typing import Any
 
 import numpy as np
 
-from fgrad.core.abstract import get_aval
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.argnums import replace_at
+from fgrad.core.batching import BatchTrace, BatchTracer
+from fgrad.core.custom_derivatives import one_hot_cotangent, unbatch, unwrap_own
 from fgrad.core.errors import ShapeError
-from fgrad.core.pytree import tree_map
-from fgrad.core.tracer import known_value
+from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var
+from fgrad.core.make_jaxpr import JaxprTrace, stage
+from fgrad.core.primitive import Primitive, bind, top_trace
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.reverse_mode import GradTrace, GradTracer, record_custom, vjp
+from fgrad.core.tracer import Tracer, known_value
+from fgrad.core.vmap import vmap
 from fgrad.lax.checks import check_same_types
-from fgrad.numpy_api.indexing import take
-from fgrad.numpy_api.manipulation import stack
+from fgrad.lax.traced_function import TracedFunction
 from fgrad.numpy_api.ufuncs import clip, where
+from fgrad.primitives.elementwise import convert_element_type, stop_gradient
 
 
-def _scalar_predicate(what: str, pred):
-    """``pred`` as a known Python bool, or None when its value is unknown; checks its shape."""
-    shape = get_aval(pred).shape
-    if shape != ():
-        raise ShapeError(
-            f"{what}: the predicate must be a scalar, got shape {shape}; for an elementwise "
-            "choice use fgrad.numpy.where"
-        )
-    value = known_value(pred)
-    return None if value is None else bool(value)
+def _cond_impl(index, *operands, branches: tuple[TracedFunction, ...]) -> tuple:
+    return tuple(branches[int(index)](*operands))
 
 
-def _select(index, branch_outputs: list, names: list[str], what: str):
-    """``branch_outputs[index]`` leaf by leaf, for an index whose value is unknown."""
-    for out, name in zip(branch_outputs[1:], names[1:]):
-        check_same_types(what, out, branch_outputs[0], name, names[0])
-    if len(branch_outputs) == 2:  # cond: where(pred, true, false)
-        return tree_map(lambda t, f: where(index, t, f), *branch_outputs)
-    return tree_map(lambda *leaves: take(stack(leaves), index, axis=0), *branch_outputs)
+def _cond_abstract_eval(index, *avals, branches: tuple[TracedFunction, ...]) -> tuple:
+    return tuple(ShapedArray(v.aval.shape, v.aval.dtype) for v in branches[0].jaxpr.outvars)
+
+
+cond_p = Primitive("cond", _cond_impl, _cond_abstract_eval, multiple_results=True)
+cond_p.custom_rules = lambda index, *operands, branches: tuple(_cond(index, branches, operands))
+
+
+class _BranchTrace(JaxprTrace):
+    """The abstract trace of a branch whose index is not known (named for messages)."""
+
+    __slots__ = ()
+    name = "lax.cond/switch with an index not known while tracing"
 
 
 def cond(pred, true_fun: Callable, false_fun: Callable, *operands) -> Any:
@@ -51,7 +82,8 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands) -> Any:
     Parameters
     ----------
     pred
-        A scalar: a Python bool, or an array or tracer of shape ``()``.
+        A scalar: a Python bool, or an array or tracer of shape ``()`` (a number
+        counts as true where it is not zero).
     true_fun, false_fun
         Functions of ``operands`` returning pytrees of the same structure, shapes
         and dtypes.
@@ -60,18 +92,27 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands) -> Any:
 
     Returns
     -------
-    The chosen branch's result. Where ``pred``'s value is unknown (``jit``, ``vmap``)
-    both branches run and the result is selected with ``where``.
+    The chosen branch's result. Where ``pred``'s value is unknown (``jit``,
+    ``vmap``) it is :func:`switch` on ``int(pred)`` over ``[false_fun, true_fun]``.
 
     Examples
     --------
-    >>> fgrad.lax.cond(x > 0, lambda x: x, lambda x: -x, x)
+    >>> fgrad.lax.cond(x > 0, fnp.sqrt, lambda x: -x, x)   # grad at x=-1 is -1, under jit too
     """
-    known = _scalar_predicate("cond", pred)
+    shape = get_aval(pred).shape
+    if shape != ():
+        raise ShapeError(
+            f"cond: the predicate must be a scalar, got shape {shape}; for an elementwise "
+            "choice use fgrad.numpy.where"
+        )
+    known = known_value(pred)
     if known is not None:
-        return (true_fun if known else false_fun)(*operands)
-    outs = [true_fun(*operands), false_fun(*operands)]
-    return _select(pred, outs, ["true_fun's result", "false_fun's result"], "cond")
+        return (true_fun if bool(known) else false_fun)(*operands)
+    if get_aval(pred).dtype != np.bool_:
+        pred = pred != 0
+    index = convert_element_type(pred, np.int32)
+    names = ["false_fun's result", "true_fun's result"]
+    return _staged("cond", index, [false_fun, true_fun], operands, names, reference=1)
 
 
 def switch(index, branches: Sequence[Callable], *operands) -> Any:
@@ -89,8 +130,9 @@ def switch(index, branches: Sequence[Callable], *operands) -> Any:
 
     Returns
     -------
-    The chosen branch's result; all branches run and the result is selected where
-    ``index``'s value is unknown (``jit``, ``vmap``).
+    The chosen branch's result. Under ``jit`` only the chosen branch runs; for a
+    ``vmap`` batch of indices every branch runs and each example's result is
+    selected (see the module docstring).
     """
     branches = list(branches)
     if not branches:
@@ -101,6 +143,205 @@ def switch(index, branches: Sequence[Callable], *operands) -> Any:
     value = known_value(index)
     if value is not None:
         return branches[int(np.clip(value, 0, len(branches) - 1))](*operands)
-    outs = [branch(*operands) for branch in branches]
+    index = clip(index, 0, len(branches) - 1)
     names = [f"branch {k}'s result" for k in range(len(branches))]
-    return _select(clip(index, 0, len(branches) - 1), outs, names, "switch")
+    return _staged("switch", index, branches, operands, names, reference=0)
+
+
+def _staged(what: str, index, funs: list[Callable], operands: tuple, names, reference: int):
+    """The branches traced once, type-checked, and run at the level of the top trace."""
+    flat, in_tree = tree_flatten(operands)
+    closed = [
+        stage(_BranchTrace(), lambda ops, f=f: f(*ops), flat, [get_aval(x) for x in flat], in_tree)
+        for f in funs
+    ]
+    want = _aval_tree(closed[reference])
+    for k, c in enumerate(closed):
+        if k != reference:
+            check_same_types(what, _aval_tree(c), want, names[k], names[reference])
+    branches, consts = _over_shared_consts(closed)
+    outs = _cond(index, branches, [*consts, *flat])
+    return tree_unflatten(closed[0].out_tree, outs)
+
+
+def _aval_tree(closed: ClosedJaxpr):
+    """A branch's result as a pytree of abstract values, for :func:`check_same_types`."""
+    return tree_unflatten(closed.out_tree, [_AvalLeaf(v.aval) for v in closed.jaxpr.outvars])
+
+
+class _AvalLeaf:
+    """A pytree leaf standing for an abstract value (``get_aval`` reads ``.aval``)."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+
+def _trace_all(funs: list[Callable], args: list, avals: list | None = None):
+    """Each of ``funs`` (a flat list of values in and out) traced at ``args``' types."""
+    avals = [get_aval(a) for a in args] if avals is None else avals
+    tree = tree_flatten(list(args))[1]
+    return _over_shared_consts([stage(_BranchTrace(), lambda a, f=f: f(*a), args, avals, tree)
+                                for f in funs])
+
+
+def _over_shared_consts(closed: list[ClosedJaxpr]) -> tuple[list[TracedFunction], list]:
+    """The branches as functions of the same operands: every branch's constants (each
+    value once), then the arguments; and those constants."""
+    consts: list = []
+    position: dict[int, int] = {}
+    for c in closed:
+        for value in c.consts:
+            if id(value) not in position:
+                position[id(value)] = len(consts)
+                consts.append(value)
+    branches = []
+    for c in closed:
+        j = c.jaxpr
+        slots: list = [Var(_strong(get_aval(value))) for value in consts]
+        for var, value in zip(j.constvars, c.consts):
+            slots[position[id(value)]] = var
+        branches.append(TracedFunction(ClosedJaxpr(Jaxpr([], slots + list(j.invars), j.eqns,
+                                                         j.outvars), [])))
+    return branches, consts
+
+
+def _strong(aval: ShapedArray) -> ShapedArray:
+    return ShapedArray(aval.shape, aval.dtype)
+
+
+def _out_avals(branch: TracedFunction) -> list[ShapedArray]:
+    return [v.aval for v in branch.jaxpr.outvars]
+
+
+def _is_float(aval: ShapedArray) -> bool:
+    return aval.dtype.kind in "fc"
+
+
+def _cond(index, branches: Sequence[TracedFunction], operands: Sequence) -> list:
+    """``branches[index](*operands)`` at the level of the highest trace among them."""
+    value = known_value(index)
+    if value is not None:
+        return list(branches[int(value)].bind_each(*operands))
+    trace = top_trace([index, *operands])
+    if isinstance(trace, JVPTrace):
+        return _jvp_cond(trace, index, branches, list(operands))
+    if isinstance(trace, BatchTrace):
+        return _batch_cond(trace, index, branches, list(operands))
+    if isinstance(trace, GradTrace):
+        return _grad_cond(trace, index, branches, list(operands))
+    return list(bind(cond_p, index, *operands, branches=tuple(branches)))
+
+
+def _jvp_cond(trace: JVPTrace, index, branches, operands: list) -> list:
+    """A ``cond`` over the branches' ``jvp``: primal and tangent outputs together."""
+    primals, tangents = unzip(trace, operands)
+    if isinstance(index, JVPTracer) and index._trace is trace:
+        index = index.primal
+    moving = [
+        k
+        for k, x in enumerate(operands)
+        if isinstance(x, JVPTracer) and x._trace is trace and _is_float(get_aval(x))
+    ]
+    out_avals = _out_avals(branches[0])
+    floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
+    n = len(operands)
+
+    def jvp_of(branch: TracedFunction) -> Callable:
+        def branch_jvp(*args):
+            ops, ts = list(args[:n]), list(args[n:])
+            out, t_out = jvp(
+                lambda *xs: branch.bind_each(*replace_at(ops, moving, xs)),
+                [ops[k] for k in moving],
+                ts,
+            )
+            return list(out) + [t_out[j] for j in floats]
+
+        return branch_jvp
+
+    args = [*primals, *[tangents[k] for k in moving]]
+    jvp_branches, consts = _trace_all([jvp_of(b) for b in branches], args)
+    res = _cond(index, jvp_branches, [*consts, *args])
+    outs = res[: len(out_avals)]
+    for j, t in zip(floats, res[len(out_avals) :]):
+        outs[j] = JVPTracer(trace, outs[j], t)
+    return outs
+
+
+def _batch_cond(trace: BatchTrace, index, branches, operands: list) -> list:
+    if isinstance(index, BatchTracer) and index._trace is trace:
+        with np.errstate(all="ignore"):  # examples that do not take a branch run it too
+            return _select_per_example(index, branches, operands)
+    vals, axes = unbatch(trace, operands)
+    batched = [
+        vmap(lambda *a, b=b: b.bind_each(*a), tuple(axes), 0, trace.size) for b in branches
+    ]
+    batched_branches, consts = _trace_all(batched, vals)
+    outs = _cond(index, batched_branches, [*consts, *vals])
+    return [BatchTracer(trace, o, 0) for o in outs]
+
+
+def _select_per_example(index, branches, operands: list) -> list:
+    """Every branch on the whole batch, guarded (see the module docstring), then each
+    example's result selected by its index."""
+    results = []
+    for k, branch in enumerate(branches):
+        taken = index == k
+        guarded = [
+            where(taken, x, stop_gradient(x))
+            if isinstance(x, Tracer) and _is_float(get_aval(x))
+            else x
+            for x in operands
+        ]
+        results.append(branch.bind_each(*guarded))
+    chosen = results[-1]
+    for k in reversed(range(len(branches) - 1)):
+        taken = index == k
+        chosen = [where(taken, a, b) for a, b in zip(results[k], chosen)]
+    return list(chosen)
+
+
+def _grad_cond(trace: GradTrace, index, branches, operands: list) -> list:
+    """The ``cond`` one level down, recorded on the tape with a ``cond`` over the
+    branches' pullbacks as its backward rule."""
+    vals, links = unwrap_own(trace, operands)
+    if isinstance(index, GradTracer) and index._trace is trace:
+        index = index.val
+    outs = _cond(index, branches, vals)
+    wanted = [pos for pos, _ in links if _is_float(get_aval(vals[pos]))]
+    if not wanted:
+        return outs
+    out_avals = _out_avals(branches[0])
+    floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
+    float_outs = [outs[j] for j in floats]
+    n = len(vals)
+    pullbacks: list = []  # traced on the first backward pass, shared by every output
+
+    def pullback_of(branch: TracedFunction) -> Callable:
+        def branch_pullback(*args):
+            ops, cts = list(args[:n]), list(args[n:])
+
+            def on_wanted(*xs):
+                out = branch.bind_each(*replace_at(ops, wanted, xs))
+                return [out[j] for j in floats]
+
+            return list(vjp(on_wanted, *[ops[p] for p in wanted])[1](cts))
+
+        return branch_pullback
+
+    def flat_bwd(k: int, ct) -> list:
+        cts = one_hot_cotangent(float_outs, k, ct)
+        cts = [c if c.dtype == a.dtype else c.astype(a.dtype)
+               for c, a in zip(cts, (out_avals[j] for j in floats))]
+        if not pullbacks:
+            avals = [get_aval(v) for v in vals] + [_strong(out_avals[j]) for j in floats]
+            pullbacks.append(_trace_all([pullback_of(b) for b in branches], [*vals, *cts], avals))
+        traced, consts = pullbacks[0]
+        in_cts = _cond(index, traced, [*consts, *vals, *cts])
+        return replace_at([None] * n, wanted, in_cts)
+
+    links = [(pos, idx) for pos, idx in links if pos in wanted]
+    for k, j in enumerate(floats):
+        outs[j] = record_custom(trace, vals, links, outs[j], lambda ct, k=k: flat_bwd(k, ct))
+    return outs
