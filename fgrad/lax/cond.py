@@ -33,6 +33,7 @@ A recorded ``cond`` replayed by ``eval_jaxpr`` goes through these rules again
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,16 +58,25 @@ from fgrad.numpy_api.ufuncs import clip, where
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
 
 
-def _cond_impl(index, *operands, branches: tuple[TracedFunction, ...]) -> tuple:
-    return tuple(branches[int(index)](*operands))
+def _cond_impl(index, *operands, branches: tuple[TracedFunction, ...], quiet: bool) -> tuple:
+    with _floating_point_errors(quiet):
+        return tuple(branches[int(index)](*operands))
 
 
-def _cond_abstract_eval(index, *avals, branches: tuple[TracedFunction, ...]) -> tuple:
+def _cond_abstract_eval(index, *avals, branches: tuple[TracedFunction, ...], quiet: bool):
     return tuple(ShapedArray(v.aval.shape, v.aval.dtype) for v in branches[0].jaxpr.outvars)
 
 
 cond_p = Primitive("cond", _cond_impl, _cond_abstract_eval, multiple_results=True)
-cond_p.custom_rules = lambda index, *operands, branches: tuple(_cond(index, branches, operands))
+cond_p.custom_rules = lambda index, *operands, branches, quiet: tuple(
+    _cond(index, branches, operands, quiet)
+)
+
+
+def _floating_point_errors(quiet: bool):
+    """NumPy's floating-point warnings silenced where a branch computes values that are
+    discarded (the examples of a batch that do not take it); left as they are otherwise."""
+    return np.errstate(all="ignore") if quiet else contextlib.nullcontext()
 
 
 class _BranchTrace(JaxprTrace):
@@ -182,8 +192,9 @@ def _trace_all(funs: list[Callable], args: list, avals: list | None = None):
     """Each of ``funs`` (a flat list of values in and out) traced at ``args``' types."""
     avals = [get_aval(a) for a in args] if avals is None else avals
     tree = tree_flatten(list(args))[1]
-    return _over_shared_consts([stage(_BranchTrace(), lambda a, f=f: f(*a), args, avals, tree)
-                                for f in funs])
+    return _over_shared_consts(
+        [stage(_BranchTrace(), lambda a, f=f: f(*a), args, avals, tree) for f in funs]
+    )
 
 
 def _over_shared_consts(closed: list[ClosedJaxpr]) -> tuple[list[TracedFunction], list]:
@@ -202,8 +213,9 @@ def _over_shared_consts(closed: list[ClosedJaxpr]) -> tuple[list[TracedFunction]
         slots: list = [Var(_strong(get_aval(value))) for value in consts]
         for var, value in zip(j.constvars, c.consts):
             slots[position[id(value)]] = var
-        branches.append(TracedFunction(ClosedJaxpr(Jaxpr([], slots + list(j.invars), j.eqns,
-                                                         j.outvars), [])))
+        branches.append(
+            TracedFunction(ClosedJaxpr(Jaxpr([], slots + list(j.invars), j.eqns, j.outvars), []))
+        )
     return branches, consts
 
 
@@ -219,22 +231,28 @@ def _is_float(aval: ShapedArray) -> bool:
     return aval.dtype.kind in "fc"
 
 
-def _cond(index, branches: Sequence[TracedFunction], operands: Sequence) -> list:
-    """``branches[index](*operands)`` at the level of the highest trace among them."""
-    value = known_value(index)
-    if value is not None:
-        return list(branches[int(value)].bind_each(*operands))
+def _cond(index, branches: Sequence[TracedFunction], operands: Sequence, quiet=False) -> list:
+    """``branches[index](*operands)`` at the level of the highest trace among them.
+
+    ``quiet`` (the one-branch call behind a batched index) also goes through the rules
+    where its index is known, so that ``jit`` records it as a ``cond`` and its replay
+    runs with NumPy's floating-point warnings silenced.
+    """
     trace = top_trace([index, *operands])
+    value = known_value(index)
+    if value is not None and not (quiet and trace is not None):
+        with _floating_point_errors(quiet):
+            return list(branches[int(value)].bind_each(*operands))
     if isinstance(trace, JVPTrace):
-        return _jvp_cond(trace, index, branches, list(operands))
+        return _jvp_cond(trace, index, branches, list(operands), quiet)
     if isinstance(trace, BatchTrace):
-        return _batch_cond(trace, index, branches, list(operands))
+        return _batch_cond(trace, index, branches, list(operands), quiet)
     if isinstance(trace, GradTrace):
-        return _grad_cond(trace, index, branches, list(operands))
-    return list(bind(cond_p, index, *operands, branches=tuple(branches)))
+        return _grad_cond(trace, index, branches, list(operands), quiet)
+    return list(bind(cond_p, index, *operands, branches=tuple(branches), quiet=quiet))
 
 
-def _jvp_cond(trace: JVPTrace, index, branches, operands: list) -> list:
+def _jvp_cond(trace: JVPTrace, index, branches, operands: list, quiet: bool) -> list:
     """A ``cond`` over the branches' ``jvp``: primal and tangent outputs together."""
     primals, tangents = unzip(trace, operands)
     if isinstance(index, JVPTracer) and index._trace is trace:
@@ -262,29 +280,37 @@ def _jvp_cond(trace: JVPTrace, index, branches, operands: list) -> list:
 
     args = [*primals, *[tangents[k] for k in moving]]
     jvp_branches, consts = _trace_all([jvp_of(b) for b in branches], args)
-    res = _cond(index, jvp_branches, [*consts, *args])
+    res = _cond(index, jvp_branches, [*consts, *args], quiet)
     outs = res[: len(out_avals)]
     for j, t in zip(floats, res[len(out_avals) :]):
         outs[j] = JVPTracer(trace, outs[j], t)
     return outs
 
 
-def _batch_cond(trace: BatchTrace, index, branches, operands: list) -> list:
-    if isinstance(index, BatchTracer) and index._trace is trace:
-        with np.errstate(all="ignore"):  # examples that do not take a branch run it too
-            return _select_per_example(index, branches, operands)
-    vals, axes = unbatch(trace, operands)
-    batched = [
-        vmap(lambda *a, b=b: b.bind_each(*a), tuple(axes), 0, trace.size) for b in branches
-    ]
-    batched_branches, consts = _trace_all(batched, vals)
-    outs = _cond(index, batched_branches, [*consts, *vals])
+def _batch_cond(trace: BatchTrace, index, branches, operands: list, quiet: bool) -> list:
+    """With an index shared by the batch, a ``cond`` over the branches' ``vmap``; with a
+    batched one, one quiet call of every branch on the whole batch, each example's
+    result selected by its index."""
+    batched_index = isinstance(index, BatchTracer) and index._trace is trace
+    if batched_index:
+        vals, axes = unbatch(trace, [index, *operands])
+
+        def select(idx, *ops):
+            return _select_per_example(idx, branches, ops)
+
+        mapped = [vmap(select, tuple(axes), 0, trace.size)]
+        index, quiet = 0, True
+    else:
+        vals, axes = unbatch(trace, operands)
+        mapped = [vmap(b.bind_each, tuple(axes), 0, trace.size) for b in branches]
+    mapped_branches, consts = _trace_all(mapped, vals)
+    outs = _cond(index, mapped_branches, [*consts, *vals], quiet)
     return [BatchTracer(trace, o, 0) for o in outs]
 
 
-def _select_per_example(index, branches, operands: list) -> list:
-    """Every branch on the whole batch, guarded (see the module docstring), then each
-    example's result selected by its index."""
+def _select_per_example(index, branches, operands) -> list:
+    """Every branch on one example, its float operands guarded (see the module
+    docstring), and the result of branch ``index`` selected."""
     results = []
     for k, branch in enumerate(branches):
         taken = index == k
@@ -302,13 +328,13 @@ def _select_per_example(index, branches, operands: list) -> list:
     return list(chosen)
 
 
-def _grad_cond(trace: GradTrace, index, branches, operands: list) -> list:
+def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -> list:
     """The ``cond`` one level down, recorded on the tape with a ``cond`` over the
     branches' pullbacks as its backward rule."""
     vals, links = unwrap_own(trace, operands)
     if isinstance(index, GradTracer) and index._trace is trace:
         index = index.val
-    outs = _cond(index, branches, vals)
+    outs = _cond(index, branches, vals, quiet)
     wanted = [pos for pos, _ in links if _is_float(get_aval(vals[pos]))]
     if not wanted:
         return outs
@@ -332,13 +358,15 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list) -> list:
 
     def flat_bwd(k: int, ct) -> list:
         cts = one_hot_cotangent(float_outs, k, ct)
-        cts = [c if c.dtype == a.dtype else c.astype(a.dtype)
-               for c, a in zip(cts, (out_avals[j] for j in floats))]
+        cts = [
+            c if c.dtype == a.dtype else c.astype(a.dtype)
+            for c, a in zip(cts, (out_avals[j] for j in floats))
+        ]
         if not pullbacks:
             avals = [get_aval(v) for v in vals] + [_strong(out_avals[j]) for j in floats]
             pullbacks.append(_trace_all([pullback_of(b) for b in branches], [*vals, *cts], avals))
         traced, consts = pullbacks[0]
-        in_cts = _cond(index, traced, [*consts, *vals, *cts])
+        in_cts = _cond(index, traced, [*consts, *vals, *cts], quiet)
         return replace_at([None] * n, wanted, in_cts)
 
     links = [(pos, idx) for pos, idx in links if pos in wanted]
