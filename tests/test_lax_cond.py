@@ -454,3 +454,41 @@ def test_cond_and_switch_agree_with_jax(program):
         got = np.asarray(ours[name](lambda x: fun(lax, x))(xs))
         want = np.asarray(theirs[name](lambda x: fun(jax.lax, x))(xs))
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@fgrad.custom_vjp
+def _clip_gradient(x):
+    return x
+
+
+_clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (fnp.clip(g, -0.5, 0.5),))
+
+
+@fgrad.custom_jvp
+def _square_with_rule_three(x):
+    return x * x
+
+
+@_square_with_rule_three.defjvp
+def _(primals, tangents):
+    return _square_with_rule_three(primals[0]), 3.0 * tangents[0]  # not 2x: detectable
+
+
+@pytest.mark.filterwarnings("error")
+def test_custom_rules_inside_branches_apply_in_every_composition():
+    def f(x):
+        return lax.cond(
+            x > 0,
+            lambda x: _clip_gradient(x) * 4.0,
+            lambda x: _square_with_rule_three(x) + fgrad.checkpoint(fnp.sin)(x),
+            x,
+        )
+
+    xs = np.array([1.5, -0.7])
+    want = [0.5, 3.0 + np.cos(-0.7)]  # the clipped cotangent 0.5; the rule's 3 + cos
+    for h in [v(g(f)), j(v(g(f))), v(j(g(f))), v(g(j(f))), g(lambda xs: fnp.sum(v(f)(xs)))]:
+        np.testing.assert_allclose(h(xs), want, rtol=1e-14)
+    for h in [g(f), j(g(f)), g(j(f))]:
+        np.testing.assert_allclose([h(x) for x in xs], want, rtol=1e-14)
+    np.testing.assert_allclose(j(g(g(f)))(-0.7), -np.sin(-0.7), rtol=1e-14)
+    np.testing.assert_allclose(j(fgrad.jacrev(f))(-0.7), 3.0 + np.cos(-0.7), rtol=1e-14)

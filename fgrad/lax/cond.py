@@ -58,13 +58,13 @@ from fgrad.numpy_api.ufuncs import clip, where
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
 
 
-def _cond_impl(index, *operands, branches: tuple[TracedFunction, ...], quiet: bool) -> tuple:
+def _cond_impl(index, *operands, branches: tuple[_Branch, ...], quiet: bool) -> tuple:
     with _floating_point_errors(quiet):
         return tuple(branches[int(index)](*operands))
 
 
-def _cond_abstract_eval(index, *avals, branches: tuple[TracedFunction, ...], quiet: bool):
-    return tuple(ShapedArray(v.aval.shape, v.aval.dtype) for v in branches[0].jaxpr.outvars)
+def _cond_abstract_eval(index, *avals, branches: tuple[_Branch, ...], quiet: bool):
+    return tuple(_strong(a) for a in branches[0].out_avals)
 
 
 cond_p = Primitive("cond", _cond_impl, _cond_abstract_eval, multiple_results=True)
@@ -161,15 +161,11 @@ def switch(index, branches: Sequence[Callable], *operands) -> Any:
 def _staged(what: str, index, funs: list[Callable], operands: tuple, names, reference: int):
     """The branches traced once, type-checked, and run at the level of the top trace."""
     flat, in_tree = tree_flatten(operands)
-    closed = [
-        stage(_BranchTrace(), lambda ops, f=f: f(*ops), flat, [get_aval(x) for x in flat], in_tree)
-        for f in funs
-    ]
+    branches, consts, closed = _trace_all(funs, flat, in_tree=in_tree)
     want = _aval_tree(closed[reference])
     for k, c in enumerate(closed):
         if k != reference:
             check_same_types(what, _aval_tree(c), want, names[k], names[reference])
-    branches, consts = _over_shared_consts(closed)
     outs = _cond(index, branches, [*consts, *flat])
     return tree_unflatten(closed[0].out_tree, outs)
 
@@ -188,18 +184,47 @@ class _AvalLeaf:
         self.aval = aval
 
 
-def _trace_all(funs: list[Callable], args: list, avals: list | None = None):
-    """Each of ``funs`` (a flat list of values in and out) traced at ``args``' types."""
+class _Branch:
+    """One branch as a function of all the operands of its ``cond`` (the constants the
+    branches close over, then the arguments).
+
+    ``traced`` is its jaxpr, which the primitive's impl replays. ``python`` is the
+    Python function itself, kept where the branch closes over no traced value: the
+    transform rules call it, so that custom derivative rules (``custom_jvp``,
+    ``custom_vjp``, ``checkpoint``) inside the branch apply; a jaxpr has traced
+    through them to their primitives.
+    """
+
+    __slots__ = ("traced", "python")
+
+    def __init__(self, traced: TracedFunction, python: Callable | None):
+        self.traced = traced
+        self.python = python
+
+    def __call__(self, *operands) -> list:
+        return self.traced(*operands)
+
+    def call(self, *operands) -> list:
+        """The branch applied by binding, so that enclosing transforms see it."""
+        if self.python is None:
+            return self.traced.bind_each(*operands)
+        return self.python(*operands)
+
+    @property
+    def out_avals(self) -> list[ShapedArray]:
+        return [v.aval for v in self.traced.jaxpr.outvars]
+
+    def __str__(self) -> str:
+        return str(self.traced)
+
+
+def _trace_all(funs: list[Callable], args: list, avals: list | None = None, in_tree=None):
+    """Each of ``funs`` traced at ``args``' types (``in_tree`` gives the arguments' pytree;
+    by default ``funs`` take the flat list): the branches over the constants they close
+    over and ``args``, those constants, and the traced jaxprs."""
     avals = [get_aval(a) for a in args] if avals is None else avals
-    tree = tree_flatten(list(args))[1]
-    return _over_shared_consts(
-        [stage(_BranchTrace(), lambda a, f=f: f(*a), args, avals, tree) for f in funs]
-    )
-
-
-def _over_shared_consts(closed: list[ClosedJaxpr]) -> tuple[list[TracedFunction], list]:
-    """The branches as functions of the same operands: every branch's constants (each
-    value once), then the arguments; and those constants."""
+    in_tree = tree_flatten(list(args))[1] if in_tree is None else in_tree
+    closed = [stage(_BranchTrace(), lambda a, f=f: f(*a), args, avals, in_tree) for f in funs]
     consts: list = []
     position: dict[int, int] = {}
     for c in closed:
@@ -207,31 +232,35 @@ def _over_shared_consts(closed: list[ClosedJaxpr]) -> tuple[list[TracedFunction]
             if id(value) not in position:
                 position[id(value)] = len(consts)
                 consts.append(value)
+    n_consts = len(consts)
+    keep_python = not any(isinstance(value, Tracer) for value in consts)
     branches = []
-    for c in closed:
+    for f, c in zip(funs, closed):
         j = c.jaxpr
         slots: list = [Var(_strong(get_aval(value))) for value in consts]
         for var, value in zip(j.constvars, c.consts):
             slots[position[id(value)]] = var
-        branches.append(
-            TracedFunction(ClosedJaxpr(Jaxpr([], slots + list(j.invars), j.eqns, j.outvars), []))
+        traced = TracedFunction(
+            ClosedJaxpr(Jaxpr([], slots + list(j.invars), j.eqns, j.outvars), [])
         )
-    return branches, consts
+
+        def python(*operands, f=f):
+            out = f(*tree_unflatten(in_tree, list(operands[n_consts:])))
+            return tree_flatten(out)[0]
+
+        branches.append(_Branch(traced, python if keep_python else None))
+    return branches, consts, closed
 
 
 def _strong(aval: ShapedArray) -> ShapedArray:
     return ShapedArray(aval.shape, aval.dtype)
 
 
-def _out_avals(branch: TracedFunction) -> list[ShapedArray]:
-    return [v.aval for v in branch.jaxpr.outvars]
-
-
 def _is_float(aval: ShapedArray) -> bool:
     return aval.dtype.kind in "fc"
 
 
-def _cond(index, branches: Sequence[TracedFunction], operands: Sequence, quiet=False) -> list:
+def _cond(index, branches: Sequence[_Branch], operands: Sequence, quiet=False) -> list:
     """``branches[index](*operands)`` at the level of the highest trace among them.
 
     ``quiet`` (the one-branch call behind a batched index) also goes through the rules
@@ -242,7 +271,7 @@ def _cond(index, branches: Sequence[TracedFunction], operands: Sequence, quiet=F
     value = known_value(index)
     if value is not None and not (quiet and trace is not None):
         with _floating_point_errors(quiet):
-            return list(branches[int(value)].bind_each(*operands))
+            return list(branches[int(value)].call(*operands))
     if isinstance(trace, JVPTrace):
         return _jvp_cond(trace, index, branches, list(operands), quiet)
     if isinstance(trace, BatchTrace):
@@ -262,15 +291,15 @@ def _jvp_cond(trace: JVPTrace, index, branches, operands: list, quiet: bool) -> 
         for k, x in enumerate(operands)
         if isinstance(x, JVPTracer) and x._trace is trace and _is_float(get_aval(x))
     ]
-    out_avals = _out_avals(branches[0])
+    out_avals = branches[0].out_avals
     floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
     n = len(operands)
 
-    def jvp_of(branch: TracedFunction) -> Callable:
+    def jvp_of(branch: _Branch) -> Callable:
         def branch_jvp(*args):
             ops, ts = list(args[:n]), list(args[n:])
             out, t_out = jvp(
-                lambda *xs: branch.bind_each(*replace_at(ops, moving, xs)),
+                lambda *xs: branch.call(*replace_at(ops, moving, xs)),
                 [ops[k] for k in moving],
                 ts,
             )
@@ -279,7 +308,7 @@ def _jvp_cond(trace: JVPTrace, index, branches, operands: list, quiet: bool) -> 
         return branch_jvp
 
     args = [*primals, *[tangents[k] for k in moving]]
-    jvp_branches, consts = _trace_all([jvp_of(b) for b in branches], args)
+    jvp_branches, consts, _ = _trace_all([jvp_of(b) for b in branches], args)
     res = _cond(index, jvp_branches, [*consts, *args], quiet)
     outs = res[: len(out_avals)]
     for j, t in zip(floats, res[len(out_avals) :]):
@@ -302,8 +331,8 @@ def _batch_cond(trace: BatchTrace, index, branches, operands: list, quiet: bool)
         index, quiet = 0, True
     else:
         vals, axes = unbatch(trace, operands)
-        mapped = [vmap(b.bind_each, tuple(axes), 0, trace.size) for b in branches]
-    mapped_branches, consts = _trace_all(mapped, vals)
+        mapped = [vmap(b.call, tuple(axes), 0, trace.size) for b in branches]
+    mapped_branches, consts, _ = _trace_all(mapped, vals)
     outs = _cond(index, mapped_branches, [*consts, *vals], quiet)
     return [BatchTracer(trace, o, 0) for o in outs]
 
@@ -320,7 +349,7 @@ def _select_per_example(index, branches, operands) -> list:
             else x
             for x in operands
         ]
-        results.append(branch.bind_each(*guarded))
+        results.append(branch.call(*guarded))
     chosen = results[-1]
     for k in reversed(range(len(branches) - 1)):
         taken = index == k
@@ -338,18 +367,18 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -
     wanted = [pos for pos, _ in links if _is_float(get_aval(vals[pos]))]
     if not wanted:
         return outs
-    out_avals = _out_avals(branches[0])
+    out_avals = branches[0].out_avals
     floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
     float_outs = [outs[j] for j in floats]
     n = len(vals)
     pullbacks: list = []  # traced on the first backward pass, shared by every output
 
-    def pullback_of(branch: TracedFunction) -> Callable:
+    def pullback_of(branch: _Branch) -> Callable:
         def branch_pullback(*args):
             ops, cts = list(args[:n]), list(args[n:])
 
             def on_wanted(*xs):
-                out = branch.bind_each(*replace_at(ops, wanted, xs))
+                out = branch.call(*replace_at(ops, wanted, xs))
                 return [out[j] for j in floats]
 
             return list(vjp(on_wanted, *[ops[p] for p in wanted])[1](cts))
@@ -364,7 +393,9 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -
         ]
         if not pullbacks:
             avals = [get_aval(v) for v in vals] + [_strong(out_avals[j]) for j in floats]
-            pullbacks.append(_trace_all([pullback_of(b) for b in branches], [*vals, *cts], avals))
+            pullbacks.append(
+                _trace_all([pullback_of(b) for b in branches], [*vals, *cts], avals)[:2]
+            )
         traced, consts = pullbacks[0]
         in_cts = _cond(index, traced, [*consts, *vals, *cts], quiet)
         return replace_at([None] * n, wanted, in_cts)
