@@ -323,6 +323,9 @@ def _batch_cond(trace: BatchTrace, index, branches, operands: list, quiet: bool)
     batched_index = isinstance(index, BatchTracer) and index._trace is trace
     if batched_index:
         vals, axes = unbatch(trace, [index, *operands])
+        if not any(isinstance(x, Tracer) for x in vals):  # nothing below records: run here
+            with _floating_point_errors(True):
+                return _select_per_example(index, branches, operands)
 
         def select(idx, *ops):
             return _select_per_example(idx, branches, ops)
