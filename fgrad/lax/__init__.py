@@ -1,7 +1,8 @@
 """``fgrad.lax``: JAX's structured control flow, for code written against ``jax.lax``.
 
-* :func:`cond`, :func:`switch`: branch on a scalar; with an unknown predicate
-  (``jit``, ``vmap``) every branch runs and the result is selected.
+* :func:`cond`, :func:`switch`: branch on a scalar; with an index unknown while
+  tracing, one ``cond`` primitive that runs only the chosen branch under ``jit``
+  (for a ``vmap`` batch of indices every branch runs and each example is selected).
 * :func:`fori_loop`, :func:`scan`, :func:`map`: loops with a trip count known
   while tracing, run in Python (unrolled under ``jit``).
 * :func:`while_loop`: a loop whose trip count may depend on traced values; under
