@@ -25,8 +25,12 @@ a call one level down, so that they compose in any order:
   never multiplied by zero, so a branch whose derivative is infinite where it is
   not taken (``sqrt`` at negative numbers) cannot turn the result into NaN. NumPy's
   floating-point warnings are silenced while the branches run on examples that
-  may not take them.
+  may not take them. Over concrete values this runs at once; where something below
+  records (``jit``, ``grad``), the selection is traced into a one-branch ``cond``
+  marked ``quiet``, so that the replay and the backward pass stay silent too.
 
+The rules call a branch's Python function where it closes over no traced value
+(custom derivative rules inside it then apply), and its jaxpr otherwise.
 A recorded ``cond`` replayed by ``eval_jaxpr`` goes through these rules again
 (the primitive's ``custom_rules``).
 """
@@ -83,7 +87,7 @@ class _BranchTrace(JaxprTrace):
     """The abstract trace of a branch whose index is not known (named for messages)."""
 
     __slots__ = ()
-    name = "lax.cond/switch with an index not known while tracing"
+    name = "the branches of lax.cond/switch"
 
 
 def cond(pred, true_fun: Callable, false_fun: Callable, *operands) -> Any:
