@@ -492,3 +492,22 @@ def test_custom_rules_inside_branches_apply_in_every_composition():
         np.testing.assert_allclose([h(x) for x in xs], want, rtol=1e-14)
     np.testing.assert_allclose(j(g(g(f)))(-0.7), -np.sin(-0.7), rtol=1e-14)
     np.testing.assert_allclose(j(fgrad.jacrev(f))(-0.7), 3.0 + np.cos(-0.7), rtol=1e-14)
+
+
+@pytest.mark.filterwarnings("error")
+def test_python_scalar_branch_takes_the_other_branches_dtype():
+    """``lambda x: 0.0`` beside a float32 branch gives float32, as in JAX."""
+
+    def f(x):
+        return lax.cond(x > 1, lambda x: x * x, lambda x: 0.0, x)
+
+    x = np.float32(2.0)
+    for h in [j(f), lambda x: v(f)(np.stack([x, x]))[0], fgrad.make_jaxpr(f)(x)]:
+        out = h(x)
+        assert out.dtype == np.float32 and out == 4.0
+    for h in [j(g(f)), g(j(f)), lambda x: v(g(f))(np.stack([x, x]))[0]]:
+        out = h(x)
+        assert out.dtype == np.float32 and out == 4.0
+    assert j(f)(np.float32(0.5)) == 0.0 and j(f)(np.float32(0.5)).dtype == np.float32
+    with pytest.raises(TypeError, match=r"leaf 0 of false_fun's result is f16\[\], but true_fun"):
+        j(lambda x: lax.cond(x > 0, lambda v: v, lambda v: v.astype(np.float16), x))(x)

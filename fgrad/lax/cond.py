@@ -166,12 +166,43 @@ def _staged(what: str, index, funs: list[Callable], operands: tuple, names, refe
     """The branches traced once, type-checked, and run at the level of the top trace."""
     flat, in_tree = tree_flatten(operands)
     branches, consts, closed = _trace_all(funs, flat, in_tree=in_tree)
+    promoted = _weak_types_promoted(funs, closed)
+    if promoted is not None:
+        branches, consts, closed = _trace_all(promoted, flat, in_tree=in_tree)
     want = _aval_tree(closed[reference])
     for k, c in enumerate(closed):
         if k != reference:
             check_same_types(what, _aval_tree(c), want, names[k], names[reference])
     outs = _cond(index, branches, [*consts, *flat])
     return tree_unflatten(closed[0].out_tree, outs)
+
+
+def _weak_types_promoted(funs: list[Callable], closed: list[ClosedJaxpr]) -> list | None:
+    """The branches with each weakly typed result (a Python scalar, as in ``lambda x:
+    0.0``) converted to the dtype the other branches agree on there, as JAX does; None
+    where nothing needs converting (or the structures differ: the type check explains)."""
+    if any(c.out_tree != closed[0].out_tree for c in closed):
+        return None
+    targets, convert = [], False
+    for avals in zip(*[[v.aval for v in c.jaxpr.outvars] for c in closed]):
+        strong = {a.dtype for a in avals if not a.weak_type}
+        target = strong.pop() if len(strong) == 1 else None
+        convert = convert or any(a.weak_type and a.dtype != target for a in avals if target)
+        targets.append(target)
+    if not convert:
+        return None
+
+    def promoted(f: Callable) -> Callable:
+        def branch(*ops):
+            leaves, tree = tree_flatten(f(*ops))
+            return tree_unflatten(
+                tree,
+                [x if t is None else convert_element_type(x, t) for x, t in zip(leaves, targets)],
+            )
+
+        return branch
+
+    return [promoted(f) for f in funs]
 
 
 def _aval_tree(closed: ClosedJaxpr):
