@@ -368,7 +368,7 @@ def test_branches_with_different_output_types_are_a_clear_error():
     same = lambda x: x  # noqa: E731
     to_f32 = lambda x: x.astype(np.float32)  # noqa: E731
     pair = lambda x: (x, x)  # noqa: E731
-    for transform, i, x in [(j, 1, np.array(1.0)), (v, np.array([1, 0]), np.array([1.0, 2.0]))]:
+    for transform, i, x in [(j, 1, 1.0), (v, np.array([1, 0]), np.array([1.0, 2.0]))]:
         with pytest.raises(TypeError, match=r"switch: leaf 0 of branch 2's result is f32\[\]"):
             transform(lambda i, x: pick(i, x, [same, same, to_f32]))(i, x)
         with pytest.raises(TypeError, match=r"switch: branch 1's result has structure"):

@@ -49,7 +49,7 @@ from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.custom_derivatives import one_hot_cotangent, unbatch, unwrap_own
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var
+from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
 from fgrad.core.make_jaxpr import JaxprTrace, stage
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -178,16 +178,18 @@ def _staged(what: str, index, funs: list[Callable], operands: tuple, names, refe
 
 
 def _weak_types_promoted(funs: list[Callable], closed: list[ClosedJaxpr]) -> list | None:
-    """The branches with each weakly typed result (a Python scalar, as in ``lambda x:
-    0.0``) converted to the dtype the other branches agree on there, as JAX does; None
-    where nothing needs converting (or the structures differ: the type check explains)."""
+    """The branches with each Python scalar result (``lambda x: 0.0``) converted to the
+    dtype the other branches agree on there, as JAX does; None where nothing needs
+    converting (or the structures differ: the type check explains)."""
     if any(c.out_tree != closed[0].out_tree for c in closed):
         return None
     targets, convert = [], False
-    for avals in zip(*[[v.aval for v in c.jaxpr.outvars] for c in closed]):
-        strong = {a.dtype for a in avals if not a.weak_type}
-        target = strong.pop() if len(strong) == 1 else None
-        convert = convert or any(a.weak_type and a.dtype != target for a in avals if target)
+    for outvars in zip(*[c.jaxpr.outvars for c in closed]):
+        typed = {v.aval.dtype for v in outvars if type(v) is not Literal}
+        target = typed.pop() if len(typed) == 1 else None
+        convert = convert or any(
+            type(v) is Literal and v.aval.dtype != target for v in outvars if target
+        )
         targets.append(target)
     if not convert:
         return None
