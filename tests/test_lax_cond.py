@@ -409,7 +409,35 @@ PROGRAMS = {
         ),
         [-3.0, -0.5, 0.5, 1.0, 7.0],
     ),
+    "nested_with_closure": (
+        lambda lx, x: lx.cond(
+            x < 1.0,
+            lambda v: lx.cond(v > -1.0, lambda u: lx_np(lx).log1p(u) * x, lambda u: u**2, v),
+            lambda v: lx_np(lx).sqrt(v - 1.0) + x,
+            x,
+        ),
+        [-2.0, -1.0, 0.5, 1.0, 1.5, 3.0],  # 1.0: sqrt's singular point, taken
+    ),
+    "pytree_outputs": (
+        lambda lx, x: _pytree_sum(
+            lx.switch(
+                (x > 0).astype(np.int32) * 2,
+                [
+                    lambda v: (v, {"a": lx_np(lx).arccos(v)}),
+                    lambda v: (v * 0.0, {"a": v}),
+                    lambda v: (lx_np(lx).log(v), {"a": v**3}),
+                ],
+                x,
+            )
+        ),
+        [-0.5, 0.0, 2.0],
+    ),
 }
+
+
+def _pytree_sum(out):
+    first, rest = out
+    return first + 2.0 * rest["a"]
 
 
 def lx_np(lx):

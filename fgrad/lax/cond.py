@@ -46,7 +46,7 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import one_hot_cotangent, unbatch, unwrap_own
+from fgrad.core.custom_derivatives import unbatch, unwrap_own
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
@@ -408,39 +408,36 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -
     if not wanted:
         return outs
     out_avals = branches[0].out_avals
-    floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
-    float_outs = [outs[j] for j in floats]
     n = len(vals)
-    pullbacks: list = []  # traced on the first backward pass, shared by every output
+    pullbacks: dict[int, tuple] = {}  # per output, traced on its first backward pass
 
-    def pullback_of(branch: _Branch) -> Callable:
+    def pullback_of(branch: _Branch, j: int) -> Callable:
+        """Output ``j``'s pullback alone: the others' zero cotangents would meet an
+        infinite derivative (``0 * inf``) in a second derivative."""
+
         def branch_pullback(*args):
-            ops, cts = list(args[:n]), list(args[n:])
+            ops, ct = list(args[:n]), args[n]
 
             def on_wanted(*xs):
-                out = branch.call(*replace_at(ops, wanted, xs))
-                return [out[j] for j in floats]
+                return branch.call(*replace_at(ops, wanted, xs))[j]
 
-            return list(vjp(on_wanted, *[ops[p] for p in wanted])[1](cts))
+            return list(vjp(on_wanted, *[ops[p] for p in wanted])[1](ct))
 
         return branch_pullback
 
-    def flat_bwd(k: int, ct) -> list:
-        cts = one_hot_cotangent(float_outs, k, ct)
-        cts = [
-            c if c.dtype == a.dtype else c.astype(a.dtype)
-            for c, a in zip(cts, (out_avals[j] for j in floats))
-        ]
-        if not pullbacks:
-            avals = [get_aval(v) for v in vals] + [_strong(out_avals[j]) for j in floats]
-            pullbacks.append(
-                _trace_all([pullback_of(b) for b in branches], [*vals, *cts], avals)[:2]
-            )
-        traced, consts = pullbacks[0]
-        in_cts = _cond(index, traced, [*consts, *vals, *cts], quiet)
+    def flat_bwd(j: int, ct) -> list:
+        aval = out_avals[j]
+        if ct.dtype != aval.dtype:
+            ct = ct.astype(aval.dtype)
+        if j not in pullbacks:
+            avals = [get_aval(v) for v in vals] + [_strong(aval)]
+            pullbacks[j] = _trace_all([pullback_of(b, j) for b in branches], [*vals, ct], avals)
+        traced, consts, _ = pullbacks[j]
+        in_cts = _cond(index, traced, [*consts, *vals, ct], quiet)
         return replace_at([None] * n, wanted, in_cts)
 
     links = [(pos, idx) for pos, idx in links if pos in wanted]
-    for k, j in enumerate(floats):
-        outs[j] = record_custom(trace, vals, links, outs[j], lambda ct, k=k: flat_bwd(k, ct))
+    for j, aval in enumerate(out_avals):
+        if _is_float(aval):
+            outs[j] = record_custom(trace, vals, links, outs[j], lambda ct, j=j: flat_bwd(j, ct))
     return outs
