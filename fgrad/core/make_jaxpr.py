@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
 from fgrad.core.argnums import split_static
@@ -40,7 +42,7 @@ class JaxprTracer(Tracer):
 class JaxprTrace(Trace):
     """Records equations from abstract evaluation."""
 
-    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "device")
+    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "_closure", "device")
     name = "make_jaxpr"
 
     def __init__(self) -> None:
@@ -49,7 +51,8 @@ class JaxprTrace(Trace):
         self.invars: list[Var] = []
         self.constvars: list[Var] = []
         self.consts: list = []
-        self._const_ids: dict[int, Var] = {}
+        self._const_ids: dict[int, tuple[Var, object]] = {}  # id -> (var, the object)
+        self._closure: list[tuple[Var, Tracer]] = []  # see JitTrace
         #: the backend of the values traced (for arrays created inside the function)
         self.device = backend.default_backend()
 
@@ -64,17 +67,31 @@ class JaxprTrace(Trace):
             return x.var
         if type(x) in PYTHON_SCALARS:
             return Literal(x, get_aval(x))
-        var = self._const_ids.get(id(x))
-        if var is None:
-            var = Var(ShapedArray(get_aval(x).shape, get_aval(x).dtype))
-            self._const_ids[id(x)] = var
-            self.constvars.append(var)
-            self.consts.append(x)  # also keeps id(x) from being reused
+        known = self._const_ids.get(id(x))
+        if known is not None:
+            return known[0]
+        var = self.new_const(x)
+        self._const_ids[id(x)] = (var, x)  # keeping x keeps id(x) from being reused
         return var
+
+    def new_const(self, x) -> Var:
+        """The variable of a value from outside the function (closed over, or a global)."""
+        var = Var(ShapedArray(get_aval(x).shape, get_aval(x).dtype))
+        self.constvars.append(var)
+        self.consts.append(x)
+        return var
+
+    @property
+    def closure_inputs(self) -> list:
+        """Tracers of enclosing transforms the function closed over (see :class:`JitTrace`),
+        in the order of the jaxpr's inputs after the arguments."""
+        return [x for _, x in self._closure]
 
     def closed(self, outs: list, in_tree=None, out_tree=None) -> ClosedJaxpr:
         """The jaxpr recorded so far, returning ``outs`` (tracers, constants or literals)."""
-        jaxpr = Jaxpr(self.constvars, self.invars, self.eqns, [self.to_var(x) for x in outs])
+        outvars = [self.to_var(x) for x in outs]
+        invars = self.invars + [v for v, _ in self._closure]
+        jaxpr = Jaxpr(self.constvars, invars, self.eqns, outvars)
         return ClosedJaxpr(jaxpr, self.consts, in_tree, out_tree)
 
     def process(self, prim: Primitive, args: tuple, params: dict):
@@ -87,6 +104,30 @@ class JaxprTrace(Trace):
         out = Var(ShapedArray(aval.shape, aval.dtype))
         self.eqns.append(Equation(prim, invars, [out], params))
         return JaxprTracer(self, out)
+
+
+class JitTrace(JaxprTrace):
+    """The abstract trace of a function being compiled.
+
+    Two things differ from ``make_jaxpr``, both as in JAX. An array the function
+    closes over (or a global it reads) is copied when it is met: the compiled program
+    keeps the value it had at trace time, whatever the caller writes into it later.
+    A tracer of an enclosing transform the function closes over (``x`` in
+    ``grad(lambda x: jit(lambda y: x * y)(2.0))``) becomes an extra input of the
+    jaxpr, after the arguments (closure conversion): ``jit`` then passes those
+    tracers as arguments, so the enclosing transform sees a call with traced inputs.
+    """
+
+    __slots__ = ()
+    name = "jit"
+
+    def new_const(self, x) -> Var:
+        if isinstance(x, Tracer):  # an enclosing transform's: its trace is below this one
+            var = Var(get_aval(x))  # weak type kept: the tracer is passed in
+            self._closure.append((var, x))
+            return var
+        copy = getattr(x, "copy", None)
+        return super().new_const(x if copy is None or isinstance(x, np.generic) else copy())
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
