@@ -139,6 +139,7 @@ def jit(
             outs = compiled(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
 
+    jitted._cache_size = cache.__len__  # the number of programs kept, as in JAX
     return jitted
 
 

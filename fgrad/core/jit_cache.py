@@ -120,9 +120,9 @@ class ProgramCache:
         return (
             f"jit: `{self.name}` has been traced and compiled {self.traces} times, once per "
             f"new input signature. The last trace was caused by {explain(old, new, self)}. "
-            "Each trace costs as much as an eager call and more; if the shapes vary on "
-            "purpose (batch sizes, sequence lengths), pad them to a few sizes; a Python "
-            "number that varies should be a traced argument, not a static one. The cache "
+            "Tracing and compiling costs more than a call. If shapes vary on purpose (batch "
+            "sizes, sequence lengths), pad them to a few sizes; a Python number that varies "
+            "should be a traced argument, not a static one. The cache "
             f"keeps {kept} (jit(..., cache_size=N)). This warning is shown once per function."
         )
 
@@ -188,15 +188,21 @@ def _static_changes(old: tuple, new: tuple, cache: ProgramCache) -> list[str]:
 
 def _typed(key: tuple) -> str:
     """A :func:`static_key` in words: ``2.0 (float)``."""
+    return f"{_value(key)!r:.60} ({key[0].__name__})"
+
+
+def _value(key: tuple) -> Any:
+    """The value a :func:`static_key` was made of (a tuple subclass as a plain tuple)."""
     tp = key[0]
     if issubclass(tp, tuple):
-        inner = ", ".join(_typed(k) for k in key[1])
-        return f"{tp.__name__}({inner})"
+        return tuple(_value(k) for k in key[1])
+    if issubclass(tp, frozenset):
+        return frozenset(_value(k) for k in key[1])
     if issubclass(tp, float):
-        return f"{float.fromhex(key[1])!r} ({tp.__name__})"
+        return float.fromhex(key[1])
     if issubclass(tp, complex):
-        return f"{complex(float.fromhex(key[1]), float.fromhex(key[2]))!r} ({tp.__name__})"
-    return f"{key[1]!r:.60} ({tp.__name__})"
+        return complex(float.fromhex(key[1]), float.fromhex(key[2]))
+    return key[1]
 
 
 def _aval(leaf: tuple) -> str:

@@ -166,7 +166,7 @@ def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTra
         return jvp(on_moving, [primals[k] for k in moving], tangents)
 
     def run(compiled: Callable):
-        out, t_out = compiled(primals, [tangents[k] for k in moving])
+        out, t_out = _outside(trace, compiled(primals, [tangents[k] for k in moving]))
         return tree_map(
             lambda o, t: JVPTracer(trace, o, t) if get_aval(o).dtype.kind in "fc" else o,
             out,
@@ -177,7 +177,9 @@ def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTra
     return _compiled_run(cache, key, lambda: _jit(primal_and_tangent), run)
 
 
-def _batch_call(cache: ProgramCache, key: Signature, call: Callable, trace: BatchTrace, flat: list):
+def _batch_call(
+    cache: ProgramCache, key: Signature, call: Callable, trace: BatchTrace, flat: list
+):
     from fgrad.core.custom_derivatives import unbatch
 
     vals, axes = unbatch(trace, flat)
@@ -188,10 +190,19 @@ def _batch_call(cache: ProgramCache, key: Signature, call: Callable, trace: Batc
         return _jit(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size))
 
     def run(compiled: Callable):
-        return tree_map(lambda o: BatchTracer(trace, o, 0), compiled(*vals))
+        return tree_map(lambda o: BatchTracer(trace, o, 0), _outside(trace, compiled(*vals)))
 
     key = _signature(key, vals, "vmap", tuple(axes), trace.size)
     return _compiled_run(cache, key, build, run)
+
+
+def _outside(trace, results):
+    """``results`` of a compiled transformed function; refused (the function runs itself
+    under ``trace``) where they are ``trace``'s own tracers: the function closed over one
+    of them, and the compiled jvp or vmap treated it as a constant."""
+    if any(isinstance(x, Tracer) and x._trace is trace for x in tree_flatten(results)[0]):
+        raise _ClosesOverTracers
+    return results
 
 
 class _NotCompiled(Exception):
