@@ -349,6 +349,48 @@ class TestClosureOverTracers:
         want = np.cos(x) * x**2 + 2 * x * np.sin(x) + 2 * x
         np.testing.assert_allclose(grad(g)(x), want, rtol=1e-14)
 
+    def test_against_jax(self):
+        jax = pytest.importorskip("jax")
+        jnp = pytest.importorskip("jax.numpy")
+        x64 = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+        try:
+            self.compare_with_jax(jax, jnp)
+        finally:
+            jax.config.update("jax_enable_x64", x64)
+
+    def compare_with_jax(self, jax, jnp):
+        def program(jit_, np_):
+            return lambda x: jit_(lambda y: jit_(lambda z: np_.sin(x) * z**2 + x * y)(y))(1.3)
+
+        ours, theirs = program(jit, fnp), program(jax.jit, jnp)
+        cases = [
+            (grad(ours), jax.grad(theirs), 0.7),
+            (grad(grad(ours)), jax.grad(jax.grad(theirs)), 0.7),
+            (vmap(grad(ours)), jax.vmap(jax.grad(theirs)), XS),
+            (jvp(ours, (0.7,), (1.0,))[1], jax.jvp(theirs, (0.7,), (1.0,))[1], None),
+        ]
+        for got, want, x in cases:
+            if x is not None:
+                got, want = got(x), want(x)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-13)
+
+    def test_custom_rules_inside_apply(self):
+        @fgrad.custom_vjp
+        def halve_gradient(u):
+            return u
+
+        halve_gradient.defvjp(lambda u: (u, None), lambda _, g: (0.5 * g,))
+
+        def f(jitted):
+            wrap = jit if jitted else (lambda g: g)
+            return lambda x: wrap(lambda y: halve_gradient(x * y) + x)(2.0)
+
+        assert grad(f(True))(3.0) == 0.5 * 2.0 + 1.0
+        assert grad(f(True))(3.0) == grad(f(False))(3.0)
+        xs = np.array([1.0, 2.0])
+        np.testing.assert_array_equal(vmap(grad(f(True)))(xs), [2.0, 2.0])
+
     def test_a_jitted_function_used_under_several_traces(self):
         """The tracer closed over differs per call: nothing about it is cached."""
         box = {}

@@ -10,9 +10,13 @@ dispatch, and drops each intermediate after its last use.
 
 Called with tracers (``grad(jit(f))``, ``jvp(jit(f))``, ``vmap(jit(f))``), a
 jitted function compiles that transform of ``f`` instead
-(:mod:`fgrad.core.jit_rules`), or runs ``f`` under nested transforms. A function
-that closes over a tracer of an enclosing transform gets it as an extra argument
-(:class:`~fgrad.core.make_jaxpr.JitTrace`), so the same rules apply. Tracing is
+(:mod:`fgrad.core.jit_rules`), or runs ``f`` under nested transforms. So does a
+function that closes over a tracer of an enclosing transform
+(``grad(lambda x: jit(lambda y: x * y)(2.0))``): its trace
+(:class:`~fgrad.core.make_jaxpr.JitTrace`) finds the tracer, and ``f`` then runs
+under the enclosing transform, which differentiates or batches it with every
+custom rule inside in force. Such a trace could never be reused (the tracers are
+new on each call of the transform), so nothing is cached for it. Tracing is
 abstract, so Python control flow on values raises a ``ConcretizationError``: use
 ``fnp.where``, or mark the argument that decides it static. The programs are kept
 in a bounded cache per function (:mod:`fgrad.core.jit_cache`).
@@ -31,7 +35,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_static
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
-from fgrad.core.jaxpr import ClosedJaxpr, eval_jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.core.jit_rules import transformed_call
 from fgrad.core.make_jaxpr import JitTrace, is_traceable, stage
@@ -130,9 +134,9 @@ def jit(
                 "Pass arrays as ordinary (traced) arguments, or a tuple instead of a list."
             ) from None
         if compiled is None:
-            closed, closure = _trace(fun, rebuild, static_kwargs, flat, in_tree)
-            if closure:  # traced again each call: the tracers are new each time
-                return _call_with_closure(closed, flat, closure)
+            closed, closes_over_tracers = _trace(fun, rebuild, static_kwargs, flat, in_tree)
+            if closes_over_tracers:  # see the module docstring
+                return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
             compiled = Replay(closed, getattr(fun, "__name__", "replay"))
             cache.add(key, compiled)
         with backend.on_device(device):  # where arrays made from Python scalars go
@@ -202,9 +206,9 @@ def signature(flat: list) -> tuple[tuple, backend.Backend]:
 
 def _trace(
     fun: Callable, rebuild: Callable, static_kwargs: dict, flat: list, in_tree
-) -> tuple[ClosedJaxpr, list]:
+) -> tuple[ClosedJaxpr, bool]:
     """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it; also
-    the tracers of enclosing transforms it closes over, its last inputs."""
+    whether it closes over tracers of enclosing transforms."""
 
     def call(tree):
         dynamic, kwargs = tree
@@ -213,14 +217,4 @@ def _trace(
     trace = JitTrace()
     closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return optimize(closed), trace.closure_inputs
-
-
-def _call_with_closure(closed: ClosedJaxpr, flat: list, closure: list):
-    """Run a jaxpr whose last inputs are tracers the function closed over, passing them
-    as arguments: the enclosing transforms then compile or run it (``jit_rules``)."""
-
-    def run(*leaves):
-        return eval_jaxpr(closed.jaxpr, closed.consts, *leaves)
-
-    return tree_unflatten(closed.out_tree, jit(run, cache_size=1)(*flat, *closure))
+        return optimize(closed), bool(trace.closure_inputs)

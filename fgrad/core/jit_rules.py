@@ -23,10 +23,9 @@ compiled instead, once per signature:
 Custom rules inside ``f`` apply while these are traced, as under ``jit(grad(f))``.
 Only the innermost transform is compiled this way: when the values under it are
 tracers of an enclosing transform (``grad(grad(jit(f)))``), the jitted function
-runs ``f``, as it does for ``make_jaxpr``. So does a ``grad`` of an ``f`` that
-closes over a tracer of an enclosing transform; under ``jvp`` and ``vmap`` the
-compiled ``jit`` passes such tracers as arguments (closure conversion, see
-:class:`~fgrad.core.make_jaxpr.JitTrace`).
+runs ``f``, as it does for ``make_jaxpr``. So does an ``f`` that closes over a
+tracer of an enclosing transform (see :class:`~fgrad.core.make_jaxpr.JitTrace`):
+tracing it finds the tracer, which a compiled program could not take.
 
 Results are fresh arrays, as from ``jit`` itself: the forward replay copies an
 output that could share memory with an argument (:mod:`fgrad.core.codegen`), and

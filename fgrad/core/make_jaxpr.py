@@ -109,13 +109,13 @@ class JaxprTrace(Trace):
 class JitTrace(JaxprTrace):
     """The abstract trace of a function being compiled.
 
-    Two things differ from ``make_jaxpr``, both as in JAX. An array the function
-    closes over (or a global it reads) is copied when it is met: the compiled program
-    keeps the value it had at trace time, whatever the caller writes into it later.
-    A tracer of an enclosing transform the function closes over (``x`` in
+    Two things differ from ``make_jaxpr``. An array the function closes over (or a
+    global it reads) is copied when it is met, as in JAX: the compiled program keeps
+    the value it had at trace time, whatever the caller writes into it later. A
+    tracer of an enclosing transform the function closes over (``x`` in
     ``grad(lambda x: jit(lambda y: x * y)(2.0))``) becomes an extra input of the
-    jaxpr, after the arguments (closure conversion): ``jit`` then passes those
-    tracers as arguments, so the enclosing transform sees a call with traced inputs.
+    jaxpr, after the arguments (:attr:`closure_inputs`), where ``make_jaxpr`` would
+    make it a constant; ``jit`` then lets the enclosing transform run the function.
     """
 
     __slots__ = ()
