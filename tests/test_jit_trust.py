@@ -142,6 +142,22 @@ class TestFreshResults:
         assert_owned([g], [v])
         np.testing.assert_allclose(g, numerical_grad(f, v), rtol=1e-7, atol=1e-8)
 
+    @pytest.mark.parametrize(
+        "f",
+        [
+            lambda a, b: (a + b).sum(),
+            lambda a, b: fnp.sum(a) + fnp.sum(b),
+            lambda a, b: (a * b).sum(),
+        ],
+        ids=["a + b", "two sums", "a * b"],
+    )
+    def test_gradients_of_several_arguments_share_nothing(self, f):
+        a, b = np.ones(3), np.full(3, 2.0)
+        ga, gb = grad(jit(f), argnums=(0, 1))(a, b)
+        assert_owned([ga, gb], [a, b])
+        np.testing.assert_allclose(ga, numerical_grad(f, a, b), rtol=1e-7)
+        np.testing.assert_allclose(gb, numerical_grad(f, a, b, argnums=1), rtol=1e-7)
+
     def test_only_possible_aliases_are_copied(self):
         """The decision is made from the jaxpr: fresh results cost nothing, a view of an
         intermediate is only checked for being read-only."""
@@ -531,3 +547,17 @@ class TestCache:
 
         (message,) = self.warn_text(more)
         assert "a new argument structure" in message
+
+    def test_names_a_new_batch_size(self):
+        f = jit(lambda x: fnp.sin(x))
+
+        def calls():
+            for n in range(1, RETRACE_WARNING_AFTER + 1):
+                vmap(f)(np.ones((n, 2)))
+
+        (message,) = self.warn_text(calls)
+        n = RETRACE_WARNING_AFTER
+        assert f"under vmap, (batch axes, batch size): ((0,), {n - 1}) became ((0,), {n})" in (
+            message
+        )
+        assert f"argument `x`: f64[{n - 1},2] became f64[{n},2]" in message

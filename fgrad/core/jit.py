@@ -77,7 +77,16 @@ def jit(
     Returns
     -------
     Callable
-        A function with the same signature and results as ``fun``.
+        A function with the same signature and results as ``fun``. Its results are
+        fresh arrays: none shares memory with an argument, another result or a
+        result of another call.
+
+    Notes
+    -----
+    Arrays ``fun`` closes over, and globals it reads, are captured (copied) when it is
+    traced, as in JAX: writing into them later changes nothing until a new signature
+    traces again. Pass values that change as arguments. ``fun`` may close over
+    tracers of an enclosing transform (``grad(lambda x: jit(lambda y: x * y)(2.0))``).
 
     Examples
     --------

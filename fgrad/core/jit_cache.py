@@ -153,11 +153,16 @@ def explain(old: Signature | None, new: Signature, cache: ProgramCache) -> str:
     """What differs between two signatures, in words (the first few differences)."""
     if old is None:
         return "the first call"
-    if old.transform != new.transform:
+    if old.transform[:1] != new.transform[:1]:
         return f"a call under {_transform_name(new)} (the previous one was {_transform_name(old)})"
     if old.in_tree != new.in_tree:
         return f"a new argument structure: {old.in_tree} became {new.in_tree}"
     changes = []
+    if old.transform != new.transform:  # batch size and axes, positions differentiated
+        changes.append(
+            f"under {_transform_name(new)}, {_TRANSFORM_PARAMETERS[new.transform[0]]}: "
+            f"{old.transform[1:]} became {new.transform[1:]}"
+        )
     if old.leaves is not None and new.leaves is not None:
         for k, (a, b) in enumerate(zip(old.leaves, new.leaves)):
             if a != b:
@@ -209,6 +214,13 @@ def _aval(leaf: tuple) -> str:
     shape, dtype, weak = leaf
     weak_mark = " (weakly typed, a Python scalar)" if weak else ""
     return f"{dtype_short_name(dtype)}[{','.join(map(str, shape))}]{weak_mark}"
+
+
+_TRANSFORM_PARAMETERS = {
+    "vjp": "the positions of the differentiated leaves",
+    "jvp": "the positions of the leaves with tangents",
+    "vmap": "(batch axes, batch size)",
+}
 
 
 def _transform_name(sig: Signature) -> str:
