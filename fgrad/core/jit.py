@@ -1,7 +1,7 @@
 """``jit``: trace a function once per input signature, optimise the jaxpr, replay it fast.
 
 The first call with a new signature (the pytree structure of the arguments,
-each leaf's shape, dtype and weak type, the values of the static arguments,
+each leaf's shape, dtype and weak type, the values and types of the static arguments,
 the device) traces the function abstractly, as ``make_jaxpr`` does, and runs
 :func:`fgrad.core.optimize.optimize` on the jaxpr. The result is generated as a
 Python function with one line per equation (:mod:`fgrad.core.codegen`), so a
@@ -143,8 +143,8 @@ def jit(
                 "Pass arrays as ordinary (traced) arguments, or a tuple instead of a list."
             ) from None
         if compiled is None:
-            closed, closes_over_tracers = _trace(fun, rebuild, static_kwargs, flat, in_tree)
-            if closes_over_tracers:  # see the module docstring
+            closed = _trace(fun, rebuild, static_kwargs, flat, in_tree)
+            if closed is None:  # it closes over tracers: see the module docstring
                 return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
             compiled = Replay(closed, getattr(fun, "__name__", "replay"))
             cache.add(key, compiled)
@@ -215,9 +215,9 @@ def signature(flat: list) -> tuple[tuple, backend.Backend]:
 
 def _trace(
     fun: Callable, rebuild: Callable, static_kwargs: dict, flat: list, in_tree
-) -> tuple[ClosedJaxpr, bool]:
-    """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it; also
-    whether it closes over tracers of enclosing transforms."""
+) -> ClosedJaxpr | None:
+    """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it; None
+    where it closes over tracers of enclosing transforms."""
 
     def call(tree):
         dynamic, kwargs = tree
@@ -225,5 +225,7 @@ def _trace(
 
     trace = JitTrace()
     closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
+    if trace.closes_over_tracers:
+        return None
     with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return optimize(closed), bool(trace.closure_inputs)
+        return optimize(closed)

@@ -229,7 +229,7 @@ def _trace_vjp(call: Callable, vals: list, traced: list[int]):
             raise _NotCompiled
         cts = [trace.new_input(_strong(get_aval(o))) for o in out_flat]
         in_cts = pullback(tree_unflatten(out_tree, cts))
-        if trace.closure_inputs:
+        if trace.closes_over_tracers:
             raise _ClosesOverTracers
         return trace.closed([*out_flat, *in_cts]), len(out_flat), out_tree
 

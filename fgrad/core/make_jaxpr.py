@@ -42,7 +42,7 @@ class JaxprTracer(Tracer):
 class JaxprTrace(Trace):
     """Records equations from abstract evaluation."""
 
-    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "_closure", "device")
+    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "device")
     name = "make_jaxpr"
 
     def __init__(self) -> None:
@@ -52,7 +52,6 @@ class JaxprTrace(Trace):
         self.constvars: list[Var] = []
         self.consts: list = []
         self._const_ids: dict[int, tuple[Var, object]] = {}  # id -> (var, the object)
-        self._closure: list[tuple[Var, Tracer]] = []  # see JitTrace
         #: the backend of the values traced (for arrays created inside the function)
         self.device = backend.default_backend()
 
@@ -81,17 +80,9 @@ class JaxprTrace(Trace):
         self.consts.append(x)
         return var
 
-    @property
-    def closure_inputs(self) -> list:
-        """Tracers of enclosing transforms the function closed over (see :class:`JitTrace`),
-        in the order of the jaxpr's inputs after the arguments."""
-        return [x for _, x in self._closure]
-
     def closed(self, outs: list, in_tree=None, out_tree=None) -> ClosedJaxpr:
         """The jaxpr recorded so far, returning ``outs`` (tracers, constants or literals)."""
-        outvars = [self.to_var(x) for x in outs]
-        invars = self.invars + [v for v, _ in self._closure]
-        jaxpr = Jaxpr(self.constvars, invars, self.eqns, outvars)
+        jaxpr = Jaxpr(self.constvars, self.invars, self.eqns, [self.to_var(x) for x in outs])
         return ClosedJaxpr(jaxpr, self.consts, in_tree, out_tree)
 
     def process(self, prim: Primitive, args: tuple, params: dict):
@@ -113,19 +104,23 @@ class JitTrace(JaxprTrace):
     global it reads) is copied when it is met, as in JAX: the compiled program keeps
     the value it had at trace time, whatever the caller writes into it later. A
     tracer of an enclosing transform the function closes over (``x`` in
-    ``grad(lambda x: jit(lambda y: x * y)(2.0))``) becomes an extra input of the
-    jaxpr, after the arguments (:attr:`closure_inputs`), where ``make_jaxpr`` would
-    make it a constant; ``jit`` then lets the enclosing transform run the function.
+    ``grad(lambda x: jit(lambda y: x * y)(2.0))``), which ``make_jaxpr`` would make
+    a constant, stands for an unknown value and sets :attr:`closes_over_tracers`:
+    no program can be compiled from such a trace, and ``jit`` lets the enclosing
+    transform run the function instead.
     """
 
-    __slots__ = ()
+    __slots__ = ("closes_over_tracers",)
     name = "jit"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closes_over_tracers = False
 
     def new_const(self, x) -> Var:
         if isinstance(x, Tracer):  # an enclosing transform's: its trace is below this one
-            var = Var(get_aval(x))  # weak type kept: the tracer is passed in
-            self._closure.append((var, x))
-            return var
+            self.closes_over_tracers = True
+            return Var(get_aval(x))
         copy = getattr(x, "copy", None)
         return super().new_const(x if copy is None or isinstance(x, np.generic) else copy())
 
