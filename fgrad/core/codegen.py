@@ -107,7 +107,9 @@ class Replay:
         lines.append(f"    return [{', '.join(returned)}]")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, f"<fgrad.jit {name}>", "exec"), self._globals)  # noqa: S102
-        self._fn: Callable = self._globals["replay"]
+        # taken out of its own namespace: no reference cycle, so a program dropped from
+        # the cache is freed at once
+        self._fn: Callable = self._globals.pop("replay")
 
     def _global(self, name: str, value) -> str:
         """Bind ``value`` to ``name`` in the function's namespace (an impl is bound once)."""
