@@ -417,7 +417,8 @@ def test_replay_is_one_line_per_equation_and_frees_values_after_last_use():
     assert "    del v0" in lines  # tanh was its last use
     assert "    _, v2, _ = linalg_svd(a0)" in lines
     assert "    del a0, _" in lines
-    assert lines[-1] == "    return [v3, v2, a1, c0.copy()]"  # a constant is handed out copied
+    # an argument and a constant are handed out copied; fresh results as they are
+    assert lines[-1] == "    return [v3, v2, copy(a1), copy(c0)]"
     h, s, y, w_out = replay([x, 1.5])
     np.testing.assert_array_equal(h, np.tanh(x @ w) * 2.0)
     np.testing.assert_allclose(s, np.linalg.svd(x, compute_uv=False), rtol=1e-14)

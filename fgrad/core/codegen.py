@@ -15,7 +15,18 @@ Operands are local variables; impls, constants, literals and parameter values ar
 names in the function's own global namespace; a multi-output equation unpacks its
 tuple in place (``v3, _, v4 = linalg_svd(v2)``); ``del`` drops each value after
 its last use, which keeps peak memory near eager mode's. ``Replay.source`` keeps
-the text for reading. An exception is traced back, by line number, to its
+the text for reading.
+
+Results are fresh arrays the caller owns. Which ones could share memory with an
+argument, a constant or another result is decided here, from the jaxpr: a value
+made by a primitive that may return its input or a view of it
+(``Primitive.returns_views``: ``reshape``, ``transpose``, ``getitem``, ...)
+shares the memory of that input, so following those equations back gives each
+result the arrays it may live in. A result that may live in an argument or a
+constant, or in the same array as an earlier result, is copied
+(``copy(a0)``); one that is a view of an intermediate only the replay holds is
+copied only if it is read-only (``broadcast_to``); every other result is
+returned as it is, at no cost. An exception is traced back, by line number, to its
 equation, whose inputs are still in the failing frame, so ``jit`` can explain it
 the way eager mode does.
 """
@@ -25,6 +36,7 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable
 
+from fgrad.core.abstract import PYTHON_SCALARS
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import evaluate
 
@@ -42,9 +54,10 @@ class Replay:
 
     __slots__ = ("closed", "source", "_fn", "_globals", "_equations")
 
-    def __init__(self, closed: ClosedJaxpr, name: str = "replay"):
+    def __init__(self, closed: ClosedJaxpr, name: str = "replay", n_fresh: int | None = None):
         """Generate the replay of ``closed``; ``name`` (the traced function's) labels
-        tracebacks."""
+        tracebacks. The first ``n_fresh`` results (all by default) are fresh arrays; the
+        rest (the residuals ``grad`` keeps for its backward program) may share memory."""
         self.closed = closed
         jaxpr = closed.jaxpr
         self._globals: dict[str, object] = {"__builtins__": {}}
@@ -60,7 +73,6 @@ class Replay:
                 return self._global(f"k{len(self._globals)}", v.val)
             return names[v]
 
-        constvars = set(jaxpr.constvars)
         frees, used = _frees(jaxpr)
         n_values = 0
         lines = [f"def replay({', '.join(names[v] for v in jaxpr.invars)}):"]
@@ -85,14 +97,19 @@ class Replay:
             dead = [names[v] for v in frees[k]] + (["_"] if "_" in targets else [])
             if dead:
                 lines.append(f"    del {', '.join(dead)}")
+        guards = _guards(jaxpr, len(jaxpr.outvars) if n_fresh is None else n_fresh)
         returned = []
-        for v in jaxpr.outvars:
-            # constants handed out are copied: callers may write into their results
-            returned.append(f"{names[v]}.copy()" if v in constvars else atom(v))
+        for v, guard in zip(jaxpr.outvars, guards):
+            if guard is not None:
+                returned.append(f"{self._global(guard.__name__, guard)}({names[v]})")
+            else:
+                returned.append(atom(v))
         lines.append(f"    return [{', '.join(returned)}]")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, f"<fgrad.jit {name}>", "exec"), self._globals)  # noqa: S102
-        self._fn: Callable = self._globals["replay"]
+        # taken out of its own namespace: no reference cycle, so a program dropped from
+        # the cache is freed at once
+        self._fn: Callable = self._globals.pop("replay")
 
     def _global(self, name: str, value) -> str:
         """Bind ``value`` to ``name`` in the function's namespace (an impl is bound once)."""
@@ -115,6 +132,42 @@ class Replay:
             scope = {**self._globals, **tb.tb_frame.f_locals}
             evaluate(eqn.prim, [scope[n] for n in operands], eqn.params)
             raise
+
+
+def copy(x):
+    """A fresh copy of an array result (a Python scalar is immutable: itself)."""
+    return x if type(x) in PYTHON_SCALARS else x.copy()
+
+
+def writeable(x):
+    """``x``, or a copy where it is a read-only view (``broadcast_to``)."""
+    return x if getattr(getattr(x, "flags", None), "writeable", True) else x.copy()
+
+
+def _guards(jaxpr: Jaxpr, n_fresh: int) -> list[Callable | None]:
+    """Per result: ``copy``, ``writeable`` or None (returned as it is); see the module
+    docstring. Only the first ``n_fresh`` results are guarded."""
+    outside = set(jaxpr.invars) | set(jaxpr.constvars)
+    roots: dict[Var, frozenset[Var]] = {v: frozenset([v]) for v in outside}
+    for eqn in jaxpr.eqns:
+        if eqn.prim.returns_views:
+            shared = frozenset().union(*(roots[v] for v in eqn.invars if type(v) is Var))
+            roots.update((v, shared) for v in eqn.outvars)
+        else:
+            roots.update((v, frozenset([v])) for v in eqn.outvars)
+    guards: list[Callable | None] = []
+    handed_out: set[Var] = set()
+    for k, v in enumerate(jaxpr.outvars):
+        if k >= n_fresh or type(v) is Literal:
+            guards.append(None)
+            continue
+        where = roots[v]
+        if where & outside or where & handed_out:
+            guards.append(copy)
+        else:
+            guards.append(None if where == {v} else writeable)
+            handed_out |= where
+    return guards
 
 
 def _frees(jaxpr: Jaxpr) -> tuple[list[list[Var]], set[Var]]:

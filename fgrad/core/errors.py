@@ -39,3 +39,7 @@ class EscapedTracerError(FgradError, RuntimeError):
 
 class TransformError(FgradError, TypeError):
     """A transform was called with arguments or a function output it cannot handle."""
+
+
+class RetraceWarning(UserWarning):
+    """One jitted function has been traced and compiled many times (``docs/jit.md``)."""

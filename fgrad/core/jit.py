@@ -1,7 +1,7 @@
 """``jit``: trace a function once per input signature, optimise the jaxpr, replay it fast.
 
 The first call with a new signature (the pytree structure of the arguments,
-each leaf's shape, dtype and weak type, the values of the static arguments,
+each leaf's shape, dtype and weak type, the values and types of the static arguments,
 the device) traces the function abstractly, as ``make_jaxpr`` does, and runs
 :func:`fgrad.core.optimize.optimize` on the jaxpr. The result is generated as a
 Python function with one line per equation (:mod:`fgrad.core.codegen`), so a
@@ -10,9 +10,16 @@ dispatch, and drops each intermediate after its last use.
 
 Called with tracers (``grad(jit(f))``, ``jvp(jit(f))``, ``vmap(jit(f))``), a
 jitted function compiles that transform of ``f`` instead
-(:mod:`fgrad.core.jit_rules`), or runs ``f`` under nested transforms. Tracing is
+(:mod:`fgrad.core.jit_rules`), or runs ``f`` under nested transforms. So does a
+function that closes over a tracer of an enclosing transform
+(``grad(lambda x: jit(lambda y: x * y)(2.0))``): its trace
+(:class:`~fgrad.core.make_jaxpr.JitTrace`) finds the tracer, and ``f`` then runs
+under the enclosing transform, which differentiates or batches it with every
+custom rule inside in force. Such a trace could never be reused (the tracers are
+new on each call of the transform), so nothing is cached for it. Tracing is
 abstract, so Python control flow on values raises a ``ConcretizationError``: use
-``fnp.where``, or mark the argument that decides it static.
+``fnp.where``, or mark the argument that decides it static. The programs are kept
+in a bounded cache per function (:mod:`fgrad.core.jit_cache`).
 """
 
 from __future__ import annotations
@@ -28,25 +35,22 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import split_static
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
+from fgrad.core.jaxpr import ClosedJaxpr
+from fgrad.core.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.core.jit_rules import transformed_call
-from fgrad.core.make_jaxpr import JaxprTrace, is_traceable, stage
+from fgrad.core.make_jaxpr import JitTrace, is_traceable, stage
 from fgrad.core.optimize import optimize
 from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import Tracer
 
 
-class JitTrace(JaxprTrace):
-    """The abstract trace of a function being compiled (named for error messages)."""
-
-    __slots__ = ()
-    name = "jit"
-
-
 def jit(
     fun: Callable,
     static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (),
+    *,
+    cache_size: int | None = DEFAULT_CACHE_SIZE,
 ) -> Callable:
     """Compile ``fun``: trace it once per input signature, then replay the optimised trace.
 
@@ -62,12 +66,27 @@ def jit(
     static_argnames
         The same, by parameter name. As in JAX, a parameter named here is static
         whether it is passed by keyword or by position, and so is a parameter
-        named by ``static_argnums`` when it is passed by keyword.
+        named by ``static_argnums`` when it is passed by keyword. Values that compare
+        equal but differ in type (``2`` and ``2.0``) are different signatures.
+    cache_size
+        How many compiled programs (one per signature) to keep; beyond it the least
+        recently used one is dropped, and traced again if it is needed again. ``None``
+        keeps all. Whatever the size, a function traced many times warns once
+        (:class:`~fgrad.RetraceWarning`), naming the argument that changed.
 
     Returns
     -------
     Callable
-        A function with the same signature and results as ``fun``.
+        A function with the same signature and results as ``fun``. Its results are
+        fresh arrays: none shares memory with an argument, another result or a
+        result of another call.
+
+    Notes
+    -----
+    Arrays ``fun`` closes over, and globals it reads, are captured (copied) when it is
+    traced, as in JAX: writing into them later changes nothing until a new signature
+    traces again. Pass values that change as arguments. ``fun`` may close over
+    tracers of an enclosing transform (``grad(lambda x: jit(lambda y: x * y)(2.0))``).
 
     Examples
     --------
@@ -76,9 +95,13 @@ def jit(
     >>> value, grads = step(params, x2, y2)    # same shapes: replays
     >>> fgrad.jit(forward, static_argnames="training")(params, x, training=True)
     """
+    if cache_size is not None and (not isinstance(cache_size, int) or cache_size < 1):
+        raise TransformError(
+            f"jit: cache_size must be a positive int or None (no bound), got {cache_size!r}"
+        )
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    named, names = _static_names(fun, nums, static_argnames)
-    cache: dict[tuple, Replay] = {}
+    named, names, positional = _static_names(fun, nums, static_argnames)
+    cache = ProgramCache(getattr(fun, "__name__", repr(fun)), cache_size, positional)
 
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
@@ -90,45 +113,54 @@ def jit(
         static_kwargs = {k: v for k, v in kwargs.items() if k in names}
         if static_kwargs:
             kwargs = {k: v for k, v in kwargs.items() if k not in names}
-        static_values = tuple(args[i] for i in positions) + tuple(sorted(static_kwargs.items()))
+        static = (
+            positions,
+            tuple(static_key(args[i]) for i in positions),
+            tuple((k, static_key(v)) for k, v in sorted(static_kwargs.items())),
+        )
         flat, in_tree = tree_flatten((dynamic, kwargs))
         if any(isinstance(x, Tracer) for x in flat):  # under another transform
-            if _hashable(static_values):
+            if _hashable(static):
 
                 def call(leaves):
                     dyn, kw = tree_unflatten(in_tree, leaves)
                     return fun(*rebuild(dyn), **kw, **static_kwargs)
 
-                key = (in_tree, positions, static_values)
+                key = Signature(in_tree, None, static, None)
                 out = transformed_call(cache, key, call, top_trace(flat), flat)
                 if out is not None:
                     return out
             return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
         leaves_key, device = signature(flat)
-        key = (in_tree, leaves_key, positions, device.name)
+        key = Signature(in_tree, leaves_key, static, device.name)
         try:
-            key += (static_values,)
             compiled = cache.get(key)
         except TypeError:
             raise TransformError(
                 f"jit: static arguments must be hashable (they key the compilation cache); "
-                f"got {', '.join(type(v).__name__ for v in static_values)}. Pass arrays as "
-                "ordinary (traced) arguments, or a tuple instead of a list."
+                f"got {', '.join(type(args[i]).__name__ for i in positions)}"
+                f"{''.join(f', {k}={type(v).__name__}' for k, v in static_kwargs.items())}. "
+                "Pass arrays as ordinary (traced) arguments, or a tuple instead of a list."
             ) from None
         if compiled is None:
-            compiled = cache[key] = _compile(fun, rebuild, static_kwargs, flat, in_tree)
+            closed = _trace(fun, rebuild, static_kwargs, flat, in_tree)
+            if closed is None:  # it closes over tracers: see the module docstring
+                return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
+            compiled = Replay(closed, getattr(fun, "__name__", "replay"))
+            cache.add(key, compiled)
         with backend.on_device(device):  # where arrays made from Python scalars go
             outs = compiled(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
 
+    jitted._cache_size = cache.__len__  # the number of programs kept, as in JAX
     return jitted
 
 
 def _static_names(
     fun: Callable, nums: tuple[int, ...], static_argnames: str | Sequence[str]
-) -> tuple[tuple[int, ...], frozenset[str]]:
-    """The static parameters that have both a position and a name: their positions, and
-    the names of all static parameters.
+) -> tuple[tuple[int, ...], frozenset[str], list[str]]:
+    """The static parameters that have both a position and a name: their positions; the
+    names of all static parameters; the names of the positional parameters.
 
     ``fun``'s signature links the two ways of choosing: a name makes its parameter
     static when passed by position, a number when passed by keyword. A name that is
@@ -138,7 +170,7 @@ def _static_names(
     try:
         params = list(inspect.signature(fun).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature: names are keywords only
-        return (), frozenset(names)
+        return (), frozenset(names), []
     positional = [
         p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
@@ -153,7 +185,7 @@ def _static_names(
             )
     linked = {n for n in nums if 0 <= n < len(positional) and positional[n] in keyword}
     linked.update(positional.index(n) for n in names if n in positional and n in keyword)
-    return tuple(sorted(linked)), frozenset(names) | {positional[n] for n in linked}
+    return tuple(sorted(linked)), frozenset(names) | {positional[n] for n in linked}, positional
 
 
 def _hashable(values: tuple) -> bool:
@@ -181,10 +213,11 @@ def signature(flat: list) -> tuple[tuple, backend.Backend]:
     return tuple((a.shape, a.dtype, a.weak_type) for a in avals), device
 
 
-def _compile(
+def _trace(
     fun: Callable, rebuild: Callable, static_kwargs: dict, flat: list, in_tree
-) -> Replay:
-    """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it."""
+) -> ClosedJaxpr | None:
+    """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it; None
+    where it closes over tracers of enclosing transforms."""
 
     def call(tree):
         dynamic, kwargs = tree
@@ -192,5 +225,7 @@ def _compile(
 
     trace = JitTrace()
     closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
+    if trace.closes_over_tracers:
+        return None
     with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return Replay(optimize(closed), getattr(fun, "__name__", "replay"))
+        return optimize(closed)

@@ -23,7 +23,13 @@ compiled instead, once per signature:
 Custom rules inside ``f`` apply while these are traced, as under ``jit(grad(f))``.
 Only the innermost transform is compiled this way: when the values under it are
 tracers of an enclosing transform (``grad(grad(jit(f)))``), the jitted function
-runs ``f``, as it does for ``make_jaxpr``.
+runs ``f``, as it does for ``make_jaxpr``. So does an ``f`` that closes over a
+tracer of an enclosing transform (see :class:`~fgrad.core.make_jaxpr.JitTrace`):
+tracing it finds the tracer, which a compiled program could not take.
+
+Results are fresh arrays, as from ``jit`` itself: the forward replay copies an
+output that could share memory with an argument (:mod:`fgrad.core.codegen`), and
+leaves the residuals, which only the backward replay reads, as they are.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unw
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
-from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
+from fgrad.core.jit_cache import ProgramCache, Signature
+from fgrad.core.make_jaxpr import JitTrace, check_outputs
 from fgrad.core.optimize import optimize
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.reverse_mode import GradTrace, vjp
@@ -59,7 +66,7 @@ class CompiledVJP:
         self.consts = closed.consts
         self.n_out = n_out
         self.backward_jaxpr = bwd
-        self.forward = Replay(optimize(ClosedJaxpr(fwd, self.consts)), "forward")
+        self.forward = Replay(optimize(ClosedJaxpr(fwd, self.consts)), "forward", n_out)
         self.backward = Replay(optimize(ClosedJaxpr(bwd, self.consts)), "backward")
 
     def __call__(self, trace: GradTrace, vals: list, links: list):
@@ -80,7 +87,7 @@ class CompiledVJP:
         return record_outputs(trace, vals, links, out, flat_bwd)[0]
 
 
-def transformed_call(cache: dict, key: tuple, call: Callable, trace, flat: list):
+def transformed_call(cache: ProgramCache, key: Signature, call: Callable, trace, flat: list):
     """Run a jitted ``call`` (flat leaves in, pytree out) under ``trace``, compiled; or
     return None where it is not (nested transforms, integer outputs under ``grad``)."""
     if isinstance(trace, GradTrace):
@@ -98,15 +105,15 @@ def _jit(fun: Callable) -> Callable:
     return jit(fun)
 
 
-def _signature(vals: list) -> tuple:
-    """What a compiled transformed function is specialised to, as ``jit`` keys it."""
+def _signature(key: Signature, vals: list, *transform) -> Signature:
+    """``key`` completed with what a compiled transformed function is specialised to."""
     from fgrad.core.jit import signature
 
     leaves_key, device = signature(vals)
-    return leaves_key, device.name
+    return key._replace(leaves=leaves_key, device=device.name, transform=transform)
 
 
-def _compiled_run(cache: dict, key: tuple, build: Callable, run: Callable):
+def _compiled_run(cache: ProgramCache, key: Signature, build: Callable, run: Callable):
     """``run(compiled)``, building and caching ``compiled`` on the first call; None (run
     ``f`` itself) where it cannot be compiled: integer outputs under ``grad``, or code
     that needs values (Python control flow on them, ``odeint``), which the transforms
@@ -114,20 +121,24 @@ def _compiled_run(cache: dict, key: tuple, build: Callable, run: Callable):
     compiled = cache.get(key)
     if compiled is False:
         return None
+    new = compiled is None
     try:
-        if compiled is None:
+        if new:
             compiled = build()
         result = run(compiled)
-    except (_NotCompiled, ConcretizationError):
-        if key in cache:  # it was compiled and ran before: this is the function's own error
-            raise
-        cache[key] = False
+    except _ClosesOverTracers:  # not kept: the next call may close over none
         return None
-    cache[key] = compiled
+    except (_NotCompiled, ConcretizationError):
+        if not new:  # it was compiled and ran before: this is the function's own error
+            raise
+        cache.add(key, False)
+        return None
+    if new:
+        cache.add(key, compiled)
     return result
 
 
-def _grad_call(cache: dict, key: tuple, call: Callable, trace: GradTrace, flat: list):
+def _grad_call(cache: ProgramCache, key: Signature, call: Callable, trace: GradTrace, flat: list):
     vals, links = unwrap_own(trace, flat)
     if any(isinstance(v, Tracer) for v in vals):
         return None
@@ -137,11 +148,11 @@ def _grad_call(cache: dict, key: tuple, call: Callable, trace: GradTrace, flat: 
         with backend.default_device_of(vals):
             return compiled(trace, vals, links)
 
-    key = key + ("vjp", tuple(traced), *_signature(vals))
+    key = _signature(key, vals, "vjp", tuple(traced))
     return _compiled_run(cache, key, lambda: CompiledVJP(call, vals, traced), run)
 
 
-def _jvp_call(cache: dict, key: tuple, call: Callable, trace: JVPTrace, flat: list):
+def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTrace, flat: list):
     primals, tangents = unzip(trace, flat)
     if any(isinstance(v, Tracer) for v in primals + tangents):
         return None
@@ -154,18 +165,20 @@ def _jvp_call(cache: dict, key: tuple, call: Callable, trace: JVPTrace, flat: li
         return jvp(on_moving, [primals[k] for k in moving], tangents)
 
     def run(compiled: Callable):
-        out, t_out = compiled(primals, [tangents[k] for k in moving])
+        out, t_out = _outside(trace, compiled(primals, [tangents[k] for k in moving]))
         return tree_map(
             lambda o, t: JVPTracer(trace, o, t) if get_aval(o).dtype.kind in "fc" else o,
             out,
             t_out,
         )
 
-    key = key + ("jvp", moving, *_signature(primals))
+    key = _signature(key, primals, "jvp", moving)
     return _compiled_run(cache, key, lambda: _jit(primal_and_tangent), run)
 
 
-def _batch_call(cache: dict, key: tuple, call: Callable, trace: BatchTrace, flat: list):
+def _batch_call(
+    cache: ProgramCache, key: Signature, call: Callable, trace: BatchTrace, flat: list
+):
     from fgrad.core.custom_derivatives import unbatch
 
     vals, axes = unbatch(trace, flat)
@@ -176,19 +189,33 @@ def _batch_call(cache: dict, key: tuple, call: Callable, trace: BatchTrace, flat
         return _jit(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size))
 
     def run(compiled: Callable):
-        return tree_map(lambda o: BatchTracer(trace, o, 0), compiled(*vals))
+        return tree_map(lambda o: BatchTracer(trace, o, 0), _outside(trace, compiled(*vals)))
 
-    key = key + ("vmap", tuple(axes), trace.size, *_signature(vals))
+    key = _signature(key, vals, "vmap", tuple(axes), trace.size)
     return _compiled_run(cache, key, build, run)
+
+
+def _outside(trace, results):
+    """``results`` of a compiled transformed function; refused (the function runs itself
+    under ``trace``) where they are ``trace``'s own tracers: the function closed over one
+    of them, and the compiled jvp or vmap treated it as a constant."""
+    if any(isinstance(x, Tracer) and x._trace is trace for x in tree_flatten(results)[0]):
+        raise _ClosesOverTracers
+    return results
 
 
 class _NotCompiled(Exception):
     """This signature runs the function itself under the tape (integer outputs)."""
 
 
+class _ClosesOverTracers(_NotCompiled):
+    """This call runs the function itself: it closes over a tracer of an enclosing
+    transform, which a compiled backward program could not differentiate."""
+
+
 def _trace_vjp(call: Callable, vals: list, traced: list[int]):
     """The jaxpr of ``(vals, cts) -> (outs, cotangents of vals[traced])``."""
-    trace = JaxprTrace()
+    trace = JitTrace()
     with backend.default_device_of(vals) as trace.device, new_trace(trace):
         inputs = [trace.new_input(get_aval(v)) for v in vals]  # weak types kept, as in jit
 
@@ -202,6 +229,8 @@ def _trace_vjp(call: Callable, vals: list, traced: list[int]):
             raise _NotCompiled
         cts = [trace.new_input(_strong(get_aval(o))) for o in out_flat]
         in_cts = pullback(tree_unflatten(out_tree, cts))
+        if trace.closes_over_tracers:
+            raise _ClosesOverTracers
         return trace.closed([*out_flat, *in_cts]), len(out_flat), out_tree
 
 

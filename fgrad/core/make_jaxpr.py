@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
 from fgrad.core.argnums import split_static
@@ -49,7 +51,7 @@ class JaxprTrace(Trace):
         self.invars: list[Var] = []
         self.constvars: list[Var] = []
         self.consts: list = []
-        self._const_ids: dict[int, Var] = {}
+        self._const_ids: dict[int, tuple[Var, object]] = {}  # id -> (var, the object)
         #: the backend of the values traced (for arrays created inside the function)
         self.device = backend.default_backend()
 
@@ -64,12 +66,18 @@ class JaxprTrace(Trace):
             return x.var
         if type(x) in PYTHON_SCALARS:
             return Literal(x, get_aval(x))
-        var = self._const_ids.get(id(x))
-        if var is None:
-            var = Var(ShapedArray(get_aval(x).shape, get_aval(x).dtype))
-            self._const_ids[id(x)] = var
-            self.constvars.append(var)
-            self.consts.append(x)  # also keeps id(x) from being reused
+        known = self._const_ids.get(id(x))
+        if known is not None:
+            return known[0]
+        var = self.new_const(x)
+        self._const_ids[id(x)] = (var, x)  # keeping x keeps id(x) from being reused
+        return var
+
+    def new_const(self, x) -> Var:
+        """The variable of a value from outside the function (closed over, or a global)."""
+        var = Var(ShapedArray(get_aval(x).shape, get_aval(x).dtype))
+        self.constvars.append(var)
+        self.consts.append(x)
         return var
 
     def closed(self, outs: list, in_tree=None, out_tree=None) -> ClosedJaxpr:
@@ -87,6 +95,34 @@ class JaxprTrace(Trace):
         out = Var(ShapedArray(aval.shape, aval.dtype))
         self.eqns.append(Equation(prim, invars, [out], params))
         return JaxprTracer(self, out)
+
+
+class JitTrace(JaxprTrace):
+    """The abstract trace of a function being compiled.
+
+    Two things differ from ``make_jaxpr``. An array the function closes over (or a
+    global it reads) is copied when it is met, as in JAX: the compiled program keeps
+    the value it had at trace time, whatever the caller writes into it later. A
+    tracer of an enclosing transform the function closes over (``x`` in
+    ``grad(lambda x: jit(lambda y: x * y)(2.0))``), which ``make_jaxpr`` would make
+    a constant, stands for an unknown value and sets :attr:`closes_over_tracers`:
+    no program can be compiled from such a trace, and ``jit`` lets the enclosing
+    transform run the function instead.
+    """
+
+    __slots__ = ("closes_over_tracers",)
+    name = "jit"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closes_over_tracers = False
+
+    def new_const(self, x) -> Var:
+        if isinstance(x, Tracer):  # an enclosing transform's: its trace is below this one
+            self.closes_over_tracers = True
+            return Var(get_aval(x))
+        copy = getattr(x, "copy", None)
+        return super().new_const(x if copy is None or isinstance(x, np.generic) else copy())
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:

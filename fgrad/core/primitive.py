@@ -45,6 +45,13 @@ class Primitive:
     effectful
         ``True`` for operations run for a side effect (``fgrad.debug.print``):
         ``jit`` never folds, merges or drops them.
+    returns_views
+        ``True`` when ``impl`` may return one of its inputs or a view of one
+        (``reshape``, ``transpose``, basic ``getitem``, a loop that runs zero
+        times). ``jit`` then copies such a result before handing it out if it
+        could share memory with an argument, a constant or another result.
+        Defaults to ``multiple_results``: the multi-output primitives run loops
+        and factorisations, whose results are not worth telling apart.
 
     Notes
     -----
@@ -66,6 +73,7 @@ class Primitive:
         "differentiable",
         "multiple_results",
         "effectful",
+        "returns_views",
         "custom_rules",
     )
 
@@ -77,6 +85,7 @@ class Primitive:
         differentiable: bool = True,
         multiple_results: bool = False,
         effectful: bool = False,
+        returns_views: bool | None = None,
     ):
         self.name = name
         self.impl = impl
@@ -84,6 +93,7 @@ class Primitive:
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.effectful = effectful
+        self.returns_views = multiple_results if returns_views is None else returns_views
         self.custom_rules: Callable | None = None
         registry[name] = self
 

@@ -55,9 +55,12 @@ def _elementwise_abstract_eval(name: str, impl):
     return abstract_eval
 
 
-def elementwise(name: str, impl, differentiable: bool = True) -> Primitive:
+def elementwise(
+    name: str, impl, differentiable: bool = True, returns_views: bool = False
+) -> Primitive:
     """Create an elementwise primitive whose impl is a NumPy ufunc (or ufunc-like)."""
-    prim = Primitive(name, impl, _elementwise_abstract_eval(name, impl), differentiable)
+    abstract_eval = _elementwise_abstract_eval(name, impl)
+    prim = Primitive(name, impl, abstract_eval, differentiable, returns_views=returns_views)
     defbatch(prim, elementwise_batch(prim))
     return prim
 
@@ -327,8 +330,8 @@ defvjp(abs_p, _abs_vjp)
 # conj(J^H conj(g)), so holomorphic rules carry no conjugation (``g * f'(z)``).
 # Only functions that are not holomorphic (abs, real, imag, conj) need care here.
 
-real_p = elementwise("real", np.real)
-imag_p = elementwise("imag", np.imag)
+real_p = elementwise("real", np.real, returns_views=True)  # a real array itself
+imag_p = elementwise("imag", np.imag, returns_views=True)
 conj_p = elementwise("conj", np.conjugate)
 
 
@@ -542,7 +545,9 @@ or_p = elementwise("or", np.logical_or, differentiable=False)
 isfinite_p = elementwise("isfinite", np.isfinite, differentiable=False)
 isnan_p = elementwise("isnan", np.isnan, differentiable=False)
 isinf_p = elementwise("isinf", np.isinf, differentiable=False)
-stop_gradient_p = elementwise("stop_gradient", lambda x: x, differentiable=False)
+stop_gradient_p = elementwise(
+    "stop_gradient", lambda x: x, differentiable=False, returns_views=True
+)
 floor_p = elementwise("floor", np.floor, differentiable=False)
 ceil_p = elementwise("ceil", np.ceil, differentiable=False)
 rint_p = elementwise("rint", np.rint, differentiable=False)

@@ -55,7 +55,8 @@ def _complex(dtype: np.dtype) -> np.dtype:
 
 
 def _multi(name: str, impl, abstract_eval) -> Primitive:
-    return Primitive(name, impl, abstract_eval, multiple_results=True)
+    # LAPACK writes its results into new arrays: no view of the input to guard against
+    return Primitive(name, impl, abstract_eval, multiple_results=True, returns_views=False)
 
 
 # -- eigh -------------------------------------------------------------------------------

@@ -81,7 +81,10 @@ def _getitem_abstract_eval(x: ShapedArray, *operands: ShapedArray, index: tuple)
 
 
 getitem_p = Primitive(
-    "getitem", lambda x, *ops, index: x[_fill(index, ops)], _getitem_abstract_eval
+    "getitem",
+    lambda x, *ops, index: x[_fill(index, ops)],
+    _getitem_abstract_eval,
+    returns_views=True,
 )
 
 

@@ -38,7 +38,10 @@ def _broadcast_to_abstract_eval(x: ShapedArray, *, shape: tuple[int, ...]) -> Sh
 
 
 broadcast_to_p = Primitive(
-    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), _broadcast_to_abstract_eval
+    "broadcast_to",
+    lambda x, shape: np.broadcast_to(x, shape),
+    _broadcast_to_abstract_eval,
+    returns_views=True,
 )
 
 
@@ -61,7 +64,9 @@ def _reshape_abstract_eval(x: ShapedArray, *, shape: tuple[int, ...]) -> ShapedA
     return ShapedArray(shape, x.dtype)
 
 
-reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _reshape_abstract_eval)
+reshape_p = Primitive(
+    "reshape", lambda x, shape: np.reshape(x, shape), _reshape_abstract_eval, returns_views=True
+)
 
 
 def reshape(x, shape: tuple[int, ...]):
@@ -85,7 +90,10 @@ def _transpose_abstract_eval(x: ShapedArray, *, permutation: tuple[int, ...]) ->
 
 
 transpose_p = Primitive(
-    "transpose", lambda x, permutation: np.transpose(x, permutation), _transpose_abstract_eval
+    "transpose",
+    lambda x, permutation: np.transpose(x, permutation),
+    _transpose_abstract_eval,
+    returns_views=True,
 )
 
 
