@@ -9,20 +9,39 @@ from fgrad.core.errors import TransformError
 
 
 def normalize_argnums(argnums: int | Sequence[int], nargs: int, transform: str) -> tuple[int, ...]:
-    """Validate ``argnums`` against ``nargs`` positional arguments; negatives count from the end."""
-    single = isinstance(argnums, int)
+    """Validate ``argnums`` against ``nargs`` positional arguments; negatives count from the end.
+
+    Refuses what is not an int or a sequence of ints, positions out of range, and a
+    position named twice (``(0, 0)``, or ``(0, -2)`` with two arguments), which would
+    otherwise split one argument's gradient between two outputs."""
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    if not single and not isinstance(argnums, (tuple, list)):
+        raise TransformError(
+            f"{transform}: argnums must be an int or a tuple of ints naming positional "
+            f"arguments, got {argnums!r} of type {type(argnums).__name__}; write e.g. "
+            "argnums=1 or argnums=(0, 1)"
+        )
     nums = (argnums,) if single else tuple(argnums)
     if not nums:
         raise TransformError(f"{transform}: argnums must name at least one argument")
     out = []
     for n in nums:
-        if not isinstance(n, int):
-            raise TransformError(f"{transform}: argnums must be ints, got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TransformError(
+                f"{transform}: argnums must contain ints naming positional arguments, got "
+                f"{n!r} of type {type(n).__name__} in argnums={argnums!r}"
+            )
         if not -nargs <= n < nargs:
             raise TransformError(
                 f"{transform}: argnums={argnums!r} refers to positional argument {n}, but "
                 f"the function was called with {nargs} positional argument(s). Keyword "
                 "arguments are never differentiated; pass the value positionally."
+            )
+        if n % nargs in out:
+            alias = f" ({n} counts from the end: with {nargs} arguments it is {n % nargs})"
+            raise TransformError(
+                f"{transform}: argnums={argnums!r} names positional argument {n % nargs} "
+                f"twice{alias if n < 0 else ''}. Name each argument once."
             )
         out.append(n % nargs)
     return tuple(out)
