@@ -39,3 +39,10 @@ class EscapedTracerError(FgradError, RuntimeError):
 
 class TransformError(FgradError, TypeError):
     """A transform was called with arguments or a function output it cannot handle."""
+
+
+class OptimizerStateError(FgradError, TypeError, ValueError):
+    """An optimiser's ``update`` was given a state its own ``init`` did not make.
+
+    A ``TypeError`` (the state is of the wrong kind) and, as the length check of
+    ``fgrad.optim.chain`` always raised, a ``ValueError``."""
