@@ -135,6 +135,18 @@ def test_primitive_rules_raise_no_warning(transform):
 # -- every fgrad.numpy function the NumPy sweep calls -----------------------------------------
 
 
+def _of_inexact(fn, args: tuple, diff: list[int]):
+    """``fn`` as a function of its arguments at positions ``diff`` (the others fixed)."""
+
+    def f(*xs):
+        full = list(args)
+        for i, x in zip(diff, xs):
+            full[i] = x
+        return fn(*full)
+
+    return f
+
+
 def _numpy_calls() -> list:
     calls = []
     for name, cases in CALLS.items():
@@ -145,13 +157,9 @@ def _numpy_calls() -> list:
             if not diff:
                 continue
 
-            def f(*xs, fn=getattr(fnp, name), args=args, diff=diff):
-                full = list(args)
-                for i, x in zip(diff, xs):
-                    full[i] = x
-                return fn(*full)
-
-            calls.append((what, f, [args[i] for i in diff]))
+            calls.append(
+                (what, _of_inexact(getattr(fnp, name), args, diff), [args[i] for i in diff])
+            )
     return calls
 
 
