@@ -174,10 +174,13 @@ class _NondiffSplit:
                 )
 
 
-def _batched_nondiff(trace: BatchTrace, split: _NondiffSplit) -> tuple[tuple, tuple]:
-    """The nondiff arguments one level down (batch axes first) and their axes, per argument."""
+def _batched_nondiff(trace: BatchTrace, split: _NondiffSplit, to_front=None) -> tuple:
+    """The nondiff arguments one level down (batch axes first, each leaf passed through
+    ``to_front(leaf, axis)`` if given) and their axes, per argument."""
     flat, tree = tree_flatten(split.nondiff)
     vals, axes = unbatch(trace, flat)
+    if to_front is not None:
+        vals = [to_front(v, a) for v, a in zip(vals, axes)]
     return tree_unflatten(tree, vals), tree_unflatten(tree, axes)
 
 
@@ -289,7 +292,6 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
 
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, axes = unbatch(trace, flat)
-        nondiff, nd_axes = _batched_nondiff(trace, split)
         if self.vectorized:
             from fgrad.primitives.shape import batch_to_front
 
@@ -297,17 +299,17 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
                 return batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
 
             vals = [to_front(v, a) for v, a in zip(vals, axes)]
-            nondiff = tree_map(to_front, nondiff, nd_axes)
+            nondiff, _ = _batched_nondiff(trace, split, to_front)
             return rebatch(trace, self(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
+        nondiff, nd_axes = _batched_nondiff(trace, split)
         in_axes = tree_unflatten(in_tree, axes)
         size = trace.size
-
-        def fun(nd, *diff):
-            return self.fun(*split.merge(nd, diff))
-
-        batched = custom_jvp(vmap(fun, (nd_axes, *in_axes), 0, size), nondiff_argnums=0)
-        batched.defjvp(vmap(self._rule, (nd_axes, in_axes, in_axes), 0, size))
-        return rebatch(trace, batched(nondiff, *tree_unflatten(in_tree, vals)))
+        batched = custom_jvp(
+            vmap(self.fun, split.merge(nd_axes, in_axes), 0, size),
+            nondiff_argnums=self.nondiff_argnums,
+        )
+        batched.defjvp(vmap(self.jvp, (*nd_axes, in_axes, in_axes), 0, size))
+        return rebatch(trace, batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
     def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
         primals, tangents = unzip(trace, flat)
@@ -410,8 +412,8 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         in_axes = tree_unflatten(in_tree, axes)
         size = trace.size
 
-        def batched_bwd(nd, res, g):
-            cts = vmap(lambda n, r, c: self.bwd(*n, r, c), (nd_axes, 0, 0), 0, size)(nd, res, g)
+        def batched_bwd(*args):  # (*nondiff, residuals, cotangent)
+            cts = vmap(self.bwd, (*nd_axes, 0, 0), 0, size)(*args)
             if not isinstance(cts, (tuple, list)):
                 return cts  # _flat_bwd of the batched function explains the mistake
             summed = []
@@ -422,13 +424,10 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                 summed.append(tree_unflatten(tree, leaves))
             return tuple(summed)
 
-        def merged(f):
-            return lambda nd, *diff: f(*split.merge(nd, diff))
-
-        all_axes = (nd_axes, *in_axes)
-        batched = custom_vjp(vmap(merged(self.fun), all_axes, 0, size), nondiff_argnums=0)
-        batched.defvjp(vmap(merged(self.fwd), all_axes, 0, size), batched_bwd)
-        return rebatch(trace, batched(nondiff, *tree_unflatten(in_tree, vals)))
+        all_axes = split.merge(nd_axes, in_axes)
+        batched = custom_vjp(vmap(self.fun, all_axes, 0, size), self.nondiff_argnums)
+        batched.defvjp(vmap(self.fwd, all_axes, 0, size), batched_bwd)
+        return rebatch(trace, batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
     def _flat_bwd(self, nondiff: tuple, res, out_tree, cts_out: list, in_tree, like: list):
         cts = self.bwd(*nondiff, res, tree_unflatten(out_tree, cts_out))
