@@ -69,6 +69,14 @@ def test_argnums_that_are_not_ints_are_refused_by_name(transform, argnums):
     assert "not iterable" not in str(err.value)
 
 
+@pytest.mark.parametrize("static", [1.0, (1.0,), "1", None])
+def test_static_argnums_that_are_not_ints_are_refused_by_name(static):
+    for transform in (fgrad.jit, fgrad.make_jaxpr):
+        with pytest.raises(fgrad.TransformError, match="static_argnums") as err:
+            transform(_two_args, static_argnums=static)(0.3, 1.5)
+        assert "not iterable" not in str(err.value)
+
+
 def test_argnums_float_message_says_what_to_write():
     with pytest.raises(TypeError, match=r"got 1\.0 of type float; write e\.g\. argnums=1"):
         fgrad.grad(_two_args, 1.0)(0.3, 1.5)

@@ -8,29 +8,37 @@ from collections.abc import Callable, Sequence
 from fgrad.core.errors import TransformError
 
 
+def as_positions(nums: int | Sequence[int], name: str, transform: str) -> tuple[int, ...]:
+    """``nums`` (an int or a sequence of ints, as given to ``argnums``/``static_argnums``)
+    as a tuple of ints, or a ``TransformError`` naming the parameter and the bad value."""
+    if isinstance(nums, int) and not isinstance(nums, bool):
+        return (nums,)
+    if not isinstance(nums, (tuple, list)):
+        raise TransformError(
+            f"{transform}: {name} must be an int or a tuple of ints naming positional "
+            f"arguments, got {nums!r} of type {type(nums).__name__}; write e.g. "
+            f"{name}=1 or {name}=(0, 1)"
+        )
+    for n in nums:
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TransformError(
+                f"{transform}: {name} must contain ints naming positional arguments, got "
+                f"{n!r} of type {type(n).__name__} in {name}={nums!r}"
+            )
+    return tuple(nums)
+
+
 def normalize_argnums(argnums: int | Sequence[int], nargs: int, transform: str) -> tuple[int, ...]:
     """Validate ``argnums`` against ``nargs`` positional arguments; negatives count from the end.
 
     Refuses what is not an int or a sequence of ints, positions out of range, and a
     position named twice (``(0, 0)``, or ``(0, -2)`` with two arguments), which would
     otherwise split one argument's gradient between two outputs."""
-    single = isinstance(argnums, int) and not isinstance(argnums, bool)
-    if not single and not isinstance(argnums, (tuple, list)):
-        raise TransformError(
-            f"{transform}: argnums must be an int or a tuple of ints naming positional "
-            f"arguments, got {argnums!r} of type {type(argnums).__name__}; write e.g. "
-            "argnums=1 or argnums=(0, 1)"
-        )
-    nums = (argnums,) if single else tuple(argnums)
+    nums = as_positions(argnums, "argnums", transform)
     if not nums:
         raise TransformError(f"{transform}: argnums must name at least one argument")
     out = []
     for n in nums:
-        if not isinstance(n, int) or isinstance(n, bool):
-            raise TransformError(
-                f"{transform}: argnums must contain ints naming positional arguments, got "
-                f"{n!r} of type {type(n).__name__} in argnums={argnums!r}"
-            )
         if not -nargs <= n < nargs:
             raise TransformError(
                 f"{transform}: argnums={argnums!r} refers to positional argument {n}, but "
@@ -74,7 +82,7 @@ def split_static(
 ) -> tuple[tuple[int, ...], tuple, Callable[[Sequence], list]]:
     """The static positions (negatives counted from the end), the other arguments, and a
     function that puts new values for the others back among the static ones."""
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    nums = as_positions(static_argnums, "static_argnums", transform)
     if not nums:
         return (), tuple(args), list
     if any(not -len(args) <= n < len(args) for n in nums):

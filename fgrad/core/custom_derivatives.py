@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.argnums import as_positions
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.errors import TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
@@ -126,16 +127,12 @@ def rebatch(trace: BatchTrace, out):
 
 def check_nondiff_argnums(nondiff_argnums: int | Sequence[int], name: str) -> tuple[int, ...]:
     """``nondiff_argnums`` as a sorted tuple of distinct non-negative ints, or a clear error."""
-    nums = (nondiff_argnums,) if isinstance(nondiff_argnums, int) else nondiff_argnums
-    if not isinstance(nums, (tuple, list)) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nums
-    ):
+    nums = as_positions(nondiff_argnums, "nondiff_argnums", name)
+    if any(n < 0 for n in nums) or len(set(nums)) != len(nums):
         raise TransformError(
-            f"{name}: nondiff_argnums must be a non-negative int or a tuple of them (positions "
-            f"of arguments passed to the rule undifferentiated), got {nondiff_argnums!r}"
+            f"{name}: nondiff_argnums must be distinct non-negative positions (of arguments "
+            f"passed to the rule undifferentiated), got {nondiff_argnums!r}"
         )
-    if len(set(nums)) != len(nums):
-        raise TransformError(f"{name}: nondiff_argnums={nondiff_argnums!r} names a position twice")
     return tuple(sorted(nums))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
-from fgrad.core.argnums import split_static
+from fgrad.core.argnums import as_positions, split_static
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
 from fgrad.core.jit_rules import transformed_call
@@ -76,7 +76,7 @@ def jit(
     >>> value, grads = step(params, x2, y2)    # same shapes: replays
     >>> fgrad.jit(forward, static_argnames="training")(params, x, training=True)
     """
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    nums = as_positions(static_argnums, "static_argnums", "jit")
     named, names = _static_names(fun, nums, static_argnames)
     cache: dict[tuple, Replay] = {}
 
