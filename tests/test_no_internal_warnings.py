@@ -1,8 +1,8 @@
-"""No warning leaks out of fgrad: every primitive, every ``fgrad.numpy`` function and the
+"""No warning leaks out of fgrad: every primitive, every ``fgrad.numpy`` function, the
 functions of ``fgrad.numpy.fft``, ``fgrad.numpy.linalg``, ``fgrad.scipy.special`` and
-``fgrad.nn``, called on ordinary inputs under ``grad``, ``jvp``, ``vjp``, ``vmap``, ``jit``
-and their compositions, with every warning turned into an error (as ``python -W error``
-does).
+``fgrad.nn``, and ``fgrad.lax``'s control flow, called on ordinary inputs under ``grad``,
+``jvp``, ``vjp``, ``vmap``, ``jit`` and their compositions, with every warning turned into
+an error (as ``python -W error`` does).
 
 "Ordinary" means inputs on which the plain NumPy/SciPy function itself is silent: a warning
 that NumPy gives the user for their own input (``log`` of a negative number) is theirs,
@@ -22,7 +22,7 @@ from test_primitive_rules import CASES, KINKS, closed_over
 
 import fgrad
 import fgrad.numpy as fnp
-from fgrad import nn
+from fgrad import lax, nn
 from fgrad.core.abstract import get_aval
 from fgrad.scipy import special
 
@@ -254,6 +254,41 @@ def test_submodule_functions_raise_no_warning(transform):
         if w:
             found.append(f"{what}: {w}")
     assert not found, "\n".join(found)
+
+
+# -- control flow: fgrad.lax --------------------------------------------------------------------
+
+_X3 = np.array([0.3, -0.7, 1.2])
+LAX_CALLS = {
+    "cond": lambda x: lax.cond(fnp.sum(x) > 0, fnp.sin, fnp.cos, x),
+    "switch": lambda x: lax.switch(1, [fnp.sin, fnp.cos, fnp.tanh], x),
+    "fori_loop": lambda x: lax.fori_loop(0, 3, lambda i, c: 0.5 * c + fnp.sin(c), x),
+    "scan": lambda x: lax.scan(lambda c, xi: (c + xi, c * xi), 0.0, x),
+    "while_loop": lambda x: lax.while_loop(
+        lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 1.1), (0, x)
+    )[1],
+    "map": lambda x: lax.map(fnp.sin, x),
+}
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("name", sorted(LAX_CALLS))
+def test_control_flow_raises_no_warning(name, transform):
+    assert _warning_of(transform, LAX_CALLS[name], [_X3], refusals=()) is None
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap", "jit_grad", "vmap_grad"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: under jit and vmap, cond computes the branch not taken too, and NumPy "
+    "warns about its sqrt of negative numbers (fgrad/lax/cond.py and the jit replay, "
+    "outside this change)",
+)
+def test_cond_branch_not_taken_raises_no_warning(transform):
+    def f(x):  # sum(x) > 0: the sqrt branch is not taken
+        return lax.cond(fnp.sum(x) < 0, fnp.sqrt, lambda x: -x, x)
+
+    assert _warning_of(transform, f, [_X3], refusals=()) is None
 
 
 def test_grad_of_irfft_is_real_and_silent():
