@@ -149,8 +149,15 @@ class _NondiffSplit:
                 f"called with {len(args)} positional argument(s)"
             )
         self.positions = positions
-        self.nondiff = tuple(args[i] for i in positions)
-        self.diff = tuple(a for i, a in enumerate(args) if i not in positions)
+        if positions:
+            self.nondiff = tuple(args[i] for i in positions)
+            self.diff = tuple(a for i, a in enumerate(args) if i not in positions)
+        else:
+            self.nondiff, self.diff = (), args
+
+    def leaves(self, diff_leaves: list) -> list:
+        """``diff_leaves`` and the leaves of the nondiff arguments: where tracers may be."""
+        return diff_leaves + tree_flatten(self.nondiff)[0] if self.nondiff else diff_leaves
 
     def merge(self, nondiff: tuple, diff: tuple) -> tuple:
         """All arguments in call order, from the two groups."""
@@ -275,7 +282,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
             )
         split = _NondiffSplit(self.nondiff_argnums, args, self.fun, "custom_jvp")
         flat, in_tree = tree_flatten(split.diff)
-        trace = top_trace(flat + tree_flatten(split.nondiff)[0])
+        trace = top_trace(split.leaves(flat))
         if isinstance(trace, (JVPTrace, GradTrace)):
             split.refuse_traced(trace, self.fun, "custom_jvp")
             call = self._jvp_call if isinstance(trace, JVPTrace) else self._vjp_call
@@ -390,7 +397,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
             )
         split = _NondiffSplit(self.nondiff_argnums, args, self.fun, "custom_vjp")
         flat, in_tree = tree_flatten(split.diff)
-        trace = top_trace(flat + tree_flatten(split.nondiff)[0])
+        trace = top_trace(split.leaves(flat))
         if isinstance(trace, (JVPTrace, GradTrace)):
             split.refuse_traced(trace, self.fun, "custom_vjp")
             call = self._vjp_call if isinstance(trace, GradTrace) else self._jvp_call
