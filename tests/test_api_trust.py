@@ -77,6 +77,16 @@ def test_static_argnums_that_are_not_ints_are_refused_by_name(static):
         assert "not iterable" not in str(err.value)
 
 
+def test_numpy_integers_inside_argnums_tuples_are_positions():
+    x, y = np.array([0.3, -0.7]), np.array([1.5, 2.0])
+    gx, gy = fgrad.grad(_two_args, (np.int64(0), np.int32(1)))(x, y)
+    np.testing.assert_allclose(gx, np.cos(x) * y, rtol=1e-14)
+    np.testing.assert_allclose(gy, np.sin(x), rtol=1e-14)
+    assert fgrad.jit(_two_args, static_argnums=(np.int64(1),))(x, 2.0) == np.sum(np.sin(x)) * 2
+    with pytest.raises(fgrad.TransformError, match=r"argnums=int\(\.\.\.\)"):
+        fgrad.grad(_two_args, np.int64(1))(x, y)  # alone, it would be taken for a tuple
+
+
 def test_argnums_float_message_says_what_to_write():
     with pytest.raises(TypeError, match=r"got 1\.0 of type float; write e\.g\. argnums=1"):
         fgrad.grad(_two_args, 1.0)(0.3, 1.5)

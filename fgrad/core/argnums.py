@@ -3,6 +3,7 @@ those ``make_jaxpr`` and ``jit`` pass through untraced (``static_argnums``)."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 
 from fgrad.core.errors import TransformError
@@ -10,22 +11,31 @@ from fgrad.core.errors import TransformError
 
 def as_positions(nums: int | Sequence[int], name: str, transform: str) -> tuple[int, ...]:
     """``nums`` (an int or a sequence of ints, as given to ``argnums``/``static_argnums``)
-    as a tuple of ints, or a ``TransformError`` naming the parameter and the bad value."""
+    as a tuple of Python ints, or a ``TransformError`` naming the parameter and the bad value.
+
+    Integers of other types (NumPy's) are accepted inside a sequence; alone they are
+    refused, because transforms tell a single position from a tuple by ``int``."""
     if isinstance(nums, int) and not isinstance(nums, bool):
         return (nums,)
     if not isinstance(nums, (tuple, list)):
+        hint = f"{name}=int(...) or " if _is_integer(nums) else ""
         raise TransformError(
             f"{transform}: {name} must be an int or a tuple of ints naming positional "
             f"arguments, got {nums!r} of type {type(nums).__name__}; write e.g. "
-            f"{name}=1 or {name}=(0, 1)"
+            f"{hint}{name}=1 or {name}=(0, 1)"
         )
     for n in nums:
-        if not isinstance(n, int) or isinstance(n, bool):
+        if not _is_integer(n):
             raise TransformError(
                 f"{transform}: {name} must contain ints naming positional arguments, got "
                 f"{n!r} of type {type(n).__name__} in {name}={nums!r}"
             )
-    return tuple(nums)
+    return tuple(operator.index(n) for n in nums)
+
+
+def _is_integer(n) -> bool:
+    """An integer of any type (Python's, NumPy's), but not a bool."""
+    return hasattr(type(n), "__index__") and not isinstance(n, bool)  # NumPy's bool has none
 
 
 def normalize_argnums(argnums: int | Sequence[int], nargs: int, transform: str) -> tuple[int, ...]:
