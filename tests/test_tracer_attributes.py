@@ -105,6 +105,23 @@ def test_methods_under_every_transform(name):
     np.testing.assert_allclose(fgrad.vmap(f)(X_BATCH), rows, rtol=1e-15, err_msg="vmap")
 
 
+@pytest.mark.parametrize("name", ["T", "real", "imag"])
+def test_array_valued_attributes_under_every_transform(name):
+    def f(x):
+        return getattr(x, name)
+
+    want = getattr(X, name)
+    for label, got in [
+        ("jit", fgrad.jit(f)(X)),
+        ("jvp", fgrad.jvp(f, (X,), (np.ones_like(X),))[0]),
+        ("vjp", fgrad.vjp(f, X)[0]),
+    ]:
+        np.testing.assert_array_equal(got, want, err_msg=f"{name} under {label}")
+    np.testing.assert_array_equal(
+        fgrad.vmap(f)(X_BATCH), np.stack([getattr(x, name) for x in X_BATCH])
+    )
+
+
 @pytest.mark.parametrize("name", ATTRIBUTES)
 def test_attributes_under_every_transform(name):
     seen = {}
