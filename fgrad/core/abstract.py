@@ -19,6 +19,8 @@ PYTHON_SCALARS = (bool, int, float, complex)
 
 _SHORT_KIND = {"f": "f", "i": "i", "u": "u", "c": "c"}
 
+_WEAK_DTYPE = {t: np.asarray(t()).dtype for t in PYTHON_SCALARS}
+
 
 class ShapedArray:
     """The shape and dtype of an array, without its values."""
@@ -67,13 +69,25 @@ def dtype_short_name(dtype) -> str:
     return f"{kind}{dtype.itemsize * 8}"
 
 
+def is_floating(dtype) -> bool:
+    """Is ``dtype`` a real floating-point dtype: NumPy's (kind ``f``) or one of the
+    ml_dtypes extension types (``bfloat16``, ``float8_*``), which NumPy lists as kind ``V``?"""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or (
+        dtype.kind == "V" and dtype.type.__module__ == "ml_dtypes" and "float" in dtype.name
+    )
+
+
 def get_aval(x) -> ShapedArray:
     """The abstract value of a concrete array, NumPy scalar, Python scalar or tracer."""
     aval = getattr(x, "aval", None)
     if isinstance(aval, ShapedArray):
         return aval
     if isinstance(x, PYTHON_SCALARS):
-        return ShapedArray((), np.asarray(x).dtype, weak_type=True)
+        # by type, not value: an int beyond int64 is a weak int like any other (NumPy 2
+        # promotes it so, and raises OverflowError where it has to become an int64)
+        dtype = _WEAK_DTYPE.get(type(x))  # NumPy's float64 and bool_ subclass them
+        return ShapedArray((), np.asarray(x).dtype if dtype is None else dtype, weak_type=True)
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return ShapedArray(x.shape, x.dtype)
     arr = np.asarray(x)

@@ -19,15 +19,21 @@ among the arguments:
   ``vectorized`` (it treats leading axes as a stack, like LAPACK wrappers) is
   called once on the whole batch instead.
 * ``make_jaxpr`` and plain calls run the undecorated function.
+
+Arguments named by ``nondiff_argnums`` are set aside before dispatch: they are
+handed to the rule as they are (first, before ``primals``/``residuals``), get no
+tangent and no cotangent, and may be any Python value (a function, a flag). Under
+``vmap`` a batched one is mapped along with the rest.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.argnums import as_positions
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.errors import TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
@@ -35,7 +41,7 @@ from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.linearize import transpose_linear
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.primitive import top_trace
-from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.reverse_mode import GradTrace, record_custom
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
@@ -89,6 +95,10 @@ def _jvp_tracer(trace: JVPTrace, primal, tangent) -> JVPTracer:
     return JVPTracer(trace, primal, tangent)
 
 
+def _add(a, b):
+    return a + b
+
+
 def _aval(x) -> ShapedArray:
     a = get_aval(x)
     return ShapedArray(a.shape, a.dtype)
@@ -115,6 +125,69 @@ def rebatch(trace: BatchTrace, out):
     return tree_unflatten(out_tree, [BatchTracer(trace, o, 0) for o in out_flat])
 
 
+def check_nondiff_argnums(nondiff_argnums: int | Sequence[int], name: str) -> tuple[int, ...]:
+    """``nondiff_argnums`` as a sorted tuple of distinct non-negative ints, or a clear error."""
+    nums = as_positions(nondiff_argnums, "nondiff_argnums", name)
+    if any(n < 0 for n in nums) or len(set(nums)) != len(nums):
+        raise TransformError(
+            f"{name}: nondiff_argnums must be distinct non-negative positions (of arguments "
+            f"passed to the rule undifferentiated), got {nondiff_argnums!r}"
+        )
+    return tuple(sorted(nums))
+
+
+class _NondiffSplit:
+    """A call's arguments split by ``nondiff_argnums``: ``nondiff`` (handed to the rule as
+    they are) and ``diff`` (the ones with tangents), and the way back to one tuple."""
+
+    __slots__ = ("positions", "nondiff", "diff")
+
+    def __init__(self, positions: tuple[int, ...], args: tuple, fun: Callable, kind: str):
+        if positions and positions[-1] >= len(args):
+            raise TransformError(
+                f"{kind} function {fun.__name__} has nondiff_argnums={positions} but was "
+                f"called with {len(args)} positional argument(s)"
+            )
+        self.positions = positions
+        if positions:
+            self.nondiff = tuple(args[i] for i in positions)
+            self.diff = tuple(a for i, a in enumerate(args) if i not in positions)
+        else:
+            self.nondiff, self.diff = (), args
+
+    def leaves(self, diff_leaves: list) -> list:
+        """``diff_leaves`` and the leaves of the nondiff arguments: where tracers may be."""
+        return diff_leaves + tree_flatten(self.nondiff)[0] if self.nondiff else diff_leaves
+
+    def merge(self, nondiff: tuple, diff: tuple) -> tuple:
+        """All arguments in call order, from the two groups."""
+        nd, d = iter(nondiff), iter(diff)
+        n = len(nondiff) + len(diff)
+        return tuple(next(nd) if i in self.positions else next(d) for i in range(n))
+
+    def refuse_traced(self, trace, fun: Callable, kind: str) -> None:
+        """Refuse a nondiff argument that carries a value ``trace`` differentiates: the rule
+        would take no derivative with respect to it, silently."""
+        for pos, arg in zip(self.positions, self.nondiff):
+            if any(isinstance(x, Tracer) and x._trace is trace for x in tree_flatten(arg)[0]):
+                raise TransformError(
+                    f"{kind} function {fun.__name__}: argument {pos} is in nondiff_argnums "
+                    f"but depends on a value that {trace.name} differentiates. Pass it as an "
+                    "ordinary argument (its rule then handles its derivative), or wrap it in "
+                    "fgrad.stop_gradient if its derivative is meant to be zero."
+                )
+
+
+def _batched_nondiff(trace: BatchTrace, split: _NondiffSplit, to_front=None) -> tuple:
+    """The nondiff arguments one level down (batch axes first, each leaf passed through
+    ``to_front(leaf, axis)`` if given) and their axes, per argument."""
+    flat, tree = tree_flatten(split.nondiff)
+    vals, axes = unbatch(trace, flat)
+    if to_front is not None:
+        vals = [to_front(v, a) for v, a in zip(vals, axes)]
+    return tree_unflatten(tree, vals), tree_unflatten(tree, axes)
+
+
 class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     """Decorate a function to give it a custom forward-mode derivative rule.
 
@@ -131,6 +204,12 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     The rule receives the tuple of positional arguments and the tuple of their
     tangents, and returns ``(output, output_tangent)``. Reverse mode uses it
     too, by transposing its linear part, so one rule serves both modes.
+    :meth:`defjvps` instead takes one rule per argument.
+
+    ``nondiff_argnums`` names positional arguments that are not differentiated
+    (a function, a tolerance, a flag): the rule receives them first, as they
+    are, and ``primals``/``tangents`` hold only the other arguments:
+    ``rule(*nondiff_args, primals, tangents)``.
 
     ``vectorized=True`` (as a keyword: ``functools.partial(custom_jvp,
     vectorized=True)``) promises that the function and its rule treat extra leading
@@ -139,16 +218,61 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     ``fgrad.numpy.linalg`` use it: their values come from LAPACK on concrete arrays.
     """
 
-    def __init__(self, fun: Callable, *, vectorized: bool = False):
+    def __init__(
+        self,
+        fun: Callable,
+        nondiff_argnums: int | Sequence[int] = (),
+        *,
+        vectorized: bool = False,
+    ):
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.jvp: Callable | None = None
+        self.nondiff_argnums = check_nondiff_argnums(nondiff_argnums, "custom_jvp")
         self.vectorized = vectorized
 
     def defjvp(self, jvp: Callable) -> Callable:
-        """Register ``jvp(primals, tangents) -> (out, tangent_out)``; returns it (decorator)."""
+        """Register ``jvp(*nondiff_args, primals, tangents) -> (out, tangent_out)``; returns
+        it (a decorator)."""
         self.jvp = jvp
         return jvp
+
+    def defjvps(self, *jvps: Callable | None) -> None:
+        """Register one tangent rule per positional argument.
+
+        Parameters
+        ----------
+        *jvps
+            ``jvps[i](t_i, ans, *primals)`` is the output tangent that argument ``i``'s
+            tangent ``t_i`` contributes (a pytree like the output); ``None`` for an
+            argument whose contribution is zero. The output tangent is their sum.
+
+        Raises
+        ------
+        TransformError
+            With ``nondiff_argnums`` (use :meth:`defjvp`), or when called with a
+            number of arguments other than ``len(jvps)``.
+        """
+        name = self.fun.__name__
+        if self.nondiff_argnums:
+            raise TransformError(
+                f"custom_jvp function {name}: defjvps cannot be combined with "
+                "nondiff_argnums; write one rule with defjvp instead"
+            )
+
+        def jvp(primals: tuple, tangents: tuple):
+            if len(jvps) != len(primals):
+                raise TransformError(
+                    f"custom_jvp function {name} was called with {len(primals)} positional "
+                    f"argument(s) but defjvps gave {len(jvps)} rule(s), one per argument"
+                )
+            ans = self.fun(*primals)
+            terms = [rule(t, ans, *primals) for rule, t in zip(jvps, tangents) if rule is not None]
+            if not terms:
+                return ans, tree_map(_zeros_like, ans)
+            return ans, functools.reduce(lambda a, b: tree_map(_add, a, b), terms)
+
+        self.jvp = jvp
 
     def __call__(self, *args):
         if self.jvp is None:
@@ -156,35 +280,46 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_jvp function {self.fun.__name__} has no rule yet: define one with "
                 f"@{self.fun.__name__}.defjvp"
             )
-        flat, in_tree = tree_flatten(args)
-        trace = top_trace(flat)
-        if isinstance(trace, JVPTrace):
-            return self._jvp_call(trace, flat, in_tree)
-        if isinstance(trace, GradTrace):
-            return self._vjp_call(trace, flat, in_tree)
+        split = _NondiffSplit(self.nondiff_argnums, args, self.fun, "custom_jvp")
+        flat, in_tree = tree_flatten(split.diff)
+        trace = top_trace(split.leaves(flat))
+        if isinstance(trace, (JVPTrace, GradTrace)):
+            split.refuse_traced(trace, self.fun, "custom_jvp")
+            call = self._jvp_call if isinstance(trace, JVPTrace) else self._vjp_call
+            return call(trace, split, flat, in_tree)
         if isinstance(trace, BatchTrace):
-            return self._batch_call(trace, flat, in_tree)
+            return self._batch_call(trace, split, flat, in_tree)
         return self.fun(*args)
 
-    def _batch_call(self, trace: BatchTrace, flat: list, in_tree):
+    def _rule(self, nondiff: tuple, primals: tuple, tangents: tuple):
+        return self.jvp(*nondiff, primals, tangents)
+
+    def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, axes = unbatch(trace, flat)
         if self.vectorized:
             from fgrad.primitives.shape import batch_to_front
 
-            vals = [  # Python scalars (flags, orders) stay as they are
-                batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
-                for v, a in zip(vals, axes)
-            ]
-            return rebatch(trace, self(*tree_unflatten(in_tree, vals)))
-        in_axes = tree_unflatten(in_tree, axes)
-        rule, size = self.jvp, trace.size
-        batched = custom_jvp(vmap(self.fun, in_axes, 0, size))
-        batched.defjvp(lambda p, t: vmap(rule, (in_axes, in_axes), 0, size)(p, t))
-        return rebatch(trace, batched(*tree_unflatten(in_tree, vals)))
+            def to_front(v, a):  # Python scalars (flags, orders) stay as they are
+                return batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
 
-    def _jvp_call(self, trace: JVPTrace, flat: list, in_tree):
+            vals = [to_front(v, a) for v, a in zip(vals, axes)]
+            nondiff, _ = _batched_nondiff(trace, split, to_front)
+            return rebatch(trace, self(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
+        nondiff, nd_axes = _batched_nondiff(trace, split)
+        in_axes = tree_unflatten(in_tree, axes)
+        size = trace.size
+        batched = custom_jvp(
+            vmap(self.fun, split.merge(nd_axes, in_axes), 0, size),
+            nondiff_argnums=self.nondiff_argnums,
+        )
+        batched.defjvp(vmap(self.jvp, (*nd_axes, in_axes, in_axes), 0, size))
+        return rebatch(trace, batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
+
+    def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
         primals, tangents = unzip(trace, flat)
-        out, t_out = self.jvp(tree_unflatten(in_tree, primals), tree_unflatten(in_tree, tangents))
+        out, t_out = self._rule(
+            split.nondiff, tree_unflatten(in_tree, primals), tree_unflatten(in_tree, tangents)
+        )
         out_flat, out_tree = tree_flatten(out)
         t_flat, t_tree = tree_flatten(t_out)
         if t_tree != out_tree:
@@ -196,12 +331,14 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
             out_tree, [_jvp_tracer(trace, o, t) for o, t in zip(out_flat, t_flat)]
         )
 
-    def _vjp_call(self, trace: GradTrace, flat: list, in_tree):
+    def _vjp_call(self, trace: GradTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, links = unwrap_own(trace, flat)
         box = []
 
         def tangent_map(tangents):
-            out, t_out = self.jvp(tree_unflatten(in_tree, vals), tree_unflatten(in_tree, tangents))
+            out, t_out = self._rule(
+                split.nondiff, tree_unflatten(in_tree, vals), tree_unflatten(in_tree, tangents)
+            )
             box.append(out)
             return tree_flatten(t_out)[0]
 
@@ -235,13 +372,18 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
     ``bwd(residuals, ct) -> tuple of cotangents`` (one per positional argument,
     ``None`` for zero) in the backward pass. Forward mode (``jvp``) transposes
     ``bwd``, so both modes follow the custom rule.
+
+    ``nondiff_argnums`` names positional arguments that are not differentiated:
+    ``fwd`` still receives every argument, ``bwd`` receives the nondiff ones first,
+    ``bwd(*nondiff_args, residuals, ct)``, and returns cotangents for the others only.
     """
 
-    def __init__(self, fun: Callable):
+    def __init__(self, fun: Callable, nondiff_argnums: int | Sequence[int] = ()):
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
+        self.nondiff_argnums = check_nondiff_argnums(nondiff_argnums, "custom_vjp")
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Register the forward function and the backward rule."""
@@ -253,27 +395,29 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_vjp function {self.fun.__name__} has no rule yet: call "
                 f"{self.fun.__name__}.defvjp(fwd, bwd)"
             )
-        flat, in_tree = tree_flatten(args)
-        trace = top_trace(flat)
-        if isinstance(trace, GradTrace):
-            return self._vjp_call(trace, flat, in_tree)
-        if isinstance(trace, JVPTrace):
-            return self._jvp_call(trace, flat, in_tree)
+        split = _NondiffSplit(self.nondiff_argnums, args, self.fun, "custom_vjp")
+        flat, in_tree = tree_flatten(split.diff)
+        trace = top_trace(split.leaves(flat))
+        if isinstance(trace, (JVPTrace, GradTrace)):
+            split.refuse_traced(trace, self.fun, "custom_vjp")
+            call = self._vjp_call if isinstance(trace, GradTrace) else self._jvp_call
+            return call(trace, split, flat, in_tree)
         if isinstance(trace, BatchTrace):
-            return self._batch_call(trace, flat, in_tree)
+            return self._batch_call(trace, split, flat, in_tree)
         return self.fun(*args)
 
-    def _batch_call(self, trace: BatchTrace, flat: list, in_tree):
+    def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the
         cotangents of arguments shared by the batch summed over it."""
         from fgrad.primitives.reductions import reduce_sum
 
         vals, axes = unbatch(trace, flat)
+        nondiff, nd_axes = _batched_nondiff(trace, split)
         in_axes = tree_unflatten(in_tree, axes)
-        fwd, bwd, size = self.fwd, self.bwd, trace.size
+        size = trace.size
 
-        def batched_bwd(res, g):
-            cts = vmap(bwd, (0, 0), 0, size)(res, g)
+        def batched_bwd(*args):  # (*nondiff, residuals, cotangent)
+            cts = vmap(self.bwd, (*nd_axes, 0, 0), 0, size)(*args)
             if not isinstance(cts, (tuple, list)):
                 return cts  # _flat_bwd of the batched function explains the mistake
             summed = []
@@ -284,22 +428,24 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                 summed.append(tree_unflatten(tree, leaves))
             return tuple(summed)
 
-        batched = custom_vjp(vmap(self.fun, in_axes, 0, size))
-        batched.defvjp(vmap(fwd, in_axes, 0, size), batched_bwd)
-        return rebatch(trace, batched(*tree_unflatten(in_tree, vals)))
+        all_axes = split.merge(nd_axes, in_axes)
+        batched = custom_vjp(vmap(self.fun, all_axes, 0, size), self.nondiff_argnums)
+        batched.defvjp(vmap(self.fwd, all_axes, 0, size), batched_bwd)
+        return rebatch(trace, batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
-    def _flat_bwd(self, res, out_tree, cts_out: list, in_tree, nflat: int, like: list) -> list:
-        cts = self.bwd(res, tree_unflatten(out_tree, cts_out))
+    def _flat_bwd(self, nondiff: tuple, res, out_tree, cts_out: list, in_tree, like: list):
+        cts = self.bwd(*nondiff, res, tree_unflatten(out_tree, cts_out))
+        which = "positional argument not in nondiff_argnums" if nondiff else "positional argument"
         if not isinstance(cts, (tuple, list)):
             raise TransformError(
                 f"custom_vjp bwd of {self.fun.__name__} must return a tuple with one "
-                f"cotangent per positional argument, got {type(cts).__name__}"
+                f"cotangent per {which}, got {type(cts).__name__}"
             )
         args_like = tree_unflatten(in_tree, like)
         if len(cts) != len(args_like):
             raise TransformError(
-                f"custom_vjp bwd of {self.fun.__name__} returned {len(cts)} cotangents for "
-                f"{len(args_like)} positional arguments"
+                f"custom_vjp bwd of {self.fun.__name__} returned {len(cts)} cotangents, but "
+                f"there is one per {which}: {len(args_like)}"
             )
         flat = []
         for ct, arg in zip(cts, args_like):
@@ -314,30 +460,29 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                     f"{ct_tree} but its argument has structure {tree_flatten(arg)[1]}"
                 )
             flat.extend(ct_leaves)
-        assert len(flat) == nflat
         return flat
 
-    def _vjp_call(self, trace: GradTrace, flat: list, in_tree):
+    def _vjp_call(self, trace: GradTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, links = unwrap_own(trace, flat)
-        out, res = self.fwd(*tree_unflatten(in_tree, vals))
+        out, res = self.fwd(*split.merge(split.nondiff, tree_unflatten(in_tree, vals)))
         out_flat_box = []
 
         def flat_bwd(k, ct):
             out_flat, out_tree = out_flat_box[0]
             cts_out = one_hot_cotangent(out_flat, k, ct)
-            return self._flat_bwd(res, out_tree, cts_out, in_tree, len(vals), vals)
+            return self._flat_bwd(split.nondiff, res, out_tree, cts_out, in_tree, vals)
 
         tracers, out_flat, out_tree = record_outputs(trace, vals, links, out, flat_bwd)
         out_flat_box.append((out_flat, out_tree))
         return tracers
 
-    def _jvp_call(self, trace: JVPTrace, flat: list, in_tree):
+    def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
         primals, tangents = unzip(trace, flat)
-        out, res = self.fwd(*tree_unflatten(in_tree, primals))
+        out, res = self.fwd(*split.merge(split.nondiff, tree_unflatten(in_tree, primals)))
         out_flat, out_tree = tree_flatten(out)
         try:
             lin = trace_linear(
-                lambda cts: self._flat_bwd(res, out_tree, cts, in_tree, len(primals), primals),
+                lambda cts: self._flat_bwd(split.nondiff, res, out_tree, cts, in_tree, primals),
                 [_aval(o) for o in out_flat],
             )
             t_out = transpose_linear(lin, tangents)

@@ -43,3 +43,10 @@ class TransformError(FgradError, TypeError):
 
 class RetraceWarning(UserWarning):
     """One jitted function has been traced and compiled many times (``docs/jit.md``)."""
+
+
+class OptimizerStateError(FgradError, TypeError, ValueError):
+    """An optimiser's ``update`` was given a state its own ``init`` did not make.
+
+    A ``TypeError`` (the state is of the wrong kind) and, as the length check of
+    ``fgrad.optim.chain`` always raised, a ``ValueError``."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
-from fgrad.core.argnums import split_static
+from fgrad.core.argnums import as_positions, split_static
 from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
 from fgrad.core.jaxpr import ClosedJaxpr
@@ -99,7 +99,7 @@ def jit(
         raise TransformError(
             f"jit: cache_size must be a positive int or None (no bound), got {cache_size!r}"
         )
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    nums = as_positions(static_argnums, "static_argnums", "jit")
     named, names, positional = _static_names(fun, nums, static_argnames)
     cache = ProgramCache(getattr(fun, "__name__", repr(fun)), cache_size, positional)
 

@@ -28,15 +28,15 @@ from fgrad.core.tracer import Tracer
 class JaxprTracer(Tracer):
     """An abstract value standing for a jaxpr variable."""
 
-    __slots__ = ("var",)
+    __slots__ = ("jaxpr_var",)
 
     def __init__(self, trace: JaxprTrace, var: Var):
         self._trace = trace
-        self.var = var
+        self.jaxpr_var = var
 
     @property
     def aval(self) -> ShapedArray:
-        return self.var.aval
+        return self.jaxpr_var.aval
 
 
 class JaxprTrace(Trace):
@@ -63,7 +63,7 @@ class JaxprTrace(Trace):
     def to_var(self, x):
         """The jaxpr atom for an argument: its variable, a literal, or a new constant."""
         if x.__class__ is JaxprTracer and x._trace is self:
-            return x.var
+            return x.jaxpr_var
         if type(x) in PYTHON_SCALARS:
             return Literal(x, get_aval(x))
         known = self._const_ids.get(id(x))

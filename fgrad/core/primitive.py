@@ -133,10 +133,23 @@ def top_trace(args):
     return trace
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def evaluate(prim: Primitive, args, params: dict):
     """Run ``prim``'s impl on concrete arguments, explaining failures in fgrad's terms."""
     try:
         return prim.impl(*args, **params)
+    except OverflowError as err:
+        big = [x for x in args if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX]
+        if big:
+            raise OverflowError(
+                f"`{prim.name}`: the Python int {big[0]} does not fit in int64, the dtype "
+                "NumPy gives Python ints that meet integers (NumPy raises the same error: "
+                f"{err}). fgrad has no arbitrary-precision integers: pass it as a float "
+                f"({float(big[0])!r}) or keep such arithmetic in plain Python."
+            ) from err
+        raise
     except Exception:
         check_abstract(prim, args, params)
         from fgrad.core.backend import common_backend

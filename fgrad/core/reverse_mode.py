@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.abstract import ShapedArray, get_aval, is_floating
 from fgrad.core.argnums import split_args
 from fgrad.core.errors import DtypeError, TransformError
 from fgrad.core.primitive import Primitive, bind, evaluate
@@ -409,7 +409,7 @@ def _differentiable_input(x, transform: str):
     if not isinstance(x, Tracer) and not hasattr(x, "dtype"):
         x = np.asarray(x)
     dtype = np.dtype(x.dtype)
-    if dtype.kind not in "fc":
+    if dtype.kind != "c" and not is_floating(dtype):
         raise DtypeError(
             f"{transform} can only differentiate with respect to floating-point inputs, "
             f"but got an input of dtype {dtype.name} (shape {tuple(x.shape)}). Pass floats "
@@ -447,7 +447,10 @@ def _check_scalar_output(out, fun: Callable, holomorphic: bool = False) -> Shape
             "fgrad.grad(f, holomorphic=True); otherwise differentiate a real quantity "
             "such as fgrad.numpy.abs(out) ** 2 or fgrad.numpy.real(out)."
         )
-    if aval is None or aval.size != 1 or aval.dtype.kind != ("c" if holomorphic else "f"):
+    kind_ok = aval is not None and (
+        aval.dtype.kind == "c" if holomorphic else is_floating(aval.dtype)
+    )
+    if not kind_ok or aval.size != 1:
         got = aval.str_short() if aval is not None else type(out).__name__
         raise TransformError(
             f"grad requires a function with a real scalar output, but {name} returned "

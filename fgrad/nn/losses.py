@@ -104,7 +104,9 @@ def softmax_cross_entropy(logits: Array, labels: Array, reduction: str = "mean")
     ------
     ValueError
         For shapes that fit neither kind of labels, class indices out of range,
-        or an unknown ``reduction``.
+        or an unknown ``reduction``. Indices are checked where their values are
+        known (eagerly, under ``grad``/``jvp``); under ``jit``, ``vmap`` and
+        ``make_jaxpr`` an index out of range gives a NaN loss instead.
     """
     fn = "softmax_cross_entropy"
     _check_reduction(reduction, fn)
@@ -119,14 +121,13 @@ def softmax_cross_entropy(logits: Array, labels: Array, reduction: str = "mean")
                 f"{fn}: integer labels of shape {labels.shape} do not match the logits' "
                 f"batch shape {logits.shape[:-1]} (logits have shape {logits.shape})"
             )
-        values = _concrete(labels)
-        if values is not None and values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(
-                f"{fn}: class indices must lie in [0, {num_classes}), got values from "
-                f"{values.min()} to {values.max()}"
-            )
+        _check_classes(labels, num_classes, fn)
         picked = fnp.where(one_hot(labels, num_classes, dtype=bool), log_p, 0)
-        return _reduce(-fnp.sum(picked, axis=-1), reduction)
+        # where the indices could not be checked (jit, vmap), an out-of-range one gives
+        # NaN, not the zero loss of its all-zero one-hot row
+        outside = fnp.logical_or(labels < 0, labels >= num_classes)
+        nan_outside = fnp.astype(fnp.where(outside, np.nan, 0), log_p.dtype)
+        return _reduce(nan_outside - fnp.sum(picked, axis=-1), reduction)
     if labels.ndim == logits.ndim:
         labels = _targets_like(logits, labels, fn, "label probabilities")
         # 0 * log_p must be 0 where a masked class has log_p = -inf; replacing log_p
@@ -198,9 +199,11 @@ def hinge(scores: Array, labels: Array, reduction: str = "mean") -> Array:
     ----------
     scores : array_like
     labels : array_like
-        Same shape as ``scores``, with values in {-1, +1}, or in {0, 1}, which
-        are mapped to -1 and +1. (Under ``make_jaxpr`` the values are unknown
-        and the labels are taken to be -1/+1.)
+        Same shape as ``scores``, with values in {-1, +1}, or in {0, 1}: a label
+        0 counts as -1, by the same ``where`` in every mode, so ``jit``, ``vmap``
+        and ``grad`` give the eager loss. The values are checked only where they
+        are known (eagerly, under ``grad``/``jvp``); under ``jit``, ``vmap`` and
+        ``make_jaxpr`` other values enter the formula unchecked.
     reduction : {"mean", "sum", "none"}
 
     Returns
@@ -212,13 +215,32 @@ def hinge(scores: Array, labels: Array, reduction: str = "mean") -> Array:
     Raises
     ------
     ValueError
-        For labels with other values, mismatched shapes or an unknown
-        ``reduction``.
+        For labels with other values (where they are known), mismatched shapes
+        or an unknown ``reduction``.
     """
     fn = "hinge"
     _check_reduction(reduction, fn)
     scores = _as_float(scores)
     labels = _targets_like(scores, labels, fn, "labels")
+    _check_signs(labels, fn)
+    # the same formula at every label value: 0 counts as -1, whether or not the values
+    # are known now (under jit and vmap they are not)
+    labels = fnp.where(labels == 0, -1, labels)
+    return _reduce(relu(1 - labels * scores), reduction)
+
+
+def _check_classes(labels: Array, num_classes: int, fn: str) -> None:
+    """Refuse class indices outside ``[0, num_classes)``, where their values are known."""
+    values = _concrete(labels)
+    if values is not None and values.size and (values.min() < 0 or values.max() >= num_classes):
+        raise ValueError(
+            f"{fn}: class indices must lie in [0, {num_classes}), got values from "
+            f"{values.min()} to {values.max()}"
+        )
+
+
+def _check_signs(labels: Array, fn: str) -> None:
+    """Refuse hinge labels other than -1/+1 or 0/1, where their values are known."""
     values = _concrete(labels)
     if values is not None:
         seen = set(np.unique(values).tolist())
@@ -226,9 +248,6 @@ def hinge(scores: Array, labels: Array, reduction: str = "mean") -> Array:
             raise ValueError(
                 f"{fn}: labels must be -1/+1 (or 0/1), got the values {sorted(seen)[:10]}"
             )
-        if 0 in seen:
-            labels = 2 * labels - 1
-    return _reduce(relu(1 - labels * scores), reduction)
 
 
 def l2_penalty(params: Any) -> Array:

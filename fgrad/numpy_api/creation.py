@@ -101,7 +101,7 @@ def as_array(x):
     scalar itself would be, so that every primitive but the elementwise ones sees arrays.
     """
     if isinstance(x, Tracer):
-        weak = x.__class__ is JaxprTracer and x.var.aval.weak_type  # only jit inputs are weak
+        weak = x.__class__ is JaxprTracer and x.jaxpr_var.aval.weak_type  # only jit inputs are weak
         return convert_element_type(x, x.dtype) if weak else x
     if isinstance(x, np.ndarray):
         return x

@@ -68,7 +68,7 @@ def histogram_bin_edges(a, bins=10, range=None, weights=None):  # noqa: A002 - N
     from fgrad.numpy_api.reductions import min as min_
 
     lo, hi = min_(a), max_(a)
-    if float(edges[0]) != float(np.min(values)):  # NumPy widened an empty range: +-0.5
+    if edges[0] != np.min(values):  # NumPy widened an empty range: +-0.5
         return edges
     return linspace(lo, hi, len(edges))
 

@@ -29,6 +29,7 @@ import numpy as np
 
 import fgrad.numpy as fnp
 from fgrad.core import backend
+from fgrad.core.errors import OptimizerStateError
 from fgrad.core.pytree import tree_leaves, tree_map
 
 __all__ = [
@@ -122,6 +123,38 @@ def as_schedule(value: float | Schedule) -> Schedule:
     return lambda count: constant
 
 
+def check_state(state: Any, expected: type, name: str) -> None:
+    """Refuse a ``state`` that ``name``'s ``init`` did not make (another optimiser's, say).
+
+    Parameters
+    ----------
+    state : Any
+        The state passed to ``update``.
+    expected : type
+        The state class the transformation's ``init`` returns.
+    name : str
+        The transformation, for the message.
+
+    Raises
+    ------
+    OptimizerStateError
+        If ``state`` is not an ``expected`` (a ``TypeError`` and a ``ValueError``).
+    """
+    if not isinstance(state, expected):
+        raise OptimizerStateError(
+            f"{name}.update: the state is {describe_state(state)}, but {name} keeps a "
+            f"{expected.__name__}. Pass the state returned by this optimiser's own init (or "
+            "by its previous update); a state made by another optimiser does not fit."
+        )
+
+
+def describe_state(state: Any) -> str:
+    """The classes a state is made of, ``(TraceState, EmptyState)``, for error messages."""
+    if type(state) in (tuple, list):
+        return "(" + ", ".join(describe_state(s) for s in state) + ")"
+    return type(state).__name__
+
+
 def identity() -> GradientTransformation:
     """The transformation that returns updates unchanged and keeps no state.
 
@@ -135,6 +168,7 @@ def identity() -> GradientTransformation:
         return EmptyState()
 
     def update(updates: PyTree, state: EmptyState, params: PyTree = None):
+        check_state(state, EmptyState, "identity")
         return updates, state
 
     return GradientTransformation(init, update)
@@ -161,6 +195,7 @@ def scale(step_size: Any) -> GradientTransformation:
         return EmptyState()
 
     def update(updates: PyTree, state: EmptyState, params: PyTree = None):
+        check_state(state, EmptyState, "scale")
         return tree_map(lambda u: u * step_size, updates), state
 
     return GradientTransformation(init, update)
@@ -186,11 +221,12 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         return tuple(t.init(params) for t in transforms)
 
     def update(updates: PyTree, state: tuple, params: PyTree = None):
-        if len(state) != len(transforms):
-            raise ValueError(
-                f"chain: the state has {len(state)} entries but the chain has "
-                f"{len(transforms)} transformations; pass the state returned by this "
-                "chain's init or previous update"
+        if type(state) is not tuple or len(state) != len(transforms):
+            raise OptimizerStateError(
+                f"chain.update: the state is {describe_state(state)}, but this chain of "
+                f"{len(transforms)} transformations keeps a tuple of {len(transforms)} states. "
+                "Pass the state returned by this optimiser's own init (or by its previous "
+                "update); a state made by another optimiser does not fit."
             )
         new_state = []
         for t, s in zip(transforms, state):

@@ -25,6 +25,7 @@ from fgrad.optim.base import (
     GradientTransformation,
     ScalarOrSchedule,
     Schedule,
+    check_state,
     increment_count,
     python_scalar,
     scalar_like,
@@ -91,6 +92,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
         return TraceState(tree_map(fnp.zeros_like, params))
 
     def update(updates: PyTree, state: TraceState, params: PyTree = None):
+        check_state(state, TraceState, "trace")
         new_trace = tree_map(lambda u, m: u + decay * m, updates, state.trace)
         if nesterov:
             updates = tree_map(lambda u, m: u + decay * m, updates, new_trace)
@@ -148,6 +150,7 @@ def scale_by_adam(
         )
 
     def update(updates: PyTree, state: ScaleByAdamState, params: PyTree = None):
+        check_state(state, ScaleByAdamState, "scale_by_adam")
         count = increment_count(state.count)
         mu = tree_map(lambda u, m: b1 * m + (1 - b1) * u, updates, state.mu)
         nu = tree_map(lambda u, v: b2 * v + (1 - b2) * (u * u), updates, state.nu)
@@ -205,6 +208,7 @@ def scale_by_rms(
         return u / fnp.sqrt(v + eps) if eps_in_sqrt else u / (fnp.sqrt(v) + eps)
 
     def update(updates: PyTree, state: ScaleByRmsState, params: PyTree = None):
+        check_state(state, ScaleByRmsState, "scale_by_rms")
         nu = tree_map(lambda u, v: decay * v + (1 - decay) * (u * u), updates, state.nu)
         return tree_map(rescale, updates, nu), ScaleByRmsState(nu)
 
@@ -250,6 +254,7 @@ def scale_by_rss(
         return fnp.where(nonzero, u / fnp.sqrt(fnp.where(nonzero, s + eps, 1.0)), 0.0)
 
     def update(updates: PyTree, state: ScaleByRssState, params: PyTree = None):
+        check_state(state, ScaleByRssState, "scale_by_rss")
         sum_of_squares = tree_map(lambda u, s: s + u * u, updates, state.sum_of_squares)
         return tree_map(rescale, updates, sum_of_squares), ScaleByRssState(sum_of_squares)
 
@@ -285,6 +290,7 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
         return ScaleByScheduleState(zero_count(params))
 
     def update(updates: PyTree, state: ScaleByScheduleState, params: PyTree = None):
+        check_state(state, ScaleByScheduleState, "scale_by_schedule")
         step_size = step_size_fn(state.count)
         updates = tree_map(lambda u: u * scalar_like(step_size, u), updates)
         return updates, ScaleByScheduleState(increment_count(state.count))
@@ -356,6 +362,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         return EmptyState()
 
     def update(updates: PyTree, state: EmptyState, params: PyTree = None):
+        check_state(state, EmptyState, "clip_by_global_norm")
         # max_norm / max(n, max_norm) is exactly 1.0 below the threshold.
         factor = max_norm / fnp.maximum(global_norm(updates), max_norm)
         return tree_map(lambda u: u * _cast(factor, u.dtype), updates), state
@@ -392,6 +399,7 @@ def add_decayed_weights(
         return EmptyState()
 
     def update(updates: PyTree, state: EmptyState, params: PyTree = None):
+        check_state(state, EmptyState, "add_decayed_weights")
         if params is None:
             raise ValueError(
                 "add_decayed_weights needs the parameters: call update(grads, state, params)"

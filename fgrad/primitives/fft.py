@@ -25,6 +25,7 @@ from fgrad.core.batching import defbatch
 from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
+from fgrad.primitives.elementwise import real
 from fgrad.primitives.shape import past_batch
 
 
@@ -71,6 +72,15 @@ def _pad_last(g, axis: int, n: int):
 
 
 def _vjp(g, ans, x, kind, axes, n_last, norm):
+    ct = _vjp_complex(g, ans, x, kind, axes, n_last, norm)
+    if x.dtype.kind != "c" and ct.dtype.kind == "c":
+        # a real input's cotangent is the real part (the convention the backward pass
+        # applies to complex cotangents); irfft's output cotangent is real, so it does not
+        return real(ct)
+    return ct
+
+
+def _vjp_complex(g, ans, x, kind, axes, n_last, norm):
     if kind in ("fft", "ifft"):
         return fft(g, kind, axes, norm=norm)
     last = axes[-1]

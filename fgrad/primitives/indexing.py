@@ -23,6 +23,7 @@ from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
+from fgrad.core.tracer import Tracer
 from fgrad.primitives.reductions import unbroadcast
 from fgrad.primitives.shape import (
     batch_to_front,
@@ -51,13 +52,13 @@ def _fill(index: tuple, operands) -> tuple:
     return tuple(next(it) if i is OPERAND else i for i in index)
 
 
-def _indexed_shape(x: ShapedArray, index: tuple) -> tuple[int, ...]:
+def _indexed_shape(x: ShapedArray, index: tuple, name: str = "getitem") -> tuple[int, ...]:
     """Shape of ``x[index]``, found by indexing a zero-strided stand-in (no data is allocated)."""
     stand_in = np.broadcast_to(np.zeros((), x.dtype), x.shape)
     try:
         return stand_in[index].shape
     except IndexError as err:
-        raise IndexError(f"getitem: {err} (indexing an array of shape {x.shape})") from None
+        raise IndexError(f"{name}: {err} (indexing an array of shape {x.shape})") from None
 
 
 def _stand_ins(name: str, operands: tuple) -> tuple:
@@ -99,7 +100,7 @@ def _has_arrays(index: tuple) -> bool:
 
 def _scatter_abstract_eval(name: str):
     def abstract_eval(x: ShapedArray, v: ShapedArray, *operands, index: tuple) -> ShapedArray:
-        target = _indexed_shape(x, _fill(index, _stand_ins(name, operands)))
+        target = _indexed_shape(x, _fill(index, _stand_ins(name, operands)), name)
         try:
             fits = np.broadcast_shapes(v.shape, target) == target
         except ValueError:
@@ -268,8 +269,34 @@ def _advanced_first(n_adv: int, before: int, ndim: int) -> tuple[int, ...]:
     return (0,) + tuple(rest[:before]) + tuple(range(1, 1 + n_adv)) + tuple(rest[before:])
 
 
+def _check_example_index(name: str, x, dx, index: tuple, ops: list, dims: list) -> tuple:
+    """Check ``index`` against one example of ``x`` (batch axis ``dx`` removed), so that an
+    index out of range is reported with the shapes the user wrote, not the batched ones.
+
+    Index operands are checked by value where their values are known (eager ``vmap``).
+    Returns the shape of one example's ``x[index]``."""
+    shape = tuple(x.shape) if dx is None else x.shape[:dx] + x.shape[dx + 1 :]
+    target = _indexed_shape(ShapedArray(shape, x.dtype), _example_index(index, ops, dims), name)
+    full = _expand_ellipsis(index, len(shape))
+    axes = np.cumsum([i is not None for i in full]) - 1  # the axis each entry indexes
+    ops_at = [k for k, i in enumerate(full) if i is OPERAND]
+    for k, op in zip(ops_at, ops):
+        if isinstance(op, Tracer) or not op.size:
+            continue
+        values = backend.device_get(op)
+        n = shape[axes[k]]
+        bad = values[(values < -n) | (values >= n)]
+        if bad.size:
+            raise IndexError(
+                f"{name}: index {bad.flat[0]} is out of bounds for axis {axes[k]} with size "
+                f"{n} (indexing an array of shape {shape})"
+            )
+    return target
+
+
 def _getitem_batch(size, vals, dims, *, index):
     (x, *ops), (dx, *op_dims) = vals, dims
+    _check_example_index("getitem", x, dx, index, ops, op_dims)
     if all(d is None for d in op_dims):
         x = move_axis(x, dx, 0)
         front = advanced_front(_example_index(index, ops, op_dims))
@@ -283,9 +310,9 @@ def _getitem_batch(size, vals, dims, *, index):
 def _scatter_batch(prim: Primitive):
     def rule(size, vals, dims, *, index):
         (x, v, *ops), (dx, dv, *op_dims) = vals, dims
+        target = _check_example_index(prim.name, x, dx, index, ops, op_dims)
         x = batch_to_front(x, dx, size)
         example_index = _example_index(index, ops, op_dims)
-        target = _indexed_shape(ShapedArray(x.shape[1:], x.dtype), example_index)
         if all(d is None for d in op_dims):
             front = advanced_front(example_index)
             if dv is not None:
