@@ -397,6 +397,8 @@ MODES = (
 
 @dataclass
 class Row:
+    """One row's outcome: its first-call and steady-state seconds and its first output."""
+
     label: str
     status: str  # "ok" | "skipped" | "FAILED" | "error"
     note: str = ""
@@ -406,11 +408,15 @@ class Row:
 
 
 def relative_difference(got: Any, want: Any) -> float:
-    """``max |got - want| / max |want|`` over all leaves (each leaf's own scale)."""
+    """``max |got - want| / max |want|`` over all leaves (each leaf's own scale); infinite when
+    the structures or shapes differ or ``got`` is not finite."""
+    got_leaves, want_leaves = tree_flatten(got)[0], tree_flatten(want)[0]
+    if len(got_leaves) != len(want_leaves):
+        return float("inf")
     worst = 0.0
-    for g, w in zip(tree_flatten(got)[0], tree_flatten(want)[0], strict=True):
+    for g, w in zip(got_leaves, want_leaves):
         g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
-        if g.shape != w.shape:
+        if g.shape != w.shape or not np.all(np.isfinite(g)):
             return float("inf")
         scale = max(float(np.max(np.abs(w))), 1e-300)
         worst = max(worst, float(np.max(np.abs(g - w))) / scale)

@@ -102,6 +102,8 @@ def test_relative_difference_is_per_leaf_and_catches_small_errors():
     assert loops.relative_difference(want, want) == 0.0
     assert loops.relative_difference((want[0], np.array([1.1e-6, 0.0])), want) == pytest.approx(0.1)
     assert loops.relative_difference((np.ones(3), want[1]), want) == float("inf")
+    assert loops.relative_difference(want[:1], want) == float("inf")
+    assert loops.relative_difference((want[0], np.array([np.nan, 0.0])), want) == float("inf")
 
 
 def test_fgrad_rows_run_and_agree():
