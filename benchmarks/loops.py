@@ -403,7 +403,9 @@ class Row:
     status: str  # "ok" | "skipped" | "FAILED" | "error"
     note: str = ""
     first: float | None = None
+    first_cpu: float | None = None
     steady: float | None = None
+    steady_cpu: float | None = None
     output: Any = None
 
 
@@ -423,12 +425,23 @@ def relative_difference(got: Any, want: Any) -> float:
     return worst
 
 
-def timed_call(fn: Callable[..., Any], args: Sequence[Any], lib: Lib) -> tuple[float, Any]:
-    """Seconds for ``fn(*args)`` to finish, and its output."""
+@dataclass(frozen=True)
+class Call:
+    """One timed call: wall-clock and process CPU seconds, and its output."""
+
+    wall: float
+    cpu: float
+    """All threads of this process; close to ``wall`` on an idle machine for single-threaded
+    work, and much less affected than ``wall`` when other processes share the cores."""
+    output: Any
+
+
+def timed_call(fn: Callable[..., Any], args: Sequence[Any], lib: Lib) -> Call:
+    """Time ``fn(*args)`` until its output is computed."""
     gc.collect()
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     out = lib.block(fn(*args))
-    return time.perf_counter() - start, out
+    return Call(time.perf_counter() - wall, time.process_time() - cpu, out)
 
 
 def warm_up(lib: Lib) -> None:
@@ -445,22 +458,30 @@ def run_mode(program: Program, mode: Mode, repeat: int, first_repeat: int) -> Ro
         return Row(mode.label, "skipped", str(exc))
     args = [lib.asarray(a) for a in program.args]
     warm_up(lib)
-    firsts, fn, out = [], None, None
+    firsts: list[Call] = []
     for _ in range(first_repeat if mode.jit else 1):
         fn = lib.jit(program.build(lib)) if mode.jit else program.build(lib)
-        seconds, out = timed_call(fn, args, lib)
-        firsts.append(seconds)
-    row = Row(mode.label, "ok", first=statistics.median(firsts), output=out)
+        firsts.append(timed_call(fn, args, lib))
+    out = firsts[-1].output
+    row = Row(
+        mode.label,
+        "ok",
+        first=statistics.median(c.wall for c in firsts),
+        first_cpu=statistics.median(c.cpu for c in firsts),
+        output=out,
+    )
     error = relative_difference(out, program.reference)
     if error > program.reference_tolerance:
         row.status = "FAILED"
         row.note = f"differs from the reference by {error:.1e} relative; not timed further"
         return row
     if not mode.steady:
-        row.steady = row.first
+        row.steady, row.steady_cpu = row.first, row.first_cpu
         row.note = "one call: eager has no compile step"
         return row
-    row.steady = statistics.median(timed_call(fn, args, lib)[0] for _ in range(repeat))
+    calls = [timed_call(fn, args, lib) for _ in range(repeat)]
+    row.steady = statistics.median(c.wall for c in calls)
+    row.steady_cpu = statistics.median(c.cpu for c in calls)
     first_note = f"median of {first_repeat} fresh jit" if mode.jit and first_repeat > 1 else ""
     row.note = ", ".join(filter(None, [first_note, f"steady: median of {repeat}"]))
     return row
@@ -480,7 +501,8 @@ def run_program(
             row = run_mode(program, mode, repeat, first_repeat)
         except Exception as exc:  # noqa: BLE001 - a failing library becomes a reported row
             row = Row(mode.label, "error", f"{type(exc).__name__}: {exc}")
-        print(f"{row.status} {_cell(row.first)} / {_cell(row.steady)} {row.note}", flush=True)
+        times = f"first {_cell(row.first)} (CPU {_cell(row.first_cpu)}), steady {_cell(row.steady)}"
+        print(f"{row.status}: {times}; {row.note}", flush=True)
         rows.append(row)
     return rows, agreement_lines(program, rows)
 
@@ -510,13 +532,23 @@ def _cell(seconds: float | None) -> str:
 
 
 def table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
-    header = ["framework", "first call", "steady state", "first / steady", "note"]
+    """Header and cells of one program's table (see ``benchmarks/README.md`` for the columns)."""
+    header = [
+        "framework",
+        "first call",
+        "first call CPU",
+        "steady state",
+        "steady CPU",
+        "first / steady",
+        "note",
+    ]
     cells = []
     for r in rows:
         timed = r.status == "ok"
         ratio = f"{r.first / r.steady:.1f}x" if timed and r.steady else "-"
         first = _cell(r.first) if r.first is not None else r.status
-        cells.append([r.label, first, _cell(r.steady) if timed else "-", ratio, r.note])
+        steady, steady_cpu = (_cell(r.steady), _cell(r.steady_cpu)) if timed else ("-", "-")
+        cells.append([r.label, first, _cell(r.first_cpu), steady, steady_cpu, ratio, r.note])
     return header, cells
 
 
