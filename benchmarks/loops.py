@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import importlib.metadata
 import platform
 import statistics
 import sys
@@ -563,13 +564,13 @@ def print_table(rows: Sequence[Row], lines: Sequence[str]) -> None:
 
 
 def versions() -> dict[str, str]:
-    out = {"numpy": np.__version__}
-    for name in ("fgrad", "jax"):
-        try:
-            out[name] = str(getattr(frameworks._load(name), "__version__", "?"))
-        except Skip:
-            out[name] = "not installed"
-    return out
+    """NumPy's, this checkout's fgrad's and the installed JAX's versions (JAX not imported)."""
+    try:
+        jax_version = importlib.metadata.version("jax")
+    except importlib.metadata.PackageNotFoundError:
+        jax_version = "not installed"
+    fgrad_version = frameworks._load("fgrad").__version__
+    return {"numpy": np.__version__, "fgrad": fgrad_version, "jax": jax_version}
 
 
 def markdown(

@@ -127,7 +127,8 @@ def test_against_jax():
     jax = pytest.importorskip("jax")
     x64 = jax.config.jax_enable_x64
     try:
-        jax_lib = loops.jax_lib()  # enables float64 in JAX
+        jax.config.update("jax_enable_x64", True)
+        jax_lib = loops.jax_lib()
         for program in (loops.ode_program(ODE), loops.hmc_program(HMC)):
             ours = program.build(FGRAD)(*program.args)
             theirs = jax_lib.jit(program.build(jax_lib))(*map(jax_lib.asarray, program.args))
