@@ -1,7 +1,7 @@
 """Loop programs: the first call and the steady state of two programs built on ``lax`` loops.
 
     python benchmarks/loops.py [--quick] [--only NAME] [--framework SUBSTR] [--repeat N]
-                               [--first-repeat N] [--markdown PATH]
+                               [--first-repeat N] [--markdown PATH] [--system-malloc]
 
 Two programs, each written once against a :class:`Lib` (``numpy``, ``lax``, ``grad``,
 ``jacfwd``) and run with fgrad's and with JAX's, float64:
