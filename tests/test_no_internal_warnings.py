@@ -278,12 +278,6 @@ def test_control_flow_raises_no_warning(name, transform):
 
 
 @pytest.mark.parametrize("transform", ["jit", "vmap", "jit_grad", "vmap_grad"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: under jit and vmap, cond computes the branch not taken too, and NumPy "
-    "warns about its sqrt of negative numbers (fgrad/lax/cond.py and the jit replay, "
-    "outside this change)",
-)
 def test_cond_branch_not_taken_raises_no_warning(transform):
     def f(x):  # sum(x) > 0: the sqrt branch is not taken
         return lax.cond(fnp.sum(x) < 0, fnp.sqrt, lambda x: -x, x)
