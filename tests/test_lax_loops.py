@@ -414,3 +414,42 @@ def test_matches_jax():
     close(fgrad.jit(fgrad.grad(ours))(THETA), jax.jit(jax.grad(theirs))(THETA), rtol=1e-12)
     close(fgrad.jit(fgrad.hessian(ours))(THETA), jax.jit(jax.hessian(theirs))(THETA),
           rtol=1e-10)
+
+
+# -- loops inside custom rules ---------------------------------------------------------------
+
+
+def test_a_loop_over_tangents_in_a_custom_jvp_rule_is_transposed():
+    """Reverse mode runs a custom_jvp rule transposed; a loop over the tangent in the rule
+    is staged (the tangent is abstract there) and transposed as the vjp of the scan."""
+
+    @fgrad.custom_jvp
+    def cube(x):
+        return x**3
+
+    @cube.defjvp
+    def cube_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        t3 = lax.scan(lambda c, _: (c * x, None), t, None, length=2)[0]  # t * x**2
+        return cube(x), 3.0 * t3
+
+    @fgrad.custom_vjp
+    def square(x):
+        return x**2
+
+    def square_fwd(x):
+        return x**2, x
+
+    def square_bwd(x, g):  # 2 x g, as a loop over the cotangent
+        return (lax.fori_loop(0, 2, lambda i, c: c + x * g, fnp.zeros_like(g)),)
+
+    square.defvjp(square_fwd, square_bwd)
+    x = np.array([0.5, -1.5, 2.0])
+    for f, d1, d2 in ((cube, 3 * x**2, 6 * x), (square, 2 * x, 2 + 0 * x)):
+        close(fgrad.vmap(fgrad.grad(f))(x), d1)
+        close(fgrad.jit(fgrad.vmap(fgrad.grad(f)))(x), d1)
+        close(fgrad.jacfwd(lambda v: f(v))(x), np.diag(d1))
+        close(fgrad.jvp(f, (x,), (np.ones(3),))[1], d1)
+        close(fgrad.jit(lambda v: fgrad.jvp(f, (v,), (np.ones(3),)))(x)[1], d1)
+    close(fgrad.vmap(fgrad.grad(fgrad.grad(cube)))(x), 6 * x)
+    close(fgrad.jit(fgrad.vmap(fgrad.grad(fgrad.grad(cube))))(x), 6 * x)

@@ -37,8 +37,8 @@ from fgrad.numpy_api.manipulation import stack
 
 
 def _staging() -> bool:
-    """Is a trace without values (``jit``, ``make_jaxpr``) active? Then a loop is staged:
-    its operands or the values its body closes over may have no concrete value."""
+    """Is a trace without values (``jit``, ``make_jaxpr``) active? Only then can a loop's
+    operands or the values its body closes over lack a concrete value."""
     return any(isinstance(t, JaxprTrace) for t in active_traces())
 
 
@@ -78,8 +78,10 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
             check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
             return (i + 1, new), None
 
-        (_, val), _ = scan(step, (index, init_val), None, length=max(stop - start, 0))
-        return val
+        no_xs = tree_flatten(None)[1]
+        staged = _staged_scan(step, (index, init_val), [], no_xs, max(stop - start, 0), False)
+        if staged is not None:
+            return staged[0][1]
     val = init_val
     for i in range(start, stop):
         new = body_fun(i, val)
@@ -157,8 +159,9 @@ def scan(
             else "scan: with xs=None, give the number of steps as length="
         )
     (n,) = lengths
-    if _staging():
-        return _staged_scan(f, init, xs_flat, xs_tree, n, reverse)
+    staged = _staged_scan(f, init, xs_flat, xs_tree, n, reverse) if _staging() else None
+    if staged is not None:
+        return staged
     carry, ys = init, []
     for i in reversed(range(n)) if reverse else range(n):
         x = tree_unflatten(xs_tree, [leaf[i] for leaf in xs_flat])
@@ -174,7 +177,9 @@ def scan(
 
 
 def _staged_scan(f: Callable, init, xs_flat: list, xs_tree, length: int, reverse: bool):
-    """The scan as one ``scan`` equation, its body traced once."""
+    """The scan as one ``scan`` equation, its body traced once; or None where every
+    operand and every value the body closes over is known (a ``make_jaxpr`` trace only
+    records tangents, as ``linearize`` does): then the Python loop runs, as eagerly."""
     init_flat, carry_tree = tree_flatten(init)
     n_carry = len(init_flat)
     y_tree = []
@@ -190,6 +195,8 @@ def _staged_scan(f: Callable, init, xs_flat: list, xs_tree, length: int, reverse
     avals = [get_aval(c) for c in init_flat]
     avals += [ShapedArray(get_aval(x).shape[1:], get_aval(x).dtype) for x in xs_flat]
     body, consts = trace_body(flat_body, avals, [*init_flat, *xs_flat])
+    if all(known_value(v) is not None for v in [*consts, *init_flat, *xs_flat]):
+        return None
     out = scan_loop(body, [*consts, *init_flat, *xs_flat], len(consts), n_carry, length, reverse)
     return tree_unflatten(carry_tree, out[:n_carry]), tree_unflatten(y_tree[0], out[n_carry:])
 
