@@ -3,7 +3,10 @@
 * :func:`cond`, :func:`switch`: branch on a scalar; with an unknown predicate
   (``jit``, ``vmap``) every branch runs and the result is selected.
 * :func:`fori_loop`, :func:`scan`, :func:`map`: loops with a trip count known
-  while tracing, run in Python (unrolled under ``jit``).
+  while tracing, run in Python where values are known; under ``jit`` one ``scan``
+  primitive whose body is traced once (:mod:`fgrad.lax.scan`), differentiable and
+  batchable there too. A ``fori_loop`` bound known only at run time makes it a
+  ``while_loop``.
 * :func:`while_loop`: a loop whose trip count may depend on traced values; under
   ``jit`` it is one ``while_loop`` primitive.
 

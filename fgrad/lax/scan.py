@@ -153,43 +153,33 @@ def _jvp_scan(trace: JVPTrace, body: TracedFunction, operands: list, n_consts: i
     moving_consts = [k for k, c in enumerate(consts) if const_t[k] is not None and _is_float(c)]
     moving_xs = [k for k, x in enumerate(xs) if xs_t[k] is not None and _is_float(x)]
     moving_carry = {k for k, c in enumerate(carry) if carry_t[k] is not None and _is_float(c)}
-    avals = [get_aval(c) for c in consts] + [get_aval(c) for c in carry]
-    avals += [_slice_aval(x) for x in xs]
     while True:  # carries whose tangent can be nonzero: a fixed point
         carry_idx = sorted(moving_carry)
         found: dict = {}
         step = functools.partial(
             _jvp_step, body, n_consts, n_carry, moving_consts, carry_idx, moving_xs, found
         )
-        t_avals = [_strong(consts[k]) for k in moving_consts]
-        t_avals += [_strong(carry[k]) for k in carry_idx]
-        t_avals += [ShapedArray(avals[n_consts + n_carry + k].shape,
-                                avals[n_consts + n_carry + k].dtype) for k in moving_xs]
-        traced, new_consts = trace_body(step, avals + t_avals, operands)
+        avals = [get_aval(c) for c in consts] + [_strong(consts[k]) for k in moving_consts]
+        avals += [get_aval(c) for c in carry] + [_strong(carry[k]) for k in carry_idx]
+        avals += [_slice_aval(x) for x in xs] + [_slice_aval(xs[k]) for k in moving_xs]
+        traced, new_consts = trace_body(step, avals, operands)
         grown = moving_carry | {k for k in found["carry"] if _is_float(carry[k])}
         if grown == moving_carry:
             break
         moving_carry = grown
     init_t = [carry_t[k] if carry_t[k] is not None else _zeros_like(carry[k]) for k in carry_idx]
-    n_new = len(new_consts)
-    # the step's arguments are (consts, carry, xs, tangents): regroup as a scan's operands
     new_operands = [
         *new_consts, *consts, *[const_t[k] for k in moving_consts],
         *carry, *init_t,
         *xs, *[xs_t[k] for k in moving_xs],
     ]
-    order = _jvp_argument_order(n_consts, n_carry, len(xs), moving_consts, carry_idx, moving_xs)
-    traced = _reorder_inputs(traced, n_new, order)
-    out = scan_loop(
-        traced, new_operands, n_new + n_consts + len(moving_consts),
-        n_carry + len(carry_idx), length, reverse,
-    )
+    n_new_consts = len(new_consts) + n_consts + len(moving_consts)
     n_t = len(carry_idx)
-    carry_out, carry_t_out = out[:n_carry], out[n_carry : n_carry + n_t]
+    out = scan_loop(traced, new_operands, n_new_consts, n_carry + n_t, length, reverse)
+    carry_out, carry_t_out = list(out[:n_carry]), out[n_carry : n_carry + n_t]
     ys = out[n_carry + n_t :]
     n_ys = len(ys) - len(found["ys"])
     ys, ys_t = ys[:n_ys], ys[n_ys:]
-    carry_out = list(carry_out)
     for k, t in zip(carry_idx, carry_t_out):
         carry_out[k] = JVPTracer(trace, carry_out[k], t)
     for k, t in zip(found["ys"], ys_t):
@@ -198,18 +188,23 @@ def _jvp_scan(trace: JVPTrace, body: TracedFunction, operands: list, n_consts: i
 
 
 def _jvp_step(body, n_consts, n_carry, moving_consts, carry_idx, moving_xs, found, *args):
-    """One step of the jvp scan, arguments ``(consts, carry, xs, tangents)``; returns
-    ``(carry, carry tangents, ys, nonzero y tangents)`` and notes in ``found`` which
-    carry and y tangents are nonzero."""
-    n_xs = len(body.jaxpr.invars) - n_consts - n_carry
-    n_args = n_consts + n_carry + n_xs
-    primals, tangents = list(args[:n_args]), list(args[n_args:])
+    """One step of the jvp scan, on ``(consts, their tangents, carry, its tangents, x, its
+    tangents)``; returns ``(carry, carry tangents, ys, nonzero y tangents)`` and notes in
+    ``found`` which carry and y tangents are nonzero."""
+    args = list(args)
+    m = n_consts + len(moving_consts)
+    consts, const_t = args[:n_consts], args[n_consts:m]
+    carry, carry_t = args[m : m + n_carry], args[m + n_carry : m + n_carry + len(carry_idx)]
+    rest = args[m + n_carry + len(carry_idx) :]
+    n_xs = len(rest) - len(moving_xs)
+    xs, xs_t = rest[:n_xs], rest[n_xs:]
+    primals = [*consts, *carry, *xs]
     moving = moving_consts + [n_consts + k for k in carry_idx]
     moving += [n_consts + n_carry + k for k in moving_xs]
     trace = JVPTrace()
     with new_trace(trace):
         ins = list(primals)
-        for k, t in zip(moving, tangents):
+        for k, t in zip(moving, [*const_t, *carry_t, *xs_t]):
             ins[k] = JVPTracer(trace, primals[k], t)
         out = body.bind_each(*ins)
         own = [o.__class__ is JVPTracer and o._trace is trace for o in out]
@@ -220,26 +215,6 @@ def _jvp_step(body, n_consts, n_carry, moving_consts, carry_idx, moving_xs, foun
     carry_t = [out_t[k] if out_t[k] is not None else _zeros_like(out_p[k]) for k in carry_idx]
     ys_t = [out_t[n_carry + k] for k in found["ys"]]
     return [*out_p[:n_carry], *carry_t, *out_p[n_carry:], *ys_t]
-
-
-def _jvp_argument_order(n_consts, n_carry, n_xs, moving_consts, carry_idx, moving_xs) -> list:
-    """Where each scan operand (consts, const tangents, carry, carry tangents, xs, xs
-    tangents) sits among the step's arguments (consts, carry, xs, tangents)."""
-    n_args = n_consts + n_carry + n_xs
-    a, b, c = len(moving_consts), len(carry_idx), len(moving_xs)
-    return [
-        *range(n_consts), *range(n_args, n_args + a),
-        *range(n_consts, n_consts + n_carry), *range(n_args + a, n_args + a + b),
-        *range(n_consts + n_carry, n_args), *range(n_args + a + b, n_args + a + b + c),
-    ]
-
-
-def _reorder_inputs(traced: TracedFunction, n_captured: int, order: list) -> TracedFunction:
-    """``traced`` with its arguments after the ``n_captured`` captured constants permuted:
-    new argument ``j`` is old argument ``order[j]``."""
-    j = traced.jaxpr
-    captured, rest = j.invars[:n_captured], j.invars[n_captured:]
-    return _traced(Jaxpr([], [*captured, *[rest[k] for k in order]], j.eqns, j.outvars))
 
 
 def _traced(jaxpr: Jaxpr) -> TracedFunction:
