@@ -454,3 +454,62 @@ def test_a_loop_over_tangents_in_a_custom_jvp_rule_is_transposed():
         close(fgrad.jit(fgrad.jacfwd(f))(x), np.diag(d1))
         close(fgrad.vmap(fgrad.grad(fgrad.grad(f)))(x), d2)
         close(fgrad.jit(fgrad.vmap(fgrad.grad(fgrad.grad(f))))(x), d2)
+
+
+# -- what the rules carry ----------------------------------------------------------------------
+
+
+def _scan_eqn(jaxpr):
+    (eqn,) = [e for e in jaxpr.eqns if e.prim.name == "scan"]
+    return eqn
+
+
+def test_jvp_carries_tangents_only_where_they_can_be_nonzero():
+    def f(x):
+        def step(c, xi):
+            k, free, hit = c  # an int counter, a carry x never reaches, one it reaches
+            return (k + 1, free * 0.5 + xi, hit * free + x), hit
+
+        return lax.scan(step, (0, 1.0, 0.0), XS[:, 0])
+
+    eqn = _scan_eqn(fgrad.make_jaxpr(lambda x: fgrad.jvp(f, (x,), (1.0,)))(0.3))
+    assert eqn.params["n_carry"] == 3 + 1  # the primal carries and one tangent
+    assert len(eqn.outvars) == 3 + 1 + 2  # ... and the stacked y and its tangent
+    want = fgrad.jvp(f, (0.3,), (1.0,))
+    got = fgrad.jit(lambda x: fgrad.jvp(f, (x,), (1.0,)))(0.3)
+    for g, w in zip(fgrad.tree_flatten(got)[0], fgrad.tree_flatten(want)[0]):
+        close(g, w)
+
+
+def test_batched_xs_and_carry_on_any_axis():
+    def f(init, xs):
+        c, ys = lax.scan(lambda c, x: (fnp.tanh(c * x[0]) + x[1], c * x), init, xs)
+        return c, ys
+
+    init = RNG.normal(size=(2, 4))  # batch axis 1
+    xs = RNG.normal(size=(5, 2, 4))  # batch axis 2
+    want = [f(init[:, b], xs[:, :, b]) for b in range(4)]
+    for run in (fgrad.vmap(f, (1, 2)), fgrad.jit(fgrad.vmap(f, (1, 2))),
+                fgrad.vmap(fgrad.jit(f), (1, 2))):
+        c, ys = run(init, xs)
+        close(c, np.stack([w[0] for w in want]))
+        close(ys, np.stack([w[1] for w in want]))
+    eqn = _scan_eqn(fgrad.make_jaxpr(fgrad.vmap(f, (None, 2)))(init[:, 0], xs))
+    assert eqn.outvars[0].aval.shape == (4, 2)  # the shared carry became batched
+
+
+def test_grad_keeps_the_carries_not_every_intermediate():
+    """The forward scan of grad stacks one carry per step, whatever the body computes."""
+
+    def f(theta):
+        def step(c, x):
+            for _ in range(10):  # many intermediates per step
+                c = fnp.sin(c * theta + x)
+            return c, None
+
+        return fnp.sum(lax.scan(step, theta, XS[:, 0])[0])
+
+    jaxpr = fgrad.make_jaxpr(fgrad.grad(f))(THETA)
+    forward, backward = [e for e in jaxpr.eqns if e.prim.name == "scan"]
+    assert [v.aval.shape for v in forward.outvars] == [(3,), (6, 3)]  # carry, stacked carries
+    assert backward.params["reverse"] and not forward.params["reverse"]
