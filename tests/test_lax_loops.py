@@ -513,3 +513,24 @@ def test_grad_keeps_the_carries_not_every_intermediate():
     forward, backward = [e for e in jaxpr.eqns if e.prim.name == "scan"]
     assert [v.aval.shape for v in forward.outvars] == [(3,), (6, 3)]  # carry, stacked carries
     assert backward.params["reverse"] and not forward.params["reverse"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_integer_results_carry_no_derivative_in_every_rule(n):
+    """An integer carry or y of a staged scan (zero steps: still the Python int it started
+    as) is a plain value under grad, as the result of a non-differentiable primitive."""
+
+    def f(t):
+        def step(c, x):
+            k, v = c
+            return (k + 1, fnp.sin(v) * t + x), k
+
+        (k, v), ks = lax.scan(step, (0, t), XS[:n, 0])
+        return fnp.sum(v) + k * 0.5 + fnp.sum(ks) * 0.25
+
+    closed = fgrad.make_jaxpr(f)(THETA)
+    want = fgrad.grad(f)(THETA)
+    close(fgrad.grad(closed)(THETA), want)
+    close(fgrad.jit(fgrad.grad(f))(THETA), want)
+    close(fgrad.vmap(fgrad.grad(closed))(THETAS), [fgrad.grad(f)(t) for t in THETAS])
+    close(fgrad.hessian(closed)(THETA), fgrad.hessian(f)(THETA))

@@ -303,12 +303,15 @@ class _Cotangents:
 
 
 def _record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Callable) -> list:
-    """Put ``outs`` on the tape with one backward rule for all of them:
+    """Put the floating-point ``outs`` on the tape with one backward rule for all of them:
     ``bwd({result index: cotangent}) -> cotangent per value``. A hidden entry collects
-    the results' cotangents, so the reverse scan runs once, not once per result."""
+    the results' cotangents, so the reverse scan runs once, not once per result. Other
+    results have no derivative and stay plain values, as for non-differentiable
+    primitives."""
     joint = record_custom(trace, vals, links, None, lambda ct: bwd(ct.by_result))
     return [
         record_custom(trace, [None], [(0, joint.idx)], o, functools.partial(_to_joint, k))
+        if _is_float(o) else o
         for k, o in enumerate(outs)
     ]
 
