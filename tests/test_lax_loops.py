@@ -368,8 +368,11 @@ def test_fori_loop_with_a_traced_trip_count_is_a_while_loop(n):
 def test_fori_loop_with_traced_lower_bound_and_reverse_mode_error():
     f = fgrad.jit(lambda lo, x: lax.fori_loop(lo, 5, lambda i, v: v + i * x, 0.0))
     assert f(2, 1.0) == 2 + 3 + 4
-    with pytest.raises(fgrad.TransformError, match="while_loop: reverse-mode"):
+    with pytest.raises(fgrad.TransformError, match="while_loop: reverse-mode.*static_argnums"):
         fgrad.jit(fgrad.grad(power))(1.5, 4)
+    static = fgrad.jit(fgrad.grad(power), static_argnums=1)  # the advice works
+    close(static(1.5, 4), fgrad.grad(power)(1.5, 4))
+    assert "scan" in _eqn_names(fgrad.make_jaxpr(fgrad.grad(power), static_argnums=1)(1.5, 4))
     with pytest.raises(TypeError, match="fori_loop: the bounds must be integers"):
         fgrad.jit(lambda x: lax.fori_loop(0, x, lambda i, v: v, x))(2.0)
 
