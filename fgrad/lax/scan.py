@@ -42,7 +42,7 @@ from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.custom_derivatives import unwrap_own
 from fgrad.core.forward_mode import JVPTrace, JVPTracer
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr
-from fgrad.core.make_jaxpr import JaxprTrace
+from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.reverse_mode import GradTrace, record_custom, vjp
 from fgrad.core.trace_stack import new_trace
@@ -102,7 +102,9 @@ def trace_body(fun: Callable, avals: Sequence[ShapedArray], like: Sequence) -> t
     trace = JaxprTrace()
     with backend.default_device_of(like) as trace.device, new_trace(trace):
         ins = [trace.new_input(a) for a in avals]
-        closed = trace.closed(list(fun(*ins)))
+        outs = list(fun(*ins))
+        check_outputs("scan", outs)
+        closed = trace.closed(outs)
     return TracedFunction(closed), list(closed.consts)
 
 
