@@ -539,3 +539,23 @@ def test_integer_results_carry_no_derivative_in_every_rule(n):
     close(fgrad.jit(fgrad.grad(f))(THETA), want)
     close(fgrad.vmap(fgrad.grad(closed))(THETAS), [fgrad.grad(f)(t) for t in THETAS])
     close(fgrad.hessian(closed)(THETA), fgrad.hessian(f)(THETA))
+
+
+def test_prints_in_a_staged_loop_run_once_per_step_under_grad(capsys):
+    """The backward pass recomputes each step without its prints (nested loops too)."""
+
+    def f(x):
+        def step(c, xi):
+            fgrad.debug.print("step {}", c)
+            c = lax.fori_loop(0, 2, lambda i, v: v * xi, c)
+            return c, None
+
+        return lax.scan(step, x, np.array([1.0, 2.0, 0.5]))[0]
+
+    fgrad.grad(f)(2.0)
+    eager = capsys.readouterr().out
+    assert eager.split() == ["step", "2.0", "step", "2.0", "step", "8.0"]
+    assert fgrad.jit(fgrad.grad(f))(2.0) == 1.0  # f(x) = x * 1 * 4 * 0.25
+    assert capsys.readouterr().out == eager
+    fgrad.jit(fgrad.grad(fgrad.grad(lambda x: f(x) ** 2)))(2.0)
+    assert capsys.readouterr().out.count("step") == 3

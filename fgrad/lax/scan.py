@@ -41,7 +41,7 @@ from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.custom_derivatives import unwrap_own
 from fgrad.core.forward_mode import JVPTrace, JVPTracer
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr
 from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.reverse_mode import GradTrace, record_custom, vjp
@@ -348,7 +348,8 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
         avals = [get_aval(c) for c in consts] + [_strong(c) for c in ct_carry + acc]
         avals += [_slice_aval(s) for s in [*stacked_carry, *xs, *ct_ys]]
         step = functools.partial(
-            _pullback_step, body, n_consts, n_carry, float_carry, float_ys, diff_consts, diff_xs
+            _pullback_step, _without_effects(body), n_consts, n_carry, float_carry, float_ys,
+            diff_consts, diff_xs,
         )
         rev_operands = [*consts, *ct_carry, *acc, *stacked_carry, *xs, *ct_ys]
         traced, captured = trace_body(step, avals, rev_operands)
@@ -364,6 +365,23 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
         return in_cts
 
     return _record_joint(trace, vals, links, results, bwd)
+
+
+def _without_effects(body: TracedFunction) -> TracedFunction:
+    """``body`` as the backward pass recomputes it: without its effects (``debug.print``),
+    which ran in the forward pass, in nested scans too."""
+    eqns, changed = [], False
+    for eqn in body.jaxpr.eqns:
+        if eqn.prim.effectful:
+            changed = True
+            continue
+        if eqn.prim is scan_p:
+            inner = _without_effects(eqn.params["body"])
+            if inner is not eqn.params["body"]:
+                changed = True
+                eqn = Equation(eqn.prim, eqn.invars, eqn.outvars, {**eqn.params, "body": inner})
+        eqns.append(eqn)
+    return _traced(Jaxpr([], body.jaxpr.invars, eqns, body.jaxpr.outvars)) if changed else body
 
 
 def _ct_or_zeros(cts: dict, k: int, results: list):
