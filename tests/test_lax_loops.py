@@ -559,3 +559,21 @@ def test_prints_in_a_staged_loop_run_once_per_step_under_grad(capsys):
     assert capsys.readouterr().out == eager
     fgrad.jit(fgrad.grad(fgrad.grad(lambda x: f(x) ** 2)))(2.0)
     assert capsys.readouterr().out.count("step") == 3
+
+
+def test_the_traced_index_reads_and_updates_arrays():
+    """Under jit the fori_loop index is a traced integer: it indexes and updates."""
+    x = np.array([1.0, 2.0, 3.0])
+
+    def f(x):
+        s = lax.fori_loop(0, 3, lambda i, s: fnp.at(s)[i].set(s[i] * x[i] ** 2 + i), fnp.ones(3))
+        return lax.fori_loop(1, 3, lambda i, acc: acc + s[i] * x[i - 1], s[0])
+
+    # s = [x0**2, x1**2 + 1, x2**2 + 2] = [1, 5, 11]; f = s0 + s1 x0 + s2 x1 = 28
+    assert f(x) == 28.0 and fgrad.jit(f)(x) == 28.0
+    x0, x1, x2 = x
+    want = np.array([2 * x0 + x1**2 + 1, 2 * x1 * x0 + x2**2 + 2, 2 * x2 * x1])
+    close(fgrad.grad(f)(x), want)
+    close(fgrad.jit(fgrad.grad(f))(x), want)
+    xs = np.stack([x, 0.5 * x])
+    close(fgrad.jit(fgrad.vmap(fgrad.grad(f)))(xs), [fgrad.grad(f)(v) for v in xs])
