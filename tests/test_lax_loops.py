@@ -577,3 +577,12 @@ def test_the_traced_index_reads_and_updates_arrays():
     close(fgrad.jit(fgrad.grad(f))(x), want)
     xs = np.stack([x, 0.5 * x])
     close(fgrad.jit(fgrad.vmap(fgrad.grad(f)))(xs), [fgrad.grad(f)(v) for v in xs])
+
+
+def test_a_staged_scan_returns_arrays_that_own_their_memory():
+    a = np.arange(6.0).reshape(3, 2)
+    last = fgrad.jit(lambda xs: lax.scan(lambda c, x: (x, x[::-1]), np.zeros(2), xs))(a)
+    for out in last:
+        assert not np.shares_memory(out, a)
+    np.testing.assert_array_equal(last[0], [4.0, 5.0])
+    np.testing.assert_array_equal(last[1], a[:, ::-1])

@@ -71,6 +71,8 @@ def _scan_impl(*operands, body: TracedFunction, n_consts: int, n_carry: int, len
         carry = out[:n_carry]
         for stacked, y in zip(ys, out[n_carry:]):
             stacked[i] = y
+    # a carry may be a view of a slice of xs (or of a constant): results own their memory
+    carry = [c.copy() if getattr(c, "base", None) is not None else c for c in carry]
     return (*carry, *ys)
 
 
