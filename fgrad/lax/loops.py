@@ -139,6 +139,12 @@ def scan(
     (carry, ys)
         The final carry and the ``y``s stacked along a new leading axis.
 
+    Notes
+    -----
+    Where values are known this is a Python loop. Under ``jit``/``make_jaxpr`` it
+    is one ``scan`` equation whose body is traced once, differentiable in both
+    modes and batchable (see :mod:`fgrad.lax.scan`).
+
     Examples
     --------
     >>> def step(h, x):
