@@ -3,9 +3,9 @@
 The task: read a noisy sine wave of random frequency and phase one sample at a
 time and predict the next sample. A 1-32-1 tanh RNN carries a hidden state
 through ``lax.scan`` over time (all sequences of a batch at once); the whole
-training step, the scan unrolled and differentiated, is one compiled program.
-The test error is compared with the naive forecast "the next sample equals this
-one", which an RNN that learned nothing cannot beat.
+training step, the scan (one loop primitive) and its gradient, is one compiled
+program. The test error is compared with the naive forecast "the next sample
+equals this one", which an RNN that learned nothing cannot beat.
 
     python examples/sine_rnn.py [--steps 400] [--no-jit]
 """

@@ -19,17 +19,19 @@ rule forwards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.argnums import replace_at
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.reverse_mode import backward_pass
+from fgrad.core.reverse_mode import backward_pass, custom_call, vjp
 from fgrad.core.trace_stack import new_trace
 
 
@@ -122,7 +124,10 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
             else:
                 vals.append(v.aval)  # a linear value: only its shape and dtype exist
                 links.append((pos, index[v]))
-        (outvar,) = eqn.outvars  # linear maps are made of single-output primitives
+        if eqn.prim.multiple_results:  # a staged loop over tangents
+            tape.extend(_multi_output_entries(eqn, vals, links, index))
+            continue
+        (outvar,) = eqn.outvars
         out = index.setdefault(outvar, len(index))
         tape.append((eqn.prim, eqn.params, vals, links, out, outvar.aval))
     cts: dict = {}
@@ -133,3 +138,28 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
         cts[i] = ct if i not in cts else cts[i] + ct
     cts = backward_pass(tape, cts)
     return [cts.get(i) for i in range(len(jaxpr.invars))]
+
+
+def _multi_output_entries(eqn, vals: list, links: list, index: dict) -> list:
+    """Tape entries for a multi-output equation of a linear jaxpr (a staged loop over
+    tangents), one per floating-point output. The equation is linear in its linear
+    inputs, so its transpose is the vjp of its rules (``custom_rules``) at zero there."""
+    linear = [pos for pos, _ in links]
+    point = replace_at(vals, linear, [backend.zeros(vals[p].shape, vals[p].dtype) for p in linear])
+    floats = [k for k, v in enumerate(eqn.outvars) if v.aval.dtype.kind in "fc"]
+
+    def float_outputs(*xs):
+        outs = eqn.prim.custom_rules(*replace_at(point, linear, xs), **eqn.params)
+        return [outs[k] for k in floats]
+
+    def bwd(k: int, ct) -> list:
+        cts = [ct if j == k else backend.zeros(eqn.outvars[j].aval.shape, eqn.outvars[j].aval.dtype)
+               for j in floats]
+        _, pullback = vjp(float_outputs, *[point[p] for p in linear])
+        return replace_at([None] * len(vals), linear, list(pullback(cts)))
+
+    return [
+        (custom_call, {"bwd": functools.partial(bwd, k)}, vals, links,
+         index.setdefault(eqn.outvars[k], len(index)), eqn.outvars[k].aval)
+        for k in floats
+    ]

@@ -4,7 +4,10 @@
   tracing, one ``cond`` primitive that runs only the chosen branch under ``jit``
   (for a ``vmap`` batch of indices every branch runs and each example is selected).
 * :func:`fori_loop`, :func:`scan`, :func:`map`: loops with a trip count known
-  while tracing, run in Python (unrolled under ``jit``).
+  while tracing, run in Python where values are known; under ``jit`` one ``scan``
+  primitive whose body is traced once (:mod:`fgrad.lax.scan`), differentiable and
+  batchable there too. A ``fori_loop`` bound known only at run time makes it a
+  ``while_loop``.
 * :func:`while_loop`: a loop whose trip count may depend on traced values; under
   ``jit`` it is one ``while_loop`` primitive.
 

@@ -1,9 +1,15 @@
 """``fori_loop``, ``scan`` and ``map``: JAX's structured loops with a known trip count.
 
-fgrad traces Python, so these are Python loops: their trip counts are known while
-tracing, so under ``jit`` the loop is unrolled into the compiled program (its
-size grows with the count). Unlike JAX's, the loop index ``fori_loop`` passes is a
-Python int.
+Where values are concrete (eager mode, and ``grad``, ``jvp``, ``vmap`` of concrete
+values) these are Python loops: nothing is faster, and every transform sees ordinary
+operations. Where the loop is being staged (under ``jit`` or ``make_jaxpr``: some
+trace that records without values is active), the body is traced once and the loop
+becomes one ``scan`` equation (:mod:`fgrad.lax.scan`), so the program's size, its
+compile time and its memory do not grow with the trip count. ``fori_loop`` then
+passes the index as a traced integer scalar, as JAX does (eagerly it is a Python
+int); with a bound that is not known while tracing, ``fori_loop`` becomes a
+:func:`~fgrad.lax.while_loop` (forward mode works through it; reverse mode does not,
+as in JAX).
 
 Every loop checks that its body returns a carry of the same pytree structure,
 shapes and dtypes as it was given, as JAX does, so a dtype that drifts from one
@@ -15,24 +21,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fgrad.core.abstract import get_aval
-from fgrad.core.errors import ConcretizationError, ShapeError
+import numpy as np
+
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.errors import ShapeError
+from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.trace_stack import active_traces
 from fgrad.core.tracer import known_value
 from fgrad.lax.checks import check_same_types
-from fgrad.numpy_api.creation import zeros
+from fgrad.lax.scan import scan_loop, trace_body
+from fgrad.lax.while_loop import while_loop
+from fgrad.numpy_api.creation import asarray, zeros
 from fgrad.numpy_api.manipulation import stack
 
 
-def _static_int(what: str, x) -> int:
-    value = known_value(x)
-    if value is None:
-        raise ConcretizationError(
-            f"{what} must be known while tracing: fgrad runs the loop in Python (unrolled "
-            "under jit). Pass the bound as a static argument (jit(f, static_argnums=...)), "
-            "or use fgrad.lax.while_loop for a trip count that depends on traced values."
-        )
-    return int(value)
+def _staging() -> bool:
+    """Is a trace without values (``jit``, ``make_jaxpr``) active? Only then can a loop's
+    operands or the values its body closes over lack a concrete value."""
+    return any(isinstance(t, JaxprTrace) for t in active_traces())
 
 
 def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
@@ -41,11 +48,12 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     Parameters
     ----------
     lower, upper
-        The bounds: integers known while tracing (under ``jit``: Python ints or
-        static arguments).
+        The bounds, integer scalars. Where both are known while tracing the loop is a
+        ``scan``; a traced bound (under ``jit``) makes it a ``while_loop``, which
+        ``jvp`` differentiates and ``grad`` cannot (as in JAX).
     body_fun
         ``body_fun(i, val) -> val``, returning the same structure, shapes and dtypes;
-        ``i`` is a Python int.
+        ``i`` is a Python int eagerly and a traced integer scalar under ``jit``.
     init_val
         The initial carry, a pytree of arrays.
 
@@ -57,14 +65,48 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     --------
     >>> fgrad.lax.fori_loop(0, 10, lambda i, x: x - 0.1 * fgrad.grad(loss)(x), x0)
     """
-    start = _static_int("fori_loop's lower bound", lower)
-    stop = _static_int("fori_loop's upper bound", upper)
+    start, stop = known_value(lower), known_value(upper)
+    if start is None or stop is None:
+        return _fori_while(lower, upper, body_fun, init_val)
+    start, stop = int(start), int(stop)
+    if _staging():
+        index = np.asarray(start, np.result_type(get_aval(lower).dtype, get_aval(upper).dtype))
+
+        def step(carry, _):
+            i, val = carry
+            new = body_fun(i, val)
+            check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
+            return (i + 1, new), None
+
+        no_xs = tree_flatten(None)[1]
+        staged = _staged_scan(step, (index, init_val), [], no_xs, max(stop - start, 0), False)
+        if staged is not None:
+            return staged[0][1]
     val = init_val
     for i in range(start, stop):
         new = body_fun(i, val)
         check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
         val = new
     return val
+
+
+def _fori_while(lower, upper, body_fun: Callable, init_val):
+    """``fori_loop`` with a bound not known while tracing: a ``while_loop`` on the index."""
+    dtype = np.result_type(get_aval(lower).dtype, get_aval(upper).dtype)
+    if dtype.kind not in "iu":
+        raise TypeError(
+            f"fori_loop: the bounds must be integers, got {get_aval(lower).str_short()} and "
+            f"{get_aval(upper).str_short()}"
+        )
+
+    def body(state):
+        i, stop, val = state
+        new = body_fun(i, val)
+        check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
+        return i + 1, stop, new
+
+    state = (asarray(lower, dtype), asarray(upper, dtype), init_val)
+    return while_loop(lambda s: s[0] < s[1], body, state)[2]
 
 
 def scan(
@@ -97,6 +139,12 @@ def scan(
     (carry, ys)
         The final carry and the ``y``s stacked along a new leading axis.
 
+    Notes
+    -----
+    Where values are known this is a Python loop. Under ``jit``/``make_jaxpr`` it
+    is one ``scan`` equation whose body is traced once, differentiable in both
+    modes and batchable (see :mod:`fgrad.lax.scan`).
+
     Examples
     --------
     >>> def step(h, x):
@@ -117,6 +165,9 @@ def scan(
             else "scan: with xs=None, give the number of steps as length="
         )
     (n,) = lengths
+    staged = _staged_scan(f, init, xs_flat, xs_tree, n, reverse) if _staging() else None
+    if staged is not None:
+        return staged
     carry, ys = init, []
     for i in reversed(range(n)) if reverse else range(n):
         x = tree_unflatten(xs_tree, [leaf[i] for leaf in xs_flat])
@@ -131,12 +182,37 @@ def scan(
     return carry, tree_map(lambda *leaves: stack(leaves), *ys)
 
 
+def _staged_scan(f: Callable, init, xs_flat: list, xs_tree, length: int, reverse: bool):
+    """The scan as one ``scan`` equation, its body traced once; or None where every
+    operand and every value the body closes over is known (a ``make_jaxpr`` trace only
+    records tangents, as ``linearize`` does): then the Python loop runs, as eagerly."""
+    init_flat, carry_tree = tree_flatten(init)
+    n_carry = len(init_flat)
+    y_tree = []
+
+    def flat_body(*args):
+        carry = tree_unflatten(carry_tree, list(args[:n_carry]))
+        new, y = f(carry, tree_unflatten(xs_tree, list(args[n_carry:])))
+        check_same_types("scan", new, carry, "f's carry", "the carry it was given")
+        y_flat, tree = tree_flatten(y)
+        y_tree.append(tree)
+        return [*tree_flatten(new)[0], *y_flat]
+
+    avals = [get_aval(c) for c in init_flat]
+    avals += [ShapedArray(get_aval(x).shape[1:], get_aval(x).dtype) for x in xs_flat]
+    body, consts = trace_body(flat_body, avals, [*init_flat, *xs_flat])
+    if all(known_value(v) is not None for v in [*consts, *init_flat, *xs_flat]):
+        return None
+    out = scan_loop(body, [*consts, *init_flat, *xs_flat], len(consts), n_carry, length, reverse)
+    return tree_unflatten(carry_tree, out[:n_carry]), tree_unflatten(y_tree[0], out[n_carry:])
+
+
 def map(f: Callable, xs) -> Any:  # noqa: A001 - JAX's name
     """``stack([f(x) for x in xs])`` over the leading axis of a pytree ``xs``, one slice
     at a time (``jax.lax.map``): a :func:`scan` without a carry.
 
     Unlike ``vmap``, each slice runs separately, so memory holds one slice's
-    intermediates; under ``jit`` the loop is unrolled.
+    intermediates; under ``jit`` it is one ``scan`` equation.
     """
     return scan(lambda carry, x: (carry, f(x)), None, xs)[1]
 

@@ -183,8 +183,10 @@ def _loop(cond: TracedFunction, cond_consts, body: TracedFunction, body_consts, 
             "while_loop: reverse-mode differentiation (grad, vjp) of a loop whose condition "
             "is not known while tracing (under jit) is not supported: the backward pass "
             "needs every iteration's values, and their number is only decided at run time. "
-            "Differentiate outside jit (eager grad of while_loop works), or use "
-            "fgrad.lax.fori_loop or scan with a fixed trip count."
+            "Differentiate outside jit (eager grad of while_loop works), or give the loop "
+            "a trip count known while tracing: fgrad.lax.scan, or fori_loop with bounds "
+            "that are Python ints or static arguments (jit(f, static_argnums=...)); a "
+            "fori_loop whose bound is traced is a while_loop."
         )
     return list(bind(while_loop_p, *operands, cond=cond, body=body))
 
