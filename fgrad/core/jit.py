@@ -30,6 +30,7 @@ from fgrad.core.codegen import Replay
 from fgrad.core.errors import TransformError
 from fgrad.core.jit_rules import transformed_call
 from fgrad.core.make_jaxpr import JaxprTrace, is_traceable, stage
+from fgrad.core.numpy_random_guard import warn_on_numpy_draws
 from fgrad.core.optimize import optimize
 from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -191,6 +192,7 @@ def _compile(
         return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
 
     trace = JitTrace()
-    closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
+    with warn_on_numpy_draws(getattr(fun, "__name__", "function")):
+        closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     with backend.on_device(trace.device):  # constants folded now land with the inputs
         return Replay(optimize(closed), getattr(fun, "__name__", "replay"))
