@@ -178,17 +178,22 @@ def fold_in(k, data) -> np.ndarray:
     return fnp.concatenate([y0, y1])
 
 
-def shape_tuple(shape: Shape, fn: str) -> tuple[int, ...]:
-    """``shape`` as a tuple of non-negative ints, or a ``TypeError`` naming ``fn``."""
+def shape_tuple(shape: Shape, fn: str, module: str = "fgrad.random") -> tuple[int, ...]:
+    """``shape`` as a tuple of non-negative ints, or an error naming ``module.fn``."""
     dims = (shape,) if not isinstance(shape, (tuple, list)) else tuple(shape)
+    if any(isinstance(d, Tracer) for d in dims):
+        raise TypeError(
+            f"{module}.{fn}: shape must be concrete, got the traced {shape!r}; under jit "
+            "mark the argument that holds it static (jit(f, static_argnums=...))"
+        )
     try:
         dims = tuple(operator.index(d) for d in dims)
     except TypeError:
         raise TypeError(
-            f"fgrad.random.{fn}: shape must be an int or a tuple of ints, got {shape!r}"
+            f"{module}.{fn}: shape must be an int or a tuple of ints, got {shape!r}"
         ) from None
     if any(d < 0 for d in dims):
-        raise ValueError(f"fgrad.random.{fn}: negative dimension in shape {dims}")
+        raise ValueError(f"{module}.{fn}: negative dimension in shape {dims}")
     return dims
 
 
