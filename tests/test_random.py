@@ -14,6 +14,7 @@ import math
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,7 +232,10 @@ def test_draws_are_the_same_in_another_process():
         "print(repr(fgrad.random.normal(k, (4,)).tolist()),"
         " repr(fgrad.random.poisson(k, 30.0, (3,)).tolist()))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parents[1]  # this checkout's fgrad, not an installed one
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
     k = key(123)
     here = f"{random.normal(k, (4,)).tolist()!r} {random.poisson(k, 30.0, (3,)).tolist()!r}"
     assert out.stdout.strip() == here
