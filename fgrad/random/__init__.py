@@ -19,6 +19,7 @@ from __future__ import annotations
 from fgrad.random.distributions import (
     bernoulli,
     categorical,
+    cauchy,
     choice,
     exponential,
     gumbel,
@@ -27,12 +28,13 @@ from fgrad.random.distributions import (
     multivariate_normal,
     normal,
     permutation,
+    rademacher,
     randint,
     truncated_normal,
     uniform,
 )
-from fgrad.random.prng import PRNGKey, bits, fold_in, key, key_data, split
-from fgrad.random.rejection import beta, dirichlet, gamma, loggamma, poisson
+from fgrad.random.prng import PRNGKey, bits, fold_in, key, key_data, split, wrap_key_data
+from fgrad.random.rejection import beta, chisquare, dirichlet, gamma, loggamma, poisson, t
 
 __all__ = [
     "PRNGKey",
@@ -40,6 +42,8 @@ __all__ = [
     "beta",
     "bits",
     "categorical",
+    "cauchy",
+    "chisquare",
     "choice",
     "dirichlet",
     "exponential",
@@ -55,8 +59,11 @@ __all__ = [
     "normal",
     "permutation",
     "poisson",
+    "rademacher",
     "randint",
     "split",
+    "t",
     "truncated_normal",
     "uniform",
+    "wrap_key_data",
 ]

@@ -23,6 +23,7 @@ from fgrad.random.prng import Shape, _check_key, bits, shape_tuple
 __all__ = [
     "bernoulli",
     "categorical",
+    "cauchy",
     "choice",
     "exponential",
     "gumbel",
@@ -31,6 +32,7 @@ __all__ = [
     "multivariate_normal",
     "normal",
     "permutation",
+    "rademacher",
     "randint",
     "truncated_normal",
     "uniform",
@@ -183,6 +185,20 @@ def logistic(k, shape: Shape = (), dtype=None):
     dtype = float_dtype(dtype, "logistic")
     u = unit_uniform(k, shape_tuple(shape, "logistic"), dtype, open_=True, fn="logistic")
     return fnp.log(u) - fnp.log1p(-u)
+
+
+def cauchy(k, shape: Shape = (), dtype=None):
+    """Standard Cauchy draws (``jax.random.cauchy``): ``tan(pi (u - 1/2))``, ``u`` in ``(0, 1)``."""
+    dtype = float_dtype(dtype, "cauchy")
+    u = unit_uniform(k, shape_tuple(shape, "cauchy"), dtype, open_=True, fn="cauchy")
+    return fnp.tan(dtype.type(math.pi) * (u - dtype.type(0.5)))
+
+
+def rademacher(k, shape: Shape = (), dtype=np.int64):
+    """-1 or +1 with probability 1/2 each (``jax.random.rademacher``)."""
+    shape = shape_tuple(shape, "rademacher")
+    sign_bit = bits(k, shape, _fn="rademacher") >> np.uint32(31)
+    return (2 * sign_bit.astype(np.int64) - 1).astype(dtype)
 
 
 def bernoulli(k, p=0.5, shape: Shape | None = None):

@@ -22,7 +22,7 @@ import numpy as np
 import fgrad.numpy as fnp
 from fgrad.core.tracer import Tracer
 
-__all__ = ["PRNGKey", "bits", "fold_in", "key", "key_data", "split"]
+__all__ = ["PRNGKey", "bits", "fold_in", "key", "key_data", "split", "wrap_key_data"]
 
 _U32 = np.uint32
 _MASK = 0xFFFFFFFF
@@ -114,8 +114,13 @@ PRNGKey = key
 
 
 def key_data(k) -> np.ndarray:
-    """The raw ``uint32[2]`` words of a key (the key itself: keys are raw here)."""
+    """The raw ``uint32[2]`` words of a key (``jax.random.key_data``): the key itself here."""
     return _check_key(k, "key_data")
+
+
+def wrap_key_data(data) -> np.ndarray:
+    """A key from raw ``uint32[2]`` words (``jax.random.wrap_key_data``): checked, unchanged."""
+    return _check_key(data, "wrap_key_data")
 
 
 def _counters(k, n: int, domain):
@@ -125,27 +130,25 @@ def _counters(k, n: int, domain):
     return fnp.concatenate([y0, y1])[:n]
 
 
-def split(k, num: int = 2) -> np.ndarray:
+def split(k, num: int | tuple[int, ...] = 2) -> np.ndarray:
     """``num`` new independent keys from ``k`` (``jax.random.split``).
 
     Parameters
     ----------
     k : uint32 array of shape (2,)
-    num : int
-        How many keys.
+    num : int or tuple of ints
+        How many keys, or the shape of the array of keys.
 
     Returns
     -------
     numpy.ndarray
-        ``uint32`` array of shape ``(num, 2)``; unpack it (``k1, k2 = split(k)``)
-        or index it. Never use ``k`` itself again once split.
+        ``uint32`` array of shape ``(num, 2)`` (``num + (2,)`` for a tuple); unpack
+        it (``k1, k2 = split(k)``) or index it. Never use ``k`` itself again once split.
     """
     k = _check_key(k, "split")
-    num = operator.index(num)
-    if num < 0:
-        raise ValueError(f"fgrad.random.split: num must be >= 0, got {num}")
-    y0, y1 = threefry2x32(k[0], k[1], fnp.arange(num, dtype=_U32), _SPLIT)
-    return fnp.stack([y0, y1], axis=-1)
+    shape = shape_tuple(num, "split")
+    y0, y1 = threefry2x32(k[0], k[1], fnp.arange(math.prod(shape), dtype=_U32), _SPLIT)
+    return fnp.reshape(fnp.stack([y0, y1], axis=-1), shape + (2,))
 
 
 def fold_in(k, data) -> np.ndarray:

@@ -27,7 +27,7 @@ from fgrad.lax.while_loop import while_loop
 from fgrad.random.distributions import as_dtype, float_dtype, normal, param_shape, unit_uniform
 from fgrad.random.prng import Shape, _check_key, fold_in, split
 
-__all__ = ["beta", "dirichlet", "gamma", "loggamma", "poisson"]
+__all__ = ["beta", "chisquare", "dirichlet", "gamma", "loggamma", "poisson", "t"]
 
 _F64 = np.dtype(np.float64)
 
@@ -135,6 +135,55 @@ def gamma(k, a, shape: Shape | None = None, dtype=None):
     _check_key(k, "gamma")
     shape = param_shape(shape, "gamma", a)
     return fnp.exp(_log_gamma(k, as_dtype(a, _F64), shape)).astype(dtype)
+
+
+def chisquare(k, df, shape: Shape | None = None, dtype=None):
+    """Chi-square draws, ``df`` degrees of freedom (``jax.random.chisquare``): ``2 Gamma(df/2)``.
+
+    Parameters
+    ----------
+    k : uint32 array of shape (2,)
+    df : float or array
+        Degrees of freedom ``> 0``, broadcast to ``shape`` (default: ``df``'s shape).
+    shape : tuple of ints, optional
+    dtype : floating dtype, optional
+
+    Returns
+    -------
+    numpy.ndarray
+        Not differentiable in ``df`` (see :func:`gamma`).
+    """
+    dtype = float_dtype(dtype, "chisquare")
+    _check_key(k, "chisquare")
+    shape = param_shape(shape, "chisquare", df)
+    return (2 * fnp.exp(_log_gamma(k, as_dtype(df, _F64) / 2, shape))).astype(dtype)
+
+
+def t(k, df, shape: Shape | None = None, dtype=None):
+    """Student's t draws with ``df`` degrees of freedom (``jax.random.t``).
+
+    ``Z / sqrt(V / df)`` for a standard normal ``Z`` and a chi-square ``V``.
+
+    Parameters
+    ----------
+    k : uint32 array of shape (2,)
+    df : float or array
+        Degrees of freedom ``> 0``, broadcast to ``shape`` (default: ``df``'s shape).
+    shape : tuple of ints, optional
+    dtype : floating dtype, optional
+
+    Returns
+    -------
+    numpy.ndarray
+        Not differentiable in ``df`` (see :func:`gamma`).
+    """
+    dtype = float_dtype(dtype, "t")
+    _check_key(k, "t")
+    shape = param_shape(shape, "t", df)
+    k_z, k_v = split(k)
+    df = as_dtype(df, _F64)
+    v = 2 * fnp.exp(_log_gamma(k_v, df / 2, shape))
+    return (normal(k_z, shape) / fnp.sqrt(v / df)).astype(dtype)
 
 
 def beta(k, a, b, shape: Shape | None = None, dtype=None):
