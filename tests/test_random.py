@@ -596,6 +596,26 @@ def test_numpy_draw_inside_jit_warns():
     np.testing.assert_array_equal(jitted(np.zeros(3)), a)  # the trap itself: frozen
 
 
+RNG = np.random.default_rng(0)  # a script's global generator, read by a jitted function
+
+
+def _noisy_with_the_global_generator(x):
+    return x + RNG.normal(size=x.shape)
+
+
+@pytest.mark.parametrize("make_rng", [np.random.default_rng, np.random.RandomState])
+def test_generator_draw_inside_jit_warns(make_rng):
+    with pytest.warns(FrozenRandomWarning, match="fgrad.random"):
+        fgrad.jit(_noisy_with_the_global_generator)(np.zeros(2))
+    rng = make_rng(1)
+
+    def closure(x):
+        return x * rng.uniform(size=x.shape)
+
+    with pytest.warns(FrozenRandomWarning, match="jit\\(closure\\)"):
+        fgrad.jit(closure)(np.ones(2))
+
+
 def test_no_warning_without_numpy_draws():
     with warnings.catch_warnings():
         warnings.simplefilter("error", FrozenRandomWarning)
@@ -604,3 +624,6 @@ def test_no_warning_without_numpy_draws():
         x = np.random.normal(size=3)
         fgrad.jit(lambda x: x * 2)(x)
         np.random.normal(size=3)
+        rng = np.random.default_rng(0)  # named but not drawn from while tracing
+        fgrad.jit(lambda x: x + 0 * len(str(rng)))(x)
+        fgrad.jit(lambda x: x + RNG.bit_generator.state["state"]["state"] % 2)(x)

@@ -192,7 +192,7 @@ def _compile(
         return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
 
     trace = JitTrace()
-    with warn_on_numpy_draws(getattr(fun, "__name__", "function")):
+    with warn_on_numpy_draws(fun):
         closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     with backend.on_device(trace.device):  # constants folded now land with the inputs
         return Replay(optimize(closed), getattr(fun, "__name__", "replay"))
