@@ -548,25 +548,50 @@ def test_exponential_scale_and_gumbel_location_are_reparameterised():
     np.testing.assert_allclose(g, -np.sum(e) / 4.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "draw",
-    [
-        lambda a: random.gamma(key(0), a, (3,)),
-        lambda a: random.loggamma(key(0), a, (3,)),
-        lambda a: random.beta(key(0), a, 2.0, (3,)),
-        lambda a: random.dirichlet(key(0), fnp.stack([a, a + 1.0])),
-        lambda a: random.chisquare(key(0), a, (3,)),
-        lambda a: random.t(key(0), a, (3,)),
-    ],
-)
-def test_gamma_family_refuses_a_shape_derivative(draw):
-    with pytest.raises(NotImplementedError, match="stop_gradient"):
-        fgrad.grad(lambda a: fnp.sum(draw(a)))(1.5)
-    with pytest.raises(NotImplementedError, match="stop_gradient"):
-        fgrad.jvp(lambda a: fnp.sum(draw(a)), (1.5,), (1.0,))
-    # with the parameter stopped, the draw is a constant factor
-    g = fgrad.grad(lambda a: fnp.sum(draw(fgrad.stop_gradient(a)) * a))(1.5)
-    np.testing.assert_allclose(g, np.sum(draw(1.5)), rtol=1e-12)
+@pytest.mark.parametrize("a", [0.02, 0.3, 1.0, 4.0, 80.0])
+def test_gamma_derivative_is_the_implicit_one(a):
+    # moving a with the draw's quantile u = P(a, x) fixed: x(a) = P^-1(a, u), by SciPy
+    special = pytest.importorskip("scipy.special")
+    k = key(15)
+    x = random.gamma(k, a, (8,))
+    u = special.gammainc(a, x)
+    h = 1e-6 * a
+    expected = (special.gammaincinv(a + h, u) - special.gammaincinv(a - h, u)) / (2 * h)
+    draw = lambda a: random.gamma(k, a, (8,))  # noqa: E731
+    np.testing.assert_allclose(fgrad.jacfwd(draw)(a), expected, rtol=1e-6)
+    np.testing.assert_allclose(fgrad.jacrev(draw)(a), expected, rtol=1e-6)
+    np.testing.assert_allclose(fgrad.jit(fgrad.jacfwd(draw))(a), expected, rtol=1e-6)
+    log_draw = lambda a: random.loggamma(k, a, (8,))  # noqa: E731
+    np.testing.assert_allclose(fgrad.jacfwd(log_draw)(a), expected / x, rtol=1e-6)
+
+
+def test_gamma_family_gradients_match_the_derivatives_of_their_means():
+    # d E[x] / d theta = E[d x / d theta]: sample means of the gradients, 6 standard errors
+    k = key(16)
+
+    def check(draw, theta, expected):
+        g = np.asarray(fgrad.jacfwd(draw)(theta))
+        assert np.all(np.abs(g.mean(0) - expected) < 6 * g.std(0) / math.sqrt(len(g)))
+
+    check(lambda a: random.gamma(k, a, (N,)), 0.4, 1.0)  # E x = a
+    check(lambda a: random.gamma(k, a, (N,)), 7.0, 1.0)
+    check(lambda df: random.chisquare(k, df, (N,)), 3.0, 1.0)  # E x = df
+    a, b = 2.0, 3.0  # E x = a / (a + b)
+    check(lambda a: random.beta(k, a, b, (N,)), a, b / (a + b) ** 2)
+    alpha = np.array([0.5, 1.5, 3.0])  # E x_i = alpha_i / sum(alpha)
+    s = alpha.sum()
+    jac = (np.eye(3) * s - alpha[:, None]) / s**2  # d E x_i / d alpha_j
+    check(lambda al: random.dirichlet(k, al, (N,)), alpha, jac)
+
+
+def test_gamma_derivative_under_vmap_and_jit():
+    keys = random.split(key(17), 4)
+    dg = fgrad.grad(lambda k, a: random.gamma(k, a), argnums=1)
+    each = [dg(k, 2.5) for k in keys]
+    np.testing.assert_allclose(fgrad.vmap(dg, (0, None))(keys, 2.5), each, rtol=1e-12)
+    np.testing.assert_allclose([fgrad.jit(dg)(k, 2.5) for k in keys], each, rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="with respect to a"):
+        fgrad.grad(fgrad.grad(lambda a: random.gamma(key(0), a)))(2.0)
 
 
 def test_per_example_noise_under_vmap_of_grad():

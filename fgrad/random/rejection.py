@@ -9,10 +9,10 @@ depends only on the key and its own parameter: the same eagerly, under ``jit``
 gives alone). Invalid parameters (non-positive or NaN) end the loop at once and
 give NaN (``gamma``) or -1 (``poisson``) instead of looping forever.
 
-``gamma`` is not differentiable in its shape parameter here (JAX differentiates it
-implicitly through the incomplete gamma function): a traced ``a`` under
-``grad``/``jvp`` raises ``NotImplementedError`` instead of giving the wrong
-derivative of the accept/reject path.
+The gamma draws are differentiable in their shape parameter by implicit
+reparameterisation, as in JAX (not through the accept/reject path, whose
+derivative would be wrong), and so are ``beta``, ``dirichlet``, ``chisquare``
+and ``t`` built on them.
 """
 
 from __future__ import annotations
@@ -74,17 +74,49 @@ def _log_gamma_draw(k, a, shape: tuple[int, ...]):
     return fnp.where(valid, log_x, np.nan)
 
 
-def _no_shape_derivative(primals, tangents):
-    raise NotImplementedError(
-        "fgrad.random.gamma (and loggamma, beta, dirichlet) is not differentiable in its "
-        "shape parameter: fgrad has no implicit derivative of the incomplete gamma function. "
-        "Wrap the parameter in fgrad.stop_gradient if its gradient is not wanted."
-    )
+def _log_gamma_jvp(shape: tuple[int, ...]):
+    """The implicit derivative of ``log x`` for a Gamma(a) draw ``x``: ``dx/da = -dP/da / p``.
+
+    ``P(a, x)`` is the CDF (the regularised lower incomplete gamma function) and ``p``
+    the density: ``a`` moves while the draw's quantile ``P(a, x)`` stays fixed
+    (implicit reparameterisation, Figurnov et al., 2018, as JAX does). ``dP/da`` is
+    a central difference of ``gammainc`` in ``a`` (of ``gammaincc`` where ``P`` is
+    above 1/2, to keep its precision); for ``x < 1e-8`` the leading term
+    ``P = x**a / Gamma(a + 1)`` gives ``d log x / da = (digamma(a + 1) - log x) / a``
+    without underflow. Needs SciPy (``fgrad.scipy.special``); not differentiable a
+    second time in ``a``.
+    """
+
+    def rule(primals, tangents):
+        from fgrad.scipy.special import digamma, gammainc, gammaincc, gammaln
+
+        k, a = primals
+        log_x = _log_gamma_draw(k, a, shape)
+        a = fnp.broadcast_to(a, shape)
+        valid = a > 0
+        a = fnp.where(valid, a, 1.0)
+        x = fnp.exp(log_x)
+        h = 1e-5 * a
+        d_cdf = fnp.where(
+            gammainc(a, x) < 0.5,
+            gammainc(a + h, x) - gammainc(a - h, x),
+            gammaincc(a - h, x) - gammaincc(a + h, x),
+        ) / (2 * h)
+        tiny = ~(log_x >= math.log(1e-8))
+        log_x_density = a * fnp.where(tiny, 0.0, log_x) - x - gammaln(a)  # log(x p(x))
+        d_log_x = fnp.where(
+            tiny,
+            (digamma(a + 1) - log_x) / a,
+            -d_cdf * fnp.exp(-log_x_density),
+        )
+        return log_x, fnp.where(valid, d_log_x, np.nan) * tangents[1]
+
+    return rule
 
 
 def _log_gamma(k, a, shape: tuple[int, ...]):
     draw = custom_jvp(lambda k, a: _log_gamma_draw(k, a, shape))
-    draw.defjvp(_no_shape_derivative)
+    draw.defjvp(_log_gamma_jvp(shape))
     return draw(k, a)
 
 
@@ -128,8 +160,8 @@ def gamma(k, a, shape: Shape | None = None, dtype=None):
     Returns
     -------
     numpy.ndarray
-        NaN where ``a <= 0`` or is NaN. Not differentiable in ``a`` (raises
-        ``NotImplementedError`` under ``grad``/``jvp``), unlike JAX.
+        NaN where ``a <= 0`` or is NaN. Differentiable in ``a`` (implicit
+        reparameterisation, as in JAX; needs SciPy when differentiated).
     """
     dtype = float_dtype(dtype, "gamma")
     _check_key(k, "gamma")
@@ -151,7 +183,7 @@ def chisquare(k, df, shape: Shape | None = None, dtype=None):
     Returns
     -------
     numpy.ndarray
-        Not differentiable in ``df`` (see :func:`gamma`).
+        Differentiable in ``df`` (see :func:`gamma`).
     """
     dtype = float_dtype(dtype, "chisquare")
     _check_key(k, "chisquare")
@@ -175,7 +207,7 @@ def t(k, df, shape: Shape | None = None, dtype=None):
     Returns
     -------
     numpy.ndarray
-        Not differentiable in ``df`` (see :func:`gamma`).
+        Differentiable in ``df`` (see :func:`gamma`).
     """
     dtype = float_dtype(dtype, "t")
     _check_key(k, "t")
@@ -190,7 +222,7 @@ def beta(k, a, b, shape: Shape | None = None, dtype=None):
     """Beta(``a``, ``b``) draws (``jax.random.beta``): ``X / (X + Y)`` for Gamma draws.
 
     Computed from log-gamma draws, so tiny ``a`` and ``b`` give values near 0 or 1,
-    not NaN. Not differentiable in ``a``, ``b`` (see :func:`gamma`).
+    not NaN. Differentiable in ``a``, ``b`` (see :func:`gamma`).
 
     Parameters
     ----------
@@ -230,7 +262,7 @@ def dirichlet(k, alpha, shape: Shape | None = None, dtype=None):
     Returns
     -------
     numpy.ndarray
-        Rows on the simplex (they sum to 1). Not differentiable in ``alpha``.
+        Rows on the simplex (they sum to 1). Differentiable in ``alpha``.
     """
     dtype = float_dtype(dtype, "dirichlet")
     _check_key(k, "dirichlet")
