@@ -16,6 +16,7 @@ and use each new key once. See ``docs/random.md``.
 
 from __future__ import annotations
 
+from fgrad.core.numpy_random_guard import FrozenRandomWarning
 from fgrad.random.distributions import (
     bernoulli,
     categorical,
@@ -37,6 +38,7 @@ from fgrad.random.prng import PRNGKey, bits, fold_in, key, key_data, split, wrap
 from fgrad.random.rejection import beta, chisquare, dirichlet, gamma, loggamma, poisson, t
 
 __all__ = [
+    "FrozenRandomWarning",
     "PRNGKey",
     "bernoulli",
     "beta",
