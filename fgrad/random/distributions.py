@@ -217,7 +217,8 @@ def bernoulli(k, p=0.5, shape: Shape | None = None):
     numpy.ndarray of bool
     """
     shape = param_shape(shape, "bernoulli", p)
-    return unit_uniform(k, shape, np.dtype(np.float64), fn="bernoulli") < p
+    # one 32-bit word per draw, compared exactly in float64: P(True) = ceil(p 2**32) / 2**32
+    return bits(k, shape, _fn="bernoulli") < as_dtype(p, np.float64) * 2.0**32
 
 
 def randint(k, shape: Shape, minval, maxval, dtype=np.int64):
