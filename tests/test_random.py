@@ -80,6 +80,8 @@ def test_split_and_fold_in_give_distinct_keys():
     np.testing.assert_array_equal(random.split(k, 5)[:2], [k1, k2])
     assert random.split(k, 0).shape == (0, 2)
     np.testing.assert_array_equal(random.split(k, (2, 3)), random.split(k, 6).reshape(2, 3, 2))
+    seeds = np.array([0, 7, 2**40])
+    np.testing.assert_array_equal(fgrad.vmap(random.key)(seeds), [random.key(s) for s in seeds])
     np.testing.assert_array_equal(random.wrap_key_data(random.key_data(k)), k)
 
 
@@ -127,6 +129,10 @@ def test_bad_arguments_are_explained():
         random.choice(k, 3, (4,), replace=False)
     with pytest.raises(TypeError, match="static_argnums"):
         fgrad.jit(lambda k, n: random.normal(k, (n,)))(k, 3)
+    with pytest.raises(ValueError, match="do not broadcast to shape"):
+        random.uniform(k, (3,), minval=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="do not broadcast to shape"):
+        random.gamma(k, np.ones(4), (3,))
     with pytest.raises(ValueError, match="end with the batch shape"):
         random.categorical(k, np.zeros((2, 3)), shape=(4,))
 

@@ -55,10 +55,24 @@ def as_dtype(x, dtype):
 
 
 def param_shape(shape, fn: str, *params) -> tuple[int, ...]:
-    """``shape`` as a tuple, or the broadcast shape of the parameters when it is ``None``."""
+    """``shape`` as a tuple, or the broadcast shape of the parameters when it is ``None``.
+
+    A given ``shape`` must hold the parameters' broadcast shape (as in JAX): the
+    parameters never silently enlarge the result.
+    """
+    shapes = [tuple(np.shape(p)) for p in params]
     if shape is None:
-        return tuple(np.broadcast_shapes(*(np.shape(p) for p in params)))
-    return shape_tuple(shape, fn)
+        return tuple(np.broadcast_shapes(*shapes))
+    shape = shape_tuple(shape, fn)
+    try:
+        fits = np.broadcast_shapes(shape, *shapes) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"fgrad.random.{fn}: parameters of shapes {shapes} do not broadcast to shape {shape}"
+        )
+    return shape
 
 
 def unit_uniform(k, shape: tuple[int, ...], dtype: np.dtype, open_: bool = False, *, fn: str):
@@ -92,7 +106,7 @@ def uniform(k, shape: Shape = (), dtype=None, minval=0.0, maxval=1.0):
         Array of ``shape`` and ``dtype``.
     """
     dtype = float_dtype(dtype, "uniform")
-    u = unit_uniform(k, shape_tuple(shape, "uniform"), dtype, fn="uniform")
+    u = unit_uniform(k, param_shape(shape, "uniform", minval, maxval), dtype, fn="uniform")
     lo, hi = as_dtype(minval, dtype), as_dtype(maxval, dtype)
     return fnp.maximum(lo, lo + (hi - lo) * u)
 
@@ -245,7 +259,7 @@ def randint(k, shape: Shape, minval, maxval, dtype=np.int64):
     dtype = np.dtype(dtype)
     if dtype.kind not in "iu":
         raise TypeError(f"fgrad.random.randint: dtype must be an integer dtype, got {dtype}")
-    shape = shape_tuple(shape, "randint")
+    shape = param_shape(shape, "randint", minval, maxval)
     lo, hi = as_dtype(minval, np.int64), as_dtype(maxval, np.int64)
     span = fnp.maximum(hi - lo, 1).astype(np.uint64)
     offset = bits(k, shape, np.uint64, _fn="randint") % span
