@@ -33,7 +33,6 @@ import numpy as np
 
 # MT19937's C state: 624 uint32 words and the position in them
 _MT19937_STATE_BYTES = 624 * 4 + 4
-_GENERATORS = (np.random.Generator, np.random.RandomState)
 
 
 class FrozenRandomWarning(UserWarning):
@@ -47,7 +46,9 @@ def _named_generators(fun: Callable) -> list:
         return []
     candidates = [fun.__globals__.get(name) for name in code.co_names]
     candidates += [cell.cell_contents for cell in fun.__closure__ or () if _filled(cell)]
-    return [g for g in candidates if isinstance(g, _GENERATORS)]
+    # np.random is read here, not at import: NumPy loads it on first use (8 ms)
+    generators = (np.random.Generator, np.random.RandomState)
+    return [g for g in candidates if isinstance(g, generators)]
 
 
 def _filled(cell) -> bool:
