@@ -16,7 +16,7 @@ function over a batch axis (per-example gradients); ``jit`` to trace once and
 replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
-``fgrad.tree_util``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
+``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
 ``fgrad.flatten_util.ravel_pytree``.
 """
 
@@ -74,6 +74,7 @@ _SUBMODULES = (
     "lax",
     "tree_util",
     "debug",
+    "random",
 )
 
 

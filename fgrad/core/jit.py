@@ -39,6 +39,7 @@ from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.core.jit_rules import transformed_call
 from fgrad.core.make_jaxpr import JitTrace, is_traceable, stage
+from fgrad.core.numpy_random_guard import warn_on_numpy_draws
 from fgrad.core.optimize import optimize
 from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -224,7 +225,8 @@ def _trace(
         return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
 
     trace = JitTrace()
-    closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
+    with warn_on_numpy_draws(fun):
+        closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     if trace.closes_over_tracers:
         return None
     with backend.on_device(trace.device):  # constants folded now land with the inputs

@@ -16,6 +16,7 @@ float32. See ``docs/nn.md``::
 
 from __future__ import annotations
 
+from fgrad.nn import initializers
 from fgrad.nn.activations import (
     gelu,
     log_sigmoid,
@@ -28,7 +29,7 @@ from fgrad.nn.activations import (
     softmax,
     softplus,
 )
-from fgrad.nn.initializers import glorot_uniform, he_normal, zeros
+from fgrad.nn.generator_init import glorot_uniform, he_normal, zeros
 from fgrad.nn.losses import (
     hinge,
     l2_penalty,
@@ -43,6 +44,7 @@ __all__ = [
     "glorot_uniform",
     "he_normal",
     "hinge",
+    "initializers",
     "l2_penalty",
     "log_sigmoid",
     "log_softmax",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.nn.initializers import _check_rng, glorot_uniform, zeros
+from fgrad.nn.generator_init import _check_rng, glorot_uniform, zeros
 
 __all__ = ["mlp_apply", "mlp_init"]
 
