@@ -58,6 +58,22 @@ class ShapedArray:
         return f"ShapedArray({self.str_short()}{weak})"
 
 
+def array_aval(x) -> ShapedArray:
+    """The aval of an array whose ``shape`` is a tuple of ints and ``dtype`` a ``numpy.dtype``.
+
+    Skips the conversions of ``ShapedArray.__init__``: the reverse-mode tape calls
+    it for every input it does not keep.
+    """
+    aval = _new_shaped_array(ShapedArray)
+    aval.shape = x.shape
+    aval.dtype = x.dtype
+    aval.weak_type = False
+    return aval
+
+
+_new_shaped_array = object.__new__
+
+
 def dtype_short_name(dtype) -> str:
     """``float64 -> f64``, ``int32 -> i32``, ``bool -> bool``."""
     dtype = np.dtype(dtype)
