@@ -139,20 +139,21 @@ def defvjp(prim: Primitive, *rules: Callable | None, reads: Sequence[str | None]
     ...        lambda g, ans, x, y: unbroadcast(x * g, y.shape),
     ...        reads=("y", "x"))   # x * c keeps c, not x
     """
-    vjp_rules[prim] = tuple(rules)
-    if reads is None:
-        _set_reads(prim, None)
-        return
-    if len(reads) != len(rules):
-        raise ValueError(
-            f"defvjp({prim.name}): {len(rules)} rules but {len(reads)} `reads` entries; "
-            "give one string per rule (None for a None rule)"
+    declared = None
+    if reads is not None:
+        if len(reads) != len(rules):
+            raise ValueError(
+                f"defvjp({prim.name}): {len(rules)} rules but {len(reads)} `reads` entries; "
+                "give one string per rule (None for a None rule)"
+            )
+        declared = _Reads(
+            [
+                None if rule is None else _resolve_reads(prim, rule, names)
+                for rule, names in zip(rules, reads)
+            ]
         )
-    declared = [
-        None if rule is None else _resolve_reads(prim, rule, names)
-        for rule, names in zip(rules, reads)
-    ]
-    _set_reads(prim, _Reads(declared))
+    vjp_rules[prim] = tuple(rules)
+    _set_reads(prim, declared)
 
 
 def defvjp_all(prim: Primitive, rule: Callable, reads: str | None = None) -> None:
@@ -163,15 +164,12 @@ def defvjp_all(prim: Primitive, rule: Callable, reads: str | None = None) -> Non
     when the rule reads no argument's value (only shapes and dtypes), ``None``
     (keep every value) otherwise.
     """
-    vjp_rules[prim] = rule
-    if reads is None:
-        _set_reads(prim, None)
-        return
-    if reads.split() not in ([], ["ans"]):
+    if reads is not None and reads.split() not in ([], ["ans"]):
         raise ValueError(
             f"defvjp_all({prim.name}): reads must be '', 'ans' or None, got {reads!r}"
         )
-    _set_reads(prim, _Reads([], variadic=(frozenset(), reads == "ans")))
+    vjp_rules[prim] = rule
+    _set_reads(prim, None if reads is None else _Reads([], variadic=(frozenset(), reads == "ans")))
 
 
 def _resolve_reads(prim: Primitive, rule: Callable, names: str) -> tuple[frozenset, bool]:
@@ -487,9 +485,8 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
                 prev = cts.get(j)
                 cts[j] = c if prev is None else prev + c
         cts = backward_pass(trace.tape, cts)
-        return tree_unflatten(
-            in_tree, [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
-        )
+        grads = [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
+        return tree_unflatten(in_tree, unaliased(grads, flat + ct_flat))
 
     out = tree_unflatten(out_tree, out_vals)
     return (out, pullback, aux) if has_aux else (out, pullback)
@@ -687,6 +684,31 @@ def _check_cotangent(ct, aval: ShapedArray, like):
     return ct
 
 
+def unaliased(leaves: list, others: Sequence) -> list:
+    """``leaves`` as NumPy arrays of their own: writeable, sharing no memory with each
+    other or with ``others`` (the inputs, the cotangents given).
+
+    Rules pass cotangents on without copying (``x + y`` gives both the same one) and
+    return views (``sum``'s is a read-only broadcast), so each array leaf that is
+    read-only, a view, or an array already met (a leaf before it, one of ``others``
+    or the base of one of them) is replaced by a copy. What remains owns its memory,
+    and an array that owns its memory shares it only with its views. Leaves that
+    are not NumPy arrays (scalars, tracers) are returned as they are.
+    """
+    seen = set(map(id, others))
+    for x in others:
+        if isinstance(x, np.ndarray) and x.base is not None:
+            seen.add(id(x.base))
+    out = []
+    for g in leaves:
+        if isinstance(g, np.ndarray):
+            if g.base is not None or id(g) in seen or not g.flags.writeable:
+                g = g.copy()
+            seen.add(id(g))
+        out.append(g)
+    return out
+
+
 def _input_cotangent(ct, x):
     if ct is None:
         return backend.zeros(x.shape, x.dtype, like=x)
@@ -695,4 +717,13 @@ def _input_cotangent(ct, x):
     return ct
 
 
-__all__ = ["vjp", "grad", "value_and_grad", "defvjp", "defvjp_all", "vjp_rules", "bind"]
+__all__ = [
+    "vjp",
+    "grad",
+    "value_and_grad",
+    "defvjp",
+    "defvjp_all",
+    "vjp_rules",
+    "bind",
+    "unaliased",
+]
