@@ -14,7 +14,10 @@ Only those values: a vjp rule declares which values it reads (``reads`` in
 read, and the result only if one of them reads it. The other inputs become
 :class:`~fgrad.core.abstract.ShapedArray` placeholders (rules still see their
 shapes and dtypes) and the result ``None``, so a chain of operations on a large
-array does not hold every intermediate until the backward pass.
+array does not hold every intermediate until the backward pass. Arrays up to
+``SMALL_VALUE_BYTES`` are kept all the same, and a tape starts dropping only at
+its first larger result: for small arrays a placeholder would cost more time
+than the array costs memory.
 
 :func:`backward_pass` walks the tape in reverse, applies each primitive's vjp
 rule to the cotangent of its result, and accumulates cotangents of values used
@@ -116,7 +119,9 @@ def _plan(prim: Primitive, links: list, n_vals: int) -> tuple[tuple[int, ...], b
 _first = operator.itemgetter(0)
 
 
-def defvjp(prim: Primitive, *rules: Callable | None, reads: Sequence[str | None] | None = None):
+def defvjp(
+    prim: Primitive, *rules: Callable | None, reads: Sequence[str | None] | None = None
+) -> None:
     """Register one vjp rule per positional argument of ``prim``.
 
     Each rule is ``rule(ct, ans, *args, **params)`` and returns the cotangent of
