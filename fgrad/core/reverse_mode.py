@@ -274,12 +274,12 @@ class GradTrace(Trace):
             return ans
         idx = self.count
         self.count = idx + 1
-        if not self.dropping:  # see SMALL_VALUE_BYTES
-            if ans.__class__ is _ndarray:
-                if ans.nbytes <= SMALL_VALUE_BYTES:
-                    self.tape.append((prim, params, vals, links, idx, ans))
-                    return GradTracer(self, ans, idx)
-            elif not _is_large(ans):
+        if nested or not self.dropping:  # see SMALL_VALUE_BYTES
+            try:
+                keep_all = nested or ans.nbytes <= SMALL_VALUE_BYTES
+            except AttributeError:  # an impl returning a Python scalar
+                keep_all = True
+            if keep_all:
                 self.tape.append((prim, params, vals, links, idx, ans))
                 return GradTracer(self, ans, idx)
             self.dropping = True
@@ -308,20 +308,12 @@ class GradTrace(Trace):
 #: Values up to this size stay on the tape even where no rule reads them: a placeholder
 #: costs more time than they cost memory. A tape keeps every value until the first
 #: result larger than this (so that small-array programs pay nothing for the
-#: declarations), and only what the rules read from then on.
+#: declarations), and only what the rules read from then on. Tapes of nested
+#: transforms (values that are tracers of an enclosing one) keep every value.
 SMALL_VALUE_BYTES = 4096
 
 _ndarray = np.ndarray
 _SCALAR_TYPES = frozenset(PYTHON_SCALARS) | {np.float64, np.float32, np.complex128}
-
-
-def _is_large(x) -> bool:
-    """Whether a result other than a NumPy array is larger than ``SMALL_VALUE_BYTES``.
-
-    Values of enclosing transforms (tracers) never are: nested differentiation and
-    ``jit``'s tracing keep their tapes whole.
-    """
-    return not isinstance(x, Tracer) and getattr(x, "nbytes", 0) > SMALL_VALUE_BYTES
 
 
 def _placeholder(x):
@@ -702,11 +694,12 @@ def unaliased(leaves: list, others: Sequence) -> list:
     """
     seen = set(map(id, others))
     for x in others:
-        if isinstance(x, np.ndarray) and x.base is not None:
-            seen.add(id(x.base))
+        base = getattr(x, "base", None)
+        if base is not None:
+            seen.add(id(base))
     out = []
     for g in leaves:
-        if isinstance(g, np.ndarray):
+        if g.__class__ is _ndarray or isinstance(g, np.ndarray):
             if g.base is not None or id(g) in seen or not g.flags.writeable:
                 g = g.copy()
             seen.add(id(g))
@@ -717,8 +710,9 @@ def unaliased(leaves: list, others: Sequence) -> list:
 def _input_cotangent(ct, x):
     if ct is None:
         return backend.zeros(x.shape, x.dtype, like=x)
-    if ct.dtype != x.dtype:
-        ct = ct.astype(x.dtype)
+    dtype = x.dtype
+    if ct.dtype is not dtype and ct.dtype != dtype:  # NumPy's own dtypes are singletons
+        ct = ct.astype(dtype)
     return ct
 
 
