@@ -26,7 +26,7 @@ class ShapedArray:
     __slots__ = ("shape", "dtype", "weak_type")
 
     def __init__(self, shape: tuple[int, ...], dtype, weak_type: bool = False):
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(map(int, shape))
         self.dtype = np.dtype(dtype)
         self.weak_type = weak_type
 
@@ -85,6 +85,8 @@ def dtype_short_name(dtype) -> str:
 
 def get_aval(x) -> ShapedArray:
     """The abstract value of a concrete array, NumPy scalar, Python scalar or tracer."""
+    if x.__class__ is np.ndarray:
+        return array_aval(x)
     aval = getattr(x, "aval", None)
     if isinstance(aval, ShapedArray):
         return aval
