@@ -339,3 +339,32 @@ def test_jacobians_are_writeable_and_share_no_memory():
     hess = fgrad.hessian(lambda x: fnp.sum(x**3))(X3)
     np.testing.assert_allclose(hess, np.diag(6 * X3))
     _assert_private(hess, X3)
+
+
+def test_a_custom_rule_returning_an_input_gives_a_copy():
+    @fgrad.custom_vjp
+    def passthrough(x):
+        return x * 1.0
+
+    passthrough.defvjp(lambda x: (x * 1.0, x), lambda x, g: (x,))  # the input as cotangent
+    x = np.array([1.0, 2.0, 3.0])
+    g = fgrad.grad(lambda x: fnp.sum(passthrough(x)))(x)
+    np.testing.assert_array_equal(g, x)
+    _assert_private(g, x)
+    view = np.arange(8.0)[2:5]
+    g = fgrad.grad(lambda x: fnp.sum(passthrough(x)))(view)
+    _assert_private(g, view, view.base)
+
+
+def test_checkpointed_and_jitted_gradients_are_arrays_of_their_own():
+    f = fgrad.checkpoint(lambda a, b: a * 2.0 + b)
+    grads = fgrad.grad(lambda a, b: fnp.sum(f(a, b)), argnums=(0, 1))(X3, X3)
+    np.testing.assert_array_equal(grads[0], np.full(3, 2.0))
+    _assert_private(grads, X3)
+    h = fgrad.jit(lambda a, b: fnp.sum(a + b))
+    grads = fgrad.grad(h, argnums=(0, 1))(X3, X3 * 2)
+    np.testing.assert_array_equal(grads[1], np.ones(3))
+    _assert_private(grads, X3)
+    grads = fgrad.jit(fgrad.grad(lambda a, b: fnp.sum(a * b), argnums=(0, 1)))(X3, X3)
+    np.testing.assert_array_equal(grads[0], X3)
+    _assert_private(grads, X3)

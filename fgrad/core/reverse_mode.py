@@ -238,7 +238,7 @@ class GradTracer(Tracer):
 class GradTrace(Trace):
     """Records primitives applied to its tracers on a tape, computing values eagerly."""
 
-    __slots__ = ("tape", "count", "dropping")
+    __slots__ = ("tape", "count", "dropping", "closures")
     name = "grad/vjp"
 
     def __init__(self) -> None:
@@ -246,6 +246,9 @@ class GradTrace(Trace):
         self.tape: list[tuple] = []
         self.count = 0
         self.dropping = False  # whether the tape keeps only what the rules read
+        # whether an entry's rule is a closure (see record_custom), which may return an
+        # array from outside the backward pass, an input among them
+        self.closures = False
 
     def new_input(self, val) -> GradTracer:
         idx = self.count
@@ -358,6 +361,7 @@ def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable)
     """
     idx = trace.count
     trace.count = idx + 1
+    trace.closures = True
     # ``bwd`` holds what it needs; the backward pass only asks the inputs' dtypes
     shapes = [_placeholder(v) for v in vals]
     trace.tape.append((custom_call, {"bwd": bwd}, shapes, links, idx, None))
@@ -483,7 +487,10 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
                 cts[j] = c if prev is None else prev + c
         cts = backward_pass(trace.tape, cts)
         grads = [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
-        return tree_unflatten(in_tree, unaliased(grads, flat + ct_flat))
+        # the primitives' rules return arrays made from the cotangents given: only a
+        # closure's can be an input
+        others = flat + ct_flat if trace.closures else ct_flat
+        return tree_unflatten(in_tree, unaliased(grads, others))
 
     out = tree_unflatten(out_tree, out_vals)
     return (out, pullback, aux) if has_aux else (out, pullback)
