@@ -690,7 +690,7 @@ def _check_cotangent(ct, aval: ShapedArray, like):
 
 def unaliased(leaves: list, others: Sequence) -> list:
     """``leaves`` as NumPy arrays of their own: writeable, sharing no memory with each
-    other or with ``others`` (the inputs, the cotangents given).
+    other or with ``others`` (arrays the caller holds: cotangents given, inputs).
 
     Rules pass cotangents on without copying (``x + y`` gives both the same one) and
     return views (``sum``'s is a read-only broadcast), so each array leaf that is
