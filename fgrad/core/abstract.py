@@ -28,7 +28,7 @@ class ShapedArray:
     __slots__ = ("shape", "dtype", "weak_type")
 
     def __init__(self, shape: tuple[int, ...], dtype, weak_type: bool = False):
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(map(int, shape))
         self.dtype = np.dtype(dtype)
         self.weak_type = weak_type
 
@@ -60,6 +60,22 @@ class ShapedArray:
         return f"ShapedArray({self.str_short()}{weak})"
 
 
+def array_aval(x) -> ShapedArray:
+    """The aval of an array whose ``shape`` is a tuple of ints and ``dtype`` a ``numpy.dtype``.
+
+    Skips the conversions of ``ShapedArray.__init__``: the reverse-mode tape calls
+    it for every input it does not keep.
+    """
+    aval = _new_shaped_array(ShapedArray)
+    aval.shape = x.shape
+    aval.dtype = x.dtype
+    aval.weak_type = False
+    return aval
+
+
+_new_shaped_array = object.__new__
+
+
 def dtype_short_name(dtype) -> str:
     """``float64 -> f64``, ``int32 -> i32``, ``bool -> bool``."""
     dtype = np.dtype(dtype)
@@ -80,6 +96,8 @@ def is_floating(dtype) -> bool:
 
 def get_aval(x) -> ShapedArray:
     """The abstract value of a concrete array, NumPy scalar, Python scalar or tracer."""
+    if x.__class__ is np.ndarray:
+        return array_aval(x)
     aval = getattr(x, "aval", None)
     if isinstance(aval, ShapedArray):
         return aval

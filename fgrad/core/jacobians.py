@@ -23,7 +23,7 @@ from fgrad.core.forward_mode import jvp
 from fgrad.core.jaxpr import eval_jaxpr
 from fgrad.core.linearize import linearize_flat
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, vjp
+from fgrad.core.reverse_mode import _differentiable_input, _split_aux, grad, unaliased, vjp
 from fgrad.core.vmap import vmap
 
 
@@ -67,6 +67,13 @@ def _stack_rows(rows, shape: tuple, like):
 def _blocks(out_tree, in_tree, blocks: list[list]):
     """Nest blocks[i][j] as an output-structured tree of input-structured trees."""
     return tree_unflatten(out_tree, [tree_unflatten(in_tree, row) for row in blocks])
+
+
+def _private_blocks(jac, args: tuple):
+    """The Jacobian with every block an array of its own (see :func:`unaliased`): blocks
+    are reshaped views, and the same one-hot rows can reach several of them."""
+    leaves, tree = tree_flatten(jac)
+    return tree_unflatten(tree, unaliased(leaves, tree_flatten(args)[0]))
 
 
 def _check_complex(name: str, what: str, leaves: list, holomorphic: bool, allow_complex: bool):
@@ -146,7 +153,7 @@ def jacrev(
                     for r, x in zip(rows, in_flat)
                 ]
             )
-        jac = _blocks(out_tree, in_tree, blocks)
+        jac = _private_blocks(_blocks(out_tree, in_tree, blocks), args)
         return (jac, res[2]) if has_aux else jac
 
     return jacrev_f
@@ -196,7 +203,7 @@ def jacfwd(
             columns = _jvp_columns(lin, in_flat, j, n_out)
             for i, o in enumerate(out_flat):
                 blocks[i][j] = _column_block(columns[i], get_aval(o).shape, get_aval(x).shape)
-        jac = _blocks(out_tree, in_tree, blocks)
+        jac = _private_blocks(_blocks(out_tree, in_tree, blocks), args)
         return (jac, aux) if has_aux else jac
 
     return jacfwd_f

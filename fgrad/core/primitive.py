@@ -151,11 +151,19 @@ def evaluate(prim: Primitive, args, params: dict):
             ) from err
         raise
     except Exception:
-        check_abstract(prim, args, params)
-        from fgrad.core.backend import common_backend
-
-        common_backend(args, f"the arguments of `{prim.name}`")
+        explain_failure(prim, args, params)
         raise
+
+
+def explain_failure(prim: Primitive, args, params: dict) -> None:
+    """After ``prim``'s impl failed on ``args``: raise a clearer error if they show why.
+
+    Returns when they do not (the impl's own error is then the one to raise).
+    """
+    check_abstract(prim, args, params)
+    from fgrad.core.backend import common_backend
+
+    common_backend(args, f"the arguments of `{prim.name}`")
 
 
 def check_abstract(prim: Primitive, args: tuple, params: dict) -> ShapedArray:

@@ -7,7 +7,17 @@ applied to them appends one entry to the tape, ``(prim, params, vals, links,
 idx, ans)``: the primitive, its static parameters, its input values, which
 inputs are tracers of this trace (``links``: pairs of argument position and tape
 index), the index of its result and the result itself. The tape is the jaxpr of
-this call, with its values kept for the backward pass.
+this call, with the values the backward pass needs.
+
+Only those values: a vjp rule declares which values it reads (``reads`` in
+:func:`defvjp`), and the tape keeps the inputs the rules of the traced arguments
+read, and the result only if one of them reads it. The other inputs become
+:class:`~fgrad.core.abstract.ShapedArray` placeholders (rules still see their
+shapes and dtypes) and the result ``None``, so a chain of operations on a large
+array does not hold every intermediate until the backward pass. Arrays up to
+``SMALL_VALUE_BYTES`` are kept all the same, and a tape starts dropping only at
+its first larger result: for small arrays a placeholder would cost more time
+than the array costs memory.
 
 :func:`backward_pass` walks the tape in reverse, applies each primitive's vjp
 rule to the cotangent of its result, and accumulates cotangents of values used
@@ -20,15 +30,17 @@ one is the per-operation cost every user pays.
 from __future__ import annotations
 
 import functools
+import inspect
+import operator
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.abstract import ShapedArray, get_aval, is_floating
+from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, array_aval, get_aval, is_floating
 from fgrad.core.argnums import split_args
 from fgrad.core.errors import DtypeError, TransformError
-from fgrad.core.primitive import Primitive, bind, evaluate
+from fgrad.core.primitive import Primitive, bind, explain_failure
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
@@ -40,23 +52,152 @@ from fgrad.core.tracer import Tracer
 vjp_rules: dict[Primitive, tuple | Callable] = {}
 
 
-def defvjp(prim: Primitive, *rules: Callable | None) -> None:
+class _Reads:
+    """What a primitive's vjp rules read (see :func:`defvjp`), and the tape plans made from it.
+
+    ``per_position[i]`` is ``(positions whose values rule i reads, whether it reads
+    the result)``, ``None`` for no rule; a variadic rule (``defvjp_all``) has one
+    ``variadic`` entry for every position. A plan is ``(drops, keep_ans)``: the
+    positions of the inputs the tape replaces by placeholders, and whether it
+    keeps the result.
+    """
+
+    def __init__(self, per_position: list, variadic: tuple[frozenset, bool] | None = None):
+        self.per_position = per_position
+        self.variadic = variadic
+
+    def read(self, i: int) -> tuple[frozenset, bool] | None:
+        if self.variadic is not None:
+            return self.variadic
+        return self.per_position[i] if i < len(self.per_position) else None
+
+    def plan(self, traced: Sequence[int], n_vals: int) -> tuple[tuple[int, ...], bool]:
+        kept, keep_ans = set(), False
+        for i in traced:
+            read = self.read(i)
+            if read is not None:
+                kept |= read[0]
+                keep_ans = keep_ans or read[1]
+        # positions past the rules are index operands (a rule's ``*args``): kept
+        n = n_vals if self.variadic is not None else min(len(self.per_position), n_vals)
+        return tuple(i for i in range(n) if i not in kept), keep_ans
+
+
+#: per primitive whose vjp rules declare what they read: that declaration. The tape
+#: keeps every value of the other primitives.
+_reads: dict[Primitive, _Reads] = {}
+
+#: per such primitive, the plan when one argument is traced, indexed by its position
+#: (empty for a variadic rule, whose plans depend on the number of arguments)
+_single_plans: dict[Primitive, tuple] = {}
+
+#: the other plans, made on first use: (primitive, number of values, *traced positions) -> plan
+_plans: dict[tuple, tuple] = {}
+
+
+def _set_reads(prim: Primitive, reads: _Reads | None) -> None:
+    for key in [k for k in _plans if k[0] is prim]:
+        del _plans[key]
+    if reads is None:
+        _reads.pop(prim, None)
+        _single_plans.pop(prim, None)
+        return
+    _reads[prim] = reads
+    n = len(reads.per_position)
+    _single_plans[prim] = tuple(reads.plan((i,), n) for i in range(n))
+
+
+def _plan(prim: Primitive, links: list, n_vals: int) -> tuple[tuple[int, ...], bool]:
+    """The plan for ``prim`` with the traced arguments of ``links`` (several, or variadic)."""
+    key = (prim, n_vals, *map(_first, links))
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = _reads[prim].plan(key[2:], n_vals)
+    return plan
+
+
+_first = operator.itemgetter(0)
+
+
+def defvjp(
+    prim: Primitive, *rules: Callable | None, reads: Sequence[str | None] | None = None
+) -> None:
     """Register one vjp rule per positional argument of ``prim``.
 
     Each rule is ``rule(ct, ans, *args, **params)`` and returns the cotangent of
     its argument, shaped like that argument. Rules are written with fgrad
     operations so they can be differentiated again.
+
+    ``reads`` declares, per rule, the values it reads: a string of the rule's own
+    parameter names separated by spaces (``"ans"`` for the result, ``""`` for
+    nothing; ``None`` for a ``None`` rule). The tape then keeps only the values
+    read by the rules of the arguments that are traced; the rules get
+    :class:`~fgrad.core.abstract.ShapedArray` placeholders for the other inputs
+    (their shape and dtype remain) and ``None`` for an unread result. Values a
+    rule gathers with ``*args`` (index operands) are always kept. Without
+    ``reads`` the tape keeps every value.
+
+    Examples
+    --------
+    >>> defvjp(mul_p,
+    ...        lambda g, ans, x, y: unbroadcast(g * y, x.shape),
+    ...        lambda g, ans, x, y: unbroadcast(x * g, y.shape),
+    ...        reads=("y", "x"))   # x * c keeps c, not x
     """
+    declared = None
+    if reads is not None:
+        if len(reads) != len(rules):
+            raise ValueError(
+                f"defvjp({prim.name}): {len(rules)} rules but {len(reads)} `reads` entries; "
+                "give one string per rule (None for a None rule)"
+            )
+        declared = _Reads(
+            [
+                None if rule is None else _resolve_reads(prim, rule, names)
+                for rule, names in zip(rules, reads)
+            ]
+        )
     vjp_rules[prim] = tuple(rules)
+    _set_reads(prim, declared)
 
 
-def defvjp_all(prim: Primitive, rule: Callable) -> None:
+def defvjp_all(prim: Primitive, rule: Callable, reads: str | None = None) -> None:
     """Register a vjp rule for primitives with a variable number of arguments.
 
     ``rule(ct, ans, args, wanted, **params)`` returns a list of cotangents, one
-    for each argument position in ``wanted``.
+    for each argument position in ``wanted``. ``reads`` is ``"ans"`` or ``""``
+    when the rule reads no argument's value (only shapes and dtypes), ``None``
+    (keep every value) otherwise.
     """
+    if reads is not None and reads.split() not in ([], ["ans"]):
+        raise ValueError(
+            f"defvjp_all({prim.name}): reads must be '', 'ans' or None, got {reads!r}"
+        )
     vjp_rules[prim] = rule
+    _set_reads(prim, None if reads is None else _Reads([], variadic=(frozenset(), reads == "ans")))
+
+
+def _resolve_reads(prim: Primitive, rule: Callable, names: str) -> tuple[frozenset, bool]:
+    """``names`` (parameter names of ``rule``) as (argument positions, reads the result)."""
+    params = list(inspect.signature(rule).parameters.values())
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if len(params) < 2 or any(p.kind not in kinds for p in params[:2]):
+        raise ValueError(
+            f"defvjp({prim.name}): a rule with `reads` must take (ct, ans, *args, **params)"
+        )
+    result, named = params[1].name, [p.name for p in params[2:] if p.kind in kinds]
+    positions, ans = set(), False
+    for name in names.split():
+        if name == result:
+            ans = True
+        elif name in named:
+            positions.add(named.index(name))
+        else:
+            raise ValueError(
+                f"defvjp({prim.name}): `reads` names {name!r}, which is not a parameter of "
+                f"its rule; choose among {[result, *named]}"
+            )
+    return frozenset(positions), ans
 
 
 class GradTracer(Tracer):
@@ -97,13 +238,17 @@ class GradTracer(Tracer):
 class GradTrace(Trace):
     """Records primitives applied to its tracers on a tape, computing values eagerly."""
 
-    __slots__ = ("tape", "count")
+    __slots__ = ("tape", "count", "dropping", "closures")
     name = "grad/vjp"
 
     def __init__(self) -> None:
         super().__init__()
         self.tape: list[tuple] = []
         self.count = 0
+        self.dropping = False  # whether the tape keeps only what the rules read
+        # whether an entry's rule is a closure (see record_custom), which may return an
+        # array from outside the backward pass, an input among them
+        self.closures = False
 
     def new_input(self, val) -> GradTracer:
         idx = self.count
@@ -120,13 +265,69 @@ class GradTrace(Trace):
                     links.append((i, x.idx))
                     x = vals[i] = x.val
                 nested = nested or isinstance(x, Tracer)
-        ans = bind(prim, *vals, **params) if nested else evaluate(prim, vals, params)
+        if nested:
+            ans = bind(prim, *vals, **params)
+        else:  # ``evaluate``, inlined: this is the cost of every recorded operation
+            try:
+                ans = prim.impl(*vals, **params)
+            except Exception:
+                explain_failure(prim, vals, params)
+                raise
         if not prim.differentiable:
             return ans
         idx = self.count
         self.count = idx + 1
-        self.tape.append((prim, params, vals, links, idx, ans))
+        if nested or not self.dropping:  # see SMALL_VALUE_BYTES
+            try:
+                keep_all = nested or ans.nbytes <= SMALL_VALUE_BYTES
+            except AttributeError:  # an impl returning a Python scalar
+                keep_all = True
+            if keep_all:
+                self.tape.append((prim, params, vals, links, idx, ans))
+                return GradTracer(self, ans, idx)
+            self.dropping = True
+        single = _single_plans.get(prim)
+        if single is None:
+            self.tape.append((prim, params, vals, links, idx, ans))
+            return GradTracer(self, ans, idx)
+        if len(links) == 1:
+            try:
+                drops, keep_ans = single[links[0][0]]
+            except IndexError:  # a variadic rule
+                drops, keep_ans = _plan(prim, links, len(vals))
+        else:
+            drops, keep_ans = _plan(prim, links, len(vals))
+        for i in drops:
+            v = vals[i]
+            if v.__class__ is _ndarray:
+                if v.nbytes > SMALL_VALUE_BYTES:
+                    vals[i] = array_aval(v)
+            elif v.__class__ not in _SCALAR_TYPES:
+                vals[i] = _placeholder(v)
+        self.tape.append((prim, params, vals, links, idx, ans if keep_ans else None))
         return GradTracer(self, ans, idx)
+
+
+#: Values up to this size stay on the tape even where no rule reads them: a placeholder
+#: costs more time than they cost memory. A tape keeps every value until the first
+#: result larger than this (so that small-array programs pay nothing for the
+#: declarations), and only what the rules read from then on. Tapes of nested
+#: transforms (values that are tracers of an enclosing one) keep every value.
+SMALL_VALUE_BYTES = 4096
+
+_ndarray = np.ndarray
+_SCALAR_TYPES = frozenset(PYTHON_SCALARS) | {np.float64, np.float32, np.complex128}
+
+
+def _placeholder(x):
+    """What the tape keeps of a value no rule reads: its shape and dtype (see ``process``)."""
+    if x.__class__ is np.ndarray:
+        return array_aval(x)
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (np.generic, *PYTHON_SCALARS)):
+        return x
+    return get_aval(x)
 
 
 class _CustomCall:
@@ -160,7 +361,10 @@ def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable)
     """
     idx = trace.count
     trace.count = idx + 1
-    trace.tape.append((custom_call, {"bwd": bwd}, vals, links, idx, ans))
+    trace.closures = True
+    # ``bwd`` holds what it needs; the backward pass only asks the inputs' dtypes
+    shapes = [_placeholder(v) for v in vals]
+    trace.tape.append((custom_call, {"bwd": bwd}, shapes, links, idx, None))
     return GradTracer(trace, ans, idx)
 
 
@@ -178,10 +382,13 @@ def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object
         rules = vjp_rules.get(prim)
         if rules is None:
             raise NotImplementedError(f"primitive `{prim.name}` has no reverse-mode (vjp) rule")
-        complex_ct = _is_complex(ct)
+        complex_ct = getattr(ct, "dtype", None) in _COMPLEX_DTYPES
         if type(rules) is tuple:
             for i, j in links:
-                rule = rules[i] if i < len(rules) else None  # index arrays have no rules
+                try:
+                    rule = rules[i]
+                except IndexError:  # index arrays have no rules
+                    continue
                 if rule is None:
                     continue
                 c = rule(ct, ans, *vals, **params)
@@ -198,6 +405,9 @@ def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object
                     prev = cts.get(j)
                     cts[j] = c if prev is None else prev + c
     return cts
+
+
+_COMPLEX_DTYPES = frozenset(np.dtype(t) for t in (np.complex64, np.complex128, np.clongdouble))
 
 
 def _is_complex(x) -> bool:
@@ -276,9 +486,11 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
                 prev = cts.get(j)
                 cts[j] = c if prev is None else prev + c
         cts = backward_pass(trace.tape, cts)
-        return tree_unflatten(
-            in_tree, [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
-        )
+        grads = [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
+        # the primitives' rules return arrays made from the cotangents given: only a
+        # closure's can be an input
+        others = flat + ct_flat if trace.closures else ct_flat
+        return tree_unflatten(in_tree, unaliased(grads, others))
 
     out = tree_unflatten(out_tree, out_vals)
     return (out, pullback, aux) if has_aux else (out, pullback)
@@ -479,12 +691,48 @@ def _check_cotangent(ct, aval: ShapedArray, like):
     return ct
 
 
+def unaliased(leaves: list, others: Sequence) -> list:
+    """``leaves`` as NumPy arrays of their own: writeable, sharing no memory with each
+    other or with ``others`` (arrays the caller holds: cotangents given, inputs).
+
+    Rules pass cotangents on without copying (``x + y`` gives both the same one) and
+    return views (``sum``'s is a read-only broadcast), so each array leaf that is
+    read-only, a view, or an array already met (a leaf before it, one of ``others``
+    or the base of one of them) is replaced by a copy. What remains owns its memory,
+    and an array that owns its memory shares it only with its views. Leaves that
+    are not NumPy arrays (scalars, tracers) are returned as they are.
+    """
+    seen = set(map(id, others))
+    for x in others:
+        base = getattr(x, "base", None)
+        if base is not None:
+            seen.add(id(base))
+    out = []
+    for g in leaves:
+        if g.__class__ is _ndarray or isinstance(g, np.ndarray):
+            if g.base is not None or id(g) in seen or not g.flags.writeable:
+                g = g.copy()
+            seen.add(id(g))
+        out.append(g)
+    return out
+
+
 def _input_cotangent(ct, x):
     if ct is None:
         return backend.zeros(x.shape, x.dtype, like=x)
-    if ct.dtype != x.dtype:
-        ct = ct.astype(x.dtype)
+    dtype = x.dtype
+    if ct.dtype is not dtype and ct.dtype != dtype:  # NumPy's own dtypes are singletons
+        ct = ct.astype(dtype)
     return ct
 
 
-__all__ = ["vjp", "grad", "value_and_grad", "defvjp", "defvjp_all", "vjp_rules", "bind"]
+__all__ = [
+    "vjp",
+    "grad",
+    "value_and_grad",
+    "defvjp",
+    "defvjp_all",
+    "vjp_rules",
+    "bind",
+    "unaliased",
+]

@@ -150,6 +150,7 @@ defvjp(
     dot_general_p,
     lambda g, ans, x, y, dimension_numbers: _transpose_lhs(g, x.ndim, y, dimension_numbers),
     lambda g, ans, x, y, dimension_numbers: _transpose_rhs(g, x, y.ndim, dimension_numbers),
+    reads=("y", "x"),
 )
 
 

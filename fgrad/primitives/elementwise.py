@@ -147,6 +147,7 @@ defvjp(
     add_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
     lambda g, ans, x, y: unbroadcast(g, y.shape),
+    reads=("", ""),
 )
 
 defjvp(sub_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: -_bcast(t, ans))
@@ -154,6 +155,7 @@ defvjp(
     sub_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
     lambda g, ans, x, y: unbroadcast(-g, y.shape),
+    reads=("", ""),
 )
 
 defjvp(mul_p, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
@@ -161,6 +163,7 @@ defvjp(
     mul_p,
     lambda g, ans, x, y: unbroadcast(g * y, x.shape),
     lambda g, ans, x, y: unbroadcast(x * g, y.shape),
+    reads=("y", "x"),
 )
 
 defjvp(div_p, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
@@ -168,10 +171,11 @@ defvjp(
     div_p,
     lambda g, ans, x, y: unbroadcast(g / y, x.shape),
     lambda g, ans, x, y: unbroadcast(-g * ans / y, y.shape),
+    reads=("y", "ans y"),
 )
 
 defjvp(neg_p, lambda t, ans, x: -t)
-defvjp(neg_p, lambda g, ans, x: -g)
+defvjp(neg_p, lambda g, ans, x: -g, reads=("",))
 
 
 def _pow_dx(x, y):
@@ -198,6 +202,7 @@ defvjp(
     pow_p,
     lambda g, ans, x, y: unbroadcast(g * _pow_dx(x, y), x.shape),
     lambda g, ans, x, y: unbroadcast(g * ans * _log_or_zero(x), y.shape),
+    reads=("x y", "ans x"),
 )
 
 
@@ -219,6 +224,7 @@ defvjp(
     maximum_p,
     lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g), x.shape),
     lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g), y.shape),
+    reads=("x y", "x y"),
 )
 defjvp(
     minimum_p,
@@ -229,6 +235,7 @@ defvjp(
     minimum_p,
     lambda g, ans, x, y: unbroadcast(g * _winner_weight(y, x, g), x.shape),
     lambda g, ans, x, y: unbroadcast(g * _winner_weight(x, y, g), y.shape),
+    reads=("x y", "x y"),
 )
 
 # -- transcendental and other unary functions ------------------------------------
@@ -286,23 +293,23 @@ def abs(x):  # noqa: A001 - the primitive's name
 
 
 defjvp(exp_p, lambda t, ans, x: t * ans)
-defvjp(exp_p, lambda g, ans, x: g * ans)
+defvjp(exp_p, lambda g, ans, x: g * ans, reads=("ans",))
 defjvp(log_p, lambda t, ans, x: t / x)
-defvjp(log_p, lambda g, ans, x: g / x)
+defvjp(log_p, lambda g, ans, x: g / x, reads=("x",))
 defjvp(log1p_p, lambda t, ans, x: t / (1 + x))
-defvjp(log1p_p, lambda g, ans, x: g / (1 + x))
+defvjp(log1p_p, lambda g, ans, x: g / (1 + x), reads=("x",))
 defjvp(expm1_p, lambda t, ans, x: t * (ans + 1))
-defvjp(expm1_p, lambda g, ans, x: g * (ans + 1))
+defvjp(expm1_p, lambda g, ans, x: g * (ans + 1), reads=("ans",))
 defjvp(sin_p, lambda t, ans, x: t * cos(x))
-defvjp(sin_p, lambda g, ans, x: g * cos(x))
+defvjp(sin_p, lambda g, ans, x: g * cos(x), reads=("x",))
 defjvp(cos_p, lambda t, ans, x: -(t * sin(x)))
-defvjp(cos_p, lambda g, ans, x: -(g * sin(x)))
+defvjp(cos_p, lambda g, ans, x: -(g * sin(x)), reads=("x",))
 defjvp(tan_p, lambda t, ans, x: t * (1 + ans * ans))
-defvjp(tan_p, lambda g, ans, x: g * (1 + ans * ans))
+defvjp(tan_p, lambda g, ans, x: g * (1 + ans * ans), reads=("ans",))
 defjvp(tanh_p, lambda t, ans, x: t * (1 - ans * ans))
-defvjp(tanh_p, lambda g, ans, x: g * (1 - ans * ans))
+defvjp(tanh_p, lambda g, ans, x: g * (1 - ans * ans), reads=("ans",))
 defjvp(sqrt_p, lambda t, ans, x: t / (ans * 2))
-defvjp(sqrt_p, lambda g, ans, x: g / (ans * 2))
+defvjp(sqrt_p, lambda g, ans, x: g / (ans * 2), reads=("ans",))
 
 
 def _unit_phase(ans, x):
@@ -317,13 +324,13 @@ def _abs_jvp(t, ans, x):
 
 
 def _abs_vjp(g, ans, x):
-    if x.dtype.kind == "c":
-        return g * conj(_unit_phase(ans, x))
+    if x.dtype.kind == "c":  # |x| again rather than keeping every real abs's result
+        return g * conj(_unit_phase(abs(x), x))
     return g * sign(x)
 
 
 defjvp(abs_p, _abs_jvp)
-defvjp(abs_p, _abs_vjp)
+defvjp(abs_p, _abs_vjp, reads=("x",))
 
 # -- complex parts ------------------------------------------------------------------
 # Complex derivatives follow JAX's convention: a vjp rule returns
@@ -353,11 +360,15 @@ def _as_dtype_of(g, x):
 
 
 defjvp(real_p, linear_jvp(real_p))
-defvjp(real_p, lambda g, ans, x: _as_dtype_of(g, x))
+defvjp(real_p, lambda g, ans, x: _as_dtype_of(g, x), reads=("",))
 defjvp(imag_p, linear_jvp(imag_p))
-defvjp(imag_p, lambda g, ans, x: _as_dtype_of(g * -1j, x) if x.dtype.kind == "c" else g * 0)
+defvjp(
+    imag_p,
+    lambda g, ans, x: _as_dtype_of(g * -1j, x) if x.dtype.kind == "c" else g * 0,
+    reads=("",),
+)
 defjvp(conj_p, linear_jvp(conj_p))
-defvjp(conj_p, lambda g, ans, x: conj(g))
+defvjp(conj_p, lambda g, ans, x: conj(g), reads=("",))
 
 # -- inverse trigonometric and hyperbolic functions, cbrt ---------------------------
 
@@ -409,23 +420,23 @@ def cbrt(x):
 
 
 defjvp(arcsin_p, lambda t, ans, x: t / sqrt(1 - x * x))
-defvjp(arcsin_p, lambda g, ans, x: g / sqrt(1 - x * x))
+defvjp(arcsin_p, lambda g, ans, x: g / sqrt(1 - x * x), reads=("x",))
 defjvp(arccos_p, lambda t, ans, x: -t / sqrt(1 - x * x))
-defvjp(arccos_p, lambda g, ans, x: -g / sqrt(1 - x * x))
+defvjp(arccos_p, lambda g, ans, x: -g / sqrt(1 - x * x), reads=("x",))
 defjvp(arctan_p, lambda t, ans, x: t / (1 + x * x))
-defvjp(arctan_p, lambda g, ans, x: g / (1 + x * x))
+defvjp(arctan_p, lambda g, ans, x: g / (1 + x * x), reads=("x",))
 defjvp(sinh_p, lambda t, ans, x: t * cosh(x))
-defvjp(sinh_p, lambda g, ans, x: g * cosh(x))
+defvjp(sinh_p, lambda g, ans, x: g * cosh(x), reads=("x",))
 defjvp(cosh_p, lambda t, ans, x: t * sinh(x))
-defvjp(cosh_p, lambda g, ans, x: g * sinh(x))
+defvjp(cosh_p, lambda g, ans, x: g * sinh(x), reads=("x",))
 defjvp(arcsinh_p, lambda t, ans, x: t / sqrt(x * x + 1))
-defvjp(arcsinh_p, lambda g, ans, x: g / sqrt(x * x + 1))
+defvjp(arcsinh_p, lambda g, ans, x: g / sqrt(x * x + 1), reads=("x",))
 defjvp(arccosh_p, lambda t, ans, x: t / sqrt(x * x - 1))
-defvjp(arccosh_p, lambda g, ans, x: g / sqrt(x * x - 1))
+defvjp(arccosh_p, lambda g, ans, x: g / sqrt(x * x - 1), reads=("x",))
 defjvp(arctanh_p, lambda t, ans, x: t / (1 - x * x))
-defvjp(arctanh_p, lambda g, ans, x: g / (1 - x * x))
+defvjp(arctanh_p, lambda g, ans, x: g / (1 - x * x), reads=("x",))
 defjvp(cbrt_p, lambda t, ans, x: t / (ans * ans * 3))
-defvjp(cbrt_p, lambda g, ans, x: g / (ans * ans * 3))
+defvjp(cbrt_p, lambda g, ans, x: g / (ans * ans * 3), reads=("ans",))
 
 # -- binary functions: arctan2, hypot, remainder, fmod, copysign -----------------------
 
@@ -473,6 +484,7 @@ defvjp(
     arctan2_p,
     lambda g, ans, y, x: unbroadcast(g * _arctan2_dy(y, x), y.shape),
     lambda g, ans, y, x: unbroadcast(g * _arctan2_dx(y, x), x.shape),
+    reads=("y x", "y x"),
 )
 
 
@@ -490,6 +502,7 @@ defvjp(
     hypot_p,
     lambda g, ans, x, y: unbroadcast(g * (x / _safe_divisor(ans)), x.shape),
     lambda g, ans, x, y: unbroadcast(g * (y / _safe_divisor(ans)), y.shape),
+    reads=("ans x", "ans y"),
 )
 
 # remainder(x, y) = x - floor(x / y) * y and fmod(x, y) = x - trunc(x / y) * y, with the
@@ -503,12 +516,14 @@ defvjp(
     remainder_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
     lambda g, ans, x, y: unbroadcast(-g * floor(x / y), y.shape),
+    reads=("", "x y"),
 )
 defjvp(fmod_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: -t * trunc(x / y))
 defvjp(
     fmod_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
     lambda g, ans, x, y: unbroadcast(-g * trunc(x / y), y.shape),
+    reads=("", "x y"),
 )
 
 
@@ -526,6 +541,7 @@ defvjp(
     copysign_p,
     lambda g, ans, x, y: unbroadcast(g * _copysign_dx(x, y), x.shape),
     lambda g, ans, x, y: unbroadcast(g * 0, y.shape),
+    reads=("x y", ""),
 )
 
 # -- primitives without a derivative ----------------------------------------------
@@ -640,6 +656,7 @@ defvjp(
     None,
     lambda g, ans, c, x, y: unbroadcast(select(c, g, 0), x.shape),
     lambda g, ans, c, x, y: unbroadcast(select(c, 0, g), y.shape),
+    reads=(None, "c", "c"),
 )
 
 # -- dtype conversion ---------------------------------------------------------------
@@ -676,4 +693,4 @@ def _convert_vjp(g, ans, x, new_dtype):
 
 
 defjvp(convert_element_type_p, _convert_jvp)
-defvjp(convert_element_type_p, _convert_vjp)
+defvjp(convert_element_type_p, _convert_vjp, reads=("",))

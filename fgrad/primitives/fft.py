@@ -101,7 +101,7 @@ def _vjp_complex(g, ans, x, kind, axes, n_last, norm):
 
 
 defjvp(fft_p, linear_jvp(fft_p))
-defvjp(fft_p, _vjp)
+defvjp(fft_p, _vjp, reads=("",))
 
 
 def _batch(size, vals, dims, *, kind, axes, n_last, norm):

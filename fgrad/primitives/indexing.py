@@ -155,6 +155,7 @@ defjvp(getitem_p, lambda t, ans, x, *ops, index: getitem(t, index, ops))
 defvjp(
     getitem_p,
     lambda g, ans, x, *ops, index: index_add(_zeros(x.shape, g.dtype, g), g, index, ops),
+    reads=("",),
 )
 
 defjvp(
@@ -166,6 +167,7 @@ defvjp(
     index_add_p,
     lambda g, ans, x, v, *ops, index: g,
     lambda g, ans, x, v, *ops, index: unbroadcast(getitem(g, index, ops), v.shape),
+    reads=("", ""),
 )
 
 defjvp(
@@ -200,6 +202,7 @@ defvjp(
     index_set_p,
     lambda g, ans, x, v, *ops, index: index_set(g, 0, index, ops),
     _index_set_v_vjp,
+    reads=("", ""),
 )
 
 

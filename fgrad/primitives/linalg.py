@@ -91,7 +91,7 @@ defjvp(
     lambda t, ans, a, b: neg(linalg_solve(a, batched_matmul(t, ans))),
     lambda t, ans, a, b: linalg_solve(a, t),
 )
-defvjp(linalg_solve_p, _solve_vjp_a, _solve_vjp_b)
+defvjp(linalg_solve_p, _solve_vjp_a, _solve_vjp_b, reads=("ans a", "a"))
 
 
 # -- cholesky ---------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def _cholesky_vjp(g, ans, a):
 
 
 defjvp(linalg_cholesky_p, _cholesky_jvp)
-defvjp(linalg_cholesky_p, _cholesky_vjp)
+defvjp(linalg_cholesky_p, _cholesky_vjp, reads=("ans",))
 
 
 # -- det --------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def _det_vjp(g, ans, a):
 
 
 defjvp(linalg_det_p, _det_jvp)
-defvjp(linalg_det_p, _det_vjp)
+defvjp(linalg_det_p, _det_vjp, reads=("ans a",))
 
 
 # -- batch rules (vmap) -------------------------------------------------------------------

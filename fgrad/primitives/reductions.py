@@ -93,6 +93,7 @@ defjvp(reduce_sum_p, linear_jvp(reduce_sum_p))
 defvjp(
     reduce_sum_p,
     lambda g, ans, x, axis, keepdims: broadcast_to(_keepdims(g, x.shape, axis, keepdims), x.shape),
+    reads=("",),
 )
 
 # -- max and min ----------------------------------------------------------------------
@@ -134,7 +135,7 @@ def _extremum_vjp(g, ans, x, axis, keepdims):
 
 for _p in (reduce_max_p, reduce_min_p):
     defjvp(_p, _extremum_jvp)
-    defvjp(_p, _extremum_vjp)
+    defvjp(_p, _extremum_vjp, reads=("ans x",))
 
 # -- argmax and argmin (integer results, no derivative) ----------------------------------
 

@@ -50,7 +50,9 @@ def broadcast_to(x, shape: tuple[int, ...]):
 
 
 defjvp(broadcast_to_p, linear_jvp(broadcast_to_p))
-defvjp(broadcast_to_p, lambda g, ans, x, shape: reductions.unbroadcast(g, x.shape))
+defvjp(
+    broadcast_to_p, lambda g, ans, x, shape: reductions.unbroadcast(g, x.shape), reads=("",)
+)
 
 # -- reshape -----------------------------------------------------------------------
 
@@ -75,7 +77,7 @@ def reshape(x, shape: tuple[int, ...]):
 
 
 defjvp(reshape_p, linear_jvp(reshape_p))
-defvjp(reshape_p, lambda g, ans, x, shape: reshape(g, x.shape))
+defvjp(reshape_p, lambda g, ans, x, shape: reshape(g, x.shape), reads=("",))
 
 # -- transpose ----------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ defjvp(transpose_p, linear_jvp(transpose_p))
 defvjp(
     transpose_p,
     lambda g, ans, x, permutation: transpose(g, tuple(np.argsort(permutation).tolist())),
+    reads=("",),
 )
 
 # -- concatenate ----------------------------------------------------------------------
@@ -158,7 +161,7 @@ def _concatenate_vjp(g, ans, xs, wanted, axis):
 
 
 defjvp_all(concatenate_p, _concatenate_jvp)
-defvjp_all(concatenate_p, _concatenate_vjp)
+defvjp_all(concatenate_p, _concatenate_vjp, reads="")
 
 
 # -- batch axes (vmap) ----------------------------------------------------------------
