@@ -369,6 +369,11 @@ def test_pools_match_closed_forms():
     blocks = x.reshape(3, 3, 2, 2, 2, 5)
     np.testing.assert_allclose(fgrad.nn.max_pool(x, (2, 2), (2, 2)), blocks.max(axis=(2, 4)))
     np.testing.assert_allclose(fgrad.nn.avg_pool(x, (2, 2), (2, 2)), blocks.mean(axis=(2, 4)))
+    # integers: padded positions hold the smallest integer, and the dtype is kept
+    ints = np.arange(3 * 6 * 4 * 5).reshape(x.shape) % 17
+    got = fgrad.nn.max_pool(ints, (2, 2), (2, 2), padding="SAME")
+    assert got.dtype == ints.dtype
+    np.testing.assert_array_equal(got, ints.reshape(blocks.shape).max(axis=(2, 4)))
     # unbatched input, as in Flax
     np.testing.assert_allclose(fgrad.nn.max_pool(x[0], (2, 2), (2, 2)), blocks[0].max(axis=(1, 3)))
     # SAME: padded positions never win a max; averages count them or not

@@ -46,7 +46,9 @@ def _kind(computation) -> str:
     return _KINDS[name]
 
 
-def _identity(kind: str, dtype: np.dtype):
+def reduction_identity(kind: str, dtype: np.dtype):
+    """The start value of a ``kind`` reduction in ``dtype`` (``-inf`` or the smallest
+    integer for a max, ...)."""
     if kind == "sum":
         return dtype.type(0)
     if dtype.kind == "f":
@@ -116,9 +118,9 @@ def reduce_window(
         out = reduce_sum(patches, axes)
         return out if init == 0 else add(out, x.dtype.type(init))
     out = (reduce_max if kind == "max" else reduce_min)(patches, axes)
-    if init == _identity(kind, x.dtype):
+    if init == reduction_identity(kind, x.dtype):
         return out
     return (maximum if kind == "max" else minimum)(out, x.dtype.type(init))
 
 
-__all__ = ["reduce_window"]
+__all__ = ["reduce_window", "reduction_identity"]

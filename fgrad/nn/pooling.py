@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fgrad.lax.windows import reduce_window
+from fgrad.lax.windows import reduce_window, reduction_identity
 from fgrad.numpy_api.creation import as_array
 from fgrad.numpy_api.ufuncs import divide
 from fgrad.primitives.conv import Pairs
@@ -63,7 +63,8 @@ def max_pool(
         The pooled array, ``inputs``' dtype.
     """
     x = as_array(inputs)
-    return _pool(x, "max", -np.inf, *_geometry(x, window_shape, strides, padding))
+    init = reduction_identity("max", x.dtype)
+    return _pool(x, "max", init, *_geometry(x, window_shape, strides, padding))
 
 
 def avg_pool(
