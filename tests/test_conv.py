@@ -173,6 +173,13 @@ def test_layouts_are_transposes_of_the_default(dn):
         x2, w2, (2, 1), "SAME", rhs_dilation=(1, 2), dimension_numbers=dn
     )
     np.testing.assert_allclose(got, np.transpose(want, ["NCHW".index(c) for c in out_spec]))
+    numbers = lax.conv_dimension_numbers(x2.shape, w2.shape, dn)
+    assert numbers.lhs_spec == tuple(lhs_spec.index(c) for c in "NCHW")
+    assert numbers.rhs_spec == tuple(rhs_spec.index(c) for c in "OIHW")
+    again = lax.conv_general_dilated(
+        x2, w2, (2, 1), "SAME", rhs_dilation=(1, 2), dimension_numbers=numbers
+    )
+    np.testing.assert_array_equal(again, got)
 
 
 def test_spatial_axes_pair_up_by_letter_in_the_kernels_order():
