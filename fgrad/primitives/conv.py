@@ -20,11 +20,13 @@ level of feature groups). See ``docs/conv.md``.
 
 from __future__ import annotations
 
+import itertools
 from math import prod
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
@@ -63,7 +65,7 @@ def pad_and_dilate(x, axes, padding: Pairs, dilation: tuple[int, ...], fill):
         shape[a] = max(lo, 0) + n + max(hi, 0)
         place[a] = slice(max(lo, 0), max(lo, 0) + n, d)
         crop[a] = slice(max(-lo, 0), shape[a] - max(-hi, 0))
-    out = np.full(shape, fill, dtype=x.dtype)
+    out = backend.full(tuple(shape), fill, x.dtype, like=x)
     out[tuple(place)] = x
     return out[tuple(crop)]
 
@@ -72,11 +74,22 @@ def windows(x, axes, extents, strides, dilations):
     """Every window of ``x`` along ``axes`` as a view: ``x``'s axes (the windowed ones now
     counting windows), then one axis per window position, holes skipped."""
     dilated = tuple(dilate_shape(k, d) for k, d in zip(extents, dilations))
-    view = sliding_window_view(x, dilated, axis=tuple(axes))
-    index = [slice(None)] * x.ndim + [slice(None, None, d) for d in dilations]
-    for a, s in zip(axes, strides):
-        index[a] = slice(None, None, s)
-    return view[tuple(index)]
+    if isinstance(x, np.ndarray):
+        view = sliding_window_view(x, dilated, axis=tuple(axes))
+        index = [slice(None)] * x.ndim + [slice(None, None, d) for d in dilations]
+        for a, s in zip(axes, strides):
+            index[a] = slice(None, None, s)
+        return view[tuple(index)]
+    # other backends (CuPy): one strided slice per window position, stacked
+    counts = [window_count(x.shape[a], e, s) for a, e, s in zip(axes, dilated, strides)]
+    parts = []
+    for pos in itertools.product(*map(range, extents)):
+        index = [slice(None)] * x.ndim
+        for a, w, d, n, s in zip(axes, pos, dilations, counts, strides):
+            index[a] = slice(w * d, w * d + dilate_shape(n, s), s)
+        parts.append(x[tuple(index)])
+    stacked = np.stack(parts, axis=-1)
+    return stacked.reshape(*stacked.shape[:-1], *extents)
 
 
 def same_padding(
@@ -133,7 +146,7 @@ def _conv_impl(
     )
     m, k = n * prod(out_sp), prod(window)
     if m == 0 or o == 0 or k * c == 0:
-        return np.zeros((n, *out_sp, o), dtype)
+        return backend.zeros((n, *out_sp, o), dtype, like=lhs)
     # (N, *out, C, *window) -> (N, *out, *window, C): C stays the fastest axis of the copy
     patches = windows(x, spatial, window, window_strides, rhs_dilation)
     patches = patches.transpose(0, *spatial, *range(2 + nsp, 2 + 2 * nsp), 1 + nsp)
@@ -144,7 +157,8 @@ def _conv_impl(
         cols = patches.reshape(m, k, groups, ig).transpose(2, 0, 1, 3).reshape(groups, m, k * ig)
         w = rhs.reshape(k, ig, groups, og).transpose(2, 0, 1, 3).reshape(groups, k * ig, og)
         out = np.matmul(cols, w).transpose(1, 0, 2).reshape(m, o)
-    return out.reshape(n, *out_sp, o).astype(dtype, copy=False)
+    out = out.reshape(n, *out_sp, o)
+    return out if out.dtype == dtype else out.astype(dtype)
 
 
 def _conv_abstract_eval(

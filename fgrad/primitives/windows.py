@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
+from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
@@ -74,7 +73,7 @@ def _patches_impl(
         window_dilation,
     )
     if 0 in out or 0 in window_dimensions:
-        return np.full(out + tuple(window_dimensions), fill, x.dtype)
+        return backend.full(out + tuple(window_dimensions), fill, x.dtype, like=x)
     return windows(x, axes, window_dimensions, window_strides, window_dilation)
 
 
@@ -129,7 +128,7 @@ def _unpatch_impl(
     # negative padding: the cropped elements get zero cotangent, so grow the buffer back
     before = [max(-lo, 0) for lo, _ in padding]
     after = [max(-hi, 0) for _, hi in padding]
-    buf = np.zeros([b + p + a for b, p, a in zip(before, padded, after)], g.dtype)
+    buf = backend.zeros(tuple(b + p + a for b, p, a in zip(before, padded, after)), g.dtype, like=g)
     for pos in itertools.product(*map(range, window_dimensions)):
         target = tuple(
             slice(b + w * wd, b + w * wd + dilate_shape(o, s), s)
