@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+import cnn
 import erm_epoch
 import frameworks
 import harness
@@ -30,6 +31,7 @@ WORKLOADS = [
     hvp.WORKLOAD,
     per_example.WORKLOAD,
     erm_epoch.WORKLOAD,
+    cnn.WORKLOAD,
 ]
 
 if __name__ == "__main__":

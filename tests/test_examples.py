@@ -41,6 +41,15 @@ def test_train_digits_with_and_without_jit_agree(tmp_path):
     )
 
 
+def test_train_digits_cnn_learns_and_jit_agrees_with_eager(tmp_path):
+    pytest.importorskip("sklearn")
+    module = load("train_digits_cnn")
+    args = ["--epochs", "2", "--plot", str(tmp_path / "c.png")]
+    accuracy = module.main(args)
+    assert accuracy >= 0.9
+    assert module.main([*args, "--no-jit"]) == accuracy
+
+
 def test_logistic_regression_both_ways():
     pytest.importorskip("sklearn")
     pytest.importorskip("scipy")

@@ -575,6 +575,86 @@ CASES += [
     case("betainc", Const(2.0), Const(3.0), ((2, 3), "open-unit")),
 ]
 
+# convolutions (channels-last: lhs (N, *spatial, C), rhs (*window, I, O)) and windows
+
+
+def conv(lhs, rhs, strides, padding, lhs_dil, rhs_dil, groups=1, label="") -> Case:
+    return case(
+        "conv_general_dilated",
+        (lhs, "normal"),
+        (rhs, "normal"),
+        window_strides=strides,
+        padding=padding,
+        lhs_dilation=lhs_dil,
+        rhs_dilation=rhs_dil,
+        feature_group_count=groups,
+        label=label,
+    )
+
+
+def patches(name, x, window, strides, padding, base, wdil, label, **extra) -> Case:
+    geometry = dict(
+        window_dimensions=window,
+        window_strides=strides,
+        padding=padding,
+        base_dilation=base,
+        window_dilation=wdil,
+    )
+    return case(name, x, label=label, **geometry, **extra)
+
+
+CASES += [
+    conv((2, 5, 3), (2, 3, 4), (1,), ((0, 0),), (1,), (1,), label="1d-valid"),
+    conv((2, 7, 2), (3, 2, 3), (2,), ((1, 2),), (1,), (2,), label="1d-stride-dilated"),
+    conv((1, 4, 2), (3, 2, 2), (1,), ((2, 1),), (2,), (1,), label="1d-transposed"),
+    conv((2, 5, 4, 2), (3, 2, 2, 3), (1, 2), ((1, 1), (0, 1)), (1, 1), (1, 1), label="2d"),
+    conv((1, 6, 5, 4), (2, 2, 2, 4), (2, 1), ((1, -1), (2, 0)), (1, 2), (2, 1), 2, "2d-all"),
+    conv((2, 4, 4, 3), (2, 2, 1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1), (1, 1), 3, "depthwise"),
+    conv((1, 3, 3, 3, 1), (2, 2, 2, 1, 2), (1, 1, 1), ((0, 0),) * 3, (1,) * 3, (1,) * 3),
+    conv((0, 4, 2), (2, 2, 3), (1,), ((0, 0),), (1,), (1,), label="empty-batch"),
+    *[
+        patches("window_patches", ((3, 5), dom), (2, 2), (1, 2), pads, (1, 1), (1, 1), lab, fill=f)
+        for dom, pads, f, lab in (
+            ("normal", ((0, 0), (0, 0)), 0.0, "valid"),
+            ("normal", ((1, 0), (1, 1)), 0.0, "padded"),
+            ("normal", ((1, -1), (0, 1)), 1.5, "fill"),
+        )
+    ],
+    patches(
+        "window_patches",
+        ((4, 3), "normal"),
+        (2, 2),
+        (2, 1),
+        ((0, 1),) * 2,
+        (2, 1),
+        (1, 2),
+        "dilated",
+        fill=0.0,
+    ),  # fmt: skip
+    patches(
+        "window_patches_transpose",
+        ((2, 2, 2, 2), "normal"),
+        (2, 2),
+        (1, 2),
+        ((0, 0), (0, 0)),
+        (1, 1),
+        (1, 1),
+        "valid",
+        in_shape=(3, 5),
+    ),
+    patches(
+        "window_patches_transpose",
+        ((4, 1, 2, 2), "normal"),
+        (2, 2),
+        (2, 1),
+        ((0, 1), (1, -1)),
+        (2, 1),
+        (1, 2),
+        "dilated",
+        in_shape=(4, 3),
+    ),
+]
+
 # complex inputs: holomorphic rules need no conjugation under JAX's convention; abs, real,
 # imag and conj are not holomorphic; mixed real/complex operands need real cotangents
 C = "complex"

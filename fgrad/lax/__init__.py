@@ -10,13 +10,38 @@
   ``while_loop``.
 * :func:`while_loop`: a loop whose trip count may depend on traced values; under
   ``jit`` it is one ``while_loop`` primitive.
+* :func:`conv_general_dilated`, :func:`conv`, :func:`conv_with_general_padding`:
+  N-d convolutions (strides, padding kinds, dilations, layouts, feature groups);
+  :func:`reduce_window`: max, min or sum over sliding windows. See ``docs/conv.md``.
 
 ``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
 
 from fgrad.lax.cond import cond, switch
+from fgrad.lax.conv import (
+    ConvDimensionNumbers,
+    conv,
+    conv_dimension_numbers,
+    conv_general_dilated,
+    conv_with_general_padding,
+)
 from fgrad.lax.loops import fori_loop, map, scan
 from fgrad.lax.while_loop import while_loop
+from fgrad.lax.windows import reduce_window
 from fgrad.primitives.elementwise import stop_gradient
 
-__all__ = ["cond", "fori_loop", "map", "scan", "stop_gradient", "switch", "while_loop"]
+__all__ = [
+    "ConvDimensionNumbers",
+    "cond",
+    "conv",
+    "conv_dimension_numbers",
+    "conv_general_dilated",
+    "conv_with_general_padding",
+    "fori_loop",
+    "map",
+    "reduce_window",
+    "scan",
+    "stop_gradient",
+    "switch",
+    "while_loop",
+]

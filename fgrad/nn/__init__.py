@@ -38,8 +38,11 @@ from fgrad.nn.losses import (
     softmax_cross_entropy,
 )
 from fgrad.nn.mlp import mlp_apply, mlp_init
+from fgrad.nn.pooling import avg_pool, max_pool
 
 __all__ = [
+    "avg_pool",
+    "max_pool",
     "gelu",
     "glorot_uniform",
     "he_normal",

@@ -129,7 +129,7 @@ def poly(seq_of_zeros):
     return c
 
 
-def _band(n1: int, n2: int, mode: str, like):
+def _band(n1: int, n2: int, mode: str, like, dtype):
     """``T[i, j, k] = 1`` where output ``k`` of ``mode`` receives ``a[i] * v[j]``."""
     full = n1 + n2 - 1
     if mode == "full":
@@ -143,7 +143,7 @@ def _band(n1: int, n2: int, mode: str, like):
         raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
     i, j = np.indices((n1, n2))
     k = i + j - start
-    t = np.zeros((n1, n2, length))
+    t = np.zeros((n1, n2, length), dtype)
     keep = (k >= 0) & (k < length)
     t[i[keep], j[keep], k[keep]] = 1.0
     return backend.asarray(t, like=like)
@@ -156,7 +156,10 @@ def convolve(a, v, mode: str = "full"):
         raise ValueError(f"convolve: inputs must be 1-D, got shapes {a.shape} and {v.shape}")
     if a.shape[0] == 0 or v.shape[0] == 0:
         raise ValueError("convolve: inputs cannot be empty")
-    band = _band(a.shape[0], v.shape[0], mode, like=concrete(a))
+    # a 0/1 tensor in the inputs' own dtype: float32 stays float32, integers stay exact
+    band = _band(
+        a.shape[0], v.shape[0], mode, like=concrete(a), dtype=np.result_type(a.dtype, v.dtype)
+    )
     return einsum("i,j,ijk->k", a, v, band)
 
 

@@ -8,7 +8,7 @@ abstract-eval, jvp and vjp rules. Importing this package registers them all in
 # reductions first: it and shape refer to each other (see shape.py)
 from fgrad.primitives import reductions  # noqa: I001
 from fgrad.primitives import shape, elementwise, dot_general, indexing, linalg, fft, special
-from fgrad.primitives import factorizations
+from fgrad.primitives import factorizations, conv, windows
 
 __all__ = [
     "reductions",
@@ -20,4 +20,6 @@ __all__ = [
     "factorizations",
     "fft",
     "special",
+    "conv",
+    "windows",
 ]

