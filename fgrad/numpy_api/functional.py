@@ -28,8 +28,11 @@ def apply_along_axis(func1d, axis: int, arr, *args, **kwargs):
     axis = axis % arr.ndim
     moved = moveaxis(arr, axis, -1)
     outer = moved.shape[:-1]
-    if not outer or 0 in outer:
-        raise ValueError("apply_along_axis needs at least one slice to call func1d on")
+    if 0 in outer:
+        raise ValueError(
+            f"apply_along_axis: arr of shape {arr.shape} has no slice along axis {axis} "
+            "to call func1d on (an axis of length 0)"
+        )
     results = [asarray(func1d(moved[idx], *args, **kwargs)) for idx in np.ndindex(*outer)]
     out = reshape(stack(results), outer + results[0].shape)
     # func1d's output axes go where `axis` was

@@ -110,7 +110,7 @@ def roots(p):
     if n < 1:
         return zeros((trailing,), p.dtype)
     top = -p[1:] / p[0]
-    below = backend.asarray(np.eye(n - 1, n), like=concrete(p))
+    below = backend.asarray(np.eye(n - 1, n), like=p)
     companion = concatenate([top[None, :], below], axis=0)
     r = eigvals(companion)
     return concatenate([r, zeros((trailing,), r.dtype)]) if trailing else r
@@ -156,7 +156,7 @@ def convolve(a, v, mode: str = "full"):
         raise ValueError(f"convolve: inputs must be 1-D, got shapes {a.shape} and {v.shape}")
     if a.shape[0] == 0 or v.shape[0] == 0:
         raise ValueError("convolve: inputs cannot be empty")
-    band = _band(a.shape[0], v.shape[0], mode, like=concrete(a))
+    band = _band(a.shape[0], v.shape[0], mode, like=a)
     return einsum("i,j,ijk->k", a, v, band)
 
 

@@ -20,6 +20,7 @@ of ``cond``/``switch`` away from their thresholds (a margin of 0.25).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -663,6 +664,157 @@ def _multi_index(B, a, rows, cols, kind):
     return a[rows[:, None], cols[None, :]]
 
 
+# more of the NumPy API, each in a form defined for any real input: (ranks it takes, function)
+ANY, ND1, ND2, ONLY1 = range(0, 4), range(1, 4), range(2, 4), range(1, 2)
+API: dict[str, tuple[range, Callable]] = {
+    "trace": (ND2, lambda B, a: B.np.trace(a)),
+    "diagonal": (ND2, lambda B, a: B.np.diagonal(a, offset=1) * 2.0),
+    "outer": (ND1, lambda B, a: B.np.outer(a, B.np.sin(a))),
+    "kron": (ND1, lambda B, a: B.np.kron(a, B.np.ones(2) * 0.5)),
+    "cross": (
+        ND1,
+        lambda B, a: B.np.cross(
+            a[..., :3] if a.shape[-1] >= 3 else a[..., :2],
+            B.np.cos(a[..., :3] if a.shape[-1] >= 3 else a[..., :2]),
+        ),
+    ),
+    "tril": (ND2, lambda B, a: B.np.tril(a) + B.np.triu(a, 1) * 0.5),
+    "pad": (ND1, lambda B, a: B.np.pad(a, 1) + B.np.pad(a, 1, mode="edge")),
+    "array_split": (ND1, lambda B, a: B.np.concatenate(B.np.array_split(a, 2)[::-1])),
+    "meshgrid": (ONLY1, lambda B, a: B.np.prod(B.np.stack(B.np.meshgrid(a, B.np.sin(a))), axis=0)),
+    "interp": (
+        ANY,
+        lambda B, a: B.np.interp(a, B.np.linspace(-2, 2, 5), B.np.array([0.0, 1, -1, 2, 0])),
+    ),
+    "polyval": (ANY, lambda B, a: B.np.polyval(B.np.array([0.5, -1.0, 2.0]), a)),
+    "polyval_coef": (ONLY1, lambda B, a: B.np.polyval(a, 0.7) * a),
+    "convolve": (ONLY1, lambda B, a: B.np.convolve(a, B.np.array([1.0, -2.0, 0.5]))),
+    "correlate": (ONLY1, lambda B, a: B.np.correlate(a, B.np.cos(a), mode="same")),
+    "sinc": (ANY, lambda B, a: B.np.sinc(a)),
+    "average": (
+        ND1,
+        lambda B, a: B.np.average(a, axis=0, weights=B.np.arange(1.0, a.shape[0] + 1)),
+    ),
+    "median": (ND1, lambda B, a: B.np.median(a, axis=-1)),
+    "percentile": (ND1, lambda B, a: B.np.percentile(a, 30.0, axis=0)),
+    "quantile": (ND1, lambda B, a: B.np.quantile(a, 0.7)),
+    "logaddexp2": (ANY, lambda B, a: B.np.logaddexp2(a, 0.5)),
+    "degrees": (ANY, lambda B, a: B.np.deg2rad(a) + B.np.degrees(a) * 0.01 + B.np.radians(a)),
+    "cbrt": (ANY, lambda B, a: B.np.cbrt(a * a + 1.0)),
+    "exp2_log2": (
+        ANY,
+        lambda B, a: B.np.exp2(B.np.tanh(a)) + B.np.log2(a * a + 1) + B.np.log10(2 + a),
+    ),
+    "rounding": (
+        ANY,
+        lambda B, a: a * (B.np.floor(a) + B.np.ceil(a) + B.np.round(a, 1) + B.np.trunc(a)),
+    ),
+    "mod": (ANY, lambda B, a: B.np.mod(a, 0.7) + B.np.fmod(a, 0.6) + B.np.remainder(a, 0.9)),
+    "floor_divide": (ANY, lambda B, a: B.np.floor_divide(a, 0.5) * a),
+    "sign": (ANY, lambda B, a: B.np.sign(a) * a + B.np.copysign(a * a, a)),
+    "heaviside": (ANY, lambda B, a: B.np.heaviside(a, 0.5) * a),
+    "diff": (ND1, lambda B, a: B.np.diff(a, axis=0)),
+    "ediff1d": (ND1, lambda B, a: B.np.ediff1d(a)),
+    "gradient": (ONLY1, lambda B, a: B.np.gradient(a)),
+    "nan_reductions": (
+        ND1,
+        lambda B, a: (
+            B.np.nansum(a, axis=0)
+            + B.np.nanmean(a, axis=0)
+            + B.np.nanmax(a, axis=0)
+            + B.np.nanvar(a, axis=0)
+        ),
+    ),
+    "nancumsum": (ND1, lambda B, a: B.np.nancumsum(a, axis=-1)),
+    "ptp": (ND1, lambda B, a: B.np.ptp(a, axis=-1)),
+    "cov": (ND2, lambda B, a: B.np.cov(a)),
+    "corrcoef": (ND2, lambda B, a: B.np.corrcoef(a)),
+    "take_along_axis": (
+        ND1,
+        lambda B, a: B.np.take_along_axis(a, B.np.argsort(a, axis=-1), axis=-1),
+    ),
+    "select": (ANY, lambda B, a: B.np.select([a > 0.5, a < -0.5], [a * 2.0, a * a], default=a)),
+    "piecewise": (
+        ANY,
+        lambda B, a: B.np.piecewise(a, [a < 0, a >= 0], [lambda v: v * v, B.np.sin]),
+    ),
+    "rot90": (ND2, lambda B, a: B.np.rot90(a)),
+    "fliplr": (ND2, lambda B, a: B.np.fliplr(a) + B.np.flipud(a)),
+    "moveaxis": (ND2, lambda B, a: B.np.moveaxis(a, 0, -1) * 2.0),
+    "atleast_3d": (ANY, lambda B, a: B.np.atleast_3d(a) * 1.5),
+    "hstack": (ND1, lambda B, a: B.np.hstack([a, a * 2.0])),
+    "vstack": (ND1, lambda B, a: B.np.vstack([a, a * 2.0])),
+    "dstack": (ND1, lambda B, a: B.np.dstack([a, B.np.sin(a)])),
+    "column_stack": (range(1, 3), lambda B, a: B.np.column_stack([a, a * a])),
+    "append": (ND1, lambda B, a: B.np.append(a, a[:1], axis=0)),
+    "insert": (ND1, lambda B, a: B.np.insert(a, 1, 5.0, axis=0)),
+    "delete": (ND1, lambda B, a: B.np.delete(a, 0, axis=-1) * 2.0),
+    "resize": (ND1, lambda B, a: B.np.resize(a, (7,))),
+    "diagflat": (ND1, lambda B, a: B.np.diagflat(a[:4])),
+    "vander": (ONLY1, lambda B, a: B.np.vander(a, 3)),
+    "polyint": (
+        ONLY1,
+        lambda B, a: B.np.polyint(a) + B.np.pad(B.np.polyder(a), (2, 0))[: a.shape[0] + 1],
+    ),
+    "tensordot": (ND1, lambda B, a: B.np.tensordot(a, B.np.sin(a), axes=a.ndim)),
+    "inner": (ND1, lambda B, a: B.np.inner(a, a) + B.np.vdot(a, a)),
+    "fft": (ND1, lambda B, a: B.np.abs(B.np.fft.fft(a)) + B.np.real(B.np.fft.ifft(a))),
+    "rfft": (
+        ND1,
+        lambda B, a: (
+            B.np.fft.irfft(B.np.fft.rfft(a) * 0.5j, n=a.shape[-1])
+            + B.np.abs(B.np.fft.rfft(a)).sum()
+        ),
+    ),
+    "fft2": (ND2, lambda B, a: B.np.real(B.np.fft.fft2(a) * (1.0 - 2.0j))),
+    "complex": (
+        ANY,
+        lambda B, a: (
+            B.np.real(B.np.exp(1j * a) * (a + 2j))
+            + B.np.angle(a + 0.5j)
+            + B.np.imag(B.np.conj(a * (1 + 1j)))
+            + B.np.abs(a + 2j)
+        ),
+    ),
+    "float_power": (ANY, lambda B, a: B.np.float_power(a * a + 1, 0.5) + B.np.positive(a)),
+    "inverse_trig": (
+        ANY,
+        lambda B, a: (
+            B.np.arccosh(a * a + 1.5)
+            + B.np.arctanh(B.np.tanh(a) * 0.9)
+            + B.np.arcsin(B.np.tanh(a) * 0.9)
+            + B.np.arccos(B.np.tanh(a) * 0.5)
+            + B.np.tan(B.np.tanh(a))
+        ),
+    ),
+    "fmax": (ANY, lambda B, a: B.np.fmax(a, 0.2) + B.np.fmin(a, -0.1)),
+    "ddof": (ND1, lambda B, a: B.np.var(a, axis=-1, ddof=1) + B.np.std(a, ddof=1)),
+    "apply_along_axis": (ND1, lambda B, a: B.np.apply_along_axis(lambda r: B.np.sum(r * r), -1, a)),
+    "vectorize": (ANY, lambda B, a: B.np.vectorize(lambda u: B.np.sin(u) * u)(a)),
+    "pinv": (ND2, lambda B, a: B.np.linalg.pinv(a[:2, :2] + 2.0 * B.np.eye(2))),
+    "eigvalsh": (ND2, lambda B, a: B.np.linalg.eigvalsh(a @ B.np.swapaxes(a, -1, -2))),
+    "svd": (ND2, lambda B, a: B.np.linalg.svd(a + B.np.eye(*a.shape[-2:]), compute_uv=False)),
+    "matrix_power": (
+        ND2,
+        lambda B, a: B.np.linalg.matrix_power(a[..., :1, :1] * a[..., :1, :1], 3),
+    ),
+    "multi_dot": (range(2, 3), lambda B, a: B.np.linalg.multi_dot([a, a.T, a])),
+    "norm_ord": (ONLY1, lambda B, a: B.np.linalg.norm(a, ord=1) + B.np.linalg.norm(a, ord=3)),
+    "norm_axis": (ND2, lambda B, a: B.np.linalg.norm(a, axis=(0, 1), keepdims=True) * a),
+}
+
+
+def _api_draw(rng, values):
+    name = str(rng.choice(list(API)))
+    k = _pick(rng, values, lambda v: v.ndim in API[name][0])
+    return None if k is None else ((k,), {"fn": name})
+
+
+@_op("api", _api_draw, 4.0)
+def _api(B, a, fn):
+    return API[fn][1](B, a)
+
+
 # structured control flow (fgrad.lax / jax.lax)
 
 
@@ -846,7 +998,9 @@ def generate(seed: int, length: tuple[int, int] = (2, 7), exclude: frozenset = f
             continue
         args, params = drawn
         try:
-            out = np.asarray(OPS[name].apply(FGRAD, *[values[i] for i in args], **params))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a non-finite candidate is dropped below
+                out = np.asarray(OPS[name].apply(FGRAD, *[values[i] for i in args], **params))
         except Exception:  # a combination the drawing did not rule out (shapes)
             continue
         if (

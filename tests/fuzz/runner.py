@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-import fgrad
-
 from .backends import FGRAD, FINITE_DIFFERENCES, jax_backend
 from .combinations import COMBINATIONS, Data
 from .programs import Op, Program, build, sample_inputs
@@ -105,18 +103,33 @@ def compare(got: list, want: list, rtol: float, atol: float) -> str | None:
 def _dtype_difference(got: list, want: list) -> str | None:
     for k, (g, w) in enumerate(zip(got, want)):
         if np.asarray(g).dtype != np.asarray(w).dtype:
-            return f"output {k}: dtype {np.asarray(g).dtype}, JAX gives {np.asarray(w).dtype}"
+            return f"output {k}: dtype {np.asarray(g).dtype}, expected {np.asarray(w).dtype}"
     return None
 
 
 def _error(e: BaseException) -> str:
     frames = traceback.extract_tb(e.__traceback__)
     where = next(
-        (f"{fr.filename.split('fgrad/')[-1]}:{fr.lineno}" for fr in reversed(frames)
-         if "/fgrad/" in fr.filename),
+        (
+            f"{fr.filename.split('fgrad/')[-1]}:{fr.lineno}"
+            for fr in reversed(frames)
+            if "/fgrad/" in fr.filename
+        ),
         "?",
     )
     return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''} (at {where})"
+
+
+def _judge(name: str, got, theirs, reference, ours: str | None, exact: dict) -> tuple[str, str]:
+    """The kind of a disagreement between fgrad and JAX, and what differs."""
+    difference = compare(got.value, theirs.value, **exact)
+    if name in PRIMAL:  # the reference is fgrad's own eager run: only JAX can judge values
+        return "values-differ", difference
+    if ours is not None:
+        return "wrong", ours if reference.ok else f"no reference; against JAX: {difference}"
+    if compare(theirs.value, reference.value, **FINITE_DIFFERENCE) is not None:
+        return "jax-differs", difference
+    return "wrong", f"differs from JAX, both within finite-difference tolerance: {difference}"
 
 
 def check(
@@ -156,10 +169,16 @@ def check(
         combo = COMBINATIONS[name]
         got = _run(combo, FGRAD, f_fgrad, data, record_warnings=True)
         for w in got.warnings:
-            finding(name, "warning", f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})")
+            finding(
+                name, "warning", f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+            )
         reference = _run(combo, FINITE_DIFFERENCES, f_reference, data, False)
         tolerance = exact if name in PRIMAL else FINITE_DIFFERENCE
         ours = compare(got.value, reference.value, **tolerance) if got.ok and reference.ok else "?"
+        if got.ok and reference.ok and name in PRIMAL:
+            dtype = _dtype_difference(got.value, reference.value)
+            if dtype:
+                finding(name, "wrong", f"{dtype} (eager)")
         theirs = None
         if jax_b and (jax == "all" or name == "eager" or ours is not None):
             theirs = _run(combo, jax_b, f_jax, data, False)
@@ -171,40 +190,36 @@ def check(
         elif theirs is None or not theirs.ok:
             if ours is not None and reference.ok:
                 finding(name, "wrong", f"(against finite differences) {ours}")
-        elif compare(got.value, theirs.value, **exact) is None:
-            dtype = _dtype_difference(got.value, theirs.value)
-            if dtype:
-                finding(name, "wrong", dtype)
-        elif name in PRIMAL:
-            # the reference is fgrad's own eager run: only JAX can judge the values
-            finding(name, "values-differ", compare(got.value, theirs.value, **exact))
-        elif ours is not None:
-            finding(name, "wrong", ours if reference.ok else "differs from JAX, no reference")
-        elif compare(theirs.value, reference.value, **FINITE_DIFFERENCE) is not None:
-            finding(name, "jax-differs", compare(got.value, theirs.value, **exact))
-        else:
-            finding(name, "wrong", "differs from JAX, both within finite-difference "
-                    f"tolerance: {compare(got.value, theirs.value, **exact)}")
+        elif compare(got.value, theirs.value, **exact) is not None:
+            finding(name, *_judge(name, got, theirs, reference, ours, exact))
     return findings
 
 
 # -- shrinking ---------------------------------------------------------------
 
 
-def _live(program: Program) -> Program:
-    """The program without the operations its result does not depend on."""
-    n_in = 2
-    needed = {n_in + len(program.ops) - 1}
+def _needed(program: Program) -> list[int]:
+    """Indices of the operations the program's result depends on."""
+    needed = {1 + len(program.ops)}
     for k in range(len(program.ops) - 1, -1, -1):
-        if n_in + k in needed:
+        if 2 + k in needed:
             needed.update(program.ops[k].args)
-    keep = [k for k in range(len(program.ops)) if n_in + k in needed]
-    renumber = {i: i for i in range(n_in)}
-    renumber.update({n_in + k: n_in + j for j, k in enumerate(keep)})
+    return [k for k in range(len(program.ops)) if 2 + k in needed]
+
+
+def unused(program: Program) -> list[Op]:
+    """The operations whose values the program's result does not depend on."""
+    keep = set(_needed(program))
+    return [op for k, op in enumerate(program.ops) if k not in keep]
+
+
+def live(program: Program) -> Program:
+    """The program without the operations its result does not depend on."""
+    keep = _needed(program)
+    renumber = {0: 0, 1: 1} | {2 + k: 2 + j for j, k in enumerate(keep)}
     ops = tuple(
-        Op(program.ops[k].name, tuple(renumber[a] for a in program.ops[k].args),
-           program.ops[k].params)
-        for k in keep
+        Op(op.name, tuple(renumber[a] for a in op.args), op.params)
+        for op in (program.ops[k] for k in keep)
     )
     return dataclasses.replace(program, ops=ops)
 
@@ -217,7 +232,7 @@ def shrink(finding: Finding, jax: str = "all") -> Finding:
     """
     program = finding.program
     for k in range(1, len(program.ops) + 1):
-        candidate = _live(dataclasses.replace(program, ops=program.ops[:k]))
+        candidate = live(dataclasses.replace(program, ops=program.ops[:k]))
         for f in check(candidate, [finding.combination], jax):
             if f.kind == finding.kind:
                 return f

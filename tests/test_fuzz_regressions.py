@@ -1,0 +1,125 @@
+"""Bugs the differential fuzzer (``tests/fuzz``) found, each tested as a class.
+
+1. Functions that build a constant array "like" a traced argument (to put it on
+   that argument's device) read the argument's value to do so, so they failed
+   under ``jit``, ``vmap`` and ``make_jaxpr`` although the value is never
+   needed: ``convolve``/``correlate`` (every mode), ``bincount`` and
+   ``histogram`` with traced weights. Every such function, every mode, every
+   staging transform, and the gradient through ``jit``.
+2. ``apply_along_axis`` on a 1-D array (one slice, no outer axes) raised; NumPy
+   calls the function once. Every transform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import numerical_grad
+
+import fgrad
+import fgrad.numpy as fnp
+
+RNG = np.random.default_rng(13)
+A = RNG.normal(size=5)
+V = np.array([1.0, -2.0, 0.5])
+BATCH = RNG.normal(size=(3, 5))
+BINS_OF = np.array([0, 2, 2, 1, 4])
+DATA = np.array([0.1, 0.7, 0.3, 0.9, 0.5])
+
+# (name, fgrad function of one float array of shape (5,), NumPy's)
+LIKE_TRACED = [
+    *[
+        (
+            f"convolve-{mode}",
+            lambda a, m=mode: fnp.convolve(a, V, mode=m),
+            lambda a, m=mode: np.convolve(a, V, mode=m),
+        )
+        for mode in ("full", "same", "valid")
+    ],
+    *[
+        (
+            f"convolve-kernel-{mode}",
+            lambda a, m=mode: fnp.convolve(V, a, mode=m),
+            lambda a, m=mode: np.convolve(V, a, mode=m),
+        )
+        for mode in ("full", "same", "valid")
+    ],
+    *[
+        (
+            f"correlate-{mode}",
+            lambda a, m=mode: fnp.correlate(a, V, mode=m),
+            lambda a, m=mode: np.correlate(a, V, mode=m),
+        )
+        for mode in ("full", "same", "valid")
+    ],
+    (
+        "bincount-weights",
+        lambda w: fnp.bincount(BINS_OF, weights=w),
+        lambda w: np.bincount(BINS_OF, weights=w),
+    ),
+    (
+        "histogram-weights",
+        lambda w: fnp.histogram(DATA, bins=3, weights=w)[0],
+        lambda w: np.histogram(DATA, bins=3, weights=w)[0],
+    ),
+    (
+        "histogram-density",
+        lambda w: fnp.histogram(DATA, bins=2, weights=w, density=True)[0],
+        lambda w: np.histogram(DATA, bins=2, weights=w, density=True)[0],
+    ),
+    (
+        "apply_along_axis-1d",
+        lambda a: fnp.apply_along_axis(lambda r: fnp.sum(r * r), 0, a),
+        lambda a: np.apply_along_axis(lambda r: np.sum(r * r), 0, a),
+    ),
+    (
+        "apply_along_axis-1d-vector",
+        lambda a: fnp.apply_along_axis(lambda r: fnp.stack([r[0], fnp.sum(r)]), -1, a),
+        lambda a: np.apply_along_axis(lambda r: np.stack([r[0], np.sum(r)]), -1, a),
+    ),
+]
+IDS = [case[0] for case in LIKE_TRACED]
+
+
+def _staged(f):
+    def run(a):
+        closed = fgrad.make_jaxpr(f)(a)
+        return fgrad.eval_jaxpr(closed.jaxpr, closed.consts, a)[0]
+
+    return run
+
+
+@pytest.mark.parametrize("name, f, ref", LIKE_TRACED, ids=IDS)
+@pytest.mark.parametrize("transform", ["eager", "jit", "make_jaxpr"])
+def test_values_under_staging_transforms(name, f, ref, transform):
+    run = {"eager": f, "jit": fgrad.jit(f), "make_jaxpr": _staged(f)}[transform]
+    np.testing.assert_allclose(run(A), ref(A), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, f, ref", LIKE_TRACED, ids=IDS)
+@pytest.mark.parametrize("jitted", [False, True])
+def test_vmap_is_a_loop(name, f, ref, jitted):
+    mapped = fgrad.vmap(f)
+    got = (fgrad.jit(mapped) if jitted else mapped)(BATCH)
+    np.testing.assert_allclose(got, np.stack([ref(row) for row in BATCH]), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, f, ref", LIKE_TRACED, ids=IDS)
+@pytest.mark.parametrize("composition", ["grad", "jit(grad)", "grad(jit)", "vmap(grad)"])
+def test_gradients_match_finite_differences(name, f, ref, composition):
+    w = np.linspace(0.5, 1.5, np.size(ref(A)))
+
+    def scalar(a):
+        return fnp.sum(fnp.ravel(f(a)) * w)
+
+    def reference(a):
+        return float(np.sum(np.ravel(ref(a)) * w))
+
+    g = fgrad.grad(scalar)
+    run = {
+        "grad": g,
+        "jit(grad)": fgrad.jit(g),
+        "grad(jit)": fgrad.grad(fgrad.jit(scalar)),
+        "vmap(grad)": lambda a: fgrad.vmap(g)(np.stack([a, a]))[1],
+    }[composition]
+    np.testing.assert_allclose(run(A), numerical_grad(reference, A), rtol=1e-6, atol=1e-8)
