@@ -1,13 +1,15 @@
 """Bugs the differential fuzzer (``tests/fuzz``) found, each tested as a class.
 
-1. Functions that build a constant array "like" a traced argument (to put it on
-   that argument's device) read the argument's value to do so, so they failed
-   under ``jit``, ``vmap`` and ``make_jaxpr`` although the value is never
-   needed: ``convolve``/``correlate`` (every mode), ``bincount`` and
-   ``histogram`` with traced weights. Every such function, every mode, every
-   staging transform, and the gradient through ``jit``.
+1. NumPy functions that read a traced argument's value where they need only
+   its shape, its device or a selection by ``where``, and so failed under
+   ``jit``, ``vmap`` and ``make_jaxpr`` where JAX works: ``convolve`` and
+   ``correlate`` (every mode; the value chose the device of a constant),
+   ``bincount`` and ``histogram`` with traced weights (same), ``piecewise``
+   (its conditions: now combined with ``where`` as traced booleans) and
+   ``gradient`` with a traced spacing (its ``ndim``). Each function, mode and
+   form, under every staging transform, ``vmap`` and the gradient compositions.
 2. ``apply_along_axis`` on a 1-D array (one slice, no outer axes) raised; NumPy
-   calls the function once. Every transform.
+   calls the function once. Same transforms.
 """
 
 from __future__ import annotations
@@ -66,6 +68,31 @@ LIKE_TRACED = [
         "histogram-density",
         lambda w: fnp.histogram(DATA, bins=2, weights=w, density=True)[0],
         lambda w: np.histogram(DATA, bins=2, weights=w, density=True)[0],
+    ),
+    (
+        "piecewise-otherwise",
+        lambda a: fnp.piecewise(a, [a < -0.5, a > 0.5], [lambda v: v * v, fnp.sin, lambda v: -v]),
+        lambda a: np.piecewise(a, [a < -0.5, a > 0.5], [lambda v: v * v, np.sin, lambda v: -v]),
+    ),
+    (
+        "piecewise-no-otherwise",
+        lambda a: fnp.piecewise(a, [a < 0, a >= 0], [lambda v: v**3, lambda v: 2.0 * v]),
+        lambda a: np.piecewise(a, [a < 0, a >= 0], [lambda v: v**3, lambda v: 2.0 * v]),
+    ),
+    (
+        "piecewise-constants",
+        lambda a: a * fnp.piecewise(a, a > 0, [1.5, -0.5]),
+        lambda a: a * np.piecewise(a, a > 0, [1.5, -0.5]),
+    ),
+    (
+        "gradient-spacing",
+        lambda a: fnp.gradient(fnp.sin(V[0] * a), 0.5 * fnp.sum(a * a)),
+        lambda a: np.gradient(np.sin(V[0] * a), 0.5 * np.sum(a * a)),
+    ),
+    (
+        "gradient-spacing-edge-order-2",
+        lambda a: fnp.gradient(fnp.sin(a), 1.0 + a[0] ** 2, edge_order=2),
+        lambda a: np.gradient(np.sin(a), 1.0 + a[0] ** 2, edge_order=2),
     ),
     (
         "apply_along_axis-1d",

@@ -13,26 +13,12 @@ from __future__ import annotations
 
 import pytest
 from fuzz import COMBINATIONS, check, generate
-from fuzz.runner import unused
-
-# Open issues (issue 13) other changes fix: programs using these are left out
-# of the sample, and each entry goes once its fix is merged.
-KNOWN_OPEN = {
-    "switch with two branches runs the other branch under jit/vmap (issue 13, 1)": lambda p: any(
-        op.name == "switch" and len(op.params["thresholds"]) == 1 for op in p.ops
-    ),
-    "x.var() on a jit/make_jaxpr tracer (issue 13, 8)": lambda p: any(
-        op.name == "reduce" and op.params["fn"] == "var" and op.params["method"] for op in p.ops
-    ),
-    "jit(grad) of a program with an unused while_loop result (reported)": lambda p: any(
-        op.name in ("while_loop", "while_value") for op in unused(p)
-    ),
-}
+from fuzz.known import known_open
 
 
 def _sample(seeds: range) -> list:
     programs = [generate(seed) for seed in seeds]
-    kept = [p for p in programs if not any(known(p) for known in KNOWN_OPEN.values())]
+    kept = [p for p in programs if not known_open(p)]
     assert len(kept) >= 0.7 * len(programs)  # the exclusions stay narrow
     return kept
 

@@ -36,6 +36,7 @@ class Backend:
     at: Callable
     asarray: Callable
     grad: Callable
+    value_and_grad: Callable
     jit: Callable
     vmap: Callable
     jvp: Callable
@@ -62,6 +63,7 @@ FGRAD = Backend(
     at=fnp.at,
     asarray=lambda x: x,
     grad=fgrad.grad,
+    value_and_grad=fgrad.value_and_grad,
     jit=fgrad.jit,
     vmap=fgrad.vmap,
     jvp=fgrad.jvp,
@@ -99,6 +101,7 @@ def jax_backend() -> Backend | None:
         at=lambda a: jnp.asarray(a).at,
         asarray=jnp.asarray,
         grad=jax.grad,
+        value_and_grad=jax.value_and_grad,
         jit=jax.jit,
         vmap=jax.vmap,
         jvp=jax.jvp,
@@ -165,6 +168,10 @@ def _fd_grad(f: Callable, argnums=0) -> Callable:
     return g
 
 
+def _fd_value_and_grad(f: Callable, argnums=0) -> Callable:
+    return lambda *args: (f(*args), _fd_grad(f, argnums)(*args))
+
+
 def _fd_jac(f: Callable, argnums=0) -> Callable:
     return _fd_grad(f, argnums)
 
@@ -219,6 +226,7 @@ FINITE_DIFFERENCES = Backend(
     at=fnp.at,
     asarray=lambda x: x,
     grad=_fd_grad,
+    value_and_grad=_fd_value_and_grad,
     jit=_identity_jit,
     vmap=_fd_vmap,
     jvp=_fd_jvp,

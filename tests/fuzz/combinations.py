@@ -73,12 +73,35 @@ def jit_static(B, f, d):
     return g(d.x, d.y, 2.5), g(d.x, d.y, -1.0)
 
 
+def jit_scalar(B, f, d):
+    """A Python float argument: weakly typed, passed as a scalar to the compiled replay."""
+    return B.jit(lambda x, y, c: f(x, y) * c + c)(d.x, d.y, 0.5)
+
+
+def jit_twice(B, f, d):
+    """The compiled program replayed on new values of the same signature."""
+    g = B.jit(f)
+    first = g(d.x, d.y)
+    return first, g(d.xb[1], d.yb[1])
+
+
 def vmap(B, f, d):
     return B.vmap(f, in_axes=(0, None))(d.xb, d.y)
 
 
 def vmap_both(B, f, d):
     return B.vmap(f, in_axes=(0, 0))(d.xb, d.yb)
+
+
+def vmap_last_axis(B, f, d):
+    """Batch axis last on the way in and in the middle of the output."""
+    xb = B.np.moveaxis(d.xb, 0, -1)
+    out = B.vmap(f, in_axes=(-1, None), out_axes=-1)(xb, d.y)
+    return B.np.moveaxis(out, -1, 0)
+
+
+def vmap_jit(B, f, d):
+    return B.vmap(B.jit(f), in_axes=(0, None))(d.xb, d.y)
 
 
 def grad(B, f, d):
@@ -119,6 +142,10 @@ def jit_jvp(B, f, d):
     return B.jit(lambda x, y, tx, ty: B.jvp(f, (x, y), (tx, ty)))(d.x, d.y, d.tx, d.ty)
 
 
+def jvp_jit(B, f, d):
+    return B.jvp(B.jit(f), (d.x, d.y), (d.tx, d.ty))
+
+
 def vmap_jvp(B, f, d):
     def tangent(x, tx):
         return B.jvp(f, (x, d.y), (tx, d.ty))[1]
@@ -148,6 +175,14 @@ def jacrev(B, f, d):
     return B.jacrev(f, argnums=(0, 1))(d.x, d.y)
 
 
+def jacrev_jit(B, f, d):
+    return B.jacrev(B.jit(f), argnums=(0, 1))(d.x, d.y)
+
+
+def jit_value_and_grad(B, f, d):
+    return B.jit(B.value_and_grad(_scalar(B, f, d), argnums=(0, 1)))(d.x, d.y)
+
+
 def hessian(B, f, d):
     return B.hessian(_scalar(B, f, d))(d.x, d.y)
 
@@ -175,8 +210,12 @@ COMBINATIONS: dict[str, Callable] = {
         eager,
         jit,
         jit_static,
+        jit_scalar,
+        jit_twice,
         vmap,
         vmap_both,
+        vmap_last_axis,
+        vmap_jit,
         grad,
         jit_grad,
         grad_jit,
@@ -185,12 +224,15 @@ COMBINATIONS: dict[str, Callable] = {
         jit_vmap_grad,
         jvp,
         jit_jvp,
+        jvp_jit,
         vmap_jvp,
         vjp,
         jit_vjp,
         linearize,
         jacfwd,
         jacrev,
+        jacrev_jit,
+        jit_value_and_grad,
         hessian,
         grad_grad,
         staged,

@@ -29,7 +29,18 @@ from .programs import Op, Program, build, sample_inputs
 EXACT = {"float64": {"rtol": 1e-6, "atol": 1e-8}, "float32": {"rtol": 2e-3, "atol": 1e-4}}
 FINITE_DIFFERENCE = {"rtol": 2e-3, "atol": 2e-4}
 # combinations without derivatives: their reference is fgrad's eager run (exact)
-PRIMAL = {"eager", "jit", "jit_static", "vmap", "vmap_both", "staged"}
+PRIMAL = {
+    "eager",
+    "jit",
+    "jit_static",
+    "jit_scalar",
+    "jit_twice",
+    "vmap",
+    "vmap_both",
+    "vmap_last_axis",
+    "vmap_jit",
+    "staged",
+}
 
 
 @dataclasses.dataclass
