@@ -8,6 +8,9 @@
    (its conditions: now combined with ``where`` as traced booleans) and
    ``gradient`` with a traced spacing (its ``ndim``). Each function, mode and
    form, under every staging transform, ``vmap`` and the gradient compositions.
+   ``nanmedian``/``nanquantile``/``nanpercentile`` read where the NaNs are;
+   where that is unknown they now sort each slice (NaN last) and interpolate
+   at ``q * (count - 1)``, as JAX does.
 2. ``apply_along_axis`` on a 1-D array (one slice, no outer axes) raised; NumPy
    calls the function once. Same transforms.
 """
@@ -150,3 +153,58 @@ def test_gradients_match_finite_differences(name, f, ref, composition):
         "vmap(grad)": lambda a: fgrad.vmap(g)(np.stack([a, a]))[1],
     }[composition]
     np.testing.assert_allclose(run(A), numerical_grad(reference, A), rtol=1e-6, atol=1e-8)
+
+
+WITH_NAN = RNG.normal(size=(3, 5))
+WITH_NAN[0, 1] = WITH_NAN[1, 3] = np.nan
+WITH_NAN[2, :] = np.nan  # a slice with nothing left: NaN
+NAN_QUANTILES = [
+    ("nanmedian", lambda a, **kw: fnp.nanmedian(a, **kw), lambda a, **kw: np.nanmedian(a, **kw)),
+    *[
+        (
+            f"nanquantile-{q}",
+            lambda a, q=q, **kw: fnp.nanquantile(a, q, **kw),
+            lambda a, q=q, **kw: np.nanquantile(a, q, **kw),
+        )
+        for q in (0.0, 0.3, 1.0, (0.1, 0.9))
+    ],
+    (
+        "nanpercentile",
+        lambda a, **kw: fnp.nanpercentile(a, [10.0, 75.0], **kw),
+        lambda a, **kw: np.nanpercentile(a, [10.0, 75.0], **kw),
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's all-NaN slice warning
+@pytest.mark.parametrize("name, f, ref", NAN_QUANTILES, ids=[c[0] for c in NAN_QUANTILES])
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_nan_quantiles_where_the_nans_are_unknown(name, f, ref, axis, keepdims):
+    want = ref(WITH_NAN, axis=axis, keepdims=keepdims)
+    g = lambda a: f(a, axis=axis, keepdims=keepdims)  # noqa: E731
+    for run in (fgrad.jit(g), _staged(g)):
+        got = run(WITH_NAN)
+        assert np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    if axis is not None and not keepdims:
+        # mapping over one axis of a matrix reduces each slice along the other
+        rows = fgrad.vmap(lambda r: f(r, axis=-1), in_axes=axis)(WITH_NAN)
+        want = ref(WITH_NAN, axis=1 - axis % 2)
+        np.testing.assert_allclose(rows, np.moveaxis(want, -1, 0), rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("name, f, ref", NAN_QUANTILES, ids=[c[0] for c in NAN_QUANTILES])
+@pytest.mark.parametrize("row", [0, 1])
+def test_nan_quantile_gradients_under_jit_and_vmap(name, f, ref, row):
+    w = np.linspace(0.5, 1.5, np.size(ref(WITH_NAN[row])))
+    x = WITH_NAN[row]
+
+    def scalar(a):
+        return fnp.sum(fnp.ravel(f(a)) * w)
+
+    g = fgrad.grad(scalar)
+    want = numerical_grad(lambda a: float(np.sum(np.ravel(ref(a)) * w)), x)
+    want[np.isnan(x)] = 0.0
+    for got in (g(x), fgrad.jit(g)(x), fgrad.vmap(g)(WITH_NAN[:2])[row]):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
