@@ -8,7 +8,8 @@ float32 programs) passes. Where they differ, finite differences decide
 ``"jax-differs"`` (recorded, not fgrad's bug). Where JAX refuses the combination
 (``grad`` through ``while_loop``) fgrad must match finite differences. For the
 combinations without derivatives (``PRIMAL``) the reference is fgrad's own eager
-run, compared exactly, and a difference with JAX there is ``"values-differ"``.
+run, compared exactly (dtype included), and a difference with JAX there is
+``"values-differ"``.
 A combination fgrad refuses while JAX computes it is a ``"crash"``; a warning
 raised while fgrad runs is a ``"warning"``.
 """
