@@ -27,8 +27,8 @@ Run from the repository root::
     python -m tests.fuzz --programs 400 --skip-known  # leave out programs of fuzz.known
 
 It prints each finding, shrunk to the shortest prefix of its program that still
-shows it, and exits with status 1 if fgrad was wrong, crashed or warned. ``tests/test_fuzz_transforms.py``
-runs a small fixed sample as part of the test suite.
+shows it, and exits with status 1 if fgrad was wrong, crashed or warned.
+``tests/test_fuzz_transforms.py`` runs a small fixed sample in the test suite.
 """
 
 from .combinations import COMBINATIONS
