@@ -30,12 +30,13 @@ from typing import Any
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
+from fgrad.core.custom_derivatives import unwrap_own
 from fgrad.core.errors import ShapeError, TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.make_jaxpr import make_jaxpr
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace
+from fgrad.core.reverse_mode import GradTrace, record_custom
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.core.vmap import vmap
 from fgrad.lax.checks import check_same_types
@@ -179,16 +180,34 @@ def _loop(cond: TracedFunction, cond_consts, body: TracedFunction, body_consts, 
     if isinstance(trace, BatchTrace):
         return _batched_loop(trace, cond, body, operands)
     if isinstance(trace, GradTrace):
-        raise TransformError(
-            "while_loop: reverse-mode differentiation (grad, vjp) of a loop whose condition "
-            "is not known while tracing (under jit) is not supported: the backward pass "
-            "needs every iteration's values, and their number is only decided at run time. "
-            "Differentiate outside jit (eager grad of while_loop works), or give the loop "
-            "a trip count known while tracing: fgrad.lax.scan, or fori_loop with bounds "
-            "that are Python ints or static arguments (jit(f, static_argnums=...)); a "
-            "fori_loop whose bound is traced is a while_loop."
-        )
+        return _grad_loop(trace, cond, body, operands)
     return list(bind(while_loop_p, *operands, cond=cond, body=body))
+
+
+def _grad_loop(trace: GradTrace, cond: TracedFunction, body: TracedFunction, operands) -> list:
+    """The loop runs one level down; its results go on the tape with a backward rule that
+    refuses. A loop whose results no cotangent reaches (dead, or only feeding integer
+    work) is therefore fine under ``grad``, as in JAX, which drops it."""
+    vals, links = unwrap_own(trace, operands)
+    cond_consts, body_consts, carry = _split(vals, cond, body)
+    out = _loop(cond, cond_consts, body, body_consts, carry)
+    return [
+        record_custom(trace, vals, links, o, _refuse_reverse_mode)
+        if get_aval(o).dtype.kind in "fc" else o
+        for o in out
+    ]
+
+
+def _refuse_reverse_mode(ct):
+    raise TransformError(
+        "while_loop: reverse-mode differentiation (grad, vjp) of a loop whose condition "
+        "is not known while tracing (under jit) is not supported: the backward pass "
+        "needs every iteration's values, and their number is only decided at run time. "
+        "Differentiate outside jit (eager grad of while_loop works), or give the loop "
+        "a trip count known while tracing: fgrad.lax.scan, or fori_loop with bounds "
+        "that are Python ints or static arguments (jit(f, static_argnums=...)); a "
+        "fori_loop whose bound is traced is a while_loop."
+    )
 
 
 def _split(values: list, cond: TracedFunction, body: TracedFunction) -> tuple[list, list, list]:

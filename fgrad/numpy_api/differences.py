@@ -12,7 +12,6 @@ import numpy as np
 from fgrad.numpy_api import reductions as red
 from fgrad.numpy_api.creation import as_array, asarray
 from fgrad.numpy_api.manipulation import concatenate, moveaxis, ravel, reshape
-from fgrad.numpy_api.no_derivative import concrete
 from fgrad.numpy_api.ufuncs import remainder, where
 
 
@@ -78,7 +77,7 @@ def gradient(f, *varargs, axis=None, edge_order: int = 1):
         raise ValueError("gradient: edge_order must be 1 or 2")
     if len(varargs) == 0:
         spacings = [1.0] * len(axes)
-    elif len(varargs) == 1 and np.ndim(concrete(varargs[0])) == 0:
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
         spacings = [varargs[0]] * len(axes)
     elif len(varargs) == len(axes):
         spacings = list(varargs)
@@ -98,7 +97,7 @@ def gradient(f, *varargs, axis=None, edge_order: int = 1):
 def _gradient_along(f, ax: int, h, edge_order: int):
     f = moveaxis(f, ax, -1)
     n = f.shape[-1]
-    if np.ndim(concrete(h)) == 0:
+    if np.ndim(h) == 0:
         interior = (f[..., 2:] - f[..., :-2]) / (2.0 * h)
         if edge_order == 1:
             first = (f[..., 1:2] - f[..., 0:1]) / h

@@ -8,14 +8,14 @@ function on whole arrays when speed matters.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 
-from fgrad.numpy_api.creation import as_array, asarray, zeros
+from fgrad.numpy_api.creation import as_array, asarray, astype, zeros
 from fgrad.numpy_api.manipulation import broadcast_arrays, moveaxis, reshape, stack
-from fgrad.numpy_api.no_derivative import concrete
-from fgrad.numpy_api.ufuncs import where
+from fgrad.numpy_api.ufuncs import logical_not, logical_or, where
 
 
 def apply_along_axis(func1d, axis: int, arr, *args, **kwargs):
@@ -28,8 +28,11 @@ def apply_along_axis(func1d, axis: int, arr, *args, **kwargs):
     axis = axis % arr.ndim
     moved = moveaxis(arr, axis, -1)
     outer = moved.shape[:-1]
-    if not outer or 0 in outer:
-        raise ValueError("apply_along_axis needs at least one slice to call func1d on")
+    if 0 in outer:
+        raise ValueError(
+            f"apply_along_axis: arr of shape {arr.shape} has no slice along axis {axis} "
+            "to call func1d on (an axis of length 0)"
+        )
     results = [asarray(func1d(moved[idx], *args, **kwargs)) for idx in np.ndindex(*outer)]
     out = reshape(stack(results), outer + results[0].shape)
     # func1d's output axes go where `axis` was
@@ -58,12 +61,14 @@ def piecewise(x, condlist, funclist, *args, **kw):
     gradient (the double-``where`` trap); guard its input in that case.
     """
     x = as_array(x)
+    # conditions stay traced under jit and vmap (where selects, values are not read)
     conds = [
-        np.asarray(concrete(c), dtype=bool)
+        astype(asarray(c), bool)
         for c in (condlist if isinstance(condlist, (list, tuple)) else [condlist])
     ]
     if len(funclist) == len(conds) + 1:  # the "otherwise" function
-        conds.append(~np.any(conds, axis=0) if conds else np.ones(x.shape, bool))
+        anywhere = functools.reduce(logical_or, conds) if conds else np.zeros(x.shape, bool)
+        conds.append(logical_not(anywhere))
     elif len(funclist) != len(conds):
         raise ValueError(
             f"piecewise: {len(conds)} conditions need {len(conds)} or {len(conds) + 1} "

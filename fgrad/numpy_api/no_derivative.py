@@ -85,15 +85,16 @@ def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
     values = np.ravel(np.asarray(concrete(a)))
     edges = histogram_bin_edges(a, bins, range)
     edges_value = np.asarray(concrete(edges))
-    counts, _ = np.histogram(values, edges_value, weights=concrete(weights))
-    if isinstance(weights, Tracer):
+    if not isinstance(weights, Tracer):
+        counts, _ = np.histogram(values, edges_value, weights=weights)
+    else:
         nbins = len(edges_value) - 1
         # bins are half-open [e_i, e_i+1) except the last, which includes its right edge
         index = np.searchsorted(edges_value, values, side="right") - 1
         index[values == edges_value[-1]] = nbins - 1
         inside = (index >= 0) & (index < nbins)
         w = as_array(weights).reshape(-1)[inside]
-        zeros = backend.zeros((nbins,), w.dtype, like=concrete(weights))
+        zeros = backend.zeros((nbins,), w.dtype, like=weights)
         counts = at(zeros)[index[inside]].add(w)
     if density:
         from fgrad.numpy_api.differences import diff

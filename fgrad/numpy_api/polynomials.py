@@ -110,7 +110,7 @@ def roots(p):
     if n < 1:
         return zeros((trailing,), p.dtype)
     top = -p[1:] / p[0]
-    below = backend.asarray(np.eye(n - 1, n), like=concrete(p))
+    below = backend.asarray(np.eye(n - 1, n), like=p)
     companion = concatenate([top[None, :], below], axis=0)
     r = eigvals(companion)
     return concatenate([r, zeros((trailing,), r.dtype)]) if trailing else r
@@ -157,9 +157,7 @@ def convolve(a, v, mode: str = "full"):
     if a.shape[0] == 0 or v.shape[0] == 0:
         raise ValueError("convolve: inputs cannot be empty")
     # a 0/1 tensor in the inputs' own dtype: float32 stays float32, integers stay exact
-    band = _band(
-        a.shape[0], v.shape[0], mode, like=concrete(a), dtype=np.result_type(a.dtype, v.dtype)
-    )
+    band = _band(a.shape[0], v.shape[0], mode, like=a, dtype=np.result_type(a.dtype, v.dtype))
     return einsum("i,j,ijk->k", a, v, band)
 
 

@@ -138,7 +138,7 @@ def bincount(x, weights=None, minlength: int = 0):
     if weights.dtype.kind not in "fc":
         weights = weights.astype(np.float64)
     size = max(int(x.max()) + 1 if x.size else 0, minlength)
-    zeros = backend.zeros((size,), weights.dtype, like=concrete(weights))
+    zeros = backend.zeros((size,), weights.dtype, like=weights)
     return at(zeros)[x].add(weights)
 
 

@@ -125,6 +125,8 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = F
 def _nan_quantile(a, q, axis, keepdims, fn):
     """Quantiles of the non-NaN entries of each slice (NaN last after sorting)."""
     a = as_array(a)
+    if a.dtype.kind == "f" and known_value(a) is None:
+        return _nan_quantile_traced(a, q, axis, keepdims)
     nan = np.isnan(concrete(a)) if a.dtype.kind in "fc" else None
     if nan is None or not nan.any():
         return red.quantile(a, q, axis=axis, keepdims=keepdims)
@@ -153,6 +155,35 @@ def _nan_quantile(a, q, axis, keepdims, fn):
         from fgrad.numpy_api.manipulation import expand_dims
 
         out = expand_dims(out, axis + np.ndim(q))
+    return out
+
+
+def _nan_quantile_traced(a, q, axis, keepdims):
+    """Quantiles of the non-NaN entries where their positions are not known (``jit``,
+    ``vmap``): sort each slice (NaN last), interpolate at ``q * (count - 1)``."""
+    from fgrad.numpy_api.indexing import sort, take_along_axis
+    from fgrad.numpy_api.manipulation import broadcast_to, expand_dims, moveaxis, ravel, reshape
+    from fgrad.numpy_api.ufuncs import floor, minimum
+
+    x = ravel(a) if axis is None else moveaxis(a, axis % a.ndim, -1)
+    q_shape = np.shape(q)
+    q = reshape(astype(as_array(q), a.dtype), q_shape + (1,) * x.ndim)
+    ordered = broadcast_to(sort(x, axis=-1), q_shape + x.shape)
+    count = red.sum(~isnan(x), axis=-1, keepdims=True)
+    position = q * astype(count - 1, a.dtype)
+    lo_float = floor(position)
+    lo = astype(lo_float, np.int64)
+    lo_safe = minimum(lo, count - 1) * (count > 0)
+    hi_safe = minimum(lo + 1, count - 1) * (count > 0)
+    below = take_along_axis(ordered, lo_safe, axis=-1)
+    above = take_along_axis(ordered, hi_safe, axis=-1)
+    frac, diff = position - lo_float, above - below
+    out = where(frac >= 0.5, above - diff * (1 - frac), below + diff * frac)  # NumPy's rounding
+    out = where(count > 0, out, np.nan)[..., 0]
+    if keepdims:
+        if axis is None:
+            return reshape(out, q_shape + (1,) * a.ndim)
+        return expand_dims(out, axis % a.ndim + len(q_shape))
     return out
 
 
