@@ -104,7 +104,8 @@ def linearize(fun: Callable, *primals):
 
 
 def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
-    """Cotangents of a linear jaxpr's inputs, given cotangents of its outputs.
+    """Cotangents of a linear jaxpr's inputs, given cotangents of its outputs (``None``
+    for a zero one: the equations only it reaches are skipped, not run on zeros).
 
     Returns one entry per input; ``None`` where no output depends on it.
     """
@@ -132,7 +133,7 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
         tape.append((eqn.prim, eqn.params, vals, links, out, outvar.aval))
     cts: dict = {}
     for v, ct in zip(jaxpr.outvars, cts_out):
-        if type(v) is Literal or v in consts:
+        if ct is None or type(v) is Literal or v in consts:  # None: a symbolic zero
             continue
         i = index[v]
         cts[i] = ct if i not in cts else cts[i] + ct
