@@ -59,13 +59,17 @@ class CompiledVJP:
     """The forward and backward replays of one jitted function at one signature; the
     backward replay is built per set of outputs that receive cotangents."""
 
-    __slots__ = ("forward", "backward_jaxpr", "consts", "n_out", "out_tree", "_backward")
+    __slots__ = (
+        "forward", "backward_jaxpr", "consts", "n_out", "out_tree", "call", "traced",
+        "_backward",
+    )
 
     def __init__(self, call: Callable, vals: list, traced: list[int]):
         closed, n_out, self.out_tree = _trace_vjp(call, vals, traced)
         fwd, self.backward_jaxpr = _split(closed.jaxpr, len(vals), n_out)
         self.consts = closed.consts
         self.n_out = n_out
+        self.call, self.traced = call, traced
         self.forward = Replay(optimize(ClosedJaxpr(fwd, self.consts)), "forward", n_out)
         self._backward: dict[tuple[int, ...], _Backward] = {}
 
@@ -77,33 +81,55 @@ class CompiledVJP:
 
         def bwd(cts: dict) -> list:
             reached = tuple(sorted(cts))
-            in_cts = self.backward(reached)(residuals, [cts[k] for k in reached], outs[0])
+            backward = self.backward(reached, vals)
+            in_cts = backward(vals, residuals, [cts[k] for k in reached], outs[0])
             return replace_at([None] * len(vals), positions, in_cts)
 
         out = record_joint(trace, vals, links, outs, bwd)
         return tree_unflatten(self.out_tree, out)
 
-    def backward(self, reached: tuple[int, ...]) -> _Backward:
+    def backward(self, reached: tuple[int, ...], vals: list) -> _Backward:
         """The backward program for cotangents of the outputs ``reached`` (built once)."""
         backward = self._backward.get(reached)
         if backward is None:
             n_res = len(self.backward_jaxpr.invars) - self.n_out
-            backward = self._backward[reached] = _Backward(
-                self.backward_jaxpr, self.consts, n_res, reached
-            )
+            try:
+                backward = _Backward.pruned(self.backward_jaxpr, self.consts, n_res, reached)
+            except _ZeroEntersLoop:
+                backward = _Backward.recomputed(self.call, vals, self.traced, reached)
+            self._backward[reached] = backward
         return backward
 
 
+class _ZeroEntersLoop(Exception):
+    """A zero cotangent meets a nonzero one at a loop or ``cond`` of the backward jaxpr,
+    whose body would multiply it: the subset's backward program is traced afresh."""
+
+
 class _Backward:
-    """The backward jaxpr for the outputs ``reached`` only: the others' cotangents are
-    symbolic zeros. The jaxpr is linear in the cotangents, so an equation all of whose
-    cotangent-dependent inputs are zero gives zero and is dropped (no ``0 * inf`` with a
-    residual); where a zero meets a nonzero cotangent (a sum of contributions), the zero
-    is passed in as an array. An input cotangent that is zero is ``None``."""
+    """The backward program for the outputs ``reached`` only: the others' cotangents are
+    symbolic zeros. An input cotangent that is zero is ``None``.
 
-    __slots__ = ("jaxpr", "consts", "replay", "zeros", "zero_out")
+    Built by :meth:`pruned` from the backward jaxpr of all outputs, reading the forward
+    replay's residuals; or, where pruning cannot keep a zero out of a loop or ``cond``
+    body, by :meth:`recomputed`, which traces the vjp of the reached outputs alone and
+    recomputes the forward values it needs from the inputs.
+    """
 
-    def __init__(self, jaxpr: Jaxpr, consts: list, n_res: int, reached: tuple[int, ...]):
+    __slots__ = ("jaxpr", "consts", "replay", "zeros", "zero_out", "reads_inputs")
+
+    def __init__(self, jaxpr: Jaxpr, consts: list, zeros: list, zero_out: list,
+                 reads_inputs: bool):
+        self.jaxpr, self.consts, self.zeros = jaxpr, consts, zeros
+        self.zero_out, self.reads_inputs = zero_out, reads_inputs
+        self.replay = Replay(optimize(ClosedJaxpr(jaxpr, consts)), "backward")
+
+    @classmethod
+    def pruned(cls, jaxpr: Jaxpr, consts: list, n_res: int, reached: tuple[int, ...]):
+        """The backward jaxpr is linear in the cotangents, so an equation all of whose
+        cotangent-dependent inputs are zero gives zero and is dropped (no ``0 * inf``
+        with a residual); where a zero meets a nonzero cotangent (a sum of
+        contributions), the zero is passed in as an array."""
         residuals, cotangents = jaxpr.invars[:n_res], jaxpr.invars[n_res:]
         zero = {v for k, v in enumerate(cotangents) if k not in reached}
         linear = set(cotangents)  # the values that depend on cotangents
@@ -116,25 +142,37 @@ class _Backward:
                 zero.update(eqn.outvars)
                 continue
             if moving:
+                if eqn.prim.multiple_results:
+                    raise _ZeroEntersLoop
                 ins = [materialised.setdefault(v, Var(v.aval)) if v in moving else v
                        for v in eqn.invars]
                 eqn = Equation(eqn.prim, ins, eqn.outvars, eqn.params)
             eqns.append(eqn)
-        self.zero_out = [type(v) is Var and v in zero for v in jaxpr.outvars]
-        outvars = [v for v, z in zip(jaxpr.outvars, self.zero_out) if not z]
+        zero_out = [type(v) is Var and v in zero for v in jaxpr.outvars]
+        outvars = [v for v, z in zip(jaxpr.outvars, zero_out) if not z]
         invars = [*residuals, *[cotangents[k] for k in reached], *materialised.values()]
-        self.jaxpr = Jaxpr(jaxpr.constvars, invars, eqns, outvars)
-        self.consts = consts
-        self.zeros = [v.aval for v in materialised]
-        self.replay = Replay(optimize(ClosedJaxpr(self.jaxpr, consts)), "backward")
+        pruned = Jaxpr(jaxpr.constvars, invars, eqns, outvars)
+        return cls(pruned, consts, [v.aval for v in materialised], zero_out, False)
 
-    def __call__(self, residuals: list, cts: list, like) -> list:
+    @classmethod
+    def recomputed(cls, call: Callable, vals: list, traced: list[int], reached: tuple):
+        def reached_outputs(leaves: list) -> list:
+            out = tree_flatten(call(leaves))[0]
+            return [out[k] for k in reached]
+
+        closed, n_out, _ = _trace_vjp(reached_outputs, vals, traced)
+        j = closed.jaxpr
+        in_cts = Jaxpr(j.constvars, j.invars, j.eqns, j.outvars[n_out:])
+        return cls(in_cts, closed.consts, [], [False] * len(traced), True)
+
+    def __call__(self, vals: list, residuals: list, cts: list, like) -> list:
         """The input cotangents (``None`` for zero ones) from the reached outputs'."""
         zeros = [backend.zeros(a.shape, a.dtype, like=like) for a in self.zeros]
+        args = [*(vals if self.reads_inputs else residuals), *cts, *zeros]
         if any(isinstance(c, Tracer) for c in cts):  # a transform of the backward pass
-            nonzero = eval_jaxpr(self.jaxpr, self.consts, *residuals, *cts, *zeros)
+            nonzero = eval_jaxpr(self.jaxpr, self.consts, *args)
         else:
-            nonzero = self.replay([*residuals, *cts, *zeros])
+            nonzero = self.replay(args)
         it = iter(nonzero)
         return [None if z else next(it) for z in self.zero_out]
 
