@@ -145,6 +145,44 @@ def test_a_zero_cotangent_passed_by_the_caller_is_used(name):
     np.testing.assert_allclose(got, 4.0, rtol=1e-13)
 
 
+def test_custom_jvp_rule_with_a_loop_over_tangents():
+    """The transposed rule holds a staged scan with two outputs: one joint entry, and
+    the unused output's infinite factor never meets a zero cotangent."""
+
+    @fgrad.custom_jvp
+    def g(x):
+        return x, fnp.sqrt(x)
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        with np.errstate(divide="ignore"):  # the rule's own factor is inf at 0
+            d = 0.5 / fnp.sqrt(x)
+        carry, ys = lax.scan(lambda c, _: (c, c * d), t, None, length=1)
+        return g(x), (carry, ys[0])
+
+    first = lambda x: g(x)[0]  # noqa: E731
+    assert fgrad.grad(first)(0.0) == 1.0
+    # the compiled program divides by 0 where the rule does, and its scan still computes
+    # the unused ys (0 * inf) whose value it discards: the result is exact all the same
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert fgrad.jit(fgrad.grad(first))(0.0) == 1.0
+    assert fgrad.grad(fgrad.grad(first))(0.0) == 0.0  # JAX: 0.0 too
+    np.testing.assert_allclose(fgrad.grad(lambda x: g(x)[1])(4.0), 0.25, rtol=1e-15)
+    np.testing.assert_allclose(fgrad.grad(lambda x: g(x)[0] + g(x)[1])(4.0), 1.25, rtol=1e-15)
+
+
+def test_transpose_linear_takes_none_as_a_zero_cotangent():
+    from fgrad.core.abstract import ShapedArray
+    from fgrad.core.custom_derivatives import trace_linear
+    from fgrad.core.linearize import transpose_linear
+
+    aval = ShapedArray((), np.dtype(np.float64))
+    lin = trace_linear(lambda ts: [ts[0] * 2.0, ts[0] * np.inf], [aval])
+    assert transpose_linear(lin, [np.float64(1.0), None]) == [2.0]
+    assert transpose_linear(lin, [None, None]) == [None]
+
+
 # -- custom_vjp: JAX's semantics -------------------------------------------------------
 
 
@@ -233,6 +271,20 @@ def test_grad_of_jit_backward_program_holds_only_reached_outputs():
     assert len(only_a.eqns) < len(everything.eqns)
     assert "div" not in [e.prim.name for e in only_a.eqns]  # 1/x and 0.5/sqrt(x) are b's
     assert compiled.backward((0,), [2.0]) is compiled.backward((0,), [3.0])  # cached per subset
+
+
+def test_scan_consts_only_unused_ys_read_get_no_cotangent():
+    """``d`` is read only by the unused ys; its derivative is infinite at 0. It gets no
+    cotangent (not a zero one), at any order; JAX gives 1.0 and 0.0."""
+
+    def h(x):
+        d = fnp.sqrt(x)
+        carry, _ = lax.scan(lambda c, _: (c * 1.0, c * d), x, None, length=3)
+        return carry
+
+    for fun in (h, fgrad.jit(h)):
+        assert fgrad.grad(fun)(0.0) == 1.0
+        assert fgrad.grad(fgrad.grad(fun))(0.0) == 0.0
 
 
 def test_scan_ys_without_cotangent_stay_out_of_the_reverse_scan():

@@ -41,7 +41,7 @@ from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.custom_derivatives import record_joint, unwrap_own
 from fgrad.core.forward_mode import JVPTrace, JVPTracer
-from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.reverse_mode import GradTrace, vjp
@@ -302,15 +302,22 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
     n_out = len(j.outvars)
     results, stacked_carry = out[:n_out], out[n_out:]
     linked = {pos for pos, _ in links}
-    diff_consts = [k for k, c in enumerate(consts) if k in linked and _is_float(c)]
-    diff_xs = [k for k, x in enumerate(xs) if n_consts + n_carry + k in linked and _is_float(x)]
     float_carry = [k for k, c in enumerate(carry) if _is_float(c)]
 
     def bwd(cts: dict) -> list:
         in_cts = [None] * len(vals)
         # ys without a cotangent are left out of the reverse scan (symbolic zeros); the
-        # carry's cotangent flows from step to step, so every float carry takes part
+        # carry's cotangent flows from step to step, so every float carry takes part.
+        # Consts and xs that only unused ys read get no cotangent (not a zero one).
         float_ys = [k for k, y in enumerate(results[n_carry:]) if n_carry + k in cts]
+        needed = _inputs_reaching(j, [*float_carry, *[n_carry + k for k in float_ys]])
+        diff_consts = [
+            k for k, c in enumerate(consts) if k in linked and k in needed and _is_float(c)
+        ]
+        diff_xs = [
+            k for k, x in enumerate(xs)
+            if n_consts + n_carry + k in linked & needed and _is_float(x)
+        ]
         if not (float_carry or float_ys) or not (diff_consts or diff_xs or float_carry):
             return in_cts
         ct_carry = [_ct_or_zeros(cts, k, results) for k in float_carry]
@@ -336,6 +343,15 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
         return in_cts
 
     return record_joint(trace, vals, links, results, bwd)
+
+
+def _inputs_reaching(jaxpr: Jaxpr, outputs: list[int]) -> set[int]:
+    """The positions of ``jaxpr``'s inputs that the ``outputs`` (positions) depend on."""
+    live = {v for k in outputs if type(v := jaxpr.outvars[k]) is Var}
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in live for v in eqn.outvars):
+            live.update(v for v in eqn.invars if type(v) is Var)
+    return {k for k, v in enumerate(jaxpr.invars) if v in live}
 
 
 def _without_effects(body: TracedFunction) -> TracedFunction:
