@@ -90,11 +90,19 @@ def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Cal
     derivative towards an unused output cannot meet a zero (``0 * inf``), and a call with
     k used outputs is pulled back once, not k times. A hidden entry collects the outputs'
     cotangents (each output's entry passes its own on as :class:`Cotangents`; being
-    recorded first, the hidden entry is reached last). Outputs that are not floating
+    recorded first, the hidden entry is reached last; a lone floating-point output needs
+    none and is recorded directly). Outputs that are not floating
     point have no derivative and stay plain values, as for non-differentiable
     primitives. ``links`` pairs positions in ``vals`` with tape indices, as in
     :meth:`~fgrad.core.reverse_mode.GradTrace.process`.
     """
+
+    floats = [k for k, o in enumerate(outs) if get_aval(o).dtype.kind in "fc"]
+    if len(floats) == 1:  # the common case needs no hidden entry
+        (k,) = floats
+        outs = list(outs)
+        outs[k] = record_custom(trace, vals, links, outs[k], lambda ct: bwd({k: ct}))
+        return outs
 
     def joint_bwd(ct: Cotangents) -> list:
         cts = bwd(ct.by_output)
@@ -103,7 +111,7 @@ def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Cal
     joint = record_custom(trace, vals, links, None, joint_bwd)
     return [
         record_custom(trace, [None], [(0, joint.idx)], o, functools.partial(_to_joint, k))
-        if get_aval(o).dtype.kind in "fc"
+        if k in floats
         else o
         for k, o in enumerate(outs)
     ]
