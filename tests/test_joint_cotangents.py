@@ -345,3 +345,28 @@ def test_against_jax():
                     float(jax.grad(jax.grad(jloss))(x)),
                     rtol=1e-13,
                 )
+
+
+@pytest.mark.parametrize("name", ["jit", "checkpoint", "custom_jvp"])
+def test_complex_outputs_of_a_real_input_give_a_real_gradient(name):
+    """The joint entry takes the real part of a real input's cotangent, as the tape does
+    for a primitive."""
+
+    def h(x):
+        return x * (1.0 + 2.0j), fnp.exp(1j * x)
+
+    wrapped = {"jit": fgrad.jit(h), "checkpoint": fgrad.checkpoint(h)}.get(name)
+    if wrapped is None:
+        wrapped = fgrad.custom_jvp(h)
+        wrapped.defjvp(
+            lambda p, t: (h(p[0]), (t[0] * (1.0 + 2.0j), 1j * fnp.exp(1j * p[0]) * t[0]))
+        )
+
+    def loss(fun):
+        return lambda x: fnp.real(fun(x)[0] * 3.0j) + fnp.imag(fun(x)[1])
+
+    x = 0.7
+    got = fgrad.grad(loss(wrapped))(x)
+    assert np.isrealobj(got)
+    np.testing.assert_allclose(got, -6.0 + np.cos(x), rtol=1e-14)
+    np.testing.assert_allclose(got, fgrad.grad(loss(h))(x), rtol=1e-14)
