@@ -370,3 +370,16 @@ def test_complex_outputs_of_a_real_input_give_a_real_gradient(name):
     assert np.isrealobj(got)
     np.testing.assert_allclose(got, -6.0 + np.cos(x), rtol=1e-14)
     np.testing.assert_allclose(got, fgrad.grad(loss(h))(x), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(WRAPPED))
+def test_vmap_compositions_with_an_unused_output(name):
+    """vmap(grad), grad(vmap), vmap(grad(grad)) and jit(vmap(grad)) over points where the
+    unused outputs' derivatives are infinite (x = 0)."""
+    loss = _loss(WRAPPED[name], ("a",))
+    xs = np.array([0.0, 1.0, 4.0])
+    np.testing.assert_allclose(fgrad.vmap(fgrad.grad(loss))(xs), 2 * xs, rtol=1e-14)
+    summed = fgrad.grad(lambda v: fnp.sum(fgrad.vmap(loss)(v)))(xs)
+    np.testing.assert_allclose(summed, 2 * xs, rtol=1e-14)
+    np.testing.assert_allclose(fgrad.vmap(fgrad.grad(fgrad.grad(loss)))(xs), 2.0, rtol=1e-14)
+    np.testing.assert_allclose(fgrad.jit(fgrad.vmap(fgrad.grad(loss)))(xs), 2 * xs, rtol=1e-14)
