@@ -90,18 +90,17 @@ def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Cal
     derivative towards an unused output cannot meet a zero (``0 * inf``), and a call with
     k used outputs is pulled back once, not k times. A hidden entry collects the outputs'
     cotangents (each output's entry passes its own on as :class:`Cotangents`; being
-    recorded first, the hidden entry is reached last; a lone floating-point output needs
-    none and is recorded directly). Outputs that are not floating
-    point have no derivative and stay plain values, as for non-differentiable
-    primitives. ``links`` pairs positions in ``vals`` with tape indices, as in
+    recorded first, the hidden entry is reached last); a lone floating-point output
+    needs none and is recorded directly. Outputs that are not floating point have no
+    derivative and stay plain values, as for non-differentiable primitives. ``links``
+    pairs positions in ``vals`` with tape indices, as in
     :meth:`~fgrad.core.reverse_mode.GradTrace.process`.
     """
-
     floats = [k for k, o in enumerate(outs) if get_aval(o).dtype.kind in "fc"]
-    if len(floats) == 1:  # the common case needs no hidden entry
-        (k,) = floats
+    if len(floats) <= 1:  # the common case needs no hidden entry
         outs = list(outs)
-        outs[k] = record_custom(trace, vals, links, outs[k], lambda ct: bwd({k: ct}))
+        for k in floats:
+            outs[k] = record_custom(trace, vals, links, outs[k], lambda ct, k=k: bwd({k: ct}))
         return outs
 
     def joint_bwd(ct: Cotangents) -> list:

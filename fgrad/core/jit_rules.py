@@ -14,11 +14,14 @@ compiled instead, once per signature:
   **forward** jaxpr holds every equation that does not depend on them and returns
   ``f``'s outputs and the *residuals* (the forward values the backward equations
   read); the **backward** jaxpr holds the rest, from residuals and cotangents to
-  input cotangents. A call runs the forward replay and puts one entry per output
-  on the tape whose backward rule runs the backward replay on the residuals:
-  nothing is recomputed. A cotangent that is itself traced (``jacrev`` batches
-  the backward pass) evaluates the backward jaxpr by binding, so that the
-  transform sees it.
+  input cotangents. A call runs the forward replay and puts its outputs on the
+  tape as one joint entry (:func:`~fgrad.core.custom_derivatives.record_joint`)
+  whose backward rule runs the backward replay on the residuals once, with the
+  cotangents of the outputs that were used: nothing is recomputed. The others are
+  symbolic zeros: the backward jaxpr is pruned to the used outputs (see
+  :class:`_Backward`), once per set of them. A cotangent that is itself traced
+  (``jacrev`` batches the backward pass) evaluates the backward jaxpr by binding,
+  so that the transform sees it.
 
 Custom rules inside ``f`` apply while these are traced, as under ``jit(grad(f))``.
 Only the innermost transform is compiled this way: when the values under it are
