@@ -2,10 +2,12 @@
 
 Under ``grad``/``vjp`` a checkpointed function runs without recording its
 intermediate values; the tape keeps only its inputs and outputs. When the
-backward pass reaches it, the function runs again under ``vjp`` and that fresh
-pullback supplies the cotangents. Peak memory of a deep chain of checkpointed
-blocks is then set by one block rather than the whole chain. Other transforms
-simply call the function.
+backward pass reaches it, the function runs again under ``vjp``, restricted to the
+outputs that received a cotangent, and that fresh pullback supplies the cotangents
+(once per backward pass, however many outputs are used; an unused output's
+derivative is never computed, so an infinite one cannot turn into NaN). Peak
+memory of a deep chain of checkpointed blocks is then set by one block rather than
+the whole chain. Other transforms simply call the function.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 from collections.abc import Callable
 
 from fgrad.core.argnums import replace_at
-from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unwrap_own
+from fgrad.core.custom_derivatives import record_joint, unwrap_own
 from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.reverse_mode import GradTrace, vjp
@@ -46,21 +48,20 @@ def checkpoint(fun: Callable) -> Callable:
         if not isinstance(trace, GradTrace):
             return fun(*args)
         vals, links = unwrap_own(trace, flat)
-        out = fun(*tree_unflatten(in_tree, vals))
+        out_flat, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, vals)))
         traced = [pos for pos, _ in links]
-        out_box = []
 
-        def flat_bwd(k, ct):
-            def on_traced(*xs):
-                full = replace_at(vals, traced, xs)
-                return tree_flatten(fun(*tree_unflatten(in_tree, full)))[0]
+        def bwd(cts: dict) -> list:
+            reached = sorted(cts)
+
+            def on_traced(*xs):  # only the reached outputs: the others have no cotangent
+                out = tree_flatten(fun(*tree_unflatten(in_tree, replace_at(vals, traced, xs))))
+                return [out[0][k] for k in reached]
 
             _, pullback = vjp(on_traced, *[vals[pos] for pos in traced])
-            cts = pullback(one_hot_cotangent(out_box[0], k, ct))
-            return replace_at([None] * len(vals), traced, cts)
+            in_cts = pullback([cts[k] for k in reached])
+            return replace_at([None] * len(vals), traced, in_cts)
 
-        tracers, out_flat, _ = record_outputs(trace, vals, links, out, flat_bwd)
-        out_box.append(out_flat)
-        return tracers
+        return tree_unflatten(out_tree, record_joint(trace, vals, links, out_flat, bwd))
 
     return checkpointed

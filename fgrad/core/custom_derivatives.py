@@ -42,7 +42,7 @@ from fgrad.core.linearize import transpose_linear
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace, record_custom
+from fgrad.core.reverse_mode import GradTrace, _real_if_input_real, record_custom
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.core.vmap import broadcast_prefix, vmap
@@ -64,19 +64,60 @@ def unwrap_own(trace, flat: list) -> tuple[list, list]:
     return vals, links
 
 
-def record_outputs(trace: GradTrace, vals, links, out, flat_bwd: Callable):
-    """Put each leaf of ``out`` on the tape; ``flat_bwd(k, ct)`` gives input cotangents."""
-    out_flat, out_tree = tree_flatten(out)
-    tracers = [
-        record_custom(trace, vals, links, o, functools.partial(flat_bwd, k))
-        for k, o in enumerate(out_flat)
+class Cotangents:
+    """The cotangents that reached some outputs of one joint tape entry, by output
+    position; the tape sums two of them (one per use of an output) with ``+``."""
+
+    __slots__ = ("by_output",)
+
+    def __init__(self, by_output: dict):
+        self.by_output = by_output
+
+    def __add__(self, other: Cotangents) -> Cotangents:
+        merged = dict(self.by_output)
+        for k, ct in other.by_output.items():
+            merged[k] = ct if k not in merged else merged[k] + ct
+        return Cotangents(merged)
+
+
+def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Callable) -> list:
+    """Put the floating-point ``outs`` of one call on ``trace``'s tape with ONE backward
+    rule for all of them, ``bwd({output position: cotangent}) -> cotangent per value``
+    (``None`` for zero).
+
+    ``bwd`` runs once per backward pass and sees the cotangents of exactly the outputs
+    the pass reached; the others are symbolic zeros, never materialised, so an infinite
+    derivative towards an unused output cannot meet a zero (``0 * inf``), and a call with
+    k used outputs is pulled back once, not k times. A hidden entry collects the outputs'
+    cotangents (each output's entry passes its own on as :class:`Cotangents`; being
+    recorded first, the hidden entry is reached last); a lone floating-point output
+    needs none and is recorded directly. Outputs that are not floating point have no
+    derivative and stay plain values, as for non-differentiable primitives. ``links``
+    pairs positions in ``vals`` with tape indices, as in
+    :meth:`~fgrad.core.reverse_mode.GradTrace.process`.
+    """
+    floats = [k for k, o in enumerate(outs) if get_aval(o).dtype.kind in "fc"]
+    if len(floats) <= 1:  # the common case needs no hidden entry
+        outs = list(outs)
+        for k in floats:
+            outs[k] = record_custom(trace, vals, links, outs[k], lambda ct, k=k: bwd({k: ct}))
+        return outs
+
+    def joint_bwd(ct: Cotangents) -> list:
+        cts = bwd(ct.by_output)
+        return [c if c is None else _real_if_input_real(c, v) for c, v in zip(cts, vals)]
+
+    joint = record_custom(trace, vals, links, None, joint_bwd)
+    return [
+        record_custom(trace, [None], [(0, joint.idx)], o, functools.partial(_to_joint, k))
+        if k in floats
+        else o
+        for k, o in enumerate(outs)
     ]
-    return tree_unflatten(out_tree, tracers), out_flat, out_tree
 
 
-def one_hot_cotangent(out_flat: list, k: int, ct) -> list:
-    """Cotangents for all outputs: ``ct`` for output ``k``, zeros elsewhere."""
-    return [ct if j == k else _zeros_like(o) for j, o in enumerate(out_flat)]
+def _to_joint(k: int, ct) -> list:
+    return [Cotangents({k: ct})]
 
 
 def trace_linear(fun: Callable, avals: list[ShapedArray]) -> ClosedJaxpr:
@@ -343,15 +384,12 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
             return tree_flatten(t_out)[0]
 
         lin = trace_linear(tangent_map, [_aval(v) for v in vals])
-        out_flat_box = []
+        out_flat, out_tree = tree_flatten(box[0])
 
-        def flat_bwd(k, ct):
-            cts = transpose_linear(lin, one_hot_cotangent(out_flat_box[0], k, ct))
-            return [c if c is not None else _zeros_like(v) for c, v in zip(cts, vals)]
+        def bwd(cts: dict) -> list:  # the unreached outputs' cotangents are symbolic zeros
+            return transpose_linear(lin, [cts.get(k) for k in range(len(out_flat))])
 
-        out, out_flat, _ = record_outputs(trace, vals, links, box[0], flat_bwd)
-        out_flat_box.append(out_flat)
-        return out
+        return tree_unflatten(out_tree, record_joint(trace, vals, links, out_flat, bwd))
 
 
 class custom_vjp:  # noqa: N801 - named like a function, as in JAX
@@ -465,16 +503,13 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
     def _vjp_call(self, trace: GradTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, links = unwrap_own(trace, flat)
         out, res = self.fwd(*split.merge(split.nondiff, tree_unflatten(in_tree, vals)))
-        out_flat_box = []
+        out_flat, out_tree = tree_flatten(out)
 
-        def flat_bwd(k, ct):
-            out_flat, out_tree = out_flat_box[0]
-            cts_out = one_hot_cotangent(out_flat, k, ct)
+        def bwd(cts: dict) -> list:  # zeros for the unreached outputs, as JAX's bwd gets
+            cts_out = [cts[k] if k in cts else _zeros_like(o) for k, o in enumerate(out_flat)]
             return self._flat_bwd(split.nondiff, res, out_tree, cts_out, in_tree, vals)
 
-        tracers, out_flat, out_tree = record_outputs(trace, vals, links, out, flat_bwd)
-        out_flat_box.append((out_flat, out_tree))
-        return tracers
+        return tree_unflatten(out_tree, record_joint(trace, vals, links, out_flat, bwd))
 
     def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
         primals, tangents = unzip(trace, flat)

@@ -14,11 +14,14 @@ compiled instead, once per signature:
   **forward** jaxpr holds every equation that does not depend on them and returns
   ``f``'s outputs and the *residuals* (the forward values the backward equations
   read); the **backward** jaxpr holds the rest, from residuals and cotangents to
-  input cotangents. A call runs the forward replay and puts one entry per output
-  on the tape whose backward rule runs the backward replay on the residuals:
-  nothing is recomputed. A cotangent that is itself traced (``jacrev`` batches
-  the backward pass) evaluates the backward jaxpr by binding, so that the
-  transform sees it.
+  input cotangents. A call runs the forward replay and puts its outputs on the
+  tape as one joint entry (:func:`~fgrad.core.custom_derivatives.record_joint`)
+  whose backward rule runs the backward replay on the residuals once, with the
+  cotangents of the outputs that were used: nothing is recomputed. The others are
+  symbolic zeros: the backward jaxpr is pruned to the used outputs (see
+  :class:`_Backward`), once per set of them. A cotangent that is itself traced
+  (``jacrev`` batches the backward pass) evaluates the backward jaxpr by binding,
+  so that the transform sees it.
 
 Custom rules inside ``f`` apply while these are traced, as under ``jit(grad(f))``.
 Only the innermost transform is compiled this way: when the values under it are
@@ -41,10 +44,10 @@ from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.codegen import Replay
-from fgrad.core.custom_derivatives import one_hot_cotangent, record_outputs, unwrap_own
+from fgrad.core.custom_derivatives import record_joint, unwrap_own
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
-from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var, eval_jaxpr
 from fgrad.core.jit_cache import ProgramCache, Signature
 from fgrad.core.make_jaxpr import JitTrace, check_outputs
 from fgrad.core.optimize import optimize
@@ -56,18 +59,22 @@ from fgrad.core.vmap import vmap
 
 
 class CompiledVJP:
-    """The forward and backward replays of one jitted function at one signature."""
+    """The forward and backward replays of one jitted function at one signature; the
+    backward replay is built per set of outputs that receive cotangents."""
 
-    __slots__ = ("forward", "backward", "backward_jaxpr", "consts", "n_out", "out_tree")
+    __slots__ = (
+        "forward", "backward_jaxpr", "consts", "n_out", "out_tree", "call", "traced",
+        "_backward",
+    )
 
     def __init__(self, call: Callable, vals: list, traced: list[int]):
         closed, n_out, self.out_tree = _trace_vjp(call, vals, traced)
-        fwd, bwd = _split(closed.jaxpr, len(vals), n_out)
+        fwd, self.backward_jaxpr = _split(closed.jaxpr, len(vals), n_out)
         self.consts = closed.consts
         self.n_out = n_out
-        self.backward_jaxpr = bwd
+        self.call, self.traced = call, traced
         self.forward = Replay(optimize(ClosedJaxpr(fwd, self.consts)), "forward", n_out)
-        self.backward = Replay(optimize(ClosedJaxpr(bwd, self.consts)), "backward")
+        self._backward: dict[tuple[int, ...], _Backward] = {}
 
     def __call__(self, trace: GradTrace, vals: list, links: list):
         """``f``'s outputs, recorded on ``trace``'s tape with the compiled backward pass."""
@@ -75,16 +82,102 @@ class CompiledVJP:
         outs, residuals = results[: self.n_out], results[self.n_out :]
         positions = [pos for pos, _ in links]
 
-        def flat_bwd(k: int, ct) -> list:
-            cts = one_hot_cotangent(outs, k, ct)
-            if any(isinstance(c, Tracer) for c in cts):  # a transform of the backward pass
-                in_cts = eval_jaxpr(self.backward_jaxpr, self.consts, *residuals, *cts)
-            else:
-                in_cts = self.backward([*residuals, *cts])
+        def bwd(cts: dict) -> list:
+            reached = tuple(sorted(cts))
+            backward = self.backward(reached, vals)
+            in_cts = backward(vals, residuals, [cts[k] for k in reached], outs[0])
             return replace_at([None] * len(vals), positions, in_cts)
 
-        out = tree_unflatten(self.out_tree, outs)
-        return record_outputs(trace, vals, links, out, flat_bwd)[0]
+        out = record_joint(trace, vals, links, outs, bwd)
+        return tree_unflatten(self.out_tree, out)
+
+    def backward(self, reached: tuple[int, ...], vals: list) -> _Backward:
+        """The backward program for cotangents of the outputs ``reached`` (built once)."""
+        backward = self._backward.get(reached)
+        if backward is None:
+            n_res = len(self.backward_jaxpr.invars) - self.n_out
+            try:
+                backward = _Backward.pruned(self.backward_jaxpr, self.consts, n_res, reached)
+            except _ZeroEntersLoop:
+                backward = _Backward.recomputed(self.call, vals, self.traced, reached)
+            self._backward[reached] = backward
+        return backward
+
+
+class _ZeroEntersLoop(Exception):
+    """A zero cotangent meets a nonzero one at a loop or ``cond`` of the backward jaxpr,
+    whose body would multiply it: the subset's backward program is traced afresh."""
+
+
+class _Backward:
+    """The backward program for the outputs ``reached`` only: the others' cotangents are
+    symbolic zeros. An input cotangent that is zero is ``None``.
+
+    Built by :meth:`pruned` from the backward jaxpr of all outputs, reading the forward
+    replay's residuals; or, where pruning cannot keep a zero out of a loop or ``cond``
+    body, by :meth:`recomputed`, which traces the vjp of the reached outputs alone and
+    recomputes the forward values it needs from the inputs.
+    """
+
+    __slots__ = ("jaxpr", "consts", "replay", "zeros", "zero_out", "reads_inputs")
+
+    def __init__(self, jaxpr: Jaxpr, consts: list, zeros: list, zero_out: list,
+                 reads_inputs: bool):
+        self.jaxpr, self.consts, self.zeros = jaxpr, consts, zeros
+        self.zero_out, self.reads_inputs = zero_out, reads_inputs
+        self.replay = Replay(optimize(ClosedJaxpr(jaxpr, consts)), "backward")
+
+    @classmethod
+    def pruned(cls, jaxpr: Jaxpr, consts: list, n_res: int, reached: tuple[int, ...]):
+        """The backward jaxpr is linear in the cotangents, so an equation all of whose
+        cotangent-dependent inputs are zero gives zero and is dropped (no ``0 * inf``
+        with a residual); where a zero meets a nonzero cotangent (a sum of
+        contributions), the zero is passed in as an array."""
+        residuals, cotangents = jaxpr.invars[:n_res], jaxpr.invars[n_res:]
+        zero = {v for k, v in enumerate(cotangents) if k not in reached}
+        linear = set(cotangents)  # the values that depend on cotangents
+        materialised: dict[Var, Var] = {}  # a zero that meets a nonzero -> an input for it
+        eqns = []
+        for eqn in jaxpr.eqns:
+            moving = [v for v in eqn.invars if type(v) is Var and v in zero]
+            linear.update(eqn.outvars)
+            if moving and all(v in zero for v in eqn.invars if type(v) is Var and v in linear):
+                zero.update(eqn.outvars)
+                continue
+            if moving:
+                if eqn.prim.multiple_results:
+                    raise _ZeroEntersLoop
+                ins = [materialised.setdefault(v, Var(v.aval)) if v in moving else v
+                       for v in eqn.invars]
+                eqn = Equation(eqn.prim, ins, eqn.outvars, eqn.params)
+            eqns.append(eqn)
+        zero_out = [type(v) is Var and v in zero for v in jaxpr.outvars]
+        outvars = [v for v, z in zip(jaxpr.outvars, zero_out) if not z]
+        invars = [*residuals, *[cotangents[k] for k in reached], *materialised.values()]
+        pruned = Jaxpr(jaxpr.constvars, invars, eqns, outvars)
+        return cls(pruned, consts, [v.aval for v in materialised], zero_out, False)
+
+    @classmethod
+    def recomputed(cls, call: Callable, vals: list, traced: list[int], reached: tuple):
+        def reached_outputs(leaves: list) -> list:
+            out = tree_flatten(call(leaves))[0]
+            return [out[k] for k in reached]
+
+        closed, n_out, _ = _trace_vjp(reached_outputs, vals, traced)
+        j = closed.jaxpr
+        in_cts = Jaxpr(j.constvars, j.invars, j.eqns, j.outvars[n_out:])
+        return cls(in_cts, closed.consts, [], [False] * len(traced), True)
+
+    def __call__(self, vals: list, residuals: list, cts: list, like) -> list:
+        """The input cotangents (``None`` for zero ones) from the reached outputs'."""
+        zeros = [backend.zeros(a.shape, a.dtype, like=like) for a in self.zeros]
+        args = [*(vals if self.reads_inputs else residuals), *cts, *zeros]
+        if any(isinstance(c, Tracer) for c in cts):  # a transform of the backward pass
+            nonzero = eval_jaxpr(self.jaxpr, self.consts, *args)
+        else:
+            nonzero = self.replay(args)
+        it = iter(nonzero)
+        return [None if z else next(it) for z in self.zero_out]
 
 
 def transformed_call(cache: ProgramCache, key: Signature, call: Callable, trace, flat: list):

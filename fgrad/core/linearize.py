@@ -19,7 +19,6 @@ rule forwards.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -31,7 +30,7 @@ from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
 from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.reverse_mode import backward_pass, custom_call, vjp
+from fgrad.core.reverse_mode import GradTrace, GradTracer, backward_pass, vjp
 from fgrad.core.trace_stack import new_trace
 
 
@@ -104,14 +103,15 @@ def linearize(fun: Callable, *primals):
 
 
 def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
-    """Cotangents of a linear jaxpr's inputs, given cotangents of its outputs.
+    """Cotangents of a linear jaxpr's inputs, given cotangents of its outputs (``None``
+    for a zero one: the equations only it reaches are skipped, not run on zeros).
 
     Returns one entry per input; ``None`` where no output depends on it.
     """
     jaxpr = lin.jaxpr
     consts = dict(zip(jaxpr.constvars, lin.consts))
-    index: dict = {v: i for i, v in enumerate(jaxpr.invars)}
-    tape = []
+    tape = GradTrace()  # holds the tape only: it is never entered, nothing binds on it
+    index: dict = {v: tape.new_input(v.aval).idx for v in jaxpr.invars}
     for eqn in jaxpr.eqns:
         if eqn.prim.effectful:  # a debug print of tangents: nothing to transpose
             continue
@@ -125,41 +125,40 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
                 vals.append(v.aval)  # a linear value: only its shape and dtype exist
                 links.append((pos, index[v]))
         if eqn.prim.multiple_results:  # a staged loop over tangents
-            tape.extend(_multi_output_entries(eqn, vals, links, index))
+            outs = _record_multi_output(tape, eqn, vals, links)
+            index.update((v, o.idx) for v, o in zip(eqn.outvars, outs) if type(o) is GradTracer)
             continue
         (outvar,) = eqn.outvars
-        out = index.setdefault(outvar, len(index))
-        tape.append((eqn.prim, eqn.params, vals, links, out, outvar.aval))
+        out = index[outvar] = tape.new_input(outvar.aval).idx
+        tape.tape.append((eqn.prim, eqn.params, vals, links, out, outvar.aval))
     cts: dict = {}
     for v, ct in zip(jaxpr.outvars, cts_out):
-        if type(v) is Literal or v in consts:
+        if ct is None or type(v) is Literal or v in consts:  # None: a symbolic zero
             continue
         i = index[v]
         cts[i] = ct if i not in cts else cts[i] + ct
-    cts = backward_pass(tape, cts)
-    return [cts.get(i) for i in range(len(jaxpr.invars))]
+    cts = backward_pass(tape.tape, cts)
+    return [cts.get(index[v]) for v in jaxpr.invars]
 
 
-def _multi_output_entries(eqn, vals: list, links: list, index: dict) -> list:
-    """Tape entries for a multi-output equation of a linear jaxpr (a staged loop over
-    tangents), one per floating-point output. The equation is linear in its linear
-    inputs, so its transpose is the vjp of its rules (``custom_rules``) at zero there."""
+def _record_multi_output(tape: GradTrace, eqn, vals: list, links: list) -> list:
+    """A multi-output equation of a linear jaxpr (a staged loop over tangents) as one
+    joint tape entry. It is linear in its linear inputs, so its transpose is the vjp of
+    its rules (``custom_rules``) at zero there, of the outputs that have cotangents."""
+    from fgrad.core.custom_derivatives import record_joint  # it imports this module
+
     linear = [pos for pos, _ in links]
     point = replace_at(vals, linear, [backend.zeros(vals[p].shape, vals[p].dtype) for p in linear])
-    floats = [k for k, v in enumerate(eqn.outvars) if v.aval.dtype.kind in "fc"]
 
-    def float_outputs(*xs):
-        outs = eqn.prim.custom_rules(*replace_at(point, linear, xs), **eqn.params)
-        return [outs[k] for k in floats]
+    def bwd(cts: dict) -> list:
+        reached = sorted(cts)
 
-    def bwd(k: int, ct) -> list:
-        cts = [ct if j == k else backend.zeros(eqn.outvars[j].aval.shape, eqn.outvars[j].aval.dtype)
-               for j in floats]
-        _, pullback = vjp(float_outputs, *[point[p] for p in linear])
-        return replace_at([None] * len(vals), linear, list(pullback(cts)))
+        def reached_outputs(*xs):
+            outs = eqn.prim.custom_rules(*replace_at(point, linear, xs), **eqn.params)
+            return [outs[k] for k in reached]
 
-    return [
-        (custom_call, {"bwd": functools.partial(bwd, k)}, vals, links,
-         index.setdefault(eqn.outvars[k], len(index)), eqn.outvars[k].aval)
-        for k in floats
-    ]
+        with np.errstate(all="ignore"):  # values at the zero point are discarded
+            _, pullback = vjp(reached_outputs, *[point[p] for p in linear])
+        return replace_at([None] * len(vals), linear, list(pullback([cts[k] for k in reached])))
+
+    return record_joint(tape, vals, links, [v.aval for v in eqn.outvars], bwd)

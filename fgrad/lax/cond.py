@@ -13,10 +13,12 @@ a call one level down, so that they compose in any order:
 * ``jit``/``make_jaxpr`` record one ``cond`` primitive; its impl runs the chosen
   branch's compiled replay only (no work, warnings or prints from the others).
 * ``jvp``: a ``cond`` over the branches' ``jvp``.
-* ``grad``/``vjp``: a tape entry whose backward rule is a ``cond``, on the same
-  index, over the branches' pullbacks (each recomputes its branch's forward pass,
-  as :func:`fgrad.checkpoint` does). The cotangent never meets an untaken branch,
-  and a second derivative differentiates that ``cond`` by the same rule.
+* ``grad``/``vjp``: one joint tape entry whose backward rule is a ``cond``, on the
+  same index, over the branches' pullbacks of the outputs that received cotangents
+  (each recomputes its branch's forward pass, as :func:`fgrad.checkpoint` does; the
+  other outputs are left out, not given zero cotangents). The cotangent never meets
+  an untaken branch nor an unused output's derivative, and a second derivative
+  differentiates that ``cond`` by the same rule.
 * ``vmap`` with an index shared by the batch: a ``cond`` over the branches' ``vmap``.
 * ``vmap`` with a batched index: every branch runs on the whole batch and each
   example's result is selected with ``where``. Branch ``k`` receives its operands
@@ -46,14 +48,14 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import unbatch, unwrap_own
+from fgrad.core.custom_derivatives import record_joint, unbatch, unwrap_own
 from fgrad.core.errors import ShapeError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
 from fgrad.core.make_jaxpr import JaxprTrace, stage
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace, GradTracer, record_custom, vjp
+from fgrad.core.reverse_mode import GradTrace, GradTracer, vjp
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.core.vmap import vmap
 from fgrad.lax.checks import check_same_types
@@ -409,35 +411,37 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -
         return outs
     out_avals = branches[0].out_avals
     n = len(vals)
-    pullbacks: dict[int, tuple] = {}  # per output, traced on its first backward pass
+    pullbacks: dict[tuple[int, ...], tuple] = {}  # per set of reached outputs, traced once
 
-    def pullback_of(branch: _Branch, j: int) -> Callable:
-        """Output ``j``'s pullback alone: the others' zero cotangents would meet an
-        infinite derivative (``0 * inf``) in a second derivative."""
+    def pullback_of(branch: _Branch, reached: tuple[int, ...]) -> Callable:
+        """The pullback of the reached outputs alone: the others have no cotangent."""
 
         def branch_pullback(*args):
-            ops, ct = list(args[:n]), args[n]
+            ops, cts = list(args[:n]), list(args[n:])
 
             def on_wanted(*xs):
-                return branch.call(*replace_at(ops, wanted, xs))[j]
+                out = branch.call(*replace_at(ops, wanted, xs))
+                return [out[j] for j in reached]
 
-            return list(vjp(on_wanted, *[ops[p] for p in wanted])[1](ct))
+            return list(vjp(on_wanted, *[ops[p] for p in wanted])[1](cts))
 
         return branch_pullback
 
-    def flat_bwd(j: int, ct) -> list:
-        aval = out_avals[j]
-        if ct.dtype != aval.dtype:
-            ct = ct.astype(aval.dtype)
-        if j not in pullbacks:
-            avals = [get_aval(v) for v in vals] + [_strong(aval)]
-            pullbacks[j] = _trace_all([pullback_of(b, j) for b in branches], [*vals, ct], avals)
-        traced, consts, _ = pullbacks[j]
-        in_cts = _cond(index, traced, [*consts, *vals, ct], quiet)
+    def bwd(by_output: dict) -> list:
+        reached = tuple(sorted(by_output))
+        cts = [_as_dtype(by_output[j], out_avals[j]) for j in reached]
+        if reached not in pullbacks:
+            avals = [get_aval(v) for v in vals] + [_strong(out_avals[j]) for j in reached]
+            pullbacks[reached] = _trace_all(
+                [pullback_of(b, reached) for b in branches], [*vals, *cts], avals
+            )
+        traced, consts, _ = pullbacks[reached]
+        in_cts = _cond(index, traced, [*consts, *vals, *cts], quiet)
         return replace_at([None] * n, wanted, in_cts)
 
     links = [(pos, idx) for pos, idx in links if pos in wanted]
-    for j, aval in enumerate(out_avals):
-        if _is_float(aval):
-            outs[j] = record_custom(trace, vals, links, outs[j], lambda ct, j=j: flat_bwd(j, ct))
-    return outs
+    return record_joint(trace, vals, links, outs, bwd)
+
+
+def _as_dtype(ct, aval: ShapedArray):
+    return ct if ct.dtype == aval.dtype else ct.astype(aval.dtype)

@@ -39,12 +39,12 @@ from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import unwrap_own
+from fgrad.core.custom_derivatives import record_joint, unwrap_own
 from fgrad.core.forward_mode import JVPTrace, JVPTracer
-from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
 from fgrad.core.primitive import Primitive, bind, top_trace
-from fgrad.core.reverse_mode import GradTrace, record_custom, vjp
+from fgrad.core.reverse_mode import GradTrace, vjp
 from fgrad.core.trace_stack import new_trace
 from fgrad.lax.traced_function import TracedFunction
 from fgrad.primitives.shape import batch_to_front, move_axis
@@ -291,39 +291,6 @@ def _batched_step(body, size, in_batched, n_carry, batched, found, *args):
 # -- grad --------------------------------------------------------------------------------
 
 
-class _Cotangents:
-    """The cotangents of several results of one tape entry, summed per result."""
-
-    __slots__ = ("by_result",)
-
-    def __init__(self, by_result: dict):
-        self.by_result = by_result
-
-    def __add__(self, other: _Cotangents) -> _Cotangents:
-        merged = dict(self.by_result)
-        for k, ct in other.by_result.items():
-            merged[k] = ct if k not in merged else merged[k] + ct
-        return _Cotangents(merged)
-
-
-def _record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Callable) -> list:
-    """Put the floating-point ``outs`` on the tape with one backward rule for all of them:
-    ``bwd({result index: cotangent}) -> cotangent per value``. A hidden entry collects
-    the results' cotangents, so the reverse scan runs once, not once per result. Other
-    results have no derivative and stay plain values, as for non-differentiable
-    primitives."""
-    joint = record_custom(trace, vals, links, None, lambda ct: bwd(ct.by_result))
-    return [
-        record_custom(trace, [None], [(0, joint.idx)], o, functools.partial(_to_joint, k))
-        if _is_float(o) else o
-        for k, o in enumerate(outs)
-    ]
-
-
-def _to_joint(k: int, ct) -> list:
-    return [_Cotangents({k: ct})]
-
-
 def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts: int,
                n_carry: int, length: int, reverse: bool) -> list:
     vals, links = unwrap_own(trace, operands)
@@ -335,17 +302,26 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
     n_out = len(j.outvars)
     results, stacked_carry = out[:n_out], out[n_out:]
     linked = {pos for pos, _ in links}
-    diff_consts = [k for k, c in enumerate(consts) if k in linked and _is_float(c)]
-    diff_xs = [k for k, x in enumerate(xs) if n_consts + n_carry + k in linked and _is_float(x)]
     float_carry = [k for k, c in enumerate(carry) if _is_float(c)]
-    float_ys = [k for k, y in enumerate(results[n_carry:]) if _is_float(y)]
 
     def bwd(cts: dict) -> list:
         in_cts = [None] * len(vals)
+        # ys without a cotangent are left out of the reverse scan (symbolic zeros); the
+        # carry's cotangent flows from step to step, so every float carry takes part.
+        # Consts and xs that only unused ys read get no cotangent (not a zero one).
+        float_ys = [k for k, y in enumerate(results[n_carry:]) if n_carry + k in cts]
+        needed = _inputs_reaching(j, [*float_carry, *[n_carry + k for k in float_ys]])
+        diff_consts = [
+            k for k, c in enumerate(consts) if k in linked and k in needed and _is_float(c)
+        ]
+        diff_xs = [
+            k for k, x in enumerate(xs)
+            if n_consts + n_carry + k in linked & needed and _is_float(x)
+        ]
         if not (float_carry or float_ys) or not (diff_consts or diff_xs or float_carry):
             return in_cts
         ct_carry = [_ct_or_zeros(cts, k, results) for k in float_carry]
-        ct_ys = [_ct_or_zeros(cts, n_carry + k, results) for k in float_ys]
+        ct_ys = [cts[n_carry + k] for k in float_ys]
         acc = [_zeros_like(consts[k]) for k in diff_consts]
         avals = [get_aval(c) for c in consts] + [_strong(c) for c in ct_carry + acc]
         avals += [_slice_aval(s) for s in [*stacked_carry, *xs, *ct_ys]]
@@ -366,7 +342,16 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
             in_cts[n_consts + n_carry + k] = c
         return in_cts
 
-    return _record_joint(trace, vals, links, results, bwd)
+    return record_joint(trace, vals, links, results, bwd)
+
+
+def _inputs_reaching(jaxpr: Jaxpr, outputs: list[int]) -> set[int]:
+    """The positions of ``jaxpr``'s inputs that the ``outputs`` (positions) depend on."""
+    live = {v for k in outputs if type(v := jaxpr.outvars[k]) is Var}
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in live for v in eqn.outvars):
+            live.update(v for v in eqn.invars if type(v) is Var)
+    return {k for k, v in enumerate(jaxpr.invars) if v in live}
 
 
 def _without_effects(body: TracedFunction) -> TracedFunction:
