@@ -160,17 +160,26 @@ def _read_archive(path: str) -> dict[str, np.ndarray]:
     """Every entry of the archive at ``path``, read into memory (no pickles)."""
     with open(path, "rb") as f:
         data = f.read()
+    # np.load would try anything that is neither a zip nor a .npy file as a pickle
+    # (and refuse it); sorting by signature first gives each case its own message.
+    if data.startswith(b"\x93NUMPY"):
+        raise CheckpointError(
+            f"fgrad.io.load: {path} holds a single .npy array, not an .npz checkpoint "
+            "written by fgrad.io.save"
+        )
+    if data[:1] == b"\x80":
+        raise CheckpointError(
+            f"fgrad.io.load: {path} looks like a Python pickle; fgrad never loads pickled "
+            "data because unpickling can run arbitrary code"
+        )
+    if not data.startswith(b"PK"):
+        raise CheckpointError(
+            f"fgrad.io.load: {path} is not an .npz archive (it does not start with the zip "
+            f"signature; its first bytes are {data[:8]!r}); it is damaged or another kind of file"
+        )
     try:
-        loaded = np.load(_stdio.BytesIO(data), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError(
-                f"fgrad.io.load: {path} holds a single .npy array, not an .npz checkpoint "
-                "written by fgrad.io.save"
-            )
-        with loaded as npz:
+        with np.load(_stdio.BytesIO(data), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
-    except CheckpointError:
-        raise
     except ValueError as e:
         if "pickle" in str(e):
             raise CheckpointError(
