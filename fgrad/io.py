@@ -223,7 +223,7 @@ def _read_description(arrays: dict[str, np.ndarray], path: str) -> list[dict]:
         raise CheckpointError(f"fgrad.io.load: the {_META} entry of {path} is damaged")
     for e in entries:
         name = e.get("path") if isinstance(e, dict) else None
-        if name not in arrays:
+        if not isinstance(name, str) or name not in arrays:
             raise CheckpointError(
                 f"fgrad.io.load: {path} describes an entry {name!r} that is not in the "
                 "archive; the file was damaged or edited after fgrad.io.save wrote it"
