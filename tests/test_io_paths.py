@@ -225,6 +225,7 @@ def test_key_paths_match_jax():
         "box": JBox(7, [8, JLayer(9, 10)]),
         "named": JNamed(11, {"k": (12,)}),
         "odict": collections.OrderedDict([("q", 13), ("p", 14)]),
+        "ddict": collections.defaultdict(list, {"q": 15, "p": [16]}),
         "none": None,
         "empty": {},
     }
