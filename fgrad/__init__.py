@@ -17,7 +17,7 @@ replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
-``fgrad.flatten_util.ravel_pytree``.
+``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints).
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ _SUBMODULES = (
     "tree_util",
     "debug",
     "random",
+    "io",
 )
 
 

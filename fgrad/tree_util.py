@@ -4,7 +4,8 @@
 gathers them as ``jax.tree_util`` does, so that ``from jax.tree_util import
 tree_map`` ports to ``from fgrad.tree_util import tree_map``. It adds the three
 helpers such code often uses: :func:`tree_reduce`, :func:`tree_all` and the class
-decorator :func:`register_pytree_node_class`.
+decorator :func:`register_pytree_node_class`, and JAX's key paths (``keystr``,
+``tree_map_with_path``, ...; :mod:`fgrad.core.key_paths`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,19 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from fgrad.core.key_paths import (
+    DictKey,
+    FlattenedIndexKey,
+    GetAttrKey,
+    KeyPath,
+    SequenceKey,
+    keystr,
+    register_pytree_with_keys,
+    register_pytree_with_keys_class,
+    tree_flatten_with_path,
+    tree_leaves_with_path,
+    tree_map_with_path,
+)
 from fgrad.core.pytree import (
     PyTreeDef,
     register_dataclass,
@@ -60,7 +74,18 @@ def register_pytree_node_class(cls: T) -> T:
 
 
 __all__ = [
+    "DictKey",
+    "FlattenedIndexKey",
+    "GetAttrKey",
+    "KeyPath",
     "PyTreeDef",
+    "SequenceKey",
+    "keystr",
+    "register_pytree_with_keys",
+    "register_pytree_with_keys_class",
+    "tree_flatten_with_path",
+    "tree_leaves_with_path",
+    "tree_map_with_path",
     "register_dataclass",
     "register_pytree_node",
     "register_pytree_node_class",

@@ -50,3 +50,8 @@ class OptimizerStateError(FgradError, TypeError, ValueError):
 
     A ``TypeError`` (the state is of the wrong kind) and, as the length check of
     ``fgrad.optim.chain`` always raised, a ``ValueError``."""
+
+
+class CheckpointError(FgradError, ValueError):
+    """A checkpoint file is damaged, was not written by ``fgrad.io.save``, or does not
+    match the template it is loaded into (``fgrad.io``)."""

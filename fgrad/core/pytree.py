@@ -79,20 +79,24 @@ class _NodeHandler:
     ``unflatten(nodetype, aux, children) -> x`` gets ``children`` as a fresh list
     it may keep. ``fmt(nodetype, aux, child_strs) -> str`` is used by
     ``PyTreeDef.__repr__``. ``nodetype`` is passed to the last two so that one
-    handler can serve many classes (all namedtuples, for instance).
+    handler can serve many classes (all namedtuples, for instance). ``fields``
+    names the attributes the children are read from (dataclasses), so that key
+    paths (:mod:`fgrad.core.key_paths`) can call them ``.name``.
     """
 
-    __slots__ = ("flatten", "unflatten", "fmt")
+    __slots__ = ("flatten", "unflatten", "fmt", "fields")
 
     def __init__(
         self,
         flatten: Callable[[Any], tuple[Sequence[Any], Any]],
         unflatten: Callable[[type, Any, list[Any]], Any],
         fmt: Callable[[type, Any, list[str]], str],
+        fields: tuple[str, ...] | None = None,
     ) -> None:
         self.flatten = flatten
         self.unflatten = unflatten
         self.fmt = fmt
+        self.fields = fields
 
 
 def _fmt_items(keys: Iterable[Any], child_strs: list[str]) -> str:
@@ -227,7 +231,7 @@ def _dataclass_handler(data_fields: tuple[str, ...], meta_fields: tuple[str, ...
         parts += [f"{n}={v!r}" for n, v in zip(meta_fields, aux)]
         return f"{nodetype.__name__}({', '.join(parts)})"
 
-    return _NodeHandler(flatten, unflatten, fmt)
+    return _NodeHandler(flatten, unflatten, fmt, data_fields)
 
 
 def _is_static_field(f: dataclasses.Field) -> bool:
