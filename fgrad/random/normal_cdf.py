@@ -179,7 +179,7 @@ def ndtr(x):
     Returns
     -------
     array
-        Relative accuracy about 1e-15, in the lower tail too (down to ``x = -37``);
+        Relative accuracy a few 1e-15, in the lower tail too (down to ``x = -37``);
         differentiable, with derivative the standard normal density.
     """
     return _ndtr(x)
