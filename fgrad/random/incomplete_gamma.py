@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import bind
 from fgrad.core.reverse_mode import defvjp
@@ -99,6 +100,8 @@ def _fraction(a: np.ndarray, x: np.ndarray, log_x: np.ndarray) -> np.ndarray:
 
 
 def _log_draw_derivative_impl(a, log_x):
+    device = backend.common_backend((a, log_x), "gamma_log_draw_derivative's arguments")
+    a, log_x = backend.device_get((a, log_x))  # computed on the host (a few loops)
     a, log_x = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(log_x, np.float64))
     out = np.full(a.shape, np.nan)
     valid = (a > 0) & ~np.isnan(log_x)
@@ -109,7 +112,7 @@ def _log_draw_derivative_impl(a, log_x):
         out[by_series] = _series(a[by_series], x[by_series], log_x[by_series])
     if by_fraction.any():
         out[by_fraction] = _fraction(a[by_fraction], x[by_fraction], log_x[by_fraction])
-    return out
+    return out if device is backend.CPU else device.from_host(out)
 
 
 def _refuse(*_args, **_params):
