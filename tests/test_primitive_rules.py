@@ -37,6 +37,7 @@ from fgrad.core.primitive import Primitive, bind, registry
 from fgrad.primitives.elementwise import convert_element_type, gt_p, mul, real
 from fgrad.primitives.indexing import OPERAND
 from fgrad.primitives.reductions import reduce_sum
+from fgrad.random import incomplete_gamma  # noqa: F401 - registers its primitive (lazy module)
 
 # -- argument domains ------------------------------------------------------------------
 
@@ -714,7 +715,15 @@ KINKS: list[Case] = [
 ]
 CASES += KINKS
 
-DIFF_CASES = [c for c in CASES if c.prim.differentiable]
+# primitives whose derivative rules refuse (NotImplementedError) instead of returning a
+# silent zero: fgrad.random's gamma draws are differentiable once in their shape parameter
+REFUSING: list[Case] = [
+    case("gamma_log_draw_derivative", ((2, 3), "positive"), ((2, 3), "normal")),
+    case("gamma_log_draw_derivative", ((3, 1), "positive"), ((1, 4), "normal")),
+]
+CASES += REFUSING
+
+DIFF_CASES = [c for c in CASES if c.prim.differentiable and c not in REFUSING]
 NONDIFF_CASES = [c for c in CASES if not c.prim.differentiable]
 
 # -- the harness ---------------------------------------------------------------------------
@@ -955,6 +964,21 @@ def test_nondifferentiable_primitive_has_zero_derivative(c: Case):
     check_same(grads[0], np.full(carriers[0].shape, s), "gradient of x0")
     for g, x in zip(grads[1:], carriers[1:]):
         check_same(g, np.zeros_like(x), "gradient")
+
+
+@pytest.mark.parametrize("c", [c.param() for c in REFUSING])
+def test_refusing_primitive_raises_when_differentiated(c: Case):
+    args, _ = c.materialize()
+    for argnum in range(len(args)):
+
+        def f(x, argnum=argnum):
+            return bind(c.prim, *args[:argnum], x, *args[argnum + 1 :])
+
+        x = args[argnum]
+        with pytest.raises(NotImplementedError, match="differentiable once"):
+            fgrad.jvp(f, (x,), (np.ones_like(x),))
+        with pytest.raises(NotImplementedError, match="differentiable once"):
+            fgrad.vjp(f, x)[1](np.ones(np.broadcast_shapes(*map(np.shape, args))))
 
 
 # -- batch rules (vmap) ------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def variance_scaling(
         The fan: in, out, their mean or their geometric mean.
     distribution : {'truncated_normal', 'normal', 'uniform'}
         ``truncated_normal`` is a normal truncated at two standard deviations,
-        rescaled so that the variance is still ``scale / fan`` (it needs SciPy, see
+        rescaled so that the variance is still ``scale / fan`` (see
         :func:`fgrad.random.truncated_normal`); ``uniform`` is ``U(-l, l)`` with
         ``l = sqrt(3 scale / fan)``.
     in_axis, out_axis : int or sequence of ints

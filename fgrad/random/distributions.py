@@ -18,6 +18,7 @@ import numpy as np
 
 import fgrad.numpy as fnp
 from fgrad.core.tracer import Tracer
+from fgrad.random.normal_cdf import ndtr, ndtri
 from fgrad.random.prng import Shape, _check_key, bits, shape_tuple
 
 __all__ = [
@@ -140,10 +141,10 @@ def normal(k, shape: Shape = (), dtype=None):
 def truncated_normal(k, lower, upper, shape: Shape | None = None, dtype=None):
     """Standard normal restricted to ``[lower, upper]`` (``jax.random.truncated_normal``).
 
-    Drawn by inverting the normal CDF (``fgrad.scipy.special.ndtr``/``ndtri``, so
-    SciPy must be installed), which makes the draw differentiable in ``lower``
-    and ``upper`` as in JAX. Bounds above zero are reflected to the lower tail,
-    where the CDF keeps its precision.
+    Drawn by inverting the normal CDF (written in fgrad ops in
+    :mod:`fgrad.random.normal_cdf`, no SciPy needed), which makes the draw
+    differentiable in ``lower`` and ``upper`` as in JAX. Bounds above zero are
+    reflected to the lower tail, where the CDF keeps its precision.
 
     Parameters
     ----------
@@ -160,8 +161,6 @@ def truncated_normal(k, lower, upper, shape: Shape | None = None, dtype=None):
     numpy.ndarray
         Values in ``[lower, upper]``.
     """
-    from fgrad.scipy.special import ndtr, ndtri  # SciPy only when this is called
-
     dtype = float_dtype(dtype, "truncated_normal")
     shape = param_shape(shape, "truncated_normal", lower, upper)
     lo, hi = as_dtype(lower, np.float64), as_dtype(upper, np.float64)

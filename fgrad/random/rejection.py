@@ -25,6 +25,7 @@ import fgrad.numpy as fnp
 from fgrad.core.custom_derivatives import custom_jvp
 from fgrad.lax.while_loop import while_loop
 from fgrad.random.distributions import as_dtype, float_dtype, normal, param_shape, unit_uniform
+from fgrad.random.incomplete_gamma import gamma_log_draw_derivative
 from fgrad.random.prng import Shape, _check_key, fold_in, split
 
 __all__ = ["beta", "chisquare", "dirichlet", "gamma", "loggamma", "poisson", "t"]
@@ -75,41 +76,14 @@ def _log_gamma_draw(k, a, shape: tuple[int, ...]):
 
 
 def _log_gamma_jvp(shape: tuple[int, ...]):
-    """The implicit derivative of ``log x`` for a Gamma(a) draw ``x``: ``dx/da = -dP/da / p``.
-
-    ``P(a, x)`` is the CDF (the regularised lower incomplete gamma function) and ``p``
-    the density: ``a`` moves while the draw's quantile ``P(a, x)`` stays fixed
-    (implicit reparameterisation, Figurnov et al., 2018, as JAX does). ``dP/da`` is
-    a central difference of ``gammainc`` in ``a`` (of ``gammaincc`` where ``P`` is
-    above 1/2, to keep its precision); for ``x < 1e-8`` the leading term
-    ``P = x**a / Gamma(a + 1)`` gives ``d log x / da = (digamma(a + 1) - log x) / a``
-    without underflow. Needs SciPy (``fgrad.scipy.special``); not differentiable a
-    second time in ``a``.
-    """
+    """The implicit derivative of ``log x`` for a Gamma(a) draw ``x`` (as JAX does):
+    ``a`` moves while the draw's quantile ``P(a, x)`` stays fixed; see
+    :mod:`fgrad.random.incomplete_gamma`. Not differentiable a second time in ``a``."""
 
     def rule(primals, tangents):
-        from fgrad.scipy.special import digamma, gammainc, gammaincc, gammaln
-
         k, a = primals
         log_x = _log_gamma_draw(k, a, shape)
-        a = fnp.broadcast_to(a, shape)
-        valid = a > 0
-        a = fnp.where(valid, a, 1.0)
-        x = fnp.exp(log_x)
-        h = 1e-5 * a
-        d_cdf = fnp.where(
-            gammainc(a, x) < 0.5,
-            gammainc(a + h, x) - gammainc(a - h, x),
-            gammaincc(a - h, x) - gammaincc(a + h, x),
-        ) / (2 * h)
-        tiny = ~(log_x >= math.log(1e-8))
-        log_x_density = a * fnp.where(tiny, 0.0, log_x) - x - gammaln(a)  # log(x p(x))
-        d_log_x = fnp.where(
-            tiny,
-            (digamma(a + 1) - log_x) / a,
-            -d_cdf * fnp.exp(-log_x_density),
-        )
-        return log_x, fnp.where(valid, d_log_x, np.nan) * tangents[1]
+        return log_x, gamma_log_draw_derivative(fnp.broadcast_to(a, shape), log_x) * tangents[1]
 
     return rule
 
@@ -161,7 +135,7 @@ def gamma(k, a, shape: Shape | None = None, dtype=None):
     -------
     numpy.ndarray
         NaN where ``a <= 0`` or is NaN. Differentiable in ``a`` (implicit
-        reparameterisation, as in JAX; needs SciPy when differentiated).
+        reparameterisation, as in JAX).
     """
     dtype = float_dtype(dtype, "gamma")
     _check_key(k, "gamma")
