@@ -12,6 +12,7 @@ from strict_backend import StrictArray
 
 import fgrad
 import fgrad.numpy as fnp
+from fgrad.core import backend
 from fgrad.core.backend import register_backend, unregister_backend
 from fgrad.core.config import ConfigError
 
@@ -155,7 +156,7 @@ def test_debug_nans_says_when_an_input_already_had_one():
 
 def test_debug_infs():
     fgrad.config.update("jax_debug_infs", True)
-    with np.errstate(divide="ignore"), pytest.raises(FloatingPointError, match="`div` produced inf"):
+    with np.errstate(divide="ignore"), pytest.raises(FloatingPointError, match="`div` produced"):
         fnp.divide(np.array([1.0]), np.array([0.0]))
     np.testing.assert_array_equal(fnp.divide(np.array([1.0]), np.array([4.0])), [0.25])
 
@@ -224,17 +225,14 @@ def test_platform_flags():
     fgrad.config.update("jax_platforms", None)
 
 
-def test_block_until_ready_returns_the_tree_and_syncs_device_arrays():
+def test_block_until_ready_returns_the_tree_and_syncs_device_arrays(monkeypatch):
     synced = []
     counting = dataclasses.replace(STRICT, name="counting", synchronize=synced.append)
-    register_backend(counting)
-    try:
-        a, b = StrictArray(np.ones(2)), StrictArray(np.zeros(3))
-        tree = {"a": a, "rest": (b, np.ones(1), 3.0)}
-        assert fgrad.block_until_ready(tree) is tree
-        assert synced == [a, b]  # NumPy arrays and scalars need no wait
-    finally:
-        unregister_backend("counting")
+    monkeypatch.setattr(backend, "_backends", {"counting": counting})  # the only device
+    a, b = StrictArray(np.ones(2)), StrictArray(np.zeros(3))
+    tree = {"a": a, "rest": (b, np.ones(1), 3.0)}
+    assert fgrad.block_until_ready(tree) is tree
+    assert synced == [a, b]  # NumPy arrays and scalars need no wait
     x = np.arange(4.0)
     assert fgrad.block_until_ready(x) is x
 
