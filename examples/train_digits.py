@@ -10,8 +10,11 @@ The 8x8 digit images ship with scikit-learn, so nothing is downloaded.
     python examples/train_digits.py --device gpu      # the same training on CuPy
     python examples/train_digits.py --no-jit          # the step without fgrad.jit
 
-A progress bar runs through each epoch's batches (tqdm, when installed), then one
-line reports the cross-entropy and accuracy on the training and test sets.
+A progress bar runs through each epoch's batches (tqdm, when installed, and only
+when the output is a terminal: a log written to a file has no bar fragments), then
+one line reports the epoch's mean objective (the minimised quantity: the
+cross-entropy plus the L2 penalty on the weights) and the cross-entropy and
+accuracy on the training and test sets.
 """
 
 from __future__ import annotations
@@ -75,7 +78,10 @@ def accuracy(params: list, x, y) -> float:
 
 
 def progress(iterable, total: int, desc: str):
-    """A tqdm bar over the epoch's batches when tqdm is installed, else the batches as they are."""
+    """A tqdm bar over the epoch's batches when tqdm is installed and the output is a
+    terminal, else the batches as they are (and ``None`` for the bar)."""
+    if not sys.stdout.isatty():  # a log file or a pipe: a bar would leave fragments
+        return iterable, None
     try:
         from tqdm import tqdm
     except ImportError:
@@ -100,7 +106,7 @@ def plot_curves(history: dict[str, list[float]], path: Path) -> bool:
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
     ax_acc.plot(epochs, history["train_acc"], label="train")
     ax_acc.plot(epochs, history["test_acc"], label="test")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0.85, 1.0))
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0.85, 1.005))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
@@ -152,7 +158,10 @@ def main(argv: list[str] | None = None) -> float:
     print(
         f"digits: {len(x_train)} training and {len(x_test)} test images, MLP "
         f"64-{args.hidden}-{args.hidden}-10, adam, {args.epochs} epochs of batch "
-        f"{args.batch_size}, on {args.device}{'' if args.no_jit else ', step under fgrad.jit'}"
+        f"{args.batch_size}, on {args.device}{'' if args.no_jit else ', step under fgrad.jit'}\n"
+        f"objective: what the step minimises, the cross-entropy plus {args.weight_decay:g} "
+        "times the L2 penalty on the weights (mean over the epoch's batches); loss: the "
+        "cross-entropy alone"
     )
 
     history: dict[str, list[float]] = {
@@ -173,8 +182,9 @@ def main(argv: list[str] | None = None) -> float:
         history["test_acc"].append(accuracy(params, x_test, y_test))
         last = {k: v[-1] for k, v in history.items()}
         summary = (
-            f"train loss {last['train_loss']:.4f}  test loss {last['test_loss']:.4f}  "
-            f"train acc {last['train_acc']:.4f}  test acc {last['test_acc']:.4f}"
+            f"objective {np.mean(losses):.4f}  train loss {last['train_loss']:.4f}  "
+            f"test loss {last['test_loss']:.4f}  train acc {last['train_acc']:.4f}  "
+            f"test acc {last['test_acc']:.4f}"
         )
         if bar is not None:
             bar.close()

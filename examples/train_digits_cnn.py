@@ -8,7 +8,7 @@ function (``--no-jit`` runs it eagerly). The images ship with scikit-learn.
     python examples/train_digits_cnn.py [--epochs 30] [--plot digits_cnn_curves.png]
     python examples/train_digits_cnn.py --no-jit      # the step without fgrad.jit
 
-A progress bar runs through each epoch's batches (tqdm, when installed), then one
+A progress bar runs through each epoch's batches (tqdm, when installed, on a terminal), then one
 line reports the loss and accuracy on the training and test sets. The defaults reach
 about 99.4 % test accuracy in 30 epochs (about 20 s of one core's time). On a machine
 busy with other work, ``OPENBLAS_NUM_THREADS=1`` keeps BLAS threads from waiting for

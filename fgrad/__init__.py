@@ -26,8 +26,17 @@ import sys as _sys
 
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
-from fgrad.core.backend import device_get, device_put, devices
+from fgrad.core import missing_names as _missing_names
+from fgrad.core.backend import (
+    block_until_ready,
+    device_count,
+    device_get,
+    device_put,
+    devices,
+)
+from fgrad.core.backend import platform as default_backend
 from fgrad.core.checkpoint import checkpoint
+from fgrad.core.config import config, default_device, disable_jit
 from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.core.errors import (
     ConcretizationError,
@@ -85,8 +94,11 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'fgrad' has no attribute '{name}'")
+    raise _missing_names.missing("fgrad", name, _missing_names.FGRAD)
 
+
+remat = checkpoint  # JAX's other name for it
+local_device_count = device_count
 
 __version__ = "0.1.0"
 
@@ -103,12 +115,18 @@ __all__ = [
     "ShapeError",
     "TracerArrayConversionError",
     "TransformError",
+    "block_until_ready",
     "checkpoint",
+    "config",
     "custom_jvp",
     "custom_vjp",
+    "default_backend",
+    "default_device",
+    "device_count",
     "device_get",
     "device_put",
     "devices",
+    "disable_jit",
     "eval_jaxpr",
     "grad",
     "hessian",
@@ -119,10 +137,12 @@ __all__ = [
     "jit",
     "jvp",
     "linearize",
+    "local_device_count",
     "make_jaxpr",
     "numpy",
     "register_dataclass",
     "register_pytree_node",
+    "remat",
     "stop_gradient",
     "tree_flatten",
     "tree_leaves",

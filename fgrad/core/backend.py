@@ -49,6 +49,9 @@ class Backend:
         Imports and returns the library's NumPy-like namespace module.
     to_host, from_host
         Copy an array of this backend to a NumPy array, and back.
+    synchronize
+        ``synchronize(x)`` waits until the work that computes ``x`` is done (a stream
+        sync on a GPU; nothing where computation is synchronous, as on NumPy).
     """
 
     name: str
@@ -56,6 +59,7 @@ class Backend:
     load: Callable[[], ModuleType]
     to_host: Callable[[object], np.ndarray]
     from_host: Callable[[np.ndarray], object]
+    synchronize: Callable[[object], None] = lambda x: None
 
     @property
     def xp(self) -> ModuleType:
@@ -83,6 +87,7 @@ GPU = Backend(
     _cupy,
     lambda x: _cupy().asnumpy(x),
     lambda x: _cupy().asarray(x),
+    lambda x: x.device.synchronize(),
 )
 
 #: non-NumPy backends, asked in order; NumPy is the fallback for everything else
@@ -264,7 +269,34 @@ def devices() -> list[str]:
     return names
 
 
-def device_put(tree, device="gpu"):
+# -- the configured default device (fgrad.config's jax_default_device / jax_platforms) --
+
+_configured: Backend = CPU
+
+
+def set_default_device(device: Backend | None, check_available: bool = False) -> None:
+    """Make ``device`` (``None``: the CPU) where :func:`device_put` puts arrays by default.
+
+    With ``check_available``, a GPU without CuPy is an error now rather than later.
+    """
+    global _configured
+    device = CPU if device is None else device
+    if check_available and device is GPU:
+        _cupy()
+    _configured = device
+
+
+def platform() -> str:
+    """The name of the default device (``"cpu"`` unless set, see ``docs/config.md``)."""
+    return _configured.name
+
+
+def device_count() -> int:
+    """How many devices of the default platform fgrad computes on: always one."""
+    return 1
+
+
+def device_put(tree, device=None):
     """Copy every array of a pytree to ``device`` (``"cpu"``, ``"gpu"``, or a CuPy device).
 
     Parameters
@@ -272,8 +304,10 @@ def device_put(tree, device="gpu"):
     tree
         A pytree of arrays (NumPy, CuPy) and scalars.
     device
-        Where the arrays should live. Arrays already there are returned as they
-        are; Python scalars are left alone (they adapt to any device).
+        Where the arrays should live. ``None`` means the default device: the CPU,
+        unless ``fgrad.config.update("jax_default_device", "gpu")`` (or
+        ``jax_platform_name``) chose another. Arrays already there are returned as
+        they are; Python scalars are left alone (they adapt to any device).
 
     Returns
     -------
@@ -281,7 +315,7 @@ def device_put(tree, device="gpu"):
     """
     from fgrad.core.pytree import tree_map
 
-    target = get_backend(device)
+    target = _configured if device is None else get_backend(device)
     if target is GPU:
         _cupy()  # a clear error when CuPy is missing
 
@@ -300,3 +334,21 @@ def device_put(tree, device="gpu"):
 def device_get(tree):
     """Copy every array of a pytree to host memory as NumPy arrays."""
     return device_put(tree, "cpu")
+
+
+def block_until_ready(tree):
+    """Wait until every array of ``tree`` is computed; return ``tree``.
+
+    NumPy computes synchronously, so on the CPU this returns at once; CuPy queues
+    work on a stream, and this waits for it (time GPU code with it). fgrad's
+    results outside transforms are plain NumPy or CuPy arrays, which have no
+    ``.block_until_ready()`` method: ``fgrad.block_until_ready(x)`` is the
+    spelling that works everywhere. Tracers are returned as they are.
+    """
+    from fgrad.core.pytree import tree_leaves
+    from fgrad.core.tracer import Tracer
+
+    for x in tree_leaves(tree):
+        if not isinstance(x, (Tracer, np.ndarray, np.generic, int, float, complex, bool)):
+            backend_of(x).synchronize(x)
+    return tree

@@ -72,9 +72,9 @@ class BatchTracer(Tracer):
         raise ConcretizationError(
             f"This traced {self.aval.str_short()} is one example of a batch being mapped by "
             "vmap, so it has no single value: Python control flow (`if`, `while`), "
-            "float(), int(), bool() and value-dependent functions (sort, unique, nonzero, "
-            "boolean masks) cannot look at it. Express the choice with fgrad.numpy.where, "
-            "or pass the value as an unbatched argument (in_axes=None)."
+            "float(), int(), bool() and functions whose result shape depends on the values "
+            "(unique, nonzero, boolean masks) cannot look at it. Express the choice "
+            "with fgrad.numpy.where, or pass the value as an unbatched argument (in_axes=None)."
         )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import as_positions, split_static
 from fgrad.core.codegen import Replay
+from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
 from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
@@ -106,6 +108,8 @@ def jit(
 
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
+        if flags.disable_jit or flags.debug_nans or flags.debug_infs:
+            return fun(*args, **kwargs)  # op by op: the NaN checks see every primitive
         # a named parameter is static where it was passed: here only if by position
         static_nums = tuple(n for n in nums if n not in named) + tuple(
             i for i in named if i < len(args)
@@ -149,12 +153,22 @@ def jit(
                 return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
             compiled = Replay(closed, getattr(fun, "__name__", "replay"))
             cache.add(key, compiled)
+            if flags.log_compiles:
+                _log.warning(
+                    "jit traced %s for %s (%d equations)",
+                    getattr(fun, "__name__", fun),
+                    ", ".join(get_aval(x).str_short() for x in flat),
+                    len(closed.jaxpr.eqns),
+                )
         with backend.on_device(device):  # where arrays made from Python scalars go
             outs = compiled(flat)
         return tree_unflatten(compiled.closed.out_tree, outs)
 
     jitted._cache_size = cache.__len__  # the number of programs kept, as in JAX
     return jitted
+
+
+_log = logging.getLogger("fgrad")
 
 
 def _static_names(

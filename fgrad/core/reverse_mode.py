@@ -39,8 +39,9 @@ import numpy as np
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, array_aval, get_aval, is_floating
 from fgrad.core.argnums import split_args
+from fgrad.core.config import flags
 from fgrad.core.errors import DtypeError, TransformError
-from fgrad.core.primitive import Primitive, bind, explain_failure
+from fgrad.core.primitive import Primitive, bind, check_finite, explain_failure
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
@@ -273,6 +274,8 @@ class GradTrace(Trace):
             except Exception:
                 explain_failure(prim, vals, params)
                 raise
+            if flags.debug_nans or flags.debug_infs:
+                check_finite(prim, vals, ans)
         if not prim.differentiable:
             return ans
         idx = self.count

@@ -106,6 +106,10 @@ class Tracer:
     def tolist(self):
         return self.concrete_value().tolist()
 
+    def block_until_ready(self) -> Tracer:
+        """``self``: inside a transform there is nothing to wait for (as ``jax.Array``'s)."""
+        return self
+
     # -- refusals --------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
         raise TracerArrayConversionError(

@@ -17,6 +17,8 @@
 ``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
 
+from fgrad import numpy_api as _numpy
+from fgrad.core import missing_names as _missing_names
 from fgrad.lax.cond import cond, switch
 from fgrad.lax.conv import (
     ConvDimensionNumbers,
@@ -45,3 +47,7 @@ __all__ = [
     "switch",
     "while_loop",
 ]
+
+
+def __getattr__(name: str):
+    raise _missing_names.missing("fgrad.lax", name, _missing_names.LAX, _numpy)

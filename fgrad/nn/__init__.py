@@ -16,6 +16,7 @@ float32. See ``docs/nn.md``::
 
 from __future__ import annotations
 
+from fgrad.core import missing_names as _missing_names
 from fgrad.nn import initializers
 from fgrad.nn.activations import (
     gelu,
@@ -65,3 +66,7 @@ __all__ = [
     "softplus",
     "zeros",
 ]
+
+
+def __getattr__(name: str):
+    raise _missing_names.missing("fgrad.nn", name, _missing_names.NN)

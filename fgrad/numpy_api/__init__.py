@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as _np
 
+from fgrad.core.missing_names import NUMPY as _JAX_ONLY
+from fgrad.core.missing_names import missing as _missing
 from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - attaches methods
 from fgrad.numpy_api import fft, linalg
 from fgrad.numpy_api.array_info import *  # noqa: F403
@@ -82,7 +84,7 @@ def __getattr__(name: str):
             "supported functions, or compute it outside the transformed function if it "
             "needs no derivative."
         )
-    raise AttributeError(f"module 'fgrad.numpy' has no attribute '{name}'")
+    raise _missing("fgrad.numpy", name, _JAX_ONLY)
 
 
 __all__ = sorted(n for n in dir() if not n.startswith("_") and n not in {"annotations"})

@@ -1,0 +1,299 @@
+"""JAX names fgrad does not have, and what to use instead.
+
+A JAX program ported by renaming ``jax`` to ``fgrad`` reaches for these. The
+modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy`` and ``fgrad.nn`` call
+:func:`missing` from their ``__getattr__``, so such a name is an
+``AttributeError`` that says so and points to the replacement, instead of a bare
+"has no attribute". Only data lives here: ``import fgrad`` stays light.
+"""
+
+from __future__ import annotations
+
+_ONE_DEVICE = (
+    "fgrad computes on one device and has no sharding or meshes: use fgrad.jit and drop the "
+    "sharding annotations (in_shardings/out_shardings/PartitionSpec)"
+)
+_COLLECTIVES = (
+    "fgrad has no named axes or collectives yet (they are planned in a later issue). Under "
+    "fgrad.vmap, return the per-example values and reduce them outside the mapped function "
+    "(e.g. fnp.mean(vmap(f)(xs), axis=0))"
+)
+_NO_XLA = (
+    "fgrad does not compile to XLA; fgrad.make_jaxpr(f)(*args) shows the program fgrad traces "
+    "and fgrad.jit compiles it to Python"
+)
+_ONE_PROCESS = "fgrad runs in one process on one host: there is nothing to count or coordinate"
+_CONFIG_CONTEXT = (
+    "set the flag with fgrad.config.update('jax_{name}', value) (see docs/config.md); "
+    "fgrad.disable_jit() and fgrad.default_device(d) are the context managers fgrad has"
+)
+
+#: ``fgrad.<name>``
+FGRAD: dict[str, str] = {
+    "pmap": (
+        "fgrad runs on one device: use fgrad.vmap (same in_axes/out_axes) for the mapped "
+        "computation. " + _COLLECTIVES
+    ),
+    "pjit": _ONE_DEVICE,
+    "shard_map": _ONE_DEVICE,
+    "smap": _ONE_DEVICE,
+    "sharding": _ONE_DEVICE,
+    "NamedSharding": _ONE_DEVICE,
+    "make_mesh": _ONE_DEVICE,
+    "set_mesh": _ONE_DEVICE,
+    "reshard": _ONE_DEVICE,
+    "P": _ONE_DEVICE,
+    "xla_computation": _NO_XLA,
+    "stages": _NO_XLA,
+    "export": _NO_XLA,
+    "ffi": (
+        "fgrad calls NumPy, not XLA custom calls: call your C code through NumPy (ctypes, "
+        "Cython) and give it derivatives with fgrad.custom_vjp"
+    ),
+    "named_call": "fgrad has no profiler names for calls: call the function directly",
+    "named_scope": "fgrad has no profiler scopes: drop the `with named_scope(...)` line",
+    "profiler": "fgrad runs NumPy from Python: profile it with cProfile or a Python profiler",
+    "distributed": _ONE_PROCESS,
+    "process_count": _ONE_PROCESS + " (it would be 1)",
+    "process_index": _ONE_PROCESS + " (it would be 0)",
+    "host_count": _ONE_PROCESS + " (it would be 1)",
+    "host_id": _ONE_PROCESS + " (it would be 0)",
+    "local_devices": "fgrad.devices() lists the device names ('cpu', 'gpu') usable here",
+    "Device": "fgrad names devices by strings ('cpu', 'gpu'), see fgrad.devices()",
+    "custom_gradient": (
+        "use fgrad.custom_vjp: define the function, then f.defvjp(forward, backward)"
+    ),
+    "linear_transpose": (
+        "for a linear f, the pullback of fgrad.vjp(f, x) is its transpose: "
+        "_, f_t = fgrad.vjp(f, x); f_t(ct)"
+    ),
+    "closure_convert": (
+        "not needed: fgrad.custom_vjp functions may close over arrays; pass the ones that "
+        "need gradients as arguments"
+    ),
+    "ensure_compile_time_eval": (
+        "compute the value outside the jitted function (with NumPy), or pass it as a "
+        "static argument; fgrad.jit folds constant expressions by itself"
+    ),
+    "clear_caches": (
+        "each fgrad.jit function keeps its own cache (bounded by its cache_size): create "
+        "the jitted function again to start afresh"
+    ),
+    "experimental": (
+        "fgrad has no jax.experimental; what it has of it lives elsewhere: optimisers in "
+        "fgrad.optim, network layers in fgrad.nn, ODE solving with fgrad.lax.scan or "
+        "fgrad.scipy.integrate"
+    ),
+    "dtypes": (
+        "fgrad uses NumPy's dtypes: fgrad.numpy.result_type, fgrad.numpy.finfo, "
+        "fgrad.numpy.issubdtype"
+    ),
+    "float0": (
+        "fgrad has no float0: the gradient with respect to an integer input is an error "
+        "(mark it static or use argnums to differentiate the float arguments only)"
+    ),
+    "live_arrays": "fgrad's arrays are NumPy arrays: Python's gc module can find them",
+    "transfer_guard": "fgrad never copies between host and device implicitly: mixing is an error",
+    "lib": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
+    "interpreters": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
+    "ad": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
+    "api_util": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
+    **{
+        name: _CONFIG_CONTEXT.format(name=name)
+        for name in (
+            "enable_x64",
+            "debug_nans",
+            "debug_infs",
+            "log_compiles",
+            "default_matmul_precision",
+            "numpy_rank_promotion",
+            "numpy_dtype_promotion",
+            "check_tracer_leaks",
+            "checking_leaks",
+            "enable_checks",
+        )
+    },
+}
+
+#: ``fgrad.lax.<name>``; names that ``fgrad.numpy`` has are pointed there by :func:`missing`
+LAX: dict[str, str] = {
+    **{
+        name: _COLLECTIVES
+        for name in (
+            "psum",
+            "pmean",
+            "pmax",
+            "pmin",
+            "all_gather",
+            "all_to_all",
+            "ppermute",
+            "pshuffle",
+            "pswapaxes",
+            "psum_scatter",
+            "axis_index",
+            "axis_size",
+        )
+    },
+    "associative_scan": (
+        "use fgrad.lax.scan (sequential), or fgrad.numpy.cumsum / cumprod for sums and products"
+    ),
+    "custom_root": "write the solver and its implicit derivative with fgrad.custom_vjp",
+    "custom_linear_solve": "write the solver and its derivative with fgrad.custom_vjp",
+    "Precision": "NumPy multiplies in the arrays' own precision: drop the precision argument",
+    "with_sharding_constraint": _ONE_DEVICE,
+    "sub": "use fgrad.numpy.subtract (or -)",
+    "mul": "use fgrad.numpy.multiply (or *)",
+    "div": "use fgrad.numpy.divide, or fgrad.numpy.floor_divide for integers (lax truncates)",
+    "neg": "use fgrad.numpy.negative (or unary -)",
+    "max": "use fgrad.numpy.maximum (elementwise)",
+    "min": "use fgrad.numpy.minimum (elementwise)",
+    "pow": "use fgrad.numpy.power (or **)",
+    "integer_pow": "use x ** n",
+    "rem": "use fgrad.numpy.fmod (the sign of the dividend, as lax.rem)",
+    "ge": "use fgrad.numpy.greater_equal (or >=)",
+    "gt": "use fgrad.numpy.greater (or >)",
+    "le": "use fgrad.numpy.less_equal (or <=)",
+    "lt": "use fgrad.numpy.less (or <)",
+    "eq": "use fgrad.numpy.equal (or ==)",
+    "ne": "use fgrad.numpy.not_equal (or !=)",
+    "acos": "use fgrad.numpy.arccos",
+    "asin": "use fgrad.numpy.arcsin",
+    "atan": "use fgrad.numpy.arctan",
+    "atan2": "use fgrad.numpy.arctan2",
+    "acosh": "use fgrad.numpy.arccosh",
+    "asinh": "use fgrad.numpy.arcsinh",
+    "atanh": "use fgrad.numpy.arctanh",
+    "is_finite": "use fgrad.numpy.isfinite",
+    "clamp": "use fgrad.numpy.clip(x, low, high) (lax.clamp takes (low, x, high))",
+    "complex": "use re + 1j * im",
+    "logistic": "use fgrad.nn.sigmoid (or fgrad.scipy.special.expit)",
+    "erf_inv": "use fgrad.scipy.special.erfinv",
+    "lgamma": "use fgrad.scipy.special.gammaln",
+    "digamma": "use fgrad.scipy.special.digamma",
+    "erf": "use fgrad.scipy.special.erf",
+    "erfc": "use fgrad.scipy.special.erfc",
+    "betainc": "use fgrad.scipy.special.betainc",
+    "igamma": "use fgrad.scipy.special.gammainc",
+    "polygamma": "use fgrad.scipy.special.polygamma",
+    "reduce_sum": "use fgrad.numpy.sum(x, axis=axes)",
+    "reduce_max": "use fgrad.numpy.max(x, axis=axes)",
+    "reduce_min": "use fgrad.numpy.min(x, axis=axes)",
+    "reduce_prod": "use fgrad.numpy.prod(x, axis=axes)",
+    "reduce": "use the fgrad.numpy reduction (sum, max, min, prod, any, all) along the axes",
+    "broadcast_in_dim": "use fgrad.numpy.expand_dims then fgrad.numpy.broadcast_to",
+    "broadcast": "use fgrad.numpy.broadcast_to(x, sizes + x.shape)",
+    "iota": "use fgrad.numpy.arange(n, dtype=...)",
+    "broadcasted_iota": "use fgrad.numpy.arange with fgrad.numpy.broadcast_to",
+    "convert_element_type": "use x.astype(dtype)",
+    "dot_general": "use fgrad.numpy.einsum or fgrad.numpy.tensordot",
+    "batch_matmul": "use fgrad.numpy.matmul (or @), which batches over leading axes",
+    "slice": "index the array: x[start:limit:stride]",
+    "slice_in_dim": "index the array: x[start:limit] along that axis",
+    "index_in_dim": "index the array: x[i] along that axis",
+    "dynamic_index_in_dim": "index the array with a traced index: x[i]",
+    "rev": "use fgrad.numpy.flip(x, axis=dimensions)",
+    "top_k": "use fgrad.numpy.argsort and take the last k (fgrad.numpy.take_along_axis)",
+    "sort_key_val": "use order = fgrad.numpy.argsort(keys), then keys[order], values[order]",
+    "cummax": "no cumulative max yet: use fgrad.lax.scan with fgrad.numpy.maximum",
+    "cummin": "no cumulative min yet: use fgrad.lax.scan with fgrad.numpy.minimum",
+    "population_count": "use fgrad.numpy.bitwise_count",
+    "shift_left": "use fgrad.numpy.left_shift (or <<)",
+    "shift_right_arithmetic": "use fgrad.numpy.right_shift (or >>) on signed integers",
+    "bitcast_convert_type": "use x.view(dtype) outside transformed functions",
+    "optimization_barrier": "not needed: fgrad evaluates in program order; drop it",
+    "reduce_precision": "NumPy has no reduced-precision rounding: cast with x.astype",
+}
+
+#: ``fgrad.numpy.<name>``: only names jax.numpy has and NumPy lacks
+NUMPY: dict[str, str] = {
+    **{
+        name: (
+            f"NumPy has no {name}, and fgrad computes with NumPy's dtypes: use float32 "
+            "(or float16)"
+        )
+        for name in (
+            "bfloat16",
+            "float8_e4m3fn",
+            "float8_e5m2",
+            "float8_e4m3fnuz",
+            "float8_e5m2fnuz",
+            "float8_e4m3b11fnuz",
+            "float8_e3m4",
+            "float8_e4m3",
+            "float8_e8m0fnu",
+            "float4_e2m1fn",
+            "float6_e2m3fn",
+            "float6_e3m2fn",
+        )
+    },
+    **{
+        name: f"NumPy has no {name}, and fgrad computes with NumPy's dtypes: use int8 / uint8"
+        for name in ("int1", "int2", "int4", "uint1", "uint2", "uint4")
+    },
+    "float_": "NumPy 2 removed float_: use fgrad.numpy.float64",
+    "complex_": "NumPy 2 removed complex_: use fgrad.numpy.complex128",
+    "ComplexWarning": "NumPy 2 moved it: numpy.exceptions.ComplexWarning",
+    "DeviceArray": "fgrad's results are numpy.ndarray (fgrad.numpy.ndarray)",
+}
+
+#: ``fgrad.nn.<name>``: activations and helpers fgrad.nn does not define, written out
+NN: dict[str, str] = {
+    "elu": "write it: fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0)))",
+    "celu": "write it: fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0) / alpha))",
+    "selu": (
+        "write it: 1.0507009873554805 * fnp.where(x > 0, x, 1.6732632423543772 * "
+        "fnp.expm1(fnp.minimum(x, 0)))"
+    ),
+    "leaky_relu": "write it: fnp.where(x >= 0, x, negative_slope * x)",
+    "relu6": "write it: fnp.clip(x, 0, 6)",
+    "hard_tanh": "write it: fnp.clip(x, -1, 1)",
+    "hard_sigmoid": "write it: fnp.clip(x + 3, 0, 6) / 6",
+    "hard_silu": "write it: x * fnp.clip(x + 3, 0, 6) / 6",
+    "hard_swish": "write it: x * fnp.clip(x + 3, 0, 6) / 6",
+    "swish": "use fgrad.nn.silu (the same function)",
+    "tanh": "use fgrad.numpy.tanh",
+    "identity": "write it: lambda x: x",
+    "soft_sign": "write it: x / (1 + fnp.abs(x))",
+    "squareplus": "write it: (x + fnp.sqrt(x ** 2 + b)) / 2",
+    "mish": "write it: x * fnp.tanh(fgrad.nn.softplus(x))",
+    "glu": "write it: a, b = fnp.split(x, 2, axis=axis); a * fgrad.nn.sigmoid(b)",
+    "log1mexp": "write it: fnp.where(x > 0.693, fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))",
+    "standardize": (
+        "write it: (x - fnp.mean(x, axis, keepdims=True)) / "
+        "fnp.sqrt(fnp.var(x, axis, keepdims=True) + epsilon)"
+    ),
+    "logmeanexp": "write it: fgrad.nn.logsumexp(x, axis) - fnp.log(x.shape[axis])",
+    "dot_product_attention": (
+        "write it: fgrad.nn.softmax(fnp.einsum('...qhd,...khd->...hqk', q, k) / "
+        "fnp.sqrt(d), axis=-1), then fnp.einsum('...hqk,...khd->...qhd', weights, v)"
+    ),
+}
+
+
+def missing(module: str, name: str, table: dict[str, str], numpy_module=None) -> AttributeError:
+    """The ``AttributeError`` for ``module.name``: what to use instead, where known.
+
+    Parameters
+    ----------
+    module
+        The module's public name (``"fgrad.lax"``).
+    name
+        The attribute asked for.
+    table
+        The module's table of JAX names fgrad lacks.
+    numpy_module
+        For ``fgrad.lax``: ``fgrad.numpy``, to point a lax function with a NumPy
+        namesake there.
+    """
+    advice = table.get(name)
+    if advice is None and numpy_module is not None and not name.startswith("_"):
+        if name.endswith("_p"):
+            advice = "fgrad's primitives live in fgrad.primitives, under their own names"
+        elif name in getattr(numpy_module, "__all__", ()):
+            advice = (
+                f"use fgrad.numpy.{name} (NumPy's semantics: it broadcasts and promotes "
+                "dtypes, where lax would ask for equal shapes and dtypes)"
+            )
+    if advice is None:
+        return AttributeError(f"module '{module}' has no attribute '{name}'")
+    return AttributeError(f"{module} has no {name}: {advice}.")

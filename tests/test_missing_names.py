@@ -1,0 +1,103 @@
+"""JAX names fgrad lacks: an AttributeError that says so and what to use instead."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fgrad
+import fgrad.lax
+import fgrad.nn
+import fgrad.numpy as fnp
+from fgrad.core import missing_names
+
+MODULES = {
+    "fgrad": (fgrad, missing_names.FGRAD),
+    "fgrad.lax": (fgrad.lax, missing_names.LAX),
+    "fgrad.numpy": (fnp, missing_names.NUMPY),
+    "fgrad.nn": (fgrad.nn, missing_names.NN),
+}
+ENTRIES = [(mod, name) for mod, (_, table) in MODULES.items() for name in table]
+
+
+@pytest.mark.parametrize(("module", "name"), ENTRIES)
+def test_each_listed_name_explains_itself(module, name):
+    mod, table = MODULES[module]
+    assert name not in vars(mod), f"{module}.{name} exists: drop it from the list"
+    with pytest.raises(AttributeError) as err:
+        getattr(mod, name)
+    assert str(err.value) == f"{module} has no {name}: {table[name]}."
+    assert not hasattr(mod, name)
+
+
+@pytest.mark.parametrize(("module", "name"), ENTRIES)
+def test_the_advice_names_things_that_exist(module, name):
+    """Every ``fgrad.x.y`` an entry recommends resolves (``fnp.`` is fgrad.numpy)."""
+    advice = MODULES[module][1][name].replace("fnp.", "fgrad.numpy.")
+    for path in re.findall(r"fgrad(?:\.\w+)+", advice):
+        obj = fgrad
+        for part in path.split(".")[1:]:
+            if part in ("lax", "nn", "scipy", "optim", "primitives", "core") and not hasattr(
+                obj, part
+            ):
+                __import__(f"{obj.__name__}.{part}")
+            obj = getattr(obj, part)
+
+
+def test_lax_points_numpy_namesakes_to_fgrad_numpy():
+    with pytest.raises(AttributeError, match=r"fgrad.lax has no exp: use fgrad.numpy.exp \("):
+        fgrad.lax.exp  # noqa: B018
+    with pytest.raises(AttributeError, match="fgrad.primitives"):
+        fgrad.lax.mul_p  # noqa: B018
+
+
+def test_collectives_say_they_come_later():
+    for name in ("psum", "pmean", "all_gather", "axis_index"):
+        with pytest.raises(AttributeError, match="planned in a later issue"):
+            getattr(fgrad.lax, name)
+    with pytest.raises(AttributeError, match=r"use fgrad.vmap .*later issue"):
+        fgrad.pmap  # noqa: B018
+
+
+def test_unknown_names_keep_the_plain_message():
+    for module, (mod, _) in MODULES.items():
+        with pytest.raises(AttributeError) as err:
+            mod.no_such  # noqa: B018
+        assert str(err.value) == f"module '{module}' has no attribute 'no_such'"
+
+
+def test_numpy_names_fgrad_lacks_keep_their_message():
+    name = next(n for n in ("bmat", "busday_count", "asmatrix") if hasattr(np, n))
+    with pytest.raises(AttributeError, match=f"does not support numpy.{name} yet"):
+        getattr(fnp, name)
+    with pytest.raises(AttributeError, match="immutable"):
+        fnp.copyto  # noqa: B018
+
+
+def test_names_the_lists_share_with_real_functions_work():
+    np.testing.assert_allclose(fgrad.remat(fnp.sin)(0.5), np.sin(0.5))
+    assert fgrad.local_device_count() == 1
+
+
+def test_lists_hold_jax_names():
+    """Each listed name is one JAX has (or had: the few JAX since removed)."""
+    jax = pytest.importorskip("jax")
+    pytest.importorskip("jax.numpy")
+    removed = {"pjit", "xla_computation", "DeviceArray"}  # in older JAX releases
+    jax_modules = {"fgrad": jax, "fgrad.lax": jax.lax, "fgrad.numpy": jax.numpy, "fgrad.nn": jax.nn}
+    absent = {name for module, name in ENTRIES if not hasattr(jax_modules[module], name)}
+    assert absent <= removed, absent - removed
+
+
+def test_import_fgrad_loads_no_submodule_for_the_lists():
+    code = "import sys, fgrad; print([m for m in ('fgrad.lax', 'fgrad.nn') if m in sys.modules])"
+    root = Path(fgrad.__file__).parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "[]"
