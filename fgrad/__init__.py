@@ -26,6 +26,7 @@ import sys as _sys
 
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.core.array_type import Array
 from fgrad.core.backend import device_get, device_put, devices
 from fgrad.core.checkpoint import checkpoint
 from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
@@ -90,6 +91,7 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
+    "Array",
     "ClosedJaxpr",
     "ConcretizationError",
     "DtypeError",
