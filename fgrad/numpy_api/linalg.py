@@ -17,8 +17,8 @@ Everything here stages under ``make_jaxpr`` and ``jit``.
 
 Conventions (see ``docs/linalg.md``): ``cholesky`` and ``eigh`` read one triangle
 of their input, as LAPACK does, and differentiate as functions of a Hermitian
-input, as JAX and HIPS autograd do: a tangent enters through its Hermitian part,
-so gradients with respect to the matrix are Hermitian. Eigenvector and singular
+input, as JAX does (HIPS autograd too for ``cholesky``): a tangent enters through
+its Hermitian part, so gradients with respect to the matrix are Hermitian. Eigenvector and singular
 vector derivatives assume distinct eigen/singular values. Complex inputs follow
 fgrad's complex convention.
 """
