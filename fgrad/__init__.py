@@ -27,6 +27,7 @@ import sys as _sys
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
 from fgrad.core import missing_names as _missing_names
+from fgrad.core.array_type import Array
 from fgrad.core.backend import (
     block_until_ready,
     device_count,
@@ -103,6 +104,7 @@ local_device_count = device_count
 __version__ = "0.1.0"
 
 __all__ = [
+    "Array",
     "ClosedJaxpr",
     "ConcretizationError",
     "DtypeError",

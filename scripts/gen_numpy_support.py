@@ -69,6 +69,10 @@ PATTERNS = [
 ]
 
 # functions that need particular arguments: (args, kwargs)
+#: functions that differentiate as functions of a symmetric matrix (JAX's convention, see
+#: docs/linalg.md): probed along symmetric directions, the only ones where that is exact
+SYMMETRIC_INPUT = {("numpy.linalg", n) for n in ("cholesky", "eigh", "eigvalsh")}
+
 OVERRIDES = {
     "numpy": {
         "clip": ((X, 0.3, 0.6), {}),
@@ -226,8 +230,9 @@ def _is_numeric_array(x) -> bool:
     return np.dtype(x.dtype).kind in "fc"
 
 
-def _probe(fn, args, kwargs) -> tuple[str, str]:
-    """(forward, reverse) verdicts for ``fn`` on the first float argument."""
+def _probe(fn, args, kwargs, symmetric: bool = False) -> tuple[str, str]:
+    """(forward, reverse) verdicts for ``fn`` on the first float argument (moved along a
+    symmetric direction if ``symmetric``)."""
     args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     positions = _float_leaves(args)
     if not positions:
@@ -253,6 +258,8 @@ def _probe(fn, args, kwargs) -> tuple[str, str]:
     except Exception as err:  # noqa: BLE001
         return f"no ({type(err).__name__})", f"no ({type(err).__name__})"
     v = np.random.default_rng(1).standard_normal(x.shape)
+    if symmetric:
+        v = 0.5 * (v + np.swapaxes(v, -1, -2))
     eps = 1e-6
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -314,7 +321,7 @@ def _section(title: str, np_module, fg_module, section: str, names=None) -> tupl
             rows.append((name, "yes", "not probed", "not probed", "needs specific arguments"))
             continue
         args, kwargs = call
-        forward, reverse = _probe(ours, args, kwargs)
+        forward, reverse = _probe(ours, args, kwargs, (section, name) in SYMMETRIC_INPUT)
         counts["fwd"] += forward in ("yes", "zero")
         counts["rev"] += reverse in ("yes", "zero")
         note = "no derivative: no floating-point result" if forward == "n/a" else ""

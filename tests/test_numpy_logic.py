@@ -81,7 +81,11 @@ def test_std_has_zero_gradient_where_the_variance_is_zero():
 
 
 def test_numpy_dtype_names_and_helpers_are_numpys():
-    for name in ["longdouble", "clongdouble", "double", "intp", "floating", "bool", "errstate"]:
+    for name in ["floating", "integer", "errstate", "finfo"]:
         assert getattr(fnp, name) is getattr(np, name)
+    # concrete scalar types subclass NumPy's (they also convert traced values)
+    for name in ["longdouble", "clongdouble", "double", "intp", "bool"]:
+        ours, numpys = getattr(fnp, name), getattr(np, name)
+        assert ours == numpys and issubclass(ours, numpys) and np.dtype(ours) == np.dtype(numpys)
     assert fnp.__version__ == np.__version__
     assert fnp.issubdtype(fnp.float32, fnp.floating)

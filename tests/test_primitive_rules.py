@@ -6,7 +6,9 @@ checked, in float64, for
 
 * abstract eval: ``abstract_eval`` of the input avals gives the impl's shape and dtype;
 * primal outputs: ``jvp`` and ``vjp`` return exactly ``impl``'s result, with its dtype;
-* jvp against central finite differences along a random tangent;
+* jvp against central finite differences along a random tangent (for a primitive that
+  differentiates on a subspace, e.g. Cholesky on Hermitian matrices, a random tangent in
+  that subspace, and its cotangents must lie in it);
 * vjp against jvp through the dot-product identity ``<vjp(u), v> == <u, jvp(v)>``;
 * second order: forward and reverse mode over the pullback (vjp rules) and over the
   tangent map (jvp rules), against their finite differences: the rules must
@@ -123,6 +125,9 @@ class Case:
     dot_rtol: float = 1e-10
     second_order: bool = True
     marks: tuple = ()
+    #: projection of input tangents onto the space the rules differentiate on, when that is
+    #: not the whole space (Cholesky: Hermitian matrices); ``None``: every direction
+    tangent_space: Callable | None = None
 
     @property
     def prim(self) -> Primitive:
@@ -515,15 +520,28 @@ CASES: list[Case] = [
 
 #: points where a rule's one-sided behaviour matters: ties and kinks. Central differences
 #: average the two sides, as the rules do; second derivatives are not defined there.
+def hermitian_part(v: np.ndarray) -> np.ndarray:
+    """The tangent space of functions of Hermitian matrices: ``(v + v^H) / 2``."""
+    return 0.5 * (v + np.conj(np.swapaxes(v, -1, -2)))
+
+
 # a well-conditioned system: the identity plus a small random matrix
 WELL_CONDITIONED = np.eye(3) + 0.3 * np.random.default_rng(0).standard_normal((3, 3))
+SPD_UNREAD_UPPER = WELL_CONDITIONED @ WELL_CONDITIONED.T + np.triu(WELL_CONDITIONED, 1)
 CASES += [
     case("linalg_solve", WELL_CONDITIONED, ((3, 2), "normal")),
     case("linalg_solve", np.stack([WELL_CONDITIONED, WELL_CONDITIONED.T]), ((2, 3, 1), "normal")),
     case("linalg_solve", WELL_CONDITIONED, ((3, 0), "normal")),
-    # symmetric positive definite; the upper triangle, never read, is made not to match
-    case("linalg_cholesky", WELL_CONDITIONED @ WELL_CONDITIONED.T + np.triu(WELL_CONDITIONED, 1)),
-    case("linalg_cholesky", np.stack([np.eye(2) * 2, [[2.0, 0.5], [0.5, 1.0]]])),
+    # symmetric positive definite; the upper triangle, never read, is made not to match.
+    # The rules treat the input as symmetric (JAX's convention): tangents are symmetric
+    replace(
+        case("linalg_cholesky", SPD_UNREAD_UPPER),
+        tangent_space=hermitian_part,
+    ),
+    replace(
+        case("linalg_cholesky", np.stack([np.eye(2) * 2, [[2.0, 0.5], [0.5, 1.0]]])),
+        tangent_space=hermitian_part,
+    ),
     case("linalg_det", WELL_CONDITIONED),
     case("linalg_det", np.stack([WELL_CONDITIONED, -WELL_CONDITIONED.T])),
 ]
@@ -750,6 +768,12 @@ def _normal_like(rng, x) -> np.ndarray:
     return v.astype(dtype)
 
 
+def _directions(rng, xs, space: Callable | None) -> list[np.ndarray]:
+    """Random tangents for ``xs``, projected onto ``space`` when one is given."""
+    vs = [_normal_like(rng, x) for x in xs]
+    return vs if space is None else [space(v).astype(v.dtype) for v in vs]
+
+
 def _wide(x) -> np.ndarray:
     """``x`` in float64, or complex128 if it is complex: the precision of the checks."""
     return np.asarray(x, np.complex128 if np.iscomplexobj(x) else np.float64)
@@ -788,18 +812,19 @@ def check_same(got, want, what: str) -> None:
     np.testing.assert_array_equal(got, want, err_msg=what)
 
 
-def check_jvp_fd(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
+def check_jvp_fd(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8, space=None):
     """``jvp(f)`` along a random tangent equals central finite differences; returns (v, jvp)."""
-    vs = [_normal_like(rng, x) for x in xs]
+    vs = _directions(rng, xs, space)
     _, t_out = fgrad.jvp(f, xs, vs)
     fd = _central_difference(f, xs, vs, eps)
     np.testing.assert_allclose(_wide(t_out), fd, rtol=rtol, atol=atol)
     return vs, t_out
 
 
-def check_vjp_dot(f, xs, rng, rtol=1e-10):
-    """``<vjp(u), v> == <u, jvp(v)>`` summed over all inputs, for random ``u`` and ``v``."""
-    vs = [_normal_like(rng, x) for x in xs]
+def check_vjp_dot(f, xs, rng, rtol=1e-10, space=None):
+    """``<vjp(u), v> == <u, jvp(v)>`` summed over all inputs, for random ``u`` and ``v``;
+    with a tangent ``space``, ``v`` lies in it and so must the cotangents."""
+    vs = _directions(rng, xs, space)
     out, t_out = fgrad.jvp(f, xs, vs)
     u = _normal_like(rng, out)
     _, pullback = fgrad.vjp(f, *xs)
@@ -807,6 +832,8 @@ def check_vjp_dot(f, xs, rng, rtol=1e-10):
     assert len(cts) == len(xs)
     for ct, x in zip(cts, xs):
         assert ct.shape == x.shape and ct.dtype == x.dtype, (ct.shape, ct.dtype, x.shape)
+        if space is not None:
+            np.testing.assert_allclose(ct, space(ct), rtol=1e-12, atol=1e-14, err_msg="space")
     lhs = sum(_vdot(ct, v) for ct, v in zip(cts, vs))
     rhs = _vdot(u, t_out)
     scale = sum(np.sum(np.abs(ct * v)) for ct, v in zip(cts, vs)) + np.sum(np.abs(u * t_out))
@@ -814,9 +841,9 @@ def check_vjp_dot(f, xs, rng, rtol=1e-10):
     np.testing.assert_allclose(lhs, rhs, rtol=rtol, atol=1e-13 * scale)
 
 
-def check_derivative_of(d, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
+def check_derivative_of(d, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8, space=None):
     """Differentiate ``d`` (a tuple of arrays of ``xs``) forward and reverse; compare with FD."""
-    vs = [_normal_like(rng, x) for x in xs]
+    vs = _directions(rng, xs, space)
     _, tangents = fgrad.jvp(d, xs, vs)
     fd = _central_difference(d, xs, vs, eps)
     for t, want in zip(tangents, fd):
@@ -833,10 +860,10 @@ def check_derivative_of(d, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
-def check_second_order(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
+def check_second_order(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8, space=None):
     """The jvp and vjp rules are differentiable: forward and reverse over each of them."""
     u = _normal_like(rng, f(*xs))
-    vs = [_normal_like(rng, x) for x in xs]
+    vs = _directions(rng, xs, space)
 
     def pullback(*ys):  # runs the vjp rules
         return tuple(fgrad.vjp(f, *ys)[1](u))
@@ -844,8 +871,8 @@ def check_second_order(f, xs, rng, eps=1e-6, rtol=1e-6, atol=1e-8):
     def tangent(*ys):  # runs the jvp rules
         return (fgrad.jvp(f, ys, vs)[1],)
 
-    check_derivative_of(pullback, xs, rng, eps, rtol, atol)
-    check_derivative_of(tangent, xs, rng, eps, rtol, atol)
+    check_derivative_of(pullback, xs, rng, eps, rtol, atol, space)
+    check_derivative_of(tangent, xs, rng, eps, rtol, atol, space)
 
 
 def check_abstract_eval(prim: Primitive, args, params) -> None:
@@ -903,14 +930,16 @@ def test_jvp_matches_central_differences(c: Case):
     args, diff = c.materialize()
     xs = [a for a, d in zip(args, diff) if d]
     rng = np.random.default_rng(1)
-    check_jvp_fd(closed_over(c, args, diff), xs, rng, eps=c.eps, rtol=c.rtol)
+    f = closed_over(c, args, diff)
+    check_jvp_fd(f, xs, rng, eps=c.eps, rtol=c.rtol, space=c.tangent_space)
 
 
 @pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES])
 def test_vjp_jvp_dot_product_identity(c: Case):
     args, diff = c.materialize()
     xs = [a for a, d in zip(args, diff) if d]
-    check_vjp_dot(closed_over(c, args, diff), xs, np.random.default_rng(2), rtol=c.dot_rtol)
+    f = closed_over(c, args, diff)
+    check_vjp_dot(f, xs, np.random.default_rng(2), rtol=c.dot_rtol, space=c.tangent_space)
 
 
 @pytest.mark.parametrize("c", [c.param() for c in DIFF_CASES if c.second_order])
@@ -918,7 +947,12 @@ def test_rules_are_differentiable(c: Case):
     args, diff = c.materialize()
     xs = [a for a, d in zip(args, diff) if d]
     check_second_order(
-        closed_over(c, args, diff), xs, np.random.default_rng(3), eps=c.eps, rtol=c.rtol
+        closed_over(c, args, diff),
+        xs,
+        np.random.default_rng(3),
+        eps=c.eps,
+        rtol=c.rtol,
+        space=c.tangent_space,
     )
 
 

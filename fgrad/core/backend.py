@@ -105,6 +105,11 @@ def unregister_backend(name: str) -> None:
     _backends.pop(name, None)
 
 
+def is_device_array(x) -> bool:
+    """Whether ``x`` is an array of a non-NumPy backend (a CuPy array, ...)."""
+    return any(b.owns(x) for b in _backends.values())
+
+
 def _data(x):
     """The array behind ``x``: tracers are looked through to their values."""
     from fgrad.core.tracer import Tracer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as _np
 
+from fgrad.core.array_type import Array as _Array
 from fgrad.core.missing_names import NUMPY as _JAX_ONLY
 from fgrad.core.missing_names import missing as _missing
 from fgrad.numpy_api import array_methods as _array_methods  # noqa: F401 - attaches methods
@@ -29,6 +30,7 @@ from fgrad.numpy_api.no_derivative import *  # noqa: F403
 from fgrad.numpy_api.polynomials import *  # noqa: F403
 from fgrad.numpy_api.products import *  # noqa: F403
 from fgrad.numpy_api.reductions import *  # noqa: F403
+from fgrad.numpy_api.scalar_types import *  # noqa: F403
 from fgrad.numpy_api.searching import *  # noqa: F403
 from fgrad.numpy_api.selection import *  # noqa: F403
 from fgrad.numpy_api.sets import *  # noqa: F403
@@ -37,17 +39,8 @@ from fgrad.numpy_api.ufuncs import *  # noqa: F403
 from fgrad.numpy_api.windows import *  # noqa: F403
 from fgrad.primitives.elementwise import stop_gradient
 
-# dtypes and constants are NumPy's own objects
-bool_ = bool = _np.bool_  # noqa: A001 - NumPy 2 names it both
-int8, int16, int32, int64 = _np.int8, _np.int16, _np.int32, _np.int64
-uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
-float16, float32, float64 = _np.float16, _np.float32, _np.float64
-complex64, complex128 = _np.complex64, _np.complex128
-half, single, double, longdouble = _np.half, _np.single, _np.double, _np.longdouble
-csingle, cdouble, clongdouble = _np.csingle, _np.cdouble, _np.clongdouble
-intp, uintp, int_, uint, intc, uintc = _np.intp, _np.uintp, _np.int_, _np.uint, _np.intc, _np.uintc
-byte, ubyte, short, ushort = _np.byte, _np.ubyte, _np.short, _np.ushort
-longlong, ulonglong = _np.longlong, _np.ulonglong
+# the concrete scalar types (scalar_types.py) also convert traced values; the abstract
+# types, dtype helpers and constants are NumPy's own objects
 generic, number, integer, inexact = _np.generic, _np.number, _np.integer, _np.inexact
 floating, complexfloating = _np.floating, _np.complexfloating
 signedinteger, unsignedinteger = _np.signedinteger, _np.unsignedinteger
@@ -61,7 +54,7 @@ printoptions, set_printoptions, get_printoptions = (
     _np.set_printoptions,
     _np.get_printoptions,
 )
-ndarray = _np.ndarray
+ndarray = _Array  # numpy.ndarray or a traced value (fgrad/core/array_type.py)
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
 euler_gamma = _np.euler_gamma
 __version__ = _np.__version__  # the NumPy whose semantics fgrad.numpy follows

@@ -16,8 +16,9 @@ Three layers:
 Everything here stages under ``make_jaxpr`` and ``jit``.
 
 Conventions (see ``docs/linalg.md``): ``cholesky`` and ``eigh`` read one triangle
-of their input, as LAPACK does, and their derivatives are those of that exact
-function (the other triangle has zero derivative). Eigenvector and singular
+of their input, as LAPACK does, and differentiate as functions of a Hermitian
+input, as JAX does (HIPS autograd too for ``cholesky``): a tangent enters through
+its Hermitian part, so gradients with respect to the matrix are Hermitian. Eigenvector and singular
 vector derivatives assume distinct eigen/singular values. Complex inputs follow
 fgrad's complex convention.
 """
@@ -97,16 +98,9 @@ def _const(values: np.ndarray, like):
     return backend.asarray(values, like=like)
 
 
-def _triangle_tangent(t, lower: bool):
-    """The tangent of the Hermitian matrix LAPACK builds from one triangle of ``t``.
-
-    LAPACK reads the strict lower (or upper) triangle and the real part of the
-    diagonal; the other triangle is the conjugate transpose of the one read.
-    """
-    n = t.shape[-1]
-    mask = np.tril(np.ones((n, n)), -1) if lower else np.triu(np.ones((n, n)), 1)
-    strict = t * _const(mask, t)
-    return strict + _H(strict) + real(t) * _const(np.eye(n), t)
+def _hermitian_part(t):
+    """``(t + t^H) / 2``: how a tangent of a Hermitian-input function enters it."""
+    return 0.5 * (t + _H(t))
 
 
 def _off_diagonal_inverse(d):
@@ -233,6 +227,8 @@ def cholesky(a, /, *, upper: bool = False):
     """The Cholesky factor ``L`` with ``a = L @ L^H`` (``numpy.linalg.cholesky``).
 
     Reads the lower triangle of ``a``, as LAPACK does; ``upper=True`` returns ``L^H``.
+    Derivatives treat ``a`` as Hermitian: a tangent enters through its Hermitian
+    part and gradients with respect to ``a`` are Hermitian (JAX's convention).
     """
     L = linalg_cholesky(_square(a, "cholesky"))
     return _H(L) if upper else L
@@ -247,7 +243,7 @@ def _eigh(a, lower):
 def _eigh_jvp(primals, tangents):
     (a, lower), (t, _) = primals, tangents
     w, v = _eigh(a, lower)
-    p = matmul(_H(v), matmul(_triangle_tangent(t, lower), v))
+    p = matmul(_H(v), matmul(_hermitian_part(t), v))
     dw = real(_diagonal(p, 0, -2, -1))
     dv = matmul(v, _off_diagonal_inverse(w) * p)
     return (w, v), (dw, dv)
@@ -259,8 +255,9 @@ linalg_eigh_p.custom_rules = lambda a, lower: _eigh(a, lower)  # params come as 
 def eigh(a, UPLO: str = "L"):  # noqa: N803 - NumPy's name
     """Eigenvalues (ascending) and eigenvectors of Hermitian matrices (``numpy.linalg.eigh``).
 
-    Reads the lower (``UPLO='L'``) or upper triangle. Eigenvector derivatives
-    assume distinct eigenvalues.
+    Reads the lower (``UPLO='L'``) or upper triangle. Derivatives treat ``a`` as
+    Hermitian (gradients with respect to ``a`` are Hermitian, as in JAX).
+    Eigenvector derivatives assume distinct eigenvalues.
     """
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")

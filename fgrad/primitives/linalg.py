@@ -30,7 +30,7 @@ from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.reverse_mode import defvjp
 from fgrad.primitives.dot_general import dot_general
-from fgrad.primitives.elementwise import add, conj, mul, neg, real
+from fgrad.primitives.elementwise import add, conj, mul, neg
 from fgrad.primitives.reductions import reduce_sum
 from fgrad.primitives.shape import batch_to_front, broadcast_to, reshape, transpose
 
@@ -97,13 +97,15 @@ defvjp(linalg_solve_p, _solve_vjp_a, _solve_vjp_b, reads=("ans a", "a"))
 # -- cholesky ---------------------------------------------------------------------------------
 #
 # ``linalg_cholesky(a)`` is the lower factor ``L`` of the Hermitian matrix LAPACK builds from
-# the lower triangle of ``a`` (strict lower triangle, real part of the diagonal); the upper
-# triangle is never read, so its derivative is zero. With ``S`` that Hermitian tangent:
+# the lower triangle of ``a``. Its derivatives treat ``a`` as Hermitian, as JAX and HIPS
+# autograd do: a tangent ``t`` enters through its Hermitian part ``S = (t + t^H) / 2``, so a
+# gradient with respect to ``a`` is Hermitian too and a gradient step keeps ``a`` Hermitian.
+# Along Hermitian directions this is the derivative of the function LAPACK computes.
 #
 #     dL = L @ Phi(L^-1 S L^-H),   Phi: strict lower triangle plus half the diagonal
 #
-# The vjp is this map transposed step by step (transpose of conj is conj), so the cotangent
-# lands on the lower triangle only: the strict part gets ``G + G^H``, the diagonal ``Re G``.
+# The vjp is this map transposed step by step (transpose of conj is conj); the last step,
+# the transpose of taking the Hermitian part, is taking the Hermitian part.
 
 
 def _cholesky_abstract_eval(a: ShapedArray) -> ShapedArray:
@@ -122,32 +124,35 @@ def linalg_cholesky(a):
     return bind(linalg_cholesky_p, a)
 
 
-def _masks(x) -> tuple:
-    """(strict lower triangle, strict lower plus half diagonal, identity) in ``x``'s dtype."""
+def _constant_matrix(m: np.ndarray, like):
+    """``m`` in ``like``'s float (or complex) dtype, on ``like``'s device."""
+    return backend.asarray(m.astype(np.result_type(like.dtype, np.float16)), like=like)
+
+
+def _phi_mask(x):
+    """The strict lower triangle plus half the diagonal, as ones and halves."""
     n = x.shape[-1]
-    dtype = np.result_type(x.dtype, np.float16)
-    made = (np.tril(np.ones((n, n)), -1), np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n), np.eye(n))
-    return tuple(backend.asarray(m.astype(dtype), like=x) for m in made)
+    return _constant_matrix(np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n), x)
 
 
 def _adjoint(x):
     return conj(matrix_transpose(x))
 
 
+def _hermitian_part(x):
+    return mul(add(x, _adjoint(x)), 0.5)
+
+
 def _cholesky_jvp(t, ans, a):
-    strict, phi, eye = _masks(ans)
-    lower = mul(t, strict)
-    s = add(add(lower, _adjoint(lower)), mul(real(t), eye))
+    s = _hermitian_part(t)
     x = linalg_solve(ans, _adjoint(linalg_solve(ans, s)))
-    return batched_matmul(ans, mul(x, phi))
+    return batched_matmul(ans, mul(x, _phi_mask(ans)))
 
 
 def _cholesky_vjp(g, ans, a):
-    strict, phi, eye = _masks(ans)
     lt = matrix_transpose(ans)
-    gx = mul(batched_matmul(lt, g), phi)
-    gs = linalg_solve(lt, _adjoint(linalg_solve(lt, gx)))
-    return add(mul(add(gs, _adjoint(gs)), strict), mul(real(gs), eye))
+    gx = mul(batched_matmul(lt, g), _phi_mask(ans))
+    return _hermitian_part(linalg_solve(lt, _adjoint(linalg_solve(lt, gx))))
 
 
 defjvp(linalg_cholesky_p, _cholesky_jvp)
@@ -179,7 +184,7 @@ def linalg_det(a):
 
 def _inverse_transpose(a):
     """``inv(a)^T`` as a solve against a stack of identities, batched like ``a``."""
-    _, _, eye = _masks(a)
+    eye = _constant_matrix(np.eye(a.shape[-1]), a)
     return linalg_solve(matrix_transpose(a), broadcast_to(eye, a.shape))
 
 
