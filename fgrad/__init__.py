@@ -73,6 +73,7 @@ _SUBMODULES = (
     "scipy",
     "lax",
     "tree_util",
+    "tree",
     "debug",
     "random",
 )
