@@ -41,8 +41,9 @@ def test_jit_decorator_factory_static_argnames_and_partial():
     for h in (f, g):
         np.testing.assert_allclose(h(np.ones(3), training=True), 2 * np.ones(3))
         np.testing.assert_allclose(h(np.ones(3), training=False), np.ones(3))
-    np.testing.assert_allclose(fgrad.grad(lambda x: fnp.sum(f(x, training=True)))(np.ones(2)),
-                               [2.0, 2.0])
+    np.testing.assert_allclose(
+        fgrad.grad(lambda x: fnp.sum(f(x, training=True)))(np.ones(2)), [2.0, 2.0]
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -104,3 +105,138 @@ def test_partial_is_a_pytree_through_jit_grad_vmap():
     ws = np.arange(6.0).reshape(3, 2)
     batched = fgrad.vmap(lambda fn: fn(2.0))(Partial(affine, ws, b=np.zeros(3)))
     np.testing.assert_allclose(batched, 2 * ws)
+
+
+# --------------------------------------------------------------------------------------
+# lax.select, lax.rsqrt, lax.dynamic_slice, lax.dynamic_update_slice
+# --------------------------------------------------------------------------------------
+def test_select_values_gradient_and_errors():
+    x = np.array([-1.5, 0.0, 2.0])
+    np.testing.assert_array_equal(fgrad.lax.select(x > 0, x, -x), np.abs(x))
+    np.testing.assert_array_equal(fgrad.lax.select(np.True_, x, -x), x)
+    # d/dx sum(select(x > 0, x**2, 3x)) = 2x where x > 0, else 3
+    g = fgrad.grad(lambda x: fnp.sum(fgrad.lax.select(x > 0, x**2, 3 * x)))(x)
+    np.testing.assert_allclose(g, [3.0, 3.0, 4.0])
+    np.testing.assert_allclose(
+        fgrad.jit(fgrad.vmap(fgrad.lax.select))(
+            np.repeat(x[:, None] > 0, 2, axis=1), np.ones((3, 2)), np.zeros((3, 2))
+        ),
+        [[0, 0], [0, 0], [1, 1]],
+    )
+    with pytest.raises(fgrad.ShapeError, match="one shape"):
+        fgrad.lax.select(x > 0, x, np.zeros(2))
+    with pytest.raises(fgrad.DtypeError, match="one dtype"):
+        fgrad.lax.select(x > 0, x, x.astype(np.float32))
+    with pytest.raises(fgrad.DtypeError, match="boolean"):
+        fgrad.lax.select(np.ones(3), x, x)
+    with pytest.raises(fgrad.ShapeError, match="pred must be a scalar"):
+        fgrad.lax.select(np.ones(2, bool), x, x)
+
+
+def test_rsqrt_value_dtype_and_derivative():
+    x = np.array([4.0, 0.25, 2.0])
+    np.testing.assert_allclose(fgrad.lax.rsqrt(x), [0.5, 2.0, 2**-0.5], rtol=1e-15)
+    assert fgrad.lax.rsqrt(x.astype(np.float32)).dtype == np.float32
+    # d/dx x^(-1/2) = -x^(-3/2) / 2
+    np.testing.assert_allclose(
+        fgrad.vmap(fgrad.grad(fgrad.lax.rsqrt))(x), -0.5 * x**-1.5, rtol=1e-14
+    )
+
+
+def _numpy_dynamic_slice(x, starts, sizes):
+    starts = [min(max(s, 0), n - k) for s, n, k in zip(starts, x.shape, sizes)]
+    return x[tuple(slice(s, s + k) for s, k in zip(starts, sizes))]
+
+
+def _numpy_dynamic_update_slice(x, u, starts):
+    starts = [min(max(s, 0), n - k) for s, n, k in zip(starts, x.shape, u.shape)]
+    out = x.copy()
+    out[tuple(slice(s, s + k) for s, k in zip(starts, u.shape))] = u
+    return out
+
+
+STARTS = [(0, 0), (1, 3), (3, 4), (-2, 1), (9, -7), (2, 2)]
+
+
+@pytest.mark.parametrize("starts", STARTS)
+def test_dynamic_slice_clamps_like_numpy_eager_jit_and_vmap(starts):
+    x = np.arange(20.0).reshape(4, 5)
+    sizes = (2, 3)
+    want = _numpy_dynamic_slice(x, starts, sizes)
+    ds = fgrad.lax.dynamic_slice
+    np.testing.assert_array_equal(ds(x, starts, sizes), want)
+    np.testing.assert_array_equal(ds(x, np.array(starts), sizes), want)
+    jitted = fgrad.jit(lambda x, i, j: ds(x, (i, j), sizes))
+    np.testing.assert_array_equal(jitted(x, np.int64(starts[0]), np.int64(starts[1])), want)
+    np.testing.assert_array_equal(
+        fgrad.jit(lambda x, s: ds(x, s, sizes))(x, np.array(starts)), want
+    )
+    # vmap over the starts (and over the operand too)
+    batch = np.array(STARTS)
+    out = fgrad.vmap(lambda s: ds(x, s, sizes))(batch)
+    np.testing.assert_array_equal(out, [_numpy_dynamic_slice(x, s, sizes) for s in STARTS])
+    xs = np.stack([x, -x])
+    out = fgrad.jit(fgrad.vmap(lambda x, s: ds(x, s, sizes), in_axes=(0, None)))(
+        xs, np.array(starts)
+    )
+    np.testing.assert_array_equal(out, [want, -want])
+
+
+@pytest.mark.parametrize("starts", STARTS)
+def test_dynamic_update_slice_clamps_like_numpy_eager_jit_and_vmap(starts):
+    x = np.arange(20.0).reshape(4, 5)
+    u = -np.arange(1.0, 7.0).reshape(2, 3)
+    want = _numpy_dynamic_update_slice(x, u, starts)
+    dus = fgrad.lax.dynamic_update_slice
+    np.testing.assert_array_equal(dus(x, u, starts), want)
+    np.testing.assert_array_equal(x, np.arange(20.0).reshape(4, 5))  # not written into
+    jitted = fgrad.jit(lambda x, u, s: dus(x, u, s))
+    np.testing.assert_array_equal(jitted(x, u, np.array(starts)), want)
+    out = fgrad.vmap(lambda s: dus(x, u, s))(np.array(STARTS))
+    np.testing.assert_array_equal(out, [_numpy_dynamic_update_slice(x, u, s) for s in STARTS])
+
+
+@pytest.mark.parametrize("compose", ["eager", "jit"])
+def test_dynamic_slice_and_update_gradients_closed_form(compose):
+    x = np.arange(20.0).reshape(4, 5) / 7
+    u = np.linspace(-1, 1, 6).reshape(2, 3)
+    starts = np.array([3, 1])  # the first start is clamped to 2
+    wrap = fgrad.jit if compose == "jit" else (lambda f: f)
+
+    def loss_slice(x, s):
+        return fnp.sum(fnp.sin(fgrad.lax.dynamic_slice(x, s, (2, 3))))
+
+    def loss_update(x, u, s):
+        return fnp.sum(fgrad.lax.dynamic_update_slice(x, u, s) ** 3)
+
+    window = (slice(2, 4), slice(1, 4))
+    want = np.zeros_like(x)
+    want[window] = np.cos(x[window])
+    np.testing.assert_allclose(wrap(fgrad.grad(loss_slice))(x, starts), want, rtol=1e-14)
+    gx, gu = wrap(fgrad.grad(loss_update, argnums=(0, 1)))(x, u, starts)
+    want_x = 3 * x**2
+    want_x[window] = 0.0  # overwritten elements do not reach the output
+    np.testing.assert_allclose(gx, want_x, rtol=1e-14)
+    np.testing.assert_allclose(gu, 3 * u**2, rtol=1e-14)
+    # forward mode: the jvp in u is the tangent placed in the window
+    v = np.ones_like(u)
+    _, t = fgrad.jvp(lambda u: fgrad.lax.dynamic_update_slice(x, u, starts), (u,), (v,))
+    want_t = np.zeros_like(x)
+    want_t[window] = 1.0
+    np.testing.assert_array_equal(t, want_t)
+
+
+def test_dynamic_slice_in_dim_and_errors():
+    x = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(fgrad.lax.dynamic_slice_in_dim(x, 3, 2, axis=1), x[:, 2:4])
+    np.testing.assert_array_equal(
+        fgrad.lax.dynamic_update_slice_in_dim(x, np.zeros((1, 4)), 5, axis=0)[2], np.zeros(4)
+    )
+    with pytest.raises(fgrad.ShapeError, match="window size 5 on axis 0"):
+        fgrad.lax.dynamic_slice(x, (0, 0), (5, 1))
+    with pytest.raises(fgrad.ShapeError, match="needs 2 start indices"):
+        fgrad.lax.dynamic_slice(x, (0,), (1, 1))
+    with pytest.raises(TypeError, match="must be an integer"):
+        fgrad.lax.dynamic_slice(x, (0.5, 0), (1, 1))
+    with pytest.raises(fgrad.ShapeError, match="as many axes"):
+        fgrad.lax.dynamic_update_slice(x, np.zeros(2), (0, 0))
