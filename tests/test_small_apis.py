@@ -240,3 +240,59 @@ def test_dynamic_slice_in_dim_and_errors():
         fgrad.lax.dynamic_slice(x, (0.5, 0), (1, 1))
     with pytest.raises(fgrad.ShapeError, match="as many axes"):
         fgrad.lax.dynamic_update_slice(x, np.zeros(2), (0, 0))
+
+
+# --------------------------------------------------------------------------------------
+# pytree nodes whose aux data is a dict (or holds lists/sets) under jit
+# --------------------------------------------------------------------------------------
+class _Box:
+    def __init__(self, x, meta):
+        self.x, self.meta = x, meta
+
+
+fgrad.register_pytree_node(_Box, lambda b: ((b.x,), b.meta), lambda m, c: _Box(c[0], m))
+
+
+def test_dict_aux_data_hashes_by_content_and_works_under_jit():
+    traces = []
+
+    @fgrad.jit
+    def f(box):
+        traces.append(box.meta["scale"])
+        return box.x * box.meta["scale"] + len(box.meta["names"])
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(f(_Box(x, {"scale": 3.0, "names": ["a", "b"]})), [5.0, 8.0])
+    # the same content in another order is the same signature: replayed, not retraced
+    np.testing.assert_allclose(f(_Box(2 * x, {"names": ["a", "b"], "scale": 3.0})), [8.0, 14.0])
+    assert traces == [3.0]
+    np.testing.assert_allclose(f(_Box(x, {"scale": 0.5, "names": ["a"]})), [1.5, 2.0])
+    assert traces == [3.0, 0.5]
+    a = fgrad.tree.structure(_Box(x, {"k": {1, 2}, "v": [1, (2, 3)]}))
+    b = fgrad.tree.structure(_Box(x, {"v": [1, (2, 3)], "k": {2, 1}}))
+    assert a == b and hash(a) == hash(b)
+    c = fgrad.tree.structure(_Box(x, {"v": (1, (2, 3)), "k": {2, 1}}))  # tuple, not list
+    assert a != c
+    g = fgrad.grad(lambda b: fnp.sum(f(b)))(_Box(x, {"scale": 3.0, "names": ["a", "b"]}))
+    np.testing.assert_allclose(g.x, [3.0, 3.0])
+
+
+def test_unhashable_aux_data_error_names_node_and_field():
+    import dataclasses
+
+    f = fgrad.jit(lambda b: b.x)
+    with pytest.raises(
+        fgrad.TransformError, match=r"_Box node .* aux_data\['scale'\] is a ndarray"
+    ):
+        f(_Box(np.ones(2), {"scale": np.ones(2)}))
+
+    @fgrad.register_dataclass
+    @dataclasses.dataclass
+    class Layer:
+        w: object
+        table: object = dataclasses.field(metadata={"static": True})
+
+    with pytest.raises(fgrad.TransformError, match="Layer node .* static field 'table'"):
+        fgrad.jit(lambda p: p.w)(Layer(np.ones(2), np.ones(3)))
+    with pytest.raises(TypeError, match=r"aux_data\[1\]\['t'\] is a ndarray"):
+        hash(fgrad.tree.structure(_Box(1.0, (0, {"t": np.ones(1)}))))

@@ -103,7 +103,9 @@ def jit(
     """
     if fun is None:
         return functools.partial(
-            jit, static_argnums=static_argnums, static_argnames=static_argnames,
+            jit,
+            static_argnums=static_argnums,
+            static_argnames=static_argnames,
             cache_size=cache_size,
         )
     if cache_size is not None and (not isinstance(cache_size, int) or cache_size < 1):
@@ -130,6 +132,12 @@ def jit(
             tuple((k, static_key(v)) for k, v in sorted(static_kwargs.items())),
         )
         flat, in_tree = tree_flatten((dynamic, kwargs))
+        try:
+            hash(in_tree)  # kept by the treedef: the cache's own lookup reuses it
+        except TypeError as e:
+            raise TransformError(
+                f"jit: the arguments cannot key the compilation cache: {e}"
+            ) from None
         if any(isinstance(x, Tracer) for x in flat):  # under another transform
             if _hashable(static):
 
