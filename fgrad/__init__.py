@@ -41,6 +41,7 @@ from fgrad.core.errors import (
     TracerArrayConversionError,
     TransformError,
 )
+from fgrad.core.eval_shape import ShapeDtypeStruct, eval_shape
 from fgrad.core.forward_mode import jvp
 from fgrad.core.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
@@ -100,6 +101,7 @@ __all__ = [
     "Jaxpr",
     "OptimizerStateError",
     "RetraceWarning",
+    "ShapeDtypeStruct",
     "ShapeError",
     "TracerArrayConversionError",
     "TransformError",
@@ -110,6 +112,7 @@ __all__ = [
     "device_put",
     "devices",
     "eval_jaxpr",
+    "eval_shape",
     "grad",
     "hessian",
     "hvp",

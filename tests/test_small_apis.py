@@ -296,3 +296,51 @@ def test_unhashable_aux_data_error_names_node_and_field():
         fgrad.jit(lambda p: p.w)(Layer(np.ones(2), np.ones(3)))
     with pytest.raises(TypeError, match=r"aux_data\[1\]\['t'\] is a ndarray"):
         hash(fgrad.tree.structure(_Box(1.0, (0, {"t": np.ones(1)}))))
+
+
+# --------------------------------------------------------------------------------------
+# eval_shape and ShapeDtypeStruct
+# --------------------------------------------------------------------------------------
+def _mlp(params, x):
+    h = fnp.tanh(x @ params["w1"] + params["b1"])
+    return {"logits": h @ params["w2"], "norm": fnp.sum(h**2, axis=-1)}
+
+
+def test_eval_shape_matches_the_computed_result():
+    rng = np.random.default_rng(0)
+    params = {
+        "w1": rng.normal(size=(5, 4)).astype(np.float32),
+        "b1": np.zeros(4, np.float32),
+        "w2": rng.normal(size=(4, 3)).astype(np.float32),
+    }
+    x = rng.normal(size=(7, 5)).astype(np.float32)
+    out = fgrad.eval_shape(_mlp, params, x)
+    real = _mlp(params, x)
+    assert fgrad.tree.structure(out) == fgrad.tree.structure(real)
+    for s, r in zip(fgrad.tree.leaves(out), fgrad.tree.leaves(real)):
+        assert isinstance(s, fgrad.ShapeDtypeStruct)
+        assert (s.shape, s.dtype) == (r.shape, r.dtype)
+    # ShapeDtypeStruct inputs, mixed with arrays and Python numbers, kwargs too
+    specs = fgrad.tree.map(lambda a: fgrad.ShapeDtypeStruct(a.shape, a.dtype), params)
+    assert fgrad.eval_shape(_mlp, specs, x) == out
+    assert fgrad.eval_shape(lambda x, *, k: x * k, np.ones(2, np.float32), k=2.0) == (
+        fgrad.ShapeDtypeStruct((2,), np.float32)
+    )
+    grads = fgrad.eval_shape(fgrad.grad(lambda p, x: fnp.sum(_mlp(p, x)["norm"])), specs, x)
+    assert grads == specs
+
+
+def test_eval_shape_computes_nothing():
+    calls = []
+
+    def f(x):
+        calls.append(type(x).__name__)
+        return fnp.sum(fnp.exp(x), axis=0)
+
+    # 10^12 elements: allocating or computing any of them would fail
+    huge = fgrad.ShapeDtypeStruct((10**6, 10**6), "float32")
+    assert fgrad.eval_shape(f, huge) == fgrad.ShapeDtypeStruct((10**6,), np.float32)
+    assert calls == ["JaxprTracer"]
+    assert repr(huge) == "ShapeDtypeStruct(shape=(1000000, 1000000), dtype=float32)"
+    with pytest.raises(fgrad.ShapeError, match=r"f64\[3\] and f64\[4\]"):
+        fgrad.eval_shape(fnp.add, fgrad.ShapeDtypeStruct((3,), "f8"), np.ones(4))
