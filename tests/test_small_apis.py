@@ -344,3 +344,35 @@ def test_eval_shape_computes_nothing():
     assert repr(huge) == "ShapeDtypeStruct(shape=(1000000, 1000000), dtype=float32)"
     with pytest.raises(fgrad.ShapeError, match=r"f64\[3\] and f64\[4\]"):
         fgrad.eval_shape(fnp.add, fgrad.ShapeDtypeStruct((3,), "f8"), np.ones(4))
+
+
+# --------------------------------------------------------------------------------------
+# debug.callback
+# --------------------------------------------------------------------------------------
+def test_debug_callback_gets_concrete_values_eager_jit_grad_vmap():
+    seen = []
+
+    def record(total, *, w):
+        assert type(w) is np.ndarray  # concrete NumPy values, never tracers
+        seen.append((float(total), w.tolist()))
+
+    def f(w):
+        fgrad.debug.callback(record, fnp.sum(w), w=w)
+        return fnp.sum(w**2)
+
+    w = np.array([1.0, 2.0])
+    f(w)
+    step = fgrad.jit(f)
+    step(w)
+    step(w + 1)  # every call of the compiled program calls back, with its values
+    assert fgrad.grad(f)(w).tolist() == [2.0, 4.0]
+    assert seen == [(3.0, [1, 2]), (3.0, [1, 2]), (5.0, [2, 3]), (3.0, [1, 2])]
+    seen.clear()
+    ws = np.array([[1.0, 0.0], [0.0, 3.0]])
+    fgrad.vmap(f)(ws)
+    fgrad.jit(fgrad.vmap(f))(ws)
+    assert seen == [(1.0, [1, 0]), (3.0, [0, 3])] * 2  # once per example, in order
+    seen.clear()
+    fgrad.jit(lambda w: f(np.array([4.0, 5.0])) + w)(1.0)  # constants only: still each call
+    assert seen == [(9.0, [4, 5])]
+    assert "debug_callback" in str(fgrad.make_jaxpr(f)(w))
