@@ -26,6 +26,7 @@ import sys as _sys
 
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.callbacks import pure_callback
 from fgrad.core.backend import device_get, device_put, devices
 from fgrad.core.checkpoint import checkpoint
 from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
@@ -123,6 +124,7 @@ __all__ = [
     "jvp",
     "linearize",
     "make_jaxpr",
+    "pure_callback",
     "numpy",
     "register_dataclass",
     "register_pytree_node",

@@ -376,3 +376,109 @@ def test_debug_callback_gets_concrete_values_eager_jit_grad_vmap():
     fgrad.jit(lambda w: f(np.array([4.0, 5.0])) + w)(1.0)  # constants only: still each call
     assert seen == [(9.0, [4, 5])]
     assert "debug_callback" in str(fgrad.make_jaxpr(f)(w))
+
+
+# --------------------------------------------------------------------------------------
+# pure_callback
+# --------------------------------------------------------------------------------------
+def _host_log1p_sq(x, *, scale):
+    assert type(x) is np.ndarray  # the callback sees NumPy, never tracers
+    return {"y": np.log1p(x**2) * scale, "n": np.asarray(x.size, np.int64)}
+
+
+def _log1p_sq(x, method=None):
+    spec = {
+        "y": fgrad.ShapeDtypeStruct(np.shape(x), x.dtype),
+        "n": fgrad.ShapeDtypeStruct((), np.int64),
+    }
+    return fgrad.pure_callback(_host_log1p_sq, spec, x, scale=2.0, vmap_method=method)
+
+
+def test_pure_callback_eager_and_jit_against_numpy():
+    x = np.linspace(-2, 2, 5)
+    want = 2 * np.log1p(x**2)
+    for f in (_log1p_sq, fgrad.jit(_log1p_sq)):
+        out = f(x)
+        np.testing.assert_allclose(out["y"], want, rtol=1e-15)
+        assert out["n"] == 5 and out["n"].dtype == np.int64
+    # float32 in, float32 declared: the float64 the host returns is cast
+    out32 = fgrad.jit(_log1p_sq)(x.astype(np.float32))
+    assert out32["y"].dtype == np.float32
+    np.testing.assert_allclose(out32["y"], want, rtol=1e-6)
+    # composes with traced code around it
+    f = fgrad.jit(lambda x: fnp.sum(_log1p_sq(fnp.sin(x))["y"]) * 3.0)
+    np.testing.assert_allclose(f(x), 6 * np.sum(np.log1p(np.sin(x) ** 2)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("method", [None, "sequential", "expand_dims", "broadcast_all"])
+def test_pure_callback_vmap_methods(method):
+    calls = []
+
+    def host(a, b):
+        calls.append((a.shape, b.shape))
+        return a * b + 1.0
+
+    def f(a, b):
+        spec = fgrad.ShapeDtypeStruct(np.broadcast_shapes(a.shape, b.shape), a.dtype)
+        return fgrad.pure_callback(host, spec, a, b, vmap_method=method)
+
+    a = np.arange(6.0).reshape(2, 3)  # mapped over axis 1: a batch of 3 vectors of 2
+    b = np.array([10.0, 20.0])
+    want = a.T * b + 1.0
+    for g in (fgrad.vmap(f, in_axes=(1, None)), fgrad.jit(fgrad.vmap(f, in_axes=(1, None)))):
+        np.testing.assert_allclose(g(a, b), want)
+    per_call = {
+        None: [((2,), (2,))] * 3,
+        "sequential": [((2,), (2,))] * 3,
+        "expand_dims": [((3, 2), (1, 2))],
+        "broadcast_all": [((3, 2), (3, 2))],
+    }[method]
+    assert calls == per_call * 2
+    # nested vmap (in jit too): entry [j, i] pairs row i of a2 with row j of b2
+    a2, b2 = np.arange(6.0).reshape(3, 2), np.array([[1.0, -1.0], [2.0, 5.0]])
+    nested = fgrad.vmap(fgrad.vmap(f, in_axes=(0, None)), in_axes=(None, 0))
+    want = a2[None, :, :] * b2[:, None, :] + 1.0
+    np.testing.assert_allclose(nested(a2, b2), want)
+    np.testing.assert_allclose(fgrad.jit(nested)(a2, b2), want)
+
+
+def test_pure_callback_under_grad_is_an_error_and_custom_vjp_makes_it_differentiable():
+    x = np.array([0.5, -1.0])
+    with pytest.raises(fgrad.TransformError, match="custom_jvp or fgrad.custom_vjp"):
+        fgrad.grad(lambda x: fnp.sum(_log1p_sq(x)["y"]))(x)
+    with pytest.raises(fgrad.TransformError, match="cannot differentiate"):
+        fgrad.jit(fgrad.jacfwd(lambda x: _log1p_sq(x)["y"]))(x)
+
+    @fgrad.custom_vjp
+    def host_sin(x):
+        return fgrad.pure_callback(np.sin, fgrad.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+    def fwd(x):
+        return host_sin(x), x
+
+    def bwd(x, g):
+        return (g * fgrad.pure_callback(np.cos, fgrad.ShapeDtypeStruct(x.shape, x.dtype), x),)
+
+    host_sin.defvjp(fwd, bwd)
+    for grad in (fgrad.grad, lambda f: fgrad.jit(fgrad.grad(f))):
+        np.testing.assert_allclose(
+            grad(lambda x: fnp.sum(host_sin(x) ** 2))(x), np.sin(2 * x), rtol=1e-15
+        )
+    # grad of a function whose callback sees only constants is fine
+    np.testing.assert_allclose(
+        fgrad.grad(lambda x: fnp.sum(x * _log1p_sq(np.ones(2))["y"]))(x), 2 * np.log(2)
+    )
+
+
+def test_pure_callback_checks_what_the_host_returns():
+    spec = fgrad.ShapeDtypeStruct((3,), np.float64)
+    with pytest.raises(
+        fgrad.ShapeError, match=r"shape \(2,\) for result 0, declared with shape \(3,\)"
+    ):
+        fgrad.jit(lambda x: fgrad.pure_callback(lambda x: x[:2], spec, x))(np.ones(3))
+    with pytest.raises(fgrad.DtypeError, match="complex128"):
+        fgrad.pure_callback(lambda x: x + 1j, spec, np.ones(3))
+    with pytest.raises(TypeError, match="structure"):
+        fgrad.pure_callback(lambda x: (x, x), spec, np.ones(3))
+    with pytest.raises(ValueError, match="vmap_method must be one of"):
+        fgrad.pure_callback(np.sin, spec, np.ones(3), vmap_method="vectorized")
