@@ -27,8 +27,9 @@ import sys as _sys
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
 from fgrad.callbacks import pure_callback
+from fgrad.core import checkpoint_policies
 from fgrad.core.backend import device_get, device_put, devices
-from fgrad.core.checkpoint import checkpoint
+from fgrad.core.checkpoint import checkpoint, remat
 from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.core.errors import (
     ConcretizationError,
@@ -76,6 +77,7 @@ _SUBMODULES = (
     "lax",
     "tree_util",
     "tree",
+    "ad_checkpoint",
     "debug",
     "random",
 )
@@ -107,6 +109,7 @@ __all__ = [
     "TracerArrayConversionError",
     "TransformError",
     "checkpoint",
+    "checkpoint_policies",
     "custom_jvp",
     "custom_vjp",
     "device_get",
@@ -128,6 +131,7 @@ __all__ = [
     "numpy",
     "register_dataclass",
     "register_pytree_node",
+    "remat",
     "stop_gradient",
     "tree_flatten",
     "tree_leaves",

@@ -482,3 +482,101 @@ def test_pure_callback_checks_what_the_host_returns():
         fgrad.pure_callback(lambda x: (x, x), spec, np.ones(3))
     with pytest.raises(ValueError, match="vmap_method must be one of"):
         fgrad.pure_callback(np.sin, spec, np.ones(3), vmap_method="vectorized")
+
+
+# --------------------------------------------------------------------------------------
+# checkpoint policies, checkpoint_name, remat
+# --------------------------------------------------------------------------------------
+POLICIES = fgrad.checkpoint_policies
+W_CKPT = np.array([[0.3, -0.2], [0.5, 0.1]])
+
+
+def _block(x, calls):
+    calls.append(1)
+    h = fgrad.ad_checkpoint.checkpoint_name(fnp.tanh(x @ W_CKPT), "hidden")
+    return fnp.sin(h) + x
+
+
+@pytest.mark.parametrize(
+    "policy, runs",
+    [
+        (None, 2),
+        (POLICIES.nothing_saveable, 2),
+        (POLICIES.everything_saveable, 1),  # no rematerialisation: the function runs once
+        (POLICIES.dots_saveable, 2),  # the others run as nothing_saveable (documented)
+        (POLICIES.dots_with_no_batch_dims_saveable, 2),
+        (POLICIES.save_only_these_names("hidden"), 2),
+        (POLICIES.save_any_names_but_these("hidden"), 2),
+    ],
+)
+def test_checkpoint_policies_same_gradient_and_how_often_the_function_runs(policy, runs):
+    x = np.array([0.7, -1.2])
+
+    def loss(x, wrap, calls):
+        block = wrap(lambda x: _block(x, calls))
+        return fnp.sum(block(block(x)) ** 2)
+
+    want = fgrad.grad(loss)(x, lambda f: f, [])
+    calls = []
+    got = fgrad.grad(loss)(x, lambda f: fgrad.checkpoint(f, policy=policy), calls)
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+    assert len(calls) == 2 * runs  # two blocks
+    calls = []
+    jitted = fgrad.jit(
+        fgrad.grad(lambda x: loss(x, lambda f: fgrad.remat(f, policy=policy), calls))
+    )
+    np.testing.assert_allclose(jitted(x), want, rtol=1e-14)
+    # central differences, float64
+    eps, e = 1e-6, np.eye(2)
+    fd = [
+        (loss(x + eps * e[i], lambda f: f, []) - loss(x - eps * e[i], lambda f: f, [])) / (2 * eps)
+        for i in range(2)
+    ]
+    np.testing.assert_allclose(want, fd, rtol=1e-7)
+
+
+def test_checkpoint_decorator_forms_static_argnums_and_name():
+    @functools.partial(fgrad.checkpoint, static_argnums=(1,))
+    def power(x, n):
+        assert isinstance(n, int)  # static: never traced
+        return x**n
+
+    @fgrad.checkpoint(policy=POLICIES.dots_saveable)
+    def cube(x):
+        return x**3
+
+    assert fgrad.grad(power)(2.0, 3) == 12.0
+    assert fgrad.grad(cube)(2.0) == 12.0
+    assert fgrad.jit(fgrad.grad(power), static_argnums=1)(2.0, 4) == 32.0
+    assert fgrad.ad_checkpoint.checkpoint is fgrad.checkpoint
+    x = np.arange(3.0)
+    assert fgrad.ad_checkpoint.checkpoint_name(x, "a") is x
+    np.testing.assert_allclose(
+        fgrad.jit(fgrad.grad(lambda x: fnp.sum(fgrad.ad_checkpoint.checkpoint_name(x**2, "sq"))))(
+            x
+        ),
+        2 * x,
+    )
+    with pytest.raises(TypeError, match="policy must be a function"):
+        fgrad.checkpoint(cube, policy="dots")
+
+
+def test_checkpoint_policy_predicates():
+    from fgrad.primitives.dot_general import dot_general_p
+    from fgrad.primitives.elementwise import sin_p
+
+    plain = {"dimension_numbers": (((1,), (0,)), ((), ()))}
+    batched = {"dimension_numbers": (((2,), (1,)), ((0,), (0,)))}
+    assert POLICIES.dots_saveable(dot_general_p, **plain) and POLICIES.dots_saveable(
+        dot_general_p, **batched
+    )
+    assert not POLICIES.dots_saveable(sin_p)
+    assert POLICIES.dots_with_no_batch_dims_saveable(dot_general_p, **plain)
+    assert not POLICIES.dots_with_no_batch_dims_saveable(dot_general_p, **batched)
+    keep_a = POLICIES.save_only_these_names("a")
+    assert keep_a("name", name="a") and not keep_a("name", name="b") and not keep_a(sin_p)
+    but_a = POLICIES.save_any_names_but_these("a")
+    assert but_a("name", name="b") and not but_a("name", name="a")
+    both = POLICIES.save_from_both_policies(keep_a, POLICIES.dots_saveable)
+    assert both("name", name="a") and both(dot_general_p, **plain) and not both(sin_p)
+    assert POLICIES.everything_saveable(sin_p) and not POLICIES.nothing_saveable(dot_general_p)
