@@ -580,3 +580,93 @@ def test_checkpoint_policy_predicates():
     both = POLICIES.save_from_both_policies(keep_a, POLICIES.dots_saveable)
     assert both("name", name="a") and both(dot_general_p, **plain) and not both(sin_p)
     assert POLICIES.everything_saveable(sin_p) and not POLICIES.nothing_saveable(dot_general_p)
+
+
+# --------------------------------------------------------------------------------------
+# scipy.optimize.minimize (BFGS)
+# --------------------------------------------------------------------------------------
+def _rosen(x):
+    return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def _rosen_hessian_at_ones(n):
+    # the Hessian of the Rosenbrock function at its minimum (1, ..., 1), in closed form
+    h = np.zeros((n, n))
+    for i in range(n - 1):
+        h[i, i] += 802.0
+        h[i + 1, i + 1] += 200.0
+        h[i, i + 1] = h[i + 1, i] = -400.0
+    return h
+
+
+@pytest.mark.parametrize("compose", ["eager", "jit"])
+@pytest.mark.parametrize("x0", [[-1.2, 1.0], [1.3, 0.7, 0.8, 1.9, 1.2]])
+def test_minimize_bfgs_rosenbrock(compose, x0):
+    from fgrad.scipy.optimize import minimize
+
+    x0 = np.array(x0)
+    run = (
+        (lambda x0: minimize(_rosen, x0, method="BFGS"))
+        if compose == "eager"
+        else fgrad.jit(lambda x0: minimize(_rosen, x0, method="BFGS"))
+    )
+    res = run(x0)
+    assert bool(res.success) and int(res.status) == 0
+    np.testing.assert_allclose(res.x, np.ones_like(x0), atol=1e-5)
+    assert float(res.fun) < 1e-10
+    assert np.max(np.abs(res.jac)) <= 1e-5
+    np.testing.assert_allclose(res.jac, fgrad.grad(_rosen)(res.x), rtol=1e-12, atol=1e-14)
+    assert 0 < int(res.nit) <= 200 * x0.size and int(res.nfev) >= int(res.nit) + 1
+    assert int(res.njev) == int(res.nfev)
+    # the BFGS matrix approaches the inverse Hessian at the minimum
+    np.testing.assert_allclose(
+        res.hess_inv, np.linalg.inv(_rosen_hessian_at_ones(x0.size)), rtol=0.1, atol=0.05
+    )
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    ref = scipy_optimize.minimize(
+        lambda x: float(_rosen(x)), x0, method="BFGS", jac=lambda x: fgrad.grad(_rosen)(x)
+    )
+    np.testing.assert_allclose(res.x, ref.x, atol=2e-5)
+
+
+def test_minimize_quadratic_args_tol_vmap_and_status():
+    from fgrad.scipy.optimize import minimize
+
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(5, 5))
+    a = m @ m.T + 5 * np.eye(5)
+    b = rng.normal(size=5)
+
+    def quad(x, a, b):
+        return 0.5 * x @ a @ x - b @ x
+
+    x_star = np.linalg.solve(a, b)
+    res = minimize(quad, np.zeros(5), args=(a, b), method="BFGS", tol=1e-10)
+    assert bool(res.success)
+    # |x - x*| <= |A^-1| |grad| with |grad| below the tolerance
+    np.testing.assert_allclose(res.x, x_star, atol=1e-9)
+    np.testing.assert_allclose(res.fun, -0.5 * b @ x_star, rtol=1e-12)
+    # a batch of starting points, and of right-hand sides
+    starts = rng.normal(size=(3, 5))
+    xs = fgrad.vmap(lambda x0: minimize(quad, x0, args=(a, b), tol=1e-10).x)(starts)
+    np.testing.assert_allclose(xs, np.tile(x_star, (3, 1)), atol=1e-8)
+    bs = rng.normal(size=(4, 5))
+    xs = fgrad.jit(fgrad.vmap(lambda b: minimize(quad, np.zeros(5), args=(a, b), tol=1e-10).x))(bs)
+    np.testing.assert_allclose(xs, np.linalg.solve(a, bs.T).T, atol=1e-8)
+    # maxiter reached: status 1, not success
+    short = minimize(_rosen, np.array([-1.2, 1.0]), method="bfgs", options={"maxiter": 3})
+    assert int(short.status) == 1 and not bool(short.success) and int(short.nit) == 3
+    # already at the minimum: no iteration
+    done = minimize(_rosen, np.ones(3), method="BFGS")
+    assert int(done.nit) == 0 and bool(done.success) and int(done.nfev) == 1
+
+
+def test_minimize_errors():
+    from fgrad.scipy.optimize import minimize
+
+    with pytest.raises(ValueError, match="method must be 'BFGS'"):
+        minimize(_rosen, np.zeros(2), method="Nelder-Mead")
+    with pytest.raises(fgrad.ShapeError, match="1-D"):
+        minimize(_rosen, np.zeros((2, 2)), method="BFGS")
+    with pytest.raises(ValueError, match="unknown options"):
+        minimize(_rosen, np.zeros(2), method="BFGS", options={"disp": True})
