@@ -3,8 +3,8 @@
 ``special`` (error, gamma and Bessel functions, ``logsumexp``, ``softmax``, ...),
 ``stats`` (``norm``, ``t``, ``gamma``, ``beta``, ``chi2``, ``poisson``,
 ``dirichlet``, ``multivariate_normal``), ``linalg``, ``signal.convolve``,
-``integrate.odeint`` and ``optimize.minimize`` (BFGS). SciPy itself is imported only when a function that needs
-it first runs, never by ``import fgrad``.
+``integrate.odeint`` and ``optimize.minimize`` (BFGS). SciPy itself is imported
+only when a function that needs it first runs, never by ``import fgrad``.
 """
 
 import importlib
