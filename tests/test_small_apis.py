@@ -143,19 +143,24 @@ def test_rsqrt_value_dtype_and_derivative():
     )
 
 
+def _clamped(starts, shape, sizes):
+    # JAX's rule: a negative start counts once from the end, then clamp into range
+    return [min(max(s + n if s < 0 else s, 0), n - k) for s, n, k in zip(starts, shape, sizes)]
+
+
 def _numpy_dynamic_slice(x, starts, sizes):
-    starts = [min(max(s, 0), n - k) for s, n, k in zip(starts, x.shape, sizes)]
+    starts = _clamped(starts, x.shape, sizes)
     return x[tuple(slice(s, s + k) for s, k in zip(starts, sizes))]
 
 
 def _numpy_dynamic_update_slice(x, u, starts):
-    starts = [min(max(s, 0), n - k) for s, n, k in zip(starts, x.shape, u.shape)]
+    starts = _clamped(starts, x.shape, u.shape)
     out = x.copy()
     out[tuple(slice(s, s + k) for s, k in zip(starts, u.shape))] = u
     return out
 
 
-STARTS = [(0, 0), (1, 3), (3, 4), (-2, 1), (9, -7), (2, 2)]
+STARTS = [(0, 0), (1, 3), (3, 4), (-2, 1), (9, -7), (2, 2), (-1, -1), (-5, -9)]
 
 
 @pytest.mark.parametrize("starts", STARTS)
@@ -232,6 +237,17 @@ def test_dynamic_slice_in_dim_and_errors():
     np.testing.assert_array_equal(
         fgrad.lax.dynamic_update_slice_in_dim(x, np.zeros((1, 4)), 5, axis=0)[2], np.zeros(4)
     )
+    # a negative start counts from the end unless allow_negative_indices is off
+    assert fgrad.lax.dynamic_slice(x, (-1, -2), (1, 2)).tolist() == [[10.0, 11.0]]
+    no_neg = fgrad.lax.dynamic_slice(x, (-1, -2), (1, 2), allow_negative_indices=False)
+    assert no_neg.tolist() == [[0.0, 1.0]]
+    mixed = fgrad.jit(
+        lambda s: fgrad.lax.dynamic_slice(x, s, (1, 2), allow_negative_indices=(True, False))
+    )
+    assert mixed(np.array([-1, -2])).tolist() == [[8.0, 9.0]]
+    assert fgrad.lax.dynamic_slice_in_dim(
+        x, -1, 1, axis=0, allow_negative_indices=False
+    ).tolist() == [[0.0, 1.0, 2.0, 3.0]]
     with pytest.raises(fgrad.ShapeError, match="window size 5 on axis 0"):
         fgrad.lax.dynamic_slice(x, (0, 0), (5, 1))
     with pytest.raises(fgrad.ShapeError, match="needs 2 start indices"):
@@ -670,3 +686,62 @@ def test_minimize_errors():
         minimize(_rosen, np.zeros((2, 2)), method="BFGS")
     with pytest.raises(ValueError, match="unknown options"):
         minimize(_rosen, np.zeros(2), method="BFGS", options={"disp": True})
+
+
+# --------------------------------------------------------------------------------------
+# against JAX (optional)
+# --------------------------------------------------------------------------------------
+@pytest.fixture
+def jax64():
+    jax = pytest.importorskip("jax")
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", x64)
+
+
+def test_against_jax_dynamic_slices_select_transpose_minimize(jax64):
+    jax = jax64
+    x = np.arange(20.0).reshape(4, 5)
+    u = -np.arange(1.0, 7.0).reshape(2, 3)
+    for starts in STARTS:
+        np.testing.assert_array_equal(
+            fgrad.lax.dynamic_slice(x, starts, (2, 3)), jax.lax.dynamic_slice(x, starts, (2, 3))
+        )
+        np.testing.assert_array_equal(
+            fgrad.lax.dynamic_update_slice(x, u, starts), jax.lax.dynamic_update_slice(x, u, starts)
+        )
+    pred = np.array([[True, False, True, False, True]] * 4)
+    np.testing.assert_array_equal(fgrad.lax.select(pred, x, -x), jax.lax.select(pred, x, -x))
+    tree = [{"w": 1, "b": (2, 3)}, {"w": 4, "b": (5, 6)}]
+    outer, inner = jax.tree.structure([0, 0]), jax.tree.structure({"w": 0, "b": (0, 0)})
+    want = jax.tree_util.tree_transpose(outer, inner, tree)
+    got = fgrad.tree.transpose(
+        fgrad.tree.structure([0, 0]), fgrad.tree.structure({"w": 0, "b": (0, 0)}), tree
+    )
+    assert got == want
+    from jax.scipy.optimize import minimize as jax_minimize
+
+    from fgrad.scipy.optimize import minimize
+
+    x0 = np.array([2.0, 2.0])  # from (-1.2, 1) JAX 0.10's zoom line search gives up (status 3)
+    ref = jax_minimize(
+        lambda x: jax.numpy.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2),
+        x0,
+        method="BFGS",
+    )
+    res = minimize(_rosen, x0, method="BFGS")
+    assert bool(ref.success) == bool(res.success)
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-5)
+    np.testing.assert_allclose(res.fun, ref.fun, atol=1e-10)
+    specs = jax.eval_shape(
+        lambda a, b: (a @ b, a.sum()),
+        jax.ShapeDtypeStruct((3, 4), "float32"),
+        np.ones(4, np.float32),
+    )
+    ours = fgrad.eval_shape(
+        lambda a, b: (a @ b, a.sum()),
+        fgrad.ShapeDtypeStruct((3, 4), "float32"),
+        np.ones(4, np.float32),
+    )
+    assert [(s.shape, s.dtype) for s in ours] == [(s.shape, s.dtype) for s in specs]

@@ -2,9 +2,10 @@
 may be traced.
 
 Both follow ``jax.lax``: ``slice_sizes`` (or the update's shape) are static, the start
-indices may be values known only at run time (under ``jit`` or ``vmap``), and each start
-is clamped to ``[0, dim - size]`` so that the window always lies inside the operand
-(no error, no wrap-around, unlike NumPy indexing). Known starts index with slices; traced
+indices may be values known only at run time (under ``jit`` or ``vmap``), a negative
+start counts once from the end (``allow_negative_indices``, on by default), and each
+start is then clamped to ``[0, dim - size]`` so that the window always lies inside the
+operand (no error, unlike NumPy indexing). Known starts index with slices; traced
 starts build one integer index array per axis and use the gather / scatter primitives
 of ``fgrad.primitives.indexing`` (through ``fgrad.numpy`` indexing and ``.at[].set``),
 which take traced index operands and carry the derivative and batching rules: the
@@ -23,8 +24,15 @@ from fgrad.core.tracer import Tracer
 from fgrad.numpy_api.indexing import at, take_index
 
 
-def _starts(name: str, start_indices, shape: tuple[int, ...], sizes: Sequence[int]) -> list:
-    """The start indices clamped to ``[0, dim - size]``, one per axis of ``shape``."""
+def _starts(
+    name: str,
+    start_indices,
+    shape: tuple[int, ...],
+    sizes: Sequence[int],
+    allow_negative_indices: bool | Sequence[bool],
+) -> list:
+    """The start indices, a negative one counted from the end where allowed, clamped to
+    ``[0, dim - size]``; one per axis of ``shape``."""
     if isinstance(start_indices, (Tracer, np.ndarray)) and np.ndim(start_indices) == 1:
         start_indices = [start_indices[d] for d in range(start_indices.shape[0])]
     starts = list(start_indices)
@@ -45,9 +53,18 @@ def _starts(name: str, start_indices, shape: tuple[int, ...], sizes: Sequence[in
                 f"lax.{name}: start index {d} must be an integer, got {s!r} "
                 f"(dtype {np.asarray(s).dtype})"
             )
+    negative = allow_negative_indices
+    if isinstance(negative, bool):
+        negative = [negative] * len(shape)
     if any(isinstance(s, Tracer) for s in starts):
-        return [fnp.clip(s, 0, n - k) for s, n, k in zip(starts, shape, sizes)]
-    return [min(max(int(s), 0), n - k) for s, n, k in zip(starts, shape, sizes)]
+        return [
+            fnp.clip(fnp.where(s < 0, s + n, s) if neg else s, 0, n - k)
+            for s, n, k, neg in zip(starts, shape, sizes, negative)
+        ]
+    starts = [
+        int(s) + n if neg and int(s) < 0 else int(s) for s, n, neg in zip(starts, shape, negative)
+    ]
+    return [min(max(s, 0), n - k) for s, n, k in zip(starts, shape, sizes)]
 
 
 def _window(starts: list, sizes: Sequence[int]) -> tuple:
@@ -61,7 +78,13 @@ def _window(starts: list, sizes: Sequence[int]) -> tuple:
     )
 
 
-def dynamic_slice(operand, start_indices, slice_sizes: Sequence[int]):
+def dynamic_slice(
+    operand,
+    start_indices,
+    slice_sizes: Sequence[int],
+    *,
+    allow_negative_indices: bool | Sequence[bool] = True,
+):
     """The window of size ``slice_sizes`` of ``operand`` starting at ``start_indices``.
 
     Parameters
@@ -70,9 +93,13 @@ def dynamic_slice(operand, start_indices, slice_sizes: Sequence[int]):
         An array.
     start_indices
         One integer per axis (a sequence of scalars or a 1-D integer array); they may be
-        traced. Each is clamped to ``[0, operand.shape[d] - slice_sizes[d]]``.
+        traced. A negative one counts from the end (once); each is then clamped to
+        ``[0, operand.shape[d] - slice_sizes[d]]``.
     slice_sizes
         The window's shape: Python ints (static).
+    allow_negative_indices
+        False (for all axes, or a sequence of bools, one per axis) clamps a negative
+        start to 0 instead of counting it from the end.
 
     Returns
     -------
@@ -86,11 +113,13 @@ def dynamic_slice(operand, start_indices, slice_sizes: Sequence[int]):
     """
     shape = np.shape(operand)
     sizes = tuple(int(k) for k in slice_sizes)
-    starts = _starts("dynamic_slice", start_indices, shape, sizes)
+    starts = _starts("dynamic_slice", start_indices, shape, sizes, allow_negative_indices)
     return take_index(operand, _window(starts, sizes))
 
 
-def dynamic_update_slice(operand, update, start_indices):
+def dynamic_update_slice(
+    operand, update, start_indices, *, allow_negative_indices: bool | Sequence[bool] = True
+):
     """``operand`` with the window at ``start_indices`` replaced by ``update``.
 
     Parameters
@@ -101,8 +130,10 @@ def dynamic_update_slice(operand, update, start_indices):
         An array with as many axes as ``operand``, no larger on any axis; its values
         are cast to ``operand``'s dtype, as ``x.at[...].set`` does.
     start_indices
-        One integer per axis, possibly traced, clamped to
-        ``[0, operand.shape[d] - update.shape[d]]``.
+        One integer per axis, possibly traced; a negative one counts from the end,
+        then each is clamped to ``[0, operand.shape[d] - update.shape[d]]``.
+    allow_negative_indices
+        As in :func:`dynamic_slice`.
 
     Returns
     -------
@@ -111,7 +142,7 @@ def dynamic_update_slice(operand, update, start_indices):
 
     Examples
     --------
-    >>> lax.dynamic_update_slice(np.zeros(5), np.ones(2), [4])   # start 4 clamped to 3
+    >>> lax.dynamic_update_slice(np.zeros(5), np.ones(2), [-1])   # -1 -> 4, clamped to 3
     array([0., 0., 0., 1., 1.])
     """
     shape, ushape = np.shape(operand), np.shape(update)
@@ -120,11 +151,13 @@ def dynamic_update_slice(operand, update, start_indices):
             f"lax.dynamic_update_slice: the update (shape {ushape}) must have as many axes "
             f"as the operand (shape {shape})"
         )
-    starts = _starts("dynamic_update_slice", start_indices, shape, ushape)
+    starts = _starts("dynamic_update_slice", start_indices, shape, ushape, allow_negative_indices)
     return at(operand)[_window(starts, ushape)].set(update)
 
 
-def dynamic_slice_in_dim(operand, start_index, slice_size: int, axis: int = 0):
+def dynamic_slice_in_dim(
+    operand, start_index, slice_size: int, axis: int = 0, *, allow_negative_indices: bool = True
+):
     """:func:`dynamic_slice` along one axis: the other axes are kept whole."""
     shape = np.shape(operand)
     axis = axis % len(shape)
@@ -132,12 +165,16 @@ def dynamic_slice_in_dim(operand, start_index, slice_size: int, axis: int = 0):
     starts[axis] = start_index
     sizes = list(shape)
     sizes[axis] = slice_size
-    return dynamic_slice(operand, starts, sizes)
+    return dynamic_slice(operand, starts, sizes, allow_negative_indices=allow_negative_indices)
 
 
-def dynamic_update_slice_in_dim(operand, update, start_index, axis: int):
+def dynamic_update_slice_in_dim(
+    operand, update, start_index, axis: int, *, allow_negative_indices: bool = True
+):
     """:func:`dynamic_update_slice` along one axis: ``update`` spans the other axes."""
     axis = axis % np.ndim(operand)
     starts = [0] * np.ndim(operand)
     starts[axis] = start_index
-    return dynamic_update_slice(operand, update, starts)
+    return dynamic_update_slice(
+        operand, update, starts, allow_negative_indices=allow_negative_indices
+    )
