@@ -26,6 +26,8 @@ import sys as _sys
 
 from fgrad import numpy_api as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.callbacks import pure_callback
+from fgrad.core import checkpoint_policies
 from fgrad.core import missing_names as _missing_names
 from fgrad.core.array_type import Array
 from fgrad.core.backend import (
@@ -36,7 +38,7 @@ from fgrad.core.backend import (
     devices,
 )
 from fgrad.core.backend import platform as default_backend
-from fgrad.core.checkpoint import checkpoint
+from fgrad.core.checkpoint import checkpoint, remat
 from fgrad.core.config import config, default_device, disable_jit
 from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.core.errors import (
@@ -51,6 +53,7 @@ from fgrad.core.errors import (
     TracerArrayConversionError,
     TransformError,
 )
+from fgrad.core.eval_shape import ShapeDtypeStruct, eval_shape
 from fgrad.core.forward_mode import jvp
 from fgrad.core.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
@@ -83,6 +86,8 @@ _SUBMODULES = (
     "scipy",
     "lax",
     "tree_util",
+    "tree",
+    "ad_checkpoint",
     "debug",
     "random",
     "io",
@@ -98,7 +103,6 @@ def __getattr__(name: str):
     raise _missing_names.missing("fgrad", name, _missing_names.FGRAD)
 
 
-remat = checkpoint  # JAX's other name for it
 local_device_count = device_count
 
 __version__ = "0.1.0"
@@ -114,11 +118,13 @@ __all__ = [
     "Jaxpr",
     "OptimizerStateError",
     "RetraceWarning",
+    "ShapeDtypeStruct",
     "ShapeError",
     "TracerArrayConversionError",
     "TransformError",
     "block_until_ready",
     "checkpoint",
+    "checkpoint_policies",
     "config",
     "custom_jvp",
     "custom_vjp",
@@ -130,6 +136,7 @@ __all__ = [
     "devices",
     "disable_jit",
     "eval_jaxpr",
+    "eval_shape",
     "grad",
     "hessian",
     "hvp",
@@ -141,6 +148,7 @@ __all__ = [
     "linearize",
     "local_device_count",
     "make_jaxpr",
+    "pure_callback",
     "numpy",
     "register_dataclass",
     "register_pytree_node",

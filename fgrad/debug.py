@@ -1,4 +1,5 @@
-"""``fgrad.debug.print``: print values from inside transformed functions, when they are known.
+"""``fgrad.debug.print`` and ``fgrad.debug.callback``: see values from inside transformed
+functions, when they are known.
 
 A Python ``print`` inside ``jit`` runs once, while tracing, and shows a tracer.
 ``fgrad.debug.print("loss {}", loss)`` is instead an equation of its own, bound
@@ -11,11 +12,17 @@ like any primitive:
 * under ``vmap`` it prints the whole batch of each argument, batch axis first.
 
 Arguments are pytrees of arrays and numbers, formatted with ``str.format``.
+
+``fgrad.debug.callback(fn, *args)`` is the same mechanism with any function in place
+of the formatting: ``fn`` gets the concrete arrays, eagerly and at every call of a
+jitted function; under ``vmap`` it is called once per example, as in JAX. Its return
+value is ignored (to compute with a host function, use ``fgrad.pure_callback``).
 """
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 
 from fgrad.core.batching import defbatch
 from fgrad.core.make_jaxpr import JaxprTrace
@@ -75,12 +82,79 @@ def print(fmt: str, *args, **kwargs) -> None:  # noqa: A001 - the name users kno
     ...     return w - 0.1 * fgrad.grad(loss)(w, x)
     """
     leaves, tree = tree_flatten((args, kwargs))
-    params = {"fmt": fmt, "tree": tree}
+    _emit(debug_print_p, leaves, {"fmt": fmt, "tree": tree})
+
+
+def _emit(prim: Primitive, leaves: list, params: dict) -> None:
+    """Bind the effectful ``prim``; with constants only, a staging trace (jit) still
+    records it, so that every call runs it, rather than the one trace."""
     if not any(isinstance(x, Tracer) for x in leaves):
-        # constants only: a staging trace (jit) still records the print, so that every
-        # call prints, rather than the one trace
         staging = [t for t in active_traces() if isinstance(t, JaxprTrace)]
         if staging:
-            staging[-1].process(debug_print_p, tuple(leaves), params)
+            staging[-1].process(prim, tuple(leaves), params)
             return
-    bind(debug_print_p, *leaves, **params)
+    bind(prim, *leaves, **params)
+
+
+def _callback_impl(*leaves, callback: Callable, tree: PyTreeDef) -> tuple:
+    args, kwargs = tree_unflatten(tree, list(leaves))
+    callback(*args, **kwargs)
+    return ()
+
+
+def _no_callback_results(*avals, callback: Callable, tree: PyTreeDef) -> tuple:
+    return ()
+
+
+debug_callback_p = Primitive(
+    "debug_callback",
+    _callback_impl,
+    _no_callback_results,
+    differentiable=False,
+    multiple_results=True,
+    effectful=True,
+)
+
+
+def _callback_batch(size: int, vals: list, dims: list, callback: Callable, tree: PyTreeDef):
+    leaves = [v if d is None else batch_to_front(v, d, size) for v, d in zip(vals, dims)]
+    for i in range(size):  # once per example, as JAX does
+        example = [v if d is None else v[i] for v, d in zip(leaves, dims)]
+        bind(debug_callback_p, *example, callback=callback, tree=tree)
+    return (), None
+
+
+defbatch(debug_callback_p, _callback_batch)
+debug_callback_p.custom_rules = lambda *leaves, **params: bind(debug_callback_p, *leaves, **params)
+
+
+def callback(callback: Callable, *args, ordered: bool = False, **kwargs) -> None:
+    """Call ``callback(*args, **kwargs)`` with the concrete values, under any transform.
+
+    Parameters
+    ----------
+    callback
+        Any Python function; it gets NumPy arrays (and the numbers passed) in the
+        structure of ``args`` and ``kwargs``, and what it returns is ignored.
+    *args, **kwargs
+        Pytrees of arrays and numbers.
+    ordered
+        Accepted for JAX compatibility: fgrad runs the calls of one function in
+        program order anyway.
+
+    Notes
+    -----
+    Eagerly and under ``grad``/``jvp`` it calls at once with the values (never
+    derivatives); under ``jit`` the call is part of the compiled program and runs at
+    every call; under ``vmap`` it runs once per example, in order.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> @fgrad.jit
+    ... def step(w):
+    ...     fgrad.debug.callback(lambda v: seen.append(float(v)), fnp.sum(w))
+    ...     return w * 0.9
+    """
+    leaves, tree = tree_flatten((args, kwargs))
+    _emit(debug_callback_p, leaves, {"callback": callback, "tree": tree})

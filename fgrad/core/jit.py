@@ -49,7 +49,7 @@ from fgrad.core.tracer import Tracer
 
 
 def jit(
-    fun: Callable,
+    fun: Callable | None = None,
     static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (),
     *,
@@ -61,7 +61,8 @@ def jit(
     ----------
     fun
         A pure function of pytrees of arrays, written with ``fgrad.numpy``. Side
-        effects (printing, appending to a list) happen once, while tracing.
+        effects (printing, appending to a list) happen once, while tracing. Left out
+        (``@fgrad.jit(static_argnums=1)``), ``jit`` returns a decorator that takes it.
     static_argnums
         Positional arguments passed to ``fun`` as they are, not traced: Python
         values that decide shapes or control flow. They must be hashable; each new
@@ -80,7 +81,8 @@ def jit(
     Returns
     -------
     Callable
-        A function with the same signature and results as ``fun``. Its results are
+        A function with the same signature and results as ``fun`` (without ``fun``: a
+        decorator that makes one). Its results are
         fresh arrays: none shares memory with an argument, another result or a
         result of another call.
 
@@ -97,7 +99,17 @@ def jit(
     >>> value, grads = step(params, x, y)      # traces and compiles
     >>> value, grads = step(params, x2, y2)    # same shapes: replays
     >>> fgrad.jit(forward, static_argnames="training")(params, x, training=True)
+    >>> @fgrad.jit(static_argnums=1)
+    ... def power(x, n):
+    ...     return x**n
     """
+    if fun is None:
+        return functools.partial(
+            jit,
+            static_argnums=static_argnums,
+            static_argnames=static_argnames,
+            cache_size=cache_size,
+        )
     if cache_size is not None and (not isinstance(cache_size, int) or cache_size < 1):
         raise TransformError(
             f"jit: cache_size must be a positive int or None (no bound), got {cache_size!r}"
@@ -124,6 +136,12 @@ def jit(
             tuple((k, static_key(v)) for k, v in sorted(static_kwargs.items())),
         )
         flat, in_tree = tree_flatten((dynamic, kwargs))
+        try:
+            hash(in_tree)  # kept by the treedef: the cache's own lookup reuses it
+        except TypeError as e:
+            raise TransformError(
+                f"jit: the arguments cannot key the compilation cache: {e}"
+            ) from None
         if any(isinstance(x, Tracer) for x in flat):  # under another transform
             if _hashable(static):
 

@@ -84,7 +84,7 @@ class _NodeHandler:
     paths (:mod:`fgrad.core.key_paths`) can call them ``.name``.
     """
 
-    __slots__ = ("flatten", "unflatten", "fmt", "fields")
+    __slots__ = ("flatten", "unflatten", "fmt", "fields", "aux_names")
 
     def __init__(
         self,
@@ -92,11 +92,13 @@ class _NodeHandler:
         unflatten: Callable[[type, Any, list[Any]], Any],
         fmt: Callable[[type, Any, list[str]], str],
         fields: tuple[str, ...] | None = None,
+        aux_names: tuple[str, ...] | None = None,
     ) -> None:
         self.flatten = flatten
         self.unflatten = unflatten
         self.fmt = fmt
         self.fields = fields
+        self.aux_names = aux_names  # what the entries of a tuple aux are (for errors)
 
 
 def _fmt_items(keys: Iterable[Any], child_strs: list[str]) -> str:
@@ -231,7 +233,7 @@ def _dataclass_handler(data_fields: tuple[str, ...], meta_fields: tuple[str, ...
         parts += [f"{n}={v!r}" for n, v in zip(meta_fields, aux)]
         return f"{nodetype.__name__}({', '.join(parts)})"
 
-    return _NodeHandler(flatten, unflatten, fmt, data_fields)
+    return _NodeHandler(flatten, unflatten, fmt, fields=data_fields, aux_names=meta_fields)
 
 
 def _is_static_field(f: dataclasses.Field) -> bool:
@@ -326,7 +328,8 @@ class PyTreeDef:
     constructing it. It is immutable, hashable and compared by value, so it can
     key caches of traced functions: two trees have equal treedefs exactly when
     they have the same container types, the same aux data (dict keys, static
-    dataclass fields, ...) and the same nesting.
+    dataclass fields, ...) and the same nesting. Aux data that holds dicts, lists or
+    sets (a custom node's ``aux_data`` dict, say) is hashed by content.
 
     Internally the nodes are kept in pre-order in one flat tuple; a leaf is
     ``None`` and a container is ``(type, number_of_children, aux_data)``. The
@@ -401,14 +404,29 @@ class PyTreeDef:
         if h is None:
             try:
                 h = hash((self._num_leaves, self._nodes))
-            except TypeError as e:
-                raise TypeError(
-                    "this PyTreeDef is not hashable because some node's aux data (static "
-                    "dataclass fields, a custom node's aux_data) is not hashable: "
-                    f"{e}"
-                ) from e
+            except TypeError:  # aux data holding dicts, lists or sets: hash their contents
+                h = hash((self._num_leaves, tuple(map(self._node_key, range(len(self._nodes))))))
             object.__setattr__(self, "_hash", h)
         return h
+
+    def _node_key(self, i: int) -> Any:
+        """A hashable stand-in for node ``i``, equal wherever the nodes are equal."""
+        node = self._nodes[i]
+        if node is None:
+            return None
+        nodetype, n, aux = node
+        try:
+            return nodetype, n, _content_key(aux)
+        except TypeError as e:
+            handler = self._handlers[i]
+            raise TypeError(
+                f"this PyTreeDef is not hashable (so it cannot key jit's cache) because the "
+                f"aux data of a {_type_name(nodetype)} node is not: "
+                f"{_unhashable_part(aux, handler.aux_names)} is a {e.args[0]}. Aux data "
+                "(static dataclass fields, a custom node's aux_data) must be hashable, or "
+                "dicts, lists, tuples and sets of hashable values; make array-valued fields "
+                "data fields (children) instead"
+            ) from None
 
     def __repr__(self) -> str:
         # Build the strings bottom-up by walking the pre-order nodes backwards; see
@@ -427,6 +445,53 @@ class PyTreeDef:
                 children = []
             strs.append(handler.fmt(nodetype, aux, children))
         return f"PyTreeDef({strs[0]})"
+
+
+_DICT, _LIST, _SET = object(), object(), object()  # tags: a dict never equals a tuple
+
+
+def _content_key(aux: Any) -> Any:
+    """``aux`` with its dicts, lists and sets replaced by hashable equivalents, compared
+    by content (a dict's entries in any order); raises TypeError naming the type of the
+    first value that is still unhashable."""
+    if isinstance(aux, dict):
+        return _DICT, frozenset((k, _content_key(v)) for k, v in aux.items())
+    if isinstance(aux, list):
+        return _LIST, tuple(map(_content_key, aux))
+    if isinstance(aux, (set, frozenset)):
+        return _SET, frozenset(map(_content_key, aux))
+    if isinstance(aux, tuple):
+        return tuple(map(_content_key, aux))
+    try:
+        hash(aux)
+    except TypeError:
+        raise TypeError(f"{type(aux).__name__} ({aux!r:.60})") from None
+    return aux
+
+
+def _unhashable_part(aux: Any, names: tuple[str, ...] | None) -> str:
+    """Where in ``aux`` the first unhashable value sits, e.g. ``field 'table'`` or
+    ``aux_data['scale']``; ``names`` are a dataclass's static field names."""
+    path = "aux_data"
+    while True:
+        if isinstance(aux, dict):
+            items = list(aux.items())
+        elif isinstance(aux, (tuple, list)):
+            items = list(enumerate(aux))
+        else:
+            return path
+        for k, v in items:
+            try:
+                _content_key(v)
+            except TypeError:
+                if names is not None and path == "aux_data":
+                    path = f"static field {names[k]!r}"
+                else:
+                    path = f"{path}[{k!r}]"
+                names, aux = None, v
+                break
+        else:
+            return path
 
 
 #: the structure of a tree that is a single leaf

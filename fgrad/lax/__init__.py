@@ -13,6 +13,8 @@
 * :func:`conv_general_dilated`, :func:`conv`, :func:`conv_with_general_padding`:
   N-d convolutions (strides, padding kinds, dilations, layouts, feature groups);
   :func:`reduce_window`: max, min or sum over sliding windows. See ``docs/conv.md``.
+* :func:`dynamic_slice`, :func:`dynamic_update_slice`: windows at start indices that
+  may be traced (clamped into range); :func:`select`, :func:`rsqrt`.
 
 ``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
@@ -27,7 +29,14 @@ from fgrad.lax.conv import (
     conv_general_dilated,
     conv_with_general_padding,
 )
+from fgrad.lax.elementwise import rsqrt, select
 from fgrad.lax.loops import fori_loop, map, scan
+from fgrad.lax.slicing import (
+    dynamic_slice,
+    dynamic_slice_in_dim,
+    dynamic_update_slice,
+    dynamic_update_slice_in_dim,
+)
 from fgrad.lax.while_loop import while_loop
 from fgrad.lax.windows import reduce_window
 from fgrad.primitives.elementwise import stop_gradient
@@ -39,10 +48,16 @@ __all__ = [
     "conv_dimension_numbers",
     "conv_general_dilated",
     "conv_with_general_padding",
+    "dynamic_slice",
+    "dynamic_slice_in_dim",
+    "dynamic_update_slice",
+    "dynamic_update_slice_in_dim",
     "fori_loop",
     "map",
     "reduce_window",
+    "rsqrt",
     "scan",
+    "select",
     "stop_gradient",
     "switch",
     "while_loop",

@@ -2,14 +2,14 @@
 
 ``special`` (error, gamma and Bessel functions, ``logsumexp``, ``softmax``, ...),
 ``stats`` (``norm``, ``t``, ``gamma``, ``beta``, ``chi2``, ``poisson``,
-``dirichlet``, ``multivariate_normal``), ``linalg``, ``signal.convolve`` and
-``integrate.odeint``. SciPy itself is imported only when a function that needs
-it first runs, never by ``import fgrad``.
+``dirichlet``, ``multivariate_normal``), ``linalg``, ``signal.convolve``,
+``integrate.odeint`` and ``optimize.minimize`` (BFGS). SciPy itself is imported
+only when a function that needs it first runs, never by ``import fgrad``.
 """
 
 import importlib
 
-_SUBMODULES = ("special", "stats", "linalg", "signal", "integrate", "misc")
+_SUBMODULES = ("special", "stats", "linalg", "signal", "integrate", "misc", "optimize")
 
 
 def __getattr__(name: str):
