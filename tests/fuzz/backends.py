@@ -218,12 +218,11 @@ def _fd_staged(f: Callable) -> Callable:
     return lambda *args: fgrad.tree_leaves(f(*args))
 
 
-FINITE_DIFFERENCES = Backend(
+# fgrad's eager functions; custom_jvp, custom_vjp and checkpoint run eagerly, where only
+# the primal function is used
+FINITE_DIFFERENCES = dataclasses.replace(
+    FGRAD,
     name="finite differences",
-    np=fnp,
-    lax=fgrad.lax,
-    at=fnp.at,
-    asarray=lambda x: x,
     grad=_fd_grad,
     value_and_grad=_fd_value_and_grad,
     jit=_identity_jit,
@@ -235,7 +234,4 @@ FINITE_DIFFERENCES = Backend(
     jacrev=_fd_jac,
     linearize=_fd_linearize,
     staged=_fd_staged,
-    custom_jvp=fgrad.custom_jvp,  # run eagerly: only the primal function is used
-    custom_vjp=fgrad.custom_vjp,
-    checkpoint=fgrad.checkpoint,
 )
