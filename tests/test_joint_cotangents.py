@@ -99,27 +99,25 @@ def _expected(order: dict, used: tuple, x: float) -> float:
     return sum((WEIGHTS[k] * order[k](x) for k in used), 0.0)
 
 
-@pytest.mark.parametrize("used", SUBSETS, ids=lambda s: "+".join(s) or "none")
-@pytest.mark.parametrize("name", list(WRAPPED))
-def test_first_derivative_of_any_used_subset(name, used):
-    loss, eager = _loss(WRAPPED[name], used), _loss(f, used)
-    for x in _points(used):
-        want = _expected(FIRST, used, x)
-        np.testing.assert_allclose(fgrad.grad(loss)(x), want, rtol=1e-13)
-        np.testing.assert_allclose(fgrad.grad(loss)(x), fgrad.grad(eager)(x), rtol=1e-13)
-        np.testing.assert_allclose(fgrad.jit(fgrad.grad(loss))(x), want, rtol=1e-13)
+def _second(fun):
+    return fgrad.grad(fgrad.grad(fun))
 
 
+# order -> (closed forms, derivative transform)
+ORDERS = {"first": (FIRST, fgrad.grad), "second": (SECOND, _second)}
+
+
+@pytest.mark.parametrize("order", list(ORDERS))
 @pytest.mark.parametrize("used", SUBSETS, ids=lambda s: "+".join(s) or "none")
 @pytest.mark.parametrize("name", list(WRAPPED))
-def test_second_derivative_of_any_used_subset(name, used):
+def test_derivative_of_any_used_subset(name, used, order):
+    closed_forms, derivative = ORDERS[order]
     loss, eager = _loss(WRAPPED[name], used), _loss(f, used)
     for x in _points(used):
-        want = _expected(SECOND, used, x)
-        np.testing.assert_allclose(fgrad.grad(fgrad.grad(loss))(x), want, rtol=1e-13)
-        np.testing.assert_allclose(
-            fgrad.grad(fgrad.grad(loss))(x), fgrad.grad(fgrad.grad(eager))(x), rtol=1e-13
-        )
+        want = _expected(closed_forms, used, x)
+        np.testing.assert_allclose(derivative(loss)(x), want, rtol=1e-13)
+        np.testing.assert_allclose(derivative(loss)(x), derivative(eager)(x), rtol=1e-13)
+        np.testing.assert_allclose(fgrad.jit(derivative(loss))(x), want, rtol=1e-13)
 
 
 def test_the_reported_grad_of_jit_reproducer():

@@ -62,14 +62,21 @@ MODES = [
 ]
 
 
+def _clamped_points(n: int, column: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """Indices from below 0 to above ``n - 1``, points for them, and the value at each of
+    ``BRANCHES[clamped index][column]`` (1: the branch in NumPy, 2: its derivative)."""
+    indices = np.arange(-2, n + 2)
+    xs = np.linspace(-0.9, 1.3, len(indices))
+    want = [BRANCHES[int(np.clip(i, 0, n - 1))][column](x) for i, x in zip(indices, xs)]
+    return indices, xs, want
+
+
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_switch_runs_the_clamped_branch_for_every_branch_count(n, mode):
-    indices = np.arange(-2, n + 2)
-    xs = np.linspace(-0.9, 1.3, len(indices))
+    indices, xs, want = _clamped_points(n, column=1)
     got = _run(mode, _switch(n), indices, xs)
-    want = [BRANCHES[int(np.clip(i, 0, n - 1))][1](x) for i, x in zip(indices, xs)]
     np.testing.assert_allclose(got, want, rtol=1e-14)
 
 
@@ -77,10 +84,8 @@ def test_switch_runs_the_clamped_branch_for_every_branch_count(n, mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_switch_derivative_is_the_clamped_branch_derivative(n, mode):
-    indices = np.arange(-2, n + 2)
-    xs = np.linspace(-0.9, 1.3, len(indices))
+    indices, xs, want = _clamped_points(n, column=2)
     got = _run(mode, fgrad.grad(_switch(n), argnums=1), indices, xs)
-    want = [BRANCHES[int(np.clip(i, 0, n - 1))][2](x) for i, x in zip(indices, xs)]
     np.testing.assert_allclose(got, want, rtol=1e-14)
     # differentiating the compiled function, not compiling the derivative
     if mode == "jit":

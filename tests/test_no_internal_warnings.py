@@ -82,6 +82,17 @@ def _warning_of(transform: str, f, xs: list, refusals=(Exception,)) -> str | Non
     return None
 
 
+def _assert_no_warning(transform: str, calls: list, refusals=(Exception,)) -> None:
+    """Run every ``(what, f, xs)`` of ``calls`` under ``transform``; fail listing all
+    that warned."""
+    found = []
+    for what, f, xs in calls:
+        w = _warning_of(transform, f, xs, refusals)
+        if w:
+            found.append(f"{what}: {w}")
+    assert not found, "\n".join(found)
+
+
 def _silent(f, *args) -> bool:
     """Does ``f(*args)`` (the NumPy/SciPy reference) run without error and warning, to a
     finite result? (SciPy's ufuncs return NaN outside their domain without a warning.)"""
@@ -124,13 +135,8 @@ def test_the_primitive_sweep_covers_the_harness():
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_primitive_rules_raise_no_warning(transform):
-    found = []
-    for what, f, xs in PRIMITIVE_CALLS:
-        # the harness's cases all run under every transform: an error is a failure too
-        w = _warning_of(transform, f, xs, refusals=())
-        if w:
-            found.append(f"{what}: {w}")
-    assert not found, "\n".join(found)
+    # the harness's cases all run under every transform: an error is a failure too
+    _assert_no_warning(transform, PRIMITIVE_CALLS, refusals=())
 
 
 # -- every fgrad.numpy function the NumPy sweep calls -----------------------------------------
@@ -175,12 +181,7 @@ def test_the_numpy_sweep_covers_the_namespace():
 def test_numpy_functions_raise_no_warning(transform):
     # refusals (a function that needs concrete values under jit, an integer output under
     # grad) are tested elsewhere; here only warnings count
-    found = []
-    for what, f, xs in NUMPY_CALLS:
-        w = _warning_of(transform, f, xs)
-        if w:
-            found.append(f"{what}: {w}")
-    assert not found, "\n".join(found)
+    _assert_no_warning(transform, NUMPY_CALLS)
 
 
 # -- submodules: fft, linalg, scipy.special, nn -------------------------------------------------
@@ -249,12 +250,7 @@ def test_the_submodule_sweep_covers_them():
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_submodule_functions_raise_no_warning(transform):
-    found = []
-    for what, f, xs in SUBMODULE_CALLS:
-        w = _warning_of(transform, f, xs)
-        if w:
-            found.append(f"{what}: {w}")
-    assert not found, "\n".join(found)
+    _assert_no_warning(transform, SUBMODULE_CALLS)
 
 
 # -- control flow: fgrad.lax --------------------------------------------------------------------

@@ -229,6 +229,21 @@ def _batched_nondiff(trace: BatchTrace, split: _NondiffSplit, to_front=None) -> 
     return tree_unflatten(tree, vals), tree_unflatten(tree, axes)
 
 
+def _call_by_trace(custom: custom_jvp | custom_vjp, args: tuple, kind: str):
+    """Call a ``custom_jvp`` or ``custom_vjp`` function: by its rule under the innermost
+    JVP, grad or batch trace of its arguments, else plainly."""
+    split = _NondiffSplit(custom.nondiff_argnums, args, custom.fun, kind)
+    flat, in_tree = tree_flatten(split.diff)
+    trace = top_trace(split.leaves(flat))
+    if isinstance(trace, (JVPTrace, GradTrace)):
+        split.refuse_traced(trace, custom.fun, kind)
+        call = custom._jvp_call if isinstance(trace, JVPTrace) else custom._vjp_call
+        return call(trace, split, flat, in_tree)
+    if isinstance(trace, BatchTrace):
+        return custom._batch_call(trace, split, flat, in_tree)
+    return custom.fun(*args)
+
+
 class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     """Decorate a function to give it a custom forward-mode derivative rule.
 
@@ -321,16 +336,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_jvp function {self.fun.__name__} has no rule yet: define one with "
                 f"@{self.fun.__name__}.defjvp"
             )
-        split = _NondiffSplit(self.nondiff_argnums, args, self.fun, "custom_jvp")
-        flat, in_tree = tree_flatten(split.diff)
-        trace = top_trace(split.leaves(flat))
-        if isinstance(trace, (JVPTrace, GradTrace)):
-            split.refuse_traced(trace, self.fun, "custom_jvp")
-            call = self._jvp_call if isinstance(trace, JVPTrace) else self._vjp_call
-            return call(trace, split, flat, in_tree)
-        if isinstance(trace, BatchTrace):
-            return self._batch_call(trace, split, flat, in_tree)
-        return self.fun(*args)
+        return _call_by_trace(self, args, "custom_jvp")
 
     def _rule(self, nondiff: tuple, primals: tuple, tangents: tuple):
         return self.jvp(*nondiff, primals, tangents)
@@ -433,16 +439,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_vjp function {self.fun.__name__} has no rule yet: call "
                 f"{self.fun.__name__}.defvjp(fwd, bwd)"
             )
-        split = _NondiffSplit(self.nondiff_argnums, args, self.fun, "custom_vjp")
-        flat, in_tree = tree_flatten(split.diff)
-        trace = top_trace(split.leaves(flat))
-        if isinstance(trace, (JVPTrace, GradTrace)):
-            split.refuse_traced(trace, self.fun, "custom_vjp")
-            call = self._vjp_call if isinstance(trace, GradTrace) else self._jvp_call
-            return call(trace, split, flat, in_tree)
-        if isinstance(trace, BatchTrace):
-            return self._batch_call(trace, split, flat, in_tree)
-        return self.fun(*args)
+        return _call_by_trace(self, args, "custom_vjp")
 
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the

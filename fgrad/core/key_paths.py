@@ -46,6 +46,7 @@ class _Key:
 
     __slots__ = ()
     _field: str
+    _format: str  # str(key) is _format.format(value)
 
     def _value(self) -> Any:
         return getattr(self, self._field)
@@ -58,6 +59,9 @@ class _Key:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._field}={self._value()!r})"
+
+    def __str__(self) -> str:
+        return self._format.format(self._value())
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -72,13 +76,11 @@ class DictKey(_Key):
 
     __slots__ = ("key",)
     _field = "key"
+    _format = "[{!r}]"
     key: Any
 
     def __init__(self, key: Any) -> None:
         object.__setattr__(self, "key", key)
-
-    def __str__(self) -> str:
-        return f"[{self.key!r}]"
 
 
 class SequenceKey(_Key):
@@ -86,13 +88,11 @@ class SequenceKey(_Key):
 
     __slots__ = ("idx",)
     _field = "idx"
+    _format = "[{!r}]"
     idx: int
 
     def __init__(self, idx: int) -> None:
         object.__setattr__(self, "idx", idx)
-
-    def __str__(self) -> str:
-        return f"[{self.idx!r}]"
 
 
 class GetAttrKey(_Key):
@@ -100,13 +100,11 @@ class GetAttrKey(_Key):
 
     __slots__ = ("name",)
     _field = "name"
+    _format = ".{}"
     name: str
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "name", name)
-
-    def __str__(self) -> str:
-        return f".{self.name}"
 
 
 class FlattenedIndexKey(_Key):
@@ -115,13 +113,11 @@ class FlattenedIndexKey(_Key):
 
     __slots__ = ("key",)
     _field = "key"
+    _format = "[<flat index {}>]"
     key: int
 
     def __init__(self, key: int) -> None:
         object.__setattr__(self, "key", key)
-
-    def __str__(self) -> str:
-        return f"[<flat index {self.key}>]"
 
 
 KeyPath = tuple[Any, ...]
@@ -261,15 +257,7 @@ def tree_map_with_path(
     """
     paths, leaves = _paths_and_leaves(tree, is_leaf)
     treedef = tree_flatten(tree, is_leaf)[1]
-    columns = [leaves]
-    for pos, other in enumerate(rest, start=1):
-        other_leaves, other_def = tree_flatten(other, is_leaf)
-        if other_def != treedef:
-            raise ValueError(
-                f"tree_map_with_path: tree argument {pos} after the first must have the "
-                f"structure of the first tree, {treedef!r}, but has structure {other_def!r}"
-            )
-        columns.append(other_leaves)
+    columns = [leaves, *_pytree._leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
     return treedef.unflatten([f(p, *xs) for p, *xs in zip(paths, *columns)])
 
 

@@ -697,16 +697,25 @@ def tree_map(
     leaves, treedef = tree_flatten(tree, is_leaf)
     if not rest:
         return tree_unflatten(treedef, [f(x) for x in leaves])
-    all_leaves = [leaves]
+    all_leaves = [leaves, *_leaves_like(treedef, rest, is_leaf, "tree_map")]
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(*all_leaves)])
+
+
+def _leaves_like(
+    treedef: PyTreeDef, rest: Iterable[Any], is_leaf: Callable[[Any], bool] | None, caller: str
+) -> list[list[Any]]:
+    """The leaves of each tree in ``rest``; a ValueError naming ``caller`` if one's
+    structure is not ``treedef``."""
+    columns = []
     for pos, other in enumerate(rest, start=1):
         other_leaves, other_def = tree_flatten(other, is_leaf)
         if other_def != treedef:
             raise ValueError(
-                f"tree_map: tree argument {pos} after the first must have the structure of "
+                f"{caller}: tree argument {pos} after the first must have the structure of "
                 f"the first tree, {treedef!r}, but has structure {other_def!r}"
             )
-        all_leaves.append(other_leaves)
-    return tree_unflatten(treedef, [f(*xs) for xs in zip(*all_leaves)])
+        columns.append(other_leaves)
+    return columns
 
 
 def register_pytree_node(

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 __all__ = ["glorot_uniform", "he_normal", "zeros"]
 
 Shape = int | tuple[int, ...]
+_Init = TypeVar("_Init", bound=Callable[..., np.ndarray])
 
 
 def _check_rng(rng: object, fn: str) -> None:
@@ -60,68 +63,65 @@ def _fans(shape: tuple[int, ...], fn: str) -> tuple[int, int]:
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
+def _checked(
+    rng: object, shape: Shape, dtype, fn: str
+) -> tuple[tuple[int, ...], np.dtype, tuple[int, int]]:
+    """The validated shape and dtype of a draw, and its ``(fan_in, fan_out)``."""
+    _check_rng(rng, fn)
+    shape, dtype = _shape(shape, fn), _float_dtype(dtype, fn)
+    return shape, dtype, _fans(shape, fn)
+
+
+# The Parameters/Returns/Raises sections common to the random initialisers.
+_DRAW_DOC_SECTIONS = """
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The only source of randomness (``np.random.default_rng(seed)``).
+    shape : int or tuple of ints
+        ``(fan_in, fan_out)`` for a dense layer.
+    dtype : floating dtype
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array of ``shape`` and ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not a ``numpy.random.Generator`` or ``dtype`` is not a float.
+"""
+
+
+def _with_draw_doc(fn: _Init) -> _Init:
+    fn.__doc__ = fn.__doc__.rstrip(" ") + _DRAW_DOC_SECTIONS
+    return fn
+
+
+@_with_draw_doc
 def glorot_uniform(rng: np.random.Generator, shape: Shape, dtype=np.float64) -> np.ndarray:
     """Glorot (Xavier) uniform: ``U(-limit, limit)`` with ``limit = sqrt(6 / (fan_in + fan_out))``.
 
     Keeps the variance of activations and of gradients roughly constant
     across layers with tanh-like activations (Glorot and Bengio, 2010). The
     default weight initialiser of :func:`fgrad.nn.mlp_init`.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        The only source of randomness (``np.random.default_rng(seed)``).
-    shape : int or tuple of ints
-        ``(fan_in, fan_out)`` for a dense layer.
-    dtype : floating dtype
-
-    Returns
-    -------
-    numpy.ndarray
-        A new array of ``shape`` and ``dtype``.
-
-    Raises
-    ------
-    TypeError
-        If ``rng`` is not a ``numpy.random.Generator`` or ``dtype`` is not a float.
     """
-    fn = "glorot_uniform"
-    _check_rng(rng, fn)
-    shape, dtype = _shape(shape, fn), _float_dtype(dtype, fn)
-    fan_in, fan_out = _fans(shape, fn)
+    shape, dtype, (fan_in, fan_out) = _checked(rng, shape, dtype, "glorot_uniform")
     limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
+@_with_draw_doc
 def he_normal(rng: np.random.Generator, shape: Shape, dtype=np.float64) -> np.ndarray:
     """He (Kaiming) normal: ``N(0, std**2)`` with ``std = sqrt(2 / fan_in)``.
 
     Keeps the variance of activations roughly constant across layers with
     ReLU activations (He et al., 2015). The normal is not truncated (Keras and
     JAX truncate at two standard deviations and rescale).
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        The only source of randomness (``np.random.default_rng(seed)``).
-    shape : int or tuple of ints
-        ``(fan_in, fan_out)`` for a dense layer.
-    dtype : floating dtype
-
-    Returns
-    -------
-    numpy.ndarray
-        A new array of ``shape`` and ``dtype``.
-
-    Raises
-    ------
-    TypeError
-        If ``rng`` is not a ``numpy.random.Generator`` or ``dtype`` is not a float.
     """
-    fn = "he_normal"
-    _check_rng(rng, fn)
-    shape, dtype = _shape(shape, fn), _float_dtype(dtype, fn)
-    fan_in, _ = _fans(shape, fn)
+    shape, dtype, (fan_in, _) = _checked(rng, shape, dtype, "he_normal")
     std = math.sqrt(2.0 / max(1, fan_in))
     return (std * rng.standard_normal(size=shape)).astype(dtype)
 

@@ -59,26 +59,25 @@ def _fgrad_staged(f: Callable) -> Callable:
     return run
 
 
+# Backend fields that fgrad and JAX both provide under the same top-level name.
+_SAME_NAMED = (
+    "grad", "value_and_grad", "jit", "vmap", "jvp", "vjp", "hessian", "jacfwd", "jacrev",
+    "linearize", "custom_jvp", "custom_vjp", "checkpoint",
+)  # fmt: skip
+
+
+def _same_named(library: Any) -> dict[str, Callable]:
+    return {field: getattr(library, field) for field in _SAME_NAMED}
+
+
 FGRAD = Backend(
     name="fgrad",
     np=fnp,
     lax=fgrad.lax,
     at=fnp.at,
     asarray=lambda x: x,
-    grad=fgrad.grad,
-    value_and_grad=fgrad.value_and_grad,
-    jit=fgrad.jit,
-    vmap=fgrad.vmap,
-    jvp=fgrad.jvp,
-    vjp=fgrad.vjp,
-    hessian=fgrad.hessian,
-    jacfwd=fgrad.jacfwd,
-    jacrev=fgrad.jacrev,
-    linearize=fgrad.linearize,
     staged=_fgrad_staged,
-    custom_jvp=fgrad.custom_jvp,
-    custom_vjp=fgrad.custom_vjp,
-    checkpoint=fgrad.checkpoint,
+    **_same_named(fgrad),
 )
 
 
@@ -106,20 +105,8 @@ def jax_backend() -> Backend | None:
         lax=jax.lax,
         at=lambda a: jnp.asarray(a).at,
         asarray=jnp.asarray,
-        grad=jax.grad,
-        value_and_grad=jax.value_and_grad,
-        jit=jax.jit,
-        vmap=jax.vmap,
-        jvp=jax.jvp,
-        vjp=jax.vjp,
-        hessian=jax.hessian,
-        jacfwd=jax.jacfwd,
-        jacrev=jax.jacrev,
-        linearize=jax.linearize,
         staged=staged,
-        custom_jvp=jax.custom_jvp,
-        custom_vjp=jax.custom_vjp,
-        checkpoint=jax.checkpoint,
+        **_same_named(jax),
     )
 
 
@@ -231,12 +218,11 @@ def _fd_staged(f: Callable) -> Callable:
     return lambda *args: fgrad.tree_leaves(f(*args))
 
 
-FINITE_DIFFERENCES = Backend(
+# fgrad's eager functions; custom_jvp, custom_vjp and checkpoint run eagerly, where only
+# the primal function is used
+FINITE_DIFFERENCES = dataclasses.replace(
+    FGRAD,
     name="finite differences",
-    np=fnp,
-    lax=fgrad.lax,
-    at=fnp.at,
-    asarray=lambda x: x,
     grad=_fd_grad,
     value_and_grad=_fd_value_and_grad,
     jit=_identity_jit,
@@ -248,7 +234,4 @@ FINITE_DIFFERENCES = Backend(
     jacrev=_fd_jac,
     linearize=_fd_linearize,
     staged=_fd_staged,
-    custom_jvp=fgrad.custom_jvp,  # run eagerly: only the primal function is used
-    custom_vjp=fgrad.custom_vjp,
-    checkpoint=fgrad.checkpoint,
 )
