@@ -164,7 +164,9 @@ def minimize(
         s = alpha * p
         y = g_new - g
         sy = fnp.dot(s, y)
-        h = fnp.where(k == 0, eye * (sy / fnp.dot(y, y)), h)
+        yy = fnp.dot(y, y)  # zero where the step left the gradient unchanged: no scaling
+        scale = fnp.where(fnp.logical_and(sy > 0, yy > 0), sy / fnp.where(yy > 0, yy, 1.0), 1.0)
+        h = fnp.where(k == 0, eye * scale, h)
         rho = 1.0 / fnp.where(sy > 0, sy, 1.0)
         a = eye - rho * fnp.outer(s, y)
         updated = a @ h @ a.T + rho * fnp.outer(s, s)
