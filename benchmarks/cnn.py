@@ -4,7 +4,9 @@ conv 3x3 1->16 (SAME) + bias, ReLU, conv 3x3 16->32 (SAME) + bias, ReLU, 2x2 max
 dense 512->10, softmax cross-entropy; NHWC / HWIO layouts. The convolutions and the
 pool are ``lax.conv_general_dilated`` and ``lax.reduce_window`` in fgrad and JAX; the
 reference is a hand-written NumPy forward and backward pass (im2col, matmuls, col2im).
-autograd has no convolution and PyTorch is not wired in yet, so their rows are absent.
+PyTorch runs the same network with ``torch.nn.functional.conv2d``/``max_pool2d``
+(NCHW inside, the same NHWC parameters and data outside); autograd has no convolution,
+so its rows are absent.
 """
 
 from __future__ import annotations
@@ -36,16 +38,35 @@ def _lax(xp: Any) -> tuple[Any, Any]:
 
 def loss(xp: Any, params: dict, x: Any, onehot: Any) -> Any:
     """Mean softmax cross-entropy of the CNN (see the module docstring)."""
-    lax, max_op = _lax(xp)
-    h = x
-    for k in ("1", "2"):
-        z = lax.conv_general_dilated(h, params["w" + k], (1, 1), "SAME", dimension_numbers=LAYOUT)
-        h = xp.maximum(z + params["b" + k], 0.0)
-    h = lax.reduce_window(h, -np.inf, max_op, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-    logits = xp.reshape(h, (h.shape[0], -1)) @ params["w3"] + params["b3"]
+    if getattr(xp, "__name__", "") == "torch":
+        flat = _torch_features(params, x)
+    else:
+        lax, max_op = _lax(xp)
+        h = x
+        for k in ("1", "2"):
+            z = lax.conv_general_dilated(
+                h, params["w" + k], (1, 1), "SAME", dimension_numbers=LAYOUT
+            )
+            h = xp.maximum(z + params["b" + k], 0.0)
+        h = lax.reduce_window(h, -np.inf, max_op, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        flat = xp.reshape(h, (h.shape[0], -1))
+    logits = flat @ params["w3"] + params["b3"]
     z = logits - xp.max(logits, axis=1, keepdims=True)
     log_probs = z - xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
     return -xp.mean(xp.sum(onehot * log_probs, axis=1))
+
+
+def _torch_features(params: dict, x: Any) -> Any:
+    """The two convolutions, ReLUs and the pool in PyTorch, flattened in NHWC order."""
+    import torch
+    import torch.nn.functional as F
+
+    h = x.permute(0, 3, 1, 2)  # NHWC -> NCHW
+    for k in ("1", "2"):
+        w = params["w" + k].permute(3, 2, 0, 1)  # HWIO -> OIHW
+        h = torch.relu(F.conv2d(h, w, params["b" + k], padding=1))
+    h = F.max_pool2d(h, 2)
+    return h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
 
 
 # -- the hand-written reference ---------------------------------------------------------------
@@ -123,7 +144,10 @@ def make_problem() -> Problem:
 
 FACTORIES = {
     label: frameworks.FACTORIES[label]
-    for label in (BASELINE_NUMPY, "fgrad", "fgrad (jit)", "jax (eager)", "jax (jit)")
+    for label in (
+        BASELINE_NUMPY, "fgrad", "fgrad (jit)", "jax (eager)", "jax (jit)", "torch (eager)",
+        frameworks.TORCH_FUNC,
+    )
 }
 
 WORKLOAD = Workload(
@@ -135,5 +159,6 @@ WORKLOAD = Workload(
     targets=(
         Target("fgrad (jit) step <= 1.5x jax (jit)", "fgrad (jit)", "jax (jit)", 1.5),
         Target("fgrad step <= 1.5x jax (jit)", "fgrad", "jax (jit)", 1.5),
+        Target("fgrad (jit) step <= 1.5x torch (eager)", "fgrad (jit)", "torch (eager)", 1.5),
     ),
 )

@@ -333,6 +333,7 @@ def _torch_namespace(torch: Any) -> types.SimpleNamespace:
         return reduce
 
     return types.SimpleNamespace(
+        __name__="torch",
         sin=torch.sin,
         cos=torch.cos,
         tanh=torch.tanh,

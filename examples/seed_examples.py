@@ -4,11 +4,11 @@ Run ``python examples/seed_examples.py``.  For every example the script prints t
 fgrad computes beside the gradient derived by hand in the notes (coded here in plain NumPy),
 and the largest absolute difference between the two.
 
-Sources (in /work/shared/seeds):
-    000_ec7929946a8e80a9.txt  Recitation 3, "Computing Derivatives and Autograd"
-    001_083da937c88b1721.txt  Lecture 2, "Backpropagation and Automatic Differentiation"
-    002_f35eacae9a9433e2.txt  "Automatic differentiation" (chain rule, forward/reverse mode)
-    004_cacd007e05300232.txt  CS 182/282A Discussion 3 (mechanical backprop, skip connection)
+Sources (the lecture notes fgrad grew from, by title):
+    Recitation 3, "Computing Derivatives and Autograd"
+    Lecture 2, "Backpropagation and Automatic Differentiation"
+    "Automatic differentiation" (chain rule, forward/reverse mode)
+    CS 182/282A Discussion 3 (mechanical backprop, skip connection)
 """
 
 from __future__ import annotations

@@ -10,6 +10,6 @@ PY=${PYTHON:-python3}
 $PY -c "import fgrad; assert 'gpu' in fgrad.devices(), 'no GPU visible to CuPy'" || exit 1
 status=0
 $PY -m pytest -q -p no:warnings -p no:cacheprovider tests/test_backends.py -k gpu || status=1
-$PY examples/train_digits.py --device gpu --epochs 10 --plot /tmp/digits_gpu.png || status=1
+$PY examples/train_digits.py --device gpu --epochs 10 --plot "$(mktemp -d)/digits_gpu.png" || status=1
 $PY benchmarks/gpu.py --repeat 10 || status=1
 exit $status

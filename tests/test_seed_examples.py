@@ -1,6 +1,6 @@
-"""Worked examples from the lecture notes in ``/work/shared/seeds``, checked against fgrad.
+"""Worked examples from the lecture notes fgrad grew from, checked against fgrad.
 
-Every test names the seed file (basename) and the slide / problem it reproduces.  Each
+Every test names the notes (by title) and the slide / problem it reproduces.  Each
 gradient computed by fgrad is compared with
 
 1. the HAND-DERIVED formula written in the notes, re-implemented independently in plain
@@ -12,10 +12,10 @@ gradient computed by fgrad is compared with
 Where the notes give concrete numbers, those numbers are asserted directly.
 
 Seeds:
-    000_ec7929946a8e80a9.txt  Recitation 3 "Computing Derivatives and Autograd" (CMU 11-785)
-    001_083da937c88b1721.txt  Lecture 2 "Backpropagation and Automatic Differentiation"
-    002_f35eacae9a9433e2.txt  "Automatic differentiation" (chain rule, forward/reverse mode)
-    004_cacd007e05300232.txt  CS 182/282A Discussion 3 (autodiff, mechanical backprop)
+    Recitation 3 "Computing Derivatives and Autograd" (CMU 11-785)
+    Lecture 2 "Backpropagation and Automatic Differentiation"
+    "Automatic differentiation" (chain rule, forward/reverse mode)
+    CS 182/282A Discussion 3 (autodiff, mechanical backprop)
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def relu(xp: Any, t: Any) -> Any:
 
 
 # ======================================================================================
-# 001_083da937c88b1721.txt -- Lecture 2, Backpropagation and Automatic Differentiation
+# Lecture 2, Backpropagation and Automatic Differentiation
 # ======================================================================================
 @pytest.mark.parametrize("x", [0.3, 1.0, math.e, 4.5])
 def test_001_chain_rule_log_squared(x: float) -> None:
@@ -343,7 +343,7 @@ def test_001_more_complex_graph_sum_over_children() -> None:
 
 
 # ======================================================================================
-# 000_ec7929946a8e80a9.txt -- Recitation 3, Computing Derivatives and Autograd
+# Recitation 3, Computing Derivatives and Autograd
 # ======================================================================================
 def test_000_scalar_addition_and_multiplication_rules() -> None:
     """000, "Scalar Addition": z = x + y => dL/dx = dL/dz, dL/dy = dL/dz.
@@ -495,7 +495,7 @@ def test_000_plus_equals_accumulation() -> None:
 
 
 # ======================================================================================
-# 002_f35eacae9a9433e2.txt -- Automatic differentiation (chain rule, forward/reverse mode)
+# Automatic differentiation (chain rule, forward/reverse mode)
 # ======================================================================================
 @pytest.mark.parametrize("x", [2.0, -3.0, 0.25])
 def test_002_log_of_square(x: float) -> None:
@@ -731,7 +731,7 @@ def test_002_nll_hidden_layer_motivation() -> None:
 
 
 # ======================================================================================
-# 004_cacd007e05300232.txt -- CS 182/282A Discussion 3
+# CS 182/282A Discussion 3
 # ======================================================================================
 def _log_softmax(xp: Any, z: Any) -> Any:
     m = xp.max(z, axis=-1, keepdims=True)
