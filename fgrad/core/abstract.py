@@ -112,14 +112,6 @@ def get_aval(x) -> ShapedArray:
     return ShapedArray(arr.shape, arr.dtype)
 
 
-def describe(x) -> str:
-    """A short description of any argument for error messages."""
-    try:
-        return get_aval(x).str_short()
-    except Exception:  # noqa: BLE001 - describing must never raise
-        return type(x).__name__
-
-
 _WEAK_EXEMPLAR = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
 
 

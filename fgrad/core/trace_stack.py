@@ -80,8 +80,3 @@ class new_trace:  # noqa: N801 - used like a function: ``with new_trace(trace):`
 def active_traces() -> list[Trace]:
     """The traces active in this thread, outermost first."""
     return list(_stack())
-
-
-def current_depth() -> int:
-    """Number of transforms active in this thread."""
-    return len(_stack())

@@ -130,12 +130,6 @@ def _no_out(out, fn: str) -> None:
         )
 
 
-def _prim():
-    from fgrad.primitives import elementwise as ew
-
-    return ew
-
-
 def _getitem(x, index):
     from fgrad.primitives.indexing import getitem
 
