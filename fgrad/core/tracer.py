@@ -136,6 +136,13 @@ class Tracer:
     __str__ = __repr__
 
 
+def concrete(x):
+    """``x``'s concrete value (``x`` itself if it is not traced); a traced ``x`` without one
+    (under ``jit``/``make_jaxpr``, or one example of a ``vmap`` batch) raises
+    :class:`~fgrad.core.errors.ConcretizationError`, which says what to do instead."""
+    return x.concrete_value() if isinstance(x, Tracer) else x
+
+
 def known_value(x):
     """``x``'s concrete value, or ``None`` where it has none: under ``jit``/``make_jaxpr``,
     or as one example of a ``vmap`` batch. Plain values are returned as they are."""

@@ -17,9 +17,8 @@ import numpy as np
 
 import fgrad.numpy as fnp
 from fgrad.core.backend import device_get
-from fgrad.core.errors import ConcretizationError
 from fgrad.core.pytree import tree_leaves
-from fgrad.core.tracer import Tracer
+from fgrad.core.tracer import known_value
 from fgrad.nn.activations import _softplus_parts, log_softmax, one_hot, relu
 
 Array = Any
@@ -55,14 +54,10 @@ def _as_float(x: Array) -> Array:
     return x if x.dtype.kind == "f" else fnp.astype(x, np.float64)
 
 
-def _concrete(x: Array) -> np.ndarray | None:
+def _host_values(x: Array) -> np.ndarray | None:
     """The values of ``x`` when they are known (always, except under ``make_jaxpr``)."""
-    if isinstance(x, Tracer):
-        try:
-            x = x.concrete_value()
-        except ConcretizationError:
-            return None
-    return device_get(x)  # a host copy, for validating labels
+    x = known_value(x)
+    return None if x is None else device_get(x)  # a host copy, for validating labels
 
 
 def _targets_like(predictions: Array, targets: Array, fn: str, what: str) -> Array:
@@ -231,7 +226,7 @@ def hinge(scores: Array, labels: Array, reduction: str = "mean") -> Array:
 
 def _check_classes(labels: Array, num_classes: int, fn: str) -> None:
     """Refuse class indices outside ``[0, num_classes)``, where their values are known."""
-    values = _concrete(labels)
+    values = _host_values(labels)
     if values is not None and values.size and (values.min() < 0 or values.max() >= num_classes):
         raise ValueError(
             f"{fn}: class indices must lie in [0, {num_classes}), got values from "
@@ -241,7 +236,7 @@ def _check_classes(labels: Array, num_classes: int, fn: str) -> None:
 
 def _check_signs(labels: Array, fn: str) -> None:
     """Refuse hinge labels other than -1/+1 or 0/1, where their values are known."""
-    values = _concrete(labels)
+    values = _host_values(labels)
     if values is not None:
         seen = set(np.unique(values).tolist())
         if not (seen <= {-1, 1} or seen <= {0, 1}):

@@ -15,15 +15,14 @@ import numpy as np
 
 from fgrad.core.backend import device_get
 from fgrad.core.errors import ConcretizationError, TransformError
-from fgrad.core.tracer import Tracer
+from fgrad.core.tracer import Tracer, concrete
 from fgrad.numpy_api.creation import as_array
 from fgrad.primitives.indexing import OPERAND, getitem, index_add, index_set
 
 
-def _concrete(i):
+def _host_index(i):
     """Index values on the host: they are static parameters (CuPy accepts host indices)."""
-    if isinstance(i, Tracer):
-        i = i.concrete_value()
+    i = concrete(i)
     return device_get(i) if hasattr(i, "shape") else i
 
 
@@ -56,7 +55,7 @@ def normalize_index(index) -> tuple[tuple, tuple]:
         elif isinstance(i, slice):
             out.append(
                 slice(
-                    *(None if p is None else int(_concrete(p)) for p in (i.start, i.stop, i.step))
+                    *(None if p is None else int(_host_index(p)) for p in (i.start, i.stop, i.step))
                 )
             )
         elif isinstance(i, (bool, np.bool_)):
@@ -69,7 +68,7 @@ def normalize_index(index) -> tuple[tuple, tuple]:
         elif isinstance(i, Tracer) and i.ndim == 0 and i.dtype.kind in "iu":
             out.append(int(i))
         else:
-            arr = np.asarray(_concrete(i))
+            arr = np.asarray(_host_index(i))
             if arr.dtype == np.bool_ and arr.ndim > 0:
                 out.extend(arr.nonzero())
             elif arr.dtype.kind in "iu" or (arr.size == 0 and arr.dtype.kind == "f"):
@@ -91,7 +90,7 @@ def take_index(x, index):
 
 def nonzero(a):
     """Indices of the non-zero elements; needs concrete values (no derivative)."""
-    return np.nonzero(np.asarray(_concrete(a)))
+    return np.nonzero(np.asarray(_host_index(a)))
 
 
 class IndexUpdateRef:
@@ -241,7 +240,7 @@ def take(a, indices, axis=None, out=None, mode=None):
 def _index_array(indices):
     """Index values as a host array, or the tracer itself when they are known only per
     example (vmap) or at run time (make_jaxpr)."""
-    return indices if _unknown_integers(indices) else np.asarray(_concrete(indices))
+    return indices if _unknown_integers(indices) else np.asarray(_host_index(indices))
 
 
 def take_along_axis(arr, indices, axis=-1):

@@ -275,13 +275,13 @@ def tile(A, reps):  # noqa: N803 - NumPy's name
 
 def repeat(a, repeats, axis=None):
     """Repeat each element ``repeats`` times along ``axis`` (flattening when None)."""
-    from fgrad.numpy_api.indexing import _concrete
+    from fgrad.numpy_api.indexing import _host_index
 
     a = as_array(a)
     if axis is None:
         a, axis = ravel(a), 0
     axis = normalize_axes(axis, a.ndim, "repeat")[0]
-    idx = np.repeat(np.arange(a.shape[axis]), np.asarray(_concrete(repeats)))
+    idx = np.repeat(np.arange(a.shape[axis]), np.asarray(_host_index(repeats)))
     return _gi(a, (slice(None),) * axis + (idx,))
 
 

@@ -21,14 +21,9 @@ import functools
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.tracer import Tracer
+from fgrad.core.tracer import Tracer, concrete
 from fgrad.numpy_api.creation import as_array
 from fgrad.numpy_api.indexing import at
-
-
-def concrete(x):
-    """The value behind a traced ``x`` (``x`` itself if it is not traced)."""
-    return x.concrete_value() if isinstance(x, Tracer) else x
 
 
 def _on_values(np_fn):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.tracer import Tracer
+from fgrad.core.tracer import concrete
 from fgrad.numpy import linalg as la
 
 det, inv, norm, pinv, lstsq, qr, svd = la.det, la.inv, la.norm, la.pinv, la.lstsq, la.qr, la.svd
@@ -107,21 +107,17 @@ def sqrtm(A, disp: bool = True, blocksize: int = 64):
     """
     A = fnp.asarray(A)
     w, v = la.eig(A)
-    w_value = np.asarray(_value(w))
+    w_value = np.asarray(concrete(w))
     if w_value.dtype.kind != "c" and np.any(w_value < 0):
         w, v = w.astype(np.complex128), v.astype(np.complex128)
     scaled = v * fnp.sqrt(w)[..., None, :]
     out = fnp.swapaxes(la.solve(fnp.swapaxes(v, -1, -2), fnp.swapaxes(scaled, -1, -2)), -1, -2)
     if out.dtype.kind == "c" and A.dtype.kind != "c":
-        if np.max(np.abs(np.imag(_value(out))), initial=0.0) < 1e-10 * max(
-            1.0, np.max(np.abs(_value(out)), initial=0.0)
+        if np.max(np.abs(np.imag(concrete(out))), initial=0.0) < 1e-10 * max(
+            1.0, np.max(np.abs(concrete(out)), initial=0.0)
         ):
             return fnp.real(out)
     return out
-
-
-def _value(x):
-    return x.concrete_value() if isinstance(x, Tracer) else x
 
 
 __all__ = [
