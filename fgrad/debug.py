@@ -39,7 +39,8 @@ def _print_impl(*leaves, fmt: str, tree: PyTreeDef) -> tuple:
     return ()
 
 
-def _no_results(*avals, fmt: str, tree: PyTreeDef) -> tuple:
+def _no_results(*avals, **params) -> tuple:
+    """The abstract eval of both effectful primitives here: they return nothing."""
     return ()
 
 
@@ -102,14 +103,10 @@ def _callback_impl(*leaves, callback: Callable, tree: PyTreeDef) -> tuple:
     return ()
 
 
-def _no_callback_results(*avals, callback: Callable, tree: PyTreeDef) -> tuple:
-    return ()
-
-
 debug_callback_p = Primitive(
     "debug_callback",
     _callback_impl,
-    _no_callback_results,
+    _no_results,
     differentiable=False,
     multiple_results=True,
     effectful=True,
