@@ -40,6 +40,10 @@ class ShapedArray:
     def size(self) -> int:
         return math.prod(self.shape)
 
+    def strong(self) -> ShapedArray:
+        """The same shape and dtype, strongly typed (the aval of an array made from it)."""
+        return ShapedArray(self.shape, self.dtype)
+
     def str_short(self) -> str:
         """Compact form used in jaxprs and error messages, e.g. ``f64[3,4]``."""
         return f"{dtype_short_name(self.dtype)}[{','.join(map(str, self.shape))}]"

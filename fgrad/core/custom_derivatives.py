@@ -140,9 +140,6 @@ def _add(a, b):
     return a + b
 
 
-def _aval(x) -> ShapedArray:
-    a = get_aval(x)
-    return ShapedArray(a.shape, a.dtype)
 
 
 def unbatch(trace: BatchTrace, flat: list) -> tuple[list, list]:
@@ -389,7 +386,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
             box.append(out)
             return tree_flatten(t_out)[0]
 
-        lin = trace_linear(tangent_map, [_aval(v) for v in vals])
+        lin = trace_linear(tangent_map, [get_aval(v).strong() for v in vals])
         out_flat, out_tree = tree_flatten(box[0])
 
         def bwd(cts: dict) -> list:  # the unreached outputs' cotangents are symbolic zeros
@@ -515,7 +512,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         try:
             lin = trace_linear(
                 lambda cts: self._flat_bwd(split.nondiff, res, out_tree, cts, in_tree, primals),
-                [_aval(o) for o in out_flat],
+                [get_aval(o).strong() for o in out_flat],
             )
             t_out = transpose_linear(lin, tangents)
         except TransformError:

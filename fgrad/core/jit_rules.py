@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fgrad.core import backend
-from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.codegen import Replay
@@ -320,15 +320,12 @@ def _trace_vjp(call: Callable, vals: list, traced: list[int]):
         check_outputs("jit", out_flat)
         if any(get_aval(o).dtype.kind not in "fc" for o in out_flat):
             raise _NotCompiled
-        cts = [trace.new_input(_strong(get_aval(o))) for o in out_flat]
+        cts = [trace.new_input(get_aval(o).strong()) for o in out_flat]
         in_cts = pullback(tree_unflatten(out_tree, cts))
         if trace.closes_over_tracers:
             raise _ClosesOverTracers
         return trace.closed([*out_flat, *in_cts]), len(out_flat), out_tree
 
-
-def _strong(aval: ShapedArray) -> ShapedArray:
-    return ShapedArray(aval.shape, aval.dtype)
 
 
 def _split(jaxpr: Jaxpr, n_vals: int, n_out: int) -> tuple[Jaxpr, Jaxpr]:

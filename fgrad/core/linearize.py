@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
@@ -38,7 +38,7 @@ def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]
     """Evaluate ``fun(*primals)`` (flat lists in and out) and its linear map as a jaxpr."""
     jaxpr_trace = JaxprTrace()
     with backend.default_device_of(primals) as jaxpr_trace.device, new_trace(jaxpr_trace):
-        tangents = [jaxpr_trace.new_input(_tangent_aval(p)) for p in primals]
+        tangents = [jaxpr_trace.new_input(get_aval(p).strong()) for p in primals]
         jvp_trace = JVPTrace()
         with new_trace(jvp_trace):
             out = fun(*[JVPTracer(jvp_trace, p, t) for p, t in zip(primals, tangents)])
@@ -48,9 +48,7 @@ def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]
     return primals_out, ClosedJaxpr(jaxpr, jaxpr_trace.consts)
 
 
-def _tangent_aval(x) -> ShapedArray:
-    aval = get_aval(x)
-    return ShapedArray(aval.shape, aval.dtype)
+
 
 
 def linearize(fun: Callable, *primals):
@@ -82,7 +80,7 @@ def linearize(fun: Callable, *primals):
 
     primals_out, lin = linearize_flat(flat_fun, flat)
     out_tree = out_tree_box[0]
-    in_avals = [_tangent_aval(x) for x in flat]
+    in_avals = [get_aval(x).strong() for x in flat]
 
     def f_jvp(*tangents):
         t_flat, t_tree = tree_flatten(tangents)

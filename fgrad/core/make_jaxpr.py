@@ -89,10 +89,10 @@ class JaxprTrace(Trace):
         invars = [self.to_var(x) for x in args]
         aval = prim.abstract_eval(*[v.aval for v in invars], **params)
         if prim.multiple_results:
-            outs = [Var(ShapedArray(a.shape, a.dtype)) for a in aval]
+            outs = [Var(a.strong()) for a in aval]
             self.eqns.append(Equation(prim, invars, outs, params))
             return tuple(JaxprTracer(self, v) for v in outs)
-        out = Var(ShapedArray(aval.shape, aval.dtype))
+        out = Var(aval.strong())
         self.eqns.append(Equation(prim, invars, [out], params))
         return JaxprTracer(self, out)
 
@@ -155,7 +155,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
     def make_jaxpr_f(*args, **kwargs) -> ClosedJaxpr:
         _, dynamic, rebuild = split_static(args, static_argnums, "make_jaxpr")
         flat, in_tree = tree_flatten(dynamic)
-        avals = [_input_aval(x) for x in flat]
+        avals = [get_aval(x).strong() for x in flat]
         return stage(JaxprTrace(), lambda d: fun(*rebuild(d), **kwargs), flat, avals, in_tree)
 
     return make_jaxpr_f
@@ -193,6 +193,4 @@ def check_outputs(transform: str, out_flat: list) -> None:
             )
 
 
-def _input_aval(x) -> ShapedArray:
-    aval = get_aval(x)
-    return ShapedArray(aval.shape, aval.dtype)
+

@@ -70,7 +70,7 @@ def _cond_impl(index, *operands, branches: tuple[_Branch, ...], quiet: bool) -> 
 
 
 def _cond_abstract_eval(index, *avals, branches: tuple[_Branch, ...], quiet: bool):
-    return tuple(_strong(a) for a in branches[0].out_avals)
+    return tuple(a.strong() for a in branches[0].out_avals)
 
 
 cond_p = Primitive("cond", _cond_impl, _cond_abstract_eval, multiple_results=True)
@@ -276,7 +276,7 @@ def _trace_all(funs: list[Callable], args: list, avals: list | None = None, in_t
     branches = []
     for f, c in zip(funs, closed):
         j = c.jaxpr
-        slots: list = [Var(_strong(get_aval(value))) for value in consts]
+        slots: list = [Var(get_aval(value).strong()) for value in consts]
         for var, value in zip(j.constvars, c.consts):
             slots[position[id(value)]] = var
         traced = TracedFunction(
@@ -290,9 +290,6 @@ def _trace_all(funs: list[Callable], args: list, avals: list | None = None, in_t
         branches.append(_Branch(traced, python if keep_python else None))
     return branches, consts, closed
 
-
-def _strong(aval: ShapedArray) -> ShapedArray:
-    return ShapedArray(aval.shape, aval.dtype)
 
 
 def _is_float(aval: ShapedArray) -> bool:
@@ -431,7 +428,7 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -
         reached = tuple(sorted(by_output))
         cts = [_as_dtype(by_output[j], out_avals[j]) for j in reached]
         if reached not in pullbacks:
-            avals = [get_aval(v) for v in vals] + [_strong(out_avals[j]) for j in reached]
+            avals = [get_aval(v) for v in vals] + [out_avals[j].strong() for j in reached]
             pullbacks[reached] = _trace_all(
                 [pullback_of(b, reached) for b in branches], [*vals, *cts], avals
             )

@@ -139,10 +139,6 @@ def _slice_aval(x) -> ShapedArray:
     return ShapedArray(aval.shape[1:], aval.dtype)
 
 
-def _strong(x) -> ShapedArray:
-    aval = get_aval(x)
-    return ShapedArray(aval.shape, aval.dtype)
-
 
 # -- jvp ---------------------------------------------------------------------------------
 
@@ -163,8 +159,9 @@ def _jvp_scan(trace: JVPTrace, body: TracedFunction, operands: list, n_consts: i
         step = functools.partial(
             _jvp_step, body, n_consts, n_carry, moving_consts, carry_idx, moving_xs, found
         )
-        avals = [get_aval(c) for c in consts] + [_strong(consts[k]) for k in moving_consts]
-        avals += [get_aval(c) for c in carry] + [_strong(carry[k]) for k in carry_idx]
+        avals = [get_aval(c) for c in consts]
+        avals += [get_aval(consts[k]).strong() for k in moving_consts]
+        avals += [get_aval(c) for c in carry] + [get_aval(carry[k]).strong() for k in carry_idx]
         avals += [_slice_aval(x) for x in xs] + [_slice_aval(xs[k]) for k in moving_xs]
         traced, new_consts = trace_body(step, avals, operands)
         grown = moving_carry | {k for k in found["carry"] if _is_float(carry[k])}
@@ -323,7 +320,7 @@ def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts:
         ct_carry = [_ct_or_zeros(cts, k, results) for k in float_carry]
         ct_ys = [cts[n_carry + k] for k in float_ys]
         acc = [_zeros_like(consts[k]) for k in diff_consts]
-        avals = [get_aval(c) for c in consts] + [_strong(c) for c in ct_carry + acc]
+        avals = [get_aval(c) for c in consts] + [get_aval(c).strong() for c in ct_carry + acc]
         avals += [_slice_aval(s) for s in [*stacked_carry, *xs, *ct_ys]]
         step = functools.partial(
             _pullback_step, _without_effects(body), n_consts, n_carry, float_carry, float_ys,
