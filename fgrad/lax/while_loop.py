@@ -30,13 +30,13 @@ from typing import Any
 from fgrad.core.abstract import get_aval
 from fgrad.core.argnums import replace_at
 from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import unwrap_own
+from fgrad.core.custom_derivatives import record_joint, unwrap_own
 from fgrad.core.errors import ShapeError, TransformError
 from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.make_jaxpr import make_jaxpr
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace, record_custom
+from fgrad.core.reverse_mode import GradTrace
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.core.vmap import vmap
 from fgrad.lax.checks import check_same_types
@@ -191,14 +191,10 @@ def _grad_loop(trace: GradTrace, cond: TracedFunction, body: TracedFunction, ope
     vals, links = unwrap_own(trace, operands)
     cond_consts, body_consts, carry = _split(vals, cond, body)
     out = _loop(cond, cond_consts, body, body_consts, carry)
-    return [
-        record_custom(trace, vals, links, o, _refuse_reverse_mode)
-        if get_aval(o).dtype.kind in "fc" else o
-        for o in out
-    ]
+    return record_joint(trace, vals, links, out, _refuse_reverse_mode)
 
 
-def _refuse_reverse_mode(ct):
+def _refuse_reverse_mode(cts):
     raise TransformError(
         "while_loop: reverse-mode differentiation (grad, vjp) of a loop whose condition "
         "is not known while tracing (under jit) is not supported: the backward pass "
