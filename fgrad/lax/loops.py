@@ -42,6 +42,13 @@ def _staging() -> bool:
     return any(isinstance(t, JaxprTrace) for t in active_traces())
 
 
+def _checked_step(body_fun: Callable, i, val):
+    """``body_fun(i, val)``, which must keep the carry's structure, shapes and dtypes."""
+    new = body_fun(i, val)
+    check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
+    return new
+
+
 def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     """``val = body_fun(i, val)`` for ``i`` in ``range(lower, upper)`` (``jax.lax.fori_loop``).
 
@@ -74,9 +81,7 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
 
         def step(carry, _):
             i, val = carry
-            new = body_fun(i, val)
-            check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
-            return (i + 1, new), None
+            return (i + 1, _checked_step(body_fun, i, val)), None
 
         no_xs = tree_flatten(None)[1]
         staged = _staged_scan(step, (index, init_val), [], no_xs, max(stop - start, 0), False)
@@ -84,9 +89,7 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
             return staged[0][1]
     val = init_val
     for i in range(start, stop):
-        new = body_fun(i, val)
-        check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
-        val = new
+        val = _checked_step(body_fun, i, val)
     return val
 
 
@@ -101,9 +104,7 @@ def _fori_while(lower, upper, body_fun: Callable, init_val):
 
     def body(state):
         i, stop, val = state
-        new = body_fun(i, val)
-        check_same_types("fori_loop", new, val, "body_fun's result", "the carry it was given")
-        return i + 1, stop, new
+        return i + 1, stop, _checked_step(body_fun, i, val)
 
     state = (asarray(lower, dtype), asarray(upper, dtype), init_val)
     return while_loop(lambda s: s[0] < s[1], body, state)[2]
