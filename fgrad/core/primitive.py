@@ -143,18 +143,8 @@ def evaluate(prim: Primitive, args, params: dict):
     """Run ``prim``'s impl on concrete arguments, explaining failures in fgrad's terms."""
     try:
         out = prim.impl(*args, **params)
-    except OverflowError as err:
-        big = [x for x in args if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX]
-        if big:
-            raise OverflowError(
-                f"`{prim.name}`: the Python int {big[0]} does not fit in int64, the dtype "
-                "NumPy gives Python ints that meet integers (NumPy raises the same error: "
-                f"{err}). fgrad has no arbitrary-precision integers: pass it as a float "
-                f"({float(big[0])!r}) or keep such arithmetic in plain Python."
-            ) from err
-        raise
-    except Exception:
-        explain_failure(prim, args, params)
+    except Exception as err:
+        explain_failure(prim, args, params, err)
         raise
     if flags.debug_nans or flags.debug_infs:
         check_finite(prim, args, out)
@@ -186,11 +176,22 @@ def _holds(x, test) -> bool:
     return np.issubdtype(dtype, np.inexact) and bool(test(x).any())
 
 
-def explain_failure(prim: Primitive, args, params: dict) -> None:
-    """After ``prim``'s impl failed on ``args``: raise a clearer error if they show why.
+def explain_failure(prim: Primitive, args, params: dict, err: Exception) -> None:
+    """After ``prim``'s impl raised ``err`` on ``args``: raise a clearer error if they show
+    why.
 
     Returns when they do not (the impl's own error is then the one to raise).
     """
+    if isinstance(err, OverflowError):
+        big = [x for x in args if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX]
+        if big:
+            raise OverflowError(
+                f"`{prim.name}`: the Python int {big[0]} does not fit in int64, the dtype "
+                "NumPy gives Python ints that meet integers (NumPy raises the same error: "
+                f"{err}). fgrad has no arbitrary-precision integers: pass it as a float "
+                f"({float(big[0])!r}) or keep such arithmetic in plain Python."
+            ) from err
+        return
     check_abstract(prim, args, params)
     from fgrad.core.backend import common_backend
 

@@ -271,8 +271,8 @@ class GradTrace(Trace):
         else:  # ``evaluate``, inlined: this is the cost of every recorded operation
             try:
                 ans = prim.impl(*vals, **params)
-            except Exception:
-                explain_failure(prim, vals, params)
+            except Exception as err:
+                explain_failure(prim, vals, params, err)
                 raise
             if flags.debug_nans or flags.debug_infs:
                 check_finite(prim, vals, ans)
@@ -324,13 +324,7 @@ _SCALAR_TYPES = frozenset(PYTHON_SCALARS) | {np.float64, np.float32, np.complex1
 
 def _placeholder(x):
     """What the tape keeps of a value no rule reads: its shape and dtype (see ``process``)."""
-    if x.__class__ is np.ndarray:
-        return array_aval(x)
-    if isinstance(x, Tracer):
-        return x.aval
-    if isinstance(x, (np.generic, *PYTHON_SCALARS)):
-        return x
-    return get_aval(x)
+    return x if isinstance(x, (np.generic, *PYTHON_SCALARS)) else get_aval(x)
 
 
 class _CustomCall:
