@@ -303,9 +303,10 @@ def load(path: str | os.PathLike, like: PyTree) -> PyTree:
     arrays = _read_archive(path)
     entries = _read_description(arrays, path)
     pairs, treedef = tree_flatten_with_path(like)
-    leaves = []
+    leaves, expected = [], set()
     for keys, like_leaf in pairs:
         name = keystr(keys)
+        expected.add(name)
         shape, dtype = _template_spec(like_leaf, name)
         arr = arrays.get(name)
         if arr is None:
@@ -328,7 +329,6 @@ def load(path: str | os.PathLike, like: PyTree) -> PyTree:
                 f"{arr.dtype} and cast afterwards if you want {dtype}"
             )
         leaves.append(_restore_leaf(arr, like_leaf))
-    expected = {keystr(keys) for keys, _ in pairs}
     extra = [e["path"] for e in entries if e["path"] not in expected]
     if extra:
         raise CheckpointError(
