@@ -236,7 +236,7 @@ def normal(stddev: float = 1e-2, dtype=np.float64) -> Initializer:
     default_dtype = dtype
 
     def init(key, shape, dtype=default_dtype):
-        return stddev * random.normal(key, shape, float_dtype(dtype, "normal"))
+        return stddev * random.normal(key, shape, dtype)  # random checks the dtype
 
     return init
 
@@ -248,7 +248,6 @@ def truncated_normal(
     default_dtype = dtype
 
     def init(key, shape, dtype=default_dtype):
-        dtype = float_dtype(dtype, "truncated_normal")
         return stddev * random.truncated_normal(key, lower, upper, shape, dtype)
 
     return init
@@ -259,7 +258,7 @@ def uniform(scale: float = 1e-2, dtype=np.float64) -> Initializer:
     default_dtype = dtype
 
     def init(key, shape, dtype=default_dtype):
-        return random.uniform(key, shape, float_dtype(dtype, "uniform"), 0.0, scale)
+        return random.uniform(key, shape, dtype, 0.0, scale)
 
     return init
 
