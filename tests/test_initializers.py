@@ -182,3 +182,10 @@ def test_variances_match_jax():
         se = math.sqrt(2 * 2 / ours.size)
         assert abs(ours.var() / theirs.var() - 1) < 6 * se
         assert abs(np.abs(ours).max() - np.abs(theirs).max()) < 0.05 * np.abs(theirs).max()
+
+
+@pytest.mark.parametrize("name", ["he_normal", "orthogonal"])
+def test_a_non_float_dtype_error_names_the_initializers_module(name):
+    pattern = r"fgrad\.nn\.initializers\.\w+: dtype must be a floating"
+    with pytest.raises(TypeError, match=pattern):
+        getattr(init, name)()(random.key(0), (3, 3), np.int32)

@@ -132,7 +132,7 @@ def variance_scaling(
 
     def init(key, shape, dtype=default_dtype):
         shape = shape_tuple(shape, "variance_scaling", _MODULE)
-        dtype = float_dtype(dtype, "variance_scaling")
+        dtype = float_dtype(dtype, "variance_scaling", _MODULE)
         fan_in, fan_out = _fans(shape, in_axis, out_axis, batch_axis)
         fan = {
             "fan_in": fan_in,
@@ -212,7 +212,7 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype=np.float64) -> I
 
     def init(key, shape, dtype=default_dtype):
         shape = shape_tuple(shape, "orthogonal", _MODULE)
-        dtype = float_dtype(dtype, "orthogonal")
+        dtype = float_dtype(dtype, "orthogonal", _MODULE)
         if len(shape) < 2:
             raise ValueError(
                 f"fgrad.nn.initializers.orthogonal: shape {shape} needs at least two dimensions"

@@ -40,11 +40,12 @@ __all__ = [
 ]
 
 
-def float_dtype(dtype, fn: str) -> np.dtype:
-    """``dtype`` (``None``: float64, fgrad's default) if it is a float dtype, else ``TypeError``."""
+def float_dtype(dtype, fn: str, module: str = "fgrad.random") -> np.dtype:
+    """``dtype`` (``None``: float64, fgrad's default) if it is a float dtype, else a
+    ``TypeError`` naming ``module.fn``."""
     dtype = np.dtype(np.float64 if dtype is None else dtype)
     if dtype.kind != "f":
-        raise TypeError(f"fgrad.random.{fn}: dtype must be a floating-point dtype, got {dtype}")
+        raise TypeError(f"{module}.{fn}: dtype must be a floating-point dtype, got {dtype}")
     return dtype
 
 
