@@ -44,14 +44,15 @@ def _no_results(*avals, **params) -> tuple:
     return ()
 
 
-debug_print_p = Primitive(
-    "debug_print",
-    _print_impl,
-    _no_results,
-    differentiable=False,
-    multiple_results=True,
-    effectful=True,
-)
+def _effect_primitive(name: str, impl: Callable, batch: Callable) -> Primitive:
+    """An effectful primitive with no results, its batch rule, and replay by ``bind``: a
+    recorded call replayed by ``eval_jaxpr`` under a transform runs through bind again."""
+    prim = Primitive(
+        name, impl, _no_results, differentiable=False, multiple_results=True, effectful=True
+    )
+    defbatch(prim, batch)
+    prim.custom_rules = lambda *leaves, **params: bind(prim, *leaves, **params)
+    return prim
 
 
 def _print_batch(size: int, vals: list, dims: list, fmt: str, tree: PyTreeDef):
@@ -60,9 +61,7 @@ def _print_batch(size: int, vals: list, dims: list, fmt: str, tree: PyTreeDef):
     return (), None
 
 
-defbatch(debug_print_p, _print_batch)
-# a recorded print replayed by eval_jaxpr under a transform prints through bind again
-debug_print_p.custom_rules = lambda *leaves, **params: bind(debug_print_p, *leaves, **params)
+debug_print_p = _effect_primitive("debug_print", _print_impl, _print_batch)
 
 
 def print(fmt: str, *args, **kwargs) -> None:  # noqa: A001 - the name users know from JAX
@@ -103,16 +102,6 @@ def _callback_impl(*leaves, callback: Callable, tree: PyTreeDef) -> tuple:
     return ()
 
 
-debug_callback_p = Primitive(
-    "debug_callback",
-    _callback_impl,
-    _no_results,
-    differentiable=False,
-    multiple_results=True,
-    effectful=True,
-)
-
-
 def _callback_batch(size: int, vals: list, dims: list, callback: Callable, tree: PyTreeDef):
     leaves = [v if d is None else batch_to_front(v, d, size) for v, d in zip(vals, dims)]
     for i in range(size):  # once per example, as JAX does
@@ -121,8 +110,7 @@ def _callback_batch(size: int, vals: list, dims: list, callback: Callable, tree:
     return (), None
 
 
-defbatch(debug_callback_p, _callback_batch)
-debug_callback_p.custom_rules = lambda *leaves, **params: bind(debug_callback_p, *leaves, **params)
+debug_callback_p = _effect_primitive("debug_callback", _callback_impl, _callback_batch)
 
 
 def callback(callback: Callable, *args, ordered: bool = False, **kwargs) -> None:
