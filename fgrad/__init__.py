@@ -22,12 +22,9 @@ Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 
 from __future__ import annotations
 
-import sys as _sys
-
-from fgrad import numpy_api as numpy
+from fgrad import numpy as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
 from fgrad.callbacks import pure_callback
-from fgrad.core import checkpoint_policies
 from fgrad.core import missing_names as _missing_names
 from fgrad.core.array_type import Array
 from fgrad.core.backend import (
@@ -38,9 +35,7 @@ from fgrad.core.backend import (
     devices,
 )
 from fgrad.core.backend import platform as default_backend
-from fgrad.core.checkpoint import checkpoint, remat
 from fgrad.core.config import config, default_device, disable_jit
-from fgrad.core.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.core.errors import (
     ConcretizationError,
     DtypeError,
@@ -53,13 +48,7 @@ from fgrad.core.errors import (
     TracerArrayConversionError,
     TransformError,
 )
-from fgrad.core.eval_shape import ShapeDtypeStruct, eval_shape
-from fgrad.core.forward_mode import jvp
-from fgrad.core.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
-from fgrad.core.jit import jit
-from fgrad.core.linearize import linearize
-from fgrad.core.make_jaxpr import make_jaxpr
 from fgrad.core.pytree import (
     register_dataclass,
     register_pytree_node,
@@ -69,13 +58,18 @@ from fgrad.core.pytree import (
     tree_structure,
     tree_unflatten,
 )
-from fgrad.core.reverse_mode import grad, value_and_grad, vjp
-from fgrad.core.vmap import vmap
 from fgrad.primitives.elementwise import stop_gradient
-
-_sys.modules[__name__ + ".numpy"] = numpy
-_sys.modules[__name__ + ".numpy.linalg"] = numpy.linalg
-_sys.modules[__name__ + ".numpy.fft"] = numpy.fft
+from fgrad.transforms import checkpoint_policies
+from fgrad.transforms.checkpoint import checkpoint, remat
+from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
+from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape
+from fgrad.transforms.forward_mode import jvp
+from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
+from fgrad.transforms.jit import jit
+from fgrad.transforms.linearize import linearize
+from fgrad.transforms.make_jaxpr import make_jaxpr
+from fgrad.transforms.reverse_mode import grad, value_and_grad, vjp
+from fgrad.transforms.vmap import vmap
 
 _SUBMODULES = (
     "optim",

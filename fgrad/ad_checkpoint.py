@@ -1,8 +1,8 @@
 """``fgrad.ad_checkpoint``: rematerialisation under JAX's module name (``jax.ad_checkpoint``):
 :func:`checkpoint` (also ``fgrad.checkpoint`` / ``fgrad.remat``), :func:`checkpoint_name`
-and ``checkpoint_policies``. See :mod:`fgrad.core.checkpoint`."""
+and ``checkpoint_policies``. See :mod:`fgrad.transforms.checkpoint`."""
 
-from fgrad.core import checkpoint_policies
-from fgrad.core.checkpoint import checkpoint, checkpoint_name, remat
+from fgrad.transforms import checkpoint_policies
+from fgrad.transforms.checkpoint import checkpoint, checkpoint_name, remat
 
 __all__ = ["checkpoint", "checkpoint_name", "checkpoint_policies", "remat"]

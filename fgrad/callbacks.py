@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import BatchTrace, BatchTracer
 from fgrad.core.errors import DtypeError, ShapeError, TransformError
-from fgrad.core.forward_mode import JVPTrace
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace
+from fgrad.transforms.batching import BatchTrace, BatchTracer
+from fgrad.transforms.forward_mode import JVPTrace
+from fgrad.transforms.reverse_mode import GradTrace
 
 VMAP_METHODS = ("sequential", "sequential_unrolled", "expand_dims", "broadcast_all")
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 
-from fgrad.core.batching import defbatch
-from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
+from fgrad.core.rules import defbatch
 from fgrad.core.trace_stack import active_traces
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.shape import batch_to_front
+from fgrad.transforms.make_jaxpr import JaxprTrace
 
 
 def _print_impl(*leaves, fmt: str, tree: PyTreeDef) -> tuple:

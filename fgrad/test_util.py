@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fgrad.core.abstract import get_aval
-from fgrad.core.forward_mode import jvp
 from fgrad.core.pytree import tree_flatten, tree_map
-from fgrad.core.reverse_mode import vjp
+from fgrad.transforms.forward_mode import jvp
+from fgrad.transforms.reverse_mode import vjp
 
 #: (eps, atol, rtol) for finite differences by dtype
 _TOLERANCES = {

@@ -318,7 +318,7 @@ def test_jit_on_the_backend(device):
         )
     )
     check_on_device(lambda p, x, y: step(p, x, y, 0.1), (params, x, y), device)
-    # transforms of a jitted function compile there too (fgrad/core/jit_rules.py)
+    # transforms of a jitted function compile there too (fgrad/transforms/jit_rules.py)
     jitted_loss = fgrad.jit(mlp_loss)
     check_on_device(fgrad.grad(jitted_loss), (params, x, y), device)
     per_example = fgrad.vmap(jitted_loss, in_axes=(None, 0, 0))

@@ -9,8 +9,8 @@ import pytest
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import nn, optim
-from fgrad.core.codegen import Replay
-from fgrad.core.optimize import optimize
+from fgrad.transforms.codegen import Replay
+from fgrad.transforms.optimize import optimize
 
 RNG = np.random.default_rng(0)
 
@@ -250,7 +250,7 @@ def test_transforms_of_a_jitted_function_are_compiled_once():
 
 
 def test_grad_of_jit_splits_forward_and_backward_without_recomputing():
-    from fgrad.core.jit_rules import CompiledVJP
+    from fgrad.transforms.jit_rules import CompiledVJP
 
     def f(w):
         return fnp.sum(fnp.exp(fnp.sin(w) * 2.0))

@@ -12,9 +12,9 @@ import pytest
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import grad, hessian, jacfwd, jacrev, jit, jvp, vjp, vmap
-from fgrad.core.codegen import Replay
-from fgrad.core.jit_cache import DEFAULT_CACHE_SIZE, RETRACE_WARNING_AFTER
-from fgrad.core.optimize import optimize
+from fgrad.transforms.codegen import Replay
+from fgrad.transforms.jit_cache import DEFAULT_CACHE_SIZE, RETRACE_WARNING_AFTER
+from fgrad.transforms.optimize import optimize
 from tests.helpers import numerical_grad
 
 W = np.arange(6.0).reshape(3, 2)

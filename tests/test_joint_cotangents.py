@@ -172,8 +172,8 @@ def test_custom_jvp_rule_with_a_loop_over_tangents():
 
 def test_transpose_linear_takes_none_as_a_zero_cotangent():
     from fgrad.core.abstract import ShapedArray
-    from fgrad.core.custom_derivatives import trace_linear
-    from fgrad.core.linearize import transpose_linear
+    from fgrad.transforms.custom_derivatives import trace_linear
+    from fgrad.transforms.linearize import transpose_linear
 
     aval = ShapedArray((), np.dtype(np.float64))
     lin = trace_linear(lambda ts: [ts[0] * 2.0, ts[0] * np.inf], [aval])
@@ -240,7 +240,7 @@ def test_checkpoint_recomputes_once_for_all_used_outputs():
 
 
 def test_grad_of_jit_runs_one_backward_program_per_call(monkeypatch):
-    from fgrad.core import jit_rules
+    from fgrad.transforms import jit_rules
 
     runs = []
     original = jit_rules._Backward.__call__
@@ -261,7 +261,7 @@ def test_grad_of_jit_runs_one_backward_program_per_call(monkeypatch):
 def test_grad_of_jit_backward_program_holds_only_reached_outputs():
     """The backward program built for output ``a`` alone reads no cotangent of ``b`` and
     computes nothing of ``b``'s derivatives."""
-    from fgrad.core.jit_rules import CompiledVJP
+    from fgrad.transforms.jit_rules import CompiledVJP
 
     compiled = CompiledVJP(lambda leaves: f(leaves[0]), [np.float64(2.0)], [0])
     only_a = compiled.backward((0,), [2.0]).replay.closed.jaxpr

@@ -9,8 +9,8 @@ import pytest
 
 import fgrad
 import fgrad.numpy as fnp
-from fgrad.numpy_api import bits
-from fgrad.numpy_api.no_derivative import _NAMES
+from fgrad.numpy import bits
+from fgrad.numpy.no_derivative import _NAMES
 from fgrad.test_util import check_grads
 
 RNG = np.random.default_rng(3)

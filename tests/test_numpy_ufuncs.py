@@ -18,7 +18,7 @@ import pytest
 
 import fgrad
 import fgrad.numpy as fnp
-from fgrad.numpy_api import ufuncs as ufuncs_module
+from fgrad.numpy import ufuncs as ufuncs_module
 from fgrad.test_util import check_grads
 
 

@@ -23,13 +23,14 @@ from test_primitive_rules import DIFF_CASES, Case, _normal_like, closed_over
 
 import fgrad
 import fgrad.numpy as fnp
-from fgrad.core import reverse_mode
+from fgrad.core import rules as rules_table
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.trace_stack import new_trace
 from fgrad.primitives.elementwise import mul_p
 from fgrad.primitives.special import erf
+from fgrad.transforms import reverse_mode
 
-DECLARED = [c for c in DIFF_CASES if c.prim in reverse_mode._reads]
+DECLARED = [c for c in DIFF_CASES if c.prim in rules_table.vjp_reads]
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def keep_nothing_extra(monkeypatch):
 
 def _keeping_everything(monkeypatch):
     """The tape as it was before the declarations: every input and result kept."""
-    monkeypatch.setattr(reverse_mode, "_single_plans", {})
+    monkeypatch.setattr(reverse_mode, "single_plans", {})
 
 
 def _traced_subsets(c: Case):
@@ -146,12 +147,12 @@ def test_small_values_and_undeclared_primitives_are_kept():
 
 
 def test_declaring_an_unknown_name_is_refused():
-    rules = reverse_mode.vjp_rules[mul_p]
+    rules = rules_table.vjp_rules[mul_p]
     with pytest.raises(ValueError, match="'z'.*not a parameter"):
-        reverse_mode.defvjp(mul_p, lambda g, ans, x, y: g * y, None, reads=("z", None))
+        rules_table.defvjp(mul_p, lambda g, ans, x, y: g * y, None, reads=("z", None))
     with pytest.raises(ValueError, match="2 rules but 1"):
-        reverse_mode.defvjp(mul_p, lambda g, ans, x, y: g, None, reads=("",))
-    assert reverse_mode.vjp_rules[mul_p] is rules  # refused before anything changed
+        rules_table.defvjp(mul_p, lambda g, ans, x, y: g, None, reads=("",))
+    assert rules_table.vjp_rules[mul_p] is rules  # refused before anything changed
 
 
 class _Tracked(np.ndarray):

@@ -2,8 +2,8 @@
 
 A :class:`Primitive` is a named operation with an ``impl`` rule (how to compute it
 on concrete arrays) and an ``abstract_eval`` rule (its output shape and dtype).
-Transforms keep their own rule tables keyed by primitive (``jvp_rules`` in
-:mod:`fgrad.core.forward_mode`, ``vjp_rules`` in :mod:`fgrad.core.reverse_mode`).
+The rule tables keyed by primitive (``jvp_rules``, ``vjp_rules``, ``batch_rules``) are in
+:mod:`fgrad.core.rules`; the transforms read them.
 
 ``bind`` finds the highest-level trace among the arguments' tracers and lets it
 process the primitive; with no tracer among the arguments it calls ``impl``

@@ -7,7 +7,7 @@ value and the tracer's index in the tape, forward mode a primal and a tangent,
 
 The array interface users call on tracers (``+``, ``@``, ``x[i]``, ``.sum()``,
 ...) *is* the NumPy API, so it is defined next to it, in
-:mod:`fgrad.numpy_api.array_methods`, and attached to this class when
+:mod:`fgrad.numpy.array_methods`, and attached to this class when
 ``fgrad.numpy`` is imported. What lives here is what concerns tracing itself:
 conversion to Python scalars, refusing conversion to NumPy, and immutability.
 """

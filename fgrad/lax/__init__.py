@@ -19,7 +19,7 @@
 ``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
 
-from fgrad import numpy_api as _numpy
+from fgrad import numpy as _numpy
 from fgrad.core import missing_names as _missing_names
 from fgrad.lax.cond import cond, switch
 from fgrad.lax.conv import (

@@ -46,22 +46,22 @@ from typing import Any
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray, get_aval
-from fgrad.core.argnums import replace_at
-from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import record_joint, unbatch, unwrap_own
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
-from fgrad.core.make_jaxpr import JaxprTrace, stage
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace, GradTracer, vjp
 from fgrad.core.tracer import Tracer, known_value
-from fgrad.core.vmap import vmap
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.traced_function import TracedFunction
-from fgrad.numpy_api.ufuncs import clip, where
+from fgrad.numpy.ufuncs import clip, where
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
+from fgrad.transforms.argnums import replace_at
+from fgrad.transforms.batching import BatchTrace, BatchTracer
+from fgrad.transforms.custom_derivatives import record_joint, unbatch, unwrap_own
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.transforms.make_jaxpr import JaxprTrace, stage
+from fgrad.transforms.reverse_mode import GradTrace, GradTracer, vjp
+from fgrad.transforms.vmap import vmap
 
 
 def _cond_impl(index, *operands, branches: tuple[_Branch, ...], quiet: bool) -> tuple:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad import numpy_api as fnp
+from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
 
 

@@ -25,15 +25,15 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import ShapeError
-from fgrad.core.make_jaxpr import JaxprTrace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.trace_stack import active_traces
 from fgrad.core.tracer import known_value
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.scan import scan_loop, trace_body
 from fgrad.lax.while_loop import while_loop
-from fgrad.numpy_api.creation import asarray, zeros
-from fgrad.numpy_api.manipulation import stack
+from fgrad.numpy.creation import asarray, zeros
+from fgrad.numpy.manipulation import stack
+from fgrad.transforms.make_jaxpr import JaxprTrace
 
 
 def _staging() -> bool:
@@ -220,7 +220,7 @@ def map(f: Callable, xs) -> Any:  # noqa: A001 - JAX's name
 
 def _empty_outputs(f: Callable, init, xs_flat: list, xs_tree):
     """The stacked outputs of zero steps: ``f``'s output shapes, traced, with length 0."""
-    from fgrad.core.make_jaxpr import make_jaxpr
+    from fgrad.transforms.make_jaxpr import make_jaxpr
 
     slices = [zeros(get_aval(x).shape[1:], get_aval(x).dtype) for x in xs_flat]
     example = tree_unflatten(xs_tree, slices)

@@ -37,17 +37,17 @@ from collections.abc import Callable, Sequence
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
-from fgrad.core.argnums import replace_at
-from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import record_joint, unwrap_own
-from fgrad.core.forward_mode import JVPTrace, JVPTracer
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
-from fgrad.core.make_jaxpr import JaxprTrace, check_outputs
 from fgrad.core.primitive import Primitive, bind, top_trace
-from fgrad.core.reverse_mode import GradTrace, vjp
 from fgrad.core.trace_stack import new_trace
 from fgrad.lax.traced_function import TracedFunction
 from fgrad.primitives.shape import batch_to_front, move_axis
+from fgrad.transforms.argnums import replace_at
+from fgrad.transforms.batching import BatchTrace, BatchTracer
+from fgrad.transforms.custom_derivatives import record_joint, unwrap_own
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
+from fgrad.transforms.make_jaxpr import JaxprTrace, check_outputs
+from fgrad.transforms.reverse_mode import GradTrace, vjp
 
 
 def _split(values: Sequence, n_consts: int, n_carry: int) -> tuple[list, list, list]:

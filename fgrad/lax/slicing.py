@@ -18,10 +18,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fgrad import numpy_api as fnp
+from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
 from fgrad.core.tracer import Tracer
-from fgrad.numpy_api.indexing import at, take_index
+from fgrad.numpy.indexing import at, take_index
 
 
 def _starts(

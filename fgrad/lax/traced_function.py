@@ -3,9 +3,9 @@ loop and branch primitives) carries its bodies."""
 
 from __future__ import annotations
 
-from fgrad.core.codegen import Replay
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
-from fgrad.core.optimize import optimize
+from fgrad.transforms.codegen import Replay
+from fgrad.transforms.optimize import optimize
 
 
 class TracedFunction:

@@ -9,7 +9,7 @@ modes. Under ``jit`` the predicate has no value; ``cond_fun`` and ``body_fun`` a
 traced once into jaxprs, and the loop is handled by what is tracing it:
 
 * ``jit``/``make_jaxpr`` record one ``while_loop`` primitive; its impl runs the
-  two compiled replays (:mod:`fgrad.core.codegen`) until the predicate is false.
+  two compiled replays (:mod:`fgrad.transforms.codegen`) until the predicate is false.
 * ``vmap`` inside ``jit`` records the batched loop: running while any example's
   predicate holds, masking the examples that are done, as in JAX.
 * ``jvp`` carries the tangents alongside, through ``jvp`` of the body.
@@ -28,22 +28,22 @@ from collections.abc import Callable
 from typing import Any
 
 from fgrad.core.abstract import get_aval
-from fgrad.core.argnums import replace_at
-from fgrad.core.batching import BatchTrace, BatchTracer
-from fgrad.core.custom_derivatives import record_joint, unwrap_own
 from fgrad.core.errors import ShapeError, TransformError
-from fgrad.core.forward_mode import JVPTrace, JVPTracer, jvp, unzip
-from fgrad.core.make_jaxpr import make_jaxpr
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.reverse_mode import GradTrace
 from fgrad.core.tracer import Tracer, known_value
-from fgrad.core.vmap import vmap
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.traced_function import TracedFunction
-from fgrad.numpy_api.manipulation import reshape
-from fgrad.numpy_api.reductions import any as any_
-from fgrad.numpy_api.ufuncs import where
+from fgrad.numpy.manipulation import reshape
+from fgrad.numpy.reductions import any as any_
+from fgrad.numpy.ufuncs import where
+from fgrad.transforms.argnums import replace_at
+from fgrad.transforms.batching import BatchTrace, BatchTracer
+from fgrad.transforms.custom_derivatives import record_joint, unwrap_own
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.transforms.make_jaxpr import make_jaxpr
+from fgrad.transforms.reverse_mode import GradTrace
+from fgrad.transforms.vmap import vmap
 
 
 def _while_impl(*operands, cond: TracedFunction, body: TracedFunction) -> tuple:
@@ -246,8 +246,8 @@ def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, opera
 
 def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction, operands):
     """One loop for the whole batch, running while any example's predicate holds."""
-    from fgrad.core.custom_derivatives import unbatch
     from fgrad.primitives.shape import batch_to_front
+    from fgrad.transforms.custom_derivatives import unbatch
 
     vals, axes = unbatch(trace, operands)
     cond_consts, body_consts, carry = _split(vals, cond, body)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from fgrad.lax.windows import reduce_window, reduction_identity
-from fgrad.numpy_api.creation import as_array
-from fgrad.numpy_api.ufuncs import divide
+from fgrad.numpy.creation import as_array
+from fgrad.numpy.ufuncs import divide
 from fgrad.primitives.conv import Pairs
 
 

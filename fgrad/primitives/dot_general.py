@@ -13,11 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.primitives.shape import move_axis, past_batch, transpose
 
 DimensionNumbers = tuple[

@@ -18,11 +18,9 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, result_dtype
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import DtypeError, ShapeError
-from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp, linear_jvp
 from fgrad.primitives.reductions import unbroadcast
 from fgrad.primitives.shape import batch_to_front, broadcast_to, lift_batched
 

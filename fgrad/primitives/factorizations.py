@@ -18,7 +18,7 @@ primitive          results                for ``a`` of shape ``(..., M, N)``
 applies that rule to concrete results only.
 
 These primitives carry no derivative or batch rules. Each is bound by a
-``custom_jvp`` function in ``fgrad/numpy_api/linalg.py`` (declared as the
+``custom_jvp`` function in ``fgrad/numpy/linalg.py`` (declared as the
 primitive's ``custom_rules``) whose forward rule gives the derivative and which
 ``vmap`` calls once on the whole stack: see :class:`fgrad.core.primitive.Primitive`.
 """

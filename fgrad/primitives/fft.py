@@ -3,7 +3,7 @@
 ``kind`` is ``"fft"`` or ``"ifft"`` (complex to complex), ``"rfft"`` (real to
 the half spectrum along the last of ``axes``) or ``"irfft"`` (half spectrum to
 real, of length ``n_last``). Sizes along the axes are fixed by the caller
-(``fgrad/numpy_api/fft.py`` pads and truncates first), so the primitive is a
+(``fgrad/numpy/fft.py`` pads and truncates first), so the primitive is a
 fixed linear map. Its jvp applies it to the tangent. Its vjp is the plain
 transpose (fgrad's complex convention): the DFT matrix is symmetric, so
 ``fft`` and ``ifft`` are their own transposes with the same ``norm``;
@@ -21,10 +21,8 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
-from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp, linear_jvp
 from fgrad.primitives.elementwise import real
 from fgrad.primitives.shape import past_batch
 
@@ -64,7 +62,7 @@ def fft(x, kind: str, axes: tuple[int, ...], n_last: int = 0, norm: str = "backw
 
 
 def _pad_last(g, axis: int, n: int):
-    from fgrad.numpy_api.manipulation import pad
+    from fgrad.numpy.manipulation import pad
 
     widths = [(0, 0)] * g.ndim
     widths[axis] = (0, n - g.shape[axis])
@@ -87,7 +85,7 @@ def _vjp_complex(g, ans, x, kind, axes, n_last, norm):
     if kind == "rfft":  # real part taken by the backward pass (x is real)
         return fft(_pad_last(g, last, x.shape[last]), "fft", axes, norm=norm)
     # irfft: x is the half spectrum of length m, ans has length n_last along `last`
-    from fgrad.numpy_api.indexing import take
+    from fgrad.numpy.indexing import take
 
     m = x.shape[last]
     full = take(fft(g, "ifft", axes, norm=norm), np.arange(m), axis=last)

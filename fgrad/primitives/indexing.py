@@ -18,11 +18,9 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.reductions import unbroadcast
 from fgrad.primitives.shape import (

@@ -8,7 +8,7 @@ determinants. Impls go through the inputs'
 array module (LAPACK on NumPy, cuSOLVER on CuPy). The other factorisations (eigh,
 SVD, QR, eig) and slogdet are multi-output primitives
 (``fgrad/primitives/factorizations.py``) bound by ``custom_jvp`` functions in
-``fgrad/numpy_api/linalg.py``, whose rules are linear in the tangent through these
+``fgrad/numpy/linalg.py``, whose rules are linear in the tangent through these
 primitives and ``dot_general``, which is what lets reverse mode transpose them.
 
 Rules of ``linalg_solve`` (holomorphic, so no conjugation under fgrad's complex
@@ -24,11 +24,9 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.primitives.dot_general import dot_general
 from fgrad.primitives.elementwise import add, conj, mul, neg
 from fgrad.primitives.reductions import reduce_sum

@@ -13,11 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp, linear_jvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp, linear_jvp
 from fgrad.primitives.shape import broadcast_to, move_axis, past_batch, reshape
 
 

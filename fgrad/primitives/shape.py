@@ -14,11 +14,9 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp, defjvp_all, linear_jvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp, defvjp_all
+from fgrad.core.rules import defbatch, defjvp, defjvp_all, defvjp, defvjp_all, linear_jvp
 
 # reductions imports this module; importing the module object (not names) lets
 # the two refer to each other, which unbroadcast and broadcast_to need.

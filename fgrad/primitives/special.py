@@ -17,9 +17,8 @@ import math
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defjvp, defvjp
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives.elementwise import _bcast
 from fgrad.primitives.reductions import unbroadcast

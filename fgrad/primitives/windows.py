@@ -18,11 +18,9 @@ import itertools
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
-from fgrad.core.batching import defbatch
 from fgrad.core.errors import ShapeError
-from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.primitives.conv import Pairs, dilate_shape, pad_and_dilate, window_count, windows
 from fgrad.primitives.shape import move_axis, reshape
 

@@ -16,7 +16,6 @@ and use each new key once. See ``docs/random.md``.
 
 from __future__ import annotations
 
-from fgrad.core.numpy_random_guard import FrozenRandomWarning
 from fgrad.random.distributions import (
     bernoulli,
     categorical,
@@ -36,6 +35,7 @@ from fgrad.random.distributions import (
 )
 from fgrad.random.prng import PRNGKey, bits, fold_in, key, key_data, split, wrap_key_data
 from fgrad.random.rejection import beta, chisquare, dirichlet, gamma, loggamma, poisson, t
+from fgrad.transforms.numpy_random_guard import FrozenRandomWarning
 
 __all__ = [
     "FrozenRandomWarning",

@@ -27,9 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.forward_mode import defjvp
 from fgrad.core.primitive import bind
-from fgrad.core.reverse_mode import defvjp
+from fgrad.core.rules import defjvp, defvjp
 from fgrad.primitives import elementwise as ew
 
 __all__ = ["digamma", "gamma_log_draw_derivative"]

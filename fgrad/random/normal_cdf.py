@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.custom_derivatives import custom_jvp
+from fgrad.transforms.custom_derivatives import custom_jvp
 
 __all__ = ["ndtr", "ndtri"]
 

@@ -22,11 +22,11 @@ import math
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.custom_derivatives import custom_jvp
 from fgrad.lax.while_loop import while_loop
 from fgrad.random.distributions import as_dtype, float_dtype, normal, param_shape, unit_uniform
 from fgrad.random.incomplete_gamma import gamma_log_draw_derivative
 from fgrad.random.prng import Shape, _check_key, fold_in, split
+from fgrad.transforms.custom_derivatives import custom_jvp
 
 __all__ = ["beta", "chisquare", "dirichlet", "gamma", "loggamma", "poisson", "t"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 import fgrad
-from fgrad.core.custom_derivatives import custom_vjp
 from fgrad.core.tracer import Tracer
 from fgrad.flatten_util import ravel_pytree
+from fgrad.transforms.custom_derivatives import custom_vjp
 
 
 def odeint(func, y0, t, args=(), **kwargs):

@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fgrad import numpy_api as fnp
+from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
-from fgrad.core.reverse_mode import value_and_grad
 from fgrad.lax.while_loop import while_loop
+from fgrad.transforms.reverse_mode import value_and_grad
 
 _RUNNING, _CONVERGED, _MAX_ITERATIONS, _LINE_SEARCH_FAILED = -1, 0, 1, 5
 

@@ -1,0 +1,430 @@
+"""Reductions with NumPy's ``axis``/``keepdims``/``dtype``: sum, mean, var, std, max, min, ..."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from fgrad.core.primitive import bind
+from fgrad.numpy.creation import as_array, astype
+from fgrad.primitives import elementwise as ew
+from fgrad.primitives import reductions as red
+from fgrad.primitives.elementwise import sqrt
+
+
+def normalize_axes(axis, ndim: int, fn: str) -> tuple[int, ...]:
+    """NumPy's ``axis`` (None, int or tuple, negatives allowed) as sorted non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+    out = []
+    for a in axes:
+        a = operator.index(a)
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(
+                f"{fn}: axis {a} is out of bounds for an array of dimension {ndim}"
+            )
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{fn}: duplicate value in 'axis': {axis}")
+    return tuple(sorted(out))
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _numpy_scalar(out):
+    """A concrete 0-d result as the NumPy scalar NumPy's reductions return."""
+    return out[()] if type(out) is np.ndarray and out.ndim == 0 else out
+
+
+def sum(a, axis=None, dtype=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (``numpy.sum``)."""
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    return red.reduce_sum(a, normalize_axes(axis, a.ndim, "sum"), keepdims)
+
+
+def mean(a, axis=None, dtype=None, keepdims: bool = False):
+    """Arithmetic mean over ``axis`` (``numpy.mean``); integers average in float64."""
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    axes = normalize_axes(axis, a.ndim, "mean")
+    return red.reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
+
+
+def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (``numpy.var``)."""
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    axes = normalize_axes(axis, a.ndim, "var")
+    centred = a - mean(a, axes, keepdims=True)
+    if centred.dtype.kind == "c":  # NumPy: the mean of |x - mean|^2, a real number
+        re, im = ew.real(centred), ew.imag(centred)
+        squares = re * re + im * im
+    else:
+        squares = centred * centred
+    return red.reduce_sum(squares, axes, keepdims) / (_count(a.shape, axes) - ddof)
+
+
+def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
+    """Standard deviation over ``axis`` (``numpy.std``).
+
+    Where the variance is 0 (one element, or all equal) the derivative is taken
+    as 0 instead of the NaN of ``sqrt``'s derivative at 0: exact for a single
+    element, and a subgradient at the kink otherwise.
+    """
+    v = var(a, axis, dtype, ddof, keepdims)
+    positive = v > 0
+    return _numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))
+
+
+def max(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Maximum over ``axis``; tied maxima share the derivative equally."""
+    a = as_array(a)
+    return red.reduce_max(a, normalize_axes(axis, a.ndim, "max"), keepdims)
+
+
+def min(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Minimum over ``axis``; tied minima share the derivative equally."""
+    a = as_array(a)
+    return red.reduce_min(a, normalize_axes(axis, a.ndim, "min"), keepdims)
+
+
+amax = max
+amin = min
+
+
+def _arg_axis(a, axis, fn: str) -> int | None:
+    return None if axis is None else normalize_axes(axis, a.ndim, fn)[0]
+
+
+def argmax(a, axis=None, keepdims: bool = False):
+    """Index of the maximum (``numpy.argmax``); an integer result with no derivative."""
+    a = as_array(a)
+    return bind(red.argmax_p, a, axis=_arg_axis(a, axis, "argmax"), keepdims=keepdims)
+
+
+def argmin(a, axis=None, keepdims: bool = False):
+    """Index of the minimum (``numpy.argmin``); an integer result with no derivative."""
+    a = as_array(a)
+    return bind(red.argmin_p, a, axis=_arg_axis(a, axis, "argmin"), keepdims=keepdims)
+
+
+# -- more of NumPy's reductions, composed from the functions above ------------------------
+
+
+def _no_out(out, fn: str) -> None:
+    if out is not None:
+        raise TypeError(
+            f"{fn}: the 'out' argument is not supported: fgrad arrays are immutable; use the "
+            "returned array instead"
+        )
+
+
+def _getitem(x, index):
+    from fgrad.primitives.indexing import getitem
+
+    return getitem(x, index)
+
+
+def _merge_last(a, axes):
+    from fgrad.numpy.manipulation import reshape, transpose
+
+    rest = [i for i in range(a.ndim) if i not in axes]
+    n = _count(a.shape, axes)
+    a = transpose(a, rest + list(axes))
+    return reshape(a, tuple(a.shape[: len(rest)]) + (n,))
+
+
+def _restore(out, shape, axes, keepdims):
+    from fgrad.numpy.manipulation import reshape
+
+    if keepdims:
+        return reshape(out, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+    return out
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """Product over ``axis`` (``numpy.prod``); exact derivatives, also where entries are 0.
+
+    Built as a balanced tree of elementwise products over the reduced axes, so
+    the derivative with respect to one entry is the product of the others.
+    """
+    _no_out(out, "prod")
+    if where is not None:
+        raise NotImplementedError("prod: 'where' is not supported")
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    else:
+        a = _scan_dtype(a, None)
+    axes = normalize_axes(axis, a.ndim, "prod")
+    x = _merge_last(a, axes)
+    if x.shape[-1] == 0:
+        from fgrad.numpy.creation import ones
+
+        res = ones(x.shape[:-1], x.dtype, like=x if isinstance(x, np.ndarray) else None)
+    else:
+        while x.shape[-1] > 1:
+            n = x.shape[-1]
+            m = n // 2 * 2
+            paired = _getitem(x, (Ellipsis, slice(0, m, 2))) * _getitem(
+                x, (Ellipsis, slice(1, m, 2))
+            )
+            if n > m:
+                from fgrad.numpy.manipulation import concatenate
+
+                paired = concatenate([paired, _getitem(x, (Ellipsis, slice(m, n)))], axis=-1)
+            x = paired
+        res = _getitem(x, (Ellipsis, 0))
+    if initial is not None:
+        res = res * initial
+    return _numpy_scalar(_restore(res, a.shape, axes, keepdims))
+
+
+def _scan(a, axis, fn: str, op, identity):
+    """Inclusive scan along ``axis`` (Hillis-Steele: log2(n) shifted elementwise ops)."""
+    from fgrad.numpy.creation import full
+    from fgrad.numpy.manipulation import concatenate, ravel
+
+    a = as_array(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = normalize_axes(axis, a.ndim, fn)[0]
+    n = a.shape[axis]
+    lead = (slice(None),) * axis
+    shift = 1
+    while shift < n:
+        pad_shape = a.shape[:axis] + (shift,) + a.shape[axis + 1 :]
+        pad = full(pad_shape, identity, a.dtype)
+        shifted = concatenate([pad, _getitem(a, lead + (slice(0, n - shift),))], axis)
+        a = op(a, shifted)
+        shift *= 2
+    return a
+
+
+def _scan_dtype(a, dtype):
+    a = as_array(a)
+    if dtype is not None:
+        return astype(a, dtype)
+    if a.dtype == bool or (a.dtype.kind == "i" and a.dtype.itemsize < np.dtype(np.intp).itemsize):
+        return astype(a, np.intp)
+    if a.dtype.kind == "u" and a.dtype.itemsize < np.dtype(np.uintp).itemsize:
+        return astype(a, np.uintp)
+    return a
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """Cumulative sum along ``axis`` (the flattened array when None), ``numpy.cumsum``."""
+    _no_out(out, "cumsum")
+    return _scan(_scan_dtype(a, dtype), axis, "cumsum", operator.add, 0)
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    """Cumulative product along ``axis``; exact derivatives also where entries are 0."""
+    _no_out(out, "cumprod")
+    return _scan(_scan_dtype(a, dtype), axis, "cumprod", operator.mul, 1)
+
+
+def ptp(a, axis=None, out=None, keepdims: bool = False):
+    """Range (maximum - minimum) over ``axis`` (``numpy.ptp``)."""
+    _no_out(out, "ptp")
+    return max(a, axis, keepdims=keepdims) - min(a, axis, keepdims=keepdims)
+
+
+def average(a, axis=None, weights=None, returned: bool = False, *, keepdims: bool = False):
+    """Weighted average over ``axis`` (``numpy.average``); differentiable in ``a`` and weights."""
+    from fgrad.numpy.manipulation import broadcast_to, reshape
+
+    a = as_array(a)
+    if weights is None:
+        avg = mean(a, axis, keepdims=keepdims)
+        if returned:
+            axes = normalize_axes(axis, a.ndim, "average")
+            scl = np.asarray(float(_count(a.shape, axes)), dtype=np.result_type(avg.dtype, 1.0))
+            return avg, np.broadcast_to(scl, avg.shape).copy()
+        return avg
+    w = as_array(weights)
+    axes = normalize_axes(axis, a.ndim, "average")
+    if w.shape != a.shape:
+        if axis is None:
+            raise TypeError("average: axis must be specified when shapes of a and weights differ")
+        if w.shape != tuple(a.shape[i] for i in axes):
+            raise ValueError("average: shape of weights must be consistent with shape of a")
+        w = reshape(w, tuple(a.shape[i] if i in axes else 1 for i in range(a.ndim)))
+        w = broadcast_to(w, a.shape)
+    if a.dtype.kind in "biu" and w.dtype.kind in "biu":
+        a = astype(a, np.float64)
+    scl = sum(w, axes, keepdims=keepdims)
+    avg = sum(a * w, axes, keepdims=keepdims) / scl
+    if returned:
+        return avg, broadcast_to(scl, avg.shape) if scl.shape != avg.shape else scl
+    return avg
+
+
+def _nonzero_mask(a):
+    a = as_array(a)
+    return a if a.dtype == bool else a != 0
+
+
+def count_nonzero(a, axis=None, *, keepdims: bool = False):
+    """Number of non-zero entries over ``axis``; an integer result with no derivative."""
+    m = astype(_nonzero_mask(a), np.intp)
+    out = sum(m, axis, keepdims=keepdims)
+    return out
+
+
+def all(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Whether every entry over ``axis`` is non-zero (``numpy.all``); no derivative."""
+    _no_out(out, "all")
+    return _all_any(_nonzero_mask(a), axis, keepdims, "all")
+
+
+def _all_any(m, axis, keepdims, fn):
+    axes = normalize_axes(axis, m.ndim, fn)
+    n = sum(astype(m, np.intp), axes, keepdims=keepdims)
+    return (n == _count(m.shape, axes)) if fn == "all" else (n > 0)
+
+
+def any(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+    """Whether some entry over ``axis`` is non-zero (``numpy.any``); no derivative."""
+    _no_out(out, "any")
+    return _all_any(_nonzero_mask(a), axis, keepdims, "any")
+
+
+def _nan_zeroed(a):
+    from fgrad.numpy.ufuncs import isnan, where
+
+    a = as_array(a)
+    if a.dtype.kind not in "fc":
+        return a, None
+    nan = isnan(a)
+    return where(nan, 0, a), nan
+
+
+def nansum(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+    """Sum treating NaN as zero (``numpy.nansum``); NaN entries get derivative 0."""
+    _no_out(out, "nansum")
+    return sum(_nan_zeroed(a)[0], axis, dtype, keepdims=keepdims)
+
+
+def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+    """Mean ignoring NaN (``numpy.nanmean``); all-NaN slices give NaN."""
+    _no_out(out, "nanmean")
+    z, nan = _nan_zeroed(a)
+    if nan is None:
+        return mean(z, axis, dtype, keepdims=keepdims)
+    if dtype is not None:
+        z = astype(z, dtype)
+    cnt = sum(astype(~nan, np.intp), axis, keepdims=keepdims)
+    if z.dtype.kind in "fc":  # count in the data's precision, as NumPy does
+        cnt = astype(as_array(cnt), z.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sum(z, axis, keepdims=keepdims) / cnt
+
+
+def _quantile(a, q, axis, keepdims, fn, method):
+    """Linear-interpolation quantiles ``q`` in [0, 1]; gradients flow to the two neighbours."""
+    from fgrad.numpy.indexing import argsort, take, take_along_axis
+    from fgrad.numpy.manipulation import reshape
+
+    if method != "linear":
+        raise NotImplementedError(f"{fn}: only method='linear' is supported")
+    a = as_array(a)
+    if a.dtype.kind not in "fc":
+        a = astype(a, np.float64)
+    q_dtype = None if type(q) in (int, float) else as_array(q).dtype
+    if q_dtype is not None and q_dtype.kind != "f":  # integer quantiles do not promote
+        q_dtype = None
+    # a NumPy q (not a Python number) takes part in the promotion, as in NumPy
+    if q_dtype is not None and np.result_type(a.dtype, q_dtype) != a.dtype:
+        a = astype(a, np.result_type(a.dtype, q_dtype))
+    axes = normalize_axes(axis, a.ndim, fn)
+    x = _merge_last(a, axes)
+    x = take_along_axis(x, argsort(x, axis=-1, stable=True), axis=-1)
+    n = x.shape[-1]
+    from fgrad.core.tracer import known_value
+    from fgrad.numpy.ufuncs import floor, minimum, where
+
+    qa = as_array(q)  # q may be traced: the positions are then computed
+    if qa.dtype.kind not in "f":  # NumPy computes positions in q's float dtype
+        qa = astype(qa, np.float64)
+    outside = known_value(any(qa < 0) | any(qa > 1))
+    if outside:
+        raise ValueError(f"{fn}: quantiles must be in the range [0, 1] (percentiles [0, 100])")
+    virtual = qa * (n - 1)
+    lo = astype(floor(virtual), np.intp)
+    hi = minimum(lo + 1, n - 1)
+    t = astype(virtual - lo, x.dtype)
+    lo_v = take(x, reshape(lo, (-1,)), axis=-1)
+    hi_v = take(x, reshape(hi, (-1,)), axis=-1)
+    tt = reshape(t, (-1,))
+
+    diff = hi_v - lo_v
+    res = where(tt >= 0.5, hi_v - diff * (1 - tt), lo_v + diff * tt)
+    # res: rest + (q.size,) -> q.shape + rest (+ keepdims ones)
+    from fgrad.numpy.manipulation import moveaxis
+
+    res = moveaxis(res, -1, 0)
+    rest = res.shape[1:]
+    if keepdims:
+        rest = tuple(1 if i in axes else d for i, d in enumerate(a.shape))
+    return _numpy_scalar(reshape(res, qa.shape + rest))
+
+
+def quantile(
+    a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
+):
+    """The ``q``-th quantiles over ``axis`` (``numpy.quantile``, linear interpolation)."""
+    _no_out(out, "quantile")
+    return _quantile(a, q, axis, keepdims, "quantile", method)
+
+
+def percentile(
+    a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
+):
+    """The ``q``-th percentiles over ``axis`` (``numpy.percentile``, linear interpolation)."""
+    _no_out(out, "percentile")
+    return _quantile(a, as_array(q) / 100, axis, keepdims, "percentile", method)
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims: bool = False):
+    """Median over ``axis`` (``numpy.median``); the derivative goes to the middle entries."""
+    _no_out(out, "median")
+    return _quantile(a, 0.5, axis, keepdims, "median", "linear")
+
+
+__all__ = [
+    "all",
+    "amax",
+    "amin",
+    "any",
+    "argmax",
+    "argmin",
+    "average",
+    "count_nonzero",
+    "cumprod",
+    "cumsum",
+    "max",
+    "mean",
+    "median",
+    "min",
+    "nanmean",
+    "nansum",
+    "percentile",
+    "prod",
+    "ptp",
+    "quantile",
+    "std",
+    "sum",
+    "var",
+]

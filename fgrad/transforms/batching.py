@@ -1,0 +1,98 @@
+"""The batching trace behind ``vmap``: tracers that carry a whole batch of values.
+
+A :class:`BatchTracer` stands for one example of a batch. It holds the batched
+array ``val`` and ``bdim``, the axis of ``val`` that runs over the batch; the
+shape users see (``aval``) is ``val``'s shape without that axis. When a primitive
+meets batch tracers, its *batch rule* computes the whole batch at once with one
+call of the primitive (or a few), never with a Python loop over examples.
+
+Batch rules live next to their primitives and are registered with
+:func:`defbatch`::
+
+    rule(size, vals, dims, **params) -> (out, out_dim)
+
+``vals`` are the arguments one level down (arrays or tracers of enclosing
+transforms), ``dims`` their batch axes (``None`` for arguments that do not vary
+over the batch), ``size`` the batch size. ``out_dim`` is the batch axis of
+``out``. Rules bind primitives on ``vals``, so enclosing transforms record them:
+``grad(vmap(f))`` and ``vmap(grad(f))`` both work without special code.
+"""
+
+from __future__ import annotations
+
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.errors import ConcretizationError
+from fgrad.core.primitive import Primitive
+from fgrad.core.rules import batch_rules
+from fgrad.core.trace_stack import Trace
+from fgrad.core.tracer import Tracer
+
+
+class BatchTracer(Tracer):
+    """One example of a batch: ``val`` holds all examples along axis ``bdim``."""
+
+    __slots__ = ("val", "bdim")
+
+    def __init__(self, trace: BatchTrace, val, bdim: int):
+        self._trace = trace
+        self.val = val
+        self.bdim = bdim
+
+    @property
+    def aval(self) -> ShapedArray:
+        return ShapedArray(self.shape, self.val.dtype, weak_type=get_aval(self.val).weak_type)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        shape = tuple(self.val.shape)
+        return shape[: self.bdim] + shape[self.bdim + 1 :]
+
+    @property
+    def ndim(self) -> int:
+        return self.val.ndim - 1
+
+    @property
+    def dtype(self):
+        return self.val.dtype
+
+    def value_below(self):
+        # Only the device is read through this (backend.backend_of); the batch shares it.
+        return self.val
+
+    def concrete_value(self):
+        raise ConcretizationError(
+            f"This traced {self.aval.str_short()} is one example of a batch being mapped by "
+            "vmap, so it has no single value: Python control flow (`if`, `while`), "
+            "float(), int(), bool() and functions whose result shape depends on the values "
+            "(unique, nonzero, boolean masks) cannot look at it. Express the choice "
+            "with fgrad.numpy.where, or pass the value as an unbatched argument (in_axes=None)."
+        )
+
+
+class BatchTrace(Trace):
+    """Applies primitives to whole batches through their batch rules."""
+
+    __slots__ = ("size",)
+    name = "vmap"
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        vals, dims = [], []
+        for x in args:
+            if isinstance(x, Tracer) and x._trace is self:
+                vals.append(x.val)
+                dims.append(x.bdim)
+            else:
+                vals.append(x)
+                dims.append(None)
+        rule = batch_rules.get(prim)
+        if rule is None:
+            raise NotImplementedError(
+                f"vmap: primitive `{prim.name}` has no batch rule yet; map the function "
+                "with a Python loop over the examples instead"
+            )
+        out, out_dim = rule(self.size, vals, dims, **params)
+        return out if out_dim is None else BatchTracer(self, out, out_dim)

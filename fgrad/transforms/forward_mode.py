@@ -1,0 +1,175 @@
+"""Forward mode: ``jvp``, the Jacobian-vector product.
+
+A :class:`JVPTracer` carries a primal value and a tangent of the same shape.
+Applying a primitive computes the primal result by binding it on the primal
+values (so outer transforms see it) and the tangent result from the primitive's
+jvp rules, which are written with fgrad operations and are therefore
+differentiable again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fgrad.core import backend
+from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.errors import TransformError
+from fgrad.core.primitive import Primitive, bind, evaluate
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.rules import jvp_rules
+from fgrad.core.trace_stack import Trace, new_trace
+from fgrad.core.tracer import Tracer
+
+
+class JVPTracer(Tracer):
+    """A primal value together with its tangent."""
+
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: JVPTrace, primal, tangent):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def aval(self) -> ShapedArray:
+        return get_aval(self.primal)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.primal.shape
+
+    @property
+    def dtype(self):
+        return self.primal.dtype
+
+    def value_below(self):
+        return self.primal
+
+    def concrete_value(self):
+        v = self.primal
+        return v.concrete_value() if isinstance(v, Tracer) else v
+
+    def __repr__(self) -> str:
+        return f"Traced<{self.aval.str_short()}> under jvp, primal={self.primal!r}"
+
+    __str__ = __repr__
+
+
+class JVPTrace(Trace):
+    """Propagates tangents alongside primal values."""
+
+    __slots__ = ()
+    name = "jvp"
+
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        primals = list(args)
+        tangents = []
+        nested = False  # does any primal belong to an enclosing transform?
+        for i, x in enumerate(args):
+            if isinstance(x, Tracer):
+                if x._trace is self:
+                    tangents.append((i, x.tangent))
+                    x = primals[i] = x.primal
+                nested = nested or isinstance(x, Tracer)
+        ans = bind(prim, *primals, **params) if nested else evaluate(prim, primals, params)
+        if not prim.differentiable:
+            return ans
+        rules = jvp_rules.get(prim)
+        if rules is None:
+            raise NotImplementedError(f"primitive `{prim.name}` has no forward-mode (jvp) rule")
+        if type(rules) is tuple:
+            t_out = None
+            for i, t in tangents:
+                if i >= len(rules):  # trailing operands without rules: index arrays
+                    continue
+                c = rules[i](t, ans, *primals, **params)
+                t_out = c if t_out is None else t_out + c
+        else:
+            all_t: list = [None] * len(args)
+            for i, t in tangents:
+                all_t[i] = t
+            t_out = rules(all_t, ans, *primals, **params)
+        if t_out.dtype != ans.dtype:  # a float32 tangent meeting a float64 constant
+            t_out = t_out.astype(ans.dtype)
+        return JVPTracer(self, ans, t_out)
+
+
+def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
+    """Evaluate ``fun`` and its directional derivative (Jacobian-vector product).
+
+    Parameters
+    ----------
+    fun
+        A function of pytrees of arrays, written with ``fgrad.numpy``.
+    primals
+        Tuple (or list) of the positional arguments: the point of evaluation.
+    tangents
+        Tuple (or list) with the same structure, shapes and dtypes as
+        ``primals``: the direction.
+
+    Returns
+    -------
+    primal_out, tangent_out
+        ``fun(*primals)`` and ``J(primals) @ tangents``, both with the
+        structure of ``fun``'s output.
+
+    Examples
+    --------
+    >>> fgrad.jvp(fnp.sin, (0.5,), (1.0,))    # (sin(0.5), cos(0.5))
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TransformError(
+            "jvp takes the primals and the tangents as tuples of positional arguments, "
+            f"e.g. jvp(f, (x,), (v,)); got {type(primals).__name__} and "
+            f"{type(tangents).__name__}"
+        )
+    p_flat, p_tree = tree_flatten(tuple(primals))
+    t_flat, t_tree = tree_flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise TransformError(
+            f"jvp: primals and tangents must have the same structure, got {p_tree} and {t_tree}"
+        )
+    p_flat = [x if isinstance(x, Tracer) or hasattr(x, "dtype") else np.asarray(x) for x in p_flat]
+    t_flat = [_check_tangent(p, t) for p, t in zip(p_flat, t_flat)]
+    trace = JVPTrace()
+    with backend.default_device_of(p_flat), new_trace(trace):
+        inputs = [JVPTracer(trace, p, t) for p, t in zip(p_flat, t_flat)]
+        out = fun(*tree_unflatten(p_tree, inputs))
+        out_flat, out_tree = tree_flatten(out)
+        primals_out, tangents_out = unzip(trace, out_flat)
+    return tree_unflatten(out_tree, primals_out), tree_unflatten(out_tree, tangents_out)
+
+
+def unzip(trace: JVPTrace, values) -> tuple[list, list]:
+    """Primals and tangents of ``values`` in ``trace``; untraced values get zero tangents."""
+    primals, tangents = [], []
+    for x in values:
+        if x.__class__ is JVPTracer and x._trace is trace:
+            primals.append(x.primal)
+            tangents.append(x.tangent)
+        else:
+            aval = get_aval(x)
+            primals.append(x)
+            tangents.append(backend.zeros(aval.shape, aval.dtype, like=x))
+    return primals, tangents
+
+
+def _check_tangent(primal, tangent):
+    aval = get_aval(primal)
+    if not isinstance(tangent, Tracer) and not hasattr(tangent, "dtype"):
+        tangent = backend.asarray(tangent, dtype=aval.dtype, like=primal)
+    if tuple(tangent.shape) != aval.shape:
+        raise TransformError(
+            f"jvp: each tangent must have the shape of its primal; primal {aval.str_short()} "
+            f"got a tangent of shape {tuple(tangent.shape)}"
+        )
+    if np.dtype(tangent.dtype) != aval.dtype:
+        raise TransformError(
+            f"jvp: each tangent must have the dtype of its primal; primal {aval.str_short()} "
+            f"got a tangent of dtype {np.dtype(tangent.dtype).name}. Convert it with "
+            f".astype({aval.dtype.name})."
+        )
+    return tangent
