@@ -100,6 +100,32 @@ class Primitive:
         self.custom_rules: Callable | None = None
         registry[name] = self
 
+    #: a staging trace records it as an equation (see ``Trace.process_call``)
+    staged = True
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class CallPrimitive:
+    """A higher-order operation that calls a function carried by its parameters.
+
+    ``custom_jvp`` and ``custom_vjp`` calls, ``checkpoint`` and a jitted function under
+    another transform are applied with :func:`bind_call`: each transform has a rule for
+    them (``*_call_rules`` in :mod:`fgrad.core.rules`), and without one (no trace,
+    ``make_jaxpr``) ``impl(*args, **params)`` runs the function itself, so a staged
+    jaxpr holds the primitives inside. Not in :data:`registry`: it has no abstract
+    evaluation and is never an equation.
+    """
+
+    __slots__ = ("name", "impl")
+
+    staged = False
+
+    def __init__(self, name: str, impl: Callable):
+        self.name = name
+        self.impl = impl
+
     def __repr__(self) -> str:
         return self.name
 
@@ -123,6 +149,23 @@ def bind(prim: Primitive, *args, **params):
     if level == DEAD_LEVEL:
         raise _escaped_error(prim, trace)
     return trace.process(prim, args, params)
+
+
+def bind_call(op: Primitive | CallPrimitive, *args, **params):
+    """Apply a higher-order operation: a :class:`CallPrimitive`, or a primitive whose
+    parameters hold functions (``cond``, ``scan``, ``while_loop``).
+
+    The top trace among ``args`` applies it with its rule for ``op``
+    (:meth:`~fgrad.core.trace_stack.Trace.process_call`); with no tracer among them,
+    ``op`` runs. ``args`` are the values a trace may own (flat leaves); what is not a
+    value (functions, tree structures) goes in ``params``.
+    """
+    trace = top_trace(args)
+    if trace is not None:
+        return trace.process_call(op, args, params)
+    if op.staged:
+        return evaluate(op, args, params)
+    return op.impl(*args, **params)
 
 
 def top_trace(args):

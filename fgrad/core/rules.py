@@ -9,7 +9,13 @@ here, and the transforms (:mod:`fgrad.transforms`) read them:
   the primitive is linear is its transpose), per argument (:func:`defvjp`) or
   variadic (:func:`defvjp_all`), with what each rule reads, from which the tape
   plans which values to keep;
-* ``batch_rules`` (``vmap``), :func:`defbatch`.
+* ``batch_rules`` (``vmap``), :func:`defbatch`;
+* the rules of the higher-order operations (``custom_jvp``/``custom_vjp`` calls,
+  ``checkpoint``, a jitted function, ``cond``, ``scan``, ``while_loop``,
+  ``pure_callback``) under each transform: ``jvp_call_rules``, ``grad_call_rules``,
+  ``batch_call_rules``, ``rule(trace, *args, **params)``, filled by :func:`defcall`
+  and read by :meth:`~fgrad.core.trace_stack.Trace.process_call`. They receive the
+  trace because they put values on it (tracers, tape entries) themselves.
 """
 
 from __future__ import annotations
@@ -219,3 +225,30 @@ batch_rules: dict[Primitive, Callable] = {}
 def defbatch(prim: Primitive, rule: Callable) -> None:
     """Register the batch rule of ``prim`` (see the module docstring for its signature)."""
     batch_rules[prim] = rule
+
+
+#: per higher-order operation, its rule under forward mode (``jvp``)
+jvp_call_rules: dict = {}
+#: per higher-order operation, its rule under reverse mode: it runs the operation one
+#: level down and records it on the tape (``grad``, ``vjp``)
+grad_call_rules: dict = {}
+#: per higher-order operation, its rule under ``vmap``
+batch_call_rules: dict = {}
+
+
+def defcall(
+    op,
+    *,
+    jvp: Callable | None = None,
+    grad: Callable | None = None,
+    batch: Callable | None = None,
+) -> None:
+    """Register what the higher-order operation ``op`` does under each transform.
+
+    Each rule is ``rule(trace, *args, **params)``, called by that transform's
+    :meth:`~fgrad.core.trace_stack.Trace.process_call` with its trace; a transform
+    without a rule stages ``op`` or runs its function (see there).
+    """
+    for table, rule in ((jvp_call_rules, jvp), (grad_call_rules, grad), (batch_call_rules, batch)):
+        if rule is not None:
+            table[op] = rule

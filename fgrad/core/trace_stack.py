@@ -17,6 +17,7 @@ That costs nothing per argument on the hot path.
 from __future__ import annotations
 
 import threading
+from types import MappingProxyType
 
 DEAD_LEVEL = 1 << 62
 
@@ -28,7 +29,8 @@ class Trace:
 
     Subclasses implement :meth:`process`, which receives the primitive, the
     positional arguments (a mix of its own tracers, lower-level tracers and
-    concrete values) and the static parameters.
+    concrete values) and the static parameters, and name in ``call_rules`` their
+    rules for higher-order operations (:meth:`process_call`).
     """
 
     __slots__ = ("level",)
@@ -36,11 +38,37 @@ class Trace:
     #: the transform's name as users know it, for messages
     name = "trace"
 
+    #: whether this trace's tracers have no values (``make_jaxpr``, ``jit``): only then
+    #: can a value a function closes over lack a concrete value
+    staging = False
+
+    #: this transform's rules for higher-order operations (``custom_jvp`` calls,
+    #: ``checkpoint``, a jitted function, ``cond``, ``scan``, ``while_loop``, ...), by
+    #: operation: ``rule(trace, *args, **params)``. The tables are in
+    #: :mod:`fgrad.core.rules`; the operations' own modules fill them.
+    call_rules: MappingProxyType = MappingProxyType({})
+
     def __init__(self) -> None:
         self.level = -1
 
     def process(self, prim, args: tuple, params: dict):
         raise NotImplementedError
+
+    def process_call(self, op, args: tuple, params: dict):
+        """Apply the higher-order operation ``op`` (see
+        :func:`~fgrad.core.primitive.bind_call`): by this transform's rule for it, else as
+        any primitive (one the jaxpr keeps: ``cond``, ``scan``, ...), else by running the
+        function it calls, so that this trace sees the operations inside."""
+        rule = self.call_rules.get(op)
+        if rule is not None:
+            return rule(self, *args, **params)
+        if op.staged:
+            return self.process(op, args, params)
+        return op.impl(*args, **params)
+
+    def owns(self, x) -> bool:
+        """Is ``x`` a tracer of this trace (rather than a value one level down)?"""
+        return getattr(x, "_trace", None) is self
 
     @property
     def alive(self) -> bool:
@@ -80,3 +108,11 @@ class new_trace:  # noqa: N801 - used like a function: ``with new_trace(trace):`
 def active_traces() -> list[Trace]:
     """The traces active in this thread, outermost first."""
     return list(_stack())
+
+
+def innermost_staging() -> Trace | None:
+    """The innermost active trace without values (``jit``, ``make_jaxpr``), or None."""
+    for trace in reversed(_stack()):
+        if trace.staging:
+            return trace
+    return None

@@ -57,10 +57,9 @@ from fgrad.numpy.ufuncs import clip, where
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
-from fgrad.transforms.custom_derivatives import record_joint, unbatch, unwrap_own
-from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
 from fgrad.transforms.make_jaxpr import JaxprTrace, stage
-from fgrad.transforms.reverse_mode import GradTrace, GradTracer, vjp
+from fgrad.transforms.reverse_mode import GradTrace, GradTracer, record_joint, vjp
 from fgrad.transforms.vmap import vmap
 
 
@@ -319,7 +318,7 @@ def _cond(index, branches: Sequence[_Branch], operands: Sequence, quiet=False) -
 
 def _jvp_cond(trace: JVPTrace, index, branches, operands: list, quiet: bool) -> list:
     """A ``cond`` over the branches' ``jvp``: primal and tangent outputs together."""
-    primals, tangents = unzip(trace, operands)
+    primals, tangents = trace.unzip(operands)
     if isinstance(index, JVPTracer) and index._trace is trace:
         index = index.primal
     moving = [
@@ -358,7 +357,7 @@ def _batch_cond(trace: BatchTrace, index, branches, operands: list, quiet: bool)
     result selected by its index."""
     batched_index = isinstance(index, BatchTracer) and index._trace is trace
     if batched_index:
-        vals, axes = unbatch(trace, [index, *operands])
+        vals, axes = trace.unbatch([index, *operands])
         if not any(isinstance(x, Tracer) for x in vals):  # nothing below records: run here
             with _floating_point_errors(True):
                 return _select_per_example(index, branches, operands)
@@ -369,7 +368,7 @@ def _batch_cond(trace: BatchTrace, index, branches, operands: list, quiet: bool)
         mapped = [vmap(select, tuple(axes), 0, trace.size)]
         index, quiet = 0, True
     else:
-        vals, axes = unbatch(trace, operands)
+        vals, axes = trace.unbatch(operands)
         mapped = [vmap(b.call, tuple(axes), 0, trace.size) for b in branches]
     mapped_branches, consts, _ = _trace_all(mapped, vals)
     outs = _cond(index, mapped_branches, [*consts, *vals], quiet)
@@ -399,7 +398,7 @@ def _select_per_example(index, branches, operands) -> list:
 def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -> list:
     """The ``cond`` one level down, recorded on the tape with a ``cond`` over the
     branches' pullbacks as its backward rule."""
-    vals, links = unwrap_own(trace, operands)
+    vals, links = trace.unwrap(operands)
     if isinstance(index, GradTracer) and index._trace is trace:
         index = index.val
     outs = _cond(index, branches, vals, quiet)

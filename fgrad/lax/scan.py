@@ -44,10 +44,9 @@ from fgrad.lax.traced_function import TracedFunction
 from fgrad.primitives.shape import batch_to_front, move_axis
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
-from fgrad.transforms.custom_derivatives import record_joint, unwrap_own
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
 from fgrad.transforms.make_jaxpr import JaxprTrace, check_outputs
-from fgrad.transforms.reverse_mode import GradTrace, vjp
+from fgrad.transforms.reverse_mode import GradTrace, record_joint, vjp
 
 
 def _split(values: Sequence, n_consts: int, n_carry: int) -> tuple[list, list, list]:
@@ -290,7 +289,7 @@ def _batched_step(body, size, in_batched, n_carry, batched, found, *args):
 
 def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts: int,
                n_carry: int, length: int, reverse: bool) -> list:
-    vals, links = unwrap_own(trace, operands)
+    vals, links = trace.unwrap(operands)
     consts, carry, xs = _split(vals, n_consts, n_carry)
     j = body.jaxpr
     carry_in = j.invars[n_consts : n_consts + n_carry]

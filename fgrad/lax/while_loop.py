@@ -39,10 +39,9 @@ from fgrad.numpy.reductions import any as any_
 from fgrad.numpy.ufuncs import where
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
-from fgrad.transforms.custom_derivatives import record_joint, unwrap_own
-from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
 from fgrad.transforms.make_jaxpr import make_jaxpr
-from fgrad.transforms.reverse_mode import GradTrace
+from fgrad.transforms.reverse_mode import GradTrace, record_joint
 from fgrad.transforms.vmap import vmap
 
 
@@ -188,7 +187,7 @@ def _grad_loop(trace: GradTrace, cond: TracedFunction, body: TracedFunction, ope
     """The loop runs one level down; its results go on the tape with a backward rule that
     refuses. A loop whose results no cotangent reaches (dead, or only feeding integer
     work) is therefore fine under ``grad``, as in JAX, which drops it."""
-    vals, links = unwrap_own(trace, operands)
+    vals, links = trace.unwrap(operands)
     cond_consts, body_consts, carry = _split(vals, cond, body)
     out = _loop(cond, cond_consts, body, body_consts, carry)
     return record_joint(trace, vals, links, out, _refuse_reverse_mode)
@@ -214,7 +213,7 @@ def _split(values: list, cond: TracedFunction, body: TracedFunction) -> tuple[li
 
 def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, operands) -> list:
     """Tangents of the floating-point carries ride along: the body becomes its ``jvp``."""
-    primals, tangents = unzip(trace, operands)
+    primals, tangents = trace.unzip(operands)
     cond_consts, body_consts, carry = _split(primals, cond, body)
     _, body_const_tangents, carry_tangents = _split(tangents, cond, body)
     n, m = len(carry), len(body_consts)
@@ -247,9 +246,8 @@ def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, opera
 def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction, operands):
     """One loop for the whole batch, running while any example's predicate holds."""
     from fgrad.primitives.shape import batch_to_front
-    from fgrad.transforms.custom_derivatives import unbatch
 
-    vals, axes = unbatch(trace, operands)
+    vals, axes = trace.unbatch(operands)
     cond_consts, body_consts, carry = _split(vals, cond, body)
     cond_axes, body_axes, carry_axes = _split(axes, cond, body)
     carry = [batch_to_front(c, a, trace.size) for c, a in zip(carry, carry_axes)]

@@ -23,9 +23,11 @@ from __future__ import annotations
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.primitive import Primitive
-from fgrad.core.rules import batch_rules
+from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.rules import batch_call_rules, batch_rules
 from fgrad.core.trace_stack import Trace
 from fgrad.core.tracer import Tracer
+from fgrad.primitives.shape import move_axis
 
 
 class BatchTracer(Tracer):
@@ -74,6 +76,7 @@ class BatchTrace(Trace):
 
     __slots__ = ("size",)
     name = "vmap"
+    call_rules = batch_call_rules
 
     def __init__(self, size: int):
         super().__init__()
@@ -96,3 +99,21 @@ class BatchTrace(Trace):
             )
         out, out_dim = rule(self.size, vals, dims, **params)
         return out if out_dim is None else BatchTracer(self, out, out_dim)
+
+    def unbatch(self, flat: list) -> tuple[list, list]:
+        """The values of ``flat`` one level down, batch axes first, and those axes (0, or
+        None for values not of this trace)."""
+        vals, axes = [], []
+        for x in flat:
+            if x.__class__ is BatchTracer and x._trace is self:
+                vals.append(move_axis(x.val, x.bdim, 0))
+                axes.append(0)
+            else:
+                vals.append(x)
+                axes.append(None)
+        return vals, axes
+
+    def rebatch(self, out):
+        """Outputs computed for the whole batch (batch axis first) as this trace's tracers."""
+        out_flat, out_tree = tree_flatten(out)
+        return tree_unflatten(out_tree, [BatchTracer(self, o, 0) for o in out_flat])

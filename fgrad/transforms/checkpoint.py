@@ -26,8 +26,7 @@ from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.transforms.argnums import replace_at, split_static
 from fgrad.transforms.checkpoint_policies import Policy, everything_saveable
-from fgrad.transforms.custom_derivatives import record_joint, unwrap_own
-from fgrad.transforms.reverse_mode import GradTrace, vjp
+from fgrad.transforms.reverse_mode import GradTrace, record_joint, vjp
 
 
 def checkpoint(
@@ -100,7 +99,7 @@ def _rematerialised(fun: Callable, args: tuple) -> Any:
     trace = top_trace(flat)
     if not isinstance(trace, GradTrace):
         return fun(*args)
-    vals, links = unwrap_own(trace, flat)
+    vals, links = trace.unwrap(flat)
     out_flat, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, vals)))
     traced = [pos for pos, _ in links]
 

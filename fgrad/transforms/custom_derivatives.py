@@ -40,84 +40,17 @@ from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions
-from fgrad.transforms.batching import BatchTrace, BatchTracer
-from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, unzip
+from fgrad.transforms.batching import BatchTrace
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
 from fgrad.transforms.linearize import transpose_linear
 from fgrad.transforms.make_jaxpr import JaxprTrace
-from fgrad.transforms.reverse_mode import GradTrace, _real_if_input_real, record_custom
+from fgrad.transforms.reverse_mode import GradTrace, record_joint
 from fgrad.transforms.vmap import broadcast_prefix, vmap
 
 
 def _zeros_like(x):
     aval = get_aval(x)
     return backend.zeros(aval.shape, aval.dtype, like=x)
-
-
-def unwrap_own(trace, flat: list) -> tuple[list, list]:
-    """Values of ``flat`` one level down, and ``links`` for the tape (see GradTrace.process)."""
-    vals, links = [], []
-    for i, x in enumerate(flat):
-        if isinstance(x, Tracer) and x._trace is trace:
-            links.append((i, x.idx))
-            x = x.val
-        vals.append(x)
-    return vals, links
-
-
-class Cotangents:
-    """The cotangents that reached some outputs of one joint tape entry, by output
-    position; the tape sums two of them (one per use of an output) with ``+``."""
-
-    __slots__ = ("by_output",)
-
-    def __init__(self, by_output: dict):
-        self.by_output = by_output
-
-    def __add__(self, other: Cotangents) -> Cotangents:
-        merged = dict(self.by_output)
-        for k, ct in other.by_output.items():
-            merged[k] = ct if k not in merged else merged[k] + ct
-        return Cotangents(merged)
-
-
-def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Callable) -> list:
-    """Put the floating-point ``outs`` of one call on ``trace``'s tape with ONE backward
-    rule for all of them, ``bwd({output position: cotangent}) -> cotangent per value``
-    (``None`` for zero).
-
-    ``bwd`` runs once per backward pass and sees the cotangents of exactly the outputs
-    the pass reached; the others are symbolic zeros, never materialised, so an infinite
-    derivative towards an unused output cannot meet a zero (``0 * inf``), and a call with
-    k used outputs is pulled back once, not k times. A hidden entry collects the outputs'
-    cotangents (each output's entry passes its own on as :class:`Cotangents`; being
-    recorded first, the hidden entry is reached last); a lone floating-point output
-    needs none and is recorded directly. Outputs that are not floating point have no
-    derivative and stay plain values, as for non-differentiable primitives. ``links``
-    pairs positions in ``vals`` with tape indices, as in
-    :meth:`~fgrad.transforms.reverse_mode.GradTrace.process`.
-    """
-    floats = [k for k, o in enumerate(outs) if get_aval(o).dtype.kind in "fc"]
-    if len(floats) <= 1:  # the common case needs no hidden entry
-        outs = list(outs)
-        for k in floats:
-            outs[k] = record_custom(trace, vals, links, outs[k], lambda ct, k=k: bwd({k: ct}))
-        return outs
-
-    def joint_bwd(ct: Cotangents) -> list:
-        cts = bwd(ct.by_output)
-        return [c if c is None else _real_if_input_real(c, v) for c, v in zip(cts, vals)]
-
-    joint = record_custom(trace, vals, links, None, joint_bwd)
-    return [
-        record_custom(trace, [None], [(0, joint.idx)], o, functools.partial(_to_joint, k))
-        if k in floats
-        else o
-        for k, o in enumerate(outs)
-    ]
-
-
-def _to_joint(k: int, ct) -> list:
-    return [Cotangents({k: ct})]
 
 
 def trace_linear(fun: Callable, avals: list[ShapedArray]) -> ClosedJaxpr:
@@ -140,27 +73,6 @@ def _add(a, b):
     return a + b
 
 
-
-
-def unbatch(trace: BatchTrace, flat: list) -> tuple[list, list]:
-    """Values of ``flat`` one level down with batch axes first, and those axes (0 or None)."""
-    from fgrad.primitives.shape import move_axis
-
-    vals, axes = [], []
-    for x in flat:
-        if isinstance(x, BatchTracer) and x._trace is trace:
-            vals.append(move_axis(x.val, x.bdim, 0))
-            axes.append(0)
-        else:
-            vals.append(x)
-            axes.append(None)
-    return vals, axes
-
-
-def rebatch(trace: BatchTrace, out):
-    """Outputs computed for the whole batch (batch axis first) as batch tracers."""
-    out_flat, out_tree = tree_flatten(out)
-    return tree_unflatten(out_tree, [BatchTracer(trace, o, 0) for o in out_flat])
 
 
 def check_nondiff_argnums(nondiff_argnums: int | Sequence[int], name: str) -> tuple[int, ...]:
@@ -220,7 +132,7 @@ def _batched_nondiff(trace: BatchTrace, split: _NondiffSplit, to_front=None) -> 
     """The nondiff arguments one level down (batch axes first, each leaf passed through
     ``to_front(leaf, axis)`` if given) and their axes, per argument."""
     flat, tree = tree_flatten(split.nondiff)
-    vals, axes = unbatch(trace, flat)
+    vals, axes = trace.unbatch(flat)
     if to_front is not None:
         vals = [to_front(v, a) for v, a in zip(vals, axes)]
     return tree_unflatten(tree, vals), tree_unflatten(tree, axes)
@@ -339,7 +251,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
         return self.jvp(*nondiff, primals, tangents)
 
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
-        vals, axes = unbatch(trace, flat)
+        vals, axes = trace.unbatch(flat)
         if self.vectorized:
             from fgrad.primitives.shape import batch_to_front
 
@@ -348,7 +260,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
 
             vals = [to_front(v, a) for v, a in zip(vals, axes)]
             nondiff, _ = _batched_nondiff(trace, split, to_front)
-            return rebatch(trace, self(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
+            return trace.rebatch(self(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
         nondiff, nd_axes = _batched_nondiff(trace, split)
         in_axes = tree_unflatten(in_tree, axes)
         size = trace.size
@@ -357,10 +269,10 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
             nondiff_argnums=self.nondiff_argnums,
         )
         batched.defjvp(vmap(self.jvp, (*nd_axes, in_axes, in_axes), 0, size))
-        return rebatch(trace, batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
+        return trace.rebatch(batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
     def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
-        primals, tangents = unzip(trace, flat)
+        primals, tangents = trace.unzip(flat)
         out, t_out = self._rule(
             split.nondiff, tree_unflatten(in_tree, primals), tree_unflatten(in_tree, tangents)
         )
@@ -376,7 +288,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
         )
 
     def _vjp_call(self, trace: GradTrace, split: _NondiffSplit, flat: list, in_tree):
-        vals, links = unwrap_own(trace, flat)
+        vals, links = trace.unwrap(flat)
         box = []
 
         def tangent_map(tangents):
@@ -443,7 +355,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         cotangents of arguments shared by the batch summed over it."""
         from fgrad.primitives.reductions import reduce_sum
 
-        vals, axes = unbatch(trace, flat)
+        vals, axes = trace.unbatch(flat)
         nondiff, nd_axes = _batched_nondiff(trace, split)
         in_axes = tree_unflatten(in_tree, axes)
         size = trace.size
@@ -463,7 +375,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         all_axes = split.merge(nd_axes, in_axes)
         batched = custom_vjp(vmap(self.fun, all_axes, 0, size), self.nondiff_argnums)
         batched.defvjp(vmap(self.fwd, all_axes, 0, size), batched_bwd)
-        return rebatch(trace, batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
+        return trace.rebatch(batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
     def _flat_bwd(self, nondiff: tuple, res, out_tree, cts_out: list, in_tree, like: list):
         cts = self.bwd(*nondiff, res, tree_unflatten(out_tree, cts_out))
@@ -495,7 +407,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         return flat
 
     def _vjp_call(self, trace: GradTrace, split: _NondiffSplit, flat: list, in_tree):
-        vals, links = unwrap_own(trace, flat)
+        vals, links = trace.unwrap(flat)
         out, res = self.fwd(*split.merge(split.nondiff, tree_unflatten(in_tree, vals)))
         out_flat, out_tree = tree_flatten(out)
 
@@ -506,7 +418,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         return tree_unflatten(out_tree, record_joint(trace, vals, links, out_flat, bwd))
 
     def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
-        primals, tangents = unzip(trace, flat)
+        primals, tangents = trace.unzip(flat)
         out, res = self.fwd(*split.merge(split.nondiff, tree_unflatten(in_tree, primals)))
         out_flat, out_tree = tree_flatten(out)
         try:

@@ -18,7 +18,7 @@ from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.primitive import Primitive, bind, evaluate
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.rules import jvp_rules
+from fgrad.core.rules import jvp_call_rules, jvp_rules
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 
@@ -63,6 +63,7 @@ class JVPTrace(Trace):
 
     __slots__ = ()
     name = "jvp"
+    call_rules = jvp_call_rules
 
     def process(self, prim: Primitive, args: tuple, params: dict):
         primals = list(args)
@@ -95,6 +96,19 @@ class JVPTrace(Trace):
         if t_out.dtype != ans.dtype:  # a float32 tangent meeting a float64 constant
             t_out = t_out.astype(ans.dtype)
         return JVPTracer(self, ans, t_out)
+
+    def unzip(self, values) -> tuple[list, list]:
+        """Primals and tangents of ``values``; values not of this trace get zero tangents."""
+        primals, tangents = [], []
+        for x in values:
+            if x.__class__ is JVPTracer and x._trace is self:
+                primals.append(x.primal)
+                tangents.append(x.tangent)
+            else:
+                aval = get_aval(x)
+                primals.append(x)
+                tangents.append(backend.zeros(aval.shape, aval.dtype, like=x))
+        return primals, tangents
 
 
 def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
@@ -139,22 +153,8 @@ def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
         inputs = [JVPTracer(trace, p, t) for p, t in zip(p_flat, t_flat)]
         out = fun(*tree_unflatten(p_tree, inputs))
         out_flat, out_tree = tree_flatten(out)
-        primals_out, tangents_out = unzip(trace, out_flat)
+        primals_out, tangents_out = trace.unzip(out_flat)
     return tree_unflatten(out_tree, primals_out), tree_unflatten(out_tree, tangents_out)
-
-
-def unzip(trace: JVPTrace, values) -> tuple[list, list]:
-    """Primals and tangents of ``values`` in ``trace``; untraced values get zero tangents."""
-    primals, tangents = [], []
-    for x in values:
-        if x.__class__ is JVPTracer and x._trace is trace:
-            primals.append(x.primal)
-            tangents.append(x.tangent)
-        else:
-            aval = get_aval(x)
-            primals.append(x)
-            tangents.append(backend.zeros(aval.shape, aval.dtype, like=x))
-    return primals, tangents
 
 
 def _check_tangent(primal, tangent):

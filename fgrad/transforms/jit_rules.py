@@ -49,12 +49,11 @@ from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
 from fgrad.transforms.codegen import Replay
-from fgrad.transforms.custom_derivatives import record_joint, unwrap_own
-from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp, unzip
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
 from fgrad.transforms.jit_cache import ProgramCache, Signature
 from fgrad.transforms.make_jaxpr import JitTrace, check_outputs
 from fgrad.transforms.optimize import optimize
-from fgrad.transforms.reverse_mode import GradTrace, vjp
+from fgrad.transforms.reverse_mode import GradTrace, record_joint, vjp
 from fgrad.transforms.vmap import vmap
 
 
@@ -232,7 +231,7 @@ def _compiled_run(cache: ProgramCache, key: Signature, build: Callable, run: Cal
 
 
 def _grad_call(cache: ProgramCache, key: Signature, call: Callable, trace: GradTrace, flat: list):
-    vals, links = unwrap_own(trace, flat)
+    vals, links = trace.unwrap(flat)
     if any(isinstance(v, Tracer) for v in vals):
         return None
     traced = [pos for pos, _ in links]
@@ -246,7 +245,7 @@ def _grad_call(cache: ProgramCache, key: Signature, call: Callable, trace: GradT
 
 
 def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTrace, flat: list):
-    primals, tangents = unzip(trace, flat)
+    primals, tangents = trace.unzip(flat)
     if any(isinstance(v, Tracer) for v in primals + tangents):
         return None
     moving = tuple(k for k, x in enumerate(flat) if isinstance(x, JVPTracer) and x._trace is trace)
@@ -272,9 +271,8 @@ def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTra
 def _batch_call(
     cache: ProgramCache, key: Signature, call: Callable, trace: BatchTrace, flat: list
 ):
-    from fgrad.transforms.custom_derivatives import unbatch
 
-    vals, axes = unbatch(trace, flat)
+    vals, axes = trace.unbatch(flat)
     if any(isinstance(v, Tracer) for v in vals):
         return None
 

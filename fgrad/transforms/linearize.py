@@ -29,9 +29,9 @@ from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.trace_stack import new_trace
 from fgrad.transforms.argnums import replace_at
-from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, unzip
+from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
 from fgrad.transforms.make_jaxpr import JaxprTrace
-from fgrad.transforms.reverse_mode import GradTrace, GradTracer, backward_pass, vjp
+from fgrad.transforms.reverse_mode import GradTrace, GradTracer, backward_pass, record_joint, vjp
 
 
 def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]:
@@ -42,7 +42,7 @@ def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]
         jvp_trace = JVPTrace()
         with new_trace(jvp_trace):
             out = fun(*[JVPTracer(jvp_trace, p, t) for p, t in zip(primals, tangents)])
-            primals_out, tangents_out = unzip(jvp_trace, out)
+            primals_out, tangents_out = jvp_trace.unzip(out)
         outvars = [jaxpr_trace.to_var(t) for t in tangents_out]
     jaxpr = Jaxpr(jaxpr_trace.constvars, jaxpr_trace.invars, jaxpr_trace.eqns, outvars)
     return primals_out, ClosedJaxpr(jaxpr, jaxpr_trace.consts)
@@ -143,7 +143,6 @@ def _record_multi_output(tape: GradTrace, eqn, vals: list, links: list) -> list:
     """A multi-output equation of a linear jaxpr (a staged loop over tangents) as one
     joint tape entry. It is linear in its linear inputs, so its transpose is the vjp of
     its rules (``custom_rules``) at zero there, of the outputs that have cotangents."""
-    from fgrad.transforms.custom_derivatives import record_joint  # it imports this module
 
     linear = [pos for pos, _ in links]
     point = replace_at(vals, linear, [backend.zeros(vals[p].shape, vals[p].dtype) for p in linear])

@@ -44,6 +44,7 @@ class JaxprTrace(Trace):
 
     __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "device")
     name = "make_jaxpr"
+    staging = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -40,7 +40,7 @@ from fgrad.core.config import flags
 from fgrad.core.errors import DtypeError, TransformError
 from fgrad.core.primitive import Primitive, bind, check_finite, explain_failure
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.rules import single_plans, tape_plan, vjp_rules
+from fgrad.core.rules import grad_call_rules, single_plans, tape_plan, vjp_rules
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import split_args
@@ -86,6 +86,7 @@ class GradTrace(Trace):
 
     __slots__ = ("tape", "count", "dropping", "closures")
     name = "grad/vjp"
+    call_rules = grad_call_rules
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,6 +96,17 @@ class GradTrace(Trace):
         # whether an entry's rule is a closure (see record_custom), which may return an
         # array from outside the backward pass, an input among them
         self.closures = False
+
+    def unwrap(self, flat: list) -> tuple[list, list]:
+        """The values of ``flat`` one level down, and ``links`` for the tape: pairs of a
+        position in ``flat`` holding one of this trace's tracers and its tape index."""
+        vals, links = [], []
+        for i, x in enumerate(flat):
+            if x.__class__ is GradTracer and x._trace is self:
+                links.append((i, x.idx))
+                x = x.val
+            vals.append(x)
+        return vals, links
 
     def new_input(self, val) -> GradTracer:
         idx = self.count
@@ -208,6 +220,62 @@ def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable)
     shapes = [_placeholder(v) for v in vals]
     trace.tape.append((custom_call, {"bwd": bwd}, shapes, links, idx, None))
     return GradTracer(trace, ans, idx)
+
+
+class Cotangents:
+    """The cotangents that reached some outputs of one joint tape entry, by output
+    position; the tape sums two of them (one per use of an output) with ``+``."""
+
+    __slots__ = ("by_output",)
+
+    def __init__(self, by_output: dict):
+        self.by_output = by_output
+
+    def __add__(self, other: Cotangents) -> Cotangents:
+        merged = dict(self.by_output)
+        for k, ct in other.by_output.items():
+            merged[k] = ct if k not in merged else merged[k] + ct
+        return Cotangents(merged)
+
+
+def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Callable) -> list:
+    """Put the floating-point ``outs`` of one call on ``trace``'s tape with ONE backward
+    rule for all of them, ``bwd({output position: cotangent}) -> cotangent per value``
+    (``None`` for zero).
+
+    ``bwd`` runs once per backward pass and sees the cotangents of exactly the outputs
+    the pass reached; the others are symbolic zeros, never materialised, so an infinite
+    derivative towards an unused output cannot meet a zero (``0 * inf``), and a call with
+    k used outputs is pulled back once, not k times. A hidden entry collects the outputs'
+    cotangents (each output's entry passes its own on as :class:`Cotangents`; being
+    recorded first, the hidden entry is reached last); a lone floating-point output
+    needs none and is recorded directly. Outputs that are not floating point have no
+    derivative and stay plain values, as for non-differentiable primitives. ``links``
+    pairs positions in ``vals`` with tape indices, as in
+    :meth:`~fgrad.transforms.reverse_mode.GradTrace.process`.
+    """
+    floats = [k for k, o in enumerate(outs) if get_aval(o).dtype.kind in "fc"]
+    if len(floats) <= 1:  # the common case needs no hidden entry
+        outs = list(outs)
+        for k in floats:
+            outs[k] = record_custom(trace, vals, links, outs[k], lambda ct, k=k: bwd({k: ct}))
+        return outs
+
+    def joint_bwd(ct: Cotangents) -> list:
+        cts = bwd(ct.by_output)
+        return [c if c is None else _real_if_input_real(c, v) for c, v in zip(cts, vals)]
+
+    joint = record_custom(trace, vals, links, None, joint_bwd)
+    return [
+        record_custom(trace, [None], [(0, joint.idx)], o, functools.partial(_to_joint, k))
+        if k in floats
+        else o
+        for k, o in enumerate(outs)
+    ]
+
+
+def _to_joint(k: int, ct) -> list:
+    return [Cotangents({k: ct})]
 
 
 def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object]:
