@@ -1,7 +1,7 @@
 """``custom_jvp`` and ``custom_vjp``: functions that bring their own derivative rules.
 
-Each transform treats a call differently, dispatched on the type of the top trace
-among the arguments:
+A call binds the higher-order operation ``custom_call``, and the top trace among
+the arguments applies its rule for it (``Trace.process_call``):
 
 * ``jvp`` of a ``custom_jvp`` function calls the user's rule directly.
 * ``grad``/``vjp`` of a ``custom_jvp`` function records the rule's linear part as
@@ -35,8 +35,9 @@ from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.jaxpr import ClosedJaxpr
-from fgrad.core.primitive import top_trace
+from fgrad.core.primitive import CallPrimitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.rules import defcall
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions
@@ -71,8 +72,6 @@ def _jvp_tracer(trace: JVPTrace, primal, tangent) -> JVPTracer:
 
 def _add(a, b):
     return a + b
-
-
 
 
 def check_nondiff_argnums(nondiff_argnums: int | Sequence[int], name: str) -> tuple[int, ...]:
@@ -138,19 +137,42 @@ def _batched_nondiff(trace: BatchTrace, split: _NondiffSplit, to_front=None) -> 
     return tree_unflatten(tree, vals), tree_unflatten(tree, axes)
 
 
-def _call_by_trace(custom: custom_jvp | custom_vjp, args: tuple, kind: str):
-    """Call a ``custom_jvp`` or ``custom_vjp`` function: by its rule under the innermost
-    JVP, grad or batch trace of its arguments, else plainly."""
+def _call(custom: custom_jvp | custom_vjp, args: tuple, kind: str):
+    """Call a ``custom_jvp`` or ``custom_vjp`` function: by its rule under the top trace of
+    its arguments (the ``custom_call`` rules below), else plainly."""
     split = _NondiffSplit(custom.nondiff_argnums, args, custom.fun, kind)
     flat, in_tree = tree_flatten(split.diff)
-    trace = top_trace(split.leaves(flat))
-    if isinstance(trace, (JVPTrace, GradTrace)):
-        split.refuse_traced(trace, custom.fun, kind)
-        call = custom._jvp_call if isinstance(trace, JVPTrace) else custom._vjp_call
-        return call(trace, split, flat, in_tree)
-    if isinstance(trace, BatchTrace):
-        return custom._batch_call(trace, split, flat, in_tree)
-    return custom.fun(*args)
+    return bind_call(
+        custom_call, *split.leaves(flat), custom=custom, split=split, in_tree=in_tree,
+        n_diff=len(flat),
+    )
+
+
+def _run_plainly(*leaves, custom, split: _NondiffSplit, in_tree, n_diff: int):
+    return custom.fun(*split.merge(split.nondiff, tree_unflatten(in_tree, leaves[:n_diff])))
+
+
+#: a call of a ``custom_jvp`` or ``custom_vjp`` function; its positional arguments are
+#: the leaves of the differentiated arguments, then those of the nondiff ones (where a
+#: tracer may hide too); staged (``make_jaxpr``) and untraced, the function runs itself
+custom_call = CallPrimitive("custom_call", _run_plainly)
+
+
+def _jvp_rule(trace: JVPTrace, *leaves, custom, split: _NondiffSplit, in_tree, n_diff: int):
+    split.refuse_traced(trace, custom.fun, type(custom).__name__)
+    return custom._jvp_call(trace, split, list(leaves[:n_diff]), in_tree)
+
+
+def _grad_rule(trace: GradTrace, *leaves, custom, split: _NondiffSplit, in_tree, n_diff: int):
+    split.refuse_traced(trace, custom.fun, type(custom).__name__)
+    return custom._vjp_call(trace, split, list(leaves[:n_diff]), in_tree)
+
+
+def _batch_rule(trace: BatchTrace, *leaves, custom, split: _NondiffSplit, in_tree, n_diff: int):
+    return custom._batch_call(trace, split, list(leaves[:n_diff]), in_tree)
+
+
+defcall(custom_call, jvp=_jvp_rule, grad=_grad_rule, batch=_batch_rule)
 
 
 class custom_jvp:  # noqa: N801 - named like a function, as in JAX
@@ -245,7 +267,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_jvp function {self.fun.__name__} has no rule yet: define one with "
                 f"@{self.fun.__name__}.defjvp"
             )
-        return _call_by_trace(self, args, "custom_jvp")
+        return _call(self, args, "custom_jvp")
 
     def _rule(self, nondiff: tuple, primals: tuple, tangents: tuple):
         return self.jvp(*nondiff, primals, tangents)
@@ -348,7 +370,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
                 f"custom_vjp function {self.fun.__name__} has no rule yet: call "
                 f"{self.fun.__name__}.defvjp(fwd, bwd)"
             )
-        return _call_by_trace(self, args, "custom_vjp")
+        return _call(self, args, "custom_vjp")
 
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the
