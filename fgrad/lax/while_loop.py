@@ -246,7 +246,7 @@ def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, opera
 
 def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction, operands):
     """One loop for the whole batch, running while any example's predicate holds."""
-    from fgrad.primitives.shape import batch_to_front
+    from fgrad.primitives.structural import batch_to_front
     from fgrad.transforms.custom_derivatives import unbatch
 
     vals, axes = unbatch(trace, operands)

@@ -144,7 +144,7 @@ def _add(a, b):
 
 def unbatch(trace: BatchTrace, flat: list) -> tuple[list, list]:
     """Values of ``flat`` one level down with batch axes first, and those axes (0 or None)."""
-    from fgrad.primitives.shape import move_axis
+    from fgrad.primitives.structural import move_axis
 
     vals, axes = [], []
     for x in flat:
@@ -341,7 +341,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, axes = unbatch(trace, flat)
         if self.vectorized:
-            from fgrad.primitives.shape import batch_to_front
+            from fgrad.primitives.structural import batch_to_front
 
             def to_front(v, a):  # Python scalars (flags, orders) stay as they are
                 return batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
@@ -441,7 +441,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the
         cotangents of arguments shared by the batch summed over it."""
-        from fgrad.primitives.reductions import reduce_sum
+        from fgrad.primitives.structural import reduce_sum
 
         vals, axes = unbatch(trace, flat)
         nondiff, nd_axes = _batched_nondiff(trace, split)
