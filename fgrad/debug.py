@@ -29,7 +29,7 @@ from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
 from fgrad.core.rules import defbatch
 from fgrad.core.trace_stack import active_traces
 from fgrad.core.tracer import Tracer
-from fgrad.primitives.shape import batch_to_front
+from fgrad.primitives.structural import batch_to_front
 from fgrad.transforms.make_jaxpr import JaxprTrace
 
 

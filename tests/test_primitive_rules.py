@@ -38,7 +38,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.primitive import Primitive, bind, registry
 from fgrad.primitives.elementwise import convert_element_type, gt_p, mul, real
 from fgrad.primitives.indexing import OPERAND
-from fgrad.primitives.reductions import reduce_sum
+from fgrad.primitives.structural import reduce_sum
 from fgrad.random import incomplete_gamma  # noqa: F401 - registers its primitive (lazy module)
 
 # -- argument domains ------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 from fgrad.numpy.creation import as_array
 from fgrad.primitives import conv as _conv
 from fgrad.primitives.elementwise import convert_element_type
-from fgrad.primitives.shape import transpose
+from fgrad.primitives.structural import transpose
 
 Padding = str | Sequence[tuple[int, int]]
 

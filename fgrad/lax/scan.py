@@ -41,7 +41,7 @@ from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.core.primitive import Primitive, bind, top_trace
 from fgrad.core.trace_stack import new_trace
 from fgrad.lax.traced_function import TracedFunction
-from fgrad.primitives.shape import batch_to_front, move_axis
+from fgrad.primitives.structural import batch_to_front, move_axis
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer

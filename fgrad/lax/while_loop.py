@@ -245,7 +245,7 @@ def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, opera
 
 def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction, operands):
     """One loop for the whole batch, running while any example's predicate holds."""
-    from fgrad.primitives.shape import batch_to_front
+    from fgrad.primitives.structural import batch_to_front
 
     vals, axes = trace.unbatch(operands)
     cond_consts, body_consts, carry = _split(vals, cond, body)

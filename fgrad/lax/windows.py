@@ -17,7 +17,8 @@ import numpy as np
 from fgrad.numpy.creation import as_array
 from fgrad.primitives import conv as _conv
 from fgrad.primitives.elementwise import add, maximum, minimum
-from fgrad.primitives.reductions import reduce_max, reduce_min, reduce_sum
+from fgrad.primitives.reductions import reduce_max, reduce_min
+from fgrad.primitives.structural import reduce_sum
 from fgrad.primitives.windows import window_patches
 
 _KINDS = {

@@ -16,7 +16,7 @@ from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.elementwise import convert_element_type, stop_gradient
-from fgrad.primitives.shape import broadcast_to, reshape
+from fgrad.primitives.structural import broadcast_to, reshape
 from fgrad.transforms.make_jaxpr import JaxprTracer
 
 _SEQUENCES = (list, tuple)

@@ -19,7 +19,7 @@ import numpy as np
 from fgrad.numpy.creation import as_array
 from fgrad.numpy.manipulation import broadcast_to, diagonal, transpose
 from fgrad.primitives.dot_general import dot_general
-from fgrad.primitives.reductions import reduce_sum
+from fgrad.primitives.structural import reduce_sum
 
 _LETTERS = string.ascii_letters
 

@@ -9,7 +9,8 @@ import numpy as np
 from fgrad.core import backend
 from fgrad.numpy.creation import as_array, astype
 from fgrad.numpy.reductions import normalize_axes
-from fgrad.primitives import shape as sh
+from fgrad.primitives import structural as sh
+from fgrad.primitives.indexing import concatenate as concatenate_primitive
 
 
 def _resolve_shape(shape, size: int, fn: str) -> tuple[int, ...]:
@@ -122,7 +123,7 @@ def concatenate(arrays, axis=0):
     if arrays[0].ndim == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
     axis = normalize_axes(axis, arrays[0].ndim, "concatenate")[0]
-    return arrays[0] if len(arrays) == 1 else sh.concatenate(arrays, axis)
+    return arrays[0] if len(arrays) == 1 else concatenate_primitive(arrays, axis)
 
 
 def stack(arrays, axis: int = 0):

@@ -2,18 +2,30 @@
 
 One module per family; each primitive sits in one block with its impl,
 abstract-eval, jvp and vjp rules. Importing this package registers them all in
-:data:`fgrad.core.primitive.registry`.
+:data:`fgrad.core.primitive.registry`. The families import only the kernel
+and families below them: :mod:`~fgrad.primitives.structural` (``broadcast_to``,
+``reshape``, ``transpose``, ``reduce_sum`` and the batch-axis helpers) is the
+base of all others, so no import order matters here.
 """
 
-# reductions first: it and shape refer to each other (see shape.py)
-from fgrad.primitives import reductions  # noqa: I001
-from fgrad.primitives import shape, elementwise, dot_general, indexing, linalg, fft, special
-from fgrad.primitives import factorizations, conv, windows
+from fgrad.primitives import (
+    conv,
+    dot_general,
+    elementwise,
+    factorizations,
+    fft,
+    indexing,
+    linalg,
+    reductions,
+    special,
+    structural,
+    windows,
+)
 
 __all__ = [
-    "reductions",
-    "shape",
+    "structural",
     "elementwise",
+    "reductions",
     "dot_general",
     "indexing",
     "linalg",

@@ -32,7 +32,7 @@ from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.primitives.indexing import getitem
-from fgrad.primitives.shape import move_axis, reshape, transpose
+from fgrad.primitives.structural import move_axis, reshape, transpose
 
 Pairs = tuple[tuple[int, int], ...]
 

@@ -16,7 +16,7 @@ from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
-from fgrad.primitives.shape import move_axis, past_batch, transpose
+from fgrad.primitives.structural import move_axis, past_batch, transpose
 
 DimensionNumbers = tuple[
     tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]

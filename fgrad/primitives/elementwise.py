@@ -2,7 +2,7 @@
 
 Binary primitives broadcast their operands the way NumPy does, and their vjp
 rules undo that broadcasting with the one helper
-:func:`fgrad.primitives.reductions.unbroadcast`. Impls are NumPy's ufuncs
+:func:`fgrad.primitives.structural.unbroadcast`. Impls are NumPy's ufuncs
 themselves, which dispatch to CuPy for CuPy arrays (``__array_ufunc__``).
 
 Each primitive below is one block: its binding function, then its jvp rule (the
@@ -21,8 +21,7 @@ from fgrad.core.abstract import ShapedArray, result_dtype
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp, linear_jvp
-from fgrad.primitives.reductions import unbroadcast
-from fgrad.primitives.shape import batch_to_front, broadcast_to, lift_batched
+from fgrad.primitives.structural import batch_to_front, broadcast_like, lift_batched, unbroadcast
 
 # -- abstract evaluation shared by the whole family --------------------------
 
@@ -91,11 +90,6 @@ def elementwise_batch(prim: Primitive):
     return rule
 
 
-def _bcast(t, ans):
-    """Tangent ``t`` of one operand, broadcast to the output's shape."""
-    return t if t.shape == ans.shape else broadcast_to(t, ans.shape)
-
-
 # -- arithmetic ----------------------------------------------------------------
 
 add_p = elementwise("add", np.add)
@@ -140,7 +134,9 @@ def minimum(x, y):
     return bind(minimum_p, x, y)
 
 
-defjvp(add_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: _bcast(t, ans))
+defjvp(
+    add_p, lambda t, ans, x, y: broadcast_like(t, ans), lambda t, ans, x, y: broadcast_like(t, ans)
+)
 defvjp(
     add_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
@@ -148,7 +144,9 @@ defvjp(
     reads=("", ""),
 )
 
-defjvp(sub_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: -_bcast(t, ans))
+defjvp(
+    sub_p, lambda t, ans, x, y: broadcast_like(t, ans), lambda t, ans, x, y: -broadcast_like(t, ans)
+)
 defvjp(
     sub_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
@@ -510,7 +508,7 @@ defvjp(
 # rounded quotient piecewise constant.
 defjvp(
     remainder_p,
-    lambda t, ans, x, y: _bcast(t, ans),
+    lambda t, ans, x, y: broadcast_like(t, ans),
     lambda t, ans, x, y: -t * floor(x / y),
 )
 defvjp(
@@ -519,7 +517,7 @@ defvjp(
     lambda g, ans, x, y: unbroadcast(-g * floor(x / y), y.shape),
     reads=("", "x y"),
 )
-defjvp(fmod_p, lambda t, ans, x, y: _bcast(t, ans), lambda t, ans, x, y: -t * trunc(x / y))
+defjvp(fmod_p, lambda t, ans, x, y: broadcast_like(t, ans), lambda t, ans, x, y: -t * trunc(x / y))
 defvjp(
     fmod_p,
     lambda g, ans, x, y: unbroadcast(g, x.shape),
@@ -536,7 +534,7 @@ def _copysign_dx(x, y):
 defjvp(
     copysign_p,
     lambda t, ans, x, y: t * _copysign_dx(x, y),
-    lambda t, ans, x, y: _bcast(t * 0, ans),
+    lambda t, ans, x, y: broadcast_like(t * 0, ans),
 )
 defvjp(
     copysign_p,
@@ -649,8 +647,8 @@ def select(c, x, y):
 defjvp(
     select_p,
     None,
-    lambda t, ans, c, x, y: _bcast(select(c, t, 0), ans),
-    lambda t, ans, c, x, y: _bcast(select(c, 0, t), ans),
+    lambda t, ans, c, x, y: broadcast_like(select(c, t, 0), ans),
+    lambda t, ans, c, x, y: broadcast_like(select(c, 0, t), ans),
 )
 defvjp(
     select_p,

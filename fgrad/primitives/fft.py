@@ -24,7 +24,8 @@ from fgrad.core.abstract import ShapedArray
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp, linear_jvp
 from fgrad.primitives.elementwise import real
-from fgrad.primitives.shape import past_batch
+from fgrad.primitives.indexing import getitem, index_set
+from fgrad.primitives.structural import past_batch
 
 
 def _impl(x, kind: str, axes: tuple[int, ...], n_last: int, norm: str):
@@ -61,12 +62,15 @@ def fft(x, kind: str, axes: tuple[int, ...], n_last: int = 0, norm: str = "backw
     return bind(fft_p, x, kind=kind, axes=tuple(axes), n_last=n_last, norm=norm)
 
 
-def _pad_last(g, axis: int, n: int):
-    from fgrad.numpy.manipulation import pad
+def _first(m: int, axis: int) -> tuple:
+    """The index of the first ``m`` entries along ``axis``."""
+    return (slice(None),) * axis + (slice(0, m),)
 
-    widths = [(0, 0)] * g.ndim
-    widths[axis] = (0, n - g.shape[axis])
-    return pad(g, widths)
+
+def _pad_last(g, axis: int, n: int):
+    """``g`` padded with zeros at the end of ``axis`` to length ``n``."""
+    shape = g.shape[:axis] + (n,) + g.shape[axis + 1 :]
+    return index_set(backend.zeros(shape, g.dtype, like=g), g, _first(g.shape[axis], axis))
 
 
 def _vjp(g, ans, x, kind, axes, n_last, norm):
@@ -85,10 +89,8 @@ def _vjp_complex(g, ans, x, kind, axes, n_last, norm):
     if kind == "rfft":  # real part taken by the backward pass (x is real)
         return fft(_pad_last(g, last, x.shape[last]), "fft", axes, norm=norm)
     # irfft: x is the half spectrum of length m, ans has length n_last along `last`
-    from fgrad.numpy.indexing import take
-
     m = x.shape[last]
-    full = take(fft(g, "ifft", axes, norm=norm), np.arange(m), axis=last)
+    full = getitem(fft(g, "ifft", axes, norm=norm), _first(m, last))
     twice = np.full(m, 2.0)
     twice[0] = 1.0
     if n_last % 2 == 0:

@@ -1,4 +1,5 @@
-"""Indexing: ``getitem`` (a gather), its transpose ``index_add`` (a scatter-add), ``index_set``.
+"""Indexing: ``getitem`` (a gather), its transpose ``index_add`` (a scatter-add), ``index_set``,
+and ``concatenate``, whose transpose slices with ``getitem``.
 
 ``index`` is a static parameter: a tuple of ints, slices, ``None``, ``Ellipsis``
 and integer NumPy arrays, as normalised by ``fgrad.numpy`` (boolean masks are
@@ -20,15 +21,16 @@ from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.rules import defbatch, defjvp, defvjp
+from fgrad.core.rules import defbatch, defjvp, defjvp_all, defvjp, defvjp_all
 from fgrad.core.tracer import Tracer
-from fgrad.primitives.reductions import unbroadcast
-from fgrad.primitives.shape import (
+from fgrad.primitives.elementwise import convert_element_type, eq_p
+from fgrad.primitives.structural import (
     batch_to_front,
     broadcast_to,
     lift_batched,
     move_axis,
     transpose,
+    unbroadcast,
 )
 
 
@@ -187,8 +189,6 @@ def _index_set_v_vjp(g, ans, x, v, *ops, index):
 def _written_last(x_shape, target, index: tuple, ops: tuple):
     """1 where an element of ``x[index]`` is the one whose write ``index_set`` keeps, else 0
     (in ``target``'s dtype): write every element's id, read back which ids survived."""
-    from fgrad.primitives.elementwise import convert_element_type, eq_p
-
     size = int(np.prod(target.shape, dtype=np.int64))
     ids = backend.asarray(np.arange(size).reshape(target.shape), like=target)
     board = backend.asarray(np.full(x_shape, -1), like=target)
@@ -335,3 +335,63 @@ def _scatter_batch(prim: Primitive):
 defbatch(getitem_p, _getitem_batch)
 defbatch(index_add_p, _scatter_batch(index_add_p))
 defbatch(index_set_p, _scatter_batch(index_set_p))
+
+
+# -- concatenate ----------------------------------------------------------------------
+# Joins arrays along an existing axis; its vjp slices the cotangent apart with getitem.
+
+
+def _concatenate_abstract_eval(*xs: ShapedArray, axis: int) -> ShapedArray:
+    first = xs[0]
+    ok = all(
+        x.ndim == first.ndim
+        and all(a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
+        for x in xs
+    )
+    if not ok or not 0 <= axis < first.ndim:
+        shapes = ", ".join(x.str_short() for x in xs)
+        raise ShapeError(
+            f"concatenate: arrays of shapes {shapes} cannot be joined along axis {axis}; "
+            "all dimensions except the joined one must be equal."
+        )
+    size = sum(x.shape[axis] for x in xs)
+    dtype = np.result_type(*[x.dtype for x in xs])
+    return ShapedArray(first.shape[:axis] + (size,) + first.shape[axis + 1 :], dtype)
+
+
+concatenate_p = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concatenate_abstract_eval
+)
+
+
+def concatenate(xs, axis: int):
+    """Join a sequence of arrays along existing axis ``axis`` (non-negative)."""
+    return bind(concatenate_p, *xs, axis=axis)
+
+
+def _concatenate_jvp(tangents, ans, *xs, axis):
+    return concatenate(
+        [
+            backend.zeros(x.shape, ans.dtype, like=ans) if t is None else t
+            for t, x in zip(tangents, xs)
+        ],
+        axis,
+    )
+
+
+def _concatenate_vjp(g, ans, xs, wanted, axis):
+    ends = np.cumsum([x.shape[axis] for x in xs]).tolist()
+    starts = [0] + ends[:-1]
+    lead = (slice(None),) * axis
+    return [getitem(g, lead + (slice(starts[i], ends[i]),)) for i in wanted]
+
+
+defjvp_all(concatenate_p, _concatenate_jvp)
+defvjp_all(concatenate_p, _concatenate_vjp, reads="")
+
+
+def _concatenate_batch(size, vals, dims, *, axis):
+    return concatenate([batch_to_front(x, d, size) for x, d in zip(vals, dims)], axis + 1), 0
+
+
+defbatch(concatenate_p, _concatenate_batch)

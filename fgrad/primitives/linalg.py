@@ -29,8 +29,13 @@ from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.primitives.dot_general import dot_general
 from fgrad.primitives.elementwise import add, conj, mul, neg
-from fgrad.primitives.reductions import reduce_sum
-from fgrad.primitives.shape import batch_to_front, broadcast_to, reshape, transpose
+from fgrad.primitives.structural import (
+    batch_to_front,
+    broadcast_to,
+    reduce_sum,
+    reshape,
+    transpose,
+)
 
 
 def _check_square(a: ShapedArray, name: str, hint: str = "") -> None:

@@ -1,11 +1,13 @@
-"""Reductions along axes: ``reduce_sum``, ``reduce_max``, ``reduce_min``, ``argmax``, ``argmin``,
-and ``argsort`` and ``searchsorted`` (not reductions, but integer results of comparisons
+"""Reductions along axes: ``reduce_max``, ``reduce_min``, ``argmax``, ``argmin``, and
+``argsort`` and ``searchsorted`` (not reductions, but integer results of comparisons
 along one axis like ``argmax``).
 
-``axis`` is always a tuple of non-negative ints (``fgrad.numpy`` normalises
-``None``, negative and single axes) and ``keepdims`` a bool, so rules never
-branch on the user's spelling. Also home of :func:`unbroadcast`, the one place
-where NumPy broadcasting is undone in cotangents.
+``reduce_sum``, the transpose of broadcasting, is a structural primitive
+(:mod:`fgrad.primitives.structural`), which also holds the conventions these
+follow: ``axis`` is always a tuple of non-negative ints (``fgrad.numpy``
+normalises ``None``, negative and single axes) and ``keepdims`` a bool, so rules
+never branch on the user's spelling. The rules of ``reduce_max`` and
+``reduce_min`` compare with elementwise primitives.
 """
 
 from __future__ import annotations
@@ -15,92 +17,30 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
-from fgrad.core.rules import defbatch, defjvp, defvjp, linear_jvp
-from fgrad.primitives.shape import broadcast_to, move_axis, past_batch, reshape
-
-
-def _check_axes(name: str, x: ShapedArray, axis: tuple[int, ...]) -> None:
-    if any(not 0 <= a < x.ndim for a in axis) or len(set(axis)) != len(axis):
-        raise ShapeError(
-            f"{name}: axis {axis} is invalid for an array of shape {x.shape} "
-            f"({x.ndim} dimensions); axes must be distinct and in range."
-        )
-
-
-def _reduced_shape(x: ShapedArray, axis: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
-    if keepdims:
-        return tuple(1 if i in axis else d for i, d in enumerate(x.shape))
-    return tuple(d for i, d in enumerate(x.shape) if i not in axis)
-
-
-def _reduction_abstract_eval(name: str, impl):
-    def abstract_eval(x: ShapedArray, *, axis: tuple[int, ...], keepdims: bool) -> ShapedArray:
-        _check_axes(name, x, axis)
-        dtype = np.asarray(impl(np.empty((1,) * max(x.ndim, 1), x.dtype))).dtype
-        return ShapedArray(_reduced_shape(x, axis, keepdims), dtype)
-
-    return abstract_eval
-
-
-def _keepdims(g, x_shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool):
-    """Reshape a reduced cotangent so it broadcasts against the unreduced input."""
-    if keepdims or not axis:
-        return g
-    return reshape(g, tuple(1 if i in axis else d for i, d in enumerate(x_shape)))
-
-
-def unbroadcast(g, shape: tuple[int, ...]):
-    """Sum ``g`` down to ``shape``: the transpose of NumPy broadcasting ``shape`` to ``g.shape``."""
-    gshape = g.shape
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    axis = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1
-    )
-    g = reduce_sum(g, axis, keepdims=False)
-    return g if g.shape == shape else reshape(g, shape)
-
-
-# -- sum ----------------------------------------------------------------------------
-
-def _by_method(name: str, np_fn):
-    """The impl of a reduction: the array's own method (``x.sum(...)``), which skips the
-    Python wrapper ``np.sum`` adds (as long again on small arrays), and ``np_fn`` for
-    Python scalars, which have no such method."""
-
-    def impl(x, axis, keepdims):
-        method = getattr(x, name, None)
-        if method is None:
-            return np_fn(x, axis=axis, keepdims=keepdims)
-        return method(axis=axis, keepdims=keepdims)
-
-    return impl
-
-
-reduce_sum_p = Primitive(
-    "reduce_sum", _by_method("sum", np.sum), _reduction_abstract_eval("reduce_sum", np.sum)
-)
-
-
-def reduce_sum(x, axis: tuple[int, ...], keepdims: bool = False):
-    return bind(reduce_sum_p, x, axis=axis, keepdims=keepdims)
-
-
-defjvp(reduce_sum_p, linear_jvp(reduce_sum_p))
-defvjp(
-    reduce_sum_p,
-    lambda g, ans, x, axis, keepdims: broadcast_to(_keepdims(g, x.shape, axis, keepdims), x.shape),
-    reads=("",),
+from fgrad.core.rules import defbatch, defjvp, defvjp
+from fgrad.primitives.elementwise import convert_element_type, eq_p, le_p, lt_p
+from fgrad.primitives.structural import (
+    batch_to_front,
+    check_axes,
+    expand_reduced,
+    lift_batched,
+    move_axis,
+    past_batch,
+    reduce_sum,
+    reduced_shape,
+    reduction_abstract_eval,
+    reduction_batch,
+    reduction_impl,
+    reshape,
 )
 
 # -- max and min ----------------------------------------------------------------------
 
 reduce_max_p = Primitive(
-    "reduce_max", _by_method("max", np.max), _reduction_abstract_eval("reduce_max", np.max)
+    "reduce_max", reduction_impl("max", np.max), reduction_abstract_eval("reduce_max", np.max)
 )
 reduce_min_p = Primitive(
-    "reduce_min", _by_method("min", np.min), _reduction_abstract_eval("reduce_min", np.min)
+    "reduce_min", reduction_impl("min", np.min), reduction_abstract_eval("reduce_min", np.min)
 )
 
 
@@ -114,9 +54,7 @@ def reduce_min(x, axis: tuple[int, ...], keepdims: bool = False):
 
 def _extremum_weights(x, ans, axis, keepdims, dtype):
     """1/k at each of the k positions attaining the extremum, 0 elsewhere (ties share)."""
-    from fgrad.primitives.elementwise import convert_element_type, eq_p
-
-    hits = bind(eq_p, x, _keepdims(ans, x.shape, axis, keepdims))
+    hits = bind(eq_p, x, expand_reduced(ans, x.shape, axis, keepdims))
     count = reduce_sum(hits, axis, keepdims=True)
     return convert_element_type(hits, dtype) / convert_element_type(count, dtype)
 
@@ -126,7 +64,7 @@ def _extremum_jvp(t, ans, x, axis, keepdims):
 
 
 def _extremum_vjp(g, ans, x, axis, keepdims):
-    return _keepdims(g, x.shape, axis, keepdims) * _extremum_weights(
+    return expand_reduced(g, x.shape, axis, keepdims) * _extremum_weights(
         x, ans, axis, keepdims, g.dtype
     )
 
@@ -143,8 +81,8 @@ def _arg_abstract_eval(name: str):
         if axis is None:
             shape = (1,) * x.ndim if keepdims else ()
         else:
-            _check_axes(name, x, (axis,))
-            shape = _reduced_shape(x, (axis,), keepdims)
+            check_axes(name, x, (axis,))
+            shape = reduced_shape(x, (axis,), keepdims)
         return ShapedArray(shape, np.intp)
 
     return abstract_eval
@@ -171,7 +109,7 @@ argmin_p = Primitive(
 
 
 def _argsort_abstract_eval(x: ShapedArray, *, axis: int, kind: str | None) -> ShapedArray:
-    _check_axes("argsort", x, (axis,))
+    check_axes("argsort", x, (axis,))
     return ShapedArray(x.shape, np.intp)
 
 
@@ -191,17 +129,6 @@ def argsort(x, axis: int, kind: str | None = None):
 # -- batch rules (vmap) -------------------------------------------------------------------
 
 
-def _reduction_batch(prim: Primitive):
-    """Reduce the example axes in place, wherever the batch axis sits."""
-
-    def rule(size, vals, dims, *, axis, keepdims):
-        d = dims[0]
-        out = bind(prim, vals[0], axis=past_batch(axis, d), keepdims=keepdims)
-        return out, d if keepdims else d - sum(a < d for a in axis)
-
-    return rule
-
-
 def _arg_batch(prim: Primitive):
     """Batch first; ``axis=None`` flattens each example, not the whole batch."""
 
@@ -215,8 +142,8 @@ def _arg_batch(prim: Primitive):
     return rule
 
 
-for _p in (reduce_sum_p, reduce_max_p, reduce_min_p):
-    defbatch(_p, _reduction_batch(_p))
+for _p in (reduce_max_p, reduce_min_p):
+    defbatch(_p, reduction_batch(_p))
 for _p in (argmax_p, argmin_p):
     defbatch(_p, _arg_batch(_p))
 
@@ -258,9 +185,6 @@ def _searchsorted_batch(size, vals, dims, *, side):
     (a, v), (da, dv) = vals, dims
     if da is None:  # one sorted array for every example: search all values at once
         return searchsorted(a, v, side), dv
-    from fgrad.primitives.elementwise import convert_element_type, le_p, lt_p
-    from fgrad.primitives.shape import batch_to_front, lift_batched
-
     a, v = batch_to_front(a, da, size), batch_to_front(v, dv, size)
     example_ndim = v.ndim - 1
     a = lift_batched(a, example_ndim + 1)  # (B, 1, ..., 1, n)

@@ -20,8 +20,7 @@ from fgrad.core import backend
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defjvp, defvjp
 from fgrad.primitives import elementwise as ew
-from fgrad.primitives.elementwise import _bcast
-from fgrad.primitives.reductions import unbroadcast
+from fgrad.primitives.structural import broadcast_like, unbroadcast
 
 _SQRT_PI = math.sqrt(math.pi)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -29,6 +28,7 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 def _module(x):
     """``scipy.special``, or ``cupyx.scipy.special`` for CuPy arrays (imported lazily)."""
+    # optional dependencies, imported here so that ``import fgrad`` loads neither
     if backend.backend_of(x).name == "gpu":
         import cupyx.scipy.special as special
     else:
@@ -64,7 +64,7 @@ def defderivative(prim: Primitive, derivative, fixed: tuple[str, ...] = ()) -> N
     refusals = [_no_derivative(prim.name, name) for name in fixed]
 
     def jvp(t, ans, *args):
-        return _bcast(t * derivative(ans, *args), ans)
+        return broadcast_like(t * derivative(ans, *args), ans)
 
     def vjp(g, ans, *args):
         return unbroadcast(g * derivative(ans, *args), args[-1].shape)

@@ -22,7 +22,7 @@ from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
 from fgrad.primitives.conv import Pairs, dilate_shape, pad_and_dilate, window_count, windows
-from fgrad.primitives.shape import move_axis, reshape
+from fgrad.primitives.structural import move_axis, reshape
 
 
 def _out_shape(

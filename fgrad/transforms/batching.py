@@ -27,7 +27,7 @@ from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.rules import batch_call_rules, batch_rules
 from fgrad.core.trace_stack import Trace
 from fgrad.core.tracer import Tracer
-from fgrad.primitives.shape import move_axis
+from fgrad.primitives.structural import move_axis
 
 
 class BatchTracer(Tracer):

@@ -275,7 +275,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, axes = trace.unbatch(flat)
         if self.vectorized:
-            from fgrad.primitives.shape import batch_to_front
+            from fgrad.primitives.structural import batch_to_front
 
             def to_front(v, a):  # Python scalars (flags, orders) stay as they are
                 return batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
@@ -375,7 +375,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the
         cotangents of arguments shared by the batch summed over it."""
-        from fgrad.primitives.reductions import reduce_sum
+        from fgrad.primitives.structural import reduce_sum
 
         vals, axes = trace.unbatch(flat)
         nondiff, nd_axes = _batched_nondiff(trace, split)

@@ -167,7 +167,7 @@ def _batch_size(flat: list, axes: list, axis_size: int | None, in_tree) -> int:
 
 
 def _output(trace: BatchTrace, x, dst: int | None):
-    from fgrad.primitives.shape import broadcast_to, move_axis
+    from fgrad.primitives.structural import broadcast_to, move_axis
 
     if isinstance(x, BatchTracer) and x._trace is trace:
         if dst is None:
