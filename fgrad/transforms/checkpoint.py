@@ -22,8 +22,9 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fgrad.core.primitive import top_trace
+from fgrad.core.primitive import CallPrimitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.rules import defcall
 from fgrad.transforms.argnums import replace_at, split_static
 from fgrad.transforms.checkpoint_policies import Policy, everything_saveable
 from fgrad.transforms.reverse_mode import GradTrace, record_joint, vjp
@@ -96,10 +97,21 @@ def checkpoint_name(x: Any, name: str) -> Any:
 def _rematerialised(fun: Callable, args: tuple) -> Any:
     """``fun(*args)``; under reverse mode, with its intermediates recomputed."""
     flat, in_tree = tree_flatten(args)
-    trace = top_trace(flat)
-    if not isinstance(trace, GradTrace):
-        return fun(*args)
-    vals, links = trace.unwrap(flat)
+    return bind_call(checkpoint_call, *flat, fun=fun, in_tree=in_tree)
+
+
+def _run(*flat, fun: Callable, in_tree) -> Any:
+    return fun(*tree_unflatten(in_tree, list(flat)))
+
+
+#: a call of a checkpointed function: only reverse mode has a rule for it (the other
+#: transforms, and a plain call, run the function)
+checkpoint_call = CallPrimitive("checkpoint", _run)
+
+
+def _grad_rule(trace: GradTrace, *flat, fun: Callable, in_tree) -> Any:
+    """The outputs go on the tape with a backward rule that runs the function again."""
+    vals, links = trace.unwrap(list(flat))
     out_flat, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, vals)))
     traced = [pos for pos, _ in links]
 
@@ -115,3 +127,6 @@ def _rematerialised(fun: Callable, args: tuple) -> Any:
         return replace_at([None] * len(vals), traced, in_cts)
 
     return tree_unflatten(out_tree, record_joint(trace, vals, links, out_flat, bwd))
+
+
+defcall(checkpoint_call, grad=_grad_rule)

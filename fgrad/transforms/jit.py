@@ -29,23 +29,17 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
-from fgrad.core.jaxpr import ClosedJaxpr
-from fgrad.core.primitive import top_trace
+from fgrad.core.primitive import bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions, split_static
-from fgrad.transforms.codegen import Replay
+from fgrad.transforms.compile import compile_replay, run_replay, signature
 from fgrad.transforms.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
-from fgrad.transforms.jit_rules import transformed_call
-from fgrad.transforms.make_jaxpr import JitTrace, is_traceable, stage
-from fgrad.transforms.numpy_random_guard import warn_on_numpy_draws
-from fgrad.transforms.optimize import optimize
+from fgrad.transforms.jit_rules import jit_call
 
 
 def jit(
@@ -150,9 +144,7 @@ def jit(
                     return fun(*rebuild(dyn), **kw, **static_kwargs)
 
                 key = Signature(in_tree, None, static, None)
-                out = transformed_call(cache, key, call, top_trace(flat), flat)
-                if out is not None:
-                    return out
+                return bind_call(jit_call, *flat, call=call, cache=cache, key=key)
             return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
         leaves_key, device = signature(flat)
         key = Signature(in_tree, leaves_key, static, device.name)
@@ -166,21 +158,25 @@ def jit(
                 "Pass arrays as ordinary (traced) arguments, or a tuple instead of a list."
             ) from None
         if compiled is None:
-            closed = _trace(fun, rebuild, static_kwargs, flat, in_tree)
-            if closed is None:  # it closes over tracers: see the module docstring
+
+            def call(tree):
+                dynamic, kwargs = tree
                 return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
-            compiled = Replay(closed, getattr(fun, "__name__", "replay"))
+
+            name = getattr(fun, "__name__", "replay")
+            compiled = compile_replay(call, flat, in_tree, name, fun)
+            if compiled is None:  # it closes over tracers: see the module docstring
+                return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
             cache.add(key, compiled)
             if flags.log_compiles:
                 _log.warning(
                     "jit traced %s for %s (%d equations)",
                     getattr(fun, "__name__", fun),
                     ", ".join(get_aval(x).str_short() for x in flat),
-                    len(closed.jaxpr.eqns),
+                    len(compiled.closed.jaxpr.eqns),
                 )
         with backend.on_device(device):  # where arrays made from Python scalars go
-            outs = compiled(flat)
-        return tree_unflatten(compiled.closed.out_tree, outs)
+            return run_replay(compiled, flat)
 
     jitted._cache_size = cache.__len__  # the number of programs kept, as in JAX
     return jitted
@@ -229,37 +225,3 @@ def _hashable(values: tuple) -> bool:
     return True
 
 
-def signature(flat: list) -> tuple[tuple, backend.Backend]:
-    """What a compiled program is specialised to, per argument leaf (shape, dtype, weak
-    type), and the device of the leaves; a leaf that is not an array or number is an error."""
-    if all(type(x) is np.ndarray for x in flat):  # the common case, checked quickly
-        return tuple((x.shape, x.dtype, False) for x in flat), backend.CPU
-    for x in flat:
-        if not is_traceable(x):
-            raise TransformError(
-                f"jit: an argument leaf of type {type(x).__name__} ({x!r:.60}) is not an "
-                "array or a number, so it cannot be traced; make it static (static_argnums "
-                "or static_argnames), or close over it"
-            )
-    device = backend.common_backend(flat, "the arguments of a jit-compiled function")
-    avals = [get_aval(x) for x in flat]
-    return tuple((a.shape, a.dtype, a.weak_type) for a in avals), device
-
-
-def _trace(
-    fun: Callable, rebuild: Callable, static_kwargs: dict, flat: list, in_tree
-) -> ClosedJaxpr | None:
-    """Trace ``fun`` on abstract values of ``flat`` (weak types kept) and optimise it; None
-    where it closes over tracers of enclosing transforms."""
-
-    def call(tree):
-        dynamic, kwargs = tree
-        return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
-
-    trace = JitTrace()
-    with warn_on_numpy_draws(fun):
-        closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
-    if trace.closes_over_tracers:
-        return None
-    with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return optimize(closed)

@@ -43,12 +43,15 @@ from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var, eval_jaxpr
+from fgrad.core.primitive import CallPrimitive
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.rules import defcall
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
 from fgrad.transforms.codegen import Replay
+from fgrad.transforms.compile import compile_replay, run_replay, signature
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
 from fgrad.transforms.jit_cache import ProgramCache, Signature
 from fgrad.transforms.make_jaxpr import JitTrace, check_outputs
@@ -179,30 +182,42 @@ class _Backward:
         return [None if z else next(it) for z in self.zero_out]
 
 
-def transformed_call(cache: ProgramCache, key: Signature, call: Callable, trace, flat: list):
-    """Run a jitted ``call`` (flat leaves in, pytree out) under ``trace``, compiled; or
-    return None where it is not (nested transforms, integer outputs under ``grad``)."""
-    if isinstance(trace, GradTrace):
-        return _grad_call(cache, key, call, trace, flat)
-    if isinstance(trace, JVPTrace):
-        return _jvp_call(cache, key, call, trace, flat)
-    if isinstance(trace, BatchTrace):
-        return _batch_call(cache, key, call, trace, flat)
-    return None
+def _run(*flat, call: Callable, cache: ProgramCache, key: Signature):
+    return call(list(flat))
 
 
-def _jit(fun: Callable) -> Callable:
-    from fgrad.transforms.jit import jit  # jit.py dispatches here: imported late
+#: a jitted function called with tracers (``flat``, its argument leaves); ``call(leaves)``
+#: runs the function, ``cache`` and ``key`` (its signature without the leaves) keep what
+#: is compiled for each transform. Staged (``make_jaxpr``, an enclosing ``jit``), the
+#: function runs on the staging tracers.
+jit_call = CallPrimitive("jit", _run)
 
-    return jit(fun)
+
+def _or_run(transformed: Callable) -> Callable:
+    """``jit_call``'s rule under a transform: ``transformed`` compiles and runs that
+    transform of the function, or returns None where it is not compiled (nested
+    transforms, integer outputs under ``grad``); the function then runs itself."""
+
+    def rule(trace, *flat, call: Callable, cache: ProgramCache, key: Signature):
+        out = transformed(cache, key, call, trace, list(flat))
+        return call(list(flat)) if out is None else out
+
+    return rule
 
 
 def _signature(key: Signature, vals: list, *transform) -> Signature:
     """``key`` completed with what a compiled transformed function is specialised to."""
-    from fgrad.transforms.jit import signature
-
     leaves_key, device = signature(vals)
     return key._replace(leaves=leaves_key, device=device.name, transform=transform)
+
+
+def _compiled(call: Callable, args: list) -> Replay:
+    """The replay of ``call(*args)`` (a transformed function), or :class:`_ClosesOverTracers`."""
+    flat, tree = tree_flatten(args)
+    replay = compile_replay(lambda tree: call(*tree), flat, tree, "transformed")
+    if replay is None:
+        raise _ClosesOverTracers
+    return replay
 
 
 def _compiled_run(cache: ProgramCache, key: Signature, build: Callable, run: Callable):
@@ -256,16 +271,19 @@ def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTra
 
         return jvp(on_moving, [primals[k] for k in moving], tangents)
 
-    def run(compiled: Callable):
-        out, t_out = _outside(trace, compiled(primals, [tangents[k] for k in moving]))
+    args = [primals, [tangents[k] for k in moving]]
+
+    def run(compiled: Replay):
+        with backend.default_device_of(primals):
+            out, t_out = run_replay(compiled, tree_flatten(args)[0])
         return tree_map(
             lambda o, t: JVPTracer(trace, o, t) if get_aval(o).dtype.kind in "fc" else o,
             out,
             t_out,
         )
 
-    key = _signature(key, primals, "jvp", moving)
-    return _compiled_run(cache, key, lambda: _jit(primal_and_tangent), run)
+    key = _signature(key, tree_flatten(args)[0], "jvp", moving)
+    return _compiled_run(cache, key, lambda: _compiled(primal_and_tangent, args), run)
 
 
 def _batch_call(
@@ -277,22 +295,15 @@ def _batch_call(
         return None
 
     def build():
-        return _jit(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size))
+        return _compiled(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size), vals)
 
-    def run(compiled: Callable):
-        return tree_map(lambda o: BatchTracer(trace, o, 0), _outside(trace, compiled(*vals)))
+    def run(compiled: Replay):
+        with backend.default_device_of(vals):
+            out = run_replay(compiled, vals)
+        return tree_map(lambda o: BatchTracer(trace, o, 0), out)
 
     key = _signature(key, vals, "vmap", tuple(axes), trace.size)
     return _compiled_run(cache, key, build, run)
-
-
-def _outside(trace, results):
-    """``results`` of a compiled transformed function; refused (the function runs itself
-    under ``trace``) where they are ``trace``'s own tracers: the function closed over one
-    of them, and the compiled jvp or vmap treated it as a constant."""
-    if any(isinstance(x, Tracer) and x._trace is trace for x in tree_flatten(results)[0]):
-        raise _ClosesOverTracers
-    return results
 
 
 class _NotCompiled(Exception):
@@ -343,3 +354,6 @@ def _split(jaxpr: Jaxpr, n_vals: int, n_out: int) -> tuple[Jaxpr, Jaxpr]:
     fwd = Jaxpr(jaxpr.constvars, outs, forward, [*jaxpr.outvars[:n_out], *residuals])
     bwd = Jaxpr(jaxpr.constvars, [*residuals, *cotangents], backward, jaxpr.outvars[n_out:])
     return fwd, bwd
+
+
+defcall(jit_call, jvp=_or_run(_jvp_call), grad=_or_run(_grad_call), batch=_or_run(_batch_call))
