@@ -48,8 +48,9 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import ShapeError
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
-from fgrad.core.primitive import Primitive, bind, top_trace
+from fgrad.core.primitive import Primitive, bind_call, top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.rules import defcall
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.traced_function import TracedFunction
@@ -307,16 +308,10 @@ def _cond(index, branches: Sequence[_Branch], operands: Sequence, quiet=False) -
     if value is not None and not (quiet and trace is not None):
         with _floating_point_errors(quiet):
             return list(branches[int(value)].call(*operands))
-    if isinstance(trace, JVPTrace):
-        return _jvp_cond(trace, index, branches, list(operands), quiet)
-    if isinstance(trace, BatchTrace):
-        return _batch_cond(trace, index, branches, list(operands), quiet)
-    if isinstance(trace, GradTrace):
-        return _grad_cond(trace, index, branches, list(operands), quiet)
-    return list(bind(cond_p, index, *operands, branches=tuple(branches), quiet=quiet))
+    return list(bind_call(cond_p, index, *operands, branches=tuple(branches), quiet=quiet))
 
 
-def _jvp_cond(trace: JVPTrace, index, branches, operands: list, quiet: bool) -> list:
+def _jvp_cond(trace: JVPTrace, index, *operands, branches: tuple, quiet: bool) -> list:
     """A ``cond`` over the branches' ``jvp``: primal and tangent outputs together."""
     primals, tangents = trace.unzip(operands)
     if isinstance(index, JVPTracer) and index._trace is trace:
@@ -351,7 +346,7 @@ def _jvp_cond(trace: JVPTrace, index, branches, operands: list, quiet: bool) -> 
     return outs
 
 
-def _batch_cond(trace: BatchTrace, index, branches, operands: list, quiet: bool) -> list:
+def _batch_cond(trace: BatchTrace, index, *operands, branches: tuple, quiet: bool) -> list:
     """With an index shared by the batch, a ``cond`` over the branches' ``vmap``; with a
     batched one, one quiet call of every branch on the whole batch, each example's
     result selected by its index."""
@@ -395,10 +390,10 @@ def _select_per_example(index, branches, operands) -> list:
     return list(chosen)
 
 
-def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -> list:
+def _grad_cond(trace: GradTrace, index, *operands, branches: tuple, quiet: bool) -> list:
     """The ``cond`` one level down, recorded on the tape with a ``cond`` over the
     branches' pullbacks as its backward rule."""
-    vals, links = trace.unwrap(operands)
+    vals, links = trace.unwrap(list(operands))
     if isinstance(index, GradTracer) and index._trace is trace:
         index = index.val
     outs = _cond(index, branches, vals, quiet)
@@ -441,3 +436,6 @@ def _grad_cond(trace: GradTrace, index, branches, operands: list, quiet: bool) -
 
 def _as_dtype(ct, aval: ShapedArray):
     return ct if ct.dtype == aval.dtype else ct.astype(aval.dtype)
+
+
+defcall(cond_p, jvp=_jvp_cond, grad=_grad_cond, batch=_batch_cond)

@@ -38,7 +38,8 @@ from collections.abc import Callable, Sequence
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
-from fgrad.core.primitive import Primitive, bind, top_trace
+from fgrad.core.primitive import Primitive, bind_call
+from fgrad.core.rules import defcall
 from fgrad.core.trace_stack import new_trace
 from fgrad.lax.traced_function import TracedFunction
 from fgrad.primitives.structural import batch_to_front, move_axis
@@ -112,16 +113,10 @@ def trace_body(fun: Callable, avals: Sequence[ShapedArray], like: Sequence) -> t
 def scan_loop(body: TracedFunction, operands: list, n_consts: int, n_carry: int, length: int,
               reverse: bool) -> list:
     """Run the staged loop at the level of the highest trace among its operands
-    (``consts``, initial ``carry``, ``xs``); returns the final carry and the stacked ys."""
-    params = dict(n_consts=n_consts, n_carry=n_carry, length=length, reverse=reverse)
-    trace = top_trace(operands)
-    if isinstance(trace, JVPTrace):
-        return _jvp_scan(trace, body, operands, **params)
-    if isinstance(trace, BatchTrace):
-        return _batched_scan(trace, body, operands, **params)
-    if isinstance(trace, GradTrace):
-        return _grad_scan(trace, body, operands, **params)
-    return list(bind(scan_p, *operands, body=body, **params))
+    (``consts``, initial ``carry``, ``xs``), by that transform's rule below; returns the
+    final carry and the stacked ys."""
+    return list(bind_call(scan_p, *operands, body=body, n_consts=n_consts, n_carry=n_carry,
+                          length=length, reverse=reverse))
 
 
 def _is_float(x) -> bool:
@@ -142,8 +137,8 @@ def _slice_aval(x) -> ShapedArray:
 # -- jvp ---------------------------------------------------------------------------------
 
 
-def _jvp_scan(trace: JVPTrace, body: TracedFunction, operands: list, n_consts: int,
-              n_carry: int, length: int, reverse: bool) -> list:
+def _jvp_scan(trace: JVPTrace, *operands, body: TracedFunction, n_consts: int, n_carry: int,
+              length: int, reverse: bool) -> list:
     own = [x.__class__ is JVPTracer and x._trace is trace for x in operands]
     primals = [x.primal if o else x for x, o in zip(operands, own)]
     tangents = [x.tangent if o else None for x, o in zip(operands, own)]
@@ -224,7 +219,7 @@ def _traced(jaxpr: Jaxpr) -> TracedFunction:
 # -- vmap --------------------------------------------------------------------------------
 
 
-def _batched_scan(trace: BatchTrace, body: TracedFunction, operands: list, n_consts: int,
+def _batched_scan(trace: BatchTrace, *operands, body: TracedFunction, n_consts: int,
                   n_carry: int, length: int, reverse: bool) -> list:
     own = [isinstance(x, BatchTracer) and x._trace is trace for x in operands]
     size = trace.size
@@ -287,9 +282,9 @@ def _batched_step(body, size, in_batched, n_carry, batched, found, *args):
 # -- grad --------------------------------------------------------------------------------
 
 
-def _grad_scan(trace: GradTrace, body: TracedFunction, operands: list, n_consts: int,
-               n_carry: int, length: int, reverse: bool) -> list:
-    vals, links = trace.unwrap(operands)
+def _grad_scan(trace: GradTrace, *operands, body: TracedFunction, n_consts: int, n_carry: int,
+               length: int, reverse: bool) -> list:
+    vals, links = trace.unwrap(list(operands))
     consts, carry, xs = _split(vals, n_consts, n_carry)
     j = body.jaxpr
     carry_in = j.invars[n_consts : n_consts + n_carry]
@@ -397,3 +392,6 @@ def _pullback_step(body, n_consts, n_carry, float_carry, float_ys, diff_consts, 
     ct_consts, ct_carry_before = cts[:n_dc], cts[n_dc : n_dc + n_fc]
     ct_xs = cts[n_dc + n_fc :]
     return [*ct_carry_before, *[a + c for a, c in zip(acc, ct_consts)], *ct_xs]
+
+
+defcall(scan_p, jvp=_jvp_scan, grad=_grad_scan, batch=_batched_scan)

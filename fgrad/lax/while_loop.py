@@ -29,14 +29,16 @@ from typing import Any
 
 from fgrad.core.abstract import get_aval
 from fgrad.core.errors import ShapeError, TransformError
-from fgrad.core.primitive import Primitive, bind, top_trace
+from fgrad.core.primitive import Primitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.rules import defcall
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.traced_function import TracedFunction
 from fgrad.numpy.manipulation import reshape
 from fgrad.numpy.reductions import any as any_
 from fgrad.numpy.ufuncs import where
+from fgrad.primitives.structural import batch_to_front
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
@@ -171,23 +173,17 @@ def _staged(cond_fun: Callable, body_fun: Callable, init_val):
 
 
 def _loop(cond: TracedFunction, cond_consts, body: TracedFunction, body_consts, carry) -> list:
-    """Run the traced loop at the level of the highest trace among its operands."""
+    """Run the traced loop at the level of the highest trace among its operands, by that
+    transform's rule below."""
     operands = [*cond_consts, *body_consts, *carry]
-    trace = top_trace(operands)
-    if isinstance(trace, JVPTrace):
-        return _jvp_loop(trace, cond, body, operands)
-    if isinstance(trace, BatchTrace):
-        return _batched_loop(trace, cond, body, operands)
-    if isinstance(trace, GradTrace):
-        return _grad_loop(trace, cond, body, operands)
-    return list(bind(while_loop_p, *operands, cond=cond, body=body))
+    return list(bind_call(while_loop_p, *operands, cond=cond, body=body))
 
 
-def _grad_loop(trace: GradTrace, cond: TracedFunction, body: TracedFunction, operands) -> list:
+def _grad_loop(trace: GradTrace, *operands, cond: TracedFunction, body: TracedFunction) -> list:
     """The loop runs one level down; its results go on the tape with a backward rule that
     refuses. A loop whose results no cotangent reaches (dead, or only feeding integer
     work) is therefore fine under ``grad``, as in JAX, which drops it."""
-    vals, links = trace.unwrap(operands)
+    vals, links = trace.unwrap(list(operands))
     cond_consts, body_consts, carry = _split(vals, cond, body)
     out = _loop(cond, cond_consts, body, body_consts, carry)
     return record_joint(trace, vals, links, out, _refuse_reverse_mode)
@@ -211,7 +207,7 @@ def _split(values: list, cond: TracedFunction, body: TracedFunction) -> tuple[li
     return values[:k], values[k:m], values[m:]
 
 
-def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, operands) -> list:
+def _jvp_loop(trace: JVPTrace, *operands, cond: TracedFunction, body: TracedFunction) -> list:
     """Tangents of the floating-point carries ride along: the body becomes its ``jvp``."""
     primals, tangents = trace.unzip(operands)
     cond_consts, body_consts, carry = _split(primals, cond, body)
@@ -243,10 +239,8 @@ def _jvp_loop(trace: JVPTrace, cond: TracedFunction, body: TracedFunction, opera
     return out
 
 
-def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction, operands):
+def _batched_loop(trace: BatchTrace, *operands, cond: TracedFunction, body: TracedFunction):
     """One loop for the whole batch, running while any example's predicate holds."""
-    from fgrad.primitives.structural import batch_to_front
-
     vals, axes = trace.unbatch(operands)
     cond_consts, body_consts, carry = _split(vals, cond, body)
     cond_axes, body_axes, carry_axes = _split(axes, cond, body)
@@ -265,3 +259,6 @@ def _batched_loop(trace: BatchTrace, cond: TracedFunction, body: TracedFunction,
 
     out = while_loop(lambda s: any_(preds(*cond_consts, *s)), body_masked, carry)
     return [BatchTracer(trace, o, 0) for o in out]
+
+
+defcall(while_loop_p, jvp=_jvp_loop, grad=_grad_loop, batch=_batched_loop)
