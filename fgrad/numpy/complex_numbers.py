@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.tracer import Tracer
-from fgrad.numpy.creation import as_array
-from fgrad.numpy.ufuncs import _ufunc_like
+from fgrad.numpy.conversion import as_array
+from fgrad.numpy.ufuncs import ufunc_like
 from fgrad.primitives import elementwise as ew
 
 
@@ -29,7 +29,7 @@ def imag(val):
     return ew.imag(as_array(val))
 
 
-@_ufunc_like
+@ufunc_like
 def conjugate(x, /):
     """The complex conjugate, elementwise (``numpy.conjugate``); the identity on reals."""
     x = as_array(x)
