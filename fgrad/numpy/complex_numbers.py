@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.core.tracer import Tracer
+from fgrad.core.tracer import concrete
 from fgrad.numpy.conversion import as_array
 from fgrad.numpy.ufuncs import ufunc_like
 from fgrad.primitives import elementwise as ew
@@ -67,9 +67,7 @@ def real_if_close(a, tol: float = 100):
         return a
     eps = np.finfo(a.dtype).eps
     limit = tol * eps if tol > 1 else tol
-    imag_part = ew.imag(a)
-    if isinstance(imag_part, Tracer):
-        imag_part = imag_part.concrete_value()
+    imag_part = concrete(ew.imag(a))
     return ew.real(a) if np.all(np.abs(imag_part) < limit) else a
 
 

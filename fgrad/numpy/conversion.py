@@ -88,7 +88,7 @@ def as_array(x):
     scalar itself would be, so that every primitive but the elementwise ones sees arrays.
     """
     if isinstance(x, Tracer):
-        return convert_element_type(x, x.dtype) if x.aval.weak_type else x
+        return convert_element_type(x, x.dtype) if x.is_weakly_typed() else x
     if isinstance(x, np.ndarray):
         return x
     return asarray(x)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.core.errors import ConcretizationError, TransformError
-from fgrad.core.tracer import Tracer
+from fgrad.core.errors import TransformError
+from fgrad.core.tracer import Tracer, known_value
 from fgrad.numpy.conversion import as_array, check_no_out, host_index, normalize_axes
 from fgrad.numpy.manipulation import broadcast_to, ravel, reshape
 from fgrad.numpy.ufuncs import clip, maximum, minimum, remainder
@@ -26,13 +26,7 @@ def _unknown_integers(i) -> bool:
     """Is ``i`` a traced integer array whose values are not known now (vmap, make_jaxpr)?
 
     Such an index is passed to the indexing primitives as an operand, not a parameter."""
-    if not (isinstance(i, Tracer) and i.dtype.kind in "iu"):
-        return False
-    try:
-        i.concrete_value()
-    except ConcretizationError:
-        return True
-    return False
+    return isinstance(i, Tracer) and i.dtype.kind in "iu" and known_value(i) is None
 
 
 def normalize_index(index) -> tuple[tuple, tuple]:
