@@ -148,9 +148,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
         while x.shape[-1] > 1:
             n = x.shape[-1]
             m = n // 2 * 2
-            paired = getitem(x, (Ellipsis, slice(0, m, 2))) * getitem(
-                x, (Ellipsis, slice(1, m, 2))
-            )
+            paired = getitem(x, (Ellipsis, slice(0, m, 2))) * getitem(x, (Ellipsis, slice(1, m, 2)))
             if n > m:
                 paired = concatenate([paired, getitem(x, (Ellipsis, slice(m, n)))], axis=-1)
             x = paired
