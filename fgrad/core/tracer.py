@@ -14,7 +14,7 @@ conversion to Python scalars, refusing conversion to NumPy, and immutability.
 
 from __future__ import annotations
 
-from fgrad.core.abstract import ShapedArray
+from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray
 from fgrad.core.errors import (
     ConcretizationError,
     ImmutableArrayError,
@@ -72,6 +72,21 @@ class Tracer:
         ``None`` for abstract tracers, which stand for no value.
         """
         return None
+
+    def is_weakly_typed(self) -> bool:
+        """Does this tracer stand for a weakly typed value (a Python scalar given to ``jit``,
+        or arithmetic on such only), which NumPy 2 promotes as a Python number?
+
+        ``aval.weak_type`` answers the same, but some tracers build their aval on each
+        call; this follows the value one level down instead (abstract tracers, which
+        hold no value, ask their aval), so that asking costs next to nothing.
+        """
+        below = self.value_below()
+        if below is None:
+            return self.aval.weak_type
+        if isinstance(below, Tracer):
+            return below.is_weakly_typed()
+        return type(below) in PYTHON_SCALARS
 
     def concrete_value(self):
         """The concrete array behind this tracer, or raise ConcretizationError."""

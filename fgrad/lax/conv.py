@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
 from fgrad.primitives import conv as _conv
 from fgrad.primitives.elementwise import convert_element_type
 from fgrad.primitives.structural import transpose

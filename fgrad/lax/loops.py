@@ -31,7 +31,8 @@ from fgrad.core.tracer import known_value
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.scan import scan_loop, trace_body
 from fgrad.lax.while_loop import while_loop
-from fgrad.numpy.creation import asarray, zeros
+from fgrad.numpy.conversion import asarray
+from fgrad.numpy.creation import zeros
 from fgrad.numpy.manipulation import stack
 from fgrad.transforms.make_jaxpr import JaxprTrace
 

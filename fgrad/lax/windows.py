@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
 from fgrad.primitives import conv as _conv
 from fgrad.primitives.elementwise import add, maximum, minimum
 from fgrad.primitives.reductions import reduce_max, reduce_min

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fgrad.lax.windows import reduce_window, reduction_identity
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
 from fgrad.numpy.ufuncs import divide
 from fgrad.primitives.conv import Pairs
 

@@ -19,6 +19,7 @@ from fgrad.numpy.array_info import *  # noqa: F403
 from fgrad.numpy.assembly import *  # noqa: F403
 from fgrad.numpy.bits import *  # noqa: F403
 from fgrad.numpy.complex_numbers import *  # noqa: F403
+from fgrad.numpy.conversion import *  # noqa: F403
 from fgrad.numpy.creation import *  # noqa: F403
 from fgrad.numpy.differences import *  # noqa: F403
 from fgrad.numpy.einsum import *  # noqa: F403
@@ -29,6 +30,7 @@ from fgrad.numpy.manipulation import *  # noqa: F403
 from fgrad.numpy.no_derivative import *  # noqa: F403
 from fgrad.numpy.polynomials import *  # noqa: F403
 from fgrad.numpy.products import *  # noqa: F403
+from fgrad.numpy.ranges import *  # noqa: F403
 from fgrad.numpy.reductions import *  # noqa: F403
 from fgrad.numpy.scalar_types import *  # noqa: F403
 from fgrad.numpy.searching import *  # noqa: F403
@@ -80,4 +82,7 @@ def __getattr__(name: str):
     raise _missing("fgrad.numpy", name, _JAX_ONLY)
 
 
-__all__ = sorted(n for n in dir() if not n.startswith("_") and n not in {"annotations"})
+# dir() holds the submodules too; the two split off later (conversion, ranges) stay out,
+# so that __all__ (and what `from fgrad.numpy import *` binds) is what it was
+_NOT_EXPORTED = {"annotations", "conversion", "ranges"}
+__all__ = sorted(n for n in dir() if not n.startswith("_") and n not in _NOT_EXPORTED)

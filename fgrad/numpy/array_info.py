@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.abstract import get_aval
-from fgrad.core.tracer import Tracer
-from fgrad.numpy.creation import asarray
-from fgrad.numpy.no_derivative import concrete
+from fgrad.core.tracer import Tracer, concrete
+from fgrad.numpy.conversion import asarray
 from fgrad.numpy.ufuncs import isfinite
 
 

@@ -14,7 +14,7 @@ from fgrad.core.tracer import Tracer
 from fgrad.numpy import complex_numbers, indexing, products, reductions
 from fgrad.numpy import manipulation as man
 from fgrad.numpy import ufuncs as uf
-from fgrad.numpy.creation import as_operand, astype
+from fgrad.numpy.conversion import as_operand, astype
 from fgrad.numpy.indexing import IndexUpdateHelper, take_index
 from fgrad.primitives import elementwise as ew
 
@@ -120,11 +120,11 @@ _METHODS = {
     "all": reductions.all,
     "any": reductions.any,
     "round": lambda self, decimals=0, out=None: uf.round(self, decimals),
-    "trace": man.trace,
+    "trace": reductions.trace,
     "diagonal": man.diagonal,
     "repeat": man.repeat,
     "take": indexing.take,
-    "nonzero": indexing.nonzero,
+    "nonzero": uf.nonzero,
     "real": property(complex_numbers.real),
     "imag": property(complex_numbers.imag),
     "conj": complex_numbers.conjugate,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.core.tracer import Tracer
-from fgrad.numpy.creation import arange, as_array, asarray, zeros
+from fgrad.core.tracer import Tracer, concrete
+from fgrad.numpy.conversion import as_array, asarray
+from fgrad.numpy.creation import arange, zeros
 from fgrad.numpy.indexing import take
 from fgrad.numpy.manipulation import (
     atleast_1d,
@@ -26,7 +27,7 @@ from fgrad.numpy.manipulation import (
     swapaxes,
     transpose,
 )
-from fgrad.numpy.no_derivative import concrete
+from fgrad.numpy.ranges import linspace
 
 
 def append(arr, values, axis=None):
@@ -240,8 +241,6 @@ def _slice_range(item: slice):
     start = 0 if item.start is None else item.start
     step = 1 if item.step is None else item.step
     if isinstance(step, complex):  # NumPy: a complex step means "this many points"
-        from fgrad.numpy.creation import linspace
-
         return linspace(start, item.stop, int(abs(step)))
     return arange(start, item.stop, step)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.core.tracer import Tracer
-from fgrad.numpy.creation import as_array
-from fgrad.numpy.ufuncs import _ufunc_like
+from fgrad.core.tracer import concrete
+from fgrad.numpy.conversion import as_array
+from fgrad.numpy.ufuncs import ufunc_like
 from fgrad.primitives import elementwise as ew
 
 
@@ -29,7 +29,7 @@ def imag(val):
     return ew.imag(as_array(val))
 
 
-@_ufunc_like
+@ufunc_like
 def conjugate(x, /):
     """The complex conjugate, elementwise (``numpy.conjugate``); the identity on reals."""
     x = as_array(x)
@@ -67,9 +67,7 @@ def real_if_close(a, tol: float = 100):
         return a
     eps = np.finfo(a.dtype).eps
     limit = tol * eps if tol > 1 else tol
-    imag_part = ew.imag(a)
-    if isinstance(imag_part, Tracer):
-        imag_part = imag_part.concrete_value()
+    imag_part = concrete(ew.imag(a))
     return ew.real(a) if np.all(np.abs(imag_part) < limit) else a
 
 

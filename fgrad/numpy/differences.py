@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.numpy import reductions as red
-from fgrad.numpy.creation import as_array, asarray
-from fgrad.numpy.manipulation import concatenate, moveaxis, ravel, reshape
+from fgrad.numpy.conversion import as_array, asarray
+from fgrad.numpy.creation import full
+from fgrad.numpy.manipulation import broadcast_to, concatenate, moveaxis, ravel, reshape
 from fgrad.numpy.ufuncs import remainder, where
 
 
@@ -38,8 +39,6 @@ def diff(a, n: int = 1, axis: int = -1, prepend=None, append=None):
         if extra.ndim == 0:
             shape = list(a.shape)
             shape[axis] = 1
-            from fgrad.numpy.manipulation import broadcast_to
-
             extra = broadcast_to(extra, tuple(shape))
         pieces.append(extra)
     parts = [p for p in (pieces[0], a, pieces[1]) if p is not None]
@@ -170,8 +169,6 @@ def _cumulative(fn, initial, x, axis, dtype, include_initial):
     if include_initial:
         shape = list(out.shape)
         shape[axis % out.ndim] = 1
-        from fgrad.numpy.creation import full
-
         out = concatenate([full(tuple(shape), initial, out.dtype), out], axis=axis)
     return out
 

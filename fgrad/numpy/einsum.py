@@ -16,7 +16,7 @@ import string
 
 import numpy as np
 
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
 from fgrad.numpy.manipulation import broadcast_to, diagonal, transpose
 from fgrad.primitives.dot_general import dot_general
 from fgrad.primitives.structural import reduce_sum

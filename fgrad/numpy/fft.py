@@ -13,7 +13,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.numpy.complex_numbers import conjugate
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
 from fgrad.numpy.indexing import take
 from fgrad.numpy.manipulation import pad, roll
 from fgrad.primitives.fft import fft as _fft
@@ -186,9 +186,7 @@ def rfftfreq(n: int, d: float = 1.0, *, device=None):
 
 
 def _on(values, device):
-    from fgrad.core.backend import device_put
-
-    return device_put(values, device)
+    return backend.device_put(values, device)
 
 
 __all__ = [

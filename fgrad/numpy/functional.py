@@ -13,7 +13,8 @@ import itertools
 
 import numpy as np
 
-from fgrad.numpy.creation import as_array, asarray, astype, zeros
+from fgrad.numpy.conversion import as_array, asarray, astype
+from fgrad.numpy.creation import zeros
 from fgrad.numpy.manipulation import broadcast_arrays, moveaxis, reshape, stack
 from fgrad.numpy.ufuncs import logical_not, logical_or, where
 

@@ -13,30 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.core.backend import device_get
-from fgrad.core.errors import ConcretizationError, TransformError
-from fgrad.core.tracer import Tracer, concrete
-from fgrad.numpy.creation import as_array
+from fgrad.core.errors import TransformError
+from fgrad.core.tracer import Tracer, known_value
+from fgrad.numpy.conversion import as_array, check_no_out, host_index, normalize_axes
+from fgrad.numpy.manipulation import broadcast_to, ravel, reshape
+from fgrad.numpy.ufuncs import clip, maximum, minimum, remainder
 from fgrad.primitives.indexing import OPERAND, getitem, index_add, index_set
-
-
-def _host_index(i):
-    """Index values on the host: they are static parameters (CuPy accepts host indices)."""
-    i = concrete(i)
-    return device_get(i) if hasattr(i, "shape") else i
+from fgrad.primitives.reductions import argsort as argsort_primitive
 
 
 def _unknown_integers(i) -> bool:
     """Is ``i`` a traced integer array whose values are not known now (vmap, make_jaxpr)?
 
     Such an index is passed to the indexing primitives as an operand, not a parameter."""
-    if not (isinstance(i, Tracer) and i.dtype.kind in "iu"):
-        return False
-    try:
-        i.concrete_value()
-    except ConcretizationError:
-        return True
-    return False
+    return isinstance(i, Tracer) and i.dtype.kind in "iu" and known_value(i) is None
 
 
 def normalize_index(index) -> tuple[tuple, tuple]:
@@ -55,7 +45,7 @@ def normalize_index(index) -> tuple[tuple, tuple]:
         elif isinstance(i, slice):
             out.append(
                 slice(
-                    *(None if p is None else int(_host_index(p)) for p in (i.start, i.stop, i.step))
+                    *(None if p is None else int(host_index(p)) for p in (i.start, i.stop, i.step))
                 )
             )
         elif isinstance(i, (bool, np.bool_)):
@@ -68,7 +58,7 @@ def normalize_index(index) -> tuple[tuple, tuple]:
         elif isinstance(i, Tracer) and i.ndim == 0 and i.dtype.kind in "iu":
             out.append(int(i))
         else:
-            arr = np.asarray(_host_index(i))
+            arr = np.asarray(host_index(i))
             if arr.dtype == np.bool_ and arr.ndim > 0:
                 out.extend(arr.nonzero())
             elif arr.dtype.kind in "iu" or (arr.size == 0 and arr.dtype.kind == "f"):
@@ -86,11 +76,6 @@ def normalize_index(index) -> tuple[tuple, tuple]:
 def take_index(x, index):
     """``x[index]`` (what ``__getitem__`` on traced arrays calls)."""
     return getitem(as_array(x), *normalize_index(index))
-
-
-def nonzero(a):
-    """Indices of the non-zero elements; needs concrete values (no derivative)."""
-    return np.nonzero(np.asarray(_host_index(a)))
 
 
 class IndexUpdateRef:
@@ -132,8 +117,6 @@ class IndexUpdateRef:
         if not any(isinstance(i, np.ndarray) for i in self.index):
             cur = getitem(self.array, self.index)  # ints and slices never repeat an element
             return index_set(self.array, op(cur, values), self.index)
-        from fgrad.numpy.manipulation import broadcast_to, ravel, reshape
-
         shape = self.array.shape
         positions = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)[self.index]
         positions = positions.ravel()
@@ -161,14 +144,10 @@ class IndexUpdateRef:
 
     def min(self, values):  # noqa: A003 - JAX's name
         """A copy of ``x`` with ``x[index] = minimum(x[index], values)`` (``numpy.minimum.at``)."""
-        from fgrad.numpy.ufuncs import minimum
-
         return self._combine(minimum, values, "min")
 
     def max(self, values):  # noqa: A003 - JAX's name
         """A copy of ``x`` with ``x[index] = maximum(x[index], values)`` (``numpy.maximum.at``)."""
-        from fgrad.numpy.ufuncs import maximum
-
         return self._combine(maximum, values, "max")
 
 
@@ -220,15 +199,10 @@ def at(x) -> IndexUpdateHelper:
 
 def take(a, indices, axis=None, out=None, mode=None):
     """Elements of ``a`` at ``indices`` along ``axis`` (the flattened array when None)."""
-    from fgrad.numpy.manipulation import ravel
-    from fgrad.numpy.reductions import _no_out, normalize_axes
-
-    _no_out(out, "take")
+    check_no_out(out, "take")
     a = as_array(a)
     idx = _index_array(indices)
     if mode == "wrap" or mode == "clip":
-        from fgrad.numpy.ufuncs import clip, remainder
-
         n = a.size if axis is None else a.shape[normalize_axes(axis, a.ndim, "take")[0]]
         idx = remainder(idx, n) if mode == "wrap" else clip(idx, 0, n - 1)
     if axis is None:
@@ -240,14 +214,11 @@ def take(a, indices, axis=None, out=None, mode=None):
 def _index_array(indices):
     """Index values as a host array, or the tracer itself when they are known only per
     example (vmap) or at run time (make_jaxpr)."""
-    return indices if _unknown_integers(indices) else np.asarray(_host_index(indices))
+    return indices if _unknown_integers(indices) else np.asarray(host_index(indices))
 
 
 def take_along_axis(arr, indices, axis=-1):
     """``numpy.take_along_axis``: pick by an index array shaped like ``arr`` (e.g. argsort)."""
-    from fgrad.numpy.manipulation import ravel
-    from fgrad.numpy.reductions import normalize_axes
-
     arr = as_array(arr)
     idx = _index_array(indices)
     if idx.dtype.kind not in "iu":
@@ -270,10 +241,6 @@ def take_along_axis(arr, indices, axis=-1):
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     """Indices that sort ``a`` along ``axis`` (an integer array, no derivative)."""
-    from fgrad.numpy.manipulation import ravel
-    from fgrad.numpy.reductions import normalize_axes
-    from fgrad.primitives.reductions import argsort as argsort_primitive
-
     if order is not None:
         raise NotImplementedError("argsort: 'order' (structured arrays) is not supported")
     a = as_array(a)
@@ -285,8 +252,6 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     """``a`` sorted along ``axis``; the derivative follows each entry to its sorted place."""
-    from fgrad.numpy.manipulation import ravel
-
     a = as_array(a)
     if axis is None:
         a, axis = ravel(a), -1
@@ -296,7 +261,6 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 __all__ = [
     "argsort",
     "at",
-    "nonzero",
     "sort",
     "take",
     "take_along_axis",

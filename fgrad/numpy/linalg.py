@@ -32,10 +32,12 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.tracer import Tracer, known_value
+from fgrad.numpy import products
 from fgrad.numpy import reductions as red
 from fgrad.numpy import ufuncs as uf
 from fgrad.numpy.complex_numbers import conj, imag, real
-from fgrad.numpy.creation import as_array, astype
+from fgrad.numpy.conversion import as_array, astype
+from fgrad.numpy.indexing import take_along_axis
 from fgrad.numpy.manipulation import broadcast_to, moveaxis, reshape, swapaxes
 from fgrad.numpy.manipulation import diagonal as _diagonal
 from fgrad.numpy.products import matmul
@@ -288,8 +290,6 @@ def _eig_jvp(primals, tangents):
     # NumPy's eigenvectors have unit norm: remove the change of norm
     dv = dv - v * real(red.sum(conj(v) * dv, axis=-2, keepdims=True))
     if v.dtype.kind == "c":  # and LAPACK keeps each vector's largest component real
-        from fgrad.numpy.indexing import take_along_axis
-
         big = red.argmax(uf.absolute(v), axis=-2)[..., None, :]
 
         ratio = take_along_axis(dv, big, axis=-2) / take_along_axis(v, big, axis=-2)
@@ -669,16 +669,12 @@ def trace(x, /, *, offset: int = 0, dtype=None):
 
 def cross(x1, x2, /, *, axis: int = -1):
     """Cross product of 3-vectors (``numpy.linalg.cross``)."""
-    from fgrad.numpy.products import cross as cross_
-
-    return cross_(x1, x2, axis=axis)
+    return products.cross(x1, x2, axis=axis)
 
 
 def tensordot(x1, x2, /, *, axes=2):
     """``numpy.linalg.tensordot``."""
-    from fgrad.numpy.products import tensordot as tensordot_
-
-    return tensordot_(x1, x2, axes)
+    return products.tensordot(x1, x2, axes)
 
 
 __all__ = [

@@ -12,7 +12,7 @@ import numpy as np
 from fgrad.core.abstract import get_aval
 from fgrad.core.tracer import Tracer
 from fgrad.numpy import ufuncs as uf
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
 from fgrad.numpy.reductions import all as all_
 
 

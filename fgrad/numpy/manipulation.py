@@ -7,10 +7,12 @@ import operator
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.numpy.creation import as_array, astype
-from fgrad.numpy.reductions import normalize_axes
+from fgrad.numpy.conversion import as_array, astype, host_index, normalize_axes
+from fgrad.numpy.creation import full, zeros
+from fgrad.numpy.ufuncs import isinf, isnan, where
 from fgrad.primitives import structural as sh
 from fgrad.primitives.indexing import concatenate as concatenate_primitive
+from fgrad.primitives.indexing import getitem, index_set
 
 
 def _resolve_shape(shape, size: int, fn: str) -> tuple[int, ...]:
@@ -142,8 +144,6 @@ def stack(arrays, axis: int = 0):
 
 
 def _gi(x, index):
-    from fgrad.primitives.indexing import getitem
-
     return getitem(x, tuple(index))
 
 
@@ -276,13 +276,11 @@ def tile(A, reps):  # noqa: N803 - NumPy's name
 
 def repeat(a, repeats, axis=None):
     """Repeat each element ``repeats`` times along ``axis`` (flattening when None)."""
-    from fgrad.numpy.indexing import _host_index
-
     a = as_array(a)
     if axis is None:
         a, axis = ravel(a), 0
     axis = normalize_axes(axis, a.ndim, "repeat")[0]
-    idx = np.repeat(np.arange(a.shape[axis]), np.asarray(_host_index(repeats)))
+    idx = np.repeat(np.arange(a.shape[axis]), np.asarray(host_index(repeats)))
     return _gi(a, (slice(None),) * axis + (idx,))
 
 
@@ -352,9 +350,6 @@ def rot90(m, k: int = 1, axes=(0, 1)):
 
 def pad(array, pad_width, mode="constant", **kwargs):
     """Pad ``array`` (``numpy.pad``): modes constant, edge, reflect, symmetric and wrap."""
-    from fgrad.numpy.creation import full
-    from fgrad.primitives.indexing import index_set
-
     a = as_array(array)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (a.ndim, 2))
     if mode == "constant":
@@ -395,23 +390,14 @@ def diagonal(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
         raise ValueError("diagonal requires an array of at least two dimensions")
     a = moveaxis(a, (axis1, axis2), (-2, -1))
     n, m = a.shape[-2:]
-    i = np.arange(builtins_max(0, -offset), n)
+    i = np.arange(max(0, -offset), n)
     j = i + offset
     keep = (j >= 0) & (j < m)
     return _gi(a, (Ellipsis, i[keep], j[keep]))
 
 
-def builtins_max(*args):
-    import builtins
-
-    return builtins.max(*args)
-
-
 def diag(v, k: int = 0):
     """The ``k``-th diagonal of a 2-D array, or a 2-D array with 1-D ``v`` on that diagonal."""
-    from fgrad.numpy.creation import zeros
-    from fgrad.primitives.indexing import index_set
-
     v = as_array(v)
     if v.ndim == 2:
         return diagonal(v, k)
@@ -421,14 +407,6 @@ def diag(v, k: int = 0):
     i = np.arange(v.shape[0])
     rows, cols = (i, i + k) if k >= 0 else (i - k, i)
     return index_set(zeros((n, n), v.dtype), v, (rows, cols))
-
-
-def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype=None, out=None):
-    """Sum along a diagonal (``numpy.trace``)."""
-    from fgrad.numpy.reductions import _no_out, sum
-
-    _no_out(out, "trace")
-    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
 def tri(N, M=None, k: int = 0, dtype=float, *, like=None):  # noqa: N803 - NumPy's names
@@ -444,24 +422,18 @@ def _tri_mask(a, k, lower):
 
 def tril(m, k: int = 0):
     """Zeros above diagonal ``k`` of the last two axes."""
-    from fgrad.numpy.ufuncs import where
-
     m = as_array(m)
     return where(_tri_mask(m, k, True), m, np.zeros((), m.dtype))
 
 
 def triu(m, k: int = 0):
     """Zeros below diagonal ``k`` of the last two axes."""
-    from fgrad.numpy.ufuncs import where
-
     m = as_array(m)
     return where(_tri_mask(m, k, False), m, np.zeros((), m.dtype))
 
 
 def select(condlist, choicelist, default=0):
     """Choose from ``choicelist`` by the first true condition (``numpy.select``)."""
-    from fgrad.numpy.ufuncs import where
-
     if len(condlist) != len(choicelist):
         raise ValueError("select: list of cases must be same length as list of conditions")
     if not condlist:
@@ -478,8 +450,6 @@ def select(condlist, choicelist, default=0):
 
 def nan_to_num(x, copy: bool = True, nan=0.0, posinf=None, neginf=None):
     """Replace NaN and infinities by finite numbers; they get derivative 0."""
-    from fgrad.numpy.ufuncs import isinf, isnan, where
-
     x = as_array(x)
     if x.dtype.kind not in "fc":
         return x
@@ -543,7 +513,6 @@ __all__ = [
     "stack",
     "swapaxes",
     "tile",
-    "trace",
     "transpose",
     "tri",
     "tril",

@@ -22,8 +22,13 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.tracer import Tracer, concrete
-from fgrad.numpy.creation import as_array
+from fgrad.numpy.conversion import as_array
+from fgrad.numpy.differences import diff
 from fgrad.numpy.indexing import at
+from fgrad.numpy.manipulation import stack
+from fgrad.numpy.ranges import linspace
+from fgrad.numpy.reductions import max as max_
+from fgrad.numpy.reductions import min as min_
 
 
 def _on_values(np_fn):
@@ -58,10 +63,6 @@ def histogram_bin_edges(a, bins=10, range=None, weights=None):  # noqa: A002 - N
     edges = np.histogram_bin_edges(values, bins, range, concrete(weights))
     if np.ndim(bins) > 0 or not isinstance(a, Tracer) or range is not None:
         return edges
-    from fgrad.numpy.creation import linspace
-    from fgrad.numpy.reductions import max as max_
-    from fgrad.numpy.reductions import min as min_
-
     lo, hi = min_(a), max_(a)
     if edges[0] != np.min(values):  # NumPy widened an empty range: +-0.5
         return edges
@@ -92,8 +93,6 @@ def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
         zeros = backend.zeros((nbins,), w.dtype, like=weights)
         counts = at(zeros)[index[inside]].add(w)
     if density:
-        from fgrad.numpy.differences import diff
-
         counts = counts / (counts.sum() * diff(edges))
     return counts, edges
 
@@ -115,8 +114,6 @@ def histogramdd(sample, bins=10, range=None, density=None, weights=None):  # noq
     columns = [sample[:, d] for d in builtins.range(values.shape[1])]
     edges = [histogram_bin_edges(c, len(e) - 1) for c, e in zip(columns, edges_value)]
     if density:
-        from fgrad.numpy.differences import diff
-
         volume = 1.0
         for d, e in enumerate(edges):
             shape = [1] * len(edges)
@@ -128,8 +125,6 @@ def histogramdd(sample, bins=10, range=None, density=None, weights=None):  # noq
 
 def histogram2d(x, y, bins=10, range=None, density=None, weights=None):  # noqa: A002
     """``numpy.histogram2d`` (see :func:`histogramdd`)."""
-    from fgrad.numpy.manipulation import stack
-
     if isinstance(weights, Tracer):
         raise NotImplementedError(
             "histogram2d with traced weights is not differentiable in fgrad yet; use "

@@ -12,10 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.numpy.creation import as_array, asarray, astype, zeros
+from fgrad.core.tracer import concrete
+from fgrad.numpy.complex_numbers import conjugate
+from fgrad.numpy.conversion import as_array, asarray, astype
+from fgrad.numpy.creation import zeros
 from fgrad.numpy.einsum import einsum
+from fgrad.numpy.indexing import take
+from fgrad.numpy.linalg import eigvals, lstsq
 from fgrad.numpy.manipulation import concatenate, flip, stack
-from fgrad.numpy.no_derivative import concrete
+from fgrad.numpy.ufuncs import clip, where
+from fgrad.primitives.reductions import searchsorted
 
 
 def polyval(p, x):
@@ -81,8 +87,6 @@ def vander(x, N=None, increasing: bool = False):
 
 def polyfit(x, y, deg: int, rcond=None, full: bool = False, w=None, cov: bool = False):
     """Least-squares polynomial fit (``numpy.polyfit``); differentiable in ``x``, ``y``, ``w``."""
-    from fgrad.numpy.linalg import lstsq
-
     if full or cov:
         raise NotImplementedError("polyfit: full= and cov= are not supported")
     x, y = as_array(x), as_array(y)
@@ -98,8 +102,6 @@ def polyfit(x, y, deg: int, rcond=None, full: bool = False, w=None, cov: bool = 
 
 def roots(p):
     """The roots of ``p``: eigenvalues of its companion matrix (``numpy.roots``)."""
-    from fgrad.numpy.linalg import eigvals
-
     p = as_array(p)
     nonzero = np.flatnonzero(np.asarray(concrete(p)))
     if nonzero.size == 0:
@@ -120,8 +122,6 @@ def poly(seq_of_zeros):
     """The coefficients of the monic polynomial with the given roots (``numpy.poly``)."""
     z = as_array(seq_of_zeros)
     if z.ndim == 2 and z.shape[0] == z.shape[1]:
-        from fgrad.numpy.linalg import eigvals
-
         z = eigvals(z)
     c = asarray([1.0], z.dtype if z.dtype.kind in "fc" else np.float64)
     for k in range(z.shape[0]):
@@ -165,8 +165,6 @@ def correlate(a, v, mode: str = "valid"):
     """Cross-correlation of two 1-D sequences (``numpy.correlate``)."""
     v = as_array(v)
     if v.dtype.kind == "c":
-        from fgrad.numpy.complex_numbers import conjugate
-
         v = conjugate(v)
     return convolve(a, flip(v), mode)
 
@@ -176,10 +174,6 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     (increasing) and ``fp``, and traceable: the intervals are found by ``searchsorted``."""
     if period is not None:
         raise NotImplementedError("interp: period= is not supported")
-    from fgrad.numpy.indexing import take
-    from fgrad.numpy.ufuncs import clip, where
-    from fgrad.primitives.reductions import searchsorted
-
     x, fp = asarray(x), as_array(fp)
     xp = astype(as_array(xp), np.result_type(as_array(xp).dtype, np.float64))
     n = xp.shape[0]

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.numpy.creation import as_array
-from fgrad.numpy.manipulation import broadcast_to, ravel, reshape
-from fgrad.numpy.reductions import normalize_axes
+from fgrad.numpy import reductions as red
+from fgrad.numpy.complex_numbers import conjugate
+from fgrad.numpy.conversion import as_array, normalize_axes
+from fgrad.numpy.manipulation import (
+    broadcast_arrays,
+    broadcast_to,
+    moveaxis,
+    ravel,
+    reshape,
+    stack,
+)
 from fgrad.primitives.dot_general import dot_general
 
 _NO_BATCH = ((), ())
@@ -63,8 +71,6 @@ def vdot(a, b):
     """Dot product of the flattened arrays, conjugating ``a`` if it is complex (``numpy.vdot``)."""
     a = ravel(a)
     if a.dtype.kind == "c":
-        from fgrad.numpy.complex_numbers import conjugate
-
         a = conjugate(a)
     return inner(a, ravel(b))
 
@@ -106,8 +112,6 @@ def cross(a, b, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis=None):
 
     Two 2-vectors give the scalar z-component, as NumPy does.
     """
-    from fgrad.numpy.manipulation import broadcast_arrays, moveaxis, stack
-
     if axis is not None:
         axisa = axisb = axisc = axis
     a, b = moveaxis(as_array(a), axisa, -1), moveaxis(as_array(b), axisb, -1)
@@ -130,14 +134,10 @@ def cross(a, b, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis=None):
 
 def vecdot(x1, x2, /, *, axis: int = -1):
     """``sum(conj(x1) * x2, axis)`` with broadcasting (``numpy.vecdot``)."""
-    from fgrad.numpy.reductions import sum as sum_
-
     x1, x2 = as_array(x1), as_array(x2)
     if x1.dtype.kind == "c":
-        from fgrad.numpy.complex_numbers import conjugate
-
         x1 = conjugate(x1)
-    return sum_(x1 * x2, axis=axis)
+    return red.sum(x1 * x2, axis=axis)
 
 
 def matvec(x1, x2, /):
@@ -150,8 +150,6 @@ def vecmat(x1, x2, /):
     """Vector-matrix products ``conj(v) @ M`` over broadcast batches (``numpy.vecmat``)."""
     x1, x2 = as_array(x1), as_array(x2)
     if x1.dtype.kind == "c":
-        from fgrad.numpy.complex_numbers import conjugate
-
         x1 = conjugate(x1)
     return matmul(x1[..., None, :], x2)[..., 0, :]
 

@@ -7,28 +7,25 @@ import operator
 import numpy as np
 
 from fgrad.core.primitive import bind
-from fgrad.numpy.creation import as_array, astype
+from fgrad.core.tracer import known_value
+from fgrad.numpy.conversion import as_array, astype, check_no_out, normalize_axes, numpy_scalar
+from fgrad.numpy.creation import full, ones
+from fgrad.numpy.indexing import argsort, take, take_along_axis
+from fgrad.numpy.manipulation import (
+    broadcast_to,
+    concatenate,
+    diagonal,
+    moveaxis,
+    ravel,
+    reshape,
+    transpose,
+)
+from fgrad.numpy.ufuncs import floor, isnan, minimum, where
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives import reductions as red
 from fgrad.primitives.elementwise import sqrt
-
-
-def normalize_axes(axis, ndim: int, fn: str) -> tuple[int, ...]:
-    """NumPy's ``axis`` (None, int or tuple, negatives allowed) as sorted non-negative ints."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
-    out = []
-    for a in axes:
-        a = operator.index(a)
-        if not -ndim <= a < ndim:
-            raise np.exceptions.AxisError(
-                f"{fn}: axis {a} is out of bounds for an array of dimension {ndim}"
-            )
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{fn}: duplicate value in 'axis': {axis}")
-    return tuple(sorted(out))
+from fgrad.primitives.indexing import getitem
+from fgrad.primitives.structural import reduce_sum
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
@@ -38,17 +35,12 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     return n
 
 
-def _numpy_scalar(out):
-    """A concrete 0-d result as the NumPy scalar NumPy's reductions return."""
-    return out[()] if type(out) is np.ndarray and out.ndim == 0 else out
-
-
 def sum(a, axis=None, dtype=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
     """Sum over ``axis`` (``numpy.sum``)."""
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
-    return red.reduce_sum(a, normalize_axes(axis, a.ndim, "sum"), keepdims)
+    return reduce_sum(a, normalize_axes(axis, a.ndim, "sum"), keepdims)
 
 
 def mean(a, axis=None, dtype=None, keepdims: bool = False):
@@ -57,7 +49,7 @@ def mean(a, axis=None, dtype=None, keepdims: bool = False):
     if dtype is not None:
         a = astype(a, dtype)
     axes = normalize_axes(axis, a.ndim, "mean")
-    return red.reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
+    return reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
 
 
 def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
@@ -72,7 +64,7 @@ def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
         squares = re * re + im * im
     else:
         squares = centred * centred
-    return red.reduce_sum(squares, axes, keepdims) / (_count(a.shape, axes) - ddof)
+    return reduce_sum(squares, axes, keepdims) / (_count(a.shape, axes) - ddof)
 
 
 def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
@@ -84,7 +76,7 @@ def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
     """
     v = var(a, axis, dtype, ddof, keepdims)
     positive = v > 0
-    return _numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))
+    return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))
 
 
 def max(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
@@ -122,23 +114,7 @@ def argmin(a, axis=None, keepdims: bool = False):
 # -- more of NumPy's reductions, composed from the functions above ------------------------
 
 
-def _no_out(out, fn: str) -> None:
-    if out is not None:
-        raise TypeError(
-            f"{fn}: the 'out' argument is not supported: fgrad arrays are immutable; use the "
-            "returned array instead"
-        )
-
-
-def _getitem(x, index):
-    from fgrad.primitives.indexing import getitem
-
-    return getitem(x, index)
-
-
 def _merge_last(a, axes):
-    from fgrad.numpy.manipulation import reshape, transpose
-
     rest = [i for i in range(a.ndim) if i not in axes]
     n = _count(a.shape, axes)
     a = transpose(a, rest + list(axes))
@@ -146,8 +122,6 @@ def _merge_last(a, axes):
 
 
 def _restore(out, shape, axes, keepdims):
-    from fgrad.numpy.manipulation import reshape
-
     if keepdims:
         return reshape(out, tuple(1 if i in axes else d for i, d in enumerate(shape)))
     return out
@@ -159,7 +133,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
     Built as a balanced tree of elementwise products over the reduced axes, so
     the derivative with respect to one entry is the product of the others.
     """
-    _no_out(out, "prod")
+    check_no_out(out, "prod")
     if where is not None:
         raise NotImplementedError("prod: 'where' is not supported")
     a = as_array(a)
@@ -170,32 +144,23 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
     axes = normalize_axes(axis, a.ndim, "prod")
     x = _merge_last(a, axes)
     if x.shape[-1] == 0:
-        from fgrad.numpy.creation import ones
-
         res = ones(x.shape[:-1], x.dtype, like=x if isinstance(x, np.ndarray) else None)
     else:
         while x.shape[-1] > 1:
             n = x.shape[-1]
             m = n // 2 * 2
-            paired = _getitem(x, (Ellipsis, slice(0, m, 2))) * _getitem(
-                x, (Ellipsis, slice(1, m, 2))
-            )
+            paired = getitem(x, (Ellipsis, slice(0, m, 2))) * getitem(x, (Ellipsis, slice(1, m, 2)))
             if n > m:
-                from fgrad.numpy.manipulation import concatenate
-
-                paired = concatenate([paired, _getitem(x, (Ellipsis, slice(m, n)))], axis=-1)
+                paired = concatenate([paired, getitem(x, (Ellipsis, slice(m, n)))], axis=-1)
             x = paired
-        res = _getitem(x, (Ellipsis, 0))
+        res = getitem(x, (Ellipsis, 0))
     if initial is not None:
         res = res * initial
-    return _numpy_scalar(_restore(res, a.shape, axes, keepdims))
+    return numpy_scalar(_restore(res, a.shape, axes, keepdims))
 
 
 def _scan(a, axis, fn: str, op, identity):
     """Inclusive scan along ``axis`` (Hillis-Steele: log2(n) shifted elementwise ops)."""
-    from fgrad.numpy.creation import full
-    from fgrad.numpy.manipulation import concatenate, ravel
-
     a = as_array(a)
     if axis is None:
         a, axis = ravel(a), 0
@@ -206,7 +171,7 @@ def _scan(a, axis, fn: str, op, identity):
     while shift < n:
         pad_shape = a.shape[:axis] + (shift,) + a.shape[axis + 1 :]
         pad = full(pad_shape, identity, a.dtype)
-        shifted = concatenate([pad, _getitem(a, lead + (slice(0, n - shift),))], axis)
+        shifted = concatenate([pad, getitem(a, lead + (slice(0, n - shift),))], axis)
         a = op(a, shifted)
         shift *= 2
     return a
@@ -225,26 +190,24 @@ def _scan_dtype(a, dtype):
 
 def cumsum(a, axis=None, dtype=None, out=None):
     """Cumulative sum along ``axis`` (the flattened array when None), ``numpy.cumsum``."""
-    _no_out(out, "cumsum")
+    check_no_out(out, "cumsum")
     return _scan(_scan_dtype(a, dtype), axis, "cumsum", operator.add, 0)
 
 
 def cumprod(a, axis=None, dtype=None, out=None):
     """Cumulative product along ``axis``; exact derivatives also where entries are 0."""
-    _no_out(out, "cumprod")
+    check_no_out(out, "cumprod")
     return _scan(_scan_dtype(a, dtype), axis, "cumprod", operator.mul, 1)
 
 
 def ptp(a, axis=None, out=None, keepdims: bool = False):
     """Range (maximum - minimum) over ``axis`` (``numpy.ptp``)."""
-    _no_out(out, "ptp")
+    check_no_out(out, "ptp")
     return max(a, axis, keepdims=keepdims) - min(a, axis, keepdims=keepdims)
 
 
 def average(a, axis=None, weights=None, returned: bool = False, *, keepdims: bool = False):
     """Weighted average over ``axis`` (``numpy.average``); differentiable in ``a`` and weights."""
-    from fgrad.numpy.manipulation import broadcast_to, reshape
-
     a = as_array(a)
     if weights is None:
         avg = mean(a, axis, keepdims=keepdims)
@@ -285,7 +248,7 @@ def count_nonzero(a, axis=None, *, keepdims: bool = False):
 
 def all(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
     """Whether every entry over ``axis`` is non-zero (``numpy.all``); no derivative."""
-    _no_out(out, "all")
+    check_no_out(out, "all")
     return _all_any(_nonzero_mask(a), axis, keepdims, "all")
 
 
@@ -297,13 +260,11 @@ def _all_any(m, axis, keepdims, fn):
 
 def any(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
     """Whether some entry over ``axis`` is non-zero (``numpy.any``); no derivative."""
-    _no_out(out, "any")
+    check_no_out(out, "any")
     return _all_any(_nonzero_mask(a), axis, keepdims, "any")
 
 
 def _nan_zeroed(a):
-    from fgrad.numpy.ufuncs import isnan, where
-
     a = as_array(a)
     if a.dtype.kind not in "fc":
         return a, None
@@ -313,13 +274,13 @@ def _nan_zeroed(a):
 
 def nansum(a, axis=None, dtype=None, out=None, keepdims: bool = False):
     """Sum treating NaN as zero (``numpy.nansum``); NaN entries get derivative 0."""
-    _no_out(out, "nansum")
+    check_no_out(out, "nansum")
     return sum(_nan_zeroed(a)[0], axis, dtype, keepdims=keepdims)
 
 
 def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
     """Mean ignoring NaN (``numpy.nanmean``); all-NaN slices give NaN."""
-    _no_out(out, "nanmean")
+    check_no_out(out, "nanmean")
     z, nan = _nan_zeroed(a)
     if nan is None:
         return mean(z, axis, dtype, keepdims=keepdims)
@@ -334,9 +295,6 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
 
 def _quantile(a, q, axis, keepdims, fn, method):
     """Linear-interpolation quantiles ``q`` in [0, 1]; gradients flow to the two neighbours."""
-    from fgrad.numpy.indexing import argsort, take, take_along_axis
-    from fgrad.numpy.manipulation import reshape
-
     if method != "linear":
         raise NotImplementedError(f"{fn}: only method='linear' is supported")
     a = as_array(a)
@@ -352,9 +310,6 @@ def _quantile(a, q, axis, keepdims, fn, method):
     x = _merge_last(a, axes)
     x = take_along_axis(x, argsort(x, axis=-1, stable=True), axis=-1)
     n = x.shape[-1]
-    from fgrad.core.tracer import known_value
-    from fgrad.numpy.ufuncs import floor, minimum, where
-
     qa = as_array(q)  # q may be traced: the positions are then computed
     if qa.dtype.kind not in "f":  # NumPy computes positions in q's float dtype
         qa = astype(qa, np.float64)
@@ -372,20 +327,18 @@ def _quantile(a, q, axis, keepdims, fn, method):
     diff = hi_v - lo_v
     res = where(tt >= 0.5, hi_v - diff * (1 - tt), lo_v + diff * tt)
     # res: rest + (q.size,) -> q.shape + rest (+ keepdims ones)
-    from fgrad.numpy.manipulation import moveaxis
-
     res = moveaxis(res, -1, 0)
     rest = res.shape[1:]
     if keepdims:
         rest = tuple(1 if i in axes else d for i, d in enumerate(a.shape))
-    return _numpy_scalar(reshape(res, qa.shape + rest))
+    return numpy_scalar(reshape(res, qa.shape + rest))
 
 
 def quantile(
     a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
 ):
     """The ``q``-th quantiles over ``axis`` (``numpy.quantile``, linear interpolation)."""
-    _no_out(out, "quantile")
+    check_no_out(out, "quantile")
     return _quantile(a, q, axis, keepdims, "quantile", method)
 
 
@@ -393,14 +346,20 @@ def percentile(
     a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims: bool = False
 ):
     """The ``q``-th percentiles over ``axis`` (``numpy.percentile``, linear interpolation)."""
-    _no_out(out, "percentile")
+    check_no_out(out, "percentile")
     return _quantile(a, as_array(q) / 100, axis, keepdims, "percentile", method)
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims: bool = False):
     """Median over ``axis`` (``numpy.median``); the derivative goes to the middle entries."""
-    _no_out(out, "median")
+    check_no_out(out, "median")
     return _quantile(a, 0.5, axis, keepdims, "median", "linear")
+
+
+def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype=None, out=None):
+    """Sum along a diagonal (``numpy.trace``)."""
+    check_no_out(out, "trace")
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
 __all__ = [
@@ -426,5 +385,6 @@ __all__ = [
     "quantile",
     "std",
     "sum",
+    "trace",
     "var",
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core.tracer import Tracer
-from fgrad.numpy.creation import astype
+from fgrad.numpy.conversion import astype
 
 
 class _ScalarType(type):

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.tracer import Tracer, known_value
-from fgrad.numpy.creation import as_array
+from fgrad.core.tracer import Tracer, concrete, known_value
+from fgrad.numpy.conversion import as_array, numpy_scalar
 from fgrad.numpy.indexing import argsort, at, take, take_along_axis
 from fgrad.numpy.manipulation import ravel, reshape
-from fgrad.numpy.no_derivative import concrete
-from fgrad.numpy.reductions import _numpy_scalar
+from fgrad.numpy.reductions import any as any_
+from fgrad.numpy.ufuncs import equal, logical_not, where
 from fgrad.primitives import reductions as red_p
 
 
@@ -75,7 +75,7 @@ def searchsorted(a, v, side: str = "left", sorter=None):
     a = as_array(a)
     if sorter is not None:
         a = take(a, sorter)
-    return _numpy_scalar(red_p.searchsorted(a, as_array(v), side))
+    return numpy_scalar(red_p.searchsorted(a, as_array(v), side))
 
 
 def digitize(x, bins, right: bool = False):
@@ -93,12 +93,10 @@ def digitize(x, bins, right: bool = False):
         return bins.shape[0] - red_p.searchsorted(bins[::-1], x, side)
 
     if bins.shape[0] < 2:
-        return _numpy_scalar(increasing())
+        return numpy_scalar(increasing())
     up = known_value(bins[-1] >= bins[0])
     if up is not None:
-        return _numpy_scalar(increasing() if up else decreasing())
-    from fgrad.numpy.ufuncs import where
-
+        return numpy_scalar(increasing() if up else decreasing())
     return where(bins[-1] >= bins[0], increasing(), decreasing())
 
 
@@ -110,9 +108,6 @@ def isin(element, test_elements, assume_unique: bool = False, invert: bool = Fal
     """
     if not isinstance(element, Tracer) and not isinstance(test_elements, Tracer):
         return np.isin(element, test_elements, assume_unique, invert, kind=kind)
-    from fgrad.numpy.reductions import any as any_
-    from fgrad.numpy.ufuncs import equal, logical_not
-
     element, tests = as_array(element), ravel(as_array(test_elements))
     found = any_(equal(reshape(element, element.shape + (1,)), tests), axis=-1)
     return logical_not(found) if invert else found

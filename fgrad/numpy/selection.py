@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgrad.numpy.creation import as_array
+from fgrad.core.tracer import concrete
+from fgrad.numpy.conversion import as_array
 from fgrad.numpy.indexing import take, take_along_axis, take_index
 from fgrad.numpy.manipulation import broadcast_arrays, ravel
-from fgrad.numpy.no_derivative import concrete
 from fgrad.numpy.ufuncs import where
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgrad.core.tracer import concrete
 from fgrad.numpy.indexing import take
 from fgrad.numpy.manipulation import concatenate, ravel
-from fgrad.numpy.no_derivative import concrete
 
 _RESULTS = {
     name: type(getattr(np, name)(np.zeros(1)))

@@ -12,12 +12,22 @@ import warnings
 
 import numpy as np
 
-from fgrad.core.tracer import known_value
+from fgrad.core.tracer import concrete, known_value
 from fgrad.numpy import reductions as red
-from fgrad.numpy.creation import as_array, astype
-from fgrad.numpy.no_derivative import concrete
+from fgrad.numpy.complex_numbers import imag, real
+from fgrad.numpy.conversion import as_array, astype, numpy_scalar
+from fgrad.numpy.indexing import sort, take, take_along_axis
+from fgrad.numpy.manipulation import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    moveaxis,
+    ravel,
+    reshape,
+    stack,
+)
 from fgrad.numpy.products import matmul
-from fgrad.numpy.ufuncs import isnan, sqrt, where
+from fgrad.numpy.ufuncs import clip, floor, isnan, minimum, sqrt, where
 
 
 def _filled(a, value):
@@ -45,7 +55,7 @@ def nanmax(a, axis=None, out=None, keepdims: bool = False):
     if nan is None:
         return out_
     _all_nan_warning(nan, axis, "nanmax")
-    return red._numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
+    return numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
 
 
 def nanmin(a, axis=None, out=None, keepdims: bool = False):
@@ -55,7 +65,7 @@ def nanmin(a, axis=None, out=None, keepdims: bool = False):
     if nan is None:
         return out_
     _all_nan_warning(nan, axis, "nanmin")
-    return red._numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
+    return numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
 
 
 def _nan_arg(pick, fill, a, axis, keepdims: bool):
@@ -104,22 +114,20 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = F
     mean = red.sum(filled, axis, keepdims=True) / count
     centred = where(nan, 0.0, a - mean)
     if centred.dtype.kind == "c":
-        from fgrad.numpy.complex_numbers import imag, real
-
         squares = real(centred) ** 2 + imag(centred) ** 2
     else:
         squares = centred * centred
     total = red.sum(squares, axis, keepdims=keepdims)
     count = count if keepdims else red.sum(astype(~nan, total.dtype), axis)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return red._numpy_scalar(total / (count - ddof))
+        return numpy_scalar(total / (count - ddof))
 
 
 def nanstd(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False):
     """Standard deviation ignoring NaN (``numpy.nanstd``); derivative 0 where it is 0."""
     v = nanvar(a, axis, dtype, ddof=ddof, keepdims=keepdims)
     positive = v > 0
-    return red._numpy_scalar(where(positive, sqrt(where(positive, v, 1.0)), where(v == 0, 0.0, v)))
+    return numpy_scalar(where(positive, sqrt(where(positive, v, 1.0)), where(v == 0, 0.0, v)))
 
 
 def _nan_quantile(a, q, axis, keepdims, fn):
@@ -131,17 +139,11 @@ def _nan_quantile(a, q, axis, keepdims, fn):
     if nan is None or not nan.any():
         return red.quantile(a, q, axis=axis, keepdims=keepdims)
     if axis is None:
-        from fgrad.numpy.manipulation import ravel
-
         values = ravel(a)
         keep = np.flatnonzero(~np.ravel(nan))
-        from fgrad.numpy.indexing import take
-
         out = red.quantile(take(values, keep), q)
         return out if not keepdims else out.reshape((1,) * a.ndim)
     # slices with different NaN counts: one slice at a time
-    from fgrad.numpy.manipulation import moveaxis, reshape, stack
-
     axis = axis % a.ndim
     moved = moveaxis(a, axis, -1)
     flat = reshape(moved, (-1, moved.shape[-1]))
@@ -152,8 +154,6 @@ def _nan_quantile(a, q, axis, keepdims, fn):
         rows.append(red.quantile(flat[i][keep], q) if keep.size else flat[i][0] * np.nan)
     out = reshape(stack(rows, axis=-1), np.shape(q) + moved.shape[:-1])
     if keepdims:
-        from fgrad.numpy.manipulation import expand_dims
-
         out = expand_dims(out, axis + np.ndim(q))
     return out
 
@@ -161,10 +161,6 @@ def _nan_quantile(a, q, axis, keepdims, fn):
 def _nan_quantile_traced(a, q, axis, keepdims):
     """Quantiles of the non-NaN entries where their positions are not known (``jit``,
     ``vmap``): sort each slice (NaN last), interpolate at ``q * (count - 1)``."""
-    from fgrad.numpy.indexing import sort, take_along_axis
-    from fgrad.numpy.manipulation import broadcast_to, expand_dims, moveaxis, ravel, reshape
-    from fgrad.numpy.ufuncs import floor, minimum
-
     x = ravel(a) if axis is None else moveaxis(a, axis % a.ndim, -1)
     q_shape = np.shape(q)
     q = reshape(astype(as_array(q), a.dtype), q_shape + (1,) * x.ndim)
@@ -230,8 +226,6 @@ def cov(
     if not rowvar and x.shape[0] != 1:
         x = x.T
     if y is not None:
-        from fgrad.numpy.manipulation import concatenate
-
         yy = as_array(y)
         yy = yy.reshape((1, -1)) if yy.ndim < 2 else yy
         if not rowvar and yy.shape[0] != 1:
@@ -261,7 +255,7 @@ def cov(
             fact = w_sum - ddof * red.sum(w * as_array(aweights)) / w_sum
         centred = x - mean
         c = matmul(centred * w, centred.T) / fact
-    return red._numpy_scalar(c[0, 0]) if c.shape == (1, 1) else c
+    return numpy_scalar(c[0, 0]) if c.shape == (1, 1) else c
 
 
 def corrcoef(x, y=None, rowvar: bool = True, *, dtype=None):
@@ -271,8 +265,6 @@ def corrcoef(x, y=None, rowvar: bool = True, *, dtype=None):
         return c / c
     d = sqrt(red.sum(c * np.eye(c.shape[0]), axis=1))
     out = c / d[:, None] / d[None, :]
-    from fgrad.numpy.ufuncs import clip
-
     return clip(out, -1, 1)
 
 

@@ -1,4 +1,5 @@
-"""NumPy's elementwise functions (ufuncs) and ``where``/``clip``, on fgrad primitives.
+"""NumPy's elementwise functions (ufuncs), ``where``/``nonzero`` and ``clip``, on fgrad
+primitives.
 
 Each is a thin binding: NumPy 2 promotion comes from the primitives' impls, so
 ``float32 * 2.0`` stays float32 and plain arrays in give plain arrays out.
@@ -10,7 +11,7 @@ import functools
 
 import numpy as np
 
-from fgrad.numpy.creation import as_operand, astype
+from fgrad.numpy.conversion import as_operand, astype, host_index
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives.elementwise import bind, select
 from fgrad.transforms.custom_derivatives import custom_jvp
@@ -36,7 +37,7 @@ def _reject_ufunc_kwargs(name: str, kwargs: dict) -> None:
     )
 
 
-def _ufunc_like(fn):
+def ufunc_like(fn):
     """Wrap a composed function so that NumPy's ufunc keywords are refused as ``unary`` does."""
     name = fn.__name__.strip("_")
 
@@ -159,20 +160,20 @@ floor_divide = binary(ew.floor_divide_p, "``floor(x1 / x2)`` (zero derivative)."
 heaviside = binary(ew.heaviside_p, "Heaviside step, ``x2`` at 0 (zero derivative).", "heaviside")
 
 
-@_ufunc_like
+@ufunc_like
 def positive(x):
     """Elementwise ``+x`` (the input itself)."""
     return as_operand(x)
 
 
-@_ufunc_like
+@ufunc_like
 def square(x):
     """Elementwise ``x * x``."""
     x = as_operand(x)
     return x * x
 
 
-@_ufunc_like
+@ufunc_like
 def reciprocal(x):
     """Elementwise ``1 / x``."""
     return divide(1, x)
@@ -201,7 +202,7 @@ def _logaddexp_jvp(primals, tangents):
     return _logaddexp(x1, x2), t1 * w1 + t2 * (1.0 - w1)
 
 
-@_ufunc_like
+@ufunc_like
 def logaddexp(x1, x2):
     """``log(exp(x1) + exp(x2))`` without overflow and with full precision in the tails.
 
@@ -217,13 +218,13 @@ _LN2 = float(np.log(2.0))
 _LN10 = float(np.log(10.0))
 
 
-@_ufunc_like
+@ufunc_like
 def fix(x):
     """Round towards zero (``numpy.fix``; zero derivative)."""
     return trunc(x)
 
 
-@_ufunc_like
+@ufunc_like
 def round(a, decimals=0):  # noqa: A001 - NumPy's name
     """Round to ``decimals`` decimals, ties to even, as ``numpy.round`` (zero derivative)."""
     return ew.bind(ew.round_p, as_operand(a), decimals=int(decimals))
@@ -232,19 +233,19 @@ def round(a, decimals=0):  # noqa: A001 - NumPy's name
 round_ = around = round
 
 
-@_ufunc_like
+@ufunc_like
 def exp2(x):
     """Elementwise ``2 ** x`` (exact for integer ``x``)."""
     return power(2.0, _float_operand(x, np.exp2))
 
 
-@_ufunc_like
+@ufunc_like
 def log2(x):
     """Elementwise base-2 logarithm."""
     return log(_float_operand(x, np.log2)) / _LN2
 
 
-@_ufunc_like
+@ufunc_like
 def log10(x):
     """Elementwise base-10 logarithm."""
     return log(_float_operand(x, np.log10)) / _LN10
@@ -268,26 +269,26 @@ def _float64(x):
     return astype(x, np.complex128 if x.dtype.kind == "c" else np.float64)
 
 
-@_ufunc_like
+@ufunc_like
 def float_power(x1, x2):
     """``x1 ** x2`` computed in float64 (``numpy.float_power``)."""
     return power(_float64(x1), _float64(x2))
 
 
-@_ufunc_like
+@ufunc_like
 def logaddexp2(x1, x2):
     """``log2(2**x1 + 2**x2)`` without overflow; see :func:`logaddexp`."""
     x1, x2 = _common_float(x1, x2, np.logaddexp2)
     return logaddexp(x1 * _LN2, x2 * _LN2) / _LN2
 
 
-@_ufunc_like
+@ufunc_like
 def deg2rad(x):
     """Degrees to radians."""
     return _float_operand(x, np.deg2rad) * (np.pi / 180.0)
 
 
-@_ufunc_like
+@ufunc_like
 def rad2deg(x):
     """Radians to degrees."""
     return _float_operand(x, np.rad2deg) * (180.0 / np.pi)
@@ -296,7 +297,7 @@ def rad2deg(x):
 radians, degrees = deg2rad, rad2deg
 
 
-@_ufunc_like
+@ufunc_like
 def sinc(x):
     """``sin(pi x) / (pi x)``, 1 at 0 (``numpy.sinc``), with its derivatives at 0 too.
 
@@ -311,7 +312,7 @@ def sinc(x):
     return where(small, 1.0 - y0 / 6.0 + y0 * y0 / 120.0, sin(y) / y)
 
 
-@_ufunc_like
+@ufunc_like
 def fabs(x):
     """Absolute value of real numbers (``numpy.fabs`` refuses complex input)."""
     x = _float_operand(x, np.fabs)
@@ -320,21 +321,21 @@ def fabs(x):
     return absolute(x)
 
 
-@_ufunc_like
+@ufunc_like
 def fmax(x1, x2):
     """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
     x1, x2 = as_operand(x1), as_operand(x2)
     return where(isnan(x2), x1, where(isnan(x1), x2, maximum(x1, x2)))
 
 
-@_ufunc_like
+@ufunc_like
 def fmin(x1, x2):
     """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
     x1, x2 = as_operand(x1), as_operand(x2)
     return where(isnan(x2), x1, where(isnan(x1), x2, minimum(x1, x2)))
 
 
-@_ufunc_like
+@ufunc_like
 def logical_xor(x1, x2):
     """Elementwise exclusive or of the truth values (no derivative)."""
     return not_equal(not_equal(x1, 0), not_equal(x2, 0))
@@ -396,14 +397,14 @@ def _with_slope(exact, x, slope):
     return exact + (step if slope is None else step * slope)
 
 
-@_ufunc_like
+@ufunc_like
 def ldexp(x1, x2):
     """``x1 * 2**x2`` for integer ``x2``, exactly (``numpy.ldexp``); differentiable in ``x1``."""
     x1, x2 = _float_operand(x1, np.exp2), as_operand(x2)
     return _with_slope(bind(ew.ldexp_p, x1, x2), x1, _power_of_two(x1, x2))
 
 
-@_ufunc_like
+@ufunc_like
 def nextafter(x1, x2):
     """The next float after ``x1`` towards ``x2``; derivative 1 in ``x1``, 0 in ``x2``."""
     x1 = as_operand(x1)
@@ -425,8 +426,6 @@ def where(condition, x=None, y=None):
     derivative multiplied by zero still gives NaN.
     """
     if x is None and y is None:
-        from fgrad.numpy.indexing import nonzero
-
         return nonzero(condition)
     if x is None or y is None:
         raise TypeError("where takes either one argument (condition) or three")
@@ -434,6 +433,11 @@ def where(condition, x=None, y=None):
     if getattr(condition, "dtype", None) != np.bool_:
         condition = astype(condition, bool) if hasattr(condition, "dtype") else bool(condition)
     return select(condition, as_operand(x), as_operand(y))
+
+
+def nonzero(a):
+    """Indices of the non-zero elements; needs concrete values (no derivative)."""
+    return np.nonzero(np.asarray(host_index(a)))
 
 
 def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumPy's names
@@ -520,6 +524,7 @@ __all__ = [
     "mod",
     "multiply",
     "negative",
+    "nonzero",
     "not_equal",
     "positive",
     "power",
