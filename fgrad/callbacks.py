@@ -20,11 +20,10 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import DtypeError, ShapeError, TransformError
-from fgrad.core.primitive import Primitive, bind, top_trace
+from fgrad.core.primitive import Primitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.rules import defcall
 from fgrad.transforms.batching import BatchTrace, BatchTracer
-from fgrad.transforms.forward_mode import JVPTrace
-from fgrad.transforms.reverse_mode import GradTrace
 
 VMAP_METHODS = ("sequential", "sequential_unrolled", "expand_dims", "broadcast_all")
 
@@ -109,28 +108,34 @@ def _batched(
 
 def _bind(*leaves, fn: Callable, avals: tuple, vmap_method: str | None) -> list:
     """Bind ``pure_callback_p``, meeting the transforms first (see the module docstring)."""
-    trace = top_trace(leaves)
-    if isinstance(trace, (GradTrace, JVPTrace)):
-        raise TransformError(
-            f"pure_callback: {trace.name} cannot differentiate the callback "
-            f"{getattr(fn, '__name__', '')!r}, whose code fgrad does not see. Wrap the "
-            "function that calls pure_callback in fgrad.custom_jvp or fgrad.custom_vjp "
-            "and give its derivative (which may itself use pure_callback), or use "
-            "fgrad.stop_gradient on its inputs if no derivative should flow"
-        )
-    if isinstance(trace, BatchTrace):
-        vals, dims = [], []
-        for x in leaves:
-            mine = isinstance(x, BatchTracer) and x._trace is trace
-            vals.append(x.val if mine else x)
-            dims.append(x.bdim if mine else None)
-        method = vmap_method or "sequential"
-        new_fn, new_avals = _batched(fn, trace.size, vals, dims, avals, method)
-        outs = _bind(*vals, fn=new_fn, avals=new_avals, vmap_method=vmap_method)
-        return [BatchTracer(trace, o, 0) for o in outs]
-    return list(bind(pure_callback_p, *leaves, fn=fn, avals=avals, vmap_method=vmap_method))
+    return list(bind_call(pure_callback_p, *leaves, fn=fn, avals=avals, vmap_method=vmap_method))
 
 
+def _refuse_derivative(trace, *leaves, fn: Callable, avals: tuple, vmap_method: str | None):
+    raise TransformError(
+        f"pure_callback: {trace.name} cannot differentiate the callback "
+        f"{getattr(fn, '__name__', '')!r}, whose code fgrad does not see. Wrap the "
+        "function that calls pure_callback in fgrad.custom_jvp or fgrad.custom_vjp "
+        "and give its derivative (which may itself use pure_callback), or use "
+        "fgrad.stop_gradient on its inputs if no derivative should flow"
+    )
+
+
+def _batch_rule(trace: BatchTrace, *leaves, fn: Callable, avals: tuple,
+                vmap_method: str | None) -> list:
+    """A new callback for the whole batch (per ``vmap_method``), bound one level down."""
+    vals, dims = [], []
+    for x in leaves:
+        mine = trace.owns(x)
+        vals.append(x.val if mine else x)
+        dims.append(x.bdim if mine else None)
+    method = vmap_method or "sequential"
+    new_fn, new_avals = _batched(fn, trace.size, vals, dims, avals, method)
+    outs = _bind(*vals, fn=new_fn, avals=new_avals, vmap_method=vmap_method)
+    return [BatchTracer(trace, o, 0) for o in outs]
+
+
+defcall(pure_callback_p, jvp=_refuse_derivative, grad=_refuse_derivative, batch=_batch_rule)
 pure_callback_p.custom_rules = _bind
 
 

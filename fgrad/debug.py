@@ -27,10 +27,9 @@ from collections.abc import Callable
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
 from fgrad.core.rules import defbatch
-from fgrad.core.trace_stack import active_traces
+from fgrad.core.trace_stack import innermost_staging
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.structural import batch_to_front
-from fgrad.transforms.make_jaxpr import JaxprTrace
 
 
 def _print_impl(*leaves, fmt: str, tree: PyTreeDef) -> tuple:
@@ -89,9 +88,9 @@ def _emit(prim: Primitive, leaves: list, params: dict) -> None:
     """Bind the effectful ``prim``; with constants only, a staging trace (jit) still
     records it, so that every call runs it, rather than the one trace."""
     if not any(isinstance(x, Tracer) for x in leaves):
-        staging = [t for t in active_traces() if isinstance(t, JaxprTrace)]
-        if staging:
-            staging[-1].process(prim, tuple(leaves), params)
+        staging = innermost_staging()
+        if staging is not None:
+            staging.process(prim, tuple(leaves), params)
             return
     bind(prim, *leaves, **params)
 

@@ -60,7 +60,7 @@ from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.batching import BatchTrace, BatchTracer
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
 from fgrad.transforms.make_jaxpr import JaxprTrace, stage
-from fgrad.transforms.reverse_mode import GradTrace, GradTracer, record_joint, vjp
+from fgrad.transforms.reverse_mode import GradTrace, record_joint, vjp
 from fgrad.transforms.vmap import vmap
 
 
@@ -314,12 +314,12 @@ def _cond(index, branches: Sequence[_Branch], operands: Sequence, quiet=False) -
 def _jvp_cond(trace: JVPTrace, index, *operands, branches: tuple, quiet: bool) -> list:
     """A ``cond`` over the branches' ``jvp``: primal and tangent outputs together."""
     primals, tangents = trace.unzip(operands)
-    if isinstance(index, JVPTracer) and index._trace is trace:
+    if trace.owns(index):
         index = index.primal
     moving = [
         k
         for k, x in enumerate(operands)
-        if isinstance(x, JVPTracer) and x._trace is trace and _is_float(get_aval(x))
+        if trace.owns(x) and _is_float(get_aval(x))
     ]
     out_avals = branches[0].out_avals
     floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
@@ -350,7 +350,7 @@ def _batch_cond(trace: BatchTrace, index, *operands, branches: tuple, quiet: boo
     """With an index shared by the batch, a ``cond`` over the branches' ``vmap``; with a
     batched one, one quiet call of every branch on the whole batch, each example's
     result selected by its index."""
-    batched_index = isinstance(index, BatchTracer) and index._trace is trace
+    batched_index = trace.owns(index)
     if batched_index:
         vals, axes = trace.unbatch([index, *operands])
         if not any(isinstance(x, Tracer) for x in vals):  # nothing below records: run here
@@ -394,7 +394,7 @@ def _grad_cond(trace: GradTrace, index, *operands, branches: tuple, quiet: bool)
     """The ``cond`` one level down, recorded on the tape with a ``cond`` over the
     branches' pullbacks as its backward rule."""
     vals, links = trace.unwrap(list(operands))
-    if isinstance(index, GradTracer) and index._trace is trace:
+    if trace.owns(index):
         index = index.val
     outs = _cond(index, branches, vals, quiet)
     wanted = [pos for pos, _ in links if _is_float(get_aval(vals[pos]))]

@@ -26,7 +26,7 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import ShapeError
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.trace_stack import active_traces
+from fgrad.core.trace_stack import innermost_staging
 from fgrad.core.tracer import known_value
 from fgrad.lax.checks import check_same_types
 from fgrad.lax.scan import scan_loop, trace_body
@@ -34,13 +34,13 @@ from fgrad.lax.while_loop import while_loop
 from fgrad.numpy.conversion import asarray
 from fgrad.numpy.creation import zeros
 from fgrad.numpy.manipulation import stack
-from fgrad.transforms.make_jaxpr import JaxprTrace
+from fgrad.transforms.make_jaxpr import make_jaxpr
 
 
 def _staging() -> bool:
     """Is a trace without values (``jit``, ``make_jaxpr``) active? Only then can a loop's
     operands or the values its body closes over lack a concrete value."""
-    return any(isinstance(t, JaxprTrace) for t in active_traces())
+    return innermost_staging() is not None
 
 
 def _checked_step(body_fun: Callable, i, val):
@@ -221,8 +221,6 @@ def map(f: Callable, xs) -> Any:  # noqa: A001 - JAX's name
 
 def _empty_outputs(f: Callable, init, xs_flat: list, xs_tree):
     """The stacked outputs of zero steps: ``f``'s output shapes, traced, with length 0."""
-    from fgrad.transforms.make_jaxpr import make_jaxpr
-
     slices = [zeros(get_aval(x).shape[1:], get_aval(x).dtype) for x in xs_flat]
     example = tree_unflatten(xs_tree, slices)
     closed = make_jaxpr(lambda c, x: f(c, x)[1])(init, example)

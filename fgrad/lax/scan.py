@@ -139,7 +139,7 @@ def _slice_aval(x) -> ShapedArray:
 
 def _jvp_scan(trace: JVPTrace, *operands, body: TracedFunction, n_consts: int, n_carry: int,
               length: int, reverse: bool) -> list:
-    own = [x.__class__ is JVPTracer and x._trace is trace for x in operands]
+    own = [trace.owns(x) for x in operands]
     primals = [x.primal if o else x for x, o in zip(operands, own)]
     tangents = [x.tangent if o else None for x, o in zip(operands, own)]
     consts, carry, xs = _split(primals, n_consts, n_carry)
@@ -202,7 +202,7 @@ def _jvp_step(body, n_consts, n_carry, moving_consts, carry_idx, moving_xs, foun
         for k, t in zip(moving, [*const_t, *carry_t, *xs_t]):
             ins[k] = JVPTracer(trace, primals[k], t)
         out = body.bind_each(*ins)
-        own = [o.__class__ is JVPTracer and o._trace is trace for o in out]
+        own = [trace.owns(o) for o in out]
         out_p = [o.primal if w else o for o, w in zip(out, own)]
         out_t = [o.tangent if w else None for o, w in zip(out, own)]
     found["carry"] = [k for k in range(n_carry) if out_t[k] is not None]
@@ -221,7 +221,7 @@ def _traced(jaxpr: Jaxpr) -> TracedFunction:
 
 def _batched_scan(trace: BatchTrace, *operands, body: TracedFunction, n_consts: int,
                   n_carry: int, length: int, reverse: bool) -> list:
-    own = [isinstance(x, BatchTracer) and x._trace is trace for x in operands]
+    own = [trace.owns(x) for x in operands]
     size = trace.size
     consts, carry, xs = _split(operands, n_consts, n_carry)
     const_b, carry_b, xs_b = _split(own, n_consts, n_carry)
@@ -268,7 +268,7 @@ def _batched_step(body, size, in_batched, n_carry, batched, found, *args):
     with new_trace(trace):
         ins = [BatchTracer(trace, a, 0) if b else a for a, b in zip(args, in_batched)]
         out = body.bind_each(*ins)
-        own = [isinstance(o, BatchTracer) and o._trace is trace for o in out]
+        own = [trace.owns(o) for o in out]
         vals = [move_axis(o.val, o.bdim, 0) if w else o for o, w in zip(out, own)]
     found["carry"] = [k for k in range(n_carry) if own[k]]
     found["ys"] = own[n_carry:]

@@ -39,7 +39,7 @@ from fgrad.core.primitive import CallPrimitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.rules import defcall
 from fgrad.core.trace_stack import new_trace
-from fgrad.core.tracer import Tracer
+from fgrad.primitives.structural import batch_to_front, reduce_sum
 from fgrad.transforms.argnums import as_positions
 from fgrad.transforms.batching import BatchTrace
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
@@ -118,7 +118,7 @@ class _NondiffSplit:
         """Refuse a nondiff argument that carries a value ``trace`` differentiates: the rule
         would take no derivative with respect to it, silently."""
         for pos, arg in zip(self.positions, self.nondiff):
-            if any(isinstance(x, Tracer) and x._trace is trace for x in tree_flatten(arg)[0]):
+            if any(trace.owns(x) for x in tree_flatten(arg)[0]):
                 raise TransformError(
                     f"{kind} function {fun.__name__}: argument {pos} is in nondiff_argnums "
                     f"but depends on a value that {trace.name} differentiates. Pass it as an "
@@ -275,8 +275,6 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         vals, axes = trace.unbatch(flat)
         if self.vectorized:
-            from fgrad.primitives.structural import batch_to_front
-
             def to_front(v, a):  # Python scalars (flags, orders) stay as they are
                 return batch_to_front(v, a, trace.size) if hasattr(v, "shape") else v
 
@@ -375,8 +373,6 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
     def _batch_call(self, trace: BatchTrace, split: _NondiffSplit, flat: list, in_tree):
         """A custom_vjp function of the whole batch: ``fwd`` and ``bwd`` mapped, and the
         cotangents of arguments shared by the batch summed over it."""
-        from fgrad.primitives.structural import reduce_sum
-
         vals, axes = trace.unbatch(flat)
         nondiff, nd_axes = _batched_nondiff(trace, split)
         in_axes = tree_unflatten(in_tree, axes)

@@ -20,10 +20,12 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.errors import ConcretizationError, DtypeError
 from fgrad.core.jaxpr import eval_jaxpr
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.primitives.indexing import concatenate
+from fgrad.primitives.structural import move_axis, reshape
 from fgrad.transforms.argnums import split_args
 from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.linearize import linearize_flat
-from fgrad.transforms.reverse_mode import _differentiable_input, _split_aux, grad, unaliased, vjp
+from fgrad.transforms.reverse_mode import differentiable_input, grad, split_aux, unaliased, vjp
 from fgrad.transforms.vmap import vmap
 
 
@@ -50,18 +52,19 @@ def _rows(pull: Callable, out, n_in: int) -> list:
     rows = [pull(e) for e in _one_hots(out)]
     if not rows:
         return [None] * n_in
-    from fgrad import numpy as fnp
+    return [_stack(col) for col in zip(*rows)]
 
-    return [fnp.stack(col) for col in zip(*rows)]
+
+def _stack(arrays) -> object:
+    """The arrays (of one shape) stacked along a new first axis."""
+    return concatenate([reshape(a, (1, *get_aval(a).shape)) for a in arrays], 0)
 
 
 def _stack_rows(rows, shape: tuple, like):
     """Rows stacked along the first axis as the block ``shape`` (zeros if there are none)."""
-    from fgrad import numpy as fnp
-
     if rows is None:
         return backend.zeros(shape, get_aval(like).dtype, like=like)
-    return fnp.reshape(rows, shape)
+    return reshape(rows, shape)
 
 
 def _blocks(out_tree, in_tree, blocks: list[list]):
@@ -178,7 +181,7 @@ def jacfwd(
         dyn, rebuild = split_args(args, argnums, "jacfwd")
         target = dyn[0] if isinstance(argnums, int) else dyn
         in_flat, in_tree = tree_flatten(target)
-        in_flat = [_differentiable_input(x, "jacfwd") for x in in_flat]
+        in_flat = [differentiable_input(x, "jacfwd") for x in in_flat]
         _check_complex("jacfwd", "inputs", in_flat, holomorphic, allow_complex=False)
         trees = []
 
@@ -187,7 +190,7 @@ def jacfwd(
             out = fun(*rebuild((t,) if isinstance(argnums, int) else t), **kwargs)
             aux = None
             if has_aux:
-                out, aux = _split_aux(out, "jacfwd")
+                out, aux = split_aux(out, "jacfwd")
             out_flat, out_tree = tree_flatten(out)
             aux_flat, aux_tree = tree_flatten(aux)
             trees.append((out_tree, aux_tree, len(out_flat)))
@@ -224,9 +227,7 @@ def _jvp_columns(lin, inputs: list, j: int, n_out: int) -> list:
 
 def _column_block(columns, out_shape: tuple, in_shape: tuple):
     """``(n,) + out_shape`` stacked columns as the block ``out_shape + in_shape``."""
-    from fgrad import numpy as fnp
-
-    return fnp.reshape(fnp.moveaxis(columns, 0, -1), out_shape + in_shape)
+    return reshape(move_axis(columns, 0, len(out_shape)), out_shape + in_shape)
 
 
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:

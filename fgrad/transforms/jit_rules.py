@@ -263,7 +263,7 @@ def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTra
     primals, tangents = trace.unzip(flat)
     if any(isinstance(v, Tracer) for v in primals + tangents):
         return None
-    moving = tuple(k for k, x in enumerate(flat) if isinstance(x, JVPTracer) and x._trace is trace)
+    moving = tuple(k for k, x in enumerate(flat) if trace.owns(x))
 
     def primal_and_tangent(primals: list, tangents: list):
         def on_moving(*xs):

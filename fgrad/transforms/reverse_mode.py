@@ -43,6 +43,7 @@ from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.rules import grad_call_rules, single_plans, tape_plan, vjp_rules
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
+from fgrad.primitives.elementwise import real
 from fgrad.transforms.argnums import split_args
 
 
@@ -328,8 +329,6 @@ def _is_complex(x) -> bool:
 def _real_if_input_real(ct, x):
     """A real input's cotangent is the real part of a complex one (JAX's convention)."""
     if _is_complex(ct) and not _is_complex(x):
-        from fgrad.primitives.elementwise import real
-
         return real(ct)
     return ct
 
@@ -368,13 +367,13 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
 def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
     """``vjp``, naming ``transform`` (the function the user called) in its errors."""
     flat, in_tree = tree_flatten(primals)
-    flat = [_differentiable_input(x, transform) for x in flat]
+    flat = [differentiable_input(x, transform) for x in flat]
     trace = GradTrace()
     with backend.default_device_of(flat), new_trace(trace):
         inputs = [trace.new_input(x) for x in flat]
         out = fun(*tree_unflatten(in_tree, inputs))
         if has_aux:
-            out, aux = _split_aux(out, transform)
+            out, aux = split_aux(out, transform)
             aux = tree_map(functools.partial(_unwrap, trace), aux)
         out_flat, out_tree = tree_flatten(out)
         out_ids = [_own_idx(trace, x) for x in out_flat]
@@ -511,7 +510,7 @@ def _unwrap(trace: GradTrace, x):
     return x.val if x.__class__ is GradTracer and x._trace is trace else x
 
 
-def _split_aux(out, transform: str):
+def split_aux(out, transform: str):
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise TransformError(
             f"{transform} with has_aux=True expects the function to return a pair "
@@ -526,7 +525,7 @@ def _describe_output(out) -> str:
     return type(out).__name__
 
 
-def _differentiable_input(x, transform: str):
+def differentiable_input(x, transform: str):
     """Check that ``x`` can be differentiated: a floating-point array, scalar or tracer."""
     if not isinstance(x, Tracer) and not hasattr(x, "dtype"):
         x = np.asarray(x)

@@ -19,6 +19,7 @@ from fgrad.core.errors import TransformError
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
+from fgrad.primitives.structural import broadcast_to, move_axis
 from fgrad.transforms.batching import BatchTrace, BatchTracer
 
 Axes = Any  # an int, None, or a pytree prefix of them
@@ -167,9 +168,7 @@ def _batch_size(flat: list, axes: list, axis_size: int | None, in_tree) -> int:
 
 
 def _output(trace: BatchTrace, x, dst: int | None):
-    from fgrad.primitives.structural import broadcast_to, move_axis
-
-    if isinstance(x, BatchTracer) and x._trace is trace:
+    if trace.owns(x):
         if dst is None:
             raise TransformError(
                 "vmap: out_axes is None for an output that varies over the batch; give it "
