@@ -9,18 +9,25 @@ its children are called). :func:`register_pytree_with_keys` registers a node
 together with names for its children. :func:`keystr` turns a path into a string
 such as ``"['params'][0].w"``; :mod:`fgrad.io` names checkpoint entries by it.
 
-Paths are found by the same walk as :func:`~fgrad.core.pytree.tree_flatten`
-(same dispatch, same ``is_leaf``), so the i-th path belongs to the i-th leaf.
+Paths are found by the walk of :func:`~fgrad.core.pytree.tree_flatten` itself
+(each row of its node table names its children's keys), so the i-th path belongs to
+the i-th leaf and ``tree_flatten_with_path`` walks the tree once. The key classes
+live in :mod:`fgrad.core.tree_keys`.
 """
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fgrad.core import pytree as _pytree
-from fgrad.core.pytree import PyTree, PyTreeDef, register_pytree_node, tree_flatten
+from fgrad.core.pytree import (
+    PyTree,
+    PyTreeDef,
+    flatten_with_paths,
+    leaves_like,
+    register_pytree_node,
+)
+from fgrad.core.tree_keys import DictKey, FlattenedIndexKey, GetAttrKey, KeyPath, SequenceKey
 
 __all__ = [
     "DictKey",
@@ -35,145 +42,6 @@ __all__ = [
     "tree_leaves_with_path",
     "tree_map_with_path",
 ]
-
-
-class _Key:
-    """Base of the key types: compared and hashed by type and value; leaves in pytrees.
-
-    Plain classes rather than dataclasses, because fgrad treats every dataclass as
-    a pytree container, and a path inside a tree must stay a leaf, as in JAX.
-    """
-
-    __slots__ = ()
-    _field: str
-    _format: str  # str(key) is _format.format(value)
-
-    def _value(self) -> Any:
-        return getattr(self, self._field)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._value() == other._value()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self._value()))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._field}={self._value()!r})"
-
-    def __str__(self) -> str:
-        return self._format.format(self._value())
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def simple_str(self) -> str:
-        """The key without brackets or quotes, as ``keystr(..., simple=True)`` writes it."""
-        return str(self._value())
-
-
-class DictKey(_Key):
-    """The key of a dict entry (also ``OrderedDict`` and ``defaultdict``); ``str`` is ``['k']``."""
-
-    __slots__ = ("key",)
-    _field = "key"
-    _format = "[{!r}]"
-    key: Any
-
-    def __init__(self, key: Any) -> None:
-        object.__setattr__(self, "key", key)
-
-
-class SequenceKey(_Key):
-    """The position of a list or tuple element; ``str`` is ``[0]``."""
-
-    __slots__ = ("idx",)
-    _field = "idx"
-    _format = "[{!r}]"
-    idx: int
-
-    def __init__(self, idx: int) -> None:
-        object.__setattr__(self, "idx", idx)
-
-
-class GetAttrKey(_Key):
-    """A namedtuple or dataclass field; ``str`` is ``.name``."""
-
-    __slots__ = ("name",)
-    _field = "name"
-    _format = ".{}"
-    name: str
-
-    def __init__(self, name: str) -> None:
-        object.__setattr__(self, "name", name)
-
-
-class FlattenedIndexKey(_Key):
-    """The ``i``-th child of a node registered without key names; ``str`` is
-    ``[<flat index i>]``."""
-
-    __slots__ = ("key",)
-    _field = "key"
-    _format = "[<flat index {}>]"
-    key: int
-
-    def __init__(self, key: int) -> None:
-        object.__setattr__(self, "key", key)
-
-
-KeyPath = tuple[Any, ...]
-"""A tuple of keys from the root to one leaf; ``()`` for a tree that is one leaf."""
-
-# nodetype -> flatten_with_keys, for types registered by register_pytree_with_keys
-_KEYED: dict[type, Callable[[Any], tuple[Iterable[tuple[Any, Any]], Any]]] = {}
-
-
-def _child_keys(x: Any, tp: type, handler: Any, aux: Any, n: int) -> list[Any]:
-    """The keys of the ``n`` children ``handler.flatten(x)`` returned, ``aux`` its aux data."""
-    if tp is tuple or tp is list:
-        return [SequenceKey(i) for i in range(n)]
-    if tp is dict or tp is collections.OrderedDict:
-        return [DictKey(k) for k in aux]
-    if tp is collections.defaultdict:
-        return [DictKey(k) for k in aux[1]]
-    if handler.fields is not None:
-        return [GetAttrKey(f) for f in handler.fields]
-    if handler is _pytree._NAMEDTUPLE_HANDLER:
-        return [GetAttrKey(f) for f in tp._fields]
-    keyed = _KEYED.get(tp)
-    if keyed is None:
-        return [FlattenedIndexKey(i) for i in range(n)]
-    keys = [k for k, _ in keyed(x)[0]]
-    if len(keys) != n:
-        raise ValueError(
-            f"the flatten_with_keys registered for {tp.__qualname__} gives {len(keys)} "
-            f"children but its flatten_func gives {n}; both must list the same children"
-        )
-    return keys
-
-
-def _paths_and_leaves(
-    tree: PyTree, is_leaf: Callable[[Any], bool] | None
-) -> tuple[list[KeyPath], list[Any]]:
-    """Walk ``tree`` as ``tree_flatten`` does, recording the path of every leaf."""
-    paths: list[KeyPath] = []
-    leaves: list[Any] = []
-    stack: list[tuple[KeyPath, Any]] = [((), tree)]
-    while stack:
-        path, x = stack.pop()
-        handler = None
-        if is_leaf is None or not is_leaf(x):
-            tp = type(x)
-            handler = _pytree._DISPATCH.get(tp, _pytree._UNRESOLVED)
-            if handler is _pytree._UNRESOLVED:
-                handler = _pytree._resolve(tp)
-        if handler is None:
-            paths.append(path)
-            leaves.append(x)
-            continue
-        children, aux = handler.flatten(x)
-        keys = _child_keys(x, tp, handler, aux, len(children))
-        stack.extend((path + (k,), c) for k, c in reversed(list(zip(keys, children))))
-    return paths, leaves
 
 
 def tree_flatten_with_path(
@@ -198,8 +66,8 @@ def tree_flatten_with_path(
     >>> tree_flatten_with_path({"w": [1, 2]})[0]
     [((DictKey(key='w'), SequenceKey(idx=0)), 1), ((DictKey(key='w'), SequenceKey(idx=1)), 2)]
     """
-    paths, leaves = _paths_and_leaves(tree, is_leaf)
-    return list(zip(paths, leaves)), tree_flatten(tree, is_leaf)[1]
+    paths, leaves, treedef = flatten_with_paths(tree, is_leaf)
+    return list(zip(paths, leaves)), treedef
 
 
 def tree_leaves_with_path(
@@ -217,7 +85,7 @@ def tree_leaves_with_path(
     -------
     list of (KeyPath, leaf)
     """
-    paths, leaves = _paths_and_leaves(tree, is_leaf)
+    paths, leaves, _ = flatten_with_paths(tree, is_leaf)
     return list(zip(paths, leaves))
 
 
@@ -255,9 +123,8 @@ def tree_map_with_path(
     >>> tree_map_with_path(lambda p, x: keystr(p), {"a": [0, 0]})
     {'a': ["['a'][0]", "['a'][1]"]}
     """
-    paths, leaves = _paths_and_leaves(tree, is_leaf)
-    treedef = tree_flatten(tree, is_leaf)[1]
-    columns = [leaves, *_pytree._leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
+    paths, leaves, treedef = flatten_with_paths(tree, is_leaf)
+    columns = [leaves, *leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
     return treedef.unflatten([f(p, *xs) for p, *xs in zip(paths, *columns)])
 
 
@@ -316,8 +183,7 @@ def register_pytree_with_keys(
             pairs, aux = flatten_with_keys(x)
             return [c for _, c in pairs], aux
 
-    register_pytree_node(nodetype, flatten_func, unflatten_func)
-    _KEYED[nodetype] = flatten_with_keys
+    register_pytree_node(nodetype, flatten_func, unflatten_func, flatten_with_keys)
 
 
 def register_pytree_with_keys_class(cls: type) -> type:
