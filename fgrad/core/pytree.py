@@ -52,15 +52,20 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from fgrad.core.tree_keys import DictKey, FlattenedIndexKey, GetAttrKey, KeyPath, SequenceKey
+from fgrad.core.key_paths import DictKey, FlattenedIndexKey, GetAttrKey, KeyPath, SequenceKey
 
 __all__ = [
     "PyTreeDef",
     "register_dataclass",
     "register_pytree_node",
+    "register_pytree_with_keys",
+    "register_pytree_with_keys_class",
     "tree_flatten",
+    "tree_flatten_with_path",
     "tree_leaves",
+    "tree_leaves_with_path",
     "tree_map",
+    "tree_map_with_path",
     "tree_structure",
     "tree_unflatten",
 ]
@@ -547,52 +552,6 @@ def tree_flatten(
     return leaves, PyTreeDef(tuple(nodes), tuple(node_types), len(leaves))
 
 
-def flatten_with_paths(
-    tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
-) -> tuple[list[KeyPath], list[Any], PyTreeDef]:
-    """The key path of every leaf, the leaves and the structure, in one walk of ``tree``.
-
-    What :mod:`fgrad.core.key_paths` builds its public functions on.
-
-    Parameters
-    ----------
-    tree : pytree
-    is_leaf : callable, optional
-        As in :func:`tree_flatten`.
-
-    Returns
-    -------
-    paths : list of KeyPath
-        The key path of each leaf, in :func:`tree_flatten` order.
-    leaves : list
-        As :func:`tree_flatten` returns them.
-    treedef : PyTreeDef
-    """
-    # tree_flatten's walk asks is_leaf about every node in pre-order, the order of
-    # treedef._nodes: noting the nodes there pairs each container with its row and aux
-    # data, which is what names its children. The hot tree_flatten loop stays as it is.
-    seen: list[Any] = []
-
-    def note(x: Any) -> Any:
-        seen.append(x)
-        return is_leaf is not None and is_leaf(x)
-
-    leaves, treedef = tree_flatten(tree, note)
-    # A node's path is on top of the stack when it is reached (pre-order again), and a
-    # container pushes its children's paths, first child topmost.
-    paths: list[KeyPath] = []
-    pending: list[KeyPath] = [()]
-    for x, node, node_type in zip(seen, treedef._nodes, treedef._node_types):
-        path = pending.pop()
-        if node is None:
-            paths.append(path)
-            continue
-        nodetype, n, aux = node
-        keys = node_type.keys(x, nodetype, aux, n)
-        pending.extend([path + (k,) for k in reversed(keys)])
-    return paths, leaves, treedef
-
-
 def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
     """Rebuild a pytree of structure ``treedef`` from ``leaves``.
 
@@ -726,37 +685,15 @@ def tree_map(
     leaves, treedef = tree_flatten(tree, is_leaf)
     if not rest:
         return tree_unflatten(treedef, [f(x) for x in leaves])
-    all_leaves = [leaves, *leaves_like(treedef, rest, is_leaf, "tree_map")]
+    all_leaves = [leaves, *_leaves_like(treedef, rest, is_leaf, "tree_map")]
     return tree_unflatten(treedef, [f(*xs) for xs in zip(*all_leaves)])
 
 
-def leaves_like(
+def _leaves_like(
     treedef: PyTreeDef, rest: Iterable[Any], is_leaf: Callable[[Any], bool] | None, caller: str
 ) -> list[list[Any]]:
-    """The leaves of each tree in ``rest``, which must all have the structure ``treedef``.
-
-    The check of the extra trees of :func:`tree_map` and ``tree_map_with_path``.
-
-    Parameters
-    ----------
-    treedef : PyTreeDef
-        The structure of the first tree.
-    rest : iterable of pytrees
-    is_leaf : callable, optional
-        As in :func:`tree_flatten`.
-    caller : str
-        The function named in the error.
-
-    Returns
-    -------
-    list of lists
-        The leaves of each tree of ``rest``.
-
-    Raises
-    ------
-    ValueError
-        If a tree has another structure; the message shows both.
-    """
+    """The leaves of each tree in ``rest``; a ValueError naming ``caller`` if one's
+    structure is not ``treedef``."""
     columns = []
     for pos, other in enumerate(rest, start=1):
         other_leaves, other_def = tree_flatten(other, is_leaf)
@@ -767,6 +704,118 @@ def leaves_like(
             )
         columns.append(other_leaves)
     return columns
+
+
+def _flatten_with_paths(
+    tree: PyTree, is_leaf: Callable[[Any], bool] | None
+) -> tuple[list[KeyPath], list[Any], PyTreeDef]:
+    """The key path of every leaf, the leaves and the structure, in one walk of ``tree``."""
+    # tree_flatten's walk asks is_leaf about every node in pre-order, the order of
+    # treedef._nodes: noting the nodes there pairs each container with its row and aux
+    # data, which is what names its children. The hot tree_flatten loop stays as it is.
+    seen: list[Any] = []
+
+    def note(x: Any) -> Any:
+        seen.append(x)
+        return is_leaf is not None and is_leaf(x)
+
+    leaves, treedef = tree_flatten(tree, note)
+    # A node's path is on top of the stack when it is reached (pre-order again), and a
+    # container pushes its children's paths, first child topmost.
+    paths: list[KeyPath] = []
+    pending: list[KeyPath] = [()]
+    for x, node, node_type in zip(seen, treedef._nodes, treedef._node_types):
+        path = pending.pop()
+        if node is None:
+            paths.append(path)
+            continue
+        nodetype, n, aux = node
+        keys = node_type.keys(x, nodetype, aux, n)
+        pending.extend([path + (k,) for k in reversed(keys)])
+    return paths, leaves, treedef
+
+
+def tree_flatten_with_path(
+    tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
+) -> tuple[list[tuple[KeyPath, Any]], PyTreeDef]:
+    """Like :func:`tree_flatten`, with each leaf's key path.
+
+    Parameters
+    ----------
+    tree : pytree
+    is_leaf : callable, optional
+        As in ``tree_flatten``.
+
+    Returns
+    -------
+    pairs : list of (KeyPath, leaf)
+        In ``tree_flatten``'s leaf order.
+    treedef : PyTreeDef
+
+    Examples
+    --------
+    >>> tree_flatten_with_path({"w": [1, 2]})[0]
+    [((DictKey(key='w'), SequenceKey(idx=0)), 1), ((DictKey(key='w'), SequenceKey(idx=1)), 2)]
+    """
+    paths, leaves, treedef = _flatten_with_paths(tree, is_leaf)
+    return list(zip(paths, leaves)), treedef
+
+
+def tree_leaves_with_path(
+    tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
+) -> list[tuple[KeyPath, Any]]:
+    """The ``(key path, leaf)`` pairs of ``tree``, in ``tree_flatten`` order.
+
+    Parameters
+    ----------
+    tree, is_leaf
+        As in :func:`tree_flatten_with_path`, whose first result this is.
+
+    Returns
+    -------
+    list of (KeyPath, leaf)
+    """
+    paths, leaves, _ = _flatten_with_paths(tree, is_leaf)
+    return list(zip(paths, leaves))
+
+
+def tree_map_with_path(
+    f: Callable[..., Any],
+    tree: PyTree,
+    *rest: PyTree,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> PyTree:
+    """Like :func:`tree_map`, with ``f(path, leaf, *rest_leaves)``.
+
+    Parameters
+    ----------
+    f : callable
+        Called once per leaf position with the key path first.
+    tree : pytree
+        Gives the structure of the result.
+    *rest : pytree
+        Further trees with exactly the structure of ``tree``.
+    is_leaf : callable, optional
+        As in ``tree_flatten``.
+
+    Returns
+    -------
+    pytree
+        The structure of ``tree`` holding the results of ``f``.
+
+    Raises
+    ------
+    ValueError
+        If a tree in ``rest`` has a different structure.
+
+    Examples
+    --------
+    >>> tree_map_with_path(lambda p, x: keystr(p), {"a": [0, 0]})
+    {'a': ["['a'][0]", "['a'][1]"]}
+    """
+    paths, leaves, treedef = _flatten_with_paths(tree, is_leaf)
+    columns = [leaves, *_leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
+    return treedef.unflatten([f(p, *xs) for p, *xs in zip(paths, *columns)])
 
 
 def register_pytree_node(
@@ -797,7 +846,7 @@ def register_pytree_node(
     flatten_with_keys_func : callable, optional
         ``flatten_with_keys_func(x) -> (((key, child), ...), aux_data)``: names
         for the children in key paths (see
-        :func:`~fgrad.core.key_paths.register_pytree_with_keys`). Without it they
+        :func:`register_pytree_with_keys`). Without it they
         are ``FlattenedIndexKey(i)``.
 
     Raises
@@ -814,6 +863,57 @@ def register_pytree_node(
     if not isinstance(nodetype, type):
         raise TypeError(f"register_pytree_node: nodetype must be a class, got {nodetype!r}")
     _register(nodetype, _custom_node(nodetype, flatten_fn, unflatten_fn, flatten_with_keys_func))
+
+
+def register_pytree_with_keys(
+    nodetype: type,
+    flatten_with_keys: Callable[[Any], tuple[Iterable[tuple[Any, Any]], Any]],
+    unflatten_func: Callable[[Any, Iterable[Any]], Any],
+    flatten_func: Callable[[Any], tuple[Iterable[Any], Any]] | None = None,
+) -> None:
+    """Register a pytree node whose children have names in key paths.
+
+    Parameters
+    ----------
+    nodetype : type
+        The class (matched exactly, as in ``register_pytree_node``).
+    flatten_with_keys : callable
+        ``flatten_with_keys(x) -> (((key, child), ...), aux_data)``; the keys are
+        usually :class:`GetAttrKey` or :class:`DictKey` objects.
+    unflatten_func : callable
+        ``unflatten_func(aux_data, children) -> x``.
+    flatten_func : callable, optional
+        ``flatten_func(x) -> (children, aux_data)``, used by plain flattening,
+        which is then faster; by default derived from ``flatten_with_keys``.
+
+    Raises
+    ------
+    ValueError
+        If ``nodetype`` is already registered.
+    """
+    if not callable(flatten_with_keys):
+        raise TypeError("register_pytree_with_keys: flatten_with_keys must be callable")
+    if flatten_func is None:
+
+        def flatten_func(x: Any) -> tuple[list[Any], Any]:
+            pairs, aux = flatten_with_keys(x)
+            return [c for _, c in pairs], aux
+
+    register_pytree_node(nodetype, flatten_func, unflatten_func, flatten_with_keys)
+
+
+def register_pytree_with_keys_class(cls: type) -> type:
+    """Class decorator: register ``cls`` through its ``tree_flatten_with_keys`` method,
+    its ``tree_unflatten(aux_data, children)`` classmethod and, if it has one, its
+    ``tree_flatten`` method."""
+    flatten = getattr(cls, "tree_flatten", None)
+    register_pytree_with_keys(
+        cls,
+        lambda x: x.tree_flatten_with_keys(),
+        cls.tree_unflatten,
+        None if flatten is None else (lambda x: x.tree_flatten()),
+    )
+    return cls
 
 
 def _field_names(value: Sequence[str] | None, arg: str) -> tuple[str, ...] | None:
