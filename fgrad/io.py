@@ -32,8 +32,8 @@ import numpy as np
 
 from fgrad.core.backend import device_get
 from fgrad.core.errors import CheckpointError
-from fgrad.core.key_paths import keystr
-from fgrad.core.pytree import PyTree, tree_flatten_with_path, tree_leaves_with_path
+from fgrad.core.key_paths import keystr, tree_flatten_with_path, tree_leaves_with_path
+from fgrad.core.pytree import PyTree
 from fgrad.core.tracer import Tracer
 
 __all__ = ["CheckpointError", "load", "save"]

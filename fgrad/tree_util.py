@@ -6,7 +6,7 @@ tree_map`` ports to ``from fgrad.tree_util import tree_map``. It adds the
 helpers such code often uses: :func:`tree_reduce`, :func:`tree_all`,
 :func:`tree_transpose`, the class decorator :func:`register_pytree_node_class`,
 :class:`Partial` (a ``functools.partial`` that is a pytree) and JAX's key paths
-(``keystr``, ``tree_map_with_path``, ...; :mod:`fgrad.core.key_paths`, :mod:`fgrad.core.pytree`).
+(``keystr``, ``tree_map_with_path``, ...; :mod:`fgrad.core.key_paths`).
 ``fgrad.tree`` gives the same functions JAX's shorter names (``fgrad.tree.map``, ...).
 """
 
@@ -23,19 +23,19 @@ from fgrad.core.key_paths import (
     KeyPath,
     SequenceKey,
     keystr,
+    register_pytree_with_keys,
+    register_pytree_with_keys_class,
+    tree_flatten_with_path,
+    tree_leaves_with_path,
+    tree_map_with_path,
 )
 from fgrad.core.pytree import (
     PyTreeDef,
     register_dataclass,
     register_pytree_node,
-    register_pytree_with_keys,
-    register_pytree_with_keys_class,
     tree_flatten,
-    tree_flatten_with_path,
     tree_leaves,
-    tree_leaves_with_path,
     tree_map,
-    tree_map_with_path,
     tree_structure,
     tree_unflatten,
 )

@@ -49,23 +49,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
-
-from fgrad.core.key_paths import DictKey, FlattenedIndexKey, GetAttrKey, KeyPath, SequenceKey
 
 __all__ = [
     "PyTreeDef",
     "register_dataclass",
     "register_pytree_node",
-    "register_pytree_with_keys",
-    "register_pytree_with_keys_class",
     "tree_flatten",
-    "tree_flatten_with_path",
     "tree_leaves",
-    "tree_leaves_with_path",
     "tree_map",
-    "tree_map_with_path",
     "tree_structure",
     "tree_unflatten",
 ]
@@ -92,8 +85,12 @@ class NodeType(NamedTuple):
     unflatten: Callable[[type, Any, list[Any]], Any]
     #: ``fmt(nodetype, aux, child_strs) -> str``: the node in ``PyTreeDef.__repr__``
     fmt: Callable[[type, Any, list[str]], str]
-    #: ``keys(x, nodetype, aux, n)``: the names of the ``n`` children in key paths
-    keys: Callable[[Any, type, Any, int], Sequence[Any]]
+    #: ``child_names(x, nodetype, aux, n)``: what the ``n`` children are called in key
+    #: paths (:mod:`fgrad.core.key_paths`): positions, dict keys, field names, ...
+    child_names: Callable[[Any, type, Any, int], Sequence[Any]]
+    #: the key class that wraps each name in a path (``"SequenceKey"``, ``"DictKey"``,
+    #: ``"GetAttrKey"``, ``"FlattenedIndexKey"``), or None when the names are keys already
+    key_type: str | None
     #: what the entries of a tuple aux are (static dataclass fields), for errors
     aux_names: tuple[str, ...] | None = None
 
@@ -110,12 +107,12 @@ def _type_name(obj: Any) -> str:
     return getattr(obj, "__qualname__", None) or repr(obj)
 
 
-def _index_keys(x: Any, nodetype: type, aux: Any, n: int) -> list[SequenceKey]:
-    return [SequenceKey(i) for i in range(n)]
+def _positions(x: Any, nodetype: type, aux: Any, n: int) -> range:
+    return range(n)
 
 
-def _dict_keys(x: Any, nodetype: type, keys: tuple, n: int) -> list[DictKey]:
-    return [DictKey(k) for k in keys]
+def _aux_keys(x: Any, nodetype: type, keys: tuple, n: int) -> tuple:
+    return keys
 
 
 def _dict_flatten(x: dict) -> tuple[list, tuple]:
@@ -145,31 +142,36 @@ _BUILTIN_NODES: dict[type, NodeType] = {
         flatten=lambda x: (x, None),
         unflatten=lambda nodetype, aux, children: tuple(children),
         fmt=lambda nodetype, aux, s: f"({s[0]},)" if len(s) == 1 else f"({', '.join(s)})",
-        keys=_index_keys,
+        child_names=_positions,
+        key_type="SequenceKey",
     ),
     list: NodeType(
         flatten=lambda x: (x, None),
         unflatten=lambda nodetype, aux, children: children,
         fmt=lambda nodetype, aux, s: f"[{', '.join(s)}]",
-        keys=_index_keys,
+        child_names=_positions,
+        key_type="SequenceKey",
     ),
     type(None): NodeType(
         flatten=lambda x: ((), None),
         unflatten=lambda nodetype, aux, children: None,
         fmt=lambda nodetype, aux, s: "None",
-        keys=_index_keys,
+        child_names=_positions,
+        key_type="SequenceKey",
     ),
     dict: NodeType(
         flatten=_dict_flatten,
         unflatten=lambda nodetype, keys, children: dict(zip(keys, children)),
         fmt=lambda nodetype, keys, s: f"{{{_fmt_items(keys, s)}}}",
-        keys=_dict_keys,
+        child_names=_aux_keys,
+        key_type="DictKey",
     ),
     collections.OrderedDict: NodeType(
         flatten=_odict_flatten,
         unflatten=lambda nodetype, keys, children: collections.OrderedDict(zip(keys, children)),
         fmt=lambda nodetype, keys, s: f"OrderedDict({{{_fmt_items(keys, s)}}})",
-        keys=_dict_keys,
+        child_names=_aux_keys,
+        key_type="DictKey",
     ),
     collections.defaultdict: NodeType(
         flatten=_ddict_flatten,
@@ -179,7 +181,8 @@ _BUILTIN_NODES: dict[type, NodeType] = {
         fmt=lambda nodetype, aux, s: (
             f"defaultdict({_type_name(aux[0])}, {{{_fmt_items(aux[1], s)}}})"
         ),
-        keys=lambda x, nodetype, aux, n: _dict_keys(x, nodetype, aux[1], n),
+        child_names=lambda x, nodetype, aux, n: aux[1],
+        key_type="DictKey",
     ),
 }
 
@@ -188,7 +191,8 @@ _NAMEDTUPLE = NodeType(
     flatten=lambda x: (x, None),
     unflatten=lambda nodetype, aux, children: nodetype(*children),
     fmt=lambda nodetype, aux, s: f"{nodetype.__name__}({_fmt_fields(nodetype._fields, s)})",
-    keys=lambda x, nodetype, aux, n: [GetAttrKey(f) for f in nodetype._fields],
+    child_names=lambda x, nodetype, aux, n: nodetype._fields,
+    key_type="GetAttrKey",
 )
 
 
@@ -217,7 +221,8 @@ def _dataclass_node(data_fields: tuple[str, ...], meta_fields: tuple[str, ...]) 
         ),
         unflatten=unflatten,
         fmt=fmt,
-        keys=lambda x, nodetype, aux, n: [GetAttrKey(f) for f in data_fields],
+        child_names=lambda x, nodetype, aux, n: data_fields,
+        key_type="GetAttrKey",
         aux_names=meta_fields,
     )
 
@@ -247,9 +252,7 @@ def _custom_node(
             ) from None
         return list(children), aux
 
-    def keys(x: Any, nodetype: type, aux: Any, n: int) -> list[Any]:
-        if flatten_with_keys_fn is None:
-            return [FlattenedIndexKey(i) for i in range(n)]
+    def given_keys(x: Any, nodetype: type, aux: Any, n: int) -> list[Any]:
         named = [k for k, _ in flatten_with_keys_fn(x)[0]]
         if len(named) != n:
             raise ValueError(
@@ -263,7 +266,8 @@ def _custom_node(
         flatten=flatten,
         unflatten=lambda nodetype, aux, children: unflatten_fn(aux, tuple(children)),
         fmt=lambda nodetype, aux, s: f"CustomNode({name}[{aux!r}], [{', '.join(s)}])",
-        keys=keys,
+        child_names=_positions if flatten_with_keys_fn is None else given_keys,
+        key_type="FlattenedIndexKey" if flatten_with_keys_fn is None else None,
     )
 
 
@@ -685,15 +689,37 @@ def tree_map(
     leaves, treedef = tree_flatten(tree, is_leaf)
     if not rest:
         return tree_unflatten(treedef, [f(x) for x in leaves])
-    all_leaves = [leaves, *_leaves_like(treedef, rest, is_leaf, "tree_map")]
+    all_leaves = [leaves, *leaves_like(treedef, rest, is_leaf, "tree_map")]
     return tree_unflatten(treedef, [f(*xs) for xs in zip(*all_leaves)])
 
 
-def _leaves_like(
+def leaves_like(
     treedef: PyTreeDef, rest: Iterable[Any], is_leaf: Callable[[Any], bool] | None, caller: str
 ) -> list[list[Any]]:
-    """The leaves of each tree in ``rest``; a ValueError naming ``caller`` if one's
-    structure is not ``treedef``."""
+    """The leaves of each tree in ``rest``, which must all have the structure ``treedef``.
+
+    The check of the extra trees of :func:`tree_map` and ``tree_map_with_path``.
+
+    Parameters
+    ----------
+    treedef : PyTreeDef
+        The structure of the first tree.
+    rest : iterable of pytrees
+    is_leaf : callable, optional
+        As in :func:`tree_flatten`.
+    caller : str
+        The function named in the error.
+
+    Returns
+    -------
+    list of lists
+        The leaves of each tree of ``rest``.
+
+    Raises
+    ------
+    ValueError
+        If a tree has another structure; the message shows both.
+    """
     columns = []
     for pos, other in enumerate(rest, start=1):
         other_leaves, other_def = tree_flatten(other, is_leaf)
@@ -706,10 +732,32 @@ def _leaves_like(
     return columns
 
 
-def _flatten_with_paths(
-    tree: PyTree, is_leaf: Callable[[Any], bool] | None
-) -> tuple[list[KeyPath], list[Any], PyTreeDef]:
-    """The key path of every leaf, the leaves and the structure, in one walk of ``tree``."""
+def flatten_with_paths(
+    tree: PyTree,
+    is_leaf: Callable[[Any], bool] | None,
+    key_types: Mapping[str, Callable[[Any], Any]],
+) -> tuple[list[tuple[Any, ...]], list[Any], PyTreeDef]:
+    """The key path of every leaf, the leaves and the structure, in one walk of ``tree``.
+
+    What :mod:`fgrad.core.key_paths` builds its functions on.
+
+    Parameters
+    ----------
+    tree : pytree
+    is_leaf : callable or None
+        As in :func:`tree_flatten`.
+    key_types : mapping
+        The key class of each :attr:`NodeType.key_type` name, e.g.
+        ``{"DictKey": DictKey, ...}``; a key is ``key_types[row.key_type](name)``.
+
+    Returns
+    -------
+    paths : list of tuples of keys
+        The key path of each leaf, in :func:`tree_flatten` order.
+    leaves : list
+        As :func:`tree_flatten` returns them.
+    treedef : PyTreeDef
+    """
     # tree_flatten's walk asks is_leaf about every node in pre-order, the order of
     # treedef._nodes: noting the nodes there pairs each container with its row and aux
     # data, which is what names its children. The hot tree_flatten loop stays as it is.
@@ -722,100 +770,20 @@ def _flatten_with_paths(
     leaves, treedef = tree_flatten(tree, note)
     # A node's path is on top of the stack when it is reached (pre-order again), and a
     # container pushes its children's paths, first child topmost.
-    paths: list[KeyPath] = []
-    pending: list[KeyPath] = [()]
+    paths: list[tuple[Any, ...]] = []
+    pending: list[tuple[Any, ...]] = [()]
     for x, node, node_type in zip(seen, treedef._nodes, treedef._node_types):
         path = pending.pop()
         if node is None:
             paths.append(path)
             continue
         nodetype, n, aux = node
-        keys = node_type.keys(x, nodetype, aux, n)
-        pending.extend([path + (k,) for k in reversed(keys)])
+        names = node_type.child_names(x, nodetype, aux, n)
+        if node_type.key_type is not None:
+            key_type = key_types[node_type.key_type]
+            names = [key_type(name) for name in names]
+        pending.extend([path + (k,) for k in reversed(names)])
     return paths, leaves, treedef
-
-
-def tree_flatten_with_path(
-    tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
-) -> tuple[list[tuple[KeyPath, Any]], PyTreeDef]:
-    """Like :func:`tree_flatten`, with each leaf's key path.
-
-    Parameters
-    ----------
-    tree : pytree
-    is_leaf : callable, optional
-        As in ``tree_flatten``.
-
-    Returns
-    -------
-    pairs : list of (KeyPath, leaf)
-        In ``tree_flatten``'s leaf order.
-    treedef : PyTreeDef
-
-    Examples
-    --------
-    >>> tree_flatten_with_path({"w": [1, 2]})[0]
-    [((DictKey(key='w'), SequenceKey(idx=0)), 1), ((DictKey(key='w'), SequenceKey(idx=1)), 2)]
-    """
-    paths, leaves, treedef = _flatten_with_paths(tree, is_leaf)
-    return list(zip(paths, leaves)), treedef
-
-
-def tree_leaves_with_path(
-    tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
-) -> list[tuple[KeyPath, Any]]:
-    """The ``(key path, leaf)`` pairs of ``tree``, in ``tree_flatten`` order.
-
-    Parameters
-    ----------
-    tree, is_leaf
-        As in :func:`tree_flatten_with_path`, whose first result this is.
-
-    Returns
-    -------
-    list of (KeyPath, leaf)
-    """
-    paths, leaves, _ = _flatten_with_paths(tree, is_leaf)
-    return list(zip(paths, leaves))
-
-
-def tree_map_with_path(
-    f: Callable[..., Any],
-    tree: PyTree,
-    *rest: PyTree,
-    is_leaf: Callable[[Any], bool] | None = None,
-) -> PyTree:
-    """Like :func:`tree_map`, with ``f(path, leaf, *rest_leaves)``.
-
-    Parameters
-    ----------
-    f : callable
-        Called once per leaf position with the key path first.
-    tree : pytree
-        Gives the structure of the result.
-    *rest : pytree
-        Further trees with exactly the structure of ``tree``.
-    is_leaf : callable, optional
-        As in ``tree_flatten``.
-
-    Returns
-    -------
-    pytree
-        The structure of ``tree`` holding the results of ``f``.
-
-    Raises
-    ------
-    ValueError
-        If a tree in ``rest`` has a different structure.
-
-    Examples
-    --------
-    >>> tree_map_with_path(lambda p, x: keystr(p), {"a": [0, 0]})
-    {'a': ["['a'][0]", "['a'][1]"]}
-    """
-    paths, leaves, treedef = _flatten_with_paths(tree, is_leaf)
-    columns = [leaves, *_leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
-    return treedef.unflatten([f(p, *xs) for p, *xs in zip(paths, *columns)])
 
 
 def register_pytree_node(
@@ -846,7 +814,7 @@ def register_pytree_node(
     flatten_with_keys_func : callable, optional
         ``flatten_with_keys_func(x) -> (((key, child), ...), aux_data)``: names
         for the children in key paths (see
-        :func:`register_pytree_with_keys`). Without it they
+        :func:`~fgrad.core.key_paths.register_pytree_with_keys`). Without it they
         are ``FlattenedIndexKey(i)``.
 
     Raises
@@ -863,57 +831,6 @@ def register_pytree_node(
     if not isinstance(nodetype, type):
         raise TypeError(f"register_pytree_node: nodetype must be a class, got {nodetype!r}")
     _register(nodetype, _custom_node(nodetype, flatten_fn, unflatten_fn, flatten_with_keys_func))
-
-
-def register_pytree_with_keys(
-    nodetype: type,
-    flatten_with_keys: Callable[[Any], tuple[Iterable[tuple[Any, Any]], Any]],
-    unflatten_func: Callable[[Any, Iterable[Any]], Any],
-    flatten_func: Callable[[Any], tuple[Iterable[Any], Any]] | None = None,
-) -> None:
-    """Register a pytree node whose children have names in key paths.
-
-    Parameters
-    ----------
-    nodetype : type
-        The class (matched exactly, as in ``register_pytree_node``).
-    flatten_with_keys : callable
-        ``flatten_with_keys(x) -> (((key, child), ...), aux_data)``; the keys are
-        usually :class:`GetAttrKey` or :class:`DictKey` objects.
-    unflatten_func : callable
-        ``unflatten_func(aux_data, children) -> x``.
-    flatten_func : callable, optional
-        ``flatten_func(x) -> (children, aux_data)``, used by plain flattening,
-        which is then faster; by default derived from ``flatten_with_keys``.
-
-    Raises
-    ------
-    ValueError
-        If ``nodetype`` is already registered.
-    """
-    if not callable(flatten_with_keys):
-        raise TypeError("register_pytree_with_keys: flatten_with_keys must be callable")
-    if flatten_func is None:
-
-        def flatten_func(x: Any) -> tuple[list[Any], Any]:
-            pairs, aux = flatten_with_keys(x)
-            return [c for _, c in pairs], aux
-
-    register_pytree_node(nodetype, flatten_func, unflatten_func, flatten_with_keys)
-
-
-def register_pytree_with_keys_class(cls: type) -> type:
-    """Class decorator: register ``cls`` through its ``tree_flatten_with_keys`` method,
-    its ``tree_unflatten(aux_data, children)`` classmethod and, if it has one, its
-    ``tree_flatten`` method."""
-    flatten = getattr(cls, "tree_flatten", None)
-    register_pytree_with_keys(
-        cls,
-        lambda x: x.tree_flatten_with_keys(),
-        cls.tree_unflatten,
-        None if flatten is None else (lambda x: x.tree_flatten()),
-    )
-    return cls
 
 
 def _field_names(value: Sequence[str] | None, arg: str) -> tuple[str, ...] | None:
