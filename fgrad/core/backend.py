@@ -27,6 +27,8 @@ from types import ModuleType
 import numpy as np
 
 from fgrad.core.errors import FgradError
+from fgrad.core.pytree import tree_leaves, tree_map
+from fgrad.core.tracer import Tracer
 
 
 class BackendError(FgradError, TypeError):
@@ -112,8 +114,6 @@ def is_device_array(x) -> bool:
 
 def _data(x):
     """The array behind ``x``: tracers are looked through to their values."""
-    from fgrad.core.tracer import Tracer
-
     while isinstance(x, Tracer):
         below = x.value_below()
         if below is None:  # abstract: the trace remembers its inputs' backend
@@ -318,8 +318,6 @@ def device_put(tree, device=None):
     -------
     The same pytree with its arrays on ``device``.
     """
-    from fgrad.core.pytree import tree_map
-
     target = _configured if device is None else get_backend(device)
     if target is GPU:
         _cupy()  # a clear error when CuPy is missing
@@ -350,9 +348,6 @@ def block_until_ready(tree):
     ``.block_until_ready()`` method: ``fgrad.block_until_ready(x)`` is the
     spelling that works everywhere. Tracers are returned as they are.
     """
-    from fgrad.core.pytree import tree_leaves
-    from fgrad.core.tracer import Tracer
-
     for x in tree_leaves(tree):
         if not isinstance(x, (Tracer, np.ndarray, np.generic, int, float, complex, bool)):
             backend_of(x).synchronize(x)

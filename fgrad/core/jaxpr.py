@@ -18,6 +18,7 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray, dtype_short_name
 from fgrad.core.primitive import Primitive, bind
+from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import slice_str
 
 
@@ -110,8 +111,6 @@ class ClosedJaxpr:
 
     def __call__(self, *args):
         """Evaluate the jaxpr on new arguments (same pytree structure as when traced)."""
-        from fgrad.core.pytree import tree_flatten, tree_unflatten
-
         flat, in_tree = tree_flatten(args)
         if self.in_tree is not None and in_tree != self.in_tree:
             raise TypeError(

@@ -9,18 +9,23 @@ its children are called). :func:`register_pytree_with_keys` registers a node
 together with names for its children. :func:`keystr` turns a path into a string
 such as ``"['params'][0].w"``; :mod:`fgrad.io` names checkpoint entries by it.
 
-Paths are found by the same walk as :func:`~fgrad.core.pytree.tree_flatten`
-(same dispatch, same ``is_leaf``), so the i-th path belongs to the i-th leaf.
+Paths are found by the walk of :func:`~fgrad.core.pytree.tree_flatten` itself,
+once: each row of its node table says what its children are called and which
+key class wraps those names, so the i-th path belongs to the i-th leaf.
 """
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fgrad.core import pytree as _pytree
-from fgrad.core.pytree import PyTree, PyTreeDef, register_pytree_node, tree_flatten
+from fgrad.core.pytree import (
+    PyTree,
+    PyTreeDef,
+    flatten_with_paths,
+    leaves_like,
+    register_pytree_node,
+)
 
 __all__ = [
     "DictKey",
@@ -123,57 +128,8 @@ class FlattenedIndexKey(_Key):
 KeyPath = tuple[Any, ...]
 """A tuple of keys from the root to one leaf; ``()`` for a tree that is one leaf."""
 
-# nodetype -> flatten_with_keys, for types registered by register_pytree_with_keys
-_KEYED: dict[type, Callable[[Any], tuple[Iterable[tuple[Any, Any]], Any]]] = {}
-
-
-def _child_keys(x: Any, tp: type, handler: Any, aux: Any, n: int) -> list[Any]:
-    """The keys of the ``n`` children ``handler.flatten(x)`` returned, ``aux`` its aux data."""
-    if tp is tuple or tp is list:
-        return [SequenceKey(i) for i in range(n)]
-    if tp is dict or tp is collections.OrderedDict:
-        return [DictKey(k) for k in aux]
-    if tp is collections.defaultdict:
-        return [DictKey(k) for k in aux[1]]
-    if handler.fields is not None:
-        return [GetAttrKey(f) for f in handler.fields]
-    if handler is _pytree._NAMEDTUPLE_HANDLER:
-        return [GetAttrKey(f) for f in tp._fields]
-    keyed = _KEYED.get(tp)
-    if keyed is None:
-        return [FlattenedIndexKey(i) for i in range(n)]
-    keys = [k for k, _ in keyed(x)[0]]
-    if len(keys) != n:
-        raise ValueError(
-            f"the flatten_with_keys registered for {tp.__qualname__} gives {len(keys)} "
-            f"children but its flatten_func gives {n}; both must list the same children"
-        )
-    return keys
-
-
-def _paths_and_leaves(
-    tree: PyTree, is_leaf: Callable[[Any], bool] | None
-) -> tuple[list[KeyPath], list[Any]]:
-    """Walk ``tree`` as ``tree_flatten`` does, recording the path of every leaf."""
-    paths: list[KeyPath] = []
-    leaves: list[Any] = []
-    stack: list[tuple[KeyPath, Any]] = [((), tree)]
-    while stack:
-        path, x = stack.pop()
-        handler = None
-        if is_leaf is None or not is_leaf(x):
-            tp = type(x)
-            handler = _pytree._DISPATCH.get(tp, _pytree._UNRESOLVED)
-            if handler is _pytree._UNRESOLVED:
-                handler = _pytree._resolve(tp)
-        if handler is None:
-            paths.append(path)
-            leaves.append(x)
-            continue
-        children, aux = handler.flatten(x)
-        keys = _child_keys(x, tp, handler, aux, len(children))
-        stack.extend((path + (k,), c) for k, c in reversed(list(zip(keys, children))))
-    return paths, leaves
+# what NodeType.key_type names (fgrad.core.pytree names no key class itself)
+_KEY_TYPES = {k.__name__: k for k in (DictKey, SequenceKey, GetAttrKey, FlattenedIndexKey)}
 
 
 def tree_flatten_with_path(
@@ -198,8 +154,8 @@ def tree_flatten_with_path(
     >>> tree_flatten_with_path({"w": [1, 2]})[0]
     [((DictKey(key='w'), SequenceKey(idx=0)), 1), ((DictKey(key='w'), SequenceKey(idx=1)), 2)]
     """
-    paths, leaves = _paths_and_leaves(tree, is_leaf)
-    return list(zip(paths, leaves)), tree_flatten(tree, is_leaf)[1]
+    paths, leaves, treedef = flatten_with_paths(tree, is_leaf, _KEY_TYPES)
+    return list(zip(paths, leaves)), treedef
 
 
 def tree_leaves_with_path(
@@ -217,7 +173,7 @@ def tree_leaves_with_path(
     -------
     list of (KeyPath, leaf)
     """
-    paths, leaves = _paths_and_leaves(tree, is_leaf)
+    paths, leaves, _ = flatten_with_paths(tree, is_leaf, _KEY_TYPES)
     return list(zip(paths, leaves))
 
 
@@ -255,9 +211,8 @@ def tree_map_with_path(
     >>> tree_map_with_path(lambda p, x: keystr(p), {"a": [0, 0]})
     {'a': ["['a'][0]", "['a'][1]"]}
     """
-    paths, leaves = _paths_and_leaves(tree, is_leaf)
-    treedef = tree_flatten(tree, is_leaf)[1]
-    columns = [leaves, *_pytree._leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
+    paths, leaves, treedef = flatten_with_paths(tree, is_leaf, _KEY_TYPES)
+    columns = [leaves, *leaves_like(treedef, rest, is_leaf, "tree_map_with_path")]
     return treedef.unflatten([f(p, *xs) for p, *xs in zip(paths, *columns)])
 
 
@@ -316,8 +271,7 @@ def register_pytree_with_keys(
             pairs, aux = flatten_with_keys(x)
             return [c for _, c in pairs], aux
 
-    register_pytree_node(nodetype, flatten_func, unflatten_func)
-    _KEYED[nodetype] = flatten_with_keys
+    register_pytree_node(nodetype, flatten_func, unflatten_func, flatten_with_keys)
 
 
 def register_pytree_with_keys_class(cls: type) -> type:

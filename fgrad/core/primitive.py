@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.backend import common_backend
 from fgrad.core.config import flags
 from fgrad.core.errors import EscapedTracerError
 from fgrad.core.trace_stack import DEAD_LEVEL
@@ -236,8 +237,6 @@ def explain_failure(prim: Primitive, args, params: dict, err: Exception) -> None
             ) from err
         return
     check_abstract(prim, args, params)
-    from fgrad.core.backend import common_backend
-
     common_backend(args, f"the arguments of `{prim.name}`")
 
 

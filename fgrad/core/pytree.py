@@ -37,17 +37,20 @@ Implementation notes. A :class:`PyTreeDef` stores its nodes in a flat tuple in
 pre-order rather than as nested objects: equality and hashing are then a single
 tuple comparison (it is used as a cache key by ``jit``-like code), and
 flattening, unflattening and printing are loops over an explicit stack, so deep
-trees never hit Python's recursion limit. Node handlers are found by a dict
-lookup on ``type(x)``; the slower namedtuple/dataclass checks run once per type
-and their result is cached.
+trees never hit Python's recursion limit. What to do with a container is one
+row of a table (:class:`NodeType`: flatten, unflatten, print, name the children
+in key paths), one row per built-in container type, per dataclass and per
+registered type; one walk serves them all. Rows are found by a dict lookup on
+``type(x)``; the slower namedtuple/dataclass checks run once per type and their
+result is cached.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 __all__ = [
     "PyTreeDef",
@@ -67,107 +70,59 @@ T = TypeVar("T", bound=type)
 
 
 # --------------------------------------------------------------------------------------
-# node handlers
+# the node table
 # --------------------------------------------------------------------------------------
-class _NodeHandler:
-    """How to take apart, rebuild and print one container type.
+class NodeType(NamedTuple):
+    """One row of the node table: how one kind of container comes apart and back.
 
-    Internal: the public API speaks JAX's ``flatten_fn``/``unflatten_fn``
-    language, and :func:`register_pytree_node` wraps those into a handler.
-
-    ``flatten(x) -> (children, aux)`` must return ``children`` as a list or tuple.
-    ``unflatten(nodetype, aux, children) -> x`` gets ``children`` as a fresh list
-    it may keep. ``fmt(nodetype, aux, child_strs) -> str`` is used by
-    ``PyTreeDef.__repr__``. ``nodetype`` is passed to the last two so that one
-    handler can serve many classes (all namedtuples, for instance). ``fields``
-    names the attributes the children are read from (dataclasses), so that key
-    paths (:mod:`fgrad.core.key_paths`) can call them ``.name``.
+    ``nodetype`` is passed to the functions so that one row can serve many classes
+    (all namedtuples, for instance).
     """
 
-    __slots__ = ("flatten", "unflatten", "fmt", "fields", "aux_names")
-
-    def __init__(
-        self,
-        flatten: Callable[[Any], tuple[Sequence[Any], Any]],
-        unflatten: Callable[[type, Any, list[Any]], Any],
-        fmt: Callable[[type, Any, list[str]], str],
-        fields: tuple[str, ...] | None = None,
-        aux_names: tuple[str, ...] | None = None,
-    ) -> None:
-        self.flatten = flatten
-        self.unflatten = unflatten
-        self.fmt = fmt
-        self.fields = fields
-        self.aux_names = aux_names  # what the entries of a tuple aux are (for errors)
+    #: ``flatten(x) -> (children, aux)``, ``children`` a list or tuple
+    flatten: Callable[[Any], tuple[Sequence[Any], Any]]
+    #: ``unflatten(nodetype, aux, children) -> x``; ``children`` is a fresh list it may keep
+    unflatten: Callable[[type, Any, list[Any]], Any]
+    #: ``fmt(nodetype, aux, child_strs) -> str``: the node in ``PyTreeDef.__repr__``
+    fmt: Callable[[type, Any, list[str]], str]
+    #: ``child_names(x, nodetype, aux, n)``: what the ``n`` children are called in key
+    #: paths (:mod:`fgrad.core.key_paths`): positions, dict keys, field names, ...
+    child_names: Callable[[Any, type, Any, int], Sequence[Any]]
+    #: the key class that wraps each name in a path (``"SequenceKey"``, ``"DictKey"``,
+    #: ``"GetAttrKey"``, ``"FlattenedIndexKey"``), or None when the names are keys already
+    key_type: str | None
+    #: what the entries of a tuple aux are (static dataclass fields), for errors
+    aux_names: tuple[str, ...] | None = None
 
 
 def _fmt_items(keys: Iterable[Any], child_strs: list[str]) -> str:
     return ", ".join(f"{k!r}: {s}" for k, s in zip(keys, child_strs))
 
 
+def _fmt_fields(names: Iterable[str], child_strs: Iterable[str]) -> str:
+    return ", ".join(f"{n}={s}" for n, s in zip(names, child_strs))
+
+
 def _type_name(obj: Any) -> str:
     return getattr(obj, "__qualname__", None) or repr(obj)
 
 
-# tuple / list / None ------------------------------------------------------------------
-def _tuple_flatten(x: tuple) -> tuple[tuple, None]:
-    return x, None
+def _positions(x: Any, nodetype: type, aux: Any, n: int) -> range:
+    return range(n)
 
 
-def _tuple_unflatten(nodetype: type, aux: None, children: list) -> tuple:
-    return tuple(children)
-
-
-def _tuple_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
-    if len(child_strs) == 1:
-        return f"({child_strs[0]},)"
-    return "(" + ", ".join(child_strs) + ")"
-
-
-def _list_flatten(x: list) -> tuple[list, None]:
-    return x, None
-
-
-def _list_unflatten(nodetype: type, aux: None, children: list) -> list:
-    return children
-
-
-def _list_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
-    return "[" + ", ".join(child_strs) + "]"
-
-
-def _none_flatten(x: None) -> tuple[tuple, None]:
-    return (), None
-
-
-def _none_unflatten(nodetype: type, aux: None, children: list) -> None:
-    return None
-
-
-def _none_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
-    return "None"
-
-
-# dict family --------------------------------------------------------------------------
-def _dict_keys(d: dict) -> tuple:
-    """Sorted keys (JAX's order), or insertion order if they cannot be sorted."""
-    try:
-        return tuple(sorted(d))
-    except TypeError:  # e.g. {1: a, "x": b}: no order between int and str
-        return tuple(d)
+def _aux_keys(x: Any, nodetype: type, keys: tuple, n: int) -> tuple:
+    return keys
 
 
 def _dict_flatten(x: dict) -> tuple[list, tuple]:
-    keys = _dict_keys(x)
+    """The values in sorted key order (JAX's), or insertion order if the keys cannot be
+    sorted; the keys are the aux data."""
+    try:
+        keys = tuple(sorted(x))
+    except TypeError:  # e.g. {1: a, "x": b}: no order between int and str
+        keys = tuple(x)
     return [x[k] for k in keys], keys
-
-
-def _dict_unflatten(nodetype: type, aux: tuple, children: list) -> dict:
-    return dict(zip(aux, children))
-
-
-def _dict_fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
-    return "{" + _fmt_items(aux, child_strs) + "}"
 
 
 def _odict_flatten(x: collections.OrderedDict) -> tuple[list, tuple]:
@@ -175,53 +130,79 @@ def _odict_flatten(x: collections.OrderedDict) -> tuple[list, tuple]:
     return [x[k] for k in keys], keys
 
 
-def _odict_unflatten(nodetype: type, aux: tuple, children: list) -> collections.OrderedDict:
-    return collections.OrderedDict(zip(aux, children))
-
-
-def _odict_fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
-    return "OrderedDict({" + _fmt_items(aux, child_strs) + "})"
-
-
 def _ddict_flatten(x: collections.defaultdict) -> tuple[list, tuple]:
-    keys = _dict_keys(x)
-    return [x[k] for k in keys], (x.default_factory, keys)
+    children, keys = _dict_flatten(x)
+    return children, (x.default_factory, keys)
 
 
-def _ddict_unflatten(nodetype: type, aux: tuple, children: list) -> collections.defaultdict:
-    factory, keys = aux
-    return collections.defaultdict(factory, zip(keys, children))
+# The built-in containers. The aux data of the dict family is its keys (for a
+# defaultdict: its factory and keys), so that it takes part in structure equality.
+_BUILTIN_NODES: dict[type, NodeType] = {
+    tuple: NodeType(
+        flatten=lambda x: (x, None),
+        unflatten=lambda nodetype, aux, children: tuple(children),
+        fmt=lambda nodetype, aux, s: f"({s[0]},)" if len(s) == 1 else f"({', '.join(s)})",
+        child_names=_positions,
+        key_type="SequenceKey",
+    ),
+    list: NodeType(
+        flatten=lambda x: (x, None),
+        unflatten=lambda nodetype, aux, children: children,
+        fmt=lambda nodetype, aux, s: f"[{', '.join(s)}]",
+        child_names=_positions,
+        key_type="SequenceKey",
+    ),
+    type(None): NodeType(
+        flatten=lambda x: ((), None),
+        unflatten=lambda nodetype, aux, children: None,
+        fmt=lambda nodetype, aux, s: "None",
+        child_names=_positions,
+        key_type="SequenceKey",
+    ),
+    dict: NodeType(
+        flatten=_dict_flatten,
+        unflatten=lambda nodetype, keys, children: dict(zip(keys, children)),
+        fmt=lambda nodetype, keys, s: f"{{{_fmt_items(keys, s)}}}",
+        child_names=_aux_keys,
+        key_type="DictKey",
+    ),
+    collections.OrderedDict: NodeType(
+        flatten=_odict_flatten,
+        unflatten=lambda nodetype, keys, children: collections.OrderedDict(zip(keys, children)),
+        fmt=lambda nodetype, keys, s: f"OrderedDict({{{_fmt_items(keys, s)}}})",
+        child_names=_aux_keys,
+        key_type="DictKey",
+    ),
+    collections.defaultdict: NodeType(
+        flatten=_ddict_flatten,
+        unflatten=lambda nodetype, aux, children: collections.defaultdict(
+            aux[0], zip(aux[1], children)
+        ),
+        fmt=lambda nodetype, aux, s: (
+            f"defaultdict({_type_name(aux[0])}, {{{_fmt_items(aux[1], s)}}})"
+        ),
+        child_names=lambda x, nodetype, aux, n: aux[1],
+        key_type="DictKey",
+    ),
+}
+
+# Every namedtuple class (found by duck-typing when first seen, not registered).
+_NAMEDTUPLE = NodeType(
+    flatten=lambda x: (x, None),
+    unflatten=lambda nodetype, aux, children: nodetype(*children),
+    fmt=lambda nodetype, aux, s: f"{nodetype.__name__}({_fmt_fields(nodetype._fields, s)})",
+    child_names=lambda x, nodetype, aux, n: nodetype._fields,
+    key_type="GetAttrKey",
+)
 
 
-def _ddict_fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
-    factory, keys = aux
-    return f"defaultdict({_type_name(factory)}, {{{_fmt_items(keys, child_strs)}}})"
-
-
-# namedtuple (any class; found by duck-typing, not registered) -------------------------
-def _namedtuple_unflatten(nodetype: type, aux: None, children: list) -> tuple:
-    return nodetype(*children)
-
-
-def _namedtuple_fmt(nodetype: type, aux: None, child_strs: list[str]) -> str:
-    fields = ", ".join(f"{f}={s}" for f, s in zip(nodetype._fields, child_strs))
-    return f"{nodetype.__name__}({fields})"
-
-
-_NAMEDTUPLE_HANDLER = _NodeHandler(_tuple_flatten, _namedtuple_unflatten, _namedtuple_fmt)
-
-
-# dataclasses (registered or automatic) ------------------------------------------------
-def _dataclass_handler(data_fields: tuple[str, ...], meta_fields: tuple[str, ...]) -> _NodeHandler:
-    """Handler that makes ``data_fields`` children and ``meta_fields`` aux data.
+def _dataclass_node(data_fields: tuple[str, ...], meta_fields: tuple[str, ...]) -> NodeType:
+    """The row of a dataclass whose ``data_fields`` are children and ``meta_fields`` aux data.
 
     Rebuilding calls the class with keyword arguments (so ``__post_init__`` and
     frozen dataclasses work as the user wrote them), which is why every
     ``init=True`` field must be either data or meta.
     """
-
-    def flatten(x: Any) -> tuple[list, tuple]:
-        return [getattr(x, n) for n in data_fields], tuple(getattr(x, n) for n in meta_fields)
 
     def unflatten(nodetype: type, aux: tuple, children: list) -> Any:
         kwargs = dict(zip(data_fields, children))
@@ -229,11 +210,21 @@ def _dataclass_handler(data_fields: tuple[str, ...], meta_fields: tuple[str, ...
         return nodetype(**kwargs)
 
     def fmt(nodetype: type, aux: tuple, child_strs: list[str]) -> str:
-        parts = [f"{n}={s}" for n, s in zip(data_fields, child_strs)]
-        parts += [f"{n}={v!r}" for n, v in zip(meta_fields, aux)]
-        return f"{nodetype.__name__}({', '.join(parts)})"
+        statics = [repr(v) for v in aux]
+        fields = _fmt_fields(data_fields + meta_fields, child_strs + statics)
+        return f"{nodetype.__name__}({fields})"
 
-    return _NodeHandler(flatten, unflatten, fmt, fields=data_fields, aux_names=meta_fields)
+    return NodeType(
+        flatten=lambda x: (
+            [getattr(x, n) for n in data_fields],
+            tuple(getattr(x, n) for n in meta_fields),
+        ),
+        unflatten=unflatten,
+        fmt=fmt,
+        child_names=lambda x, nodetype, aux, n: data_fields,
+        key_type="GetAttrKey",
+        aux_names=meta_fields,
+    )
 
 
 def _is_static_field(f: dataclasses.Field) -> bool:
@@ -241,19 +232,13 @@ def _is_static_field(f: dataclasses.Field) -> bool:
     return bool(f.metadata.get("static", False))
 
 
-def _auto_dataclass_handler(cls: type) -> _NodeHandler:
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    data = tuple(f.name for f in fields if not _is_static_field(f))
-    meta = tuple(f.name for f in fields if _is_static_field(f))
-    return _dataclass_handler(data, meta)
-
-
-# user-registered nodes ----------------------------------------------------------------
-def _custom_handler(
+def _custom_node(
     nodetype: type,
     flatten_fn: Callable[[Any], tuple[Iterable[Any], Any]],
     unflatten_fn: Callable[[Any, Iterable[Any]], Any],
-) -> _NodeHandler:
+    flatten_with_keys_fn: Callable[[Any], tuple[Iterable[tuple[Any, Any]], Any]] | None,
+) -> NodeType:
+    """The row of a type registered with :func:`register_pytree_node`."""
     name = _type_name(nodetype)
 
     def flatten(x: Any) -> tuple[list, Any]:
@@ -267,44 +252,51 @@ def _custom_handler(
             ) from None
         return list(children), aux
 
-    def unflatten(nodetype: type, aux: Any, children: list) -> Any:
-        return unflatten_fn(aux, tuple(children))
+    def given_keys(x: Any, nodetype: type, aux: Any, n: int) -> list[Any]:
+        named = [k for k, _ in flatten_with_keys_fn(x)[0]]
+        if len(named) != n:
+            raise ValueError(
+                f"the flatten_with_keys registered for {nodetype.__qualname__} gives "
+                f"{len(named)} children but its flatten_func gives {n}; both must list the "
+                "same children"
+            )
+        return named
 
-    def fmt(nodetype: type, aux: Any, child_strs: list[str]) -> str:
-        return f"CustomNode({name}[{aux!r}], [{', '.join(child_strs)}])"
-
-    return _NodeHandler(flatten, unflatten, fmt)
+    return NodeType(
+        flatten=flatten,
+        unflatten=lambda nodetype, aux, children: unflatten_fn(aux, tuple(children)),
+        fmt=lambda nodetype, aux, s: f"CustomNode({name}[{aux!r}], [{', '.join(s)}])",
+        child_names=_positions if flatten_with_keys_fn is None else given_keys,
+        key_type="FlattenedIndexKey" if flatten_with_keys_fn is None else None,
+    )
 
 
 # registry and dispatch ----------------------------------------------------------------
-_REGISTRY: dict[type, _NodeHandler] = {
-    tuple: _NodeHandler(_tuple_flatten, _tuple_unflatten, _tuple_fmt),
-    list: _NodeHandler(_list_flatten, _list_unflatten, _list_fmt),
-    dict: _NodeHandler(_dict_flatten, _dict_unflatten, _dict_fmt),
-    type(None): _NodeHandler(_none_flatten, _none_unflatten, _none_fmt),
-    collections.OrderedDict: _NodeHandler(_odict_flatten, _odict_unflatten, _odict_fmt),
-    collections.defaultdict: _NodeHandler(_ddict_flatten, _ddict_unflatten, _ddict_fmt),
-}
+_REGISTRY: dict[type, NodeType] = dict(_BUILTIN_NODES)
 
-# type -> handler, or None for "this type is a leaf". Seeded from the registry and
+# type -> row, or None for "this type is a leaf". Seeded from the registry and
 # filled lazily by _resolve; cleared whenever the registry changes.
-_DISPATCH: dict[type, _NodeHandler | None] = dict(_REGISTRY)
+_DISPATCH: dict[type, NodeType | None] = dict(_REGISTRY)
 _UNRESOLVED = object()
 
 
-def _resolve(tp: type) -> _NodeHandler | None:
-    """Find (and cache) the handler of a type that is not in the dispatch cache yet."""
-    handler = _REGISTRY.get(tp)
-    if handler is None:
+def _resolve(tp: type) -> NodeType | None:
+    """Find (and cache) the row of a type that is not in the dispatch cache yet."""
+    node_type = _REGISTRY.get(tp)
+    if node_type is None:
         if issubclass(tp, tuple) and hasattr(tp, "_fields"):
-            handler = _NAMEDTUPLE_HANDLER
+            node_type = _NAMEDTUPLE
         elif dataclasses.is_dataclass(tp):
-            handler = _auto_dataclass_handler(tp)
-    _DISPATCH[tp] = handler
-    return handler
+            fields = [f for f in dataclasses.fields(tp) if f.init]
+            node_type = _dataclass_node(
+                tuple(f.name for f in fields if not _is_static_field(f)),
+                tuple(f.name for f in fields if _is_static_field(f)),
+            )
+    _DISPATCH[tp] = node_type
+    return node_type
 
 
-def _register(nodetype: type, handler: _NodeHandler) -> None:
+def _register(nodetype: type, node_type: NodeType) -> None:
     if not isinstance(nodetype, type):
         raise TypeError(f"pytree node types must be classes, got {nodetype!r}")
     if nodetype in _REGISTRY:
@@ -312,8 +304,8 @@ def _register(nodetype: type, handler: _NodeHandler) -> None:
             f"{_type_name(nodetype)} is already registered as a pytree node; a type can be "
             "registered only once, so that its flattening cannot change under existing code"
         )
-    _REGISTRY[nodetype] = handler
-    # Cached decisions (e.g. "leaf", or an automatic dataclass handler) may be stale now.
+    _REGISTRY[nodetype] = node_type
+    # Cached decisions (e.g. "leaf", or an automatic dataclass row) may be stale now.
     _DISPATCH.clear()
     _DISPATCH.update(_REGISTRY)
 
@@ -333,26 +325,26 @@ class PyTreeDef:
 
     Internally the nodes are kept in pre-order in one flat tuple; a leaf is
     ``None`` and a container is ``(type, number_of_children, aux_data)``. The
-    handlers used to rebuild containers sit in a parallel tuple that takes no
+    node table's rows used to rebuild containers sit in a parallel tuple that takes no
     part in equality, so registering an unrelated type does not change how
     existing treedefs compare.
     """
 
-    __slots__ = ("_nodes", "_handlers", "_num_leaves", "_hash")
+    __slots__ = ("_nodes", "_node_types", "_num_leaves", "_hash")
 
     _nodes: tuple[tuple[type, int, Any] | None, ...]
-    _handlers: tuple[_NodeHandler | None, ...]
+    _node_types: tuple[NodeType | None, ...]
     _num_leaves: int
     _hash: int | None
 
     def __init__(
         self,
         nodes: tuple[tuple[type, int, Any] | None, ...],
-        handlers: tuple[_NodeHandler | None, ...],
+        node_types: tuple[NodeType | None, ...],
         num_leaves: int,
     ) -> None:
         object.__setattr__(self, "_nodes", nodes)
-        object.__setattr__(self, "_handlers", handlers)
+        object.__setattr__(self, "_node_types", node_types)
         object.__setattr__(self, "_num_leaves", num_leaves)
         object.__setattr__(self, "_hash", None)
 
@@ -418,11 +410,11 @@ class PyTreeDef:
         try:
             return nodetype, n, _content_key(aux)
         except TypeError as e:
-            handler = self._handlers[i]
+            node_type = self._node_types[i]
             raise TypeError(
                 f"this PyTreeDef is not hashable (so it cannot key jit's cache) because the "
                 f"aux data of a {_type_name(nodetype)} node is not: "
-                f"{_unhashable_part(aux, handler.aux_names)} is a {e.args[0]}. Aux data "
+                f"{_unhashable_part(aux, node_type.aux_names)} is a {e.args[0]}. Aux data "
                 "(static dataclass fields, a custom node's aux_data) must be hashable, or "
                 "dicts, lists, tuples and sets of hashable values; make array-valued fields "
                 "data fields (children) instead"
@@ -432,7 +424,7 @@ class PyTreeDef:
         # Build the strings bottom-up by walking the pre-order nodes backwards; see
         # tree_unflatten for why the stack then holds children in the right order.
         strs: list[str] = []
-        for node, handler in zip(reversed(self._nodes), reversed(self._handlers)):
+        for node, node_type in zip(reversed(self._nodes), reversed(self._node_types)):
             if node is None:
                 strs.append("*")
                 continue
@@ -443,7 +435,7 @@ class PyTreeDef:
                 children.reverse()
             else:
                 children = []
-            strs.append(handler.fmt(nodetype, aux, children))
+            strs.append(node_type.fmt(nodetype, aux, children))
         return f"PyTreeDef({strs[0]})"
 
 
@@ -538,30 +530,30 @@ def tree_flatten(
         return [tree], _LEAF  # one array: the common case of outputs and cotangents
     leaves: list[Any] = []
     nodes: list[tuple[type, int, Any] | None] = []
-    handlers: list[_NodeHandler | None] = []
+    node_types: list[NodeType | None] = []
     stack = [tree]
     # Explicit stack rather than recursion: deep trees never hit the recursion limit.
     # Children are pushed reversed so that they are popped (visited) left to right.
     while stack:
         x = stack.pop()
         if is_leaf is not None and is_leaf(x):
-            handler = None
+            node_type = None
         else:
             tp = type(x)
-            handler = dispatch.get(tp, _UNRESOLVED)
-            if handler is _UNRESOLVED:
-                handler = _resolve(tp)
-        if handler is None:
+            node_type = dispatch.get(tp, _UNRESOLVED)
+            if node_type is _UNRESOLVED:
+                node_type = _resolve(tp)
+        if node_type is None:
             leaves.append(x)
             nodes.append(None)
-            handlers.append(None)
+            node_types.append(None)
             continue
-        children, aux = handler.flatten(x)
+        children, aux = node_type.flatten(x)
         nodes.append((tp, len(children), aux))
-        handlers.append(handler)
+        node_types.append(node_type)
         if children:
             stack.extend(reversed(children))
-    return leaves, PyTreeDef(tuple(nodes), tuple(handlers), len(leaves))
+    return leaves, PyTreeDef(tuple(nodes), tuple(node_types), len(leaves))
 
 
 def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
@@ -610,7 +602,7 @@ def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
     # sit on top of the stack, first child topmost. Leaves are used from the end.
     values: list[Any] = []
     i = len(leaves)
-    for node, handler in zip(reversed(treedef._nodes), reversed(treedef._handlers)):
+    for node, node_type in zip(reversed(treedef._nodes), reversed(treedef._node_types)):
         if node is None:
             i -= 1
             values.append(leaves[i])
@@ -622,7 +614,7 @@ def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
             children.reverse()
         else:
             children = []
-        values.append(handler.unflatten(nodetype, aux, children))
+        values.append(node_type.unflatten(nodetype, aux, children))
     return values[0]
 
 
@@ -697,15 +689,37 @@ def tree_map(
     leaves, treedef = tree_flatten(tree, is_leaf)
     if not rest:
         return tree_unflatten(treedef, [f(x) for x in leaves])
-    all_leaves = [leaves, *_leaves_like(treedef, rest, is_leaf, "tree_map")]
+    all_leaves = [leaves, *leaves_like(treedef, rest, is_leaf, "tree_map")]
     return tree_unflatten(treedef, [f(*xs) for xs in zip(*all_leaves)])
 
 
-def _leaves_like(
+def leaves_like(
     treedef: PyTreeDef, rest: Iterable[Any], is_leaf: Callable[[Any], bool] | None, caller: str
 ) -> list[list[Any]]:
-    """The leaves of each tree in ``rest``; a ValueError naming ``caller`` if one's
-    structure is not ``treedef``."""
+    """The leaves of each tree in ``rest``, which must all have the structure ``treedef``.
+
+    The check of the extra trees of :func:`tree_map` and ``tree_map_with_path``.
+
+    Parameters
+    ----------
+    treedef : PyTreeDef
+        The structure of the first tree.
+    rest : iterable of pytrees
+    is_leaf : callable, optional
+        As in :func:`tree_flatten`.
+    caller : str
+        The function named in the error.
+
+    Returns
+    -------
+    list of lists
+        The leaves of each tree of ``rest``.
+
+    Raises
+    ------
+    ValueError
+        If a tree has another structure; the message shows both.
+    """
     columns = []
     for pos, other in enumerate(rest, start=1):
         other_leaves, other_def = tree_flatten(other, is_leaf)
@@ -718,10 +732,65 @@ def _leaves_like(
     return columns
 
 
+def flatten_with_paths(
+    tree: PyTree,
+    is_leaf: Callable[[Any], bool] | None,
+    key_types: Mapping[str, Callable[[Any], Any]],
+) -> tuple[list[tuple[Any, ...]], list[Any], PyTreeDef]:
+    """The key path of every leaf, the leaves and the structure, in one walk of ``tree``.
+
+    What :mod:`fgrad.core.key_paths` builds its functions on.
+
+    Parameters
+    ----------
+    tree : pytree
+    is_leaf : callable or None
+        As in :func:`tree_flatten`.
+    key_types : mapping
+        The key class of each :attr:`NodeType.key_type` name, e.g.
+        ``{"DictKey": DictKey, ...}``; a key is ``key_types[row.key_type](name)``.
+
+    Returns
+    -------
+    paths : list of tuples of keys
+        The key path of each leaf, in :func:`tree_flatten` order.
+    leaves : list
+        As :func:`tree_flatten` returns them.
+    treedef : PyTreeDef
+    """
+    # tree_flatten's walk asks is_leaf about every node in pre-order, the order of
+    # treedef._nodes: noting the nodes there pairs each container with its row and aux
+    # data, which is what names its children. The hot tree_flatten loop stays as it is.
+    seen: list[Any] = []
+
+    def note(x: Any) -> Any:
+        seen.append(x)
+        return is_leaf is not None and is_leaf(x)
+
+    leaves, treedef = tree_flatten(tree, note)
+    # A node's path is on top of the stack when it is reached (pre-order again), and a
+    # container pushes its children's paths, first child topmost.
+    paths: list[tuple[Any, ...]] = []
+    pending: list[tuple[Any, ...]] = [()]
+    for x, node, node_type in zip(seen, treedef._nodes, treedef._node_types):
+        path = pending.pop()
+        if node is None:
+            paths.append(path)
+            continue
+        nodetype, n, aux = node
+        names = node_type.child_names(x, nodetype, aux, n)
+        if node_type.key_type is not None:
+            key_type = key_types[node_type.key_type]
+            names = [key_type(name) for name in names]
+        pending.extend([path + (k,) for k in reversed(names)])
+    return paths, leaves, treedef
+
+
 def register_pytree_node(
     nodetype: type,
     flatten_fn: Callable[[Any], tuple[Iterable[Any], Any]],
     unflatten_fn: Callable[[Any, Iterable[Any]], Any],
+    flatten_with_keys_func: Callable[[Any], tuple[Iterable[tuple[Any, Any]], Any]] | None = None,
 ) -> None:
     """Make instances of ``nodetype`` containers rather than leaves.
 
@@ -742,6 +811,11 @@ def register_pytree_node(
         ``unflatten_fn(aux_data, children) -> x``; ``children`` is a tuple. It may
         receive leaves that are not arrays (tracers, ``None`` placeholders, ...),
         so it should store them without validating them.
+    flatten_with_keys_func : callable, optional
+        ``flatten_with_keys_func(x) -> (((key, child), ...), aux_data)``: names
+        for the children in key paths (see
+        :func:`~fgrad.core.key_paths.register_pytree_with_keys`). Without it they
+        are ``FlattenedIndexKey(i)``.
 
     Raises
     ------
@@ -752,9 +826,11 @@ def register_pytree_node(
     """
     if not callable(flatten_fn) or not callable(unflatten_fn):
         raise TypeError("register_pytree_node: flatten_fn and unflatten_fn must be callable")
+    if flatten_with_keys_func is not None and not callable(flatten_with_keys_func):
+        raise TypeError("register_pytree_node: flatten_with_keys_func must be callable")
     if not isinstance(nodetype, type):
         raise TypeError(f"register_pytree_node: nodetype must be a class, got {nodetype!r}")
-    _register(nodetype, _custom_handler(nodetype, flatten_fn, unflatten_fn))
+    _register(nodetype, _custom_node(nodetype, flatten_fn, unflatten_fn, flatten_with_keys_func))
 
 
 def _field_names(value: Sequence[str] | None, arg: str) -> tuple[str, ...] | None:
@@ -859,7 +935,7 @@ def register_dataclass(
                     f"meta fields; {name} is rebuilt by calling {name}(**fields), so each must "
                     "be one or the other"
                 )
-        _register(cls, _dataclass_handler(data, meta))
+        _register(cls, _dataclass_node(data, meta))
         return cls
 
     if cls is None:

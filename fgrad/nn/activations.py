@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import fgrad.numpy as fnp
+from fgrad.primitives.special import erfc
 
 Array = Any
 """A NumPy array, a Python scalar or an fgrad tracer."""
@@ -55,13 +56,22 @@ def relu(x: Array) -> Array:
     return fnp.where(x <= 0, 0, x)
 
 
-def _softplus_parts(x: Array) -> tuple[Array, Array]:
+def softplus_parts(x: Array) -> tuple[Array, Array]:
     """``relu(x)`` and ``log1p(exp(-|x|))``, whose sum is ``softplus(x)``.
 
     Kept apart so callers can subtract a term of the size of ``relu(x)`` before
     adding the small tail, which keeps full relative accuracy (binary
     cross-entropy). ``|x|`` is taken from the same branch as ``relu`` so the
     derivative at 0 comes out as ``sigmoid(0) = 1/2``.
+
+    Parameters
+    ----------
+    x : array
+
+    Returns
+    -------
+    relu_x, tail : array
+        Each of the shape of ``x``.
     """
     positive = x > 0
     return fnp.where(positive, x, 0), fnp.log1p(fnp.exp(-fnp.where(positive, x, -x)))
@@ -84,7 +94,7 @@ def softplus(x: Array) -> Array:
         Same shape as ``x``; float dtype of ``x`` kept. Its derivative is
         ``sigmoid(x)``.
     """
-    relu_x, tail = _softplus_parts(fnp.asarray(x))
+    relu_x, tail = softplus_parts(fnp.asarray(x))
     return relu_x + tail
 
 
@@ -144,8 +154,6 @@ def gelu(x: Array, approximate: bool = True) -> Array:
     """
     x = fnp.asarray(x)
     if not approximate:
-        from fgrad.primitives.special import erfc
-
         return 0.5 * x * erfc(x * -_SQRT_HALF)
     inner = x + 0.044715 * (x * x * x)
     return x * sigmoid((2 * _SQRT_2_OVER_PI) * inner)

@@ -28,7 +28,16 @@ Shape = int | tuple[int, ...]
 _Init = TypeVar("_Init", bound=Callable[..., np.ndarray])
 
 
-def _check_rng(rng: object, fn: str) -> None:
+def check_rng(rng: object, fn: str) -> None:
+    """Raise a TypeError naming ``fn`` unless ``rng`` is a ``numpy.random.Generator``.
+
+    Parameters
+    ----------
+    rng : object
+        What the caller was given as its generator.
+    fn : str
+        The public function to name in the error.
+    """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
             f"{fn}: rng must be a numpy.random.Generator, got {type(rng).__name__}; "
@@ -67,7 +76,7 @@ def _checked(
     rng: object, shape: Shape, dtype, fn: str
 ) -> tuple[tuple[int, ...], np.dtype, tuple[int, int]]:
     """The validated shape and dtype of a draw, and its ``(fan_in, fan_out)``."""
-    _check_rng(rng, fn)
+    check_rng(rng, fn)
     shape, dtype = _shape(shape, fn), _float_dtype(dtype, fn)
     return shape, dtype, _fans(shape, fn)
 

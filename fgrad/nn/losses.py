@@ -19,7 +19,7 @@ import fgrad.numpy as fnp
 from fgrad.core.backend import device_get
 from fgrad.core.pytree import tree_leaves
 from fgrad.core.tracer import known_value
-from fgrad.nn.activations import _softplus_parts, log_softmax, one_hot, relu
+from fgrad.nn.activations import log_softmax, one_hot, relu, softplus_parts
 
 Array = Any
 """A NumPy array, a Python scalar or an fgrad tracer."""
@@ -161,7 +161,7 @@ def sigmoid_binary_cross_entropy(logits: Array, labels: Array, reduction: str = 
     _check_reduction(reduction, fn)
     logits = _as_float(logits)
     labels = _targets_like(logits, labels, fn, "labels")
-    relu_x, tail = _softplus_parts(logits)
+    relu_x, tail = softplus_parts(logits)
     return _reduce((relu_x - logits * labels) + tail, reduction)
 
 

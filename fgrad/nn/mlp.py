@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.nn.generator_init import _check_rng, glorot_uniform, zeros
+from fgrad.nn.generator_init import check_rng, glorot_uniform, zeros
 
 __all__ = ["mlp_apply", "mlp_init"]
 
@@ -49,7 +49,7 @@ def mlp_init(
     list of dict
         ``len(sizes) - 1`` layers, each ``{"W": (n_in, n_out), "b": (n_out,)}``.
     """
-    _check_rng(rng, "mlp_init")
+    check_rng(rng, "mlp_init")
     sizes = [operator.index(s) for s in sizes]
     if len(sizes) < 2 or any(s <= 0 for s in sizes):
         raise ValueError(

@@ -19,7 +19,7 @@ import numpy as np
 import fgrad.numpy as fnp
 from fgrad.core.tracer import Tracer
 from fgrad.random.normal_cdf import ndtr, ndtri
-from fgrad.random.prng import Shape, _check_key, bits, shape_tuple
+from fgrad.random.prng import Shape, bits, check_key, shape_tuple
 
 __all__ = [
     "bernoulli",
@@ -326,7 +326,7 @@ def permutation(k, x, axis: int = 0, independent: bool = False):
     -------
     numpy.ndarray
     """
-    _check_key(k, "permutation")
+    check_key(k, "permutation")
     if isinstance(x, int | np.integer):
         n = operator.index(x)
         return fnp.argsort(_sort_keys(k, (n,), "permutation"), stable=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,21 @@ def threefry2x32(k0, k1, x0, x1):
     return x0, x1
 
 
-def _check_key(k, fn: str):
+def check_key(k: Any, fn: str) -> Any:
+    """``k`` itself if it is a key (``uint32[2]``), else a TypeError naming ``fn``.
+
+    Parameters
+    ----------
+    k : array
+        What the caller was given as its key (a tracer is fine).
+    fn : str
+        The ``fgrad.random`` function to name in the error.
+
+    Returns
+    -------
+    array
+        ``k``, unchanged.
+    """
     dtype = getattr(k, "dtype", None)
     shape = getattr(k, "shape", None)
     if dtype != np.uint32 or shape != (2,):
@@ -115,12 +130,12 @@ PRNGKey = key
 
 def key_data(k) -> np.ndarray:
     """The raw ``uint32[2]`` words of a key (``jax.random.key_data``): the key itself here."""
-    return _check_key(k, "key_data")
+    return check_key(k, "key_data")
 
 
 def wrap_key_data(data) -> np.ndarray:
     """A key from raw ``uint32[2]`` words (``jax.random.wrap_key_data``): checked, unchanged."""
-    return _check_key(data, "wrap_key_data")
+    return check_key(data, "wrap_key_data")
 
 
 def _counters(k, n: int, domain):
@@ -145,7 +160,7 @@ def split(k, num: int | tuple[int, ...] = 2) -> np.ndarray:
         ``uint32`` array of shape ``(num, 2)`` (``num + (2,)`` for a tuple); unpack
         it (``k1, k2 = split(k)``) or index it. Never use ``k`` itself again once split.
     """
-    k = _check_key(k, "split")
+    k = check_key(k, "split")
     shape = shape_tuple(num, "split")
     y0, y1 = threefry2x32(k[0], k[1], fnp.arange(math.prod(shape), dtype=_U32), _SPLIT)
     return fnp.reshape(fnp.stack([y0, y1], axis=-1), shape + (2,))
@@ -166,7 +181,7 @@ def fold_in(k, data) -> np.ndarray:
         A ``uint32`` key of shape ``(2,)``, distinct for each ``data`` and from
         the keys :func:`split` makes.
     """
-    k = _check_key(k, "fold_in")
+    k = check_key(k, "fold_in")
     if isinstance(data, Tracer | np.ndarray | np.generic):
         if not np.issubdtype(data.dtype, np.integer) or data.shape != ():
             raise TypeError(
@@ -214,7 +229,7 @@ def bits(k, shape: Shape = (), dtype=np.uint32, *, _fn: str = "bits"):
     numpy.ndarray
         ``shape`` words of ``dtype``; a ``uint64`` word is two ``uint32`` words.
     """
-    k = _check_key(k, _fn)
+    k = check_key(k, _fn)
     shape = shape_tuple(shape, _fn)
     dtype = np.dtype(dtype)
     if dtype not in (np.uint32, np.uint64):

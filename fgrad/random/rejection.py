@@ -25,7 +25,7 @@ import fgrad.numpy as fnp
 from fgrad.lax.while_loop import while_loop
 from fgrad.random.distributions import as_dtype, float_dtype, normal, param_shape, unit_uniform
 from fgrad.random.incomplete_gamma import gamma_log_draw_derivative
-from fgrad.random.prng import Shape, _check_key, fold_in, split
+from fgrad.random.prng import Shape, check_key, fold_in, split
 from fgrad.transforms.custom_derivatives import custom_jvp
 
 __all__ = ["beta", "chisquare", "dirichlet", "gamma", "loggamma", "poisson", "t"]
@@ -113,7 +113,7 @@ def loggamma(k, a, shape: Shape | None = None, dtype=None):
         NaN where ``a <= 0`` or is NaN.
     """
     dtype = float_dtype(dtype, "loggamma")
-    _check_key(k, "loggamma")
+    check_key(k, "loggamma")
     shape = param_shape(shape, "loggamma", a)
     return _log_gamma(k, as_dtype(a, _F64), shape).astype(dtype)
 
@@ -138,7 +138,7 @@ def gamma(k, a, shape: Shape | None = None, dtype=None):
         reparameterisation, as in JAX).
     """
     dtype = float_dtype(dtype, "gamma")
-    _check_key(k, "gamma")
+    check_key(k, "gamma")
     shape = param_shape(shape, "gamma", a)
     return fnp.exp(_log_gamma(k, as_dtype(a, _F64), shape)).astype(dtype)
 
@@ -160,7 +160,7 @@ def chisquare(k, df, shape: Shape | None = None, dtype=None):
         Differentiable in ``df`` (see :func:`gamma`).
     """
     dtype = float_dtype(dtype, "chisquare")
-    _check_key(k, "chisquare")
+    check_key(k, "chisquare")
     shape = param_shape(shape, "chisquare", df)
     return (2 * fnp.exp(_log_gamma(k, as_dtype(df, _F64) / 2, shape))).astype(dtype)
 
@@ -184,7 +184,7 @@ def t(k, df, shape: Shape | None = None, dtype=None):
         Differentiable in ``df`` (see :func:`gamma`).
     """
     dtype = float_dtype(dtype, "t")
-    _check_key(k, "t")
+    check_key(k, "t")
     shape = param_shape(shape, "t", df)
     k_z, k_v = split(k)
     df = as_dtype(df, _F64)
@@ -211,7 +211,7 @@ def beta(k, a, b, shape: Shape | None = None, dtype=None):
     numpy.ndarray
     """
     dtype = float_dtype(dtype, "beta")
-    _check_key(k, "beta")
+    check_key(k, "beta")
     shape = param_shape(shape, "beta", a, b)
     k_a, k_b = split(k)
     log_x = _log_gamma(k_a, as_dtype(a, _F64), shape)
@@ -239,7 +239,7 @@ def dirichlet(k, alpha, shape: Shape | None = None, dtype=None):
         Rows on the simplex (they sum to 1). Differentiable in ``alpha``.
     """
     dtype = float_dtype(dtype, "dirichlet")
-    _check_key(k, "dirichlet")
+    check_key(k, "dirichlet")
     alpha = as_dtype(alpha, _F64)
     if alpha.ndim < 1:
         raise ValueError("fgrad.random.dirichlet: alpha must have shape (..., K)")
@@ -329,7 +329,7 @@ def poisson(k, lam, shape: Shape | None = None, dtype=np.int64):
     numpy.ndarray
         -1 where ``lam`` is negative or NaN.
     """
-    _check_key(k, "poisson")
+    check_key(k, "poisson")
     dtype = np.dtype(dtype)
     if dtype.kind not in "iu":
         raise TypeError(f"fgrad.random.poisson: dtype must be an integer dtype, got {dtype}")

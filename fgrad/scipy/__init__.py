@@ -13,6 +13,7 @@ _SUBMODULES = ("special", "stats", "linalg", "signal", "integrate", "misc", "opt
 
 
 def __getattr__(name: str):
+    # submodules load on first use, so that SciPy is imported only when it is needed
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'fgrad.scipy' has no attribute '{name}'")

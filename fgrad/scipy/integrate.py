@@ -42,7 +42,7 @@ def _concrete(tree):
 
 
 def _odeint(func, kwargs):
-    import scipy.integrate
+    import scipy.integrate  # optional dependency: loaded when odeint runs, not with fgrad
 
     def solve(y0, t, args):
         return scipy.integrate.odeint(func, np.asarray(y0), np.asarray(t), args=args, **kwargs)

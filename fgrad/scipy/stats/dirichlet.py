@@ -25,7 +25,7 @@ def pdf(x, alpha):
 
 def rvs(alpha, size=None, random_state=None):
     """Samples (SciPy's own sampler: no derivative)."""
-    import scipy.stats
+    import scipy.stats  # optional dependency: loaded when rvs runs, not with fgrad
 
     return scipy.stats.dirichlet.rvs(np.asarray(alpha), size=size, random_state=random_state)
 
