@@ -17,7 +17,8 @@ replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
-``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints).
+``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints), ``fgrad.explain``
+(pictures of a computation with its values and gradients, the residuals a vjp keeps).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ _SUBMODULES = (
     "debug",
     "random",
     "io",
+    "explain",
 )
 
 
