@@ -27,42 +27,49 @@ _FILL = {"input": "#d6eaf8", "const": "#eeeeee", "op": "#ffffff", "output": "#d5
 _SHAPE = {"input": "box", "const": "box", "op": "ellipse", "output": "box"}
 
 
-def number(v) -> str:
-    """A scalar written in full (six significant digits)."""
+def number(v, digits: int = 6) -> str:
+    """A scalar written in full (``digits`` significant digits)."""
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (complex, np.complexfloating)):
-        return f"{complex(v):.6g}"
-    text = f"{float(v):.6g}"
+        return f"{complex(v):.{digits}g}"
+    text = f"{float(v):.{digits}g}"
     return text if any(c in text for c in ".enai") else text + ".0"  # a float looks like one
 
 
 def summary(x) -> str:
     """A value in a few characters: a scalar in full, up to four elements listed, a larger
-    array by its range and mean."""
+    array by its mean and range (three digits)."""
     a = np.asarray(x)
     if a.size == 1:
         return number(a.reshape(()).item())
     if a.size == 0:
         return "[]"
     if a.ndim == 1 and a.size <= 4:
-        return "[" + ", ".join(number(v) for v in a.tolist()) + "]"
+        return "[" + ", ".join(number(v, 3) for v in a.tolist()) + "]"
     if a.dtype.kind in "biu":
         return f"in [{number(a.min())}, {number(a.max())}]"
     if a.dtype.kind == "c":
-        return f"|.| max {number(np.abs(a).max())}"
-    return f"mean {number(a.mean())} in [{number(a.min())}, {number(a.max())}]"
+        return f"|max| {number(np.abs(a).max(), 3)}"
+    return f"mean {number(a.mean(), 3)} in [{number(a.min(), 3)}, {number(a.max(), 3)}]"
 
 
-def _grad_text(node: Node) -> str:
+def _grad_lines(node: Node) -> list[tuple[str, str]]:
+    """The gradient's line, or lines: ``a + b = total`` where the value is used twice
+    (each term on a line of its own for arrays)."""
     if node.grad is None:
-        return ""
-    if len(node.grad_terms) > 1:  # a value used several times: its gradient accumulates
-        terms = " + ".join(summary(t) for t in node.grad_terms)
-        return f"grad = {terms} = {summary(node.grad)}"
-    return f"grad = {summary(node.grad)}"
+        return []
+    total = summary(node.grad)
+    if len(node.grad_terms) < 2:
+        return [(f"grad = {total}", "grad")]
+    terms = [summary(t) for t in node.grad_terms]
+    if np.size(node.grad) == 1:
+        return [(f"grad = {' + '.join(terms)} = {total}", "grad")]
+    lines = [(f"grad = {terms[0]}", "grad")]
+    lines += [(f"+ {t}", "grad") for t in terms[1:]]
+    return lines + [(f"= {total}", "grad")]
 
 
 def _label(lines: list[tuple[str, str]]) -> str:
@@ -88,9 +95,7 @@ def _node_lines(node: Node) -> list[tuple[str, str]]:
     for aval, v in zip(avals, values):
         shape = (aval.str_short() if aval is not None else _short_type(v)) + " = "
         lines.append((shape + summary(v), ""))
-    grad = _grad_text(node)
-    if grad:
-        lines.append((grad, "grad"))
+    lines += _grad_lines(node)
     if node.source is not None:
         lines.append((str(node.source), "small"))
     return lines
@@ -141,9 +146,11 @@ def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
         parent = graph.calls[c].parent
         members.setdefault(parent, []).append(f"call{c}")
 
+    # a chain reads left to right as in the notes; a larger program fits better downwards
+    ops = sum(n.kind == "op" for n in graph.nodes.values())
     lines = [
         "digraph fgrad {",
-        '  rankdir=LR; newrank=true; nodesep=0.3; ranksep=0.45;',
+        f"  rankdir={'LR' if ops <= 12 else 'TB'}; newrank=true; nodesep=0.3; ranksep=0.45;",
         '  node [fontname="Helvetica", fontsize=11, style=filled, margin="0.12,0.06"];',
         f'  edge [fontname="Helvetica", fontsize=10, fontcolor="{GRAD_COLOR}", color="#555555"];',
         f"  label={_title(graph)}; labelloc=t; fontname=\"Helvetica\";",
@@ -217,9 +224,7 @@ def _collapsed_lines(graph: GraphData, c: int, ops: list[Node], where: dict) -> 
     leaving = [n for n in ops if any(e.src == n.id and e.dst not in inside for e in graph.edges)]
     for node in leaving:
         lines.append((f"{node.aval.str_short()} = {summary(node.value)}", ""))
-        grad = _grad_text(node)
-        if grad:
-            lines.append((grad, "grad"))
+        lines += _grad_lines(node)
     return lines
 
 

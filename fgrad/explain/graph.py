@@ -166,14 +166,17 @@ def _detail(invars: list, params: dict) -> str:
         parts.append(
             "(" + ", ".join(dot.number(v.val) if type(v) is Literal else "·" for v in invars) + ")"
         )
-    shown = {k: p for k, p in params.items() if not callable(p)}
-    if shown:
-        parts.append(" ".join(f"{k}={_short(p)}" for k, p in shown.items()))
+    shown = [f"{k}={_short(p)}" for k, p in params.items() if not callable(p)]
+    parts.extend(text for text in shown if len(text) <= _PARAM_WIDTH)
     return " ".join(parts)
+
+
+#: parameters written longer than this are left out of a picture (dot_general's
+#: dimension numbers): the jaxpr has them
+_PARAM_WIDTH = 24
 
 
 def _short(p) -> str:
     if isinstance(p, np.ndarray):
         return f"<{p.dtype}{list(p.shape)}>"
-    text = str(p)
-    return text if len(text) <= 24 else text[:21] + "..."
+    return str(p)
