@@ -258,8 +258,9 @@ def write_pictures(directory: Path) -> list[Path]:
     return written
 
 
-def main() -> None:
-    """Run every example, show a jaxpr and a fourth derivative, summarise, draw."""
+def main(argv: list[str] | None = None) -> None:
+    """Run every example, show a jaxpr and a fourth derivative, summarise, and draw the
+    graphs into the directory ``argv[0]`` (a new temporary one without it)."""
     worst = max(
         chain_rule_log_squared(),
         neg_log_sigmoid_example(),
@@ -282,10 +283,10 @@ def main() -> None:
 
     print(f"\nlargest |fgrad - hand| over all examples: {worst:.3e}")
 
-    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
+    directory = Path(argv[0]) if argv else Path(tempfile.mkdtemp(prefix="fgrad_graphs_"))
     written = write_pictures(directory)
     print(f"\n{len(written)} pictures of the examples' graphs written to {directory}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

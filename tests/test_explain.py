@@ -6,9 +6,11 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import pytest
 
 import fgrad
 import fgrad.numpy as fnp
+from fgrad.explain.dot import summary
 
 HERE = __file__
 
@@ -103,3 +105,194 @@ def test_source_info_switch_turns_recording_off():
         fgrad.config.update("fgrad_source_info", True)
     assert all(e.source is None for e in jaxpr.eqns)
     assert "#" not in jaxpr.pretty(source=True)
+
+
+# -- item 4: pictures -------------------------------------------------------------------
+
+
+def _sig(b):
+    return 1.0 / (1.0 + np.exp(-b))
+
+
+def test_graph_of_neg_log_sigmoid_has_values_and_gradients_of_the_notes():
+    x, w = 1.5, 0.8
+    g = fgrad.explain.graph(_neg_log_sigmoid, x, w, grads=True)
+    kinds = [n.kind for n in g.nodes.values()]
+    assert kinds == ["input"] * 2 + ["op"] * 8 + ["output"]
+    assert len(g.edges) == 10
+    a, b = x**2, w * x**2
+    c = _sig(b)
+    (gx,) = g.find("x")
+    (gw,) = g.find("w")
+    np.testing.assert_allclose(gx.grad, -(1 - c) * w * 2 * x, rtol=1e-12)
+    np.testing.assert_allclose(gw.grad, -(1 - c) * a, rtol=1e-12)
+    ops = [n for n in g.nodes.values() if n.kind == "op"]
+    values = [float(n.value) for n in ops]
+    np.testing.assert_allclose(
+        values, [a, b, -b, np.exp(-b), 1 + np.exp(-b), c, np.log(c), -np.log(c)], rtol=1e-12
+    )
+    # d L / d (each intermediate), closed forms from L = -log c, c = 1 / (1 + e), e = exp(-b)
+    e = np.exp(-b)
+    dc = -1 / c
+    grads = [-(1 - c) * w, -(1 - c), (1 - c), dc * -1 / (1 + e) ** 2, dc * -1 / (1 + e) ** 2,
+             dc, -1.0, 1.0]
+    np.testing.assert_allclose([float(n.grad) for n in ops], grads, rtol=1e-12)
+    # each edge carries the cotangent it sends back: here every value is used once
+    for edge in g.edges:
+        np.testing.assert_allclose(edge.grad, g.nodes[edge.src].grad, rtol=1e-15)
+    (out,) = g.find("output")
+    assert float(out.value) == pytest.approx(-np.log(c), rel=1e-12) and float(out.grad) == 1.0
+
+
+def test_graph_groups_the_operations_of_each_user_call():
+    g = fgrad.explain.graph(_neg_log_sigmoid, 1.5, 0.8)
+    assert [c.function for c in g.calls] == ["_sigmoid"]
+    inside = [n.title for n in g.nodes.values() if n.calls == (0,)]
+    assert inside == ["neg", "exp", "add", "div"]
+    text = g.to_dot()
+    assert text.count("subgraph cluster_call") == 1
+    assert "_sigmoid()" in text
+    assert g.grads is False and "grad =" not in text
+    assert all(e.grad is None for e in g.edges)
+
+
+def test_dot_text_structure_and_counts():
+    g = fgrad.explain.graph(_neg_log_sigmoid, 1.5, 0.8, grads=True)
+    text = g.to_dot()
+    assert text.startswith("digraph fgrad {") and text.rstrip().endswith("}")
+    edge_lines = [ln for ln in text.splitlines() if " -> " in ln]
+    node_lines = [ln for ln in text.splitlines() if "[shape=" in ln]
+    assert len(edge_lines) == 10 and len(node_lines) == 11
+    assert text.count("{") == text.count("}")
+    # the gradient of x, in full, on its node and on its edge
+    c = _sig(0.8 * 1.5**2)
+    gx = f"{-(1 - c) * 0.8 * 3.0:.6g}"
+    assert f"grad = {gx}" in text
+    assert f"in0 -> op0 [label=<{gx}>];" in text
+    assert "f64[] = 2.25" in text  # x**2, the pow node's value
+
+
+def _reused(x):
+    a = x**2
+    return -((5 * a) * fnp.log(a))
+
+
+def test_value_used_twice_shows_both_contributions_and_their_sum():
+    x = 1.9
+    g = fgrad.explain.graph(_reused, x, grads=True)
+    (a_node,) = g.find("pow")
+    a = x**2
+    b, c = 5 * a, np.log(a)
+    # the notes' backward pass: grad_a = -c * 5 (through b = 5a); grad_a += -b / a (c = log a)
+    np.testing.assert_allclose(sorted(map(float, a_node.grad_terms)), sorted([-5 * c, -b / a]))
+    np.testing.assert_allclose(a_node.grad, -5 * c - b / a, rtol=1e-12)
+    (x_node,) = g.find("x")
+    np.testing.assert_allclose(x_node.grad, (-5 * c - b / a) * 2 * x, rtol=1e-12)
+    np.testing.assert_allclose(x_node.grad, fgrad.grad(_reused)(x), rtol=1e-12)
+    text = g.to_dot()
+    assert text.count("+= ") == 2  # the two edges out of a
+    terms = " + ".join(summary(t) for t in a_node.grad_terms)
+    assert f"grad = {terms} = {summary(a_node.grad)}" in text
+    assert "grad = -6.41854 + -5.0 = -11.4185" in text  # the numbers above, as written
+
+
+def test_collapsing_a_function_draws_its_call_as_one_node():
+    g = fgrad.explain.graph(_neg_log_sigmoid, 1.5, 0.8, grads=True)
+    for collapse in (True, ["_sigmoid"]):
+        text = g.to_dot(collapse=collapse)
+        assert "subgraph cluster" not in text
+        assert [ln for ln in text.splitlines() if "[shape=" in ln].__len__() == 11 - 4 + 1
+        edges = [ln.split(" [")[0].strip() for ln in text.splitlines() if " -> " in ln]
+        assert len(edges) == 10 - 3  # the three inside sigmoid are gone
+        assert "op1 -> call0" in edges and "call0 -> op6" in edges
+        assert "4 operations" in text
+    assert g.to_dot(collapse=["other"]) == g.to_dot()
+
+
+def test_skip_connection_gradient_is_the_sum_of_the_skip_and_the_block():
+    rng = np.random.default_rng(0)
+    W1, W2, x, delta = (rng.normal(size=s) for s in ((5, 3), (3, 5), (3,), (3,)))
+
+    def skip(v):
+        return fnp.vdot(delta, W2 @ fnp.maximum(W1 @ v, 0.0) + v)
+
+    g = fgrad.explain.graph(skip, x, grads=True)
+    (x_node,) = g.find("v")
+    R = np.diag((W1 @ x > 0).astype(float))
+    block = W1.T @ R @ W2.T @ delta
+    np.testing.assert_allclose(x_node.grad, block + delta, rtol=1e-12)
+    terms = sorted(x_node.grad_terms, key=lambda t: float(np.sum(t)))
+    expected = sorted([block, delta], key=lambda t: float(np.sum(t)))
+    for t, e in zip(terms, expected):
+        np.testing.assert_allclose(t, e, rtol=1e-12)
+    assert {n.title for n in g.nodes.values() if n.kind == "const"} == {"W1", "W2", "delta"}
+
+
+def test_mlp_graph_gradients_match_grad_and_values_match_the_forward_pass():
+    rng = np.random.default_rng(1)
+    p = {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=4), "V": rng.normal(size=(4, 2))}
+    X = rng.normal(size=(5, 3))
+
+    def loss(params, X):
+        h = fnp.tanh(X @ params["W"] + params["b"])
+        return fnp.sum((h @ params["V"] + h[:, :2]) ** 2)
+
+    g = fgrad.explain.graph(loss, p, X, grads=True)
+    expected = fgrad.grad(loss)(p, X)
+    for key in p:
+        (node,) = g.find(f"params['{key}']")
+        np.testing.assert_allclose(node.grad, expected[key], rtol=1e-12)
+        np.testing.assert_array_equal(node.value, p[key])
+    (tanh,) = g.find("tanh")
+    np.testing.assert_allclose(tanh.value, np.tanh(X @ p["W"] + p["b"]), rtol=1e-14)
+    assert len(tanh.grad_terms) == 2  # h feeds the matmul and the skip slice
+    (out,) = g.find("output")
+    np.testing.assert_allclose(out.value, loss(p, X), rtol=1e-14)
+
+
+def test_graph_of_a_non_scalar_function_refuses_grads_and_says_why():
+    with pytest.raises(fgrad.TransformError, match="one value of one element"):
+        fgrad.explain.graph(lambda x: x * 2.0, np.ones(3), grads=True)
+    g = fgrad.explain.graph(lambda x: x * 2.0, np.ones(3))
+    (out,) = g.find("output")
+    np.testing.assert_array_equal(out.value, [2.0, 2.0, 2.0])
+    assert "[2.0, 2.0, 2.0]" in g.to_dot()
+
+
+def test_value_summaries():
+    assert summary(np.float64(0.1234567891)) == "0.123457"
+    assert summary(2.0) == "2.0"
+    assert summary(np.int64(3)) == "3"
+    assert summary(np.array([1.0, 2.5])) == "[1.0, 2.5]"
+    assert summary(np.arange(10.0)) == "mean 4.5 in [0.0, 9.0]"
+
+
+def test_save_writes_dot_and_renders_only_with_graphviz(tmp_path, monkeypatch):
+    g = fgrad.explain.graph(_neg_log_sigmoid, 1.5, 0.8, grads=True)
+    path = g.save(tmp_path / "g.dot")
+    assert path.read_text() == g.to_dot()
+    with pytest.raises(ValueError, match=r"\.dot, \.gv, \.svg"):
+        g.save(tmp_path / "g.jpeg")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(fgrad.FgradError, match="graphviz's `dot` program, which is not installed"):
+        g.save(tmp_path / "g.svg")
+    assert g._repr_svg_() is None
+
+
+def test_save_svg_with_graphviz(tmp_path):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz's dot is not installed")
+    g = fgrad.explain.graph(_neg_log_sigmoid, 1.5, 0.8, grads=True)
+    svg = g.save(tmp_path / "g.svg").read_text()
+    assert "<svg" in svg and "_sigmoid()" in svg and "1.5" in svg
+
+
+def test_import_fgrad_does_not_import_explain():
+    import subprocess
+    import sys
+
+    code = "import sys, fgrad; print('fgrad.explain' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
