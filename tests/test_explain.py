@@ -296,3 +296,57 @@ def test_import_fgrad_does_not_import_explain():
     code = "import sys, fgrad; print('fgrad.explain' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- item 5: saved residuals ---------------------------------------------------------------
+
+
+def _sin_exp(x):
+    y = fnp.sin(x)
+    z = fnp.exp(y)
+    return fnp.sum(z * y)
+
+
+def test_saved_residuals_lists_what_the_rules_read_with_sizes_and_lines():
+    x = np.linspace(0.0, 1.0, 1000)  # 8 kB: the tape keeps only what rules read
+    res = fgrad.explain.saved_residuals(_sin_exp, x)
+    rows = [(r.primitive, r.role, r.argument, r.source.line) for r in res]
+    assert rows == [
+        ("sin", "input 0", "x", _line_of(_sin_exp, "fnp.sin")),  # cos(x) needs x
+        ("exp", "result", None, _line_of(_sin_exp, "fnp.exp")),  # exp' = exp
+        ("mul", "input 1", None, _line_of(_sin_exp, "z * y")),  # d(z*y)/dz = y
+    ]
+    assert all(r.shape == (1000,) and r.dtype == np.float64 and r.nbytes == 8000 for r in res)
+    assert all(r.read for r in res)
+    assert res.nbytes == 16000  # the argument is not counted
+    text = str(res)
+    assert text.startswith("vjp of _sin_exp keeps 2 arrays of 16.0 kB")
+    assert f"result of exp at test_explain.py:{_line_of(_sin_exp, 'fnp.exp')} (_sin_exp)" in text
+
+
+def test_saved_residuals_of_small_values_says_which_ones_no_rule_reads():
+    res = fgrad.explain.saved_residuals(_sin_exp, 0.5)
+    read = {(r.primitive, r.role): r.read for r in res}
+    assert read[("sin", "input 0")] and read[("exp", "result")]
+    assert not read[("sin", "result")]  # sin's rule reads its input only
+    assert "its rule does not read it" in str(res)
+
+
+def test_checkpoint_reduces_the_saved_residuals_to_its_inputs():
+    def chain(x):
+        for _ in range(4):
+            x = fnp.sin(x)
+        return x
+
+    x = np.linspace(0.0, 1.0, 1000)
+    plain = fgrad.explain.saved_residuals(lambda x: fnp.sum(chain(x)), x)
+    assert plain.nbytes == 3 * 8000  # the input of each sin after the first
+    remat = fgrad.checkpoint(chain)
+    saved = fgrad.explain.saved_residuals(lambda x: fnp.sum(remat(x)), x)
+    (closure,) = [r for r in saved if r.role == "closure"]
+    assert closure.primitive == "custom rule (checkpoint)" and closure.argument == "x"
+    assert saved.nbytes < plain.nbytes
+    # and the gradients agree
+    np.testing.assert_allclose(
+        fgrad.grad(lambda x: fnp.sum(remat(x)))(x), fgrad.grad(lambda x: fnp.sum(chain(x)))(x)
+    )

@@ -9,5 +9,6 @@ Loaded on first use (``fgrad.explain``); ``import fgrad`` does not import it.
 """
 
 from fgrad.explain.graph import Graph, graph
+from fgrad.explain.residuals import Residual, Residuals, saved_residuals
 
-__all__ = ["Graph", "graph"]
+__all__ = ["Graph", "Residual", "Residuals", "graph", "saved_residuals"]
