@@ -18,7 +18,7 @@ HERE = __file__
 def _line_of(fn, text: str) -> int:
     """The file line number of the line of ``fn``'s source containing ``text``."""
     lines, first = inspect.getsourcelines(fn)
-    (k,) = [i for i, line in enumerate(lines) if text in line]
+    (k,) = [i for i, line in enumerate(lines) if text in line and "_line_of(" not in line]
     return first + k
 
 
@@ -350,3 +350,63 @@ def test_checkpoint_reduces_the_saved_residuals_to_its_inputs():
     np.testing.assert_allclose(
         fgrad.grad(lambda x: fnp.sum(remat(x)))(x), fgrad.grad(lambda x: fnp.sum(chain(x)))(x)
     )
+
+
+# -- item 6: why jit traced again ---------------------------------------------------------
+
+
+@pytest.fixture
+def explain_misses():
+    fgrad.config.update("jax_explain_cache_misses", True)
+    yield
+    fgrad.config.update("jax_explain_cache_misses", False)
+
+
+def _retraces(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "tracing" in r.getMessage()]
+
+
+def test_explained_retraces_name_the_argument_that_changed(explain_misses, caplog):
+    @fgrad.jit
+    def loss(params, x):
+        return fnp.sum(params["w"] * x)
+
+    with caplog.at_level("WARNING", logger="fgrad"):
+        loss({"w": np.ones(3)}, np.ones(3))
+        loss({"w": np.ones(3)}, np.ones(3))  # cached: nothing to explain
+        loss({"w": np.ones(3)}, np.ones(3, np.float32))
+        loss({"w": np.ones(4)}, np.ones(4))
+        loss({"w": np.ones(3)}, [np.ones(3)])
+    line = _line_of(test_explained_retraces_name_the_argument_that_changed, "nothing to") + 1
+    messages = _retraces(caplog)
+    assert len(messages) == 3
+    assert messages[0] == (
+        f"jit: tracing `loss` again (trace 2, called at test_explain.py:{line} "
+        "(test_explained_retraces_name_the_argument_that_changed)): argument `x`: f64[3] "
+        "became f32[3]; compared with the closest of the 1 signature it has programs for"
+    )
+    # against the closest signature: the float64 one, where only the shapes changed
+    assert "argument `params['w']`: f64[3] became f64[4]; argument `x`: f64[3] became " \
+        "f64[4]; compared with the closest of the 2 signatures" in messages[1]
+    assert "a new argument structure" in messages[2]
+
+
+def test_explained_retraces_of_static_values_and_transforms(explain_misses, caplog):
+    power = fgrad.jit(lambda x, n: x**n, static_argnums=1)
+    with caplog.at_level("WARNING", logger="fgrad"):
+        assert power(2.0, 2) == 4.0
+        assert power(2.0, 3) == 8.0
+        assert power(2.0, 2.0) == 4.0
+        assert fgrad.grad(power)(2.0, 3) == 12.0
+    messages = _retraces(caplog)
+    assert "static argument `n`: 2 (int) became 3 (int)" in messages[0]
+    assert "static argument `n`: 2 (int) became 2.0 (float)" in messages[1]
+    assert "a call under grad/vjp" in messages[2]
+
+
+def test_retraces_are_not_explained_by_default(caplog):
+    f = fgrad.jit(lambda x: x * 2.0)
+    with caplog.at_level("WARNING", logger="fgrad"):
+        f(np.ones(2))
+        f(np.ones(3))
+    assert _retraces(caplog) == []
