@@ -345,7 +345,8 @@ def test_checkpoint_reduces_the_saved_residuals_to_its_inputs():
     saved = fgrad.explain.saved_residuals(lambda x: fnp.sum(remat(x)), x)
     (closure,) = [r for r in saved if r.role == "closure"]
     assert closure.primitive == "custom rule (checkpoint)" and closure.argument == "x"
-    assert saved.nbytes < plain.nbytes
+    # nothing else: the entries after a large checkpointed result keep only what they read
+    assert saved.nbytes == 0 and len(saved) == 1
     # and the gradients agree
     np.testing.assert_allclose(
         fgrad.grad(lambda x: fnp.sum(remat(x)))(x), fgrad.grad(lambda x: fnp.sum(chain(x)))(x)

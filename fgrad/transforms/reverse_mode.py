@@ -204,6 +204,8 @@ def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable)
     idx = trace.count
     trace.count = idx + 1
     trace.closures = True
+    if getattr(ans, "nbytes", 0) > SMALL_VALUE_BYTES:  # as process does at its first large
+        trace.dropping = True  # result: later entries keep only what their rules read
     # ``bwd`` holds what it needs; the backward pass only asks the inputs' dtypes
     shapes = [_placeholder(v) for v in vals]
     trace.tape.append((custom_call, {"bwd": bwd}, shapes, links, idx, None))
