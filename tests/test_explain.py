@@ -4,6 +4,9 @@ vjp keeps, why jit traced again, and the user's line recorded on each traced equ
 from __future__ import annotations
 
 import inspect
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -280,8 +283,6 @@ def test_save_writes_dot_and_renders_only_with_graphviz(tmp_path, monkeypatch):
 
 
 def test_save_svg_with_graphviz(tmp_path):
-    import shutil
-
     if shutil.which("dot") is None:
         pytest.skip("graphviz's dot is not installed")
     g = fgrad.explain.graph(_neg_log_sigmoid, 1.5, 0.8, grads=True)
@@ -290,9 +291,6 @@ def test_save_svg_with_graphviz(tmp_path):
 
 
 def test_import_fgrad_does_not_import_explain():
-    import subprocess
-    import sys
-
     code = "import sys, fgrad; print('fgrad.explain' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
