@@ -124,9 +124,11 @@ def graph(fun: Callable, *args, grads: bool = False) -> Graph:
             source=eqn.source,
             detail=_detail(eqn.invars, eqn.params),
         )
-        add(node, eqn.outvars[0] if len(eqn.outvars) == 1 else None)
-        for v in eqn.outvars[1:]:
-            producer[v] = node
+        if eqn.prim.multiple_results:  # one node for all results, no gradient shown
+            add(node)
+            producer.update(dict.fromkeys(eqn.outvars, node))
+        else:
+            add(node, eqn.outvars[0] if eqn.outvars else None)
         for i, v in enumerate(eqn.invars):
             if type(v) is Var:
                 edges.append(Edge(producer[v].id, node.id, i, edge_cts.get((k, i))))
