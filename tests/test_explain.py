@@ -438,3 +438,15 @@ def test_graph_through_jit_vmap_and_nested_grad():
     np.testing.assert_allclose(g.find("x")[0].grad, np.cos(x), rtol=1e-12)
     g = fgrad.explain.graph(lambda x: fgrad.grad(lambda y: fnp.sin(y) * y)(x), 0.5, grads=True)
     np.testing.assert_allclose(g.find("x")[0].grad, 2 * np.cos(0.5) - 0.5 * np.sin(0.5))
+
+
+def test_explained_retrace_of_a_dropped_program_says_the_cache_was_full(explain_misses, caplog):
+    f = fgrad.jit(lambda x: x * 2.0, cache_size=2)
+    with caplog.at_level("WARNING", logger="fgrad"):
+        for n in (1, 2, 3, 1):  # the program for shape (1,) is dropped by (3,)
+            np.testing.assert_array_equal(f(np.ones(n)), 2.0 * np.ones(n))
+    messages = _retraces(caplog)
+    assert len(messages) == 3
+    assert "became f64[3]; compared with the closest of the 2 signatures" in messages[1]
+    assert "a signature seen before, whose program was dropped: the cache keeps the 2" \
+        in messages[2]

@@ -85,7 +85,9 @@ class ProgramCache:
         The function's positional parameter names, to name arguments in the warning.
     """
 
-    __slots__ = ("name", "size", "param_names", "traces", "_programs", "_last", "_lock")
+    __slots__ = (
+        "name", "size", "param_names", "traces", "_programs", "_last", "_dropped", "_lock"
+    )
 
     def __init__(self, name: str, size: int | None, param_names: list[str]):
         self.name = name
@@ -95,6 +97,8 @@ class ProgramCache:
         self.traces = 0
         self._programs: collections.OrderedDict = collections.OrderedDict()
         self._last: Signature | None = None
+        #: the signatures whose programs were dropped lately, to say so when one returns
+        self._dropped: collections.deque = collections.deque(maxlen=size or 1)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -118,7 +122,7 @@ class ProgramCache:
             self._programs.move_to_end(key)
             if self.size is not None:
                 while len(self._programs) > self.size:
-                    self._programs.popitem(last=False)
+                    self._dropped.append(self._programs.popitem(last=False)[0])
             self.traces += 1
             last, self._last = self._last, key
             warn = self.traces == RETRACE_WARNING_AFTER
@@ -127,12 +131,17 @@ class ProgramCache:
 
     def _miss_message(self, key: Signature) -> str:
         """Why ``key`` traced again: how it differs from the closest signature kept."""
-        nearest = min(self._programs, key=lambda old: _distance(old, key))
         where = user_source()
         at = f", called at {where}" if where is not None else ""
+        head = f"jit: tracing `{self.name}` again (trace {self.traces + 1}{at}): "
+        if key in self._dropped:
+            return head + (
+                f"a signature seen before, whose program was dropped: the cache keeps the "
+                f"{self.size} most recently used (jit(..., cache_size=N))"
+            )
+        nearest = min(self._programs, key=lambda old: _distance(old, key))
         kept = len(self._programs)
-        return (
-            f"jit: tracing `{self.name}` again (trace {self.traces + 1}{at}): "
+        return head + (
             f"{explain(nearest, key, self)}; compared with the closest of the {kept} "
             f"signature{'s' * (kept != 1)} it has programs for"
         )
