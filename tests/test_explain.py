@@ -7,6 +7,7 @@ import inspect
 import shutil
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -278,8 +279,30 @@ def test_save_writes_dot_and_renders_only_with_graphviz(tmp_path, monkeypatch):
         g.save(tmp_path / "g.jpeg")
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(fgrad.FgradError, match="graphviz's `dot` program, which is not installed"):
-        g.save(tmp_path / "g.svg")
-    assert g._repr_svg_() is None
+        g.save(tmp_path / "g.png")
+    with pytest.raises(fgrad.FgradError, match="fgrad's own, simpler writer"):
+        g.save(tmp_path / "g.svg", collapse=True)
+    # without graphviz, an .svg is fgrad's own drawing
+    own = g.save(tmp_path / "g.svg").read_text()
+    assert own == fgrad.explain.svg.to_svg(g) == g._repr_svg_()
+
+
+def test_own_svg_writer_draws_every_node_and_edge_with_values_and_gradients():
+    g = fgrad.explain.graph(_reused, 1.9, grads=True)
+    root = ElementTree.fromstring(fgrad.explain.svg.to_svg(g))
+    ns = "{http://www.w3.org/2000/svg}"
+    rects = root.findall(f"{ns}rect")
+    assert len(rects) == 1 + len(g.nodes)  # the white background, then one per node
+    assert len(root.findall(f"{ns}line")) == len(g.edges) == 7
+    texts = [t.text for t in root.findall(f"{ns}text")]
+    (a_node,) = g.find("pow")
+    terms = " + ".join(summary(t) for t in a_node.grad_terms)
+    assert f"grad = {terms} = {summary(a_node.grad)}" in texts
+    assert texts.count(f"+= {summary(a_node.grad_terms[0])}") == 1
+    assert "f64[] = 3.61" in texts  # a = x**2
+    # every edge points downwards: arguments are drawn above their uses
+    for line in root.findall(f"{ns}line"):
+        assert float(line.get("y2")) > float(line.get("y1"))
 
 
 def test_save_svg_with_graphviz(tmp_path):

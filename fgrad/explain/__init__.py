@@ -8,7 +8,8 @@
 Loaded on first use (``fgrad.explain``); ``import fgrad`` does not import it.
 """
 
+from fgrad.explain import svg
 from fgrad.explain.graph import Graph, graph
 from fgrad.explain.residuals import Residual, Residuals, saved_residuals
 
-__all__ = ["Graph", "Residual", "Residuals", "graph", "saved_residuals"]
+__all__ = ["Graph", "Residual", "Residuals", "graph", "saved_residuals", "svg"]

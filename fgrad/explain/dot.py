@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fgrad.core.errors import FgradError
-from fgrad.explain.model import GraphData, Node
+from fgrad.explain.model import Edge, GraphData, Node
 
 GRAD_COLOR = "#c0392b"
 _FILL = {"input": "#d6eaf8", "const": "#eeeeee", "op": "#ffffff", "output": "#d5f5e3"}
@@ -72,6 +72,15 @@ def _grad_lines(node: Node) -> list[tuple[str, str]]:
     return lines + [(f"= {total}", "grad")]
 
 
+def edge_text(graph: GraphData, edge: Edge) -> str:
+    """The gradient an edge carries back, ``+= g`` where its source is used several times
+    (its gradient is the sum over the uses); empty without gradients."""
+    if edge.grad is None:
+        return ""
+    accumulates = len(graph.nodes[edge.src].grad_terms) > 1
+    return ("+= " if accumulates else "") + summary(edge.grad)
+
+
 def _label(lines: list[tuple[str, str]]) -> str:
     """An HTML-like graphviz label: a ``(text, style)`` per line (``b``, ``grad``, ``small``)."""
     out = []
@@ -87,7 +96,7 @@ def _label(lines: list[tuple[str, str]]) -> str:
     return "<" + "<br/>".join(out) + ">"
 
 
-def _node_lines(node: Node) -> list[tuple[str, str]]:
+def node_lines(node: Node) -> list[tuple[str, str]]:
     title = node.title + (" " + node.detail if node.detail else "")
     lines = [(title, "b")]
     values = node.value if isinstance(node.value, list) else [node.value]
@@ -165,7 +174,7 @@ def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
                 extra += ", style=\"filled,dashed\"" if node.kind == "const" else ""
                 lines.append(
                     f'{indent}{ident} [shape={_SHAPE[node.kind]}, fillcolor="{_FILL[node.kind]}", '
-                    f"label={_label(_node_lines(node))}{extra}];"
+                    f"label={_label(node_lines(node))}{extra}];"
                 )
             else:
                 c = int(ident[4:])
@@ -192,12 +201,9 @@ def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
         src, dst = where[e.src], where[e.dst]
         if src == dst:
             continue  # inside a collapsed call
-        attrs = []
-        if e.grad is not None:
-            accumulates = len(graph.nodes[e.src].grad_terms) > 1 and src == e.src
-            text = ("+= " if accumulates else "") + summary(e.grad)
-            attrs.append(f"label={_label([(text, '')])}")
-        lines.append(f"  {src} -> {dst}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+        text = edge_text(graph, e)
+        label = f" [label={_label([(text, '')])}]" if text else ""
+        lines.append(f"  {src} -> {dst}{label};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -249,7 +255,8 @@ def save(text: str, path: Path) -> Path:
             f"explain: saving {path.name!r} needs graphviz's `dot` program, which is not "
             "installed (apt install graphviz, brew install graphviz, conda install graphviz). "
             f"Save as {path.with_suffix('.dot').name!r} instead and render it elsewhere "
-            "(https://dreampuf.github.io/GraphvizOnline or `dot -Tsvg`)."
+            "(`dot -Tsvg`, or an online graphviz viewer); a .svg without `collapse` is drawn "
+            "by fgrad's own, simpler writer."
         )
     subprocess.run([program, f"-T{fmt}", "-o", str(path)], input=text.encode(), check=True)
     return path

@@ -21,7 +21,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.jaxpr import Literal, Var
 from fgrad.core.pytree import tree_flatten
-from fgrad.explain import dot
+from fgrad.explain import dot, svg
 from fgrad.explain.model import Edge, GraphData, Node
 from fgrad.explain.recording import record
 from fgrad.explain.values import edge_cotangents, forward_values
@@ -48,12 +48,18 @@ class Graph(GraphData):
 
     def save(self, path: str | Path, collapse: bool | Iterable[str] = False) -> Path:
         """Write the picture to ``path``: ``.dot`` (or ``.gv``) writes the DOT text,
-        ``.svg``, ``.png`` and ``.pdf`` run graphviz's ``dot`` program, which must be
-        installed. ``collapse`` as in :meth:`to_dot`. Returns the path."""
-        return dot.save(self.to_dot(collapse), Path(path))
+        ``.svg``, ``.png`` and ``.pdf`` run graphviz's ``dot`` program. Without graphviz,
+        a ``.svg`` is drawn by fgrad's own writer (:mod:`fgrad.explain.svg`: a simpler
+        layout, no boxes around calls, no ``collapse``), the others are an error saying
+        what to install. ``collapse`` as in :meth:`to_dot`. Returns the path."""
+        path = Path(path)
+        if path.suffix.lower() == ".svg" and collapse is False and dot.dot_program() is None:
+            path.write_text(svg.to_svg(self))
+            return path
+        return dot.save(self.to_dot(collapse), path)
 
-    def _repr_svg_(self) -> str | None:  # Jupyter shows the picture when dot is installed
-        return dot.render_svg(self.to_dot())
+    def _repr_svg_(self) -> str:  # Jupyter shows the picture
+        return dot.render_svg(self.to_dot()) or svg.to_svg(self)
 
     def __repr__(self) -> str:
         ops = sum(n.kind == "op" for n in self.nodes.values())
