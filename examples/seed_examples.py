@@ -4,8 +4,8 @@ Run ``python examples/seed_examples.py [DIRECTORY]``.  For every example the scr
 the gradient fgrad computes beside the gradient derived by hand in the notes (coded here in
 plain NumPy), and the largest absolute difference between the two. It then draws each
 example's computational graph with its values and gradients (``fgrad.explain.graph``) into
-DIRECTORY (a new temporary directory if none is given): a ``.dot`` file each, and an
-``.svg`` where graphviz's ``dot`` program is installed.
+DIRECTORY (a new temporary directory if none is given): a ``.dot`` and an ``.svg`` file
+each (the SVG by graphviz's ``dot`` where it is installed, else by fgrad's own writer).
 
 Sources (the lecture notes fgrad grew from, by title):
     Recitation 3, "Computing Derivatives and Autograd"
@@ -214,7 +214,8 @@ def mlp_example() -> float:
 def write_pictures(directory: Path) -> list[Path]:
     """Draw the examples' graphs with values and gradients into ``directory``.
 
-    Each picture is written as DOT text, and as SVG where graphviz is installed.
+    Each picture is written as DOT text and as SVG (drawn by graphviz where it is
+    installed, else by fgrad's simpler writer).
     """
 
     def chain_rule(x: Any) -> Any:
@@ -245,10 +246,9 @@ def write_pictures(directory: Path) -> list[Path]:
     }
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, g in graphs.items():
+    for name, g in graphs.items():  # the .svg by graphviz, else by fgrad's own writer
         written.append(g.save(directory / f"{name}.dot"))
-        if shutil.which("dot"):
-            written.append(g.save(directory / f"{name}.svg"))
+        written.append(g.save(directory / f"{name}.svg"))
     # -log sigmoid(w x^2) again with sigmoid's four operations as one node
     written.append(graphs["neg_log_sigmoid"].save(
         directory / "neg_log_sigmoid_collapsed.dot", collapse=["sigmoid"]))
