@@ -1,8 +1,11 @@
 """Worked examples from the lecture notes, recomputed with fgrad.
 
-Run ``python examples/seed_examples.py``.  For every example the script prints the gradient
-fgrad computes beside the gradient derived by hand in the notes (coded here in plain NumPy),
-and the largest absolute difference between the two.
+Run ``python examples/seed_examples.py [DIRECTORY]``.  For every example the script prints
+the gradient fgrad computes beside the gradient derived by hand in the notes (coded here in
+plain NumPy), and the largest absolute difference between the two. It then draws each
+example's computational graph with its values and gradients (``fgrad.explain.graph``) into
+DIRECTORY (a new temporary directory if none is given): a ``.dot`` and an ``.svg`` file
+each (the SVG by graphviz's ``dot`` where it is installed, else by fgrad's own writer).
 
 Sources (the lecture notes fgrad grew from, by title):
     Recitation 3, "Computing Derivatives and Autograd"
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,18 +109,16 @@ def neg_log_sigmoid_example() -> float:
     )
 
 
+def reused_value_loss(x: Any) -> Any:
+    """002 "Reusing values": a = x^2, b = 5a, c = log a, g = bc, L = -g."""
+    a = x**2
+    return -((5 * a) * fnp.log(a))
+
+
 def reusing_values_example() -> float:
-    """002 "Reusing values": a = x^2, b = 5a, c = log a, g = bc, L = -g.
-
-    a feeds both b and c, so the hand backward pass accumulates with ``+=``.
-    """
+    """a feeds both b and c, so the hand backward pass accumulates with ``+=``."""
     x = np.array(1.9)
-
-    def loss(t: Any) -> Any:
-        a = t**2
-        return -((5 * a) * fnp.log(a))
-
-    g = fgrad.grad(loss)(x)
+    g = fgrad.grad(reused_value_loss)(x)
     a = x**2
     b, c = 5 * a, np.log(a)
     grad_a = (-c) * 5  # through b = 5a
@@ -208,8 +211,56 @@ def mlp_example() -> float:
     return max(worst, report("MLP forward mode: jvp(v) vs <grad, v>", {"jvp": (tangent, inner)}))
 
 
-def main() -> None:
-    """Run every example, show a jaxpr and a fourth derivative, summarise."""
+def write_pictures(directory: Path) -> list[Path]:
+    """Draw the examples' graphs with values and gradients into ``directory``.
+
+    Each picture is written as DOT text and as SVG (drawn by graphviz where it is
+    installed, else by fgrad's simpler writer).
+    """
+
+    def chain_rule(x: Any) -> Any:
+        return fnp.log(x) ** 2
+
+    def loss(x: Any, w: Any) -> Any:
+        return neg_log_sigmoid(fnp, x, w)
+
+    rng = np.random.default_rng(0)
+    W1, W2, x = rng.normal(size=(5, 3)), rng.normal(size=(3, 5)), rng.normal(size=3)
+    delta_y = rng.normal(size=3)
+
+    def skip_connection(x: Any) -> Any:  # <delta_y, y>: its gradient is y's vjp with delta_y
+        y = W2 @ fnp.maximum(W1 @ x, 0.0) + x
+        return fnp.vdot(delta_y, y)
+
+    rng = np.random.default_rng(1)
+    N, D, H, F, K = 4, 3, 4, 4, 3
+    shapes = {"W0": (D, H), "b0": (H,), "U1": (H, F), "U2": (F, H), "W3": (H, K), "b3": (K,)}
+    p = {k: rng.normal(size=s) / math.sqrt(s[0]) for k, s in shapes.items()}
+    X, Y = rng.normal(size=(N, D)), np.eye(K)[rng.integers(K, size=N)]
+    graphs = {
+        "chain_rule": fgrad.explain.graph(chain_rule, 2.0, grads=True),
+        "neg_log_sigmoid": fgrad.explain.graph(loss, 1.5, 0.8, grads=True),
+        "reused_value": fgrad.explain.graph(reused_value_loss, 1.9, grads=True),
+        "skip_connection": fgrad.explain.graph(skip_connection, x, grads=True),
+        "mlp": fgrad.explain.graph(mlp_loss, p, X, Y, grads=True),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, g in graphs.items():  # the .svg by graphviz, else by fgrad's own writer
+        written.append(g.save(directory / f"{name}.dot"))
+        written.append(g.save(directory / f"{name}.svg"))
+    # -log sigmoid(w x^2) again with sigmoid's four operations as one node
+    written.append(graphs["neg_log_sigmoid"].save(
+        directory / "neg_log_sigmoid_collapsed.dot", collapse=["sigmoid"]))
+    if shutil.which("dot"):
+        written.append(graphs["neg_log_sigmoid"].save(
+            directory / "neg_log_sigmoid_collapsed.svg", collapse=["sigmoid"]))
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every example, show a jaxpr and a fourth derivative, summarise, and draw the
+    graphs into the directory ``argv[0]`` (a new temporary one without it)."""
     worst = max(
         chain_rule_log_squared(),
         neg_log_sigmoid_example(),
@@ -232,6 +283,10 @@ def main() -> None:
 
     print(f"\nlargest |fgrad - hand| over all examples: {worst:.3e}")
 
+    directory = Path(argv[0]) if argv else Path(tempfile.mkdtemp(prefix="fgrad_graphs_"))
+    written = write_pictures(directory)
+    print(f"\n{len(written)} pictures of the examples' graphs written to {directory}")
+
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

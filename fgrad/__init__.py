@@ -17,10 +17,13 @@ replay an optimised program; custom rules with
 ``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
-``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints).
+``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints), ``fgrad.explain``
+(pictures of a computation with its values and gradients, the residuals a vjp keeps).
 """
 
 from __future__ import annotations
+
+import importlib as _importlib
 
 from fgrad import numpy as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
@@ -85,15 +88,14 @@ _SUBMODULES = (
     "debug",
     "random",
     "io",
+    "explain",
 )
 
 
 def __getattr__(name: str):
     # submodules load on first use, so ``import fgrad`` stays light
     if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     raise _missing_names.missing("fgrad", name, _missing_names.FGRAD)
 
 

@@ -22,10 +22,13 @@ def load(name: str):
     return module
 
 
-def test_seed_examples_run(capsys):
-    load("seed_examples").main()
+def test_seed_examples_run(capsys, tmp_path):
+    load("seed_examples").main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "max |diff|" in out and "lambda" in out
+    names = {"chain_rule", "neg_log_sigmoid", "reused_value", "skip_connection", "mlp"}
+    assert {p.stem for p in tmp_path.glob("*.dot")} == names | {"neg_log_sigmoid_collapsed"}
+    assert all(p.read_text().startswith("digraph") for p in tmp_path.glob("*.dot"))
 
 
 def test_train_digits_learns_quickly(tmp_path):

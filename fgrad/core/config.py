@@ -30,16 +30,26 @@ class ConfigError(FgradError, ValueError):
 class _Flags:
     """The flags fgrad's transforms act on, as plain attributes (read on hot paths)."""
 
-    __slots__ = ("disable_jit", "debug_nans", "debug_infs", "log_compiles")
+    __slots__ = (
+        "disable_jit",
+        "debug_nans",
+        "debug_infs",
+        "log_compiles",
+        "source_info",
+        "explain_cache_misses",
+    )
 
     def __init__(self) -> None:
         self.disable_jit = False
         self.debug_nans = False
         self.debug_infs = False
         self.log_compiles = False
+        self.source_info = True
+        self.explain_cache_misses = False
 
 
-#: read by ``jit`` (disable_jit, log_compiles) and by primitive evaluation (debug_nans/infs)
+#: read by ``jit`` (disable_jit, log_compiles, explain_cache_misses), by primitive
+#: evaluation (debug_nans/infs) and by tracing (source_info)
 flags = _Flags()
 
 
@@ -141,6 +151,16 @@ _FLAGS: dict[str, _Flag] = {
     ),
     "jax_log_compiles": _Flag(
         False, _setting("log_compiles"), "jit logs each trace (logger 'fgrad')"
+    ),
+    "jax_explain_cache_misses": _Flag(
+        False,
+        _setting("explain_cache_misses"),
+        "jit logs why it traces again: the argument that changed (logger 'fgrad')",
+    ),
+    "fgrad_source_info": _Flag(
+        True,
+        _setting("source_info"),
+        "make_jaxpr and jit record each equation's source line (jaxpr.pretty(source=True))",
     ),
     "jax_default_device": _Flag(None, _default_device, "where device_put(x) puts x"),
     "jax_platform_name": _Flag("", _platform, "the default device: 'cpu' or 'gpu'"),

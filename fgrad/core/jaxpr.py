@@ -19,6 +19,7 @@ import numpy as np
 from fgrad.core.abstract import ShapedArray, dtype_short_name
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.source_info import SourceInfo
 from fgrad.core.tracer import slice_str
 
 
@@ -49,15 +50,24 @@ class Literal:
 
 class Equation:
     """``outvars = prim[params](*invars)``: one output variable, or one per result of a
-    ``multiple_results`` primitive."""
+    ``multiple_results`` primitive. ``source`` is the user's line that wrote it (a
+    :class:`~fgrad.core.source_info.SourceInfo`), or None where it was not recorded."""
 
-    __slots__ = ("prim", "invars", "outvars", "params")
+    __slots__ = ("prim", "invars", "outvars", "params", "source")
 
-    def __init__(self, prim: Primitive, invars: list, outvars: list[Var], params: dict):
+    def __init__(
+        self,
+        prim: Primitive,
+        invars: list,
+        outvars: list[Var],
+        params: dict,
+        source: SourceInfo | None = None,
+    ):
         self.prim = prim
         self.invars = invars
         self.outvars = outvars
         self.params = params
+        self.source = source
 
 
 class Jaxpr:
@@ -81,6 +91,10 @@ class Jaxpr:
         return pretty_print(self)
 
     __repr__ = __str__
+
+    def pretty(self, source: bool = False) -> str:
+        """The printed jaxpr; ``source=True`` ends each equation with the user's line."""
+        return pretty_print(self, source)
 
 
 class ClosedJaxpr:
@@ -125,6 +139,11 @@ class ClosedJaxpr:
 
     __repr__ = __str__
 
+    def pretty(self, source: bool = False) -> str:
+        """The printed jaxpr; ``source=True`` ends each equation with the user's line
+        (``# model.py:12 (loss)``), where tracing recorded it."""
+        return pretty_print(self.jaxpr, source)
+
 
 def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence, *args) -> list:
     """Evaluate ``jaxpr`` by binding its primitives; returns the flat list of outputs.
@@ -162,8 +181,9 @@ def _names() -> itertools.chain:
     )
 
 
-def pretty_print(jaxpr: Jaxpr) -> str:
-    """Render a jaxpr the way JAX users expect to read one."""
+def pretty_print(jaxpr: Jaxpr, source: bool = False) -> str:
+    """Render a jaxpr the way JAX users expect to read one (with ``source``, each
+    equation's recorded source line as a comment)."""
     names: dict[Var, str] = {}
     fresh = _names()
 
@@ -187,7 +207,10 @@ def pretty_print(jaxpr: Jaxpr) -> str:
         args = " ".join(name(v) for v in eqn.invars)
         outs = " ".join(typed(v) for v in eqn.outvars)
         lhs = f"{outs} = " if outs else ""  # an equation run for its effect only
-        lines.append(f"    {lhs}{eqn.prim.name}{params} {args}")
+        line = f"    {lhs}{eqn.prim.name}{params} {args}"
+        if source and eqn.source is not None:
+            line = f"{line:<40}  # {eqn.source}"
+        lines.append(line)
     outs = ", ".join(name(v) for v in jaxpr.outvars)
     lines.append(f"  in ({outs}{',' if len(jaxpr.outvars) == 1 else ''}) }}")
     return "\n".join(lines)

@@ -357,7 +357,9 @@ def _without_effects(body: TracedFunction) -> TracedFunction:
             inner = _without_effects(eqn.params["body"])
             if inner is not eqn.params["body"]:
                 changed = True
-                eqn = Equation(eqn.prim, eqn.invars, eqn.outvars, {**eqn.params, "body": inner})
+                eqn = Equation(
+                    eqn.prim, eqn.invars, eqn.outvars, {**eqn.params, "body": inner}, eqn.source
+                )
         eqns.append(eqn)
     return _traced(Jaxpr([], body.jaxpr.invars, eqns, body.jaxpr.outvars)) if changed else body
 

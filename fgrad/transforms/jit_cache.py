@@ -8,25 +8,33 @@ used one beyond it, so a function called with ever new shapes holds a bounded
 amount of memory. It also counts the traces: when one function has been traced
 :data:`RETRACE_WARNING_AFTER` times it warns, once, naming what changed between
 the last two signatures, the argument leaf (``params['w']``: ``f64[32,4]`` to
-``f64[33,4]``) or the static value (``2 (int)`` to ``2.0 (float)``).
+``f64[33,4]``) or the static value (``2 (int)`` to ``2.0 (float)``). With
+``fgrad.config.update("jax_explain_cache_misses", True)`` every trace after the first
+is explained so, against the closest signature the cache has a program for, on the
+logger ``fgrad``.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import warnings
 from typing import Any, NamedTuple
 
 from fgrad.core.abstract import dtype_short_name
+from fgrad.core.config import flags
 from fgrad.core.errors import RetraceWarning
 from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
+from fgrad.core.source_info import user_source
 
 #: how many programs one jitted function keeps unless ``jit(..., cache_size=)`` says
 DEFAULT_CACHE_SIZE = 64
 
 #: the number of traces of one function that triggers the :class:`RetraceWarning`
 RETRACE_WARNING_AFTER = 10
+
+_log = logging.getLogger("fgrad")
 
 
 class Signature(NamedTuple):
@@ -77,7 +85,9 @@ class ProgramCache:
         The function's positional parameter names, to name arguments in the warning.
     """
 
-    __slots__ = ("name", "size", "param_names", "traces", "_programs", "_last", "_lock")
+    __slots__ = (
+        "name", "size", "param_names", "traces", "_programs", "_last", "_dropped", "_lock"
+    )
 
     def __init__(self, name: str, size: int | None, param_names: list[str]):
         self.name = name
@@ -87,6 +97,8 @@ class ProgramCache:
         self.traces = 0
         self._programs: collections.OrderedDict = collections.OrderedDict()
         self._last: Signature | None = None
+        #: the signatures whose programs were dropped lately, to say so when one returns
+        self._dropped: collections.deque = collections.deque(maxlen=size or 1)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -104,16 +116,35 @@ class ProgramCache:
         """Keep ``program``, just traced for ``key``; drop the least recently used beyond
         the size; warn once when the function has been traced too often."""
         with self._lock:
+            if flags.explain_cache_misses and self._programs:
+                _log.warning(self._miss_message(key))
             self._programs[key] = program
             self._programs.move_to_end(key)
             if self.size is not None:
                 while len(self._programs) > self.size:
-                    self._programs.popitem(last=False)
+                    self._dropped.append(self._programs.popitem(last=False)[0])
             self.traces += 1
             last, self._last = self._last, key
             warn = self.traces == RETRACE_WARNING_AFTER
         if warn:
             warnings.warn(self._retrace_message(last, key), RetraceWarning, stacklevel=3)
+
+    def _miss_message(self, key: Signature) -> str:
+        """Why ``key`` traced again: how it differs from the closest signature kept."""
+        where = user_source()
+        at = f", called at {where}" if where is not None else ""
+        head = f"jit: tracing `{self.name}` again (trace {self.traces + 1}{at}): "
+        if key in self._dropped:
+            return head + (
+                f"a signature seen before, whose program was dropped: the cache keeps the "
+                f"{self.size} most recently used (jit(..., cache_size=N))"
+            )
+        nearest = min(self._programs, key=lambda old: _distance(old, key))
+        kept = len(self._programs)
+        return head + (
+            f"{explain(nearest, key, self)}; compared with the closest of the {kept} "
+            f"signature{'s' * (kept != 1)} it has programs for"
+        )
 
     def _retrace_message(self, old: Signature | None, new: Signature) -> str:
         kept = "every program" if self.size is None else f"the {self.size} most recent programs"
@@ -176,6 +207,21 @@ def explain(old: Signature | None, new: Signature, cache: ProgramCache) -> str:
         return "a signature seen before whose program had been dropped (the cache was full)"
     more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
     return "; ".join(changes[:3]) + more
+
+
+def _distance(old: Signature, new: Signature) -> int:
+    """How many parts of two signatures differ (another transform or argument structure
+    counts as more than any number of leaves)."""
+    if old.transform[:1] != new.transform[:1]:
+        return 1 << 30
+    if old.in_tree != new.in_tree:
+        return 1 << 20
+    leaves = 0
+    if old.leaves is not None and new.leaves is not None:
+        leaves = sum(a != b for a, b in zip(old.leaves, new.leaves))
+    return leaves + (old.static != new.static) + (old.device != new.device) + (
+        old.transform != new.transform
+    )
 
 
 def _static_changes(old: tuple, new: tuple, cache: ProgramCache) -> list[str]:

@@ -151,7 +151,7 @@ class _Backward:
                     raise _ZeroEntersLoop
                 ins = [materialised.setdefault(v, Var(v.aval)) if v in moving else v
                        for v in eqn.invars]
-                eqn = Equation(eqn.prim, ins, eqn.outvars, eqn.params)
+                eqn = Equation(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source)
             eqns.append(eqn)
         zero_out = [type(v) is Var and v in zero for v in jaxpr.outvars]
         outvars = [v for v, z in zip(jaxpr.outvars, zero_out) if not z]

@@ -16,10 +16,12 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
+from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.source_info import user_source
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import split_static
@@ -89,12 +91,13 @@ class JaxprTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict):
         invars = [self.to_var(x) for x in args]
         aval = prim.abstract_eval(*[v.aval for v in invars], **params)
+        source = user_source() if flags.source_info else None
         if prim.multiple_results:
             outs = [Var(a.strong()) for a in aval]
-            self.eqns.append(Equation(prim, invars, outs, params))
+            self.eqns.append(Equation(prim, invars, outs, params, source))
             return tuple(JaxprTracer(self, v) for v in outs)
         out = Var(aval.strong())
-        self.eqns.append(Equation(prim, invars, [out], params))
+        self.eqns.append(Equation(prim, invars, [out], params, source))
         return JaxprTracer(self, out)
 
 

@@ -38,7 +38,7 @@ def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in jaxpr.eqns:
         ins = [atom(v) for v in eqn.invars]
         if eqn.prim.effectful:  # run for its effect, each time: kept as it is
-            eqns.append(Equation(eqn.prim, ins, eqn.outvars, eqn.params))
+            eqns.append(Equation(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source))
             continue
         if all(type(v) is Literal or v in consts for v in ins):
             values = [v.val if type(v) is Literal else consts[v] for v in ins]
@@ -57,7 +57,7 @@ def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
                 renamed.update(zip(eqn.outvars, seen[key]))
                 continue
             seen[key] = eqn.outvars
-        eqns.append(Equation(eqn.prim, ins, eqn.outvars, eqn.params))
+        eqns.append(Equation(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source))
     outvars = [atom(v) for v in jaxpr.outvars]
 
     live = {v for v in outvars if type(v) is Var}

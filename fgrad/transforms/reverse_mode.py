@@ -217,6 +217,8 @@ def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable)
     idx = trace.count
     trace.count = idx + 1
     trace.closures = True
+    if getattr(ans, "nbytes", 0) > SMALL_VALUE_BYTES:  # as process does at its first large
+        trace.dropping = True  # result: later entries keep only what their rules read
     # ``bwd`` holds what it needs; the backward pass only asks the inputs' dtypes
     shapes = [_placeholder(v) for v in vals]
     trace.tape.append((custom_call, {"bwd": bwd}, shapes, links, idx, None))
@@ -364,11 +366,17 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     return _vjp(fun, primals, has_aux, "vjp")
 
 
-def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str):
+def vjp_on(trace: GradTrace, fun: Callable, *primals):
+    """``vjp(fun, *primals)`` recorded on ``trace``, a fresh :class:`GradTrace` (or a
+    subclass): for tools that read the tape afterwards (``fgrad.explain``)."""
+    return _vjp(fun, primals, False, "vjp", trace)
+
+
+def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str, trace=None):
     """``vjp``, naming ``transform`` (the function the user called) in its errors."""
     flat, in_tree = tree_flatten(primals)
     flat = [differentiable_input(x, transform) for x in flat]
-    trace = GradTrace()
+    trace = GradTrace() if trace is None else trace
     with backend.default_device_of(flat), new_trace(trace):
         inputs = [trace.new_input(x) for x in flat]
         out = fun(*tree_unflatten(in_tree, inputs))
