@@ -25,9 +25,9 @@ from typing import Any
 from fgrad.core.primitive import CallPrimitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.rules import defcall
-from fgrad.transforms.argnums import replace_at, split_static
+from fgrad.transforms.argnums import split_static
 from fgrad.transforms.checkpoint_policies import Policy, everything_saveable
-from fgrad.transforms.reverse_mode import GradTrace, record_joint, vjp
+from fgrad.transforms.reverse_mode import GradTrace, pull_back_reached, record_joint
 
 
 def checkpoint(
@@ -115,16 +115,11 @@ def _grad_rule(trace: GradTrace, *flat, fun: Callable, in_tree) -> Any:
     out_flat, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, vals)))
     traced = [pos for pos, _ in links]
 
+    def call(leaves: list) -> list:
+        return tree_flatten(fun(*tree_unflatten(in_tree, leaves)))[0]
+
     def bwd(cts: dict) -> list:
-        reached = sorted(cts)
-
-        def on_traced(*xs):  # only the reached outputs: the others have no cotangent
-            out = tree_flatten(fun(*tree_unflatten(in_tree, replace_at(vals, traced, xs))))
-            return [out[0][k] for k in reached]
-
-        _, pullback = vjp(on_traced, *[vals[pos] for pos in traced])
-        in_cts = pullback([cts[k] for k in reached])
-        return replace_at([None] * len(vals), traced, in_cts)
+        return pull_back_reached(call, vals, traced, cts)
 
     return tree_unflatten(out_tree, record_joint(trace, vals, links, out_flat, bwd))
 

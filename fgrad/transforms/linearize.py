@@ -31,7 +31,13 @@ from fgrad.core.trace_stack import new_trace
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
 from fgrad.transforms.make_jaxpr import JaxprTrace
-from fgrad.transforms.reverse_mode import GradTrace, GradTracer, backward_pass, record_joint, vjp
+from fgrad.transforms.reverse_mode import (
+    GradTrace,
+    GradTracer,
+    backward_pass,
+    pull_back_reached,
+    record_joint,
+)
 
 
 def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]:
@@ -148,14 +154,10 @@ def _record_multi_output(tape: GradTrace, eqn, vals: list, links: list) -> list:
     point = replace_at(vals, linear, [backend.zeros(vals[p].shape, vals[p].dtype) for p in linear])
 
     def bwd(cts: dict) -> list:
-        reached = sorted(cts)
-
-        def reached_outputs(*xs):
-            outs = eqn.prim.custom_rules(*replace_at(point, linear, xs), **eqn.params)
-            return [outs[k] for k in reached]
-
         with np.errstate(all="ignore"):  # values at the zero point are discarded
-            _, pullback = vjp(reached_outputs, *[point[p] for p in linear])
-        return replace_at([None] * len(vals), linear, list(pullback([cts[k] for k in reached])))
+            return pull_back_reached(rules, point, linear, cts)
+
+    def rules(args: list) -> list:
+        return eqn.prim.custom_rules(*args, **eqn.params)
 
     return record_joint(tape, vals, links, [v.aval for v in eqn.outvars], bwd)

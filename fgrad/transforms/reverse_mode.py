@@ -44,7 +44,7 @@ from fgrad.core.rules import grad_call_rules, single_plans, tape_plan, vjp_rules
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.elementwise import real
-from fgrad.transforms.argnums import split_args
+from fgrad.transforms.argnums import replace_at, split_args
 
 
 class GradTracer(Tracer):
@@ -275,6 +275,22 @@ def record_joint(trace: GradTrace, vals: list, links: list, outs: list, bwd: Cal
         else o
         for k, o in enumerate(outs)
     ]
+
+
+def pull_back_reached(call: Callable, vals: list, traced: list[int], cts: dict) -> list:
+    """The cotangents of ``vals`` (``None`` where not in ``traced``) given ``cts``, those of
+    some outputs of ``call(vals) -> list``: the vjp of just those outputs, at ``vals``, in
+    ``vals[traced]``. The backward rule of a joint entry that runs its function again
+    (``checkpoint``, a staged loop in a linear jaxpr); the other outputs are symbolic
+    zeros, never met."""
+    reached = sorted(cts)
+
+    def reached_outputs(*xs):
+        outs = call(replace_at(vals, traced, xs))
+        return [outs[k] for k in reached]
+
+    _, pullback = vjp(reached_outputs, *[vals[p] for p in traced])
+    return replace_at([None] * len(vals), traced, list(pullback([cts[k] for k in reached])))
 
 
 def _to_joint(k: int, ct) -> list:
