@@ -7,8 +7,9 @@ With a known index (eager mode, ``grad``, ``jvp``) the chosen branch runs in
 Python. With an index whose value is unknown (under ``jit``/``make_jaxpr``, or one
 example of a ``vmap`` batch), every branch is traced once into a jaxpr; values the
 branches close over become operands, so every branch is a function of the same
-operand list. The call is then handled by what is tracing it, each rule written as
-a call one level down, so that they compose in any order:
+operand list. The call binds ``cond_p`` with ``bind_call`` and is handled by what is
+tracing it (the rules registered with ``defcall`` at the end of this module), each
+rule written as a call one level down, so that they compose in any order:
 
 * ``jit``/``make_jaxpr`` record one ``cond`` primitive; its impl runs the chosen
   branch's compiled replay only (no work, warnings or prints from the others).

@@ -16,9 +16,10 @@ traced once into jaxprs, and the loop is handled by what is tracing it:
 * ``grad``/``vjp`` refuse with an explanation: the backward pass needs every
   iteration's values, and their number is only decided at run time.
 
-The three transform rules are written as ``while_loop`` calls one level down (as
-``custom_jvp`` dispatches on the top trace), so they compose: ``jit(vmap(f))``
-batches first and then records the batched loop.
+The loop binds ``while_loop_p`` with ``bind_call``; the three transform rules
+(registered with ``defcall``, applied by the top trace's ``process_call``) are written
+as ``while_loop`` calls one level down, so they compose: ``jit(vmap(f))`` batches
+first and then records the batched loop.
 """
 
 from __future__ import annotations
