@@ -1,4 +1,6 @@
-"""fgrad's core: tracing, the transforms and their rule registries.
+"""fgrad's kernel: abstract values, traces and tracers, primitives and ``bind``, the jaxpr,
+the rule tables, errors, backends, config and pytrees. It knows no primitive and no
+transform (those are :mod:`fgrad.primitives` and :mod:`fgrad.transforms`, above it).
 
 ``Tracer`` is public for libraries that must tell traced values from concrete arrays
 (``isinstance(x, fgrad.core.Tracer)``); ``fgrad.Array`` covers both.
