@@ -85,6 +85,7 @@ _SUBMODULES = (
     "debug",
     "random",
     "io",
+    "distributed",
 )
 
 

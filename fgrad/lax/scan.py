@@ -356,7 +356,7 @@ def _without_effects(body: TracedFunction) -> TracedFunction:
     which ran in the forward pass, in nested scans too."""
     eqns, changed = [], False
     for eqn in body.jaxpr.eqns:
-        if eqn.prim.effectful:
+        if eqn.prim.effectful and not eqn.outvars:  # collectives have results: they stay
             changed = True
             continue
         if eqn.prim is scan_p:

@@ -8,7 +8,7 @@ abstract-eval, jvp and vjp rules. Importing this package registers them all in
 # reductions first: it and shape refer to each other (see shape.py)
 from fgrad.primitives import reductions  # noqa: I001
 from fgrad.primitives import shape, elementwise, dot_general, indexing, linalg, fft, special
-from fgrad.primitives import factorizations, conv, windows
+from fgrad.primitives import factorizations, conv, windows, collectives
 
 __all__ = [
     "reductions",
@@ -22,4 +22,5 @@ __all__ = [
     "special",
     "conv",
     "windows",
+    "collectives",
 ]

@@ -279,12 +279,15 @@ def _batch_call(
         return None
 
     def build():
-        return _jit(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size))
+        batched = vmap(
+            lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size, trace.axis_name
+        )
+        return _jit(batched)
 
     def run(compiled: Callable):
         return tree_map(lambda o: BatchTracer(trace, o, 0), _outside(trace, compiled(*vals)))
 
-    key = _signature(key, vals, "vmap", tuple(axes), trace.size)
+    key = _signature(key, vals, "vmap", tuple(axes), trace.size, trace.axis_name)
     return _compiled_run(cache, key, build, run)
 
 
