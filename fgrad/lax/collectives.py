@@ -14,11 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 
+from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
+from fgrad.core.trace_stack import active_traces
+from fgrad.core.tracer import Tracer
 from fgrad.primitives import collectives as _c
 from fgrad.primitives.elementwise import div
 from fgrad.primitives.indexing import getitem
 from fgrad.primitives.shape import concatenate, reshape
+from fgrad.transforms.make_jaxpr import JaxprTrace
 
 AxisName = Hashable
 
@@ -38,6 +42,29 @@ def _no_groups(what: str, axis_index_groups) -> None:
             f"{what}: axis_index_groups is not supported; vmap or spmd over the groups "
             "instead, or reduce the whole axis and select the groups' results"
         )
+
+
+def _bind(prim: Primitive, *args, **params):
+    """Bind a collective. One over the processes whose operands are all constants is still
+    recorded by an enclosing staging trace (``jit``), so that the compiled function runs it
+    at every call, on every rank, instead of once while tracing."""
+    if _c.named_trace(params["axes"]) is None and not any(isinstance(x, Tracer) for x in args):
+        staging = [t for t in active_traces() if isinstance(t, JaxprTrace)]
+        if staging:
+            return staging[-1].process(prim, args, params)
+    return _c.bind_collective(prim, *args, **params)
+
+
+def _psum(x, axes: tuple):
+    return _bind(_c.psum_p, x, axes=axes)
+
+
+def _pmax(x, axes: tuple):
+    return _bind(_c.pmax_p, x, axes=axes)
+
+
+def _pmin(x, axes: tuple):
+    return _bind(_c.pmin_p, x, axes=axes)
 
 
 def _raveled(op: Callable, x, axes: tuple):
@@ -90,7 +117,7 @@ def psum(x, axis_name: AxisName | Sequence[AxisName], *, axis_index_groups=None)
     array([0.16666667, 0.33333333, 0.5       ])
     """
     _no_groups("psum", axis_index_groups)
-    return _raveled(_c.psum, x, _names(axis_name, "psum"))
+    return _raveled(_psum, x, _names(axis_name, "psum"))
 
 
 def pmean(x, axis_name: AxisName | Sequence[AxisName], *, axis_index_groups=None):
@@ -105,19 +132,19 @@ def pmean(x, axis_name: AxisName | Sequence[AxisName], *, axis_index_groups=None
     _no_groups("pmean", axis_index_groups)
     names = _names(axis_name, "pmean")
     size = _c.axis_size(names)
-    return tree_map(lambda s: div(s, size), _raveled(_c.psum, x, names))
+    return tree_map(lambda s: div(s, size), _raveled(_psum, x, names))
 
 
 def pmax(x, axis_name: AxisName | Sequence[AxisName], *, axis_index_groups=None):
     """The maximum of ``x`` over the named axis (or axes); ties share the derivative."""
     _no_groups("pmax", axis_index_groups)
-    return _raveled(_c.pmax, x, _names(axis_name, "pmax"))
+    return _raveled(_pmax, x, _names(axis_name, "pmax"))
 
 
 def pmin(x, axis_name: AxisName | Sequence[AxisName], *, axis_index_groups=None):
     """The minimum of ``x`` over the named axis (or axes); ties share the derivative."""
     _no_groups("pmin", axis_index_groups)
-    return _raveled(_c.pmin, x, _names(axis_name, "pmin"))
+    return _raveled(_pmin, x, _names(axis_name, "pmin"))
 
 
 def all_gather(
@@ -149,7 +176,7 @@ def all_gather(
     def gather(leaf):
         ndim = len(leaf.shape)
         ax = _axis_in_range("all_gather", axis, ndim if tiled else ndim + 1, leaf)
-        return _c.all_gather(leaf, axes, ax, tiled)
+        return _bind(_c.all_gather_p, leaf, axes=axes, axis=ax, tiled=tiled)
 
     return tree_map(gather, x)
 
@@ -171,7 +198,7 @@ def psum_scatter(
 
     def scatter(leaf):
         dim = _axis_in_range("psum_scatter", scatter_dimension, len(leaf.shape), leaf)
-        return _c.psum_scatter(leaf, axes, dim, tiled)
+        return _bind(_c.psum_scatter_p, leaf, axes=axes, scatter_dimension=dim, tiled=tiled)
 
     return tree_map(scatter, x)
 
@@ -187,13 +214,13 @@ def ppermute(x, axis_name: AxisName, perm: Sequence[tuple[int, int]]):
     """
     axes = _names(axis_name, "ppermute", allow_several=False)
     pairs = tuple((int(s), int(d)) for s, d in perm)
-    return tree_map(lambda leaf: _c.ppermute(leaf, axes, pairs), x)
+    return tree_map(lambda leaf: _bind(_c.ppermute_p, leaf, axes=axes, perm=pairs), x)
 
 
 def axis_index(axis_name: AxisName):
     """This program's index along the named axis (an int32 scalar): the example's
     position under ``vmap``, the MPI rank under ``fgrad.distributed.spmd``."""
-    return _c.axis_index(_names(axis_name, "axis_index", allow_several=False))
+    return _bind(_c.axis_index_p, axes=_names(axis_name, "axis_index", allow_several=False))
 
 
 def axis_size(axis_name: AxisName | Sequence[AxisName]) -> int:
