@@ -78,7 +78,9 @@ class MPIAxis:
     def _agree(self, what: str, x) -> np.ndarray:
         """``x`` as a contiguous array, after checking that every rank calls ``what`` on an
         operand of the same shape and dtype; a clear error on every rank otherwise."""
-        x = np.ascontiguousarray(x)
+        x = np.asarray(x)
+        if not x.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+            x = x.copy(order="C")
         sig = np.array(
             [
                 zlib.crc32(what.encode()),
