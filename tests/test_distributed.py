@@ -24,7 +24,8 @@ from fgrad import distributed, lax
 from fgrad.primitives.collectives import set_process_axis
 
 ROOT = Path(__file__).resolve().parents[1]
-MPIEXEC = shutil.which("mpiexec")
+# on PATH, or beside this Python (a virtual environment used without activating it)
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=str(Path(sys.executable).parent))
 needs_mpi = pytest.mark.skipif(
     MPIEXEC is None, reason="mpiexec is not installed (pip install -e '.[mpi]')"
 )

@@ -229,22 +229,15 @@ def _all_gather_abstract_eval(x: ShapedArray, *, axes, axis: int, tiled: bool) -
 
 
 def _all_gather_on_processes(proc: ProcessAxis, x, *, axis: int, tiled: bool):
-    return _stacked_to_gathered(np, proc.allgather(x), axis, tiled)
+    return _stacked_to_gathered(proc.allgather(x), axis, tiled)
 
 
-def _stacked_to_gathered(ops, stacked, axis: int, tiled: bool):
-    """The gathered array from the values stacked along a new leading axis; ``ops`` is
-    NumPy (on processes) or this module's primitives (under ``vmap``)."""
+def _stacked_to_gathered(stacked, axis: int, tiled: bool):
+    """The gathered array from the values stacked along a new leading axis (NumPy arrays
+    on processes, the batch under ``vmap``)."""
     n, shape = stacked.shape[0], tuple(stacked.shape[1:])
-    out = ops.moveaxis(stacked, 0, axis)
-    return ops.reshape(out, _gathered_shape(shape, n, axis, True)) if tiled else out
-
-
-class _Primitives:
-    """The NumPy names :func:`_stacked_to_gathered` uses, on primitives."""
-
-    moveaxis = staticmethod(move_axis)
-    reshape = staticmethod(reshape)
+    out = move_axis(stacked, 0, axis)
+    return reshape(out, _gathered_shape(shape, n, axis, True)) if tiled else out
 
 
 all_gather_p = _collective("all_gather", _all_gather_on_processes, _all_gather_abstract_eval)
@@ -259,7 +252,7 @@ def _all_gather_batch(axis_name, size, vals, dims, *, axes, axis, tiled):
     (x,), (d,) = vals, dims
     if axis_name not in axes:
         return all_gather(move_axis(x, d, 0), axes, axis + 1, tiled), 0
-    return _stacked_to_gathered(_Primitives, batch_to_front(x, d, size), axis, tiled), None
+    return _stacked_to_gathered(batch_to_front(x, d, size), axis, tiled), None
 
 
 defbatch_named(all_gather_p, _all_gather_batch)
@@ -290,17 +283,17 @@ def _psum_scatter_abstract_eval(x: ShapedArray, *, axes, scatter_dimension, tile
     return ShapedArray(shape, x.dtype, weak_type=x.weak_type)
 
 
-def _blocks_first(ops, x, n: int, dim: int, tiled: bool):
+def _blocks_first(x, n: int, dim: int, tiled: bool):
     """``x`` with its scatter dimension split into ``n`` blocks along a new leading axis."""
     if tiled:
         shape = tuple(x.shape)
-        x = ops.reshape(x, shape[:dim] + (n, shape[dim] // n) + shape[dim + 1 :])
-    return ops.moveaxis(x, dim, 0)
+        x = reshape(x, shape[:dim] + (n, shape[dim] // n) + shape[dim + 1 :])
+    return move_axis(x, dim, 0)
 
 
 def _psum_scatter_on_processes(proc: ProcessAxis, x, *, scatter_dimension, tiled):
     _scatter_shape("psum_scatter", tuple(x.shape), proc.size, scatter_dimension, tiled)
-    return proc.reduce_scatter(_blocks_first(np, x, proc.size, scatter_dimension, tiled))
+    return proc.reduce_scatter(_blocks_first(x, proc.size, scatter_dimension, tiled))
 
 
 psum_scatter_p = _collective(
@@ -321,7 +314,7 @@ def _psum_scatter_batch(axis_name, size, vals, dims, *, axes, scatter_dimension,
         return psum_scatter(move_axis(x, d, 0), axes, scatter_dimension + 1, tiled), 0
     total = mul(x, size) if d is None else reduce_sum(x, (d,))
     _scatter_shape("psum_scatter", tuple(total.shape), size, scatter_dimension, tiled)
-    return _blocks_first(_Primitives, total, size, scatter_dimension, tiled), 0
+    return _blocks_first(total, size, scatter_dimension, tiled), 0
 
 
 defbatch_named(psum_scatter_p, _psum_scatter_batch)
