@@ -145,11 +145,13 @@ open(f"shard{rank}.txt", "w").write(f"{rank} {xb.shape} {yb.tolist()} {columns}"
 
 
 @needs_mpi
-def test_data_parallel_training_equals_one_process():
+@pytest.mark.parametrize("options", [[], ["--zero1"]], ids=["pmean", "zero1"])
+def test_data_parallel_training_equals_one_process(options):
     pytest.importorskip("sklearn")
     pytest.importorskip("mpi4py")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [MPIEXEC, "-n", "2", sys.executable, "examples/train_digits_dp.py", "--steps", "30"]
+    script = [sys.executable, "examples/train_digits_dp.py", "--steps", "30", *options]
+    command = [MPIEXEC, "-n", "2", *script]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "split over 2 process(es)" in run.stdout
