@@ -289,6 +289,8 @@ def test_errors_say_what_to_do():
         mapped(lambda x: lax.ppermute(x, "i", [(0, 1), (2, 1)]))(np.ones(3))
     with pytest.raises(NotImplementedError, match="axis_index_groups"):
         mapped(lambda x: lax.psum(x, "i", axis_index_groups=[[0], [1, 2]]))(np.ones(3))
+    with pytest.raises(ValueError, match="axis_name is None"):
+        fgrad.vmap(lambda x: lax.psum(x, None))(np.ones(3))
     with pytest.raises(ValueError, match="must name one axis"):
         mapped(lambda x: lax.all_gather(x, ("i", "j")))(np.ones(3))
 

@@ -29,6 +29,11 @@ AxisName = Hashable
 
 def _names(axis_name, what: str, allow_several: bool = True) -> tuple:
     names = tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
+    if None in names:
+        raise ValueError(
+            f"{what}: axis_name is None; name the axis, as vmap(..., axis_name='i') or "
+            "fgrad.distributed.spmd(..., axis_name='data') does, and pass that name"
+        )
     if not names or (len(names) > 1 and not allow_several):
         raise ValueError(
             f"{what}: axis_name must name one axis here, got {axis_name!r}; apply it once per axis"
