@@ -335,3 +335,32 @@ def test_against_jax():
             rtol=1e-12,
             err_msg=name,
         )
+
+
+def test_control_flow_and_custom_rules_keep_the_name():
+    xs = np.array([0.5, -1.0, 2.0])
+    total = xs.sum()
+
+    def in_while(x):
+        return lax.while_loop(
+            lambda c: c[1] < 2, lambda c: (lax.psum(c[0], "i"), c[1] + 1), (x, 0)
+        )[0]
+
+    def in_cond(x):  # a per-example predicate: both branches run on the batch
+        return lax.cond(x > 0, lambda y: lax.psum(y, "i"), lambda y: lax.pmax(y, "i"), x)
+
+    @fgrad.custom_jvp
+    def shared(x):
+        return lax.psum(x, "i")
+
+    shared.defjvp(lambda p, t: (shared(p[0]), lax.psum(t[0], "i")))
+    cases = [
+        (in_while, np.full(3, 3 * total)),
+        (in_cond, np.where(xs > 0, total, xs.max())),
+        (shared, np.full(3, total)),
+    ]
+    for f, want in cases:
+        np.testing.assert_allclose(mapped(f)(xs), want, rtol=1e-14)
+        np.testing.assert_allclose(mapped(fgrad.jit(f))(xs), want, rtol=1e-14)
+    # the custom rule under vmap(grad): psum's transpose, N for every example
+    np.testing.assert_allclose(mapped(fgrad.grad(shared))(xs), [3.0, 3.0, 3.0])
