@@ -95,6 +95,8 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name in ("process_count", "process_index"):  # JAX's names, from fgrad.distributed
+        return getattr(__getattr__("distributed"), name)
     raise _missing_names.missing("fgrad", name, _missing_names.FGRAD)
 
 

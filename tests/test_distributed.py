@@ -197,6 +197,7 @@ distributed.spmd(lambda x: lax.psum(x, "data"))(np.ones((2, 3 + rank)))
 def test_one_process_without_mpiexec():
     # this process was not started by an MPI launcher: one process, collectives identities
     assert distributed.process_count() == 1 and distributed.process_index() == 0
+    assert fgrad.process_count() == 1 and fgrad.process_index() == 0  # JAX's spelling
     x = {"w": np.arange(3.0)}
     try:
         step = distributed.spmd(lambda t: lax.pmean(t, "solo"), axis_name="solo")

@@ -52,8 +52,6 @@ FGRAD: dict[str, str] = {
     "named_call": "fgrad has no profiler names for calls: call the function directly",
     "named_scope": "fgrad has no profiler scopes: drop the `with named_scope(...)` line",
     "profiler": "fgrad runs NumPy from Python: profile it with cProfile or a Python profiler",
-    "process_count": "use fgrad.distributed.process_count()",
-    "process_index": "use fgrad.distributed.process_index()",
     "host_count": "use fgrad.distributed.process_count()",
     "host_id": "use fgrad.distributed.process_index()",
     "local_devices": "fgrad.devices() lists the device names ('cpu', 'gpu') usable here",
