@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -36,11 +37,30 @@ def _mpirun(tmp_path: Path, source: str, *args: str, ranks: int = 2, timeout: fl
     pytest.importorskip("mpi4py")
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(source))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [MPIEXEC, "-n", str(ranks), sys.executable, str(script), *args]
-    return subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return _run(command, tmp_path, timeout)
+
+
+def _run(command: list, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """``command`` in a session of its own (mpiexec's clean-up signals stay there), with
+    the whole session killed if it outlives ``timeout`` (no rank is left behind)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 # the functions each rank runs on its own x (rank r: BASE * (r + 1)), and the vmap reference
@@ -149,10 +169,8 @@ open(f"shard{rank}.txt", "w").write(f"{rank} {xb.shape} {yb.tolist()} {columns}"
 def test_data_parallel_training_equals_one_process(options):
     pytest.importorskip("sklearn")
     pytest.importorskip("mpi4py")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     script = [sys.executable, "examples/train_digits_dp.py", "--steps", "30", *options]
-    command = [MPIEXEC, "-n", "2", *script]
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = _run([MPIEXEC, "-n", "2", *script], ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "split over 2 process(es)" in run.stdout
     assert "largest difference between the ranks' parameters: 0.0e+00" in run.stdout
