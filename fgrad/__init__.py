@@ -89,6 +89,7 @@ _SUBMODULES = (
     "random",
     "io",
     "explain",
+    "distributed",
 )
 
 
@@ -96,6 +97,8 @@ def __getattr__(name: str):
     # submodules load on first use, so ``import fgrad`` stays light
     if name in _SUBMODULES:
         return _importlib.import_module(f"{__name__}.{name}")
+    if name in ("process_count", "process_index"):  # JAX's names, from fgrad.distributed
+        return getattr(__getattr__("distributed"), name)
     raise _missing_names.missing("fgrad", name, _missing_names.FGRAD)
 
 

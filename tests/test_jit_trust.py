@@ -575,7 +575,8 @@ class TestCache:
 
         (message,) = self.warn_text(calls)
         n = RETRACE_WARNING_AFTER
-        assert f"under vmap, (batch axes, batch size): ((0,), {n - 1}) became ((0,), {n})" in (
-            message
-        )
+        assert (
+            f"under vmap, (batch axes, batch size, axis name): ((0,), {n - 1}, None) became "
+            f"((0,), {n}, None)"
+        ) in message
         assert f"argument `x`: f64[{n - 1},2] became f64[{n},2]" in message

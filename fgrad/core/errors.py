@@ -41,6 +41,10 @@ class TransformError(FgradError, TypeError):
     """A transform was called with arguments or a function output it cannot handle."""
 
 
+class UnboundAxisNameError(FgradError, NameError):
+    """A collective names an axis that no enclosing ``vmap`` or ``distributed.spmd`` binds."""
+
+
 class RetraceWarning(UserWarning):
     """One jitted function has been traced and compiled many times (``docs/jit.md``)."""
 

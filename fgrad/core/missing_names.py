@@ -14,15 +14,14 @@ _ONE_DEVICE = (
     "sharding annotations (in_shardings/out_shardings/PartitionSpec)"
 )
 _COLLECTIVES = (
-    "fgrad has no named axes or collectives yet (they are planned in a later issue). Under "
-    "fgrad.vmap, return the per-example values and reduce them outside the mapped function "
-    "(e.g. fnp.mean(vmap(f)(xs), axis=0))"
+    "fgrad's collectives are psum, pmean, pmax, pmin, all_gather, psum_scatter, ppermute and "
+    "axis_index (fgrad.lax), over an axis named by fgrad.vmap(..., axis_name=...) or "
+    "fgrad.distributed.spmd; build the others from them"
 )
 _NO_XLA = (
     "fgrad does not compile to XLA; fgrad.make_jaxpr(f)(*args) shows the program fgrad traces "
     "and fgrad.jit compiles it to Python"
 )
-_ONE_PROCESS = "fgrad runs in one process on one host: there is nothing to count or coordinate"
 _CONFIG_CONTEXT = (
     "set the flag with fgrad.config.update('jax_{name}', value) (see docs/config.md); "
     "fgrad.disable_jit() and fgrad.default_device(d) are the context managers fgrad has"
@@ -31,8 +30,8 @@ _CONFIG_CONTEXT = (
 #: ``fgrad.<name>``
 FGRAD: dict[str, str] = {
     "pmap": (
-        "fgrad runs on one device: use fgrad.vmap (same in_axes/out_axes) for the mapped "
-        "computation. " + _COLLECTIVES
+        "fgrad runs on one device per process: use fgrad.vmap (same in_axes, out_axes and "
+        "axis_name) in one process, fgrad.distributed.spmd across MPI processes"
     ),
     "pjit": _ONE_DEVICE,
     "shard_map": _ONE_DEVICE,
@@ -53,11 +52,8 @@ FGRAD: dict[str, str] = {
     "named_call": "fgrad has no profiler names for calls: call the function directly",
     "named_scope": "fgrad has no profiler scopes: drop the `with named_scope(...)` line",
     "profiler": "fgrad runs NumPy from Python: profile it with cProfile or a Python profiler",
-    "distributed": _ONE_PROCESS,
-    "process_count": _ONE_PROCESS + " (it would be 1)",
-    "process_index": _ONE_PROCESS + " (it would be 0)",
-    "host_count": _ONE_PROCESS + " (it would be 1)",
-    "host_id": _ONE_PROCESS + " (it would be 0)",
+    "host_count": "use fgrad.distributed.process_count()",
+    "host_id": "use fgrad.distributed.process_index()",
     "local_devices": "fgrad.devices() lists the device names ('cpu', 'gpu') usable here",
     "Device": "fgrad names devices by strings ('cpu', 'gpu'), see fgrad.devices()",
     "custom_gradient": (
@@ -120,18 +116,9 @@ LAX: dict[str, str] = {
     **{
         name: _COLLECTIVES
         for name in (
-            "psum",
-            "pmean",
-            "pmax",
-            "pmin",
-            "all_gather",
             "all_to_all",
-            "ppermute",
             "pshuffle",
             "pswapaxes",
-            "psum_scatter",
-            "axis_index",
-            "axis_size",
         )
     },
     "associative_scan": (

@@ -227,6 +227,18 @@ def defbatch(prim: Primitive, rule: Callable) -> None:
     batch_rules[prim] = rule
 
 
+#: per collective primitive (``psum``, ``all_gather``, ...), its batch rule over a named
+#: axis, ``rule(axis_name, size, vals, dims, **params) -> (out, out_dim)``: it needs the
+#: name the ``vmap`` binds (``None`` for an unnamed one) to tell whether it reduces over
+#: that axis or maps over it like any other primitive
+axis_batch_rules: dict[Primitive, Callable] = {}
+
+
+def defbatch_named(prim: Primitive, rule: Callable) -> None:
+    """Register the batch rule of a collective ``prim`` (see :data:`axis_batch_rules`)."""
+    axis_batch_rules[prim] = rule
+
+
 #: per higher-order operation, its rule under forward mode (``jvp``)
 jvp_call_rules: dict = {}
 #: per higher-order operation, its rule under reverse mode: it runs the operation one

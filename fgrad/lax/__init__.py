@@ -16,11 +16,27 @@
 * :func:`dynamic_slice`, :func:`dynamic_update_slice`: windows at start indices that
   may be traced (clamped into range); :func:`select`, :func:`rsqrt`.
 
+* :func:`psum`, :func:`pmean`, :func:`pmax`, :func:`pmin`, :func:`all_gather`,
+  :func:`psum_scatter`, :func:`ppermute`, :func:`axis_index`, :func:`axis_size`:
+  collectives over an axis named by ``vmap(..., axis_name=...)`` or
+  ``fgrad.distributed.spmd`` (MPI ranks). See ``docs/distributed.md``.
+
 ``stop_gradient`` is here too, under JAX's name. See ``docs/lax.md``.
 """
 
 from fgrad import numpy as _numpy
 from fgrad.core import missing_names as _missing_names
+from fgrad.lax.collectives import (
+    all_gather,
+    axis_index,
+    axis_size,
+    pmax,
+    pmean,
+    pmin,
+    ppermute,
+    psum,
+    psum_scatter,
+)
 from fgrad.lax.cond import cond, switch
 from fgrad.lax.conv import (
     ConvDimensionNumbers,
@@ -43,6 +59,15 @@ from fgrad.primitives.elementwise import stop_gradient
 
 __all__ = [
     "ConvDimensionNumbers",
+    "all_gather",
+    "axis_index",
+    "axis_size",
+    "pmax",
+    "pmean",
+    "pmin",
+    "ppermute",
+    "psum",
+    "psum_scatter",
     "cond",
     "conv",
     "conv_dimension_numbers",

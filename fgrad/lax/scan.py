@@ -233,7 +233,7 @@ def _batched_scan(trace: BatchTrace, *operands, body: TracedFunction, n_consts: 
         found: dict = {}
         carry_in = [k in batched for k in range(n_carry)]
         step = functools.partial(
-            _batched_step, body, size, const_b + carry_in + xs_b, n_carry, batched, found
+            _batched_step, body, trace, const_b + carry_in + xs_b, n_carry, batched, found
         )
         avals = [get_aval(c) for c in consts]
         avals += [_batch_first(c, size, b and not cb)
@@ -261,10 +261,11 @@ def _batch_first(x, size: int, broadcast: bool) -> ShapedArray:
     return ShapedArray((size,) + aval.shape, aval.dtype) if broadcast else aval
 
 
-def _batched_step(body, size, in_batched, n_carry, batched, found, *args):
-    """One step of the batched scan on batch-first arguments; notes in ``found`` which
-    carry results vary over the batch and which ys do."""
-    trace = BatchTrace(size)
+def _batched_step(body, outer: BatchTrace, in_batched, n_carry, batched, found, *args):
+    """One step of the batched scan on batch-first arguments, with ``outer``'s size and axis
+    name; notes in ``found`` which carry results vary over the batch and which ys do."""
+    size = outer.size
+    trace = BatchTrace(size, outer.axis_name)
     with new_trace(trace):
         ins = [BatchTracer(trace, a, 0) if b else a for a, b in zip(args, in_batched)]
         out = body.bind_each(*ins)
@@ -350,7 +351,7 @@ def _without_effects(body: TracedFunction) -> TracedFunction:
     which ran in the forward pass, in nested scans too."""
     eqns, changed = [], False
     for eqn in body.jaxpr.eqns:
-        if eqn.prim.effectful:
+        if eqn.prim.effectful and not eqn.outvars:  # collectives have results: they stay
             changed = True
             continue
         if eqn.prim is scan_p:

@@ -247,8 +247,9 @@ def _batched_loop(trace: BatchTrace, *operands, cond: TracedFunction, body: Trac
     cond_axes, body_axes, carry_axes = _split(axes, cond, body)
     carry = [batch_to_front(c, a, trace.size) for c, a in zip(carry, carry_axes)]
     ones = (0,) * len(carry)
-    preds = vmap(lambda *a: cond.bind_each(*a)[0], in_axes=(*cond_axes, *ones))
-    steps = vmap(lambda *a: tuple(body.bind_each(*a)), in_axes=(*body_axes, *ones))
+    name = trace.axis_name
+    preds = vmap(lambda *a: cond.bind_each(*a)[0], in_axes=(*cond_axes, *ones), axis_name=name)
+    steps = vmap(lambda *a: tuple(body.bind_each(*a)), in_axes=(*body_axes, *ones), axis_name=name)
 
     def body_masked(state):
         going = preds(*cond_consts, *state)

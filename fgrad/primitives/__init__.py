@@ -9,6 +9,7 @@ base of all others, so no import order matters here.
 """
 
 from fgrad.primitives import (
+    collectives,
     conv,
     dot_general,
     elementwise,
@@ -34,4 +35,5 @@ __all__ = [
     "special",
     "conv",
     "windows",
+    "collectives",
 ]

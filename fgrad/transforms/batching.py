@@ -24,7 +24,7 @@ from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.rules import batch_call_rules, batch_rules
+from fgrad.core.rules import axis_batch_rules, batch_call_rules, batch_rules
 from fgrad.core.trace_stack import Trace
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.structural import move_axis
@@ -72,15 +72,20 @@ class BatchTracer(Tracer):
 
 
 class BatchTrace(Trace):
-    """Applies primitives to whole batches through their batch rules."""
+    """Applies primitives to whole batches through their batch rules.
 
-    __slots__ = ("size",)
+    ``axis_name`` is the name ``vmap(..., axis_name=...)`` gives the batch axis (``None``
+    when unnamed): the collectives (``fgrad.lax.psum``, ...) naming it reduce over it.
+    """
+
+    __slots__ = ("size", "axis_name")
     name = "vmap"
     call_rules = batch_call_rules
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, axis_name=None):
         super().__init__()
         self.size = size
+        self.axis_name = axis_name
 
     def process(self, prim: Primitive, args: tuple, params: dict):
         vals, dims = [], []
@@ -92,12 +97,15 @@ class BatchTrace(Trace):
                 vals.append(x)
                 dims.append(None)
         rule = batch_rules.get(prim)
-        if rule is None:
+        if rule is not None:
+            out, out_dim = rule(self.size, vals, dims, **params)
+        elif prim in axis_batch_rules:
+            out, out_dim = axis_batch_rules[prim](self.axis_name, self.size, vals, dims, **params)
+        else:
             raise NotImplementedError(
                 f"vmap: primitive `{prim.name}` has no batch rule yet; map the function "
                 "with a Python loop over the examples instead"
             )
-        out, out_dim = rule(self.size, vals, dims, **params)
         return out if out_dim is None else BatchTracer(self, out, out_dim)
 
     def unbatch(self, flat: list) -> tuple[list, list]:

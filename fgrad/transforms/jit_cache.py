@@ -50,7 +50,7 @@ class Signature(NamedTuple):
     #: the device's name
     device: str | None
     #: ``()`` for a plain call, else the transform a compiled program serves and its
-    #: parameters (``("vjp", traced positions)``, ``("vmap", axes, size)``, ...)
+    #: parameters (``("vjp", traced positions)``, ``("vmap", axes, size, axis_name)``, ...)
     transform: tuple = ()
 
 
@@ -265,7 +265,7 @@ def _aval(leaf: tuple) -> str:
 _TRANSFORM_PARAMETERS = {
     "vjp": "the positions of the differentiated leaves",
     "jvp": "the positions of the leaves with tangents",
-    "vmap": "(batch axes, batch size)",
+    "vmap": "(batch axes, batch size, axis name)",
 }
 
 

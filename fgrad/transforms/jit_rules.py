@@ -295,14 +295,17 @@ def _batch_call(
         return None
 
     def build():
-        return _compiled(vmap(lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size), vals)
+        batched = vmap(
+            lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size, trace.axis_name
+        )
+        return _compiled(batched, vals)
 
     def run(compiled: Replay):
         with backend.default_device_of(vals):
             out = run_replay(compiled, vals)
         return tree_map(lambda o: BatchTracer(trace, o, 0), out)
 
-    key = _signature(key, vals, "vmap", tuple(axes), trace.size)
+    key = _signature(key, vals, "vmap", tuple(axes), trace.size, trace.axis_name)
     return _compiled_run(cache, key, build, run)
 
 

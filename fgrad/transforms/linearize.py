@@ -117,7 +117,7 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
     tape = GradTrace()  # holds the tape only: it is never entered, nothing binds on it
     index: dict = {v: tape.new_input(v.aval).idx for v in jaxpr.invars}
     for eqn in jaxpr.eqns:
-        if eqn.prim.effectful:  # a debug print of tangents: nothing to transpose
+        if eqn.prim.effectful and not eqn.outvars:  # a debug print of tangents: no result
             continue
         vals, links = [], []
         for pos, v in enumerate(eqn.invars):

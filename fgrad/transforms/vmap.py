@@ -9,7 +9,7 @@ gives per-example gradients, ``grad(vmap(f))`` differentiates a batched function
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,11 @@ Axes = Any  # an int, None, or a pytree prefix of them
 
 
 def vmap(
-    fun: Callable, in_axes: Axes = 0, out_axes: Axes = 0, axis_size: int | None = None
+    fun: Callable,
+    in_axes: Axes = 0,
+    out_axes: Axes = 0,
+    axis_size: int | None = None,
+    axis_name: Hashable | None = None,
 ) -> Callable:
     """Vectorise ``fun`` over a batch axis of its arguments.
 
@@ -46,6 +50,11 @@ def vmap(
         not depend on the example), or a pytree prefix of the output.
     axis_size
         The batch size, needed only when no argument is mapped.
+    axis_name
+        A name for the batch axis (any hashable, usually a string), so that the
+        collectives of :mod:`fgrad.lax` (``psum``, ``pmean``, ``all_gather``, ...) inside
+        ``fun`` can reduce over it; nested ``vmap`` calls bind different names, and a
+        name refers to the innermost ``vmap`` binding it.
 
     Returns
     -------
@@ -58,6 +67,7 @@ def vmap(
     >>> per_example = fgrad.vmap(fgrad.grad(loss), in_axes=(None, 0, 0))
     >>> grads = per_example(params, xs, ys)     # leaves of shape (batch,) + param.shape
     >>> fgrad.vmap(fnp.dot, in_axes=(0, None))(xs, w)   # one dot per row of xs
+    >>> fgrad.vmap(lambda x: x / fgrad.lax.psum(x, "i"), axis_name="i")(xs)  # xs / xs.sum(0)
     """
     if axis_size is not None and (not isinstance(axis_size, int) or axis_size < 0):
         raise TransformError(f"vmap: axis_size must be a non-negative int, got {axis_size!r}")
@@ -73,7 +83,7 @@ def vmap(
         flat = [_as_array(x) if ax is not None else x for x, ax in zip(flat, flat_axes)]
         flat_axes = [_normalise_axis(x, ax, "in_axes") for x, ax in zip(flat, flat_axes)]
         size = _batch_size(flat, flat_axes, axis_size, in_tree)
-        trace = BatchTrace(size)
+        trace = BatchTrace(size, axis_name)
         with backend.default_device_of(flat), new_trace(trace):
             ins = [x if ax is None else BatchTracer(trace, x, ax) for x, ax in zip(flat, flat_axes)]
             a, kw = tree_unflatten(in_tree, ins)
