@@ -174,7 +174,7 @@ def _kept(entry: tuple) -> Iterator[tuple]:
     if prim is custom_call:
         owners: list[str] = []
         arrays = _reachable(params["bwd"], owners, depth=0)
-        kind = next((m for m in owners if not m.endswith("custom_derivatives")), None)
+        kind = next((m for m in owners if not m.endswith(_TAPE_MODULES)), None)
         kind = kind.rsplit(".", 1)[-1] if kind else "custom_jvp/custom_vjp"
         label = f"custom rule ({_RULE_OWNERS.get(kind, kind)})"
         for v in arrays:
@@ -190,6 +190,10 @@ def _kept(entry: tuple) -> Iterator[tuple]:
     if _is_array(ans):
         yield ans, prim.name, "result", keep_ans
 
+
+#: the modules whose closures wrap every custom rule (joint entries, custom_call): not the
+#: rule's owner
+_TAPE_MODULES = ("custom_derivatives", "reverse_mode")
 
 #: the module that made a custom rule -> what the user wrote
 _RULE_OWNERS = {"jit_rules": "jit", "while_loop": "while_loop", "loops": "scan"}
