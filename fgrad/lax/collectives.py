@@ -16,13 +16,12 @@ from collections.abc import Callable, Hashable, Sequence
 
 from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.trace_stack import active_traces
+from fgrad.core.trace_stack import innermost_staging
 from fgrad.core.tracer import Tracer
 from fgrad.primitives import collectives as _c
 from fgrad.primitives.elementwise import div
 from fgrad.primitives.indexing import concatenate, getitem
 from fgrad.primitives.structural import reshape
-from fgrad.transforms.make_jaxpr import JaxprTrace
 
 AxisName = Hashable
 
@@ -54,9 +53,9 @@ def _bind(prim: Primitive, *args, **params):
     recorded by an enclosing staging trace (``jit``), so that the compiled function runs it
     at every call, on every rank, instead of once while tracing."""
     if _c.named_trace(params["axes"]) is None and not any(isinstance(x, Tracer) for x in args):
-        staging = [t for t in active_traces() if isinstance(t, JaxprTrace)]
-        if staging:
-            return staging[-1].process(prim, args, params)
+        staging = innermost_staging()
+        if staging is not None:
+            return staging.process(prim, args, params)
     return _c.bind_collective(prim, *args, **params)
 
 
