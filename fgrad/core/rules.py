@@ -9,7 +9,8 @@ here, and the transforms (:mod:`fgrad.transforms`) read them:
   the primitive is linear is its transpose), per argument (:func:`defvjp`) or
   variadic (:func:`defvjp_all`), with what each rule reads, from which the tape
   plans which values to keep;
-* ``batch_rules`` (``vmap``), :func:`defbatch`.
+* ``batch_rules`` (``vmap``), :func:`defbatch`;
+* ``jet_rules`` (Taylor mode, :func:`fgrad.jet`), :func:`defjet`.
 """
 
 from __future__ import annotations
@@ -219,3 +220,18 @@ batch_rules: dict[Primitive, Callable] = {}
 def defbatch(prim: Primitive, rule: Callable) -> None:
     """Register the batch rule of ``prim`` (see the module docstring for its signature)."""
     batch_rules[prim] = rule
+
+
+#: per primitive, ``rule(primals, series, order, **params)``: ``series[i]`` is
+#: ``[x_0, x_1, ..., x_order]``, the Taylor coefficients (``x_k`` is the k-th derivative
+#: over ``k!``; ``x_0`` is ``primals[i]``) of argument ``i``, or ``None`` where the
+#: argument is a constant. The rule returns the result's coefficients ``[y_0, ...,
+#: y_order]``; a multi-output primitive's rule returns one such list per result, or the
+#: plain value of a result that has none. A primitive without a rule is expanded by
+#: ``fgrad.jet``'s fallback (nested ``jvp``).
+jet_rules: dict[Primitive, Callable] = {}
+
+
+def defjet(prim: Primitive, rule: Callable) -> None:
+    """Register the Taylor-mode rule of ``prim`` (see ``jet_rules`` for its signature)."""
+    jet_rules[prim] = rule
