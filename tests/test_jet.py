@@ -4,8 +4,11 @@ control flow, against the eager result and against nested derivatives."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from test_primitive_rules import DIFF_CASES, Case, closed_over
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax
+from fgrad.core.primitive import registry
 from fgrad.core.rules import jet_rules
 from fgrad.transforms.jet import JetTrace, jet_flat
 
@@ -26,9 +30,13 @@ def _nested_jvp_derivatives(h, order: int) -> list:
     """``[h'(0), ..., h^(order)(0)]`` of a function of a scalar ``t``, by nested ``jvp``."""
     out, g = [], h
     for _ in range(order):
-        g = (lambda g: lambda t: fgrad.jvp(g, (t,), (np.float64(1.0),))[1])(g)
+        g = _derivative_of(g)
         out.append(g(np.float64(0.0)))
     return out
+
+
+def _derivative_of(g):
+    return lambda t: fgrad.jvp(g, (t,), (np.float64(1.0),))[1]
 
 
 def _path_terms(rng, x, order: int) -> list:
@@ -101,9 +109,11 @@ CLOSED_FORMS = [
     ("sin", fnp.sin, 0.7, lambda k, x: math.sin(x + k * math.pi / 2)),
     ("cos", fnp.cos, -1.1, lambda k, x: math.cos(x + k * math.pi / 2)),
     ("log", fnp.log, 1.7, lambda k, x: (-1) ** (k - 1) * math.factorial(k - 1) / x**k),
-    ("reciprocal", lambda x: 1.0 / (1.0 - x), 0.2, lambda k, x: math.factorial(k) / (1 - x) ** (k + 1)),
+    ("reciprocal", lambda x: 1.0 / (1.0 - x), 0.2,
+     lambda k, x: math.factorial(k) / (1 - x) ** (k + 1)),
     ("sqrt", fnp.sqrt, 2.5, lambda k, x: math.prod(0.5 - j for j in range(k)) * x ** (0.5 - k)),
-    ("power", lambda x: x**2.5, 1.3, lambda k, x: math.prod(2.5 - j for j in range(k)) * x ** (2.5 - k)),
+    ("power", lambda x: x**2.5, 1.3,
+     lambda k, x: math.prod(2.5 - j for j in range(k)) * x ** (2.5 - k)),
     ("exp2x", lambda x: fnp.exp(2 * x), 0.1, lambda k, x: 2.0**k * math.exp(2 * x)),
     ("sinh", fnp.sinh, 0.4, lambda k, x: math.cosh(x) if k % 2 else math.sinh(x)),
     ("cosh", fnp.cosh, 0.4, lambda k, x: math.sinh(x) if k % 2 else math.cosh(x)),
@@ -178,7 +188,10 @@ def test_order_12_against_nested_jvp_on_a_path():
 
 def test_pytrees_in_and_out():
     params = {"a": np.array([1.0, 2.0]), "b": np.float64(0.5)}
-    terms = [{"a": np.array([1.0, 0.0]), "b": np.float64(1.0)}, {"a": np.zeros(2), "b": np.float64(0.0)}]
+    terms = [
+        {"a": np.array([1.0, 0.0]), "b": np.float64(1.0)},
+        {"a": np.zeros(2), "b": np.float64(0.0)},
+    ]
 
     def f(p):
         return {"s": fnp.sum(p["a"] * p["b"]), "pair": (p["a"] ** 2, p["b"])}
@@ -254,13 +267,17 @@ def _nested(f, x, order=5):
     return np.array(out)
 
 
+def _staged(f):
+    return fgrad.make_jaxpr(lambda x: fgrad.jet(f, (x,), SERIES5))(0.7).jaxpr
+
+
 def test_jit_of_jet_matches_eager_and_compiles_once():
     f = _nested_workload
     jitted = fgrad.jit(lambda x: fgrad.jet(f, (x,), SERIES5))
     for x in (0.3, -1.2):
         np.testing.assert_allclose(np.array(jitted(x)[1]), _jet_terms(f, x), rtol=1e-13)
     # the jitted program has no trace of jet left: only primitives on its inputs
-    names = {e.prim.name for e in fgrad.make_jaxpr(lambda x: fgrad.jet(f, (x,), SERIES5))(0.3).jaxpr.eqns}
+    names = {e.prim.name for e in _staged(f).eqns}
     assert names <= {"sin", "cos", "exp", "mul", "div", "add", "sub", "neg", "pow"}
 
 
@@ -360,29 +377,26 @@ def test_control_flow_eager_and_jitted(f, x):
 @pytest.mark.parametrize("f", [_f_cond, _f_scan, _f_while], ids=lambda f: f.__name__)
 def test_staged_control_flow_stays_one_primitive(f):
     """Under jit the loop or branch stays one equation (the rule ran the body under jet)."""
-    names = [e.prim.name for e in fgrad.make_jaxpr(lambda x: fgrad.jet(f, (x,), SERIES5))(0.7).jaxpr.eqns]
+    names = [e.prim.name for e in _staged(f).eqns]
     assert sum(n in ("cond", "scan", "while_loop") for n in names) == 1
 
 
 def test_vmap_of_jet_through_staged_control_flow():
     xs = np.array([0.7, -0.4, 1.3])
     for f in (_f_cond, _f_scan):
-        got = fgrad.jit(fgrad.vmap(lambda x: fgrad.jet(f, (x,), SERIES5)[1]))(xs)
+        got = fgrad.jit(fgrad.vmap(lambda x, f=f: fgrad.jet(f, (x,), SERIES5)[1]))(xs)
         np.testing.assert_allclose(np.array(got).T, [_jet_terms(f, x) for x in xs], rtol=1e-12)
 
 
 def test_fallback_runs_one_order_lower():
     """A primitive without a rule (digamma) is expanded by integrating its jvp; its own
     rule's primitives (polygamma) go through the fallback again."""
-    from fgrad.core.primitive import registry
-
+    special = pytest.importorskip("scipy.special")
     assert registry["digamma"] not in jet_rules
     f = fgrad.scipy.special.digamma
     got = fgrad.taylor_derivatives(f, 1.7, 6)
-    from scipy.special import polygamma
-
     for k in range(1, 7):
-        assert got[k] == pytest.approx(polygamma(k, 1.7), rel=1e-10)
+        assert got[k] == pytest.approx(special.polygamma(k, 1.7), rel=1e-10)
 
 
 def test_jet_trace_is_named_in_tracer_repr():
@@ -394,3 +408,29 @@ def test_jet_trace_is_named_in_tracer_repr():
 def test_jet_flat_gives_zero_series_to_constants():
     out = jet_flat(lambda x: [x * 2.0, np.float64(3.0)], [[np.float64(1.0), np.float64(1.0)]], 1)
     assert out[1][1] == 0.0 and isinstance(JetTrace(1), JetTrace)
+
+
+# -- the examples ----------------------------------------------------------------------------
+
+
+def _example(name: str):
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_taylor_ode_example_matches_solve_ivp(capsys):
+    pytest.importorskip("scipy")
+    result = _example("taylor_ode").main(["--order", "16", "--tol", "1e-13"])
+    assert result["taylor_error"] < 1e-11  # back at the start after one period
+    assert result["taylor_energy_drift"] < 1e-12
+    assert result["difference"] < 1e-9
+
+
+def test_pinn_example_learns_the_solution(tmp_path, capsys):
+    result = _example("pinn_bvp").main(["--steps", "1500", "--plot", str(tmp_path / "p.png")])
+    assert result["loss"][-1] < 1e-4 * result["loss"][0]
+    assert result["error"] < 2e-3
