@@ -434,3 +434,26 @@ def test_pinn_example_learns_the_solution(tmp_path, capsys):
     result = _example("pinn_bvp").main(["--steps", "1500", "--plot", str(tmp_path / "p.png")])
     assert result["loss"][-1] < 1e-4 * result["loss"][0]
     assert result["error"] < 2e-3
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a: fnp.linalg.slogdet(a)[1],
+        lambda a: fnp.sum(fnp.linalg.eigh(a)[0] ** 3),
+        lambda a: fnp.sum(fnp.linalg.svd(a, compute_uv=False)),
+        lambda a: fnp.sum(fnp.linalg.inv(a) @ a[0]),
+    ],
+    ids=["slogdet", "eigh", "svd", "inv"],
+)
+def test_factorisations_through_the_fallback(f):
+    """Multi-output primitives (LAPACK factorisations) are expanded through the
+    ``custom_jvp`` function that carries their rules."""
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((3, 3))
+    a = b @ b.T + 3 * np.eye(3)
+    v = rng.standard_normal((3, 3))
+    v = v + v.T
+    _, series = fgrad.jet(f, (a,), ([v, np.zeros((3, 3)), np.zeros((3, 3))],))
+    want = _nested_jvp_derivatives(lambda t: f(a + t * v), 3)
+    np.testing.assert_allclose(series, want, rtol=1e-8, atol=1e-10)

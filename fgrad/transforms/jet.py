@@ -51,10 +51,6 @@ class JetTracer(Tracer):
         self.series = series
 
     @property
-    def primal(self):
-        return self.series[0]
-
-    @property
     def aval(self) -> ShapedArray:
         return get_aval(self.series[0])
 
@@ -103,7 +99,9 @@ class JetTrace(Trace):
                 series.append(None)
         if not prim.differentiable:
             return bind(prim, *primals, **params)
-        rule = jet_rules.get(prim, fallback(prim))
+        rule = jet_rules.get(prim)
+        if rule is None:
+            rule = fallback(prim)
         out = rule(primals, series, self.order, **params)
         if prim.multiple_results:
             return [self.wrap(s) if type(s) is list else s for s in out]

@@ -31,6 +31,7 @@ from functools import reduce
 import fgrad.primitives  # noqa: F401 - registers the primitives named below
 from fgrad.core.primitive import Primitive, bind, registry
 from fgrad.core.rules import defjet, jvp_rules
+from fgrad.core.tracer import Tracer
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
@@ -302,6 +303,8 @@ def _div_rule(primals, series, order):
 
 def _small_int(a) -> int | None:
     """``a`` as an int in ``[0, 64]`` where it is a concrete integer-valued scalar."""
+    if isinstance(a, Tracer):
+        return None
     value = a.item() if hasattr(a, "item") and getattr(a, "shape", None) == () else a
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
