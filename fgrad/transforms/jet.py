@@ -268,8 +268,9 @@ def jet(fun: Callable, primals: tuple | list, series: tuple | list) -> tuple[Any
                 f"jet: the order-{k + 1} terms must have the structure of the primals, got "
                 f"{tree} and {p_tree}"
             )
+        checked = [_check_term(p, t, k) for p, t in zip(p_flat, terms)]
         scale = 1.0 / math.factorial(k + 1)
-        columns.append([_check_term(p, t, k) * scale for p, t in zip(p_flat, terms)])
+        columns.append([t * scale for t in checked] if k else checked)
     in_series = [[p] + [col[i] for col in columns] for i, p in enumerate(p_flat)]
     out_tree = []
 
@@ -282,7 +283,9 @@ def jet(fun: Callable, primals: tuple | list, series: tuple | list) -> tuple[Any
         out_series = jet_flat(flat_fun, in_series, order)
     primals_out = [s[0] for s in out_series]
     scales = [float(math.factorial(k)) for k in range(order + 1)]
-    series_out = [[s[k] * scales[k] for k in range(1, order + 1)] for s in out_series]
+    series_out = [
+        [s[k] * scales[k] if k > 1 else s[k] for k in range(1, order + 1)] for s in out_series
+    ]
     return tree_unflatten(out_tree[0], primals_out), tree_unflatten(out_tree[0], series_out)
 
 

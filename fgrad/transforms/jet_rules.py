@@ -45,9 +45,14 @@ def _const(x0, order: int) -> list:
     return [x0] + [0.0] * order
 
 
+def _times(c, s: float):
+    """``c * s``, without an operation (a jaxpr equation under ``jit``) where ``s`` is 1."""
+    return c if s == 1 else c * s
+
+
 def _scaled(x: list, order: int) -> list:
     """``[_, 1 x_1, 2 x_2, ..., K x_K]``: the weights of the recurrences."""
-    return [None] + [j * x[j] for j in range(1, order + 1)]
+    return [None] + [_times(x[j], j) for j in range(1, order + 1)]
 
 
 # -- series arithmetic: full series in, full series out (y0 given) ------------------------
@@ -76,7 +81,8 @@ def integrate(x: list, g: list, y0, order: int) -> list:
     (``g`` is needed to order ``order - 1`` only)."""
     jx = _scaled(x, order)
     return [y0] + [
-        _sum(jx[j] * g[k - j] for j in range(1, k + 1)) * (1.0 / k) for k in range(1, order + 1)
+        _times(_sum(jx[j] * g[k - j] for j in range(1, k + 1)), 1.0 / k)
+        for k in range(1, order + 1)
     ]
 
 
@@ -85,7 +91,7 @@ def exp_series(x: list, y0, order: int) -> list:
     jx = _scaled(x, order)
     y = [y0]
     for k in range(1, order + 1):
-        y.append(_sum(jx[j] * y[k - j] for j in range(1, k + 1)) * (1.0 / k))
+        y.append(_times(_sum(jx[j] * y[k - j] for j in range(1, k + 1)), 1.0 / k))
     return y
 
 
@@ -143,7 +149,7 @@ def sin_cos_series(x: list, s0, c0, order: int, sign: float = -1.0) -> tuple[lis
     jx = _scaled(x, order)
     s, c = [s0], [c0]
     for k in range(1, order + 1):
-        s.append(_sum(jx[j] * c[k - j] for j in range(1, k + 1)) * (1.0 / k))
+        s.append(_times(_sum(jx[j] * c[k - j] for j in range(1, k + 1)), 1.0 / k))
         c.append(_sum(jx[j] * s[k - j] for j in range(1, k + 1)) * (sign / k))
     return s, c
 
@@ -154,7 +160,7 @@ def _tan_like(x: list, y0, order: int, sign: float) -> list:
     jx = _scaled(x, order)
     y, w = [y0], [1.0 + sign * (y0 * y0)]
     for k in range(1, order + 1):
-        y.append(_sum(jx[j] * w[k - j] for j in range(1, k + 1)) * (1.0 / k))
+        y.append(_times(_sum(jx[j] * w[k - j] for j in range(1, k + 1)), 1.0 / k))
         if k < order:
             w.append(sign * _sum(y[i] * y[k - i] for i in range(k + 1)))
     return y
