@@ -383,9 +383,11 @@ def test_staged_control_flow_stays_one_primitive(f):
 
 def test_vmap_of_jet_through_staged_control_flow():
     xs = np.array([0.7, -0.4, 1.3])
-    for f in (_f_cond, _f_scan):
-        got = fgrad.jit(fgrad.vmap(lambda x, f=f: fgrad.jet(f, (x,), SERIES5)[1]))(xs)
-        np.testing.assert_allclose(np.array(got).T, [_jet_terms(f, x) for x in xs], rtol=1e-12)
+    for f in LOOPS:
+        want = [_jet_terms(f, x) for x in xs]
+        for transform in (fgrad.vmap, lambda g: fgrad.jit(fgrad.vmap(g))):
+            got = transform(lambda x, f=f: fgrad.jet(f, (x,), SERIES5)[1])(xs)
+            np.testing.assert_allclose(np.array(got).T, want, rtol=1e-12)
 
 
 def test_fallback_runs_one_order_lower():
