@@ -14,7 +14,9 @@ Transforms compose to any depth (``grad(grad(f))``) and work on pytrees
 ``jacfwd``, ``jacrev``, ``hessian``, ``hvp``, ``linearize``; ``vmap`` to map a
 function over a batch axis (per-example gradients); ``jit`` to trace once and
 replay an optimised program; custom rules with
-``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation.
+``custom_jvp`` and ``custom_vjp``; ``checkpoint`` for rematerialisation; ``jet``
+(Taylor mode: all derivatives up to order k in one pass), ``taylor_derivatives``,
+``directional_derivative``.
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
 ``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints), ``fgrad.explain``
@@ -68,6 +70,7 @@ from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape
 from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
+from fgrad.transforms.jet import directional_derivative, jet, taylor_derivatives
 from fgrad.transforms.jit import jit
 from fgrad.transforms.linearize import linearize
 from fgrad.transforms.make_jaxpr import make_jaxpr
@@ -130,6 +133,7 @@ __all__ = [
     "default_backend",
     "default_device",
     "device_count",
+    "directional_derivative",
     "device_get",
     "device_put",
     "devices",
@@ -142,6 +146,7 @@ __all__ = [
     "jacfwd",
     "jacobian",
     "jacrev",
+    "jet",
     "jit",
     "jvp",
     "linearize",
@@ -153,6 +158,7 @@ __all__ = [
     "register_pytree_node",
     "remat",
     "stop_gradient",
+    "taylor_derivatives",
     "tree_flatten",
     "tree_leaves",
     "tree_map",

@@ -15,7 +15,9 @@ here, and the transforms (:mod:`fgrad.transforms`) read them:
   ``pure_callback``) under each transform: ``jvp_call_rules``, ``grad_call_rules``,
   ``batch_call_rules``, ``rule(trace, *args, **params)``, filled by :func:`defcall`
   and read by :meth:`~fgrad.core.trace_stack.Trace.process_call`. They receive the
-  trace because they put values on it (tracers, tape entries) themselves.
+  trace because they put values on it (tracers, tape entries) themselves;
+* ``axis_batch_rules`` (the collectives under a named ``vmap``), :func:`defbatch_named`;
+* ``jet_rules`` (Taylor mode, :func:`fgrad.jet`), :func:`defjet`.
 """
 
 from __future__ import annotations
@@ -264,3 +266,18 @@ def defcall(
     for table, rule in ((jvp_call_rules, jvp), (grad_call_rules, grad), (batch_call_rules, batch)):
         if rule is not None:
             table[op] = rule
+
+
+#: per primitive, ``rule(primals, series, order, **params)``: ``series[i]`` is
+#: ``[x_0, x_1, ..., x_order]``, the Taylor coefficients (``x_k`` is the k-th derivative
+#: over ``k!``; ``x_0`` is ``primals[i]``) of argument ``i``, or ``None`` where the
+#: argument is a constant. The rule returns the result's coefficients ``[y_0, ...,
+#: y_order]``; a multi-output primitive's rule returns one such list per result, or the
+#: plain value of a result that has none. A primitive without a rule is expanded by
+#: ``fgrad.jet``'s fallback (nested ``jvp``).
+jet_rules: dict[Primitive, Callable] = {}
+
+
+def defjet(prim: Primitive, rule: Callable) -> None:
+    """Register the Taylor-mode rule of ``prim`` (see ``jet_rules`` for its signature)."""
+    jet_rules[prim] = rule

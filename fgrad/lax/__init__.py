@@ -26,6 +26,7 @@
 
 from fgrad import numpy as _numpy
 from fgrad.core import missing_names as _missing_names
+from fgrad.lax import jet_rules as _jet_rules  # noqa: F401 - Taylor mode through loops
 from fgrad.lax.collectives import (
     all_gather,
     axis_index,
