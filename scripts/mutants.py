@@ -201,7 +201,8 @@ MUTANTS: list[Mutant] = [
            ("tests/test_nn.py", LOSS)),
     Mutant("mse_mean_is_sum", "losses/activations",
            '    if reduction == "mean":\n        return fnp.mean(losses)',
-           '    if reduction == "mean":\n        return fnp.sum(losses) / max(fnp.shape(losses)[0], 1)',
+           '    if reduction == "mean":\n'
+           '        return fnp.sum(losses) / max(fnp.shape(losses)[0], 1)',
            ("tests/test_nn.py", LOSS)),
     Mutant("l2_penalty_half", "losses/activations",
            "    return 0.5 * total",
@@ -306,7 +307,8 @@ MUTANTS: list[Mutant] = [
            "if any(v in live for v in eqn.outvars):",
            ("tests/test_jit.py", "tests/test_debug.py", JITV)),
     Mutant("constant_folding_first_output", "jit optimize",
-           "for v, result in zip(eqn.outvars, results if eqn.prim.multiple_results else [results]):",
+           "for v, result in zip(eqn.outvars, results if eqn.prim.multiple_results else"
+           " [results]):",
            "for v, result in zip(eqn.outvars, [results[0]] * len(eqn.outvars)"
            " if eqn.prim.multiple_results else [results]):",
            ("tests/test_jit.py", JITV)),
@@ -497,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         for fut in concurrent.futures.as_completed(futures):
             r = fut.result()
             results.append(r)
-            tally = "" if r.get("failed") is None else f" ({r['failed']} failed, {r['passed']} passed)"
+            tally = ("" if r.get("failed") is None
+                     else f" ({r['failed']} failed, {r['passed']} passed)")
             eq = " [equivalent]" if r["name"] in EQUIVALENT else ""
             print(f"{r['status']:8} {r['name']:32}{tally} {r.get('seconds', '')}s "
                   f"{r.get('detail', '')}{eq}", flush=True)

@@ -188,6 +188,9 @@ BINARY_SHAPES = [
     ((0,), (0,)),
     ((2, 0), (2, 1)),
     ((0, 3), (1, 3)),
+    # a lower-rank operand that also broadcasts a size-1 axis, on either side
+    ((3, 1), (2, 3, 4)),
+    ((2, 1, 4), (3, 1)),
 ]
 
 

@@ -131,6 +131,24 @@ def test_custom_jvp_pytree_output_random_cotangent():
     close(g, u["a"] * np.cos(x) + 2 * u["b"], 1e-12)
 
 
+def test_custom_jvp_rule_returning_one_tangent_for_two_outputs():
+    # the linear jaxpr's two outputs are the same variable: its cotangents must add up
+    @fgrad.custom_jvp
+    def twice(x):
+        return fnp.sin(x), fnp.sin(x)
+
+    @twice.defjvp
+    def twice_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        d = fnp.cos(x) * t
+        return twice(x), (d, d)
+
+    x = RNG.standard_normal(3)
+    u = (RNG.standard_normal(3), RNG.standard_normal(3))
+    close(fgrad.vjp(twice, x)[1](u)[0], np.cos(x) * (u[0] + u[1]), 1e-12)
+    close(fgrad.grad(lambda x: fnp.sum(twice(x)[0] * 2.0 + twice(x)[1]))(x), 3 * np.cos(x), 1e-12)
+
+
 # -- checkpoint, jit, linearize: closures on the tape ------------------------------------
 
 
