@@ -232,3 +232,17 @@ def test_anchored_training_steps(name, compiled):
     want = _reference(name, p0, 4)
     close(p["w"], want["w"], 1e-10)
     close(p["b"], want["b"], 1e-10)
+
+
+# -- vmap's axes --------------------------------------------------------------------------
+
+
+def test_anchored_vmap_in_and_out_axes():
+    x = RNG.standard_normal((3, 4))
+    close(fgrad.vmap(lambda r: fnp.sin(r) * 2, out_axes=1)(x), (np.sin(x) * 2).T)
+    close(fgrad.vmap(fnp.cumsum, in_axes=1, out_axes=1)(x), np.cumsum(x, axis=0))
+    total, doubled = fgrad.vmap(lambda r: (fnp.sum(r), r * 2), out_axes=(0, -1))(x)
+    close(total, x.sum(axis=1))
+    close(doubled, (2 * x).T)
+    g = fgrad.vmap(fgrad.grad(lambda r: fnp.sum(r**3)), in_axes=1, out_axes=1)(x)
+    close(g, 3 * x**2)
