@@ -246,3 +246,34 @@ def test_anchored_vmap_in_and_out_axes():
     close(doubled, (2 * x).T)
     g = fgrad.vmap(fgrad.grad(lambda r: fnp.sum(r**3)), in_axes=1, out_axes=1)(x)
     close(g, 3 * x**2)
+
+
+# -- pooling against NumPy loops ----------------------------------------------------------
+
+
+def _pool_np(x, window, pads, reduce):
+    """(H, W, C) pooling with stride 1 and explicit (lo, hi) pads filled with NaN."""
+    (a, b), (c, d) = pads
+    xp = np.pad(x, ((a, b), (c, d), (0, 0)), constant_values=np.nan)
+    h, w = xp.shape[0] - window[0] + 1, xp.shape[1] - window[1] + 1
+    return np.stack([np.stack([reduce(xp[i : i + window[0], j : j + window[1]])
+                               for j in range(w)]) for i in range(h)])
+
+
+def test_anchored_pooling_with_padding_and_gradients():
+    x = -np.abs(RNG.standard_normal((4, 5, 2))) - 0.1  # all negative: padding must never win
+    pads = ((1, 1), (0, 2))
+    want_max = _pool_np(x, (2, 3), pads, lambda w: np.nanmax(w, axis=(0, 1)))
+    close(fgrad.nn.max_pool(x, (2, 3), padding=pads), want_max)
+    close(fgrad.jit(lambda x: fgrad.nn.max_pool(x, (2, 3), padding=pads))(x), want_max)
+    want_avg = _pool_np(x, (2, 3), pads, lambda w: np.nansum(w, axis=(0, 1)) / 6.0)
+    close(fgrad.nn.avg_pool(x, (2, 3), padding=pads), want_avg)
+    counted = _pool_np(x, (2, 3), pads, lambda w: np.nanmean(w, axis=(0, 1)))
+    close(fgrad.nn.avg_pool(x, (2, 3), padding=pads, count_include_pad=False), counted)
+    # the average pool's gradient: each input gets 1/6 per window that holds it
+    g = fgrad.grad(lambda x: fnp.sum(fgrad.nn.avg_pool(x, (2, 3), padding=pads)))(x)
+    cover = np.zeros((4, 5, 2))
+    for i in range(want_avg.shape[0]):  # window (i, j) starts at row i - 1, column j
+        for j in range(want_avg.shape[1]):
+            cover[max(i - 1, 0) : i + 1, j : j + 3] += 1.0
+    close(g, cover / 6.0)
