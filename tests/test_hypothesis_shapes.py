@@ -39,6 +39,45 @@ def test_binary_broadcasting_values_and_gradients(data, shapes):
     check_grads(f, (x, y), order=1)
 
 
+@st.composite
+def lower_rank_with_unit_axes(draw):
+    """Two broadcastable shapes, one of lower rank that also broadcasts a size-1 axis
+    (``(3, 1)`` against ``(2, 3, 4)``), in either order: the pairs where summing the
+    cotangent over the wrong axis shows (mutually_broadcastable_shapes rarely draws them)."""
+    full = draw(hnp.array_shapes(min_dims=2, max_dims=4, min_side=2, max_side=4))
+    rank = draw(st.integers(1, len(full) - 1))
+    unit = draw(st.lists(st.booleans(), min_size=rank, max_size=rank).filter(any))
+    small = tuple(1 if u else d for u, d in zip(unit, full[len(full) - rank :]))
+    return (full, small) if draw(st.booleans()) else (small, full)
+
+
+def _sum_to(g, shape):
+    """NumPy reference for undoing broadcasting: sum the leading axes, then the unit ones."""
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.sum(axis=tuple(i for i, d in enumerate(shape) if d == 1), keepdims=True)
+
+
+@SETTINGS
+@given(st.data(), lower_rank_with_unit_axes())
+def test_broadcasting_lower_rank_and_unit_axes_closed_form(data, shapes):
+    x = data.draw(arrays(shapes[0]))
+    y = data.draw(arrays(shapes[1]))
+    w = data.draw(arrays(np.broadcast_shapes(*shapes)))  # a non-uniform cotangent
+
+    def loss(x, y):
+        return fnp.sum(w * (x * y + (x - y) + fnp.maximum(x, 2 * y)))
+
+    gx, gy = fgrad.grad(loss, argnums=(0, 1))(x, y)
+    xb, yb = np.broadcast_arrays(x, y)
+    wins = np.where(xb > 2 * yb, 1.0, np.where(xb == 2 * yb, 0.5, 0.0))
+    np.testing.assert_allclose(gx, _sum_to(w * (yb + 1 + wins), x.shape), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gy, _sum_to(w * (xb - 1 + 2 * (1 - wins)), y.shape),
+                               rtol=1e-12, atol=1e-12)
+    jx, jy = fgrad.jit(fgrad.grad(loss, argnums=(0, 1)))(x, y)
+    np.testing.assert_allclose(jx, gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(jy, gy, rtol=1e-12, atol=1e-12)
+
+
 @SETTINGS
 @given(st.data(), hnp.array_shapes(min_dims=1, max_dims=4, max_side=3))
 def test_reductions_over_random_axes(data, shape):

@@ -189,6 +189,9 @@ BINARY_SHAPES = [
     ((0,), (0,)),
     ((2, 0), (2, 1)),
     ((0, 3), (1, 3)),
+    # a lower-rank operand that also broadcasts a size-1 axis, on either side
+    ((3, 1), (2, 3, 4)),
+    ((2, 1, 4), (3, 1)),
 ]
 
 
@@ -1104,6 +1107,14 @@ def test_derivative_rules_under_vmap(c: Case):
     check_close(got_t, np.stack([np.asarray(t) for t, _ in loop]), "tangent")
     for k, ct in enumerate(got_cts):
         check_close(ct, np.stack([np.asarray(cts[k]) for _, cts in loop]), f"cotangent {k}")
+    # anchored to truth: the batched tangent of the first example is its central difference,
+    # so a rule wrong in the loop and the batch alike cannot pass (float64 inputs along
+    # unconstrained directions; the others are anchored by test_jvp_matches_central_differences)
+    wide = (np.float64, np.complex128)
+    if c.tangent_space is None and all(np.asarray(x).dtype in wide for x in [got_t, *xs[0]]):
+        with np.errstate(all="ignore"):
+            fd = _central_difference(f, xs[0], vs[0], c.eps)
+        np.testing.assert_allclose(_wide(np.asarray(got_t)[0]), fd, rtol=c.rtol, atol=1e-8)
 
 
 # -- bad shapes --------------------------------------------------------------------------------

@@ -52,6 +52,22 @@ def test_threefry_known_answers(k, x, expected):
     assert (int(out[0][0]), int(out[1][0])) == expected
 
 
+def test_split_and_fold_in_keys_are_the_documented_hashes():
+    """docs/random.md: key i of ``split`` is threefry2x32(key, (i, 1)) and ``fold_in(key, d)``
+    is threefry2x32(key, (d, 2)), the two words in that order (the hash is anchored by the
+    known answers above)."""
+    from fgrad.random.prng import threefry2x32
+
+    u = np.uint32
+    k = random.key(1234)
+    keys = random.split(k, 4)
+    for i in range(4):
+        y0, y1 = threefry2x32(k[0], k[1], np.array([i], u), np.array([1], u))
+        np.testing.assert_array_equal(keys[i], [y0[0], y1[0]])
+    y0, y1 = threefry2x32(k[0], k[1], np.array([9], u), np.array([2], u))
+    np.testing.assert_array_equal(random.fold_in(k, 9), [y0[0], y1[0]])
+
+
 def test_keys_from_seeds():
     assert random.key(0).dtype == np.uint32 and random.key(0).shape == (2,)
     np.testing.assert_array_equal(random.key(42), [0, 42])
