@@ -30,16 +30,17 @@ class ConfigError(FgradError, ValueError):
 class _Flags:
     """The flags fgrad's transforms act on, as plain attributes (read on hot paths)."""
 
-    __slots__ = ("disable_jit", "debug_nans", "debug_infs", "log_compiles")
+    __slots__ = ("disable_jit", "debug_nans", "debug_infs", "log_compiles", "fuse")
 
     def __init__(self) -> None:
         self.disable_jit = False
         self.debug_nans = False
         self.debug_infs = False
         self.log_compiles = False
+        self.fuse = "auto"
 
 
-#: read by ``jit`` (disable_jit, log_compiles) and by primitive evaluation (debug_nans/infs)
+#: read by ``jit`` (disable_jit, log_compiles, fuse) and by primitive evaluation (debug_nans/infs)
 flags = _Flags()
 
 
@@ -88,6 +89,16 @@ def _choice(*allowed, enforced: tuple = (), note: str = "") -> Callable[[str, ob
         return value
 
     return check
+
+
+def _fuse(name: str, value) -> str:
+    if value not in ("auto", "force", "off"):
+        raise ConfigError(
+            f"{name} takes 'auto' (fused numba kernels for programs called repeatedly, when "
+            f"numba is installed), 'force' (from the first call) or 'off', got {value!r}"
+        )
+    flags.fuse = value
+    return value
 
 
 def _anything(name: str, value):
@@ -141,6 +152,9 @@ _FLAGS: dict[str, _Flag] = {
     ),
     "jax_log_compiles": _Flag(
         False, _setting("log_compiles"), "jit logs each trace (logger 'fgrad')"
+    ),
+    "fgrad_fuse": _Flag(
+        "auto", _fuse, "jit's fused numba kernels: 'auto' (after repeated calls), 'force', 'off'"
     ),
     "jax_default_device": _Flag(None, _default_device, "where device_put(x) puts x"),
     "jax_platform_name": _Flag("", _platform, "the default device: 'cpu' or 'gpu'"),

@@ -40,7 +40,7 @@ from fgrad.core.primitive import top_trace
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions, split_static
-from fgrad.transforms.codegen import Replay
+from fgrad.transforms.fusion import program
 from fgrad.transforms.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.transforms.jit_rules import transformed_call
 from fgrad.transforms.make_jaxpr import JitTrace, is_traceable, stage
@@ -169,7 +169,7 @@ def jit(
             closed = _trace(fun, rebuild, static_kwargs, flat, in_tree)
             if closed is None:  # it closes over tracers: see the module docstring
                 return fun(*rebuild(dynamic), **kwargs, **static_kwargs)
-            compiled = Replay(closed, getattr(fun, "__name__", "replay"))
+            compiled = program(closed, getattr(fun, "__name__", "replay"))
             cache.add(key, compiled)
             if flags.log_compiles:
                 _log.warning(
