@@ -175,6 +175,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
             if type(v) is Var:
                 consumers.setdefault(v, set()).add(k)
     returned = {v for v in jaxpr.outvars if type(v) is Var}
+    consts = dict(zip(jaxpr.constvars, closed.consts))
     eqns: list[Equation] = []
     cluster = _Cluster()
     n_kernels = 0
@@ -182,7 +183,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     def close() -> None:
         nonlocal cluster, n_kernels
         if len(cluster.members) > 1:
-            eqns.append(cluster.equation(f"fused{n_kernels}", consumers, returned))
+            eqns.append(cluster.equation(f"fused{n_kernels}", consumers, returned, consts))
             n_kernels += 1
         else:
             eqns.extend(e for _, e in cluster.members)
@@ -236,13 +237,24 @@ class _Cluster:
             self.late.update(eqn.outvars)
         self.made.update(eqn.outvars)
 
-    def equation(self, name: str, consumers: dict[Var, set[int]], returned: set[Var]) -> Equation:
+    def equation(
+        self,
+        name: str,
+        consumers: dict[Var, set[int]],
+        returned: set[Var],
+        consts: dict[Var, object],
+    ) -> Equation:
         indices = {k for k, _ in self.members}
         members = [e for _, e in self.members]
         inputs: list[Var] = []
+        scalars: dict[Var, object] = {}
         for e in members:
             for v in e.invars:
-                if type(v) is Var and v not in self.made and v not in inputs:
+                if type(v) is not Var or v in self.made:
+                    continue
+                if v in consts and _inlinable(consts[v]):
+                    scalars[v] = consts[v]
+                elif v not in inputs:
                     inputs.append(v)
         outputs = [
             v
@@ -250,8 +262,13 @@ class _Cluster:
             for v in e.outvars
             if v in returned or consumers.get(v, set()) - indices
         ]
-        source = kernel_source(members, inputs, outputs, self.loop)
+        source = kernel_source(members, inputs, outputs, self.loop, scalars)
         return Equation(FusedKernel(name, source, outputs), list(inputs), outputs, {})
+
+
+def _inlinable(value) -> bool:
+    """Whether a constant is a float or bool scalar, written into a kernel's source."""
+    return np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fb"
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:

@@ -164,7 +164,8 @@ def kind(eqn: Equation) -> str | None:
         ok = type(x) is Var and _dtype(x) in FLOATS and x.aval.ndim > 0 and eqn.params["axis"]
         return "reduce" if ok and 0 not in x.aval.shape else None
     if name in _UNARY or name in _BINARY:
-        return "map" if out in FLOATS and _float_operands(eqn) and out == compute_dtype(eqn) else None
+        ok = out in FLOATS and _float_operands(eqn) and out == compute_dtype(eqn)
+        return "map" if ok else None
     if name in _COMPARE:
         return "map" if _float_operands(eqn) and compute_dtype(eqn) in FLOATS else None
     if name in _PREDICATE:
@@ -185,7 +186,10 @@ def _literal(val, dtype: np.dtype) -> str:
     if dtype == BOOL:
         return repr(bool(val))
     x = float(val)
-    text = repr(x) if math.isfinite(x) else ("np.nan" if x != x else f"{'-' if x < 0 else ''}np.inf")
+    if math.isfinite(x):
+        text = repr(x)
+    else:
+        text = "np.nan" if x != x else ("-np.inf" if x < 0 else "np.inf")
     return f"{_TYPE[dtype]}({text})"
 
 
@@ -197,12 +201,20 @@ def _index(shape: tuple[int, ...], loop: tuple[int, ...]) -> str:
 
 
 def kernel_source(
-    members: list[Equation], inputs: list[Var], outputs: list[Var], loop: tuple[int, ...]
+    members: list[Equation],
+    inputs: list[Var],
+    outputs: list[Var],
+    loop: tuple[int, ...],
+    scalars: dict[Var, object],
 ) -> str:
     """The Python source of the kernel (named ``kernel``) computing ``outputs`` of the
-    cluster ``members`` from ``inputs``, looping over ``loop``; see the module docstring."""
+    cluster ``members`` from ``inputs``, looping over ``loop``; see the module docstring.
+    ``scalars`` (constants of shape ``()``) are written into the source."""
     names: dict[Var, str] = {}
     dtypes: dict[Var, np.dtype] = {}
+    for v, value in scalars.items():
+        names[v] = _literal(value, _dtype(v))
+        dtypes[v] = _dtype(v)
     head: list[str] = []  # before the loop: scalar inputs, hoisted equations, allocations
     body: list[str] = []  # inside the loop nest
     tail: list[str] = []  # after: accumulators cast to their dtype
