@@ -147,8 +147,7 @@ def test_nan_inf_and_signed_zeros_as_numpy(dtype):
     def f(x, y, yt):
         outs = [bind(registry[n], x) for n in UNARY]
         outs += [bind(registry[n], y, yt) for n in BINARY]
-        return [fnp.where(o, 1.0, 0.0) if np.dtype(o.dtype) == np.bool_ else o + 0.0
-                for o in outs]
+        return [fnp.where(o, 1.0, 0.0) if np.dtype(o.dtype) == np.bool_ else o + 0.0 for o in outs]
 
     with np.errstate(all="ignore"):
         _same(_run(f, (x, y, yt), "force"), _run(f, (x, y, yt), "off"))

@@ -148,9 +148,7 @@ class FusedKernel:
         self.name = name
         self.source = source
         self._kernel: Callable | None = None
-        self._boxes = [
-            np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs
-        ]
+        self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
 
     def impl(self, *args):
         kernel = self._kernel
@@ -276,4 +274,3 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None
         return tuple(np.broadcast_shapes(a, b))
     except ValueError:
         return None
-

@@ -100,7 +100,7 @@ FUSIBLE = sorted(
 _TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", BOOL: "np.bool_"}
 
 # shared by every kernel file: NumPy's maximum/minimum propagate NaN from either side
-_PRELUDE = '''\
+_PRELUDE = """\
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
@@ -127,7 +127,7 @@ def _minimum(a, b):
     return a if (a <= b or a != a) else b
 
 
-'''
+"""
 
 
 def _dtype(v) -> np.dtype:
@@ -139,9 +139,7 @@ def _float_operands(eqn: Equation) -> bool:
 
 
 def _literal_ok(eqn: Equation) -> bool:
-    return all(
-        type(v) is not Literal or type(v.val) in (bool, int, float) for v in eqn.invars
-    )
+    return all(type(v) is not Literal or type(v.val) in (bool, int, float) for v in eqn.invars)
 
 
 def compute_dtype(eqn: Equation) -> np.dtype:
