@@ -15,10 +15,11 @@ not read a reduction of the cluster (whose value exists only after the loop); ot
 the cluster is closed and a new one opened. Any other equation (``dot_general``, indexing,
 linalg, integer arithmetic, ...) stays a NumPy call; it closes the open cluster only if it
 reads one of its values, so a chain of elementwise work interrupted by an independent
-matrix product is still one kernel, emitted after the product. A cluster of one equation
-stays a NumPy call (a kernel call costs about as much). Each cluster becomes one equation
-of a multi-output pseudo-primitive, :class:`FusedKernel`, so the same code generator
-writes the fused replay.
+matrix product is still one kernel, emitted after the product. A cluster becomes a kernel
+only where a rough cost model says one kernel call beats its NumPy calls (at least two
+equations; NumPy's SIMD transcendental functions beat numba's scalar ones on large
+arrays). Each cluster becomes one equation of a multi-output pseudo-primitive,
+:class:`FusedKernel`, so the same code generator writes the fused replay.
 
 **When.** ``fgrad.config.update("fgrad_fuse", ...)``: ``"auto"`` (the default) runs the
 NumPy replay for the first :data:`CALLS_BEFORE_FUSING` calls of a program, then compiles
@@ -31,6 +32,7 @@ compile leaves that program on the NumPy replay, with a warning.
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
 from collections.abc import Callable
 
@@ -39,7 +41,9 @@ import numpy as np
 from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.transforms.codegen import Replay
+from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.numba_lowering import compile_kernel, kernel_source, kind
+from fgrad.transforms.optimize import optimize
 
 #: calls of a program on the NumPy replay before ``"auto"`` compiles its kernels
 CALLS_BEFORE_FUSING = 8
@@ -132,6 +136,18 @@ class TieredProgram:
         return "\n".join([fused.source] + [f"# {k.name}\n{k.source}" for k in kernels])
 
 
+def lowered_text(fun: Callable, *args, **kwargs) -> str:
+    """What ``jit(fun)`` runs on these arguments once fused: the replay's source, then each
+    kernel's (the NumPy replay alone where nothing fuses). Needs no numba.
+
+    Examples
+    --------
+    >>> print(lowered_text(lambda x: fnp.sum(fnp.tanh(fnp.sin(x) * 2.0)), np.ones(3)))
+    """
+    name = getattr(fun, "__name__", "f")
+    return TieredProgram(Replay(optimize(make_jaxpr(fun)(*args, **kwargs)), name), name).as_text()
+
+
 class FusedKernel:
     """The pseudo-primitive of one cluster: its kernel, called with the cluster's inputs,
     returns the cluster's outputs (arrays, and NumPy scalars for shape ``()``).
@@ -180,7 +196,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
 
     def close() -> None:
         nonlocal cluster, n_kernels
-        if len(cluster.members) > 1:
+        if len(cluster.members) > 1 and cluster.pays_off():
             eqns.append(cluster.equation(f"fused{n_kernels}", consumers, returned, consts))
             n_kernels += 1
         else:
@@ -203,6 +219,25 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
         return None
     fused = Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
     return ClosedJaxpr(fused, closed.consts, closed.in_tree, closed.out_tree)
+
+
+# A rough cost model, in nanoseconds, from timing both on this project's 2-core x86 machine:
+# a NumPy call costs about 0.6 us plus, per element, ~1 ns (~2 ns for a transcendental
+# function, which NumPy runs in SIMD); a kernel call ~1.5 us plus 0.1 us per argument, and
+# per element and equation ~0.3 ns, but ~12 ns for a transcendental function (numba calls
+# the C library's scalar routine). So long chains on small arrays and arithmetic on any
+# size fuse; a lone tanh of a large batch stays NumPy's.
+_NUMPY_CALL_NS = 600.0
+_NUMPY_OP_NS = 1.0
+_NUMPY_LIBM_NS = 2.0
+_KERNEL_CALL_NS = 1500.0
+_KERNEL_ARG_NS = 100.0
+_KERNEL_OP_NS = 0.3
+_KERNEL_LIBM_NS = 12.0
+_LIBM = frozenset(
+    "exp log log1p expm1 sin cos tan tanh arcsin arccos arctan sinh cosh arcsinh arccosh "
+    "arctanh arctan2 hypot pow".split()
+)
 
 
 class _Cluster:
@@ -234,6 +269,22 @@ class _Cluster:
             self.locked = True
             self.late.update(eqn.outvars)
         self.made.update(eqn.outvars)
+
+    def pays_off(self) -> bool:
+        """Whether one kernel call is estimated faster than the members' NumPy calls (see
+        the constants above :class:`_Cluster`)."""
+        n_loop = math.prod(self.loop)
+        inputs = {v for _, e in self.members for v in e.invars if type(v) is Var} - self.made
+        kernel_ns = _KERNEL_CALL_NS + _KERNEL_ARG_NS * len(inputs)
+        numpy_ns = 0.0
+        for _, e in self.members:
+            slow = e.prim.name in _LIBM
+            size = math.prod(e.outvars[0].aval.shape)
+            scalar = all(type(v) is not Var or v.aval.ndim == 0 for v in e.invars)
+            numpy_ns += _NUMPY_CALL_NS + size * (_NUMPY_LIBM_NS if slow else _NUMPY_OP_NS)
+            per = _KERNEL_LIBM_NS if slow else _KERNEL_OP_NS
+            kernel_ns += per * (1 if scalar else n_loop)
+        return kernel_ns < numpy_ns
 
     def equation(
         self,

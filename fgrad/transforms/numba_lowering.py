@@ -195,7 +195,7 @@ def _index(shape: tuple[int, ...], loop: tuple[int, ...]) -> str:
     """The index of an operand of ``shape`` broadcast over the loop nest of ``loop``."""
     lead = len(loop) - len(shape)
     idx = ["0" if d == 1 and loop[lead + k] != 1 else f"i{lead + k}" for k, d in enumerate(shape)]
-    return ", ".join(idx) if len(idx) != 1 else idx[0] + ","
+    return ", ".join(idx)
 
 
 def kernel_source(
