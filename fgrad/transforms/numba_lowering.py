@@ -97,10 +97,20 @@ FUSIBLE = sorted(
     + list(REDUCTIONS)
 )
 
+FLOAT64 = np.dtype(np.float64)
+# float64 functions numba's ``math`` has under another name (or the same)
+_MATH = {
+    **{n: n for n in "exp log log1p expm1 sin cos tan tanh sqrt sinh cosh hypot".split()},
+    **{"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh"},
+    **{"arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2", "abs": "fabs"},
+}
+
 _TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", BOOL: "np.bool_"}
 
 # shared by every kernel file: NumPy's maximum/minimum propagate NaN from either side
 _PRELUDE = """\
+import math
+
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
@@ -188,7 +198,20 @@ def _literal(val, dtype: np.dtype) -> str:
         text = repr(x)
     else:
         text = "np.nan" if x != x else ("-np.inf" if x < 0 else "np.inf")
-    return f"{_TYPE[dtype]}({text})"
+    return text if dtype == FLOAT64 else f"{_TYPE[dtype]}({text})"
+
+
+def _typed(expr: str, dtype: np.dtype, name: str) -> str:
+    """``expr`` computing in ``dtype``. Float64 arithmetic and ``math`` functions already
+    are float64, and comparisons bool, in numba: casts and NumPy's functions on scalars
+    are left out there, since typing them is most of a long kernel's compile time."""
+    if dtype == FLOAT64 and name != "convert_element_type":
+        for np_name, math_name in _MATH.items():
+            expr = expr.replace(f"np.{np_name}(", f"math.{math_name}(")
+        return expr
+    if dtype == BOOL and name != "convert_element_type":
+        return expr
+    return f"{_TYPE[dtype]}({expr})"
 
 
 def _index(shape: tuple[int, ...], loop: tuple[int, ...]) -> str:
@@ -261,7 +284,7 @@ def kernel_source(
             dt = _dtype(out)
             template = _UNARY.get(name) or _BINARY[name]
             expr = template.format(*(operand(v, dt) for v in eqn.invars))
-        lines.append(f"{t} = {_TYPE[_dtype(out)]}({expr})")
+        lines.append(f"{t} = {_typed(expr, _dtype(out), name)}")
         names[out] = t
         dtypes[out] = _dtype(out)
         if out in out_set:
