@@ -31,11 +31,16 @@ numba = pytest.importorskip("numba")
 
 from test_primitive_rules import CASES  # noqa: E402  (after the skip: it imports SciPy)
 
+_PAYS_OFF = fusion._Cluster.pays_off
+
 
 @pytest.fixture(autouse=True)
-def _kernel_cache(tmp_path_factory, monkeypatch):
-    """Kernels of this module in one folder of the test session (shared by its tests)."""
+def _every_cluster_fused(tmp_path_factory, monkeypatch):
+    """Kernels of this module in one folder of the test session (shared by its tests), and
+    every cluster of two or more equations fused, whatever the cost model says: these
+    tests check the kernels' numbers (the model has its own test)."""
     monkeypatch.setenv("FGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
+    monkeypatch.setattr(fusion._Cluster, "pays_off", lambda self: True)
 
 
 def _run(fn, args, fuse: str):
@@ -323,3 +328,18 @@ def test_lowered_text_shows_the_replay_and_the_kernels():
     assert "np.sin(x0[i0])" in text and "for i0 in range(3):" in text
     plain = fusion.lowered_text(lambda x: x @ x, np.ones(3))
     assert "dot_general(" in plain and "kernel" not in plain
+
+
+def test_the_cost_model_fuses_long_chains_and_leaves_a_large_tanh_to_numpy(monkeypatch):
+    monkeypatch.setattr(fusion._Cluster, "pays_off", _PAYS_OFF)
+
+    def kernels(f, x):
+        closed = fusion.fuse(optimize(fgrad.make_jaxpr(f)(x)))
+        return 0 if closed is None else len(closed.jaxpr.eqns)
+
+    def chain(x):
+        return fnp.exp(fnp.tanh(fnp.sin(x) * x + 0.3)) * 0.6
+
+    assert kernels(chain, np.ones(16)) == 1  # 6 NumPy calls on 16 elements: one kernel
+    assert kernels(lambda x: fnp.tanh(x + 1.0), np.ones((512, 512))) == 0  # NumPy's SIMD
+    assert kernels(lambda x: (x * 2.0 + 1.0) * x - 3.0, np.ones((512, 512))) == 1
