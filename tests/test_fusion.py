@@ -283,9 +283,13 @@ def test_off_and_no_numba_give_the_plain_replay(monkeypatch):
 
 
 def test_the_fuse_flag_takes_three_values():
+    before = fgrad.config.fgrad_fuse
     with pytest.raises(fgrad.core.config.ConfigError, match="'auto'"):
         fgrad.config.update("fgrad_fuse", "on")
-    assert fgrad.config.fgrad_fuse == "auto"
+    assert fgrad.config.fgrad_fuse == before
+    for value in ("off", "force", "auto", before):
+        fgrad.config.update("fgrad_fuse", value)
+        assert fgrad.config.fgrad_fuse == fgrad.core.config.flags.fuse == value
 
 
 def test_import_fgrad_does_not_import_numba():
