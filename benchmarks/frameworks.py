@@ -239,9 +239,15 @@ def fgrad_jit(problem: Problem) -> Impl:
     return _fgrad_impl(problem, jit=True)
 
 
+#: ``fgrad_fuse`` for the run (``run.py --fuse``); None leaves fgrad's default
+FGRAD_FUSE: str | None = None
+
+
 def _fgrad_impl(problem: Problem, jit: bool) -> Impl:
     fgrad = _load("fgrad")
     fnp = _load("fgrad.numpy")
+    if FGRAD_FUSE is not None:
+        fgrad.config.update("fgrad_fuse", FGRAD_FUSE)
 
     def hvp(f: Callable[..., Any]) -> Callable[..., Any]:
         def hvp_f(params: Any, tangent: Any, *data: Any) -> Any:

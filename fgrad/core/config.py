@@ -37,6 +37,7 @@ class _Flags:
         "log_compiles",
         "source_info",
         "explain_cache_misses",
+        "fuse",
     )
 
     def __init__(self) -> None:
@@ -46,9 +47,10 @@ class _Flags:
         self.log_compiles = False
         self.source_info = True
         self.explain_cache_misses = False
+        self.fuse = "auto"
 
 
-#: read by ``jit`` (disable_jit, log_compiles, explain_cache_misses), by primitive
+#: read by ``jit`` (disable_jit, log_compiles, explain_cache_misses, fuse), by primitive
 #: evaluation (debug_nans/infs) and by tracing (source_info)
 flags = _Flags()
 
@@ -98,6 +100,16 @@ def _choice(*allowed, enforced: tuple = (), note: str = "") -> Callable[[str, ob
         return value
 
     return check
+
+
+def _fuse(name: str, value) -> str:
+    if value not in ("auto", "force", "off"):
+        raise ConfigError(
+            f"{name} takes 'auto' (fused numba kernels for programs called repeatedly, when "
+            f"numba is installed), 'force' (from the first call) or 'off', got {value!r}"
+        )
+    flags.fuse = value
+    return value
 
 
 def _anything(name: str, value):
@@ -161,6 +173,9 @@ _FLAGS: dict[str, _Flag] = {
         True,
         _setting("source_info"),
         "make_jaxpr and jit record each equation's source line (jaxpr.pretty(source=True))",
+    ),
+    "fgrad_fuse": _Flag(
+        "auto", _fuse, "jit's fused numba kernels: 'auto' (after repeated calls), 'force', 'off'"
     ),
     "jax_default_device": _Flag(None, _default_device, "where device_put(x) puts x"),
     "jax_platform_name": _Flag("", _platform, "the default device: 'cpu' or 'gpu'"),

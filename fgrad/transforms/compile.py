@@ -3,7 +3,8 @@
 :func:`signature` is what a compiled program is specialised to; :func:`compile_replay`
 traces a function on abstract values (as ``make_jaxpr`` does, weak types kept),
 optimises the jaxpr (:mod:`fgrad.transforms.optimize`) and generates its replay
-(:mod:`fgrad.transforms.codegen`). ``jit`` compiles the function it wraps this way,
+(:mod:`fgrad.transforms.codegen`, fused by :mod:`fgrad.transforms.fusion` where numba
+is installed). ``jit`` compiles the function it wraps this way,
 and, under another transform, that transform of it (:mod:`fgrad.transforms.jit_rules`).
 """
 
@@ -18,6 +19,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.pytree import PyTreeDef, tree_unflatten
 from fgrad.transforms.codegen import Replay
+from fgrad.transforms.fusion import TieredProgram, program
 from fgrad.transforms.make_jaxpr import JitTrace, is_traceable, stage
 from fgrad.transforms.numpy_random_guard import warn_on_numpy_draws
 from fgrad.transforms.optimize import optimize
@@ -42,19 +44,21 @@ def signature(flat: list) -> tuple[tuple, backend.Backend]:
 
 def compile_replay(
     call: Callable, flat: list, in_tree: PyTreeDef, name: str, user_fun: Callable | None = None
-) -> Replay | None:
+) -> Replay | TieredProgram | None:
     """The optimised replay of ``call(tree)``, ``tree`` being ``in_tree`` with abstract
-    values of ``flat``; None where it closes over tracers of enclosing transforms (such a
-    trace could not be reused). ``user_fun`` is the function named in warnings."""
+    values of ``flat`` (with numba, one that fuses its elementwise clusters once it is
+    called repeatedly: :mod:`fgrad.transforms.fusion`); None where it closes over tracers
+    of enclosing transforms (such a trace could not be reused). ``user_fun`` is the
+    function named in warnings."""
     trace = JitTrace()
     with warn_on_numpy_draws(user_fun or call):
         closed = stage(trace, call, flat, [get_aval(x) for x in flat], in_tree)
     if trace.closes_over_tracers:
         return None
     with backend.on_device(trace.device):  # constants folded now land with the inputs
-        return Replay(optimize(closed), name)
+        return program(optimize(closed), name)
 
 
-def run_replay(replay: Replay, flat: list):
+def run_replay(replay: Replay | TieredProgram, flat: list):
     """``replay``'s outputs on the leaves ``flat``, as the pytree its function returned."""
     return tree_unflatten(replay.closed.out_tree, replay(flat))

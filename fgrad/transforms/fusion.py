@@ -1,0 +1,327 @@
+"""``jit``'s second tier: clusters of elementwise equations run as fused numba kernels.
+
+The replay (:mod:`fgrad.transforms.codegen`) calls one NumPy function per equation, so
+a program of many small operations costs NumPy's per-call floor (about half a
+microsecond) per equation and an array per intermediate. Here the optimised jaxpr is
+partitioned into clusters, each computed by one kernel
+(:mod:`fgrad.transforms.numba_lowering`): one loop over the cluster's shape, all its
+intermediates in registers.
+
+**Partition.** One pass in program order keeps one open cluster. An equation a kernel can
+compute (``numba_lowering.kind``: elementwise arithmetic, transcendental functions,
+comparisons, ``select``, float/bool conversions, and sums, maxima and minima over axes)
+joins it when its shape broadcasts to the cluster's or the cluster's to its, and it does
+not read a reduction of the cluster (whose value exists only after the loop); otherwise
+the cluster is closed and a new one opened. Any other equation (``dot_general``, indexing,
+linalg, integer arithmetic, ...) stays a NumPy call; it closes the open cluster only if it
+reads one of its values, so a chain of elementwise work interrupted by an independent
+matrix product is still one kernel, emitted after the product. A cluster becomes a kernel
+only where a rough cost model says one kernel call beats its NumPy calls (at least two
+equations; NumPy's SIMD transcendental functions beat numba's scalar ones on large
+arrays). Each cluster becomes one equation of a multi-output pseudo-primitive,
+:class:`FusedKernel`, so the same code generator writes the fused replay.
+
+**When.** ``fgrad.config.update("fgrad_fuse", ...)``: ``"auto"`` (the default) runs the
+NumPy replay for the first :data:`CALLS_BEFORE_FUSING` calls of a program, then compiles
+its kernels (from the disk cache when another process compiled them) and runs the fused
+replay; ``"force"`` fuses at the first call; ``"off"`` never. Without numba installed,
+``"auto"`` is ``"off"``: ``jit`` is exactly the NumPy replay. A kernel that fails to
+compile leaves that program on the NumPy replay, with a warning.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from fgrad.core.config import flags
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
+from fgrad.transforms.codegen import Replay
+from fgrad.transforms.make_jaxpr import make_jaxpr
+from fgrad.transforms.numba_lowering import compile_kernel, kernel_source, kind
+from fgrad.transforms.optimize import optimize
+
+#: calls of a program on the NumPy replay before ``"auto"`` compiles its kernels
+CALLS_BEFORE_FUSING = 8
+
+_numba_found: bool | None = None
+
+
+def numba_available() -> bool:
+    """Whether numba is installed (looked up once, without importing it)."""
+    global _numba_found
+    if _numba_found is None:
+        _numba_found = importlib.util.find_spec("numba") is not None
+    return _numba_found
+
+
+def program(closed: ClosedJaxpr, name: str = "replay") -> Replay | TieredProgram:
+    """What ``jit`` runs for ``closed``: the NumPy replay, or with fusion on (see the module
+    docstring) a :class:`TieredProgram` that moves to fused kernels."""
+    replay = Replay(closed, name)
+    if flags.fuse == "off" or not numba_available():
+        return replay
+    return TieredProgram(replay, name)
+
+
+class TieredProgram:
+    """A program that runs its NumPy replay, then its fused replay (see the module docstring).
+
+    Attributes
+    ----------
+    closed
+        The optimised jaxpr (as :class:`~fgrad.transforms.codegen.Replay`'s).
+    replay
+        The NumPy replay.
+    fused
+        The fused replay, once built (None before, and for ever if no cluster or
+        kernel came out of it).
+    """
+
+    __slots__ = ("closed", "replay", "fused", "name", "_calls", "_run")
+
+    def __init__(self, replay: Replay, name: str):
+        self.closed = replay.closed
+        self.replay = replay
+        self.fused: Replay | None = None
+        self.name = name
+        self._calls = 0
+        self._run: Callable = self._counting
+
+    def __call__(self, flat: list) -> list:
+        return self._run(flat)
+
+    def _counting(self, flat: list) -> list:
+        self._calls += 1
+        if flags.fuse == "force" or (flags.fuse == "auto" and self._calls > CALLS_BEFORE_FUSING):
+            return self._switch(flat)
+        return self.replay(flat)
+
+    def _switch(self, flat: list) -> list:
+        """Build the fused replay and run it once (compiling its kernels); on a failure to
+        compile, stay on the NumPy replay."""
+        self._run = self.replay
+        fused = fuse(self.closed)
+        if fused is None:
+            return self.replay(flat)
+        replay = Replay(fused, self.name)
+        try:
+            out = replay(flat)
+        except Exception as err:
+            warnings.warn(
+                f"jit: the fused kernels of {self.name} did not compile or run "
+                f"({type(err).__name__}: {str(err)[:300]}); it keeps running on NumPy",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return self.replay(flat)
+        self.fused = replay
+        self._run = replay
+        return out
+
+    def as_text(self) -> str:
+        """The program's source: the fused replay and each kernel's (once fused), else the
+        NumPy replay and the kernels fusion would build."""
+        fused = self.fused
+        if fused is None:
+            closed = fuse(self.closed)
+            fused = None if closed is None else Replay(closed, self.name)
+        if fused is None:
+            return self.replay.source
+        kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, FusedKernel)]
+        return "\n".join([fused.source] + [f"# {k.name}\n{k.source}" for k in kernels])
+
+
+def lowered_text(fun: Callable, *args, **kwargs) -> str:
+    """What ``jit(fun)`` runs on these arguments once fused: the replay's source, then each
+    kernel's (the NumPy replay alone where nothing fuses). Needs no numba.
+
+    Examples
+    --------
+    >>> print(lowered_text(lambda x: fnp.sum(fnp.tanh(fnp.sin(x) * 2.0)), np.ones(3)))
+    """
+    name = getattr(fun, "__name__", "f")
+    return TieredProgram(Replay(optimize(make_jaxpr(fun)(*args, **kwargs)), name), name).as_text()
+
+
+class FusedKernel:
+    """The pseudo-primitive of one cluster: its kernel, called with the cluster's inputs,
+    returns the cluster's outputs (arrays, and NumPy scalars for shape ``()``).
+
+    Not a :class:`~fgrad.core.primitive.Primitive` (nothing registers or differentiates
+    it): it has just what the code generator reads.
+    """
+
+    multiple_results = True
+    returns_views = False
+    effectful = False
+
+    def __init__(self, name: str, source: str, outputs: list[Var]):
+        self.name = name
+        self.source = source
+        self._kernel: Callable | None = None
+        self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
+
+    def impl(self, *args):
+        kernel = self._kernel
+        if kernel is None:
+            kernel = self._kernel = compile_kernel(self.source)
+        outs = kernel(*args)
+        if any(self._boxes):  # numba returns Python scalars: NumPy's ops return NumPy ones
+            return [x if box is None else box(x) for x, box in zip(outs, self._boxes)]
+        return outs
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
+    """``closed`` with its clusters replaced by :class:`FusedKernel` equations (see the
+    module docstring); None where no cluster has two equations."""
+    jaxpr = closed.jaxpr
+    consumers: dict[Var, set[int]] = {}
+    for k, eqn in enumerate(jaxpr.eqns):
+        for v in eqn.invars:
+            if type(v) is Var:
+                consumers.setdefault(v, set()).add(k)
+    returned = {v for v in jaxpr.outvars if type(v) is Var}
+    consts = dict(zip(jaxpr.constvars, closed.consts))
+    eqns: list[Equation] = []
+    cluster = _Cluster()
+    n_kernels = 0
+
+    def close() -> None:
+        nonlocal cluster, n_kernels
+        if len(cluster.members) > 1 and cluster.pays_off():
+            eqns.append(cluster.equation(f"fused{n_kernels}", consumers, returned, consts))
+            n_kernels += 1
+        else:
+            eqns.extend(e for _, e in cluster.members)
+        cluster = _Cluster()
+
+    for k, eqn in enumerate(jaxpr.eqns):
+        how = kind(eqn)
+        reads = {v for v in eqn.invars if type(v) is Var}
+        if how is None:
+            if reads & cluster.made:
+                close()
+            eqns.append(eqn)
+            continue
+        if reads & cluster.late or not cluster.admits(eqn, how):
+            close()
+        cluster.add(k, eqn, how)
+    close()
+    if not n_kernels:
+        return None
+    fused = Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
+    return ClosedJaxpr(fused, closed.consts, closed.in_tree, closed.out_tree)
+
+
+# A rough cost model, in nanoseconds, from timing both on this project's 2-core x86 machine:
+# a NumPy call costs about 0.6 us plus, per element, ~1 ns (~2 ns for a transcendental
+# function, which NumPy runs in SIMD); a kernel call ~1.5 us plus 0.1 us per argument, and
+# per element and equation ~0.3 ns, but ~12 ns for a transcendental function (numba calls
+# the C library's scalar routine). So long chains on small arrays and arithmetic on any
+# size fuse; a lone tanh of a large batch stays NumPy's.
+_NUMPY_CALL_NS = 600.0
+_NUMPY_OP_NS = 1.0
+_NUMPY_LIBM_NS = 2.0
+_KERNEL_CALL_NS = 1500.0
+_KERNEL_ARG_NS = 100.0
+_KERNEL_OP_NS = 0.3
+_KERNEL_LIBM_NS = 12.0
+_LIBM = frozenset(
+    "exp log log1p expm1 sin cos tan tanh arcsin arccos arctan sinh cosh arcsinh arccosh "
+    "arctanh arctan2 hypot pow".split()
+)
+
+
+class _Cluster:
+    """The open cluster of :func:`fuse`: its equations, loop shape, and values."""
+
+    def __init__(self) -> None:
+        self.members: list[tuple[int, Equation]] = []
+        self.loop: tuple[int, ...] = ()
+        self.locked = False  # a reduction fixes the loop shape
+        self.made: set[Var] = set()
+        self.late: set[Var] = set()  # reductions' results: known only after the loop
+
+    def admits(self, eqn: Equation, how: str) -> bool:
+        if not self.members:
+            return True
+        shape = eqn.invars[0].aval.shape if how == "reduce" else eqn.outvars[0].aval.shape
+        joint = _broadcast(self.loop, shape)
+        if joint is None or joint not in (self.loop, shape):
+            return False
+        if how == "reduce":
+            return shape == joint and (not self.locked or joint == self.loop)
+        return not self.locked or joint == self.loop
+
+    def add(self, k: int, eqn: Equation, how: str) -> None:
+        shape = eqn.invars[0].aval.shape if how == "reduce" else eqn.outvars[0].aval.shape
+        self.loop = _broadcast(self.loop, shape) if self.members else shape
+        self.members.append((k, eqn))
+        if how == "reduce":
+            self.locked = True
+            self.late.update(eqn.outvars)
+        self.made.update(eqn.outvars)
+
+    def pays_off(self) -> bool:
+        """Whether one kernel call is estimated faster than the members' NumPy calls (see
+        the constants above :class:`_Cluster`)."""
+        n_loop = math.prod(self.loop)
+        inputs = {v for _, e in self.members for v in e.invars if type(v) is Var} - self.made
+        kernel_ns = _KERNEL_CALL_NS + _KERNEL_ARG_NS * len(inputs)
+        numpy_ns = 0.0
+        for _, e in self.members:
+            slow = e.prim.name in _LIBM
+            size = math.prod(e.outvars[0].aval.shape)
+            scalar = all(type(v) is not Var or v.aval.ndim == 0 for v in e.invars)
+            numpy_ns += _NUMPY_CALL_NS + size * (_NUMPY_LIBM_NS if slow else _NUMPY_OP_NS)
+            per = _KERNEL_LIBM_NS if slow else _KERNEL_OP_NS
+            kernel_ns += per * (1 if scalar else n_loop)
+        return kernel_ns < numpy_ns
+
+    def equation(
+        self,
+        name: str,
+        consumers: dict[Var, set[int]],
+        returned: set[Var],
+        consts: dict[Var, object],
+    ) -> Equation:
+        indices = {k for k, _ in self.members}
+        members = [e for _, e in self.members]
+        inputs: list[Var] = []
+        scalars: dict[Var, object] = {}
+        for e in members:
+            for v in e.invars:
+                if type(v) is not Var or v in self.made:
+                    continue
+                if v in consts and _inlinable(consts[v]):
+                    scalars[v] = consts[v]
+                elif v not in inputs:
+                    inputs.append(v)
+        outputs = [
+            v
+            for e in members
+            for v in e.outvars
+            if v in returned or consumers.get(v, set()) - indices
+        ]
+        source = kernel_source(members, inputs, outputs, self.loop, scalars)
+        return Equation(FusedKernel(name, source, outputs), list(inputs), outputs, {})
+
+
+def _inlinable(value) -> bool:
+    """Whether a constant is a float or bool scalar, written into a kernel's source."""
+    return np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fb"
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        return None
