@@ -289,3 +289,21 @@ def disable_jit(disable: bool = True) -> contextlib.AbstractContextManager:
 def default_device(device) -> contextlib.AbstractContextManager:
     """Within the block, ``device_put(x)`` puts ``x`` on ``device`` (``jax_default_device``)."""
     return _overriding("jax_default_device", device)
+
+
+def debug_nans(enable: bool = True) -> contextlib.AbstractContextManager:
+    """Within the block, the first primitive that makes a NaN raises ``FloatingPointError``
+    naming it, its inputs and the user's line (``jax_debug_nans``; see ``docs/config.md``).
+
+    Examples
+    --------
+    >>> with fgrad.debug_nans():
+    ...     fgrad.grad(loss)(params)   # forward or backward: the line that made the NaN
+    """
+    return _overriding("jax_debug_nans", enable)
+
+
+def debug_infs(enable: bool = True) -> contextlib.AbstractContextManager:
+    """Within the block, the first primitive that makes an inf raises ``FloatingPointError``
+    (``jax_debug_infs``), as :func:`debug_nans` does for NaNs."""
+    return _overriding("jax_debug_infs", enable)
