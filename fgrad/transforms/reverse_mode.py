@@ -504,7 +504,7 @@ def value_and_grad(
             _check_holomorphic_inputs(dyn)
         res = _vjp(f_dyn, dyn, has_aux, "grad")
         out, pullback = res[0], res[1]
-        aval = _check_scalar_output(out, fun, holomorphic)
+        aval = _check_scalar_output(out, fun, holomorphic, has_aux)
         grads = pullback(backend.ones(aval.shape, aval.dtype, like=out))
         if isinstance(argnums, int):
             grads = grads[0]
@@ -609,17 +609,29 @@ def _check_holomorphic_inputs(dyn: tuple) -> None:
             )
 
 
-def _check_scalar_output(out, fun: Callable, holomorphic: bool = False) -> ShapedArray:
+def _check_scalar_output(
+    out, fun: Callable, holomorphic: bool = False, has_aux: bool = False
+) -> ShapedArray:
     """The output's aval, if it is one real number (complex with ``holomorphic``).
 
     Any shape holding a single element is accepted (``(1,)``, ``(1, 1)``), as in
     HIPS autograd: the gradient is that of its one entry.
     """
+    name = getattr(fun, "__name__", "the function")
+    if isinstance(out, (tuple, list)) and not has_aux:
+        parts = ", ".join(_short(x) for x in out)
+        raise TransformError(
+            f"grad requires a function with a real scalar output, but {name} returned a "
+            f"{type(out).__name__} of {len(out)} ({parts}). If the first is the value to "
+            "differentiate and the rest are extra outputs, pass has_aux=True: "
+            "fgrad.grad(f, has_aux=True)(x) returns (gradient, aux) and "
+            "fgrad.value_and_grad(f, has_aux=True)(x) returns ((value, aux), gradient). "
+            "To differentiate all of them, use fgrad.vjp(f, x) (a vector-Jacobian product)."
+        )
     try:
         aval = get_aval(out)
     except Exception:  # noqa: BLE001
         aval = None
-    name = getattr(fun, "__name__", "the function")
     if aval is not None and aval.size == 1 and aval.dtype.kind == "c" and not holomorphic:
         raise TransformError(
             f"grad requires a real scalar output, but {name} returned the complex "
@@ -644,6 +656,13 @@ def _check_scalar_output(out, fun: Callable, holomorphic: bool = False) -> Shape
             )
         )
     return aval
+
+
+def _short(x) -> str:
+    """``f64[3]`` for an array, the type's name for anything else (an error's summary)."""
+    if isinstance(x, Tracer) or hasattr(x, "dtype") or type(x) in PYTHON_SCALARS:
+        return get_aval(x).str_short()
+    return type(x).__name__
 
 
 def _check_cotangent(ct, aval: ShapedArray, like):
