@@ -37,6 +37,7 @@ class _Flags:
         "log_compiles",
         "source_info",
         "explain_cache_misses",
+        "traceback_filtering",
     )
 
     def __init__(self) -> None:
@@ -46,6 +47,7 @@ class _Flags:
         self.log_compiles = False
         self.source_info = True
         self.explain_cache_misses = False
+        self.traceback_filtering = True
 
 
 #: read by ``jit`` (disable_jit, log_compiles, explain_cache_misses), by primitive
@@ -101,6 +103,14 @@ def _choice(*allowed, enforced: tuple = (), note: str = "") -> Callable[[str, ob
 
 
 def _anything(name: str, value):
+    return value
+
+
+def _traceback_filtering(name: str, value):
+    allowed = ("auto", "off", "tracebackhide", "remove_frames", "quiet_remove_frames")
+    if value not in allowed:
+        raise ConfigError(f"{name} takes one of {list(allowed)}, got {value!r}")
+    flags.traceback_filtering = value != "off"
     return value
 
 
@@ -192,7 +202,11 @@ _FLAGS: dict[str, _Flag] = {
         False, _boolean, "accepted; fgrad always reports escaped tracers"
     ),
     "jax_enable_checks": _Flag(False, _boolean, "accepted, no effect"),
-    "jax_traceback_filtering": _Flag("auto", _anything, "accepted, no effect"),
+    "jax_traceback_filtering": _Flag(
+        "auto",
+        _traceback_filtering,
+        "'off' shows fgrad's own frames in the tracebacks of its errors (hidden otherwise)",
+    ),
     "jax_compilation_cache_dir": _Flag(None, _anything, f"accepted, no effect: {_NO_XLA}"),
     "jax_persistent_cache_min_compile_time_secs": _Flag(
         1.0, _anything, f"accepted, no effect: {_NO_XLA}"

@@ -42,7 +42,7 @@ from fgrad.core.nan_check import check_finite, derivative_error, nonfinite_kind
 from fgrad.core.primitive import Primitive, bind, explain_failure
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.rules import grad_call_rules, single_plans, tape_plan, vjp_rules
-from fgrad.core.source_info import user_source
+from fgrad.core.source_info import api_boundary, user_source
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.elementwise import real
@@ -493,6 +493,7 @@ def value_and_grad(
         structure, shapes and dtypes of the differentiated argument(s).
     """
 
+    @api_boundary
     @functools.wraps(fun)
     def value_and_grad_f(*args, **kwargs):
         dyn, rebuild = split_args(args, argnums, "grad")
@@ -550,6 +551,7 @@ def grad(
     """
     value_and_grad_f = value_and_grad(fun, argnums, has_aux, holomorphic)
 
+    @api_boundary
     @functools.wraps(fun)
     def grad_f(*args, **kwargs):
         (out, grads) = value_and_grad_f(*args, **kwargs)
