@@ -37,7 +37,8 @@ def bad_matmul(a, b):
 
 
 def frames(err: BaseException) -> list[tuple[str, int]]:
-    return [(os.path.abspath(f.filename), f.lineno) for f in traceback.extract_tb(err.__traceback__)]
+    tb = traceback.extract_tb(err.__traceback__)
+    return [(os.path.abspath(f.filename), f.lineno) for f in tb]
 
 
 A, B = np.ones((3, 4)), np.ones((3, 4))
