@@ -40,7 +40,7 @@ from fgrad.core.backend import (
     devices,
 )
 from fgrad.core.backend import platform as default_backend
-from fgrad.core.config import config, default_device, disable_jit
+from fgrad.core.config import config, debug_infs, debug_nans, default_device, disable_jit
 from fgrad.core.errors import (
     ConcretizationError,
     DtypeError,
@@ -130,6 +130,8 @@ __all__ = [
     "config",
     "custom_jvp",
     "custom_vjp",
+    "debug_infs",
+    "debug_nans",
     "default_backend",
     "default_device",
     "device_count",

@@ -38,6 +38,7 @@ class _Flags:
         "source_info",
         "explain_cache_misses",
         "fuse",
+        "traceback_filtering",
     )
 
     def __init__(self) -> None:
@@ -48,6 +49,7 @@ class _Flags:
         self.source_info = True
         self.explain_cache_misses = False
         self.fuse = "auto"
+        self.traceback_filtering = True
 
 
 #: read by ``jit`` (disable_jit, log_compiles, explain_cache_misses, fuse), by primitive
@@ -113,6 +115,14 @@ def _fuse(name: str, value) -> str:
 
 
 def _anything(name: str, value):
+    return value
+
+
+def _traceback_filtering(name: str, value):
+    allowed = ("auto", "off", "tracebackhide", "remove_frames", "quiet_remove_frames")
+    if value not in allowed:
+        raise ConfigError(f"{name} takes one of {list(allowed)}, got {value!r}")
+    flags.traceback_filtering = value != "off"
     return value
 
 
@@ -207,7 +217,11 @@ _FLAGS: dict[str, _Flag] = {
         False, _boolean, "accepted; fgrad always reports escaped tracers"
     ),
     "jax_enable_checks": _Flag(False, _boolean, "accepted, no effect"),
-    "jax_traceback_filtering": _Flag("auto", _anything, "accepted, no effect"),
+    "jax_traceback_filtering": _Flag(
+        "auto",
+        _traceback_filtering,
+        "'off' shows fgrad's own frames in the tracebacks of its errors (hidden otherwise)",
+    ),
     "jax_compilation_cache_dir": _Flag(None, _anything, f"accepted, no effect: {_NO_XLA}"),
     "jax_persistent_cache_min_compile_time_secs": _Flag(
         1.0, _anything, f"accepted, no effect: {_NO_XLA}"
@@ -304,3 +318,21 @@ def disable_jit(disable: bool = True) -> contextlib.AbstractContextManager:
 def default_device(device) -> contextlib.AbstractContextManager:
     """Within the block, ``device_put(x)`` puts ``x`` on ``device`` (``jax_default_device``)."""
     return _overriding("jax_default_device", device)
+
+
+def debug_nans(enable: bool = True) -> contextlib.AbstractContextManager:
+    """Within the block, the first primitive that makes a NaN raises ``FloatingPointError``
+    naming it, its inputs and the user's line (``jax_debug_nans``; see ``docs/config.md``).
+
+    Examples
+    --------
+    >>> with fgrad.debug_nans():
+    ...     fgrad.grad(loss)(params)   # forward or backward: the line that made the NaN
+    """
+    return _overriding("jax_debug_nans", enable)
+
+
+def debug_infs(enable: bool = True) -> contextlib.AbstractContextManager:
+    """Within the block, the first primitive that makes an inf raises ``FloatingPointError``
+    (``jax_debug_infs``), as :func:`debug_nans` does for NaNs."""
+    return _overriding("jax_debug_infs", enable)

@@ -24,7 +24,8 @@ _NO_XLA = (
 )
 _CONFIG_CONTEXT = (
     "set the flag with fgrad.config.update('jax_{name}', value) (see docs/config.md); "
-    "fgrad.disable_jit() and fgrad.default_device(d) are the context managers fgrad has"
+    "fgrad.disable_jit(), fgrad.debug_nans(), fgrad.debug_infs() and fgrad.default_device(d) "
+    "are the context managers fgrad has"
 )
 
 #: ``fgrad.<name>``
@@ -98,8 +99,6 @@ FGRAD: dict[str, str] = {
         name: _CONFIG_CONTEXT.format(name=name)
         for name in (
             "enable_x64",
-            "debug_nans",
-            "debug_infs",
             "log_compiles",
             "default_matmul_precision",
             "numpy_rank_promotion",

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.backend import common_backend
 from fgrad.core.config import flags
 from fgrad.core.errors import EscapedTracerError
+from fgrad.core.nan_check import check_finite
 from fgrad.core.trace_stack import DEAD_LEVEL
 from fgrad.core.tracer import Tracer
 
@@ -193,31 +192,6 @@ def evaluate(prim: Primitive, args, params: dict):
     if flags.debug_nans or flags.debug_infs:
         check_finite(prim, args, out)
     return out
-
-
-def check_finite(prim: Primitive, args, out) -> None:
-    """With ``jax_debug_nans`` / ``jax_debug_infs`` on: an error if ``out`` holds one."""
-    checks = (("NaN", flags.debug_nans, np.isnan), ("inf", flags.debug_infs, np.isinf))
-    for name, on, test in checks:
-        if not on:
-            continue
-        for y in out if isinstance(out, (tuple, list)) else (out,):
-            if _holds(y, test):
-                inputs = ", ".join(
-                    f"{get_aval(x).str_short()}{f' (has {name})' if _holds(x, test) else ''}"
-                    for x in args
-                )
-                raise FloatingPointError(
-                    f"`{prim.name}` produced {name} from inputs {inputs} "
-                    f"(fgrad.config's jax_debug_{name.lower()}s is on). The traceback shows "
-                    "the line that called it; turn the flag off with "
-                    f"fgrad.config.update('jax_debug_{name.lower()}s', False)."
-                )
-
-
-def _holds(x, test) -> bool:
-    dtype = getattr(x, "dtype", None) or np.result_type(x)
-    return np.issubdtype(dtype, np.inexact) and bool(test(x).any())
 
 
 def explain_failure(prim: Primitive, args, params: dict, err: Exception) -> None:

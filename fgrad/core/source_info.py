@@ -12,10 +12,15 @@ equation, measured in ``benchmarks/tracing_overhead.py``).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from types import CodeType, FrameType
+from collections.abc import Callable
+from types import CodeType, FrameType, TracebackType
 from typing import NamedTuple
+
+from fgrad.core.config import flags
+from fgrad.core.errors import FgradError
 
 #: the directory of the fgrad package: code whose file is under it is fgrad's own
 FGRAD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -67,3 +72,49 @@ def user_source() -> SourceInfo | None:
         return None
     code = frame.f_code
     return SourceInfo(code.co_filename, frame.f_lineno, code.co_name)
+
+
+_HIDDEN_NOTE = (
+    "fgrad's own frames are hidden from this traceback; "
+    "fgrad.config.update('jax_traceback_filtering', 'off') shows them"
+)
+
+
+def filter_traceback(err: BaseException) -> BaseException:
+    """``err`` with the frames of fgrad's own code taken out of its traceback (unless
+    ``jax_traceback_filtering`` is ``"off"``), and a note naming the user's line it was
+    raised at: the innermost frame left."""
+    if not flags.traceback_filtering:
+        return err
+    kept = []
+    tb = err.__traceback__
+    while tb is not None:
+        if not is_internal(tb.tb_frame.f_code):
+            kept.append(tb)
+        tb = tb.tb_next
+    filtered = None
+    for entry in reversed(kept):
+        filtered = TracebackType(filtered, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    err.with_traceback(filtered)
+    notes = getattr(err, "__notes__", ())
+    if _HIDDEN_NOTE not in notes:
+        if kept:
+            code = kept[-1].tb_frame.f_code
+            place = SourceInfo(code.co_filename, kept[-1].tb_lineno, code.co_name)
+            err.add_note(f"raised at {place}")
+        err.add_note(_HIDDEN_NOTE)
+    return err
+
+
+def api_boundary(fun: Callable) -> Callable:
+    """``fun`` (a transformed function, called by the user) re-raising fgrad's errors with
+    fgrad's frames hidden (:func:`filter_traceback`)."""
+
+    @functools.wraps(fun)
+    def boundary(*args, **kwargs):
+        try:
+            return fun(*args, **kwargs)
+        except FgradError as err:
+            raise filter_traceback(err) from err.__cause__
+
+    return boundary

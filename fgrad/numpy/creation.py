@@ -16,6 +16,7 @@ import numpy as np
 
 from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS
+from fgrad.core.errors import ConcretizationError
 from fgrad.core.tracer import Tracer
 from fgrad.numpy.conversion import as_array, asarray, astype, contains_tracer
 from fgrad.primitives.structural import broadcast_to, reshape
@@ -45,17 +46,29 @@ def array_namespace(device, like):
 
 def zeros(shape, dtype=float, *, device=None, like=None):
     """An array of zeros, on ``device`` (default: the current transform's inputs' device)."""
-    return array_namespace(device, like).zeros(shape, dtype)
+    try:
+        return array_namespace(device, like).zeros(shape, dtype)
+    except TypeError:
+        _refuse_traced_sizes("zeros", shape)
+        raise
 
 
 def ones(shape, dtype=float, *, device=None, like=None):
     """An array of ones, on ``device`` (default: the current transform's inputs' device)."""
-    return array_namespace(device, like).ones(shape, dtype)
+    try:
+        return array_namespace(device, like).ones(shape, dtype)
+    except TypeError:
+        _refuse_traced_sizes("ones", shape)
+        raise
 
 
 def empty(shape, dtype=float, *, device=None, like=None):
     """An uninitialised array, on ``device`` (default: the current transform's device)."""
-    return array_namespace(device, like).empty(shape, dtype)
+    try:
+        return array_namespace(device, like).empty(shape, dtype)
+    except TypeError:
+        _refuse_traced_sizes("empty", shape)
+        raise
 
 
 def full(shape, fill_value, dtype=None, *, device=None, like=None):
@@ -64,7 +77,28 @@ def full(shape, fill_value, dtype=None, *, device=None, like=None):
         value = fill_value if dtype is None else astype(fill_value, dtype)
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return broadcast_to(value, shape)
-    return array_namespace(device, like).full(shape, fill_value, dtype)
+    try:
+        return array_namespace(device, like).full(shape, fill_value, dtype)
+    except TypeError:
+        _refuse_traced_sizes("full", shape)
+        raise
+
+
+def _refuse_traced_sizes(name: str, sizes) -> None:
+    """After NumPy refused ``sizes``: a ConcretizationError if a traced value is among them
+    (an array's size must be known when the function is traced)."""
+    flat = sizes if isinstance(sizes, (tuple, list)) else (sizes,)
+    traced = [x for x in flat if isinstance(x, Tracer)]
+    if traced:
+        t = traced[0]
+        raise ConcretizationError(
+            f"fnp.{name}: the size of the new array is a traced {t.aval.str_short()} (being "
+            f"traced by {t._trace.name}), but array sizes must be known when the function "
+            "is traced: under jit every array's shape is fixed by the trace. Make the "
+            "argument it comes from static: fgrad.jit(f, static_argnums=<its position>) or "
+            "static_argnames=<its name> (each new value traces the function again), or "
+            "take the size from an array's .shape, which is always known."
+        ) from None
 
 
 def _like_shape_dtype(a, dtype, shape):
@@ -95,17 +129,29 @@ def full_like(a, fill_value, dtype=None, shape=None):
 
 def arange(*args, dtype=None, device=None, like=None):
     """Evenly spaced values (``numpy.arange``), on ``device``."""
-    return array_namespace(device, like).arange(*args, dtype=dtype)
+    try:
+        return array_namespace(device, like).arange(*args, dtype=dtype)
+    except TypeError:
+        _refuse_traced_sizes("arange", args)
+        raise
 
 
 def eye(N: int, M: int | None = None, k: int = 0, dtype=float, *, device=None, like=None):
     """A 2-D array with ones on diagonal ``k``, on ``device``."""
-    return array_namespace(device, like).eye(N, M, k, dtype)
+    try:
+        return array_namespace(device, like).eye(N, M, k, dtype)
+    except TypeError:
+        _refuse_traced_sizes("eye", (N, M, k))
+        raise
 
 
 def identity(n: int, dtype=float, *, device=None, like=None):
     """The ``n`` x ``n`` identity matrix, on ``device``."""
-    return array_namespace(device, like).identity(n, dtype)
+    try:
+        return array_namespace(device, like).identity(n, dtype)
+    except TypeError:
+        _refuse_traced_sizes("identity", n)
+        raise
 
 
 __all__ = [

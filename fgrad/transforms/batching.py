@@ -21,7 +21,7 @@ over the batch), ``size`` the batch size. ``out_dim`` is the batch axis of
 from __future__ import annotations
 
 from fgrad.core.abstract import ShapedArray, get_aval
-from fgrad.core.errors import ConcretizationError
+from fgrad.core.errors import ConcretizationError, ShapeError
 from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.rules import axis_batch_rules, batch_call_rules, batch_rules
@@ -97,16 +97,40 @@ class BatchTrace(Trace):
                 vals.append(x)
                 dims.append(None)
         rule = batch_rules.get(prim)
-        if rule is not None:
-            out, out_dim = rule(self.size, vals, dims, **params)
-        elif prim in axis_batch_rules:
-            out, out_dim = axis_batch_rules[prim](self.axis_name, self.size, vals, dims, **params)
-        else:
-            raise NotImplementedError(
-                f"vmap: primitive `{prim.name}` has no batch rule yet; map the function "
-                "with a Python loop over the examples instead"
-            )
+        try:
+            if rule is not None:
+                out, out_dim = rule(self.size, vals, dims, **params)
+            elif prim in axis_batch_rules:
+                named = axis_batch_rules[prim]
+                out, out_dim = named(self.axis_name, self.size, vals, dims, **params)
+            else:
+                raise NotImplementedError(
+                    f"vmap: primitive `{prim.name}` has no batch rule yet; map the function "
+                    "with a Python loop over the examples instead"
+                )
+        except ShapeError as err:
+            raise self.per_example_error(prim, vals, dims, params, err) from None
         return out if out_dim is None else BatchTracer(self, out, out_dim)
+
+    def per_example_error(self, prim: Primitive, vals, dims, params: dict, err: ShapeError):
+        """``err``, raised with the batched shapes, restated with one example's shapes
+        (those the user's function sees), when they show the mismatch too."""
+        avals = []
+        for v, d in zip(vals, dims):
+            aval = get_aval(v)
+            if d is not None:
+                aval = ShapedArray(aval.shape[:d] + aval.shape[d + 1 :], aval.dtype)
+            avals.append(aval)
+        try:
+            prim.abstract_eval(*avals, **params)
+        except ShapeError as one:
+            return ShapeError(
+                f"inside vmap (over {self.size} examples), with the shapes of one example "
+                f"as the mapped function sees them: {one}"
+            )
+        except Exception:  # noqa: BLE001 - the batched error is then the one to report
+            return err
+        return err
 
     def unbatch(self, flat: list) -> tuple[list, list]:
         """The values of ``flat`` one level down, batch axes first, and those axes (0, or

@@ -35,6 +35,7 @@ from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
 from fgrad.core.primitive import bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.source_info import api_boundary
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions, split_static
 from fgrad.transforms.compile import compile_replay, run_replay, signature
@@ -112,6 +113,7 @@ def jit(
     named, names, positional = _static_names(fun, nums, static_argnames)
     cache = ProgramCache(getattr(fun, "__name__", repr(fun)), cache_size, positional)
 
+    @api_boundary
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
         if flags.disable_jit or flags.debug_nans or flags.debug_infs:

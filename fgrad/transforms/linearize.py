@@ -141,7 +141,7 @@ def transpose_linear(lin: ClosedJaxpr, cts_out: Sequence) -> list:
             continue
         i = index[v]
         cts[i] = ct if i not in cts else cts[i] + ct
-    cts = backward_pass(tape.tape, cts)
+    cts = backward_pass(tape.tape, cts, tape.sources)
     return [cts.get(index[v]) for v in jaxpr.invars]
 
 

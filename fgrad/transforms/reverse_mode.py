@@ -38,9 +38,11 @@ from fgrad.core import backend
 from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, array_aval, get_aval, is_floating
 from fgrad.core.config import flags
 from fgrad.core.errors import DtypeError, TransformError
-from fgrad.core.primitive import Primitive, bind, check_finite, explain_failure
+from fgrad.core.nan_check import check_finite, derivative_error, nonfinite_kind
+from fgrad.core.primitive import Primitive, bind, explain_failure
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.rules import grad_call_rules, single_plans, tape_plan, vjp_rules
+from fgrad.core.source_info import api_boundary, user_source
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.elementwise import real
@@ -85,7 +87,7 @@ class GradTracer(Tracer):
 class GradTrace(Trace):
     """Records primitives applied to its tracers on a tape, computing values eagerly."""
 
-    __slots__ = ("tape", "count", "dropping", "closures")
+    __slots__ = ("tape", "count", "dropping", "closures", "sources")
     name = "grad/vjp"
     call_rules = grad_call_rules
 
@@ -97,6 +99,9 @@ class GradTrace(Trace):
         # whether an entry's rule is a closure (see record_custom), which may return an
         # array from outside the backward pass, an input among them
         self.closures = False
+        # the user's line of each entry, by tape index: recorded only while
+        # jax_debug_nans/infs is on, for the backward pass's error (nan_check)
+        self.sources: dict = {}
 
     def unwrap(self, flat: list) -> tuple[list, list]:
         """The values of ``flat`` one level down, and ``links`` for the tape: pairs of a
@@ -126,6 +131,8 @@ class GradTrace(Trace):
                 nested = nested or isinstance(x, Tracer)
         if nested:
             ans = bind(prim, *vals, **params)
+            if flags.debug_nans or flags.debug_infs:
+                self.sources[self.count] = user_source()
         else:  # ``evaluate``, inlined: this is the cost of every recorded operation
             try:
                 ans = prim.impl(*vals, **params)
@@ -134,6 +141,7 @@ class GradTrace(Trace):
                 raise
             if flags.debug_nans or flags.debug_infs:
                 check_finite(prim, vals, ans)
+                self.sources[self.count] = user_source()
         if not prim.differentiable:
             return ans
         idx = self.count
@@ -217,6 +225,8 @@ def record_custom(trace: GradTrace, vals: list, links: list, ans, bwd: Callable)
     idx = trace.count
     trace.count = idx + 1
     trace.closures = True
+    if flags.debug_nans or flags.debug_infs:
+        trace.sources[idx] = user_source()
     if getattr(ans, "nbytes", 0) > SMALL_VALUE_BYTES:  # as process does at its first large
         trace.dropping = True  # result: later entries keep only what their rules read
     # ``bwd`` holds what it needs; the backward pass only asks the inputs' dtypes
@@ -297,42 +307,67 @@ def _to_joint(k: int, ct) -> list:
     return [Cotangents({k: ct})]
 
 
-def backward_pass(tape: list[tuple], cts: dict[int, object]) -> dict[int, object]:
+def backward_pass(
+    tape: list[tuple], cts: dict[int, object], sources: dict | None = None
+) -> dict[int, object]:
     """Propagate cotangents from tape results back to tape inputs.
 
     ``cts`` maps tape indices of outputs to their cotangents; it is updated in
     place and returned holding the cotangents of the inputs (and of any value
-    no recorded primitive produced).
+    no recorded primitive produced). ``sources`` maps tape indices to the user's
+    lines (:attr:`GradTrace.sources`), named when ``jax_debug_nans``/``infs`` finds a
+    NaN (inf) in a cotangent a rule returned.
     """
-    for prim, params, vals, links, idx, ans in reversed(tape):
-        ct = cts.pop(idx, None)
-        if ct is None:
-            continue
-        rules = vjp_rules.get(prim)
-        if rules is None:
-            raise NotImplementedError(f"primitive `{prim.name}` has no reverse-mode (vjp) rule")
-        complex_ct = getattr(ct, "dtype", None) in _COMPLEX_DTYPES
-        if type(rules) is tuple:
-            for i, j in links:
-                try:
-                    rule = rules[i]
-                except IndexError:  # index arrays have no rules
-                    continue
-                if rule is None:
-                    continue
-                c = rule(ct, ans, *vals, **params)
-                if complex_ct:
-                    c = _real_if_input_real(c, vals[i])
-                prev = cts.get(j)
-                cts[j] = c if prev is None else prev + c
-        else:
-            wanted = [i for i, _ in links]
-            for (i, j), c in zip(links, rules(ct, ans, vals, wanted, **params)):
-                if c is not None:
+    checking = flags.debug_nans or flags.debug_infs
+    c = None
+    try:
+        for prim, params, vals, links, idx, ans in reversed(tape):
+            ct = cts.pop(idx, None)
+            if ct is None:
+                continue
+            rules = vjp_rules.get(prim)
+            if rules is None:
+                raise NotImplementedError(
+                    f"primitive `{prim.name}` has no reverse-mode (vjp) rule"
+                )
+            complex_ct = getattr(ct, "dtype", None) in _COMPLEX_DTYPES
+            if type(rules) is tuple:
+                for i, j in links:
+                    try:
+                        rule = rules[i]
+                    except IndexError:  # index arrays have no rules
+                        continue
+                    if rule is None:
+                        continue
+                    c = rule(ct, ans, *vals, **params)
                     if complex_ct:
                         c = _real_if_input_real(c, vals[i])
+                    if checking and nonfinite_kind(c) is not None:
+                        raise derivative_error(
+                            prim, vals, ans, ct, c, (sources or {}).get(idx)
+                        )
                     prev = cts.get(j)
                     cts[j] = c if prev is None else prev + c
+            else:
+                wanted = [i for i, _ in links]
+                for (i, j), c in zip(links, rules(ct, ans, vals, wanted, **params)):
+                    if c is not None:
+                        if complex_ct:
+                            c = _real_if_input_real(c, vals[i])
+                        if checking and nonfinite_kind(c) is not None:
+                            raise derivative_error(
+                                prim, vals, ans, ct, c, (sources or {}).get(idx)
+                            )
+                        prev = cts.get(j)
+                        cts[j] = c if prev is None else prev + c
+    except FloatingPointError as err:
+        # a primitive inside a rule found it (the rule bound it on tracers of an
+        # outer transform): name the forward equation whose rule that was
+        if not checking or str(err).startswith("the derivative of"):
+            raise
+        raise derivative_error(
+            prim, vals, ans, ct, None, (sources or {}).get(idx), cause=err
+        ) from err
     return cts
 
 
@@ -418,7 +453,7 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str, trace=Non
             if j is not None:
                 prev = cts.get(j)
                 cts[j] = c if prev is None else prev + c
-        cts = backward_pass(trace.tape, cts)
+        cts = backward_pass(trace.tape, cts, trace.sources)
         grads = [_input_cotangent(cts.get(i), x) for i, x in zip(in_ids, flat)]
         # the primitives' rules return arrays made from the cotangents given: only a
         # closure's can be an input
@@ -458,6 +493,7 @@ def value_and_grad(
         structure, shapes and dtypes of the differentiated argument(s).
     """
 
+    @api_boundary
     @functools.wraps(fun)
     def value_and_grad_f(*args, **kwargs):
         dyn, rebuild = split_args(args, argnums, "grad")
@@ -469,7 +505,7 @@ def value_and_grad(
             _check_holomorphic_inputs(dyn)
         res = _vjp(f_dyn, dyn, has_aux, "grad")
         out, pullback = res[0], res[1]
-        aval = _check_scalar_output(out, fun, holomorphic)
+        aval = _check_scalar_output(out, fun, holomorphic, has_aux)
         grads = pullback(backend.ones(aval.shape, aval.dtype, like=out))
         if isinstance(argnums, int):
             grads = grads[0]
@@ -515,6 +551,7 @@ def grad(
     """
     value_and_grad_f = value_and_grad(fun, argnums, has_aux, holomorphic)
 
+    @api_boundary
     @functools.wraps(fun)
     def grad_f(*args, **kwargs):
         (out, grads) = value_and_grad_f(*args, **kwargs)
@@ -574,17 +611,29 @@ def _check_holomorphic_inputs(dyn: tuple) -> None:
             )
 
 
-def _check_scalar_output(out, fun: Callable, holomorphic: bool = False) -> ShapedArray:
+def _check_scalar_output(
+    out, fun: Callable, holomorphic: bool = False, has_aux: bool = False
+) -> ShapedArray:
     """The output's aval, if it is one real number (complex with ``holomorphic``).
 
     Any shape holding a single element is accepted (``(1,)``, ``(1, 1)``), as in
     HIPS autograd: the gradient is that of its one entry.
     """
+    name = getattr(fun, "__name__", "the function")
+    if isinstance(out, (tuple, list)) and not has_aux:
+        parts = ", ".join(_short(x) for x in out)
+        raise TransformError(
+            f"grad requires a function with a real scalar output, but {name} returned a "
+            f"{type(out).__name__} of {len(out)} ({parts}). If the first is the value to "
+            "differentiate and the rest are extra outputs, pass has_aux=True: "
+            "fgrad.grad(f, has_aux=True)(x) returns (gradient, aux) and "
+            "fgrad.value_and_grad(f, has_aux=True)(x) returns ((value, aux), gradient). "
+            "To differentiate all of them, use fgrad.vjp(f, x) (a vector-Jacobian product)."
+        )
     try:
         aval = get_aval(out)
     except Exception:  # noqa: BLE001
         aval = None
-    name = getattr(fun, "__name__", "the function")
     if aval is not None and aval.size == 1 and aval.dtype.kind == "c" and not holomorphic:
         raise TransformError(
             f"grad requires a real scalar output, but {name} returned the complex "
@@ -609,6 +658,13 @@ def _check_scalar_output(out, fun: Callable, holomorphic: bool = False) -> Shape
             )
         )
     return aval
+
+
+def _short(x) -> str:
+    """``f64[3]`` for an array, the type's name for anything else (an error's summary)."""
+    if isinstance(x, Tracer) or hasattr(x, "dtype") or type(x) in PYTHON_SCALARS:
+        return get_aval(x).str_short()
+    return type(x).__name__
 
 
 def _check_cotangent(ct, aval: ShapedArray, like):

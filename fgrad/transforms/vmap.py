@@ -17,6 +17,7 @@ import numpy as np
 from fgrad.core import backend
 from fgrad.core.errors import TransformError
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.source_info import api_boundary
 from fgrad.core.trace_stack import new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.primitives.structural import broadcast_to, move_axis
@@ -72,6 +73,7 @@ def vmap(
     if axis_size is not None and (not isinstance(axis_size, int) or axis_size < 0):
         raise TransformError(f"vmap: axis_size must be a non-negative int, got {axis_size!r}")
 
+    @api_boundary
     @functools.wraps(fun)
     def batched(*args, **kwargs):
         axes = _in_axes_per_argument(in_axes, len(args))
