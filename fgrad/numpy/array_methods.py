@@ -142,6 +142,9 @@ _METHODS = {
     "dot": products.dot,
     "clip": uf.clip,
     "copy": lambda self: self,
+    # the array API's device attribute: None, "wherever the transform runs", which every
+    # fgrad.numpy function's ``device=`` accepts
+    "device": property(lambda self: None),
 }
 
 for _name, _method in _METHODS.items():
