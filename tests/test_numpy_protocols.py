@@ -346,6 +346,11 @@ _SCIPY_SCRIPT = textwrap.dedent(
             lambda x: scipy.stats.skew(x),
             lambda x: fnp.mean((x - fnp.mean(x)) ** 3) / fnp.mean((x - fnp.mean(x)) ** 2) ** 1.5,
         ),
+        "scipy.stats.kurtosis": (
+            lambda x: scipy.stats.kurtosis(x),
+            lambda x: fnp.mean((x - fnp.mean(x)) ** 4) / fnp.mean((x - fnp.mean(x)) ** 2) ** 2
+            - 3.0,
+        ),
         "scipy.stats.gmean": (
             lambda x: scipy.stats.gmean(fnp.exp(x)), lambda x: fnp.exp(fnp.mean(x))
         ),
@@ -388,6 +393,7 @@ def test_scipy_array_api_functions_are_differentiable():
         "scipy.special.xlogy",
         "scipy.stats.moment",
         "scipy.stats.skew",
+        "scipy.stats.kurtosis",
         "scipy.stats.gmean",
     ]:
         r = results[name]

@@ -74,7 +74,8 @@ def asarray(a, dtype=None, *, device=None, copy: bool | None = None):
     if device is not None:
         return backend.device_put(backend.asarray(a, dtype, like=a if is_array else None), device)
     if is_array:  # an array of some backend: keep it there
-        return backend.backend_of(a).xp.asarray(a, dtype=dtype, copy=copy)
+        copying = {} if copy is None else {"copy": copy}  # not every backend's asarray has it
+        return backend.backend_of(a).xp.asarray(a, dtype=dtype, **copying)
     return backend.asarray(a, dtype)
 
 
