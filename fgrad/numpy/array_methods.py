@@ -181,7 +181,7 @@ def _ufunc_method(ufunc: np.ufunc, method: str, fn, inputs, kwargs):
             raise NotImplementedError(
                 f"{name} is not supported on traced arrays; fgrad reduces with "
                 f"{', '.join(f'{k}.reduce' for k in _REDUCTIONS)}. Write the reduction "
-                "with fgrad.lax.reduce or a loop instead."
+                "with fgrad.lax.scan or a Python loop instead."
             )
         (array,) = inputs
         return _REDUCTIONS[ufunc.__name__](array, **{"axis": 0, **kwargs})
@@ -190,7 +190,7 @@ def _ufunc_method(ufunc: np.ufunc, method: str, fn, inputs, kwargs):
             raise NotImplementedError(
                 f"{name} is not supported on traced arrays (fgrad accumulates with "
                 "numpy.add.accumulate and numpy.multiply.accumulate, i.e. cumsum and "
-                "cumprod); use fgrad.lax.associative_scan or fgrad.lax.scan instead."
+                "cumprod); write it with fgrad.lax.scan instead."
             )
         (array,) = inputs
         return _ACCUMULATIONS[ufunc.__name__](array, **{"axis": 0, **kwargs})
@@ -213,6 +213,8 @@ def _ufunc_method(ufunc: np.ufunc, method: str, fn, inputs, kwargs):
 _AT_VERBS = {
     "add": "add(values)",
     "multiply": "multiply(values)",
+    "divide": "divide(values)",
+    "power": "power(values)",
     "maximum": "max(values)",
     "minimum": "min(values)",
 }
