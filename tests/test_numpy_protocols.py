@@ -144,6 +144,17 @@ def test_traced_values_reach_fgrad_numpy_as_tracers():
     assert all(issubclass(t, Tracer) for t in seen) and len(seen) == 2
 
 
+def test_var_and_std_take_the_array_api_correction():
+    for correction in (0, 1, 2):
+        np.testing.assert_allclose(
+            fnp.var(X, axis=0, correction=correction), np.var(X, axis=0, ddof=correction)
+        )
+        g = fgrad.grad(lambda x, c=correction: fnp.std(x, correction=c))(X)
+        np.testing.assert_allclose(
+            g, _fd_gradient(lambda x, c=correction: np.std(x, ddof=c), X), rtol=1e-6, atol=1e-8
+        )
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 
@@ -352,6 +363,9 @@ _SCIPY_SCRIPT = textwrap.dedent(
             lambda x: fnp.mean((x - fnp.mean(x)) ** 4) / fnp.mean((x - fnp.mean(x)) ** 2) ** 2
             - 3.0,
         ),
+        "scipy.stats.sem": (
+            lambda x: scipy.stats.sem(x), lambda x: fnp.std(x, ddof=1) / fnp.sqrt(4.0)
+        ),
         "scipy.stats.gmean": (
             lambda x: scipy.stats.gmean(fnp.exp(x)), lambda x: fnp.exp(fnp.mean(x))
         ),
@@ -395,6 +409,7 @@ def test_scipy_array_api_functions_are_differentiable():
         "scipy.stats.moment",
         "scipy.stats.skew",
         "scipy.stats.kurtosis",
+        "scipy.stats.sem",
         "scipy.stats.gmean",
     ]:
         r = results[name]
