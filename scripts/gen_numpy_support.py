@@ -15,6 +15,12 @@ against ``jvp`` by the dot-product identity) in float64. Results:
 * ``n/a``: the result is integer or boolean (nothing to differentiate);
 * ``no (Error)``: the transform raised; ``wrong``: it ran but disagreed;
 * ``not probed``: no sample call fits (the table says which functions).
+
+The column ``plain numpy`` says whether NumPy's own function, called on a traced
+value, reaches fgrad's (through ``__array_ufunc__`` / ``__array_function__``):
+``yes``: probed, same value and forward-mode derivative as fgrad's function;
+``dispatches``: NumPy dispatches it, not probed (no sample or no float input);
+``not dispatched``: NumPy offers no override (see the page's header).
 """
 
 from __future__ import annotations
@@ -306,35 +312,89 @@ class _NoFloatOutput(Exception):
     pass
 
 
+def _dispatches(np_fn) -> bool:
+    """Whether NumPy hands calls with a traced argument to the tracer's protocols."""
+    return isinstance(np_fn, np.ufunc) or hasattr(np_fn, "_implementation")
+
+
+def _plain_numpy(np_fn, ours, args, kwargs) -> str:
+    """Does ``np_fn`` on a traced first float argument give ``ours``'s value and tangent?"""
+    if not _dispatches(np_fn):
+        return "not dispatched"
+    positions = _float_leaves(args)
+    if not positions:
+        return "dispatches"
+    i = positions[0]
+    x = np.asarray(args[i], dtype=np.float64)
+    v = np.random.default_rng(1).standard_normal(x.shape)
+
+    def tangents(fn):
+        def f(x):
+            full = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            full[i] = x
+            return [leaf for leaf in fgrad.tree_leaves(fn(*full, **kwargs))]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fgrad.jvp(f, (x,), (v,))
+
+    try:
+        expected = tangents(ours)
+    except Exception:  # noqa: BLE001 - fgrad's own function is not forward-differentiable here
+        return "dispatches"
+    try:
+        got = tangents(np_fn)
+    except Exception as err:  # noqa: BLE001
+        return f"no ({type(err).__name__})"
+    same = all(_same(a, b) for a, b in zip(fgrad.tree_leaves(got), fgrad.tree_leaves(expected)))
+    return "yes" if same else "wrong"
+
+
+def _same(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "biufc" and b.dtype.kind in "biufc":
+        return bool(np.allclose(a, b, equal_nan=True))
+    return bool(np.all(a == b))
+
+
 def _section(title: str, np_module, fg_module, section: str, names=None) -> tuple[list, dict]:
     names = _public_functions(np_module) if names is None else names
-    rows, counts = [], {"total": 0, "supported": 0, "fwd": 0, "rev": 0}
+    rows, counts = [], {"total": 0, "supported": 0, "fwd": 0, "rev": 0, "plain": 0}
     for name in names:
         counts["total"] += 1
         ours = getattr(fg_module, name, None) if fg_module is not None else None
         if ours is None or not callable(ours):
-            rows.append((name, "no", "", "", ""))
+            rows.append((name, "no", "", "", "", ""))
             continue
         counts["supported"] += 1
-        call = _sample_call(getattr(np_module, name), name, section)
+        np_fn = getattr(np_module, name)
+        plain = "n/a" if section == "scipy.special" else None
+        call = _sample_call(np_fn, name, section)
         if call is None:
-            rows.append((name, "yes", "not probed", "not probed", "needs specific arguments"))
+            plain = plain or ("dispatches" if _dispatches(np_fn) else "not dispatched")
+            counts["plain"] += plain == "dispatches"
+            row = ("yes", "not probed", "not probed", plain, "needs specific arguments")
+            rows.append((name, *row))
             continue
         args, kwargs = call
         forward, reverse = _probe(ours, args, kwargs, (section, name) in SYMMETRIC_INPUT)
+        plain = plain or _plain_numpy(np_fn, ours, args, kwargs)
         counts["fwd"] += forward in ("yes", "zero")
         counts["rev"] += reverse in ("yes", "zero")
+        counts["plain"] += plain in ("yes", "dispatches")
         note = "no derivative: no floating-point result" if forward == "n/a" else ""
-        rows.append((name, "yes", forward, reverse, note))
+        rows.append((name, "yes", forward, reverse, plain, note))
     return [f"## {title}", "", _table(rows), ""], counts
 
 
 def _table(rows) -> str:
     lines = [
-        "| function | supported | forward mode | reverse mode | notes |",
-        "|---|---|---|---|---|",
+        "| function | supported | forward mode | reverse mode | plain numpy | notes |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| `{n}` | {s} | {f} | {r} | {note} |" for n, s, f, r, note in rows]
+    lines += [f"| `{n}` | {s} | {f} | {r} | {p} | {note} |" for n, s, f, r, p, note in rows]
     return "\n".join(lines)
 
 
@@ -368,7 +428,10 @@ def generate() -> str:
     for title, np_module, fg_module, key, names in sections:
         lines, c = _section(title, np_module, fg_module, key, names)
         parts += lines
-        summary.append(f"| {title} | {c['supported']} of {c['total']} | {c['fwd']} | {c['rev']} |")
+        summary.append(
+            f"| {title} | {c['supported']} of {c['total']} | {c['fwd']} | {c['rev']} "
+            f"| {c['plain'] if key != 'scipy.special' else 'n/a'} |"
+        )
     header = [
         "# NumPy support in fgrad",
         "",
@@ -385,8 +448,17 @@ def generate() -> str:
         "(it is tested in `tests/`). The probe checks one sample point and the first",
         "floating-point argument only; `tests/` checks the rest.",
         "",
-        "| namespace | supported | forward mode works | reverse mode works |",
-        "|---|---|---|---|",
+        "`plain numpy`: whether NumPy's own function, called on a traced value, reaches",
+        "fgrad's (docs/plain_numpy.md): `yes`: probed, the same value and forward-mode",
+        "derivative as the `fgrad.numpy` function; `dispatches`: NumPy hands the call to",
+        "fgrad (a ufunc, or `__array_function__`), not probed; `not dispatched`: NumPy",
+        "offers no override. Of those, the ones taking no array (`zeros`, `arange`, `eye`,",
+        "windows) still work, building constants; the converters (`array`, `asarray`, ...)",
+        "raise `TracerArrayConversionError` on traced values: call `fgrad.numpy`'s.",
+        "",
+        "| namespace | supported | forward mode works | reverse mode works "
+        "| reachable from plain numpy |",
+        "|---|---|---|---|---|",
         *summary,
         "",
         "Semantics that differ from NumPy on purpose are listed in",

@@ -129,10 +129,11 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         raise TracerArrayConversionError(
             f"A traced value ({self.aval.str_short()}, being transformed by "
-            f"{self._trace.name}) was passed to plain NumPy, which needs a concrete "
-            "numpy.ndarray and cannot record derivatives. Inside functions you "
-            "transform with fgrad, use fgrad.numpy instead of numpy: "
-            "`import fgrad.numpy as fnp`, then e.g. `fnp.sin(x)`, `fnp.dot(a, b)`. "
+            f"{self._trace.name}) was converted to a numpy.ndarray (numpy.asarray, "
+            "numpy.array, or a function calling them), which needs concrete numbers and "
+            "cannot record derivatives. NumPy functions called on the traced value itself "
+            "(numpy.sin(x), numpy.sum(x)) work; for building arrays use fgrad.numpy: "
+            "`import fgrad.numpy as fnp`, then e.g. `fnp.stack([a, b])`, `fnp.asarray(x)`. "
             "If you really need the numbers and no derivative, use "
             "fgrad.stop_gradient(x) and convert outside the transform."
         )

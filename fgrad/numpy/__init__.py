@@ -8,6 +8,8 @@ from primitives here and carry no derivative rules of their own.
 
 from __future__ import annotations
 
+import sys as _sys
+
 import numpy as _np
 
 from fgrad.core.array_type import Array as _Array
@@ -81,6 +83,10 @@ def __getattr__(name: str):
         )
     raise _missing("fgrad.numpy", name, _JAX_ONLY)
 
+
+_array_methods.attach_protocols(
+    {"numpy": _sys.modules[__name__], "numpy.linalg": linalg, "numpy.fft": fft}
+)
 
 # dir() holds the submodules too; the two split off later (conversion, ranges) stay out,
 # so that __all__ (and what `from fgrad.numpy import *` binds) is what it was

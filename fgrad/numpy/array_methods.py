@@ -4,9 +4,18 @@ A tracer behaves like a NumPy array: ``x + y``, ``x @ W``, ``x[i]``, ``x.T``,
 ``x.sum(axis=0)``, ``x.at[i].set(v)``... Each entry below binds a primitive or
 calls the matching ``fgrad.numpy`` function. This module runs once, when
 ``fgrad.numpy`` is imported, which ``import fgrad`` does.
+
+Plain NumPy calls reach ``fgrad.numpy`` too: ``numpy.sin(tracer)`` and
+``numpy.sum(tracer)`` go through NumPy's override protocols (``__array_ufunc__``,
+``__array_function__``), attached by :func:`attach_protocols` once the namespace
+is assembled (docs/plain_numpy.md).
 """
 
 from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
 
 from fgrad.core.abstract import PYTHON_SCALARS
 from fgrad.core.primitive import bind
@@ -133,7 +142,131 @@ _METHODS = {
     "dot": products.dot,
     "clip": uf.clip,
     "copy": lambda self: self,
+    # the array API's device attribute: None, "wherever the transform runs", which every
+    # fgrad.numpy function's ``device=`` accepts
+    "device": property(lambda self: None),
 }
 
 for _name, _method in _METHODS.items():
     setattr(Tracer, _name, _method)
+
+
+# -- NumPy's override protocols --------------------------------------------------------------
+
+#: ``ufunc.reduce`` and ``ufunc.accumulate`` as the fgrad.numpy function computing them
+_REDUCTIONS = {
+    "add": reductions.sum,
+    "multiply": reductions.prod,
+    "maximum": reductions.max,
+    "minimum": reductions.min,
+    "logical_and": reductions.all,
+    "logical_or": reductions.any,
+}
+_ACCUMULATIONS = {"add": reductions.cumsum, "multiply": reductions.cumprod}
+
+
+def _refuse_out(what: str, out) -> None:
+    if any(o is not None for o in (out if isinstance(out, tuple) else (out,))):
+        raise TypeError(
+            f"{what}(..., out=...) cannot write into a traced array: fgrad arrays are "
+            "immutable. Use the return value instead (y = f(x)), or a functional update "
+            "y = x.at[index].set(values)."
+        )
+
+
+def _ufunc_method(ufunc: np.ufunc, method: str, fn, inputs, kwargs):
+    name = f"numpy.{ufunc.__name__}.{method}"
+    if method == "reduce":
+        if ufunc.__name__ not in _REDUCTIONS:
+            raise NotImplementedError(
+                f"{name} is not supported on traced arrays; fgrad reduces with "
+                f"{', '.join(f'{k}.reduce' for k in _REDUCTIONS)}. Write the reduction "
+                "with fgrad.lax.scan or a Python loop instead."
+            )
+        (array,) = inputs
+        return _REDUCTIONS[ufunc.__name__](array, **{"axis": 0, **kwargs})
+    if method == "accumulate":
+        if ufunc.__name__ not in _ACCUMULATIONS:
+            raise NotImplementedError(
+                f"{name} is not supported on traced arrays (fgrad accumulates with "
+                "numpy.add.accumulate and numpy.multiply.accumulate, i.e. cumsum and "
+                "cumprod); write it with fgrad.lax.scan instead."
+            )
+        (array,) = inputs
+        return _ACCUMULATIONS[ufunc.__name__](array, **{"axis": 0, **kwargs})
+    if method == "outer":
+        a, b = (as_operand(x) for x in inputs)
+        return fn(man.reshape(a, a.shape + (1,) * b.ndim), b, **kwargs)
+    if method == "at":
+        verb = _AT_VERBS.get(ufunc.__name__, "set(new values)")
+        raise TypeError(
+            f"{name} writes into its first argument in place, and traced arrays are "
+            f"immutable. Use the functional form x = x.at[indices].{verb}, which returns "
+            "the updated array and is differentiable."
+        )
+    raise NotImplementedError(
+        f"{name} is not supported on traced arrays; call numpy.{ufunc.__name__} itself, "
+        "or build the result from supported functions."
+    )
+
+
+_AT_VERBS = {
+    "add": "add(values)",
+    "multiply": "multiply(values)",
+    "divide": "divide(values)",
+    "power": "power(values)",
+    "maximum": "max(values)",
+    "minimum": "min(values)",
+}
+
+
+def _missing_function(qualname: str) -> Exception:
+    return NotImplementedError(
+        f"{qualname} was called on a traced array, and fgrad.numpy has no {qualname}. "
+        "docs/numpy_support.md lists every NumPy function with its support status. Build "
+        "it from supported functions, or compute it outside the transformed function if it "
+        "needs no derivative."
+    )
+
+
+def attach_protocols(namespaces: dict[str, ModuleType]) -> None:
+    """Give ``Tracer`` NumPy's ``__array_ufunc__``, ``__array_function__`` and
+    ``__array_namespace__``, dispatching to the function of the same name in ``namespaces``.
+
+    Parameters
+    ----------
+    namespaces
+        NumPy module name (``"numpy"``, ``"numpy.linalg"``, ``"numpy.fft"``) to the
+        fgrad.numpy module implementing it; ``"numpy"`` is also the array API namespace.
+    """
+    numpy_namespace = namespaces["numpy"]
+
+    def lookup(module: str, name: str, qualname: str):
+        namespace = namespaces.get(module)
+        fn = getattr(namespace, name, None) if namespace is not None else None
+        if fn is None:
+            raise _missing_function(qualname) from None
+        return fn
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        _refuse_out(f"numpy.{ufunc.__name__}", out)
+        fn = lookup("numpy", ufunc.__name__, f"numpy.{ufunc.__name__}")
+        if method == "__call__":
+            return fn(*inputs, **kwargs)
+        return _ufunc_method(ufunc, method, fn, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        qualname = f"{func.__module__}.{func.__name__}"
+        _refuse_out(qualname, kwargs.get("out"))
+        kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+        fn = lookup(func.__module__, func.__name__, qualname)
+        if fn is func:  # fgrad.numpy re-exports NumPy's own (result_type, shape helpers...)
+            return func._implementation(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def __array_namespace__(self, *, api_version: str | None = None):
+        return numpy_namespace
+
+    Tracer.__array_ufunc__ = __array_ufunc__
+    Tracer.__array_function__ = __array_function__
+    Tracer.__array_namespace__ = __array_namespace__

@@ -57,12 +57,13 @@ def astype(x, dtype):
     return convert_element_type(x, dtype)
 
 
-def asarray(a, dtype=None, *, device=None):
+def asarray(a, dtype=None, *, device=None, copy: bool | None = None):
     """Convert ``a`` to an array (NumPy's ``asarray``); traced values stay traced.
 
     Arrays stay on their device unless ``device`` names another one (an explicit
     copy, like :func:`fgrad.device_put`); lists and scalars go to ``device``, or
-    to the current transform's device.
+    to the current transform's device. ``copy`` (the array API's) applies to plain
+    arrays; traced values are immutable, so sharing one is as good as a copy.
     """
     if isinstance(a, Tracer):
         return a if dtype is None else astype(a, dtype)
@@ -73,7 +74,8 @@ def asarray(a, dtype=None, *, device=None):
     if device is not None:
         return backend.device_put(backend.asarray(a, dtype, like=a if is_array else None), device)
     if is_array:  # an array of some backend: keep it there
-        return backend.backend_of(a).xp.asarray(a, dtype=dtype)
+        copying = {} if copy is None else {"copy": copy}  # not every backend's asarray has it
+        return backend.backend_of(a).xp.asarray(a, dtype=dtype, **copying)
     return backend.asarray(a, dtype)
 
 

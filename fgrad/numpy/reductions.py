@@ -52,8 +52,10 @@ def mean(a, axis=None, dtype=None, keepdims: bool = False):
     return reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
 
 
-def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
-    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (``numpy.var``)."""
+def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False, *, correction=None):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (``numpy.var``);
+    ``correction`` is the array API's name for ``ddof``."""
+    ddof = ddof if correction is None else correction
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
@@ -67,14 +69,14 @@ def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
     return reduce_sum(squares, axes, keepdims) / (_count(a.shape, axes) - ddof)
 
 
-def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
+def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False, *, correction=None):
     """Standard deviation over ``axis`` (``numpy.std``).
 
     Where the variance is 0 (one element, or all equal) the derivative is taken
     as 0 instead of the NaN of ``sqrt``'s derivative at 0: exact for a single
     element, and a subgradient at the kink otherwise.
     """
-    v = var(a, axis, dtype, ddof, keepdims)
+    v = var(a, axis, dtype, ddof, keepdims, correction=correction)
     positive = v > 0
     return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))
 
