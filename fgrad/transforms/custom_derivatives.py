@@ -56,7 +56,7 @@ def _zeros_like(x):
 
 def trace_linear(fun: Callable, avals: list[ShapedArray]) -> ClosedJaxpr:
     """Record ``fun`` (flat list in, flat list out), linear in its arguments, as a jaxpr."""
-    trace = JaxprTrace()
+    trace = JaxprTrace(sources=False)
     with new_trace(trace):
         ins = [trace.new_input(a) for a in avals]
         return trace.closed(fun(ins))

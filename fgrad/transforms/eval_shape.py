@@ -92,7 +92,7 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     flat, in_tree = tree_flatten((args, kwargs))
     pairs = [_stand_in(x) for x in flat]
     closed = stage(
-        JaxprTrace(),
+        JaxprTrace(sources=False),
         lambda tree: fun(*tree[0], **tree[1]),
         [p[0] for p in pairs],
         [p[1] for p in pairs],

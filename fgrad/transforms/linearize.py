@@ -42,7 +42,7 @@ from fgrad.transforms.reverse_mode import (
 
 def linearize_flat(fun: Callable, primals: Sequence) -> tuple[list, ClosedJaxpr]:
     """Evaluate ``fun(*primals)`` (flat lists in and out) and its linear map as a jaxpr."""
-    jaxpr_trace = JaxprTrace()
+    jaxpr_trace = JaxprTrace(sources=False)
     with backend.default_device_of(primals) as jaxpr_trace.device, new_trace(jaxpr_trace):
         tangents = [jaxpr_trace.new_input(get_aval(p).strong()) for p in primals]
         jvp_trace = JVPTrace()

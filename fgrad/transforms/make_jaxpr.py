@@ -42,14 +42,21 @@ class JaxprTracer(Tracer):
 
 
 class JaxprTrace(Trace):
-    """Records equations from abstract evaluation."""
+    """Records equations from abstract evaluation.
 
-    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "device")
+    ``sources=False`` leaves out the user's source line of each equation: for jaxprs
+    fgrad builds for itself and never shows (``linearize``'s linear jaxpr, a custom
+    rule's linear part, ``eval_shape``), where walking the stack would be the largest
+    cost of tracing.
+    """
+
+    __slots__ = ("eqns", "invars", "constvars", "consts", "_const_ids", "device", "sources")
     name = "make_jaxpr"
     staging = True
 
-    def __init__(self) -> None:
+    def __init__(self, sources: bool = True) -> None:
         super().__init__()
+        self.sources = sources
         self.eqns: list[Equation] = []
         self.invars: list[Var] = []
         self.constvars: list[Var] = []
@@ -91,7 +98,7 @@ class JaxprTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict):
         invars = [self.to_var(x) for x in args]
         aval = prim.abstract_eval(*[v.aval for v in invars], **params)
-        source = user_source() if flags.source_info else None
+        source = user_source() if self.sources and flags.source_info else None
         if prim.multiple_results:
             outs = [Var(a.strong()) for a in aval]
             self.eqns.append(Equation(prim, invars, outs, params, source))
