@@ -89,22 +89,35 @@ _OPERATORS = {
     "rshift": ew.right_shift_p,
 }
 
-#: the ufuncs behind Python's operators and comparisons, by their primitives: NumPy calls
-#: ``__array_ufunc__`` for ``numpy_value * tracer``, which then binds as ``__rmul__`` did
+def _ufunc_operator(prim):
+    def op(a, b):
+        return bind(prim, as_operand(a), as_operand(b))
+
+    return op
+
+
+#: the ufuncs behind Python's operators and comparisons: NumPy calls ``__array_ufunc__``
+#: for ``numpy_value * tracer``, which then runs what ``__rmul__`` would have
 _OPERATOR_UFUNCS = {
-    np.add: ew.add_p,
-    np.subtract: ew.sub_p,
-    np.multiply: ew.mul_p,
-    np.true_divide: ew.div_p,
-    np.remainder: ew.remainder_p,
-    np.floor_divide: ew.floor_divide_p,
-    np.power: ew.pow_p,
-    np.equal: ew.eq_p,
-    np.not_equal: ew.ne_p,
-    np.less: ew.lt_p,
-    np.less_equal: ew.le_p,
-    np.greater: ew.gt_p,
-    np.greater_equal: ew.ge_p,
+    **{
+        ufunc: _ufunc_operator(prim)
+        for ufunc, prim in (
+            (np.add, ew.add_p),
+            (np.subtract, ew.sub_p),
+            (np.multiply, ew.mul_p),
+            (np.true_divide, ew.div_p),
+            (np.remainder, ew.remainder_p),
+            (np.floor_divide, ew.floor_divide_p),
+            (np.power, ew.pow_p),
+            (np.equal, ew.eq_p),
+            (np.not_equal, ew.ne_p),
+            (np.less, ew.lt_p),
+            (np.less_equal, ew.le_p),
+            (np.greater, ew.gt_p),
+            (np.greater_equal, ew.ge_p),
+        )
+    },
+    np.matmul: products.matmul,
 }
 
 _METHODS = {
@@ -267,10 +280,10 @@ def attach_protocols(namespaces: dict[str, ModuleType]) -> None:
         return fn
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
-        if method == "__call__" and out is None and not kwargs:
-            prim = _OPERATOR_UFUNCS.get(ufunc)
-            if prim is not None:  # an operator with a NumPy value on the left: ``c * x``
-                return bind(prim, *[as_operand(x) for x in inputs])
+        if method == "__call__" and out is None and not kwargs and len(inputs) == 2:
+            op = _OPERATOR_UFUNCS.get(ufunc)
+            if op is not None:  # an operator with a NumPy value on the left: ``c * x``
+                return op(*inputs)
         _refuse_out(f"numpy.{ufunc.__name__}", out)
         fn = lookup("numpy", ufunc.__name__, f"numpy.{ufunc.__name__}")
         if method == "__call__":
