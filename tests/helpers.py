@@ -100,3 +100,12 @@ def assert_same_structure_shapes_dtypes(actual, reference) -> None:
         r = np.asarray(r)
         assert np.shape(a) == r.shape, f"shape {np.shape(a)} != {r.shape}"
         assert np.asarray(a).dtype == r.dtype, f"dtype {np.asarray(a).dtype} != {r.dtype}"
+
+
+def line_of(path: str, marker: str) -> int:
+    """The line of the file ``path`` ending with the comment ``# marker`` (exactly one), as
+    a traceback counts lines: where a test planted the error it expects to be named."""
+    with open(path) as f:
+        hits = [n for n, text in enumerate(f, 1) if text.rstrip().endswith(f"# {marker}")]
+    assert len(hits) == 1, marker
+    return hits[0]

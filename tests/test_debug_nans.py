@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import helpers
 import numpy as np
 import pytest
 
@@ -19,11 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's own
 
 
 def line_of(marker: str) -> int:
-    """The line of this file holding ``marker`` (once), as a traceback counts lines."""
-    with open(__file__) as f:
-        hits = [n for n, text in enumerate(f, 1) if text.rstrip().endswith(f"# {marker}")]
-    assert len(hits) == 1, marker
-    return hits[0]
+    return helpers.line_of(__file__, marker)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import traceback
 
+import helpers
 import numpy as np
 import pytest
 
@@ -20,10 +21,7 @@ HERE = os.path.abspath(__file__)
 
 
 def line_of(marker: str) -> int:
-    with open(__file__) as f:
-        hits = [n for n, text in enumerate(f, 1) if text.rstrip().endswith(f"# {marker}")]
-    assert len(hits) == 1, marker
-    return hits[0]
+    return helpers.line_of(__file__, marker)
 
 
 @pytest.fixture(autouse=True)

@@ -158,18 +158,24 @@ def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
 
 
 def _check_tangent(primal, tangent):
+    return conform_to_primal(primal, tangent, "jvp: each tangent", "a tangent")
+
+
+def conform_to_primal(primal, value, rule: str, name: str):
+    """``value`` (a tangent, a Taylor term) as an array of ``primal``'s shape and dtype, or
+    a :class:`~fgrad.core.errors.TransformError` stating ``rule`` and calling it ``name``."""
     aval = get_aval(primal)
-    if not isinstance(tangent, Tracer) and not hasattr(tangent, "dtype"):
-        tangent = backend.asarray(tangent, dtype=aval.dtype, like=primal)
-    if tuple(tangent.shape) != aval.shape:
+    if not isinstance(value, Tracer) and not hasattr(value, "dtype"):
+        value = backend.asarray(value, dtype=aval.dtype, like=primal)
+    if tuple(value.shape) != aval.shape:
         raise TransformError(
-            f"jvp: each tangent must have the shape of its primal; primal {aval.str_short()} "
-            f"got a tangent of shape {tuple(tangent.shape)}"
+            f"{rule} must have the shape of its primal; primal {aval.str_short()} got "
+            f"{name} of shape {tuple(value.shape)}"
         )
-    if np.dtype(tangent.dtype) != aval.dtype:
+    if np.dtype(value.dtype) != aval.dtype:
         raise TransformError(
-            f"jvp: each tangent must have the dtype of its primal; primal {aval.str_short()} "
-            f"got a tangent of dtype {np.dtype(tangent.dtype).name}. Convert it with "
+            f"{rule} must have the dtype of its primal; primal {aval.str_short()} got "
+            f"{name} of dtype {np.dtype(value.dtype).name}. Convert it with "
             f".astype({aval.dtype.name})."
         )
-    return tangent
+    return value

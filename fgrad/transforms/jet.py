@@ -38,7 +38,7 @@ from fgrad.primitives.elementwise import convert_element_type
 from fgrad.primitives.structural import broadcast_to
 from fgrad.transforms import jet_rules as _registers_the_rules  # noqa: F401
 from fgrad.transforms.argnums import replace_at
-from fgrad.transforms.forward_mode import jvp
+from fgrad.transforms.forward_mode import conform_to_primal, jvp
 
 
 class JetTracer(Tracer):
@@ -290,21 +290,7 @@ def jet(fun: Callable, primals: tuple | list, series: tuple | list) -> tuple[Any
 
 
 def _check_term(primal, term, k: int):
-    aval = get_aval(primal)
-    if not isinstance(term, Tracer) and not hasattr(term, "dtype"):
-        term = backend.asarray(term, dtype=aval.dtype, like=primal)
-    if tuple(term.shape) != aval.shape:
-        raise TransformError(
-            f"jet: each series term must have the shape of its primal; primal "
-            f"{aval.str_short()} got an order-{k + 1} term of shape {tuple(term.shape)}"
-        )
-    if np.dtype(term.dtype) != aval.dtype:
-        raise TransformError(
-            f"jet: each series term must have the dtype of its primal; primal "
-            f"{aval.str_short()} got an order-{k + 1} term of dtype "
-            f"{np.dtype(term.dtype).name}. Convert it with .astype({aval.dtype.name})."
-        )
-    return term
+    return conform_to_primal(primal, term, "jet: each series term", f"an order-{k + 1} term")
 
 
 def taylor_derivatives(fun: Callable, x, order: int) -> list:
