@@ -136,16 +136,20 @@ class TieredProgram:
         return "\n".join([fused.source] + [f"# {k.name}\n{k.source}" for k in kernels])
 
 
-def lowered_text(fun: Callable, *args, **kwargs) -> str:
+def lowered_text(
+    fun: Callable, *args, static_argnums: int | tuple[int, ...] = (), **kwargs
+) -> str:
     """What ``jit(fun)`` runs on these arguments once fused: the replay's source, then each
     kernel's (the NumPy replay alone where nothing fuses). Needs no numba.
+    ``jit(fun).lower(*args).as_text()`` gives the same.
 
     Examples
     --------
     >>> print(lowered_text(lambda x: fnp.sum(fnp.tanh(fnp.sin(x) * 2.0)), np.ones(3)))
     """
     name = getattr(fun, "__name__", "f")
-    return TieredProgram(Replay(optimize(make_jaxpr(fun)(*args, **kwargs)), name), name).as_text()
+    closed = make_jaxpr(fun, static_argnums)(*args, **kwargs)
+    return TieredProgram(Replay(optimize(closed), name), name).as_text()
 
 
 class FusedKernel:

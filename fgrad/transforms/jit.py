@@ -39,6 +39,7 @@ from fgrad.core.source_info import api_boundary
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions, split_static
 from fgrad.transforms.compile import compile_replay, run_replay, signature
+from fgrad.transforms.fusion import lowered_text
 from fgrad.transforms.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.transforms.jit_rules import jit_call
 
@@ -180,11 +181,29 @@ def jit(
         with backend.on_device(device):  # where arrays made from Python scalars go
             return run_replay(compiled, flat)
 
+    def lower(*args, **kwargs) -> Lowered:
+        """What ``jitted`` compiles to on these arguments (JAX's ``jit(f).lower``):
+        ``.as_text()`` is the generated replay and, where numba fuses, its kernels."""
+        static = tuple(sorted({*nums, *(i for i in named if i < len(args))}))
+        return Lowered(lowered_text(fun, *args, static_argnums=static, **kwargs))
+
+    jitted.lower = lower
     jitted._cache_size = cache.__len__  # the number of programs kept, as in JAX
     return jitted
 
 
 _log = logging.getLogger("fgrad")
+
+
+class Lowered:
+    """A jitted function's program on given arguments, as text (``jit(f).lower(*args)``)."""
+
+    def __init__(self, text: str):
+        self._text = text
+
+    def as_text(self) -> str:
+        """The generated replay (one line per equation) and the source of its kernels."""
+        return self._text
 
 
 def _static_names(
