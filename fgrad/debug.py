@@ -24,11 +24,9 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 
-from fgrad.core.primitive import Primitive, bind
+from fgrad.core.primitive import Primitive, bind, stage_constant_effect
 from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
 from fgrad.core.rules import defbatch
-from fgrad.core.trace_stack import innermost_staging
-from fgrad.core.tracer import Tracer
 from fgrad.primitives.structural import batch_to_front
 
 
@@ -87,12 +85,8 @@ def print(fmt: str, *args, **kwargs) -> None:  # noqa: A001 - the name users kno
 def _emit(prim: Primitive, leaves: list, params: dict) -> None:
     """Bind the effectful ``prim``; with constants only, a staging trace (jit) still
     records it, so that every call runs it, rather than the one trace."""
-    if not any(isinstance(x, Tracer) for x in leaves):
-        staging = innermost_staging()
-        if staging is not None:
-            staging.process(prim, tuple(leaves), params)
-            return
-    bind(prim, *leaves, **params)
+    if stage_constant_effect(prim, leaves, params) is None:
+        bind(prim, *leaves, **params)
 
 
 def _callback_impl(*leaves, callback: Callable, tree: PyTreeDef) -> tuple:

@@ -21,7 +21,7 @@ from fgrad.core.backend import common_backend
 from fgrad.core.config import flags
 from fgrad.core.errors import EscapedTracerError
 from fgrad.core.nan_check import check_finite
-from fgrad.core.trace_stack import DEAD_LEVEL
+from fgrad.core.trace_stack import DEAD_LEVEL, innermost_staging
 from fgrad.core.tracer import Tracer
 
 
@@ -166,6 +166,17 @@ def bind_call(op: Primitive | CallPrimitive, *args, **params):
     if op.staged:
         return evaluate(op, args, params)
     return op.impl(*args, **params)
+
+
+def stage_constant_effect(prim: Primitive, args, params: dict):
+    """Record the effectful ``prim`` on the innermost staging trace (``jit``,
+    ``make_jaxpr``) when ``args`` hold no tracer, so that every run of the compiled
+    program performs it, rather than the one trace; returns what that trace returns, or
+    None where nothing is staging or a tracer is among ``args`` (then bind it)."""
+    if any(isinstance(x, Tracer) for x in args):
+        return None
+    staging = innermost_staging()
+    return None if staging is None else staging.process(prim, tuple(args), params)
 
 
 def top_trace(args):

@@ -14,10 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 
-from fgrad.core.primitive import Primitive
+from fgrad.core.primitive import Primitive, stage_constant_effect
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
-from fgrad.core.trace_stack import innermost_staging
-from fgrad.core.tracer import Tracer
 from fgrad.primitives import collectives as _c
 from fgrad.primitives.elementwise import div
 from fgrad.primitives.indexing import concatenate, getitem
@@ -52,10 +50,10 @@ def _bind(prim: Primitive, *args, **params):
     """Bind a collective. One over the processes whose operands are all constants is still
     recorded by an enclosing staging trace (``jit``), so that the compiled function runs it
     at every call, on every rank, instead of once while tracing."""
-    if _c.named_trace(params["axes"]) is None and not any(isinstance(x, Tracer) for x in args):
-        staging = innermost_staging()
-        if staging is not None:
-            return staging.process(prim, args, params)
+    if _c.named_trace(params["axes"]) is None:
+        staged = stage_constant_effect(prim, args, params)
+        if staged is not None:
+            return staged
     return _c.bind_collective(prim, *args, **params)
 
 
