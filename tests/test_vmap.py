@@ -7,6 +7,8 @@ here are the user-level contracts.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -374,3 +376,15 @@ def test_errors_say_what_to_do():
         fgrad.vmap(lambda a: a[a > 0])(x)
     with pytest.raises(fgrad.TransformError, match="multiply.*set or .add"):
         fgrad.vmap(lambda a, i: a.at[i].multiply(2.0))(x, np.array([0, 1, 0]))
+
+
+def test_positional_axis_name_then_axis_size_as_in_jax():
+    # vmap(fun, in_axes, out_axes, axis_name, axis_size): a name then a size, JAX's order.
+    total = fgrad.vmap(lambda x: fgrad.lax.psum(x, "i"), 0, 0, "i")(np.arange(4.0))
+    np.testing.assert_array_equal(total, [6.0, 6.0, 6.0, 6.0])
+    ones = fgrad.vmap(lambda: fnp.ones(2), 0, 0, None, 3)()
+    assert ones.shape == (3, 2)
+    jax = pytest.importorskip("jax")
+    ours = list(inspect.signature(fgrad.vmap).parameters)
+    theirs = list(inspect.signature(jax.vmap).parameters)
+    assert ours == theirs[: len(ours)]

@@ -361,11 +361,11 @@ def _batch_cond(trace: BatchTrace, index, *operands, branches: tuple, quiet: boo
         def select(idx, *ops):
             return _select_per_example(idx, branches, ops)
 
-        mapped = [vmap(select, tuple(axes), 0, trace.size, trace.axis_name)]
+        mapped = [vmap(select, tuple(axes), 0, trace.axis_name, trace.size)]
         index, quiet = 0, True
     else:
         vals, axes = trace.unbatch(operands)
-        mapped = [vmap(b.call, tuple(axes), 0, trace.size, trace.axis_name) for b in branches]
+        mapped = [vmap(b.call, tuple(axes), 0, trace.axis_name, trace.size) for b in branches]
     mapped_branches, consts, _ = _trace_all(mapped, vals)
     outs = _cond(index, mapped_branches, [*consts, *vals], quiet)
     return [BatchTracer(trace, o, 0) for o in outs]

@@ -285,10 +285,10 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
         in_axes = tree_unflatten(in_tree, axes)
         size = trace.size
         batched = custom_jvp(
-            vmap(self.fun, split.merge(nd_axes, in_axes), 0, size, trace.axis_name),
+            vmap(self.fun, split.merge(nd_axes, in_axes), 0, trace.axis_name, size),
             nondiff_argnums=self.nondiff_argnums,
         )
-        batched.defjvp(vmap(self.jvp, (*nd_axes, in_axes, in_axes), 0, size, trace.axis_name))
+        batched.defjvp(vmap(self.jvp, (*nd_axes, in_axes, in_axes), 0, trace.axis_name, size))
         return trace.rebatch(batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
     def _jvp_call(self, trace: JVPTrace, split: _NondiffSplit, flat: list, in_tree):
@@ -379,7 +379,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         size = trace.size
 
         def batched_bwd(*args):  # (*nondiff, residuals, cotangent)
-            cts = vmap(self.bwd, (*nd_axes, 0, 0), 0, size, trace.axis_name)(*args)
+            cts = vmap(self.bwd, (*nd_axes, 0, 0), 0, trace.axis_name, size)(*args)
             if not isinstance(cts, (tuple, list)):
                 return cts  # _flat_bwd of the batched function explains the mistake
             summed = []
@@ -392,8 +392,8 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
 
         all_axes = split.merge(nd_axes, in_axes)
         name = trace.axis_name
-        batched = custom_vjp(vmap(self.fun, all_axes, 0, size, name), self.nondiff_argnums)
-        batched.defvjp(vmap(self.fwd, all_axes, 0, size, name), batched_bwd)
+        batched = custom_vjp(vmap(self.fun, all_axes, 0, name, size), self.nondiff_argnums)
+        batched.defvjp(vmap(self.fwd, all_axes, 0, name, size), batched_bwd)
         return trace.rebatch(batched(*split.merge(nondiff, tree_unflatten(in_tree, vals))))
 
     def _flat_bwd(self, nondiff: tuple, res, out_tree, cts_out: list, in_tree, like: list):

@@ -296,7 +296,7 @@ def _batch_call(
 
     def build():
         batched = vmap(
-            lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.size, trace.axis_name
+            lambda *leaves: call(list(leaves)), tuple(axes), 0, trace.axis_name, trace.size
         )
         return _compiled(batched, vals)
 

@@ -30,8 +30,8 @@ def vmap(
     fun: Callable,
     in_axes: Axes = 0,
     out_axes: Axes = 0,
-    axis_size: int | None = None,
     axis_name: Hashable | None = None,
+    axis_size: int | None = None,
 ) -> Callable:
     """Vectorise ``fun`` over a batch axis of its arguments.
 
@@ -49,13 +49,14 @@ def vmap(
     out_axes
         Where the batch axis goes in each output: an int, ``None`` (the output must
         not depend on the example), or a pytree prefix of the output.
-    axis_size
-        The batch size, needed only when no argument is mapped.
     axis_name
         A name for the batch axis (any hashable, usually a string), so that the
         collectives of :mod:`fgrad.lax` (``psum``, ``pmean``, ``all_gather``, ...) inside
         ``fun`` can reduce over it; nested ``vmap`` calls bind different names, and a
         name refers to the innermost ``vmap`` binding it.
+    axis_size
+        The batch size, needed only when no argument is mapped. The positional order
+        (``axis_name`` before ``axis_size``) is JAX's.
 
     Returns
     -------
