@@ -178,3 +178,21 @@ def test_softmax_cross_entropy_soft_labels_with_a_masked_class():
     close(g_logits, (labels.sum(1, keepdims=True) * p - labels) / 2)
     # d/d labels = -log_p / n, and 0 for the masked class (it contributes nothing)
     close(g_labels, np.where(np.isinf(log_p), 0.0, -log_p) / 2)
+
+
+def test_entr_derivative_at_zero_is_the_one_sided_limit_as_jax():
+    # d/dx (-x log x) = -1 - log(x): +inf at 0 (JAX's value); the value is SciPy's. Below 0
+    # the -inf branch is selected: forward mode gives its tangent 0, reverse mode multiplies
+    # the other branch's NaN derivative by a zero cotangent: NaN, both as in JAX.
+    x = np.array([-1.0, 0.0, 0.25, 3.0])
+    np.testing.assert_array_equal(special.entr(x), sps.entr(x))
+    assert np.signbit(special.entr(0.0)) == np.signbit(sps.entr(0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = fgrad.vmap(fgrad.grad(special.entr))(x)
+        g_jit = fgrad.jit(fgrad.vmap(fgrad.grad(special.entr)))(x)
+        t = fgrad.jvp(special.entr, (x,), (np.ones(4),))[1]
+    want = np.array([np.nan, np.inf, -1.0 - np.log(0.25), -1.0 - np.log(3.0)])
+    for got in (g, g_jit):
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+    np.testing.assert_allclose(t, np.where(x < 0, 0.0, want), rtol=1e-14)
+    close(fgrad.hessian(special.entr)(0.25), -1.0 / 0.25, 1e-12)

@@ -16,6 +16,7 @@ import fgrad.numpy as fnp
 from fgrad.core.tracer import Tracer
 from fgrad.nn import activations
 from fgrad.primitives import special as sp
+from fgrad.transforms.custom_derivatives import custom_jvp
 
 erf, erfc, erfinv, erfcinv = sp.erf, sp.erfc, sp.erfinv, sp.erfcinv
 gammaln, digamma, gamma, gammasgn = sp.gammaln, sp.digamma, sp.gamma, sp.gammasgn
@@ -95,12 +96,30 @@ def xlog1py(x, y):
     return fnp.where(zero, 0.0, fnp.multiply(x, fnp.log1p(y_safe)))
 
 
+@custom_jvp
+def _xlogx(x):
+    """``x log(x)``, 0 at 0; its derivative ``1 + log(x)`` is ``-inf`` at 0, as JAX's."""
+    zero = x == 0
+    safe = fnp.where(zero, 1.0, x)
+    return fnp.where(zero, fnp.zeros_like(x), x * fnp.log(safe))
+
+
+@_xlogx.defjvp
+def _xlogx_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _xlogx(x), (1.0 + fnp.log(x)) * t
+
+
 def entr(x):
-    """``-x log(x)`` for ``x > 0``, 0 at 0 and ``-inf`` below (``scipy.special.entr``)."""
+    """``-x log(x)`` for ``x > 0``, 0 at 0 and ``-inf`` below (``scipy.special.entr``).
+
+    The derivative is ``-1 - log(x)`` wherever it is taken: ``+inf`` at 0 (the one-sided
+    limit) and NaN below 0, as in JAX.
+    """
     x = fnp.asarray(x)
-    positive = x > 0
-    safe = fnp.where(positive, x, 1.0)
-    return fnp.where(positive, -safe * fnp.log(safe), fnp.where(x == 0, fnp.zeros_like(x), -np.inf))
+    if not fnp.issubdtype(x.dtype, fnp.floating):
+        x = x.astype(fnp.result_type(x.dtype, fnp.float64) if x.dtype != bool else fnp.float64)
+    return fnp.where(x < 0, -np.inf, 0.0 - _xlogx(x))  # 0 - 0 is +0, as SciPy
 
 
 def logsumexp(a, axis=None, b=None, keepdims: bool = False, return_sign: bool = False):
