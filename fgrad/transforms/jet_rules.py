@@ -18,7 +18,9 @@ Primitives left out (special functions, linear algebra) are expanded by
 :func:`fgrad.transforms.jet.fallback`; the loop and branch primitives have their
 rules in :mod:`fgrad.lax.jet_rules`. The coefficients are computed with fgrad
 operations (or NumPy's operators on plain arrays), so the rules are differentiable,
-batchable and traceable.
+batchable and traceable. A coefficient may be :data:`~fgrad.transforms.jet_zeros.ZERO`
+(known to be zero); the rules combine coefficients with the arithmetic of
+:mod:`fgrad.transforms.jet_zeros`, which skips those terms.
 """
 
 from __future__ import annotations
@@ -26,33 +28,32 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from functools import reduce
+from functools import partial
 
 import fgrad.primitives  # noqa: F401 - registers the primitives named below
 from fgrad.core.primitive import Primitive, bind, registry
 from fgrad.core.rules import defjet, jvp_rules
 from fgrad.core.tracer import Tracer
+from fgrad.transforms.jet_zeros import ZERO, add, div, linear, mul, neg, scale, sub, total
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _sum(terms) -> object:
-    return reduce(operator.add, terms)
-
-
 def _const(x0, order: int) -> list:
-    """The series of a constant: its value, then zeros (Python zeros: broadcast where met)."""
-    return [x0] + [0.0] * order
-
-
-def _times(c, s: float):
-    """``c * s``, without an operation (a jaxpr equation under ``jit``) where ``s`` is 1."""
-    return c if s == 1 else c * s
+    """The series of a constant: its value, then coefficients known to be zero."""
+    return [x0] + [ZERO] * order
 
 
 def _scaled(x: list, order: int) -> list:
     """``[_, 1 x_1, 2 x_2, ..., K x_K]``: the weights of the recurrences."""
-    return [None] + [_times(x[j], j) for j in range(1, order + 1)]
+    return [None] + [scale(x[j], j) for j in range(1, order + 1)]
+
+
+def _zero_aware(product: Callable) -> Callable:
+    """The bilinear ``product``, :data:`ZERO` where either factor is."""
+    if product is operator.mul:
+        return mul
+    return lambda a, b: ZERO if a is ZERO or b is ZERO else product(a, b)
 
 
 # -- series arithmetic: full series in, full series out (y0 given) ------------------------
@@ -61,10 +62,11 @@ def _scaled(x: list, order: int) -> list:
 def mul_series(a: list, b: list, y0, order: int, product: Callable = operator.mul) -> list:
     """The Cauchy product of ``a`` and ``b`` under the bilinear ``product`` (``y0`` None:
     computed)."""
+    times = _zero_aware(product)
     if y0 is None:
-        y0 = product(a[0], b[0])
+        y0 = times(a[0], b[0])
     return [y0] + [
-        _sum(product(a[j], b[k - j]) for j in range(k + 1)) for k in range(1, order + 1)
+        total(times(a[j], b[k - j]) for j in range(k + 1)) for k in range(1, order + 1)
     ]
 
 
@@ -72,7 +74,7 @@ def div_series(a: list, b: list, y0, order: int) -> list:
     """``a / b``: from ``b y = a``, ``y_k = (a_k - sum_{j>=1} b_j y_{k-j}) / b_0``."""
     y = [y0]
     for k in range(1, order + 1):
-        y.append((a[k] - _sum(b[j] * y[k - j] for j in range(1, k + 1))) / b[0])
+        y.append(div(sub(a[k], total(mul(b[j], y[k - j]) for j in range(1, k + 1))), b[0]))
     return y
 
 
@@ -81,7 +83,7 @@ def integrate(x: list, g: list, y0, order: int) -> list:
     (``g`` is needed to order ``order - 1`` only)."""
     jx = _scaled(x, order)
     return [y0] + [
-        _times(_sum(jx[j] * g[k - j] for j in range(1, k + 1)), 1.0 / k)
+        scale(total(mul(jx[j], g[k - j]) for j in range(1, k + 1)), 1.0 / k)
         for k in range(1, order + 1)
     ]
 
@@ -91,7 +93,7 @@ def exp_series(x: list, y0, order: int) -> list:
     jx = _scaled(x, order)
     y = [y0]
     for k in range(1, order + 1):
-        y.append(_times(_sum(jx[j] * y[k - j] for j in range(1, k + 1)), 1.0 / k))
+        y.append(scale(total(mul(jx[j], y[k - j]) for j in range(1, k + 1)), 1.0 / k))
     return y
 
 
@@ -101,8 +103,9 @@ def log_series(x: list, y0, order: int) -> list:
     for k in range(1, order + 1):
         acc = x[k]
         if k > 1:
-            acc = acc - _sum(j * y[j] * x[k - j] for j in range(1, k)) * (1.0 / k)
-        y.append(acc / x[0])
+            weighted = total(mul(scale(y[j], j), x[k - j]) for j in range(1, k))
+            acc = sub(acc, scale(weighted, 1.0 / k))
+        y.append(div(acc, x[0]))
     return y
 
 
@@ -113,8 +116,8 @@ def sqrt_series(x: list, y0, order: int) -> list:
     for k in range(1, order + 1):
         acc = x[k]
         if k > 1:
-            acc = acc - _sum(y[j] * y[k - j] for j in range(1, k))
-        y.append(acc / two_y0)
+            acc = sub(acc, total(mul(y[j], y[k - j]) for j in range(1, k)))
+        y.append(div(acc, two_y0))
     return y
 
 
@@ -124,8 +127,8 @@ def pow_series(x: list, a, y0, order: int) -> list:
     y = [y0]
     a1 = a + 1.0
     for k in range(1, order + 1):
-        acc = _sum((a1 * j - k) * x[j] * y[k - j] for j in range(1, k + 1))
-        y.append(acc / (k * x[0]))
+        acc = total(mul(scale(x[j], a1 * j - k), y[k - j]) for j in range(1, k + 1))
+        y.append(div(acc, k * x[0]))
     return y
 
 
@@ -149,8 +152,8 @@ def sin_cos_series(x: list, s0, c0, order: int, sign: float = -1.0) -> tuple[lis
     jx = _scaled(x, order)
     s, c = [s0], [c0]
     for k in range(1, order + 1):
-        s.append(_times(_sum(jx[j] * c[k - j] for j in range(1, k + 1)), 1.0 / k))
-        c.append(_sum(jx[j] * s[k - j] for j in range(1, k + 1)) * (sign / k))
+        s.append(scale(total(mul(jx[j], c[k - j]) for j in range(1, k + 1)), 1.0 / k))
+        c.append(scale(total(mul(jx[j], s[k - j]) for j in range(1, k + 1)), sign / k))
     return s, c
 
 
@@ -160,9 +163,9 @@ def _tan_like(x: list, y0, order: int, sign: float) -> list:
     jx = _scaled(x, order)
     y, w = [y0], [1.0 + sign * (y0 * y0)]
     for k in range(1, order + 1):
-        y.append(_times(_sum(jx[j] * w[k - j] for j in range(1, k + 1)), 1.0 / k))
+        y.append(scale(total(mul(jx[j], w[k - j]) for j in range(1, k + 1)), 1.0 / k))
         if k < order:
-            w.append(sign * _sum(y[i] * y[k - i] for i in range(k + 1)))
+            w.append(scale(total(mul(y[i], y[k - i]) for i in range(k + 1)), sign))
     return y
 
 
@@ -172,7 +175,7 @@ def _square(x: list, order: int) -> list:
 
 def _derivative_along(x: list, order: int) -> list:
     """The series of ``x'(t)``, to order ``order``: ``(j + 1) x_{j+1}``."""
-    return [(j + 1) * x[j + 1] for j in range(order + 1)]
+    return [scale(x[j + 1], j + 1) for j in range(order + 1)]
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -210,36 +213,36 @@ def _inverse_sqrt_of(sign_one: float, sign_sq: float) -> Callable:
 
     def g(x, order):
         sq = _square(x, order)
-        u = [sign_one + sign_sq * sq[0]] + [sign_sq * c for c in sq[1:]]
+        u = [sign_one + sign_sq * sq[0]] + [scale(c, sign_sq) for c in sq[1:]]
         return pow_series(u, -0.5, bind(_P["pow"], u[0], -0.5), order)
 
     return g
 
 
-def _inverse_of(sign_one: float, sign_sq: float, scale: float = 1.0) -> Callable:
-    """``scale / (sign_one + sign_sq x^2)``: the derivatives of ``arctan``, ``arctanh``."""
+def _inverse_of(sign_one: float, sign_sq: float) -> Callable:
+    """``1 / (sign_one + sign_sq x^2)``: the derivatives of ``arctan``, ``arctanh``."""
 
     def g(x, order):
         sq = _square(x, order)
-        u = [sign_one + sign_sq * sq[0]] + [sign_sq * c for c in sq[1:]]
-        return div_series(_const(scale, order), u, scale / u[0], order)
+        u = [sign_one + sign_sq * sq[0]] + [scale(c, sign_sq) for c in sq[1:]]
+        return div_series(_const(1.0, order), u, 1.0 / u[0], order)
 
     return g
 
 
-def _gaussian(scale: float) -> Callable:
-    """``scale exp(-x^2)``: the derivatives of ``erf``, ``erfc``."""
+def _gaussian(factor: float) -> Callable:
+    """``factor exp(-x^2)``: the derivatives of ``erf``, ``erfc``."""
 
     def g(x, order):
         sq = _square(x, order)
-        v = [-c for c in sq]
-        return exp_series(v, scale * bind(_P["exp"], v[0]), order)
+        v = [neg(c) for c in sq]
+        return exp_series(v, factor * bind(_P["exp"], v[0]), order)
 
     return g
 
 
 def _negated(g: Callable) -> Callable:
-    return lambda x, order: [-c for c in g(x, order)]
+    return lambda x, order: [neg(c) for c in g(x, order)]
 
 
 def _sin_rule(primals, series, order):
@@ -292,10 +295,11 @@ def _bilinear(prim: Primitive) -> Callable:
 
 def _bilinear_coefficients(product, primals, series, order, y0) -> list:
     a, b = series
+    times = _zero_aware(product)
     if a is None:
-        return [y0] + [product(primals[0], b[k]) for k in range(1, order + 1)]
+        return [y0] + [times(primals[0], b[k]) for k in range(1, order + 1)]
     if b is None:
-        return [y0] + [product(a[k], primals[1]) for k in range(1, order + 1)]
+        return [y0] + [times(a[k], primals[1]) for k in range(1, order + 1)]
     return mul_series(a, b, y0, order, product)
 
 
@@ -303,7 +307,7 @@ def _div_rule(primals, series, order):
     a, b = series
     y0 = bind(_P["div"], *primals)
     if b is None:
-        return [y0] + [a[k] / primals[1] for k in range(1, order + 1)]
+        return [y0] + [div(a[k], primals[1]) for k in range(1, order + 1)]
     return div_series(_series_or_const(a, primals[0], order), b, y0, order)
 
 
@@ -331,7 +335,7 @@ def _pow_rule(primals, series, order):
         return pow_series(x, a0, y0, order)
     log_x = bind(_P["log"], x0)
     if x is None:
-        return exp_series([a0 * log_x] + [c * log_x for c in a[1:]], y0, order)
+        return exp_series([a0 * log_x] + [mul(c, log_x) for c in a[1:]], y0, order)
     exponent = mul_series(a, log_series(x, log_x, order), a0 * log_x, order)
     return exp_series(exponent, y0, order)
 
@@ -345,16 +349,17 @@ def _arctan2_rule(primals, series, order):
     m = order - 1
     x_dy = mul_series(x, _derivative_along(y, m), None, m)
     y_dx = mul_series(y, _derivative_along(x, m), None, m)
-    num = [x[0] * y[1] - y[0] * x[1]] + [p - q for p, q in zip(x_dy[1:], y_dx[1:])]
-    h = [p + q for p, q in zip(_square(x, m), _square(y, m))]
-    u = div_series(num, h, num[0] / h[0], m)
-    return [y0] + [u[k - 1] * (1.0 / k) for k in range(1, order + 1)]
+    num = [sub(mul(x[0], y[1]), mul(y[0], x[1]))]
+    num += [sub(p, q) for p, q in zip(x_dy[1:], y_dx[1:])]
+    h = [add(p, q) for p, q in zip(_square(x, m), _square(y, m))]
+    u = div_series(num, h, div(num[0], h[0]), m)
+    return [y0] + [scale(u[k - 1], 1.0 / k) for k in range(1, order + 1)]
 
 
 def _hypot_rule(primals, series, order):
     y0 = bind(_P["hypot"], *primals)
     x, y = (_series_or_const(s, p, order) for s, p in zip(series, primals))
-    h = [p + q for p, q in zip(_square(x, order), _square(y, order))]
+    h = [add(p, q) for p, q in zip(_square(x, order), _square(y, order))]
     return sqrt_series(h, y0, order)
 
 
@@ -369,11 +374,18 @@ def _linear(prim: Primitive) -> Callable:
         if type(rules) is tuple:
             moving = [(i, s) for i, s in enumerate(series) if s is not None and i < len(rules)]
             for k in range(1, order + 1):
-                out.append(_sum(rules[i](s[k], ans, *primals, **params) for i, s in moving))
+                out.append(
+                    total(
+                        rules[i](s[k], ans, *primals, **params)
+                        for i, s in moving
+                        if s[k] is not ZERO
+                    )
+                )
         else:
             for k in range(1, order + 1):
-                tangents = [None if s is None else s[k] for s in series]
-                out.append(rules(tangents, ans, *primals, **params))
+                tangents = [None if s is None or s[k] is ZERO else s[k] for s in series]
+                moved = any(t is not None for t in tangents)
+                out.append(rules(tangents, ans, *primals, **params) if moved else ZERO)
         return out
 
     return rule
@@ -384,9 +396,10 @@ def _abs_rule(primals, series, order):
     if primals[0].dtype.kind != "c":
         return _real_abs(primals, series, order)
     z = series[0]
-    w = mul_series(z, [bind(_P["conj"], c) for c in z], None, order)
+    w = mul_series(z, [linear(partial(bind, _P["conj"]), c) for c in z], None, order)
     y0 = bind(_P["abs"], primals[0])
-    return sqrt_series([y0 * y0] + [bind(_P["real"], c) for c in w[1:]], y0, order)
+    real = partial(bind, _P["real"])
+    return sqrt_series([y0 * y0] + [linear(real, c) for c in w[1:]], y0, order)
 
 
 for _name, _series_of in [
