@@ -131,12 +131,23 @@ class JetTrace(Trace):
 
 def _fitted(c, shape: tuple, dtype, like):
     if not hasattr(c, "dtype"):  # a Python number: a coefficient that met no moving value
-        return backend.full(shape, c, dtype, like=None if isinstance(like, Tracer) else like)
-    if c.dtype != dtype:
-        c = convert_element_type(c, dtype)
+        target = _coefficient_dtype(np.result_type(c), dtype)
+        return backend.full(shape, c, target, like=None if isinstance(like, Tracer) else like)
+    target = _coefficient_dtype(np.dtype(c.dtype), dtype)
+    if c.dtype != target:
+        c = convert_element_type(c, target)
     if get_aval(c).shape != shape:
         c = broadcast_to(c, shape)
     return c
+
+
+def _coefficient_dtype(have: np.dtype, value: np.dtype) -> np.dtype:
+    """The dtype of a coefficient of a value of dtype ``value``: the value's, except that
+    an integer value keeps floating-point coefficients (an integer path's Taylor
+    coefficients ``x^(k) / k!`` are fractions; truncating them would be wrong)."""
+    if np.dtype(value).kind in "iub" and have.kind in "fc":
+        return have
+    return value
 
 
 def fallback(prim: Primitive) -> Callable:

@@ -56,6 +56,22 @@ def _zero_aware(product: Callable) -> Callable:
     return lambda a, b: ZERO if a is ZERO or b is ZERO else product(a, b)
 
 
+def _nonzero(x: list, order: int, start: int = 1) -> list[int]:
+    """The orders ``j`` in ``[start, order]`` whose coefficient ``x_j`` is not known to be
+    zero."""
+    return [j for j in range(start, order + 1) if x[j] is not ZERO]
+
+
+def _convolved(w: list, nz: list[int], y: list, k: int, s: float = 1.0):
+    """``s sum_j w_j y_{k-j}`` over the orders ``j <= k`` in ``nz``. Where one term is left
+    and its weight is a concrete value, ``s`` is folded into the weight: one operation on
+    a traced ``y`` instead of two (on a straight path every recurrence is such a sum)."""
+    js = [j for j in nz if j <= k and y[k - j] is not ZERO]
+    if len(js) == 1 and not isinstance(w[js[0]], Tracer):
+        return mul(scale(w[js[0]], s), y[k - js[0]])
+    return scale(total(mul(w[j], y[k - j]) for j in js), s)
+
+
 # -- series arithmetic: full series in, full series out (y0 given) ------------------------
 
 
@@ -65,16 +81,18 @@ def mul_series(a: list, b: list, y0, order: int, product: Callable = operator.mu
     times = _zero_aware(product)
     if y0 is None:
         y0 = times(a[0], b[0])
+    nz = _nonzero(a, order, 0)
     return [y0] + [
-        total(times(a[j], b[k - j]) for j in range(k + 1)) for k in range(1, order + 1)
+        total(times(a[j], b[k - j]) for j in nz if j <= k) for k in range(1, order + 1)
     ]
 
 
 def div_series(a: list, b: list, y0, order: int) -> list:
     """``a / b``: from ``b y = a``, ``y_k = (a_k - sum_{j>=1} b_j y_{k-j}) / b_0``."""
     y = [y0]
+    nz = _nonzero(b, order)
     for k in range(1, order + 1):
-        y.append(div(sub(a[k], total(mul(b[j], y[k - j]) for j in range(1, k + 1))), b[0]))
+        y.append(div(sub(a[k], _convolved(b, nz, y, k)), b[0]))
     return y
 
 
@@ -82,29 +100,27 @@ def integrate(x: list, g: list, y0, order: int) -> list:
     """``y`` with ``y' = g(x) x'`` along the path: ``k y_k = sum_{j=1}^k j x_j g_{k-j}``
     (``g`` is needed to order ``order - 1`` only)."""
     jx = _scaled(x, order)
-    return [y0] + [
-        scale(total(mul(jx[j], g[k - j]) for j in range(1, k + 1)), 1.0 / k)
-        for k in range(1, order + 1)
-    ]
+    nz = _nonzero(jx, order)
+    return [y0] + [_convolved(jx, nz, g, k, 1.0 / k) for k in range(1, order + 1)]
 
 
 def exp_series(x: list, y0, order: int) -> list:
     """``exp``: ``y' = y x'`` (``y0`` may be any ``c exp(x_0)``: the series scales)."""
     jx = _scaled(x, order)
+    nz = _nonzero(jx, order)
     y = [y0]
     for k in range(1, order + 1):
-        y.append(scale(total(mul(jx[j], y[k - j]) for j in range(1, k + 1)), 1.0 / k))
+        y.append(_convolved(jx, nz, y, k, 1.0 / k))
     return y
 
 
 def log_series(x: list, y0, order: int) -> list:
-    """``log``: ``x y' = x'``, so ``y_k = (x_k - sum_{j=1}^{k-1} j y_j x_{k-j} / k) / x_0``."""
+    """``log``: ``x y' = x'``, so ``y_k = (x_k - sum_{i=1}^{k-1} (k - i) x_i y_{k-i} / k) /
+    x_0``."""
     y = [y0]
+    nz = _nonzero(x, order)
     for k in range(1, order + 1):
-        acc = x[k]
-        if k > 1:
-            weighted = total(mul(scale(y[j], j), x[k - j]) for j in range(1, k))
-            acc = sub(acc, scale(weighted, 1.0 / k))
+        acc = total([x[k]] + [mul(scale(x[i], (i - k) / k), y[k - i]) for i in nz if i < k])
         y.append(div(acc, x[0]))
     return y
 
@@ -126,8 +142,9 @@ def pow_series(x: list, a, y0, order: int) -> list:
     ``k x_0 y_k = sum_{j=1}^k ((a + 1) j - k) x_j y_{k-j}`` (needs ``x_0 != 0``)."""
     y = [y0]
     a1 = a + 1.0
+    nz = _nonzero(x, order)
     for k in range(1, order + 1):
-        acc = total(mul(scale(x[j], a1 * j - k), y[k - j]) for j in range(1, k + 1))
+        acc = total(mul(scale(x[j], a1 * j - k), y[k - j]) for j in nz if j <= k)
         y.append(div(acc, k * x[0]))
     return y
 
@@ -150,10 +167,11 @@ def sin_cos_series(x: list, s0, c0, order: int, sign: float = -1.0) -> tuple[lis
     """``sin`` and ``cos`` together (``s' = c x'``, ``c' = -s x'``); with ``sign = 1``,
     ``sinh`` and ``cosh``."""
     jx = _scaled(x, order)
+    nz = _nonzero(jx, order)
     s, c = [s0], [c0]
     for k in range(1, order + 1):
-        s.append(scale(total(mul(jx[j], c[k - j]) for j in range(1, k + 1)), 1.0 / k))
-        c.append(scale(total(mul(jx[j], s[k - j]) for j in range(1, k + 1)), sign / k))
+        s.append(_convolved(jx, nz, c, k, 1.0 / k))
+        c.append(_convolved(jx, nz, s, k, sign / k))
     return s, c
 
 
@@ -161,9 +179,10 @@ def _tan_like(x: list, y0, order: int, sign: float) -> list:
     """``y' = (1 + sign y^2) x'``: ``tan`` (``sign = 1``), ``tanh`` (``-1``), with
     ``w = 1 + sign y^2`` built alongside ``y``."""
     jx = _scaled(x, order)
+    nz = _nonzero(jx, order)
     y, w = [y0], [1.0 + sign * (y0 * y0)]
     for k in range(1, order + 1):
-        y.append(scale(total(mul(jx[j], w[k - j]) for j in range(1, k + 1)), 1.0 / k))
+        y.append(_convolved(jx, nz, w, k, 1.0 / k))
         if k < order:
             w.append(scale(total(mul(y[i], y[k - i]) for i in range(k + 1)), sign))
     return y

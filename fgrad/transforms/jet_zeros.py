@@ -41,7 +41,7 @@ ZERO = _Zero()
 
 def as_coefficient(term):
     """``term``, or :data:`ZERO` where it is a concrete NumPy array (or scalar) of zeros."""
-    if isinstance(term, (np.ndarray, np.generic)) and not term.any():
+    if isinstance(term, (np.ndarray, np.generic)) and np.count_nonzero(term) == 0:
         return ZERO
     return term
 
@@ -79,10 +79,25 @@ def neg(a):
 
 
 def mul(a, b):
-    """``a * b``."""
+    """``a * b``; no operation where one is a traced value and the other a concrete scalar
+    1 of its dtype (the unit terms of the usual input series, met under ``jit``)."""
     if a is ZERO or b is ZERO:
         return ZERO
+    if _is_unit_for(a, b):
+        return b
+    if _is_unit_for(b, a):
+        return a
     return a * b
+
+
+def _is_unit_for(c, t) -> bool:
+    return (
+        isinstance(t, Tracer)
+        and not isinstance(c, Tracer)
+        and getattr(c, "shape", None) == ()
+        and c.dtype == t.dtype
+        and c == 1
+    )
 
 
 def div(a, b):
