@@ -6,7 +6,9 @@ Rows, each timed at every order k (median of repeated calls, after a warm-up cal
 * ``nested grad``: ``grad`` nested k times, eager (its cost grows about 3x per order, so
   orders above ``--max-nested`` are left out);
 * ``jet``: ``fgrad.jet(g, (x,), ([1, 0, ..., 0],))``, all k derivatives in one pass, eager;
-* ``jit(jet)``: the same under ``fgrad.jit`` (compiled once per order, then replayed);
+* ``jit(jet)``: the same under ``fgrad.jit`` (compiled once per order, then replayed;
+  ``--fuse off`` measures the replay without the fused numba kernels, as without the
+  ``fast`` extra);
 * ``jax jet`` and ``jax.jit(jet)``: ``jax.experimental.jet.jet``, when JAX is installed.
 
 Every result is checked before it is timed: jet against nested ``grad`` (rtol 1e-9) where
@@ -15,6 +17,7 @@ cost in k (the exponent of a power law fitted from k = 4 to 12; Taylor mode is O
 primitive) and the ratios the issue sets targets for.
 
     PYTHONPATH=. python benchmarks/taylor.py [--max-order 12] [--max-nested 9] [--repeat 7]
+                                             [--fuse auto|force|off]
 """
 
 from __future__ import annotations
@@ -105,7 +108,10 @@ def main() -> None:
     parser.add_argument("--max-order", type=int, default=12)
     parser.add_argument("--max-nested", type=int, default=9)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--fuse", choices=("auto", "force", "off"), default="auto",
+                        help="fgrad's fgrad_fuse flag (jit's fused numba kernels)")
     args = parser.parse_args()
+    fgrad.config.update("fgrad_fuse", args.fuse)
     x = np.float64(X0)
     f = lambda x: g(fnp, x)  # noqa: E731
     orders = range(1, args.max_order + 1)
