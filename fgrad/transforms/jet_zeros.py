@@ -83,17 +83,17 @@ def mul(a, b):
     1 of its dtype (the unit terms of the usual input series, met under ``jit``)."""
     if a is ZERO or b is ZERO:
         return ZERO
-    if _is_unit_for(a, b):
-        return b
-    if _is_unit_for(b, a):
+    if isinstance(b, Tracer):
+        if _is_unit_for(a, b):
+            return b
+    elif isinstance(a, Tracer) and _is_unit_for(b, a):
         return a
     return a * b
 
 
-def _is_unit_for(c, t) -> bool:
+def _is_unit_for(c, t: Tracer) -> bool:
     return (
-        isinstance(t, Tracer)
-        and not isinstance(c, Tracer)
+        not isinstance(c, Tracer)
         and getattr(c, "shape", None) == ()
         and c.dtype == t.dtype
         and c == 1
