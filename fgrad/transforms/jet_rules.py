@@ -72,6 +72,15 @@ def _convolved(w: list, nz: list[int], y: list, k: int, s: float = 1.0):
     return scale(total(mul(w[j], y[k - j]) for j in js), s)
 
 
+def _symmetric(y: list, k: int, lo: int = 0):
+    """``sum_{i=lo}^{k-lo} y_i y_{k-i}``, each product of two different terms taken once
+    and doubled."""
+    out = scale(total(mul(y[i], y[k - i]) for i in range(lo, (k + 1) // 2)), 2)
+    if k % 2 == 0 and k // 2 >= lo:
+        out = add(out, mul(y[k // 2], y[k // 2]))
+    return out
+
+
 # -- series arithmetic: full series in, full series out (y0 given) ------------------------
 
 
@@ -132,7 +141,7 @@ def sqrt_series(x: list, y0, order: int) -> list:
     for k in range(1, order + 1):
         acc = x[k]
         if k > 1:
-            acc = sub(acc, total(mul(y[j], y[k - j]) for j in range(1, k)))
+            acc = sub(acc, _symmetric(y, k, 1))
         y.append(div(acc, two_y0))
     return y
 
@@ -184,12 +193,12 @@ def _tan_like(x: list, y0, order: int, sign: float) -> list:
     for k in range(1, order + 1):
         y.append(_convolved(jx, nz, w, k, 1.0 / k))
         if k < order:
-            w.append(scale(total(mul(y[i], y[k - i]) for i in range(k + 1)), sign))
+            w.append(scale(_symmetric(y, k), sign))
     return y
 
 
 def _square(x: list, order: int) -> list:
-    return mul_series(x, x, x[0] * x[0], order)
+    return [x[0] * x[0]] + [_symmetric(x, k) for k in range(1, order + 1)]
 
 
 def _derivative_along(x: list, order: int) -> list:
