@@ -6,8 +6,12 @@ Rows, each timed at every order k (median of repeated calls, after a warm-up cal
 * ``nested grad``: ``grad`` nested k times, eager (its cost grows about 3x per order, so
   orders above ``--max-nested`` are left out);
 * ``jet``: ``fgrad.jet(g, (x,), ([1, 0, ..., 0],))``, all k derivatives in one pass, eager;
-* ``jit(jet)``: the same under ``fgrad.jit`` (compiled once per order, then replayed);
-* ``jax jet`` and ``jax.jit(jet)``: ``jax.experimental.jet.jet``, when JAX is installed.
+* ``jit(jet)``: the same under ``fgrad.jit`` (compiled once per order, then replayed;
+  ``--fuse off`` measures the replay without the fused numba kernels, as without the
+  ``fast`` extra);
+* ``jax jet`` and ``jax.jit(jet)``: ``jax.experimental.jet.jet``, when JAX is installed
+  (each call waits for its result with ``block_until_ready``; converting each term to a
+  Python float, as this benchmark did before, added about 5 us per term to JAX's time).
 
 Every result is checked before it is timed: jet against nested ``grad`` (rtol 1e-9) where
 that runs, and against JAX's jet at every order. The summary gives the growth of jet's
@@ -15,6 +19,7 @@ cost in k (the exponent of a power law fitted from k = 4 to 12; Taylor mode is O
 primitive) and the ratios the issue sets targets for.
 
     PYTHONPATH=. python benchmarks/taylor.py [--max-order 12] [--max-nested 9] [--repeat 7]
+                                             [--fuse auto|force|off]
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ def nested_grad(k: int) -> Callable:
 
 
 def jax_rows(max_order: int):
-    """JAX's eager and jitted jet per order, or None without JAX."""
+    """JAX's eager and jitted jet per order (each call waits for its result, as fgrad's
+    calls return computed arrays), with a function giving the values for the checks; or
+    None without JAX."""
     try:
         import jax
         import jax.numpy as jnp
@@ -77,12 +84,17 @@ def jax_rows(max_order: int):
 
         return run
 
-    eager = {k: (lambda k=k: [float(v) for v in make(k)(x)]) for k in range(1, max_order + 1)}
+    orders = range(1, max_order + 1)
+    eager = {k: (lambda k=k: jax.block_until_ready(make(k)(x))) for k in orders}
     jitted = {}
-    for k in range(1, max_order + 1):
+    for k in orders:
         compiled = jax.jit(make(k))
-        jitted[k] = lambda c=compiled: [float(v) for v in c(x)]
-    return eager, jitted
+        jitted[k] = lambda c=compiled: jax.block_until_ready(c(x))
+
+    def values(k):
+        return [float(v) for v in eager[k]()]
+
+    return eager, jitted, values
 
 
 def fmt(seconds: float | None) -> str:
@@ -105,7 +117,10 @@ def main() -> None:
     parser.add_argument("--max-order", type=int, default=12)
     parser.add_argument("--max-nested", type=int, default=9)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--fuse", choices=("auto", "force", "off"), default="auto",
+                        help="fgrad's fgrad_fuse flag (jit's fused numba kernels)")
     args = parser.parse_args()
+    fgrad.config.update("fgrad_fuse", args.fuse)
     x = np.float64(X0)
     f = lambda x: g(fnp, x)  # noqa: E731
     orders = range(1, args.max_order + 1)
@@ -126,8 +141,8 @@ def main() -> None:
         rows["jet"][k] = timed(lambda s=series: fgrad.jet(f, (x,), s), args.repeat)
         rows["jit(jet)"][k] = timed(lambda j=jitted: j(x), args.repeat)
         if jax is not None:
-            eager, compiled = jax
-            theirs = eager[k]()
+            eager, compiled, values = jax
+            theirs = values(k)
             assert np.allclose(theirs, got, rtol=1e-9, atol=1e-9), (k, theirs, got)
             rows["jax jet"][k] = timed(eager[k], args.repeat)
             rows["jax.jit(jet)"][k] = timed(compiled[k], args.repeat)

@@ -293,6 +293,15 @@ def _trace_all(funs: list[Callable], args: list, avals: list | None = None, in_t
 
 
 
+def switch_flat(index, funs: Sequence[Callable], operands: Sequence, quiet: bool) -> list:
+    """``funs[index](*operands)`` for functions of a flat list of operands returning flat
+    lists of the same types, as the rules of another transform build it from a recorded
+    ``cond``: the index is taken as it is (already in range), and ``quiet`` (see
+    :func:`_cond`) is kept, so that a quiet ``cond`` stays quiet under that transform."""
+    branches, consts, _ = _trace_all(list(funs), list(operands))
+    return _cond(index, branches, [*consts, *operands], quiet)
+
+
 def _is_float(aval: ShapedArray) -> bool:
     return aval.dtype.kind in "fc"
 

@@ -6,7 +6,9 @@ or a recorded jaxpr replayed); with known values the Python loop or the chosen b
 runs under the jet directly. Each rule is the same construct one level down, over the
 body run under a jet of the same order: the Taylor coefficients travel as extra
 operands, carries and outputs. Every floating-point carry carries coefficients (a
-constant initial carry can pick up a dependence on the path after one step).
+constant initial carry can pick up a dependence on the path after one step), as arrays;
+a ``cond``'s operands leave out the coefficients known to be zero, which its branches
+receive as :data:`~fgrad.transforms.jet_zeros.ZERO`.
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ from __future__ import annotations
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.rules import defjet
-from fgrad.lax.cond import cond_p, switch
+from fgrad.lax.cond import cond_p, switch_flat
 from fgrad.lax.loops import scan
 from fgrad.lax.scan import scan_p
 from fgrad.lax.while_loop import while_loop, while_loop_p
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.jet import jet_flat
+from fgrad.transforms.jet_zeros import ZERO, materialized
 
 
 def _is_float(x) -> bool:
     return get_aval(x).dtype.kind in "fc"
 
 
-def _zeros_series(x, order: int) -> list:
-    aval = get_aval(x)
-    return [x] + [backend.zeros(aval.shape, aval.dtype)] * order
+def _coefficients(s, x, order: int) -> list:
+    """The coefficients of ``x``'s series ``s`` (None: a constant) as arrays."""
+    if s is None:
+        aval = get_aval(x)
+        return [backend.zeros(aval.shape, aval.dtype)] * order
+    return [materialized(c, x) for c in s[1:]]
 
 
 def _body_jet(fun, values: list, moving: list[int], series: list[list], order: int) -> list:
@@ -49,19 +55,23 @@ def _outputs(out_series: list) -> list:
 def _cond_rule(primals, series, order, *, branches, quiet):
     index, operands = primals[0], primals[1:]
     moving = [i for i, s in enumerate(series[1:]) if s is not None]
-    coeffs = [c for i in moving for c in series[1 + i][1:]]
+    terms = [series[1 + i][1:] for i in moving]
+    coeffs = [c for ts in terms for c in ts if c is not ZERO]
     n = len(operands)
 
     def jet_of(branch):
         def branch_jet(*args):
-            ops, flat = list(args[:n]), args[n:]
-            ins = [[ops[i], *flat[j * order : (j + 1) * order]] for j, i in enumerate(moving)]
+            ops, flat = list(args[:n]), iter(args[n:])
+            ins = [
+                [ops[i]] + [ZERO if c is ZERO else next(flat) for c in ts]
+                for i, ts in zip(moving, terms)
+            ]
             out = _body_jet(branch.call, ops, moving, ins, order)
             return [s[0] for s in out] + [c for s in out for c in s[1:]]
 
         return branch_jet
 
-    res = switch(index, [jet_of(b) for b in branches], *operands, *coeffs)
+    res = switch_flat(index, [jet_of(b) for b in branches], [*operands, *coeffs], quiet)
     n_out = len(branches[0].out_avals)
     out = [[res[j], *res[n_out + j * order : n_out + (j + 1) * order]] for j in range(n_out)]
     return _outputs(out)
@@ -75,13 +85,14 @@ def _scan_rule(primals, series, order, *, body, n_consts, n_carry, length, rever
     float_carry = [i for i, c in enumerate(carry) if _is_float(c)]
     moving_xs = [i for i in range(len(xs)) if series[n_consts + n_carry + i] is not None]
     const_series = [series[i] for i in moving_consts]
-
-    def carry_series(i):
-        s = series[n_consts + i]
-        return s if s is not None else _zeros_series(carry[i], order)
-
-    init = (list(carry), [carry_series(i)[1:] for i in float_carry])
-    x_in = (list(xs), [series[n_consts + n_carry + i][1:] for i in moving_xs])
+    init = (
+        list(carry),
+        [_coefficients(series[n_consts + i], carry[i], order) for i in float_carry],
+    )
+    x_in = (
+        list(xs),
+        [_coefficients(series[n_consts + n_carry + i], xs[i], order) for i in moving_xs],
+    )
     moving = (
         moving_consts
         + [n_consts + i for i in float_carry]
@@ -116,10 +127,6 @@ def _while_rule(primals, series, order, *, cond, body):
     float_carry = [i for i, c in enumerate(carry) if _is_float(c)]
     const_series = [series[nc + i] for i in moving_consts]
 
-    def carry_series(i):
-        s = series[nc + nb + i]
-        return s if s is not None else _zeros_series(carry[i], order)
-
     moving = moving_consts + [nb + i for i in float_carry]
 
     def cond_fun(state):
@@ -132,7 +139,9 @@ def _while_rule(primals, series, order, *, cond, body):
         return [s[0] for s in out], [out[i][1:] for i in float_carry]
 
     final, final_coeffs = while_loop(
-        cond_fun, body_fun, (list(carry), [carry_series(i)[1:] for i in float_carry])
+        cond_fun,
+        body_fun,
+        (list(carry), [_coefficients(series[nc + nb + i], carry[i], order) for i in float_carry]),
     )
     return [
         [c, *final_coeffs[float_carry.index(i)]] if i in float_carry else c

@@ -15,7 +15,10 @@ coefficients to order ``K - 1`` come from a ``jet`` one order lower; ``y_k`` is 
 their rules (or this fallback, one order lower again).
 
 Coefficients are computed with fgrad operations at the level below the jet's, so an
-enclosing ``grad``, ``jit`` or ``vmap`` sees and transforms them.
+enclosing ``grad``, ``jit`` or ``vmap`` sees and transforms them. A coefficient known to
+be zero is carried as :data:`~fgrad.transforms.jet_zeros.ZERO` and costs nothing (see
+:mod:`fgrad.transforms.jet_zeros`); a value whose coefficients are all known to be zero
+leaves the jet as a constant.
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from fgrad.primitives.structural import broadcast_to
 from fgrad.transforms import jet_rules as _registers_the_rules  # noqa: F401
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.forward_mode import conform_to_primal, jvp
+from fgrad.transforms.jet_zeros import ZERO, as_coefficient, materialized, scale
 
 
 class JetTracer(Tracer):
-    """A value with its Taylor coefficients ``series`` (``series[0]`` is the value)."""
+    """A value with its Taylor coefficients ``series`` (``series[0]`` is the value, the
+    others arrays or :data:`~fgrad.transforms.jet_zeros.ZERO`)."""
 
     __slots__ = ("series",)
 
@@ -107,26 +112,42 @@ class JetTrace(Trace):
             return [self.wrap(s) if type(s) is list else s for s in out]
         return self.wrap(out)
 
-    def wrap(self, series: list) -> JetTracer:
+    def wrap(self, series: list):
         """A tracer for ``series``, each coefficient given the value's shape and dtype (a
-        rule may leave a coefficient that did not meet the moving argument unbroadcast)."""
+        rule may leave a coefficient that did not meet the moving argument unbroadcast);
+        the plain value where every coefficient is known to be zero."""
         y0 = series[0]
         shape, dtype = get_aval(y0).shape, y0.dtype
+        moving = False
         for k in range(1, len(series)):
             c = series[k]
+            if c is ZERO:
+                continue
+            moving = True
             if getattr(c, "shape", None) != shape or c.dtype != dtype:
                 series[k] = _fitted(c, shape, dtype, y0)
-        return JetTracer(self, series)
+        return JetTracer(self, series) if moving else y0
 
 
 def _fitted(c, shape: tuple, dtype, like):
     if not hasattr(c, "dtype"):  # a Python number: a coefficient that met no moving value
-        return backend.full(shape, c, dtype, like=None if isinstance(like, Tracer) else like)
-    if c.dtype != dtype:
-        c = convert_element_type(c, dtype)
+        target = _coefficient_dtype(np.result_type(c), dtype)
+        return backend.full(shape, c, target, like=None if isinstance(like, Tracer) else like)
+    target = _coefficient_dtype(np.dtype(c.dtype), dtype)
+    if c.dtype != target:
+        c = convert_element_type(c, target)
     if get_aval(c).shape != shape:
         c = broadcast_to(c, shape)
     return c
+
+
+def _coefficient_dtype(have: np.dtype, value: np.dtype) -> np.dtype:
+    """The dtype of a coefficient of a value of dtype ``value``: the value's, except that
+    an integer value keeps floating-point coefficients (an integer path's Taylor
+    coefficients ``x^(k) / k!`` are fractions; truncating them would be wrong)."""
+    if np.dtype(value).kind in "iub" and have.kind in "fc":
+        return have
+    return value
 
 
 def fallback(prim: Primitive) -> Callable:
@@ -155,7 +176,7 @@ def fallback(prim: Primitive) -> Callable:
             ans, d = jvp(
                 lambda *xs: f(*replace_at(primals, moving, xs)),
                 [primals[i] for i in moving],
-                [series[i][1] for i in moving],
+                [materialized(series[i][1], primals[i]) for i in moving],
             )
             return _assemble(prim, ans, lambda j: [d] if j is None else [d[j]], order)
 
@@ -164,7 +185,9 @@ def fallback(prim: Primitive) -> Callable:
             return jvp(lambda *m: f(*replace_at(primals, moving, m)), list(xs), list(vs))[1]
 
         lowered = [series[i][:order] for i in moving] + [
-            [(j + 1) * series[i][j + 1] for j in range(order)] for i in moving
+            [materialized(series[i][1], primals[i])]
+            + [scale(series[i][j + 1], j + 1) for j in range(1, order)]
+            for i in moving
         ]
         ans = f(*primals)
         d_flat = jet_flat(tangent_map, lowered, order - 1)
@@ -178,7 +201,7 @@ def _assemble(prim: Primitive, ans, derivative: Callable, order: int):
     ``d`` of its derivative along the path (``derivative(j)`` for result ``j``)."""
 
     def one(y0, d: list) -> list:
-        return [y0] + [d[k - 1] * (1.0 / k) for k in range(1, order + 1)]
+        return [y0] + [scale(d[k - 1], 1.0 / k) for k in range(1, order + 1)]
 
     if prim.multiple_results:
         return [one(y, derivative(j)) for j, y in enumerate(ans)]
@@ -187,8 +210,9 @@ def _assemble(prim: Primitive, ans, derivative: Callable, order: int):
 
 def jet_flat(fun: Callable, series: list[list], order: int) -> list[list]:
     """``fun`` (flat arguments, flat list or single value out) along the paths with
-    coefficients ``series`` (one full list ``[x_0, ..., x_order]`` per argument): the
-    coefficients of each result, zeros for results that do not depend on the paths."""
+    coefficients ``series`` (one full list ``[x_0, ..., x_order]`` per argument; its
+    terms after the first may be :data:`~fgrad.transforms.jet_zeros.ZERO`): the
+    coefficients of each result, arrays of zeros where they are known to be zero."""
     trace = JetTrace(order)
     with new_trace(trace):
         out = fun(*[JetTracer(trace, list(s)) for s in series])
@@ -198,9 +222,9 @@ def jet_flat(fun: Callable, series: list[list], order: int) -> list[list]:
 
 def _series_of(trace: JetTrace, y, order: int) -> list:
     if isinstance(y, JetTracer) and y._trace is trace:
-        return y.series
-    aval = get_aval(y)
-    zero = backend.zeros(aval.shape, aval.dtype, like=None if isinstance(y, Tracer) else y)
+        y0 = y.series[0]
+        return [y0] + [materialized(c, y0) for c in y.series[1:]]
+    zero = materialized(ZERO, y)
     return [y] + [zero] * order
 
 
@@ -268,9 +292,8 @@ def jet(fun: Callable, primals: tuple | list, series: tuple | list) -> tuple[Any
                 f"jet: the order-{k + 1} terms must have the structure of the primals, got "
                 f"{tree} and {p_tree}"
             )
-        checked = [_check_term(p, t, k) for p, t in zip(p_flat, terms)]
-        scale = 1.0 / math.factorial(k + 1)
-        columns.append([t * scale for t in checked] if k else checked)
+        checked = [as_coefficient(_check_term(p, t, k)) for p, t in zip(p_flat, terms)]
+        columns.append([scale(t, 1.0 / math.factorial(k + 1)) for t in checked])
     in_series = [[p] + [col[i] for col in columns] for i, p in enumerate(p_flat)]
     out_tree = []
 

@@ -18,7 +18,9 @@ Primitives left out (special functions, linear algebra) are expanded by
 :func:`fgrad.transforms.jet.fallback`; the loop and branch primitives have their
 rules in :mod:`fgrad.lax.jet_rules`. The coefficients are computed with fgrad
 operations (or NumPy's operators on plain arrays), so the rules are differentiable,
-batchable and traceable.
+batchable and traceable. A coefficient may be :data:`~fgrad.transforms.jet_zeros.ZERO`
+(known to be zero); the rules combine coefficients with the arithmetic of
+:mod:`fgrad.transforms.jet_zeros`, which skips those terms.
 """
 
 from __future__ import annotations
@@ -26,33 +28,57 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from functools import reduce
+from functools import partial
 
 import fgrad.primitives  # noqa: F401 - registers the primitives named below
 from fgrad.core.primitive import Primitive, bind, registry
 from fgrad.core.rules import defjet, jvp_rules
 from fgrad.core.tracer import Tracer
+from fgrad.transforms.jet_zeros import ZERO, add, div, linear, mul, neg, scale, sub, total
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _sum(terms) -> object:
-    return reduce(operator.add, terms)
-
-
 def _const(x0, order: int) -> list:
-    """The series of a constant: its value, then zeros (Python zeros: broadcast where met)."""
-    return [x0] + [0.0] * order
-
-
-def _times(c, s: float):
-    """``c * s``, without an operation (a jaxpr equation under ``jit``) where ``s`` is 1."""
-    return c if s == 1 else c * s
+    """The series of a constant: its value, then coefficients known to be zero."""
+    return [x0] + [ZERO] * order
 
 
 def _scaled(x: list, order: int) -> list:
     """``[_, 1 x_1, 2 x_2, ..., K x_K]``: the weights of the recurrences."""
-    return [None] + [_times(x[j], j) for j in range(1, order + 1)]
+    return [None] + [scale(x[j], j) for j in range(1, order + 1)]
+
+
+def _zero_aware(product: Callable) -> Callable:
+    """The bilinear ``product``, :data:`ZERO` where either factor is."""
+    if product is operator.mul:
+        return mul
+    return lambda a, b: ZERO if a is ZERO or b is ZERO else product(a, b)
+
+
+def _nonzero(x: list, order: int, start: int = 1) -> list[int]:
+    """The orders ``j`` in ``[start, order]`` whose coefficient ``x_j`` is not known to be
+    zero."""
+    return [j for j in range(start, order + 1) if x[j] is not ZERO]
+
+
+def _convolved(w: list, nz: list[int], y: list, k: int, s: float = 1.0):
+    """``s sum_j w_j y_{k-j}`` over the orders ``j <= k`` in ``nz``. Where one term is left
+    and its weight is a concrete value, ``s`` is folded into the weight: one operation on
+    a traced ``y`` instead of two (on a straight path every recurrence is such a sum)."""
+    js = [j for j in nz if j <= k and y[k - j] is not ZERO]
+    if len(js) == 1 and not isinstance(w[js[0]], Tracer):
+        return mul(scale(w[js[0]], s), y[k - js[0]])
+    return scale(total(mul(w[j], y[k - j]) for j in js), s)
+
+
+def _symmetric(y: list, k: int, lo: int = 0):
+    """``sum_{i=lo}^{k-lo} y_i y_{k-i}``, each product of two different terms taken once
+    and doubled."""
+    out = scale(total(mul(y[i], y[k - i]) for i in range(lo, (k + 1) // 2)), 2)
+    if k % 2 == 0 and k // 2 >= lo:
+        out = add(out, mul(y[k // 2], y[k // 2]))
+    return out
 
 
 # -- series arithmetic: full series in, full series out (y0 given) ------------------------
@@ -61,18 +87,21 @@ def _scaled(x: list, order: int) -> list:
 def mul_series(a: list, b: list, y0, order: int, product: Callable = operator.mul) -> list:
     """The Cauchy product of ``a`` and ``b`` under the bilinear ``product`` (``y0`` None:
     computed)."""
+    times = _zero_aware(product)
     if y0 is None:
-        y0 = product(a[0], b[0])
+        y0 = times(a[0], b[0])
+    nz = _nonzero(a, order, 0)
     return [y0] + [
-        _sum(product(a[j], b[k - j]) for j in range(k + 1)) for k in range(1, order + 1)
+        total(times(a[j], b[k - j]) for j in nz if j <= k) for k in range(1, order + 1)
     ]
 
 
 def div_series(a: list, b: list, y0, order: int) -> list:
     """``a / b``: from ``b y = a``, ``y_k = (a_k - sum_{j>=1} b_j y_{k-j}) / b_0``."""
     y = [y0]
+    nz = _nonzero(b, order)
     for k in range(1, order + 1):
-        y.append((a[k] - _sum(b[j] * y[k - j] for j in range(1, k + 1))) / b[0])
+        y.append(div(sub(a[k], _convolved(b, nz, y, k)), b[0]))
     return y
 
 
@@ -80,29 +109,28 @@ def integrate(x: list, g: list, y0, order: int) -> list:
     """``y`` with ``y' = g(x) x'`` along the path: ``k y_k = sum_{j=1}^k j x_j g_{k-j}``
     (``g`` is needed to order ``order - 1`` only)."""
     jx = _scaled(x, order)
-    return [y0] + [
-        _times(_sum(jx[j] * g[k - j] for j in range(1, k + 1)), 1.0 / k)
-        for k in range(1, order + 1)
-    ]
+    nz = _nonzero(jx, order)
+    return [y0] + [_convolved(jx, nz, g, k, 1.0 / k) for k in range(1, order + 1)]
 
 
 def exp_series(x: list, y0, order: int) -> list:
     """``exp``: ``y' = y x'`` (``y0`` may be any ``c exp(x_0)``: the series scales)."""
     jx = _scaled(x, order)
+    nz = _nonzero(jx, order)
     y = [y0]
     for k in range(1, order + 1):
-        y.append(_times(_sum(jx[j] * y[k - j] for j in range(1, k + 1)), 1.0 / k))
+        y.append(_convolved(jx, nz, y, k, 1.0 / k))
     return y
 
 
 def log_series(x: list, y0, order: int) -> list:
-    """``log``: ``x y' = x'``, so ``y_k = (x_k - sum_{j=1}^{k-1} j y_j x_{k-j} / k) / x_0``."""
+    """``log``: ``x y' = x'``, so ``y_k = (x_k - sum_{i=1}^{k-1} (k - i) x_i y_{k-i} / k) /
+    x_0``."""
     y = [y0]
+    nz = _nonzero(x, order)
     for k in range(1, order + 1):
-        acc = x[k]
-        if k > 1:
-            acc = acc - _sum(j * y[j] * x[k - j] for j in range(1, k)) * (1.0 / k)
-        y.append(acc / x[0])
+        acc = total([x[k]] + [mul(scale(x[i], (i - k) / k), y[k - i]) for i in nz if i < k])
+        y.append(div(acc, x[0]))
     return y
 
 
@@ -113,8 +141,8 @@ def sqrt_series(x: list, y0, order: int) -> list:
     for k in range(1, order + 1):
         acc = x[k]
         if k > 1:
-            acc = acc - _sum(y[j] * y[k - j] for j in range(1, k))
-        y.append(acc / two_y0)
+            acc = sub(acc, _symmetric(y, k, 1))
+        y.append(div(acc, two_y0))
     return y
 
 
@@ -123,9 +151,10 @@ def pow_series(x: list, a, y0, order: int) -> list:
     ``k x_0 y_k = sum_{j=1}^k ((a + 1) j - k) x_j y_{k-j}`` (needs ``x_0 != 0``)."""
     y = [y0]
     a1 = a + 1.0
+    nz = _nonzero(x, order)
     for k in range(1, order + 1):
-        acc = _sum((a1 * j - k) * x[j] * y[k - j] for j in range(1, k + 1))
-        y.append(acc / (k * x[0]))
+        acc = total(mul(scale(x[j], a1 * j - k), y[k - j]) for j in nz if j <= k)
+        y.append(div(acc, k * x[0]))
     return y
 
 
@@ -147,10 +176,11 @@ def sin_cos_series(x: list, s0, c0, order: int, sign: float = -1.0) -> tuple[lis
     """``sin`` and ``cos`` together (``s' = c x'``, ``c' = -s x'``); with ``sign = 1``,
     ``sinh`` and ``cosh``."""
     jx = _scaled(x, order)
+    nz = _nonzero(jx, order)
     s, c = [s0], [c0]
     for k in range(1, order + 1):
-        s.append(_times(_sum(jx[j] * c[k - j] for j in range(1, k + 1)), 1.0 / k))
-        c.append(_sum(jx[j] * s[k - j] for j in range(1, k + 1)) * (sign / k))
+        s.append(_convolved(jx, nz, c, k, 1.0 / k))
+        c.append(_convolved(jx, nz, s, k, sign / k))
     return s, c
 
 
@@ -158,21 +188,22 @@ def _tan_like(x: list, y0, order: int, sign: float) -> list:
     """``y' = (1 + sign y^2) x'``: ``tan`` (``sign = 1``), ``tanh`` (``-1``), with
     ``w = 1 + sign y^2`` built alongside ``y``."""
     jx = _scaled(x, order)
+    nz = _nonzero(jx, order)
     y, w = [y0], [1.0 + sign * (y0 * y0)]
     for k in range(1, order + 1):
-        y.append(_times(_sum(jx[j] * w[k - j] for j in range(1, k + 1)), 1.0 / k))
+        y.append(_convolved(jx, nz, w, k, 1.0 / k))
         if k < order:
-            w.append(sign * _sum(y[i] * y[k - i] for i in range(k + 1)))
+            w.append(scale(_symmetric(y, k), sign))
     return y
 
 
 def _square(x: list, order: int) -> list:
-    return mul_series(x, x, x[0] * x[0], order)
+    return [x[0] * x[0]] + [_symmetric(x, k) for k in range(1, order + 1)]
 
 
 def _derivative_along(x: list, order: int) -> list:
     """The series of ``x'(t)``, to order ``order``: ``(j + 1) x_{j+1}``."""
-    return [(j + 1) * x[j + 1] for j in range(order + 1)]
+    return [scale(x[j + 1], j + 1) for j in range(order + 1)]
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -210,36 +241,36 @@ def _inverse_sqrt_of(sign_one: float, sign_sq: float) -> Callable:
 
     def g(x, order):
         sq = _square(x, order)
-        u = [sign_one + sign_sq * sq[0]] + [sign_sq * c for c in sq[1:]]
+        u = [sign_one + sign_sq * sq[0]] + [scale(c, sign_sq) for c in sq[1:]]
         return pow_series(u, -0.5, bind(_P["pow"], u[0], -0.5), order)
 
     return g
 
 
-def _inverse_of(sign_one: float, sign_sq: float, scale: float = 1.0) -> Callable:
-    """``scale / (sign_one + sign_sq x^2)``: the derivatives of ``arctan``, ``arctanh``."""
+def _inverse_of(sign_one: float, sign_sq: float) -> Callable:
+    """``1 / (sign_one + sign_sq x^2)``: the derivatives of ``arctan``, ``arctanh``."""
 
     def g(x, order):
         sq = _square(x, order)
-        u = [sign_one + sign_sq * sq[0]] + [sign_sq * c for c in sq[1:]]
-        return div_series(_const(scale, order), u, scale / u[0], order)
+        u = [sign_one + sign_sq * sq[0]] + [scale(c, sign_sq) for c in sq[1:]]
+        return div_series(_const(1.0, order), u, 1.0 / u[0], order)
 
     return g
 
 
-def _gaussian(scale: float) -> Callable:
-    """``scale exp(-x^2)``: the derivatives of ``erf``, ``erfc``."""
+def _gaussian(factor: float) -> Callable:
+    """``factor exp(-x^2)``: the derivatives of ``erf``, ``erfc``."""
 
     def g(x, order):
         sq = _square(x, order)
-        v = [-c for c in sq]
-        return exp_series(v, scale * bind(_P["exp"], v[0]), order)
+        v = [neg(c) for c in sq]
+        return exp_series(v, factor * bind(_P["exp"], v[0]), order)
 
     return g
 
 
 def _negated(g: Callable) -> Callable:
-    return lambda x, order: [-c for c in g(x, order)]
+    return lambda x, order: [neg(c) for c in g(x, order)]
 
 
 def _sin_rule(primals, series, order):
@@ -292,10 +323,11 @@ def _bilinear(prim: Primitive) -> Callable:
 
 def _bilinear_coefficients(product, primals, series, order, y0) -> list:
     a, b = series
+    times = _zero_aware(product)
     if a is None:
-        return [y0] + [product(primals[0], b[k]) for k in range(1, order + 1)]
+        return [y0] + [times(primals[0], b[k]) for k in range(1, order + 1)]
     if b is None:
-        return [y0] + [product(a[k], primals[1]) for k in range(1, order + 1)]
+        return [y0] + [times(a[k], primals[1]) for k in range(1, order + 1)]
     return mul_series(a, b, y0, order, product)
 
 
@@ -303,7 +335,7 @@ def _div_rule(primals, series, order):
     a, b = series
     y0 = bind(_P["div"], *primals)
     if b is None:
-        return [y0] + [a[k] / primals[1] for k in range(1, order + 1)]
+        return [y0] + [div(a[k], primals[1]) for k in range(1, order + 1)]
     return div_series(_series_or_const(a, primals[0], order), b, y0, order)
 
 
@@ -331,7 +363,7 @@ def _pow_rule(primals, series, order):
         return pow_series(x, a0, y0, order)
     log_x = bind(_P["log"], x0)
     if x is None:
-        return exp_series([a0 * log_x] + [c * log_x for c in a[1:]], y0, order)
+        return exp_series([a0 * log_x] + [mul(c, log_x) for c in a[1:]], y0, order)
     exponent = mul_series(a, log_series(x, log_x, order), a0 * log_x, order)
     return exp_series(exponent, y0, order)
 
@@ -345,16 +377,17 @@ def _arctan2_rule(primals, series, order):
     m = order - 1
     x_dy = mul_series(x, _derivative_along(y, m), None, m)
     y_dx = mul_series(y, _derivative_along(x, m), None, m)
-    num = [x[0] * y[1] - y[0] * x[1]] + [p - q for p, q in zip(x_dy[1:], y_dx[1:])]
-    h = [p + q for p, q in zip(_square(x, m), _square(y, m))]
-    u = div_series(num, h, num[0] / h[0], m)
-    return [y0] + [u[k - 1] * (1.0 / k) for k in range(1, order + 1)]
+    num = [sub(mul(x[0], y[1]), mul(y[0], x[1]))]
+    num += [sub(p, q) for p, q in zip(x_dy[1:], y_dx[1:])]
+    h = [add(p, q) for p, q in zip(_square(x, m), _square(y, m))]
+    u = div_series(num, h, div(num[0], h[0]), m)
+    return [y0] + [scale(u[k - 1], 1.0 / k) for k in range(1, order + 1)]
 
 
 def _hypot_rule(primals, series, order):
     y0 = bind(_P["hypot"], *primals)
     x, y = (_series_or_const(s, p, order) for s, p in zip(series, primals))
-    h = [p + q for p, q in zip(_square(x, order), _square(y, order))]
+    h = [add(p, q) for p, q in zip(_square(x, order), _square(y, order))]
     return sqrt_series(h, y0, order)
 
 
@@ -369,11 +402,18 @@ def _linear(prim: Primitive) -> Callable:
         if type(rules) is tuple:
             moving = [(i, s) for i, s in enumerate(series) if s is not None and i < len(rules)]
             for k in range(1, order + 1):
-                out.append(_sum(rules[i](s[k], ans, *primals, **params) for i, s in moving))
+                out.append(
+                    total(
+                        rules[i](s[k], ans, *primals, **params)
+                        for i, s in moving
+                        if s[k] is not ZERO
+                    )
+                )
         else:
             for k in range(1, order + 1):
-                tangents = [None if s is None else s[k] for s in series]
-                out.append(rules(tangents, ans, *primals, **params))
+                tangents = [None if s is None or s[k] is ZERO else s[k] for s in series]
+                moved = any(t is not None for t in tangents)
+                out.append(rules(tangents, ans, *primals, **params) if moved else ZERO)
         return out
 
     return rule
@@ -384,9 +424,10 @@ def _abs_rule(primals, series, order):
     if primals[0].dtype.kind != "c":
         return _real_abs(primals, series, order)
     z = series[0]
-    w = mul_series(z, [bind(_P["conj"], c) for c in z], None, order)
+    w = mul_series(z, [linear(partial(bind, _P["conj"]), c) for c in z], None, order)
     y0 = bind(_P["abs"], primals[0])
-    return sqrt_series([y0 * y0] + [bind(_P["real"], c) for c in w[1:]], y0, order)
+    real = partial(bind, _P["real"])
+    return sqrt_series([y0 * y0] + [linear(real, c) for c in w[1:]], y0, order)
 
 
 for _name, _series_of in [
