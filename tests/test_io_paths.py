@@ -532,8 +532,20 @@ OPTIMISERS = {
 
 
 @pytest.mark.parametrize("opt_name", sorted(OPTIMISERS))
-@pytest.mark.parametrize("jitted", [False, True], ids=["eager", "jit"])
-def test_resume_is_bit_identical(tmp_path, opt_name, jitted):
+@pytest.mark.parametrize("mode", ["eager", "jit-off", "jit-force"])
+def test_resume_is_bit_identical(tmp_path, opt_name, mode):
+    # jit on one tier for the whole run (docs/jit.md, "Reproducible runs"): the NumPy replay
+    # ("off"), or numba's kernels from the first call ("force", the replay without numba)
+    jitted = mode != "eager"
+    old = fgrad.config.fgrad_fuse
+    fgrad.config.update("fgrad_fuse", mode.removeprefix("jit-") if jitted else old)
+    try:
+        _resume_and_compare(tmp_path, opt_name, jitted)
+    finally:
+        fgrad.config.update("fgrad_fuse", old)
+
+
+def _resume_and_compare(tmp_path, opt_name, jitted):
     opt = OPTIMISERS[opt_name]()
     batches = _problem()
 
