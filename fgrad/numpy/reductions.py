@@ -139,8 +139,8 @@ def std(
     check_no_out(out, "std")
     v = var(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction)
     positive = v > 0
-    # elsewhere v itself: 0 (with v's derivative, 0 there) or a NaN variance kept NaN
-    return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), v))
+    elsewhere = ew.select(v == 0, 0.0, v)  # 0 with no derivative, or a NaN variance kept
+    return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), elsewhere))
 
 
 def _masked_mean(a, axes, where, keepdims: bool):
