@@ -153,3 +153,12 @@ def test_std_of_a_nan_variance_is_nan_and_of_equal_entries_zero_with_zero_deriva
     assert got[1] == 0.0
     g = fgrad.grad(lambda r: np.std(r))(x[1])
     np.testing.assert_array_equal(g, np.zeros(3))
+
+
+@pytest.mark.parametrize("fn, initial", [("sum", 2.5), ("max", 7.5), ("min", -0.5), ("prod", 2.0)])
+def test_initial_is_cast_to_the_arrays_dtype_as_in_numpy(fn, initial):
+    ints = np.arange(1, 7).reshape(2, 3)
+    want = getattr(np, fn)(ints, axis=1, initial=initial)
+    got = getattr(fnp, fn)(ints, axis=1, initial=initial)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)

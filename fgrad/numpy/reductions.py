@@ -42,7 +42,12 @@ def _masked(a, where, fill):
     reduction's identity (the mask broadcasts against ``a``, as in NumPy)."""
     if where is None or where is True:
         return a
-    return select_where(where, a, astype(as_array(fill), a.dtype))
+    return select_where(where, a, _as_dtype(fill, a.dtype))
+
+
+def _as_dtype(value, dtype):
+    """``initial`` or a fill value in the reduced array's dtype, as NumPy casts it."""
+    return astype(as_array(value), dtype)
 
 
 def _mask_count(a, axes, where, keepdims: bool):
@@ -70,7 +75,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None
     if dtype is not None:
         a = astype(a, dtype)
     res = reduce_sum(_masked(a, where, 0), normalize_axes(axis, a.ndim, "sum"), keepdims)
-    return res if initial is None else res + initial
+    return res if initial is None else res + _as_dtype(initial, res.dtype)
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims: bool = False, *, where=None):
@@ -160,7 +165,7 @@ def _extremum(reduce, pick, fn: str, a, axis, out, keepdims, initial, where):
             )
         a = _masked(a, where, initial)
     res = reduce(a, normalize_axes(axis, a.ndim, fn), keepdims)
-    return res if initial is None else pick(res, initial)
+    return res if initial is None else pick(res, _as_dtype(initial, res.dtype))
 
 
 def max(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None):  # noqa: A001 - NumPy's name
@@ -240,7 +245,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
             x = paired
         res = getitem(x, (Ellipsis, 0))
     if initial is not None:
-        res = res * initial
+        res = res * _as_dtype(initial, res.dtype)
     return numpy_scalar(_restore(res, a.shape, axes, keepdims))
 
 
