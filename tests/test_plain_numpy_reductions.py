@@ -162,3 +162,38 @@ def test_initial_is_cast_to_the_arrays_dtype_as_in_numpy(fn, initial):
     got = getattr(fnp, fn)(ints, axis=1, initial=initial)
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
+
+
+XN = np.where(M, X, np.nan)  # NaN where M is False
+KEEP = np.array([[True, True, False, True], [True, True, True, True], [False, True, True, True]])
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+@pytest.mark.parametrize(
+    "fn, kwargs",
+    [
+        ("nanmax", {"initial": -3.0, "where": KEEP}),
+        ("nanmin", {"initial": 3.0, "where": KEEP}),
+        ("nanmax", {"initial": 0.5}),
+        ("nanmax", {}),
+        ("nanmin", {}),
+        ("nanmean", {}),
+        ("nanmean", {"where": KEEP}),
+        ("nanvar", {"correction": 1}),
+        ("nanstd", {"correction": 1}),
+    ],
+)
+def test_nan_reductions_masks_and_correction_match_numpy(fn, kwargs, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's empty-slice warnings
+        want = getattr(np, fn)(XN, axis=axis, **({"ddof": 1} if "correction" in kwargs else kwargs))
+        got = getattr(fnp, fn)(XN, axis=axis, **kwargs)
+        traced = fgrad.jit(lambda x: getattr(np, fn)(x, axis=axis, **kwargs))(XN)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    np.testing.assert_allclose(traced, want, rtol=1e-13)
+
+
+def test_nanmean_with_a_mask_differentiates_the_kept_non_nan_entries():
+    g = fgrad.grad(lambda x: np.sum(np.nanmean(x, axis=1, where=KEEP)))(XN)
+    kept = M & KEEP
+    np.testing.assert_allclose(g, kept / kept.sum(axis=1, keepdims=True), rtol=1e-15)

@@ -21,7 +21,7 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 #: NumPy parameters fgrad.numpy does not take yet (a call passing them raises TypeError,
 #: never a wrong answer). ``like`` is NumPy's creation-dispatch hook; ``weights`` of the
-#: quantiles and the nan-reductions' ``where``/``initial``/``mean`` are not implemented.
+#: quantiles and ``nanvar``/``nanstd``'s ``where``/``mean`` are not implemented.
 KNOWN_MISSING = {
     "numpy.arange": {"start_or_stop", "stop", "step"},  # fgrad takes *args, as NumPy does
     "numpy.array": {"order", "subok", "ndmax", "like"},
@@ -31,11 +31,8 @@ KNOWN_MISSING = {
     "numpy.ascontiguousarray": {"like"},
     "numpy.asfortranarray": {"like"},
     "numpy.require": {"like"},
-    "numpy.nanmax": {"initial", "where"},
-    "numpy.nanmin": {"initial", "where"},
-    "numpy.nanmean": {"where"},
-    "numpy.nanstd": {"where", "mean", "correction"},
-    "numpy.nanvar": {"where", "mean", "correction"},
+    "numpy.nanstd": {"where", "mean"},
+    "numpy.nanvar": {"where", "mean"},
     "numpy.percentile": {"weights"},
     "numpy.quantile": {"weights"},
     "numpy.nanpercentile": {"weights"},

@@ -21,7 +21,7 @@ from fgrad.numpy.manipulation import (
     reshape,
     transpose,
 )
-from fgrad.numpy.ufuncs import floor, isnan, maximum, minimum
+from fgrad.numpy.ufuncs import floor, isnan, logical_and, maximum, minimum
 from fgrad.numpy.ufuncs import where as select_where
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives import reductions as red
@@ -369,19 +369,15 @@ def nansum(
     return sum(_nan_zeroed(a)[0], axis, dtype, out, keepdims, initial, where)
 
 
-def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
-    """Mean ignoring NaN (``numpy.nanmean``); all-NaN slices give NaN."""
+def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False, *, where=None):
+    """Mean ignoring NaN (``numpy.nanmean``) of the entries ``where`` keeps; all-NaN slices
+    give NaN."""
     check_no_out(out, "nanmean")
     z, nan = _nan_zeroed(a)
-    if nan is None:
-        return mean(z, axis, dtype, keepdims=keepdims)
-    if dtype is not None:
-        z = astype(z, dtype)
-    cnt = sum(astype(~nan, np.intp), axis, keepdims=keepdims)
-    if z.dtype.kind in "fc":  # count in the data's precision, as NumPy does
-        cnt = astype(as_array(cnt), z.dtype)
+    if nan is not None:
+        where = ~nan if where is None or where is True else logical_and(~nan, where)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sum(z, axis, keepdims=keepdims) / cnt
+        return mean(z, axis, dtype, keepdims=keepdims, where=where)
 
 
 def _quantile(a, q, axis, keepdims, fn, method):
