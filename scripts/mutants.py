@@ -155,7 +155,7 @@ MUTANTS: list[Mutant] = [
            "return uf.sqrt(uf.where(positive, x, 1.0))",
            ("tests/test_where_trap.py", "tests/test_linalg.py", EDGE)),
     Mutant("std_outer_select", "edge values",
-           "return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))",
+           "return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), elsewhere))",
            "return numpy_scalar(sqrt(ew.select(positive, v, 1.0)))",
            ("tests/test_where_trap.py", "tests/test_numpy_shapes_reductions.py", EDGE)),
     Mutant("nanstd_all_nan", "edge values",

@@ -50,23 +50,6 @@ def _comparison(prim):
     return op
 
 
-def _refusing_out(fn):
-    """A method that accepts NumPy's ``out=None`` (``numpy.sum(tracer)`` passes it) and
-    refuses any other ``out``: traced arrays cannot be written into."""
-
-    def method(self, *args, out=None, **kwargs):
-        if out is not None:
-            raise TypeError(
-                f"{fn.__name__}(out=...) is not supported on traced arrays, which are "
-                "immutable; use the return value instead"
-            )
-        return fn(self, *args, **kwargs)
-
-    method.__name__ = fn.__name__
-    method.__doc__ = fn.__doc__
-    return method
-
-
 def _shape_args(args):
     """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both mean shape (2, 3)."""
     return args[0] if len(args) == 1 and not isinstance(args[0], PYTHON_SCALARS) else args
@@ -146,14 +129,14 @@ _METHODS = {
     "squeeze": man.squeeze,
     "ravel": man.ravel,
     "flatten": man.ravel,
-    "sum": _refusing_out(reductions.sum),
-    "mean": _refusing_out(reductions.mean),
-    "var": _refusing_out(reductions.var),
-    "std": _refusing_out(reductions.std),
-    "max": _refusing_out(reductions.max),
-    "min": _refusing_out(reductions.min),
-    "argmax": _refusing_out(reductions.argmax),
-    "argmin": _refusing_out(reductions.argmin),
+    "sum": reductions.sum,
+    "mean": reductions.mean,
+    "var": reductions.var,
+    "std": reductions.std,
+    "max": reductions.max,
+    "min": reductions.min,
+    "argmax": reductions.argmax,
+    "argmin": reductions.argmin,
     "prod": reductions.prod,
     "cumsum": reductions.cumsum,
     "cumprod": reductions.cumprod,

@@ -38,9 +38,9 @@ def append(arr, values, axis=None):
     return concatenate([arr, values], axis=axis)
 
 
-def concat(arrays, /, *, axis=0):
+def concat(arrays, /, axis=0, out=None, *, dtype=None, casting: str = "same_kind"):
     """NumPy 2's name for :func:`concatenate`."""
-    return concatenate(arrays, axis=axis)
+    return concatenate(arrays, axis, out, dtype=dtype, casting=casting)
 
 
 def permute_dims(a, /, axes=None):

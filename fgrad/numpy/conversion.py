@@ -46,8 +46,10 @@ def _stack_nested(obj):
     return rows[0] if len(rows) == 1 else concatenate(rows, 0)
 
 
-def astype(x, dtype):
-    """``x`` converted to ``dtype``; conversion to integers or bool carries no derivative."""
+def astype(x, dtype, /, *, copy: bool = True, device=None):
+    """``x`` converted to ``dtype``; conversion to integers or bool carries no derivative.
+    ``copy`` and ``device`` (NumPy 2's ``numpy.astype``) are accepted: fgrad arrays are never
+    shared for writing, and stay on their device."""
     dtype = np.dtype(dtype)
     x = as_array(x)  # Python scalars, traced by jit or not, become (strongly typed) arrays
     if x.dtype == dtype:

@@ -44,7 +44,7 @@ def array_namespace(device, like):
     return backend.default_backend().xp
 
 
-def zeros(shape, dtype=float, *, device=None, like=None):
+def zeros(shape, dtype=float, order="C", *, device=None, like=None):
     """An array of zeros, on ``device`` (default: the current transform's inputs' device)."""
     try:
         return array_namespace(device, like).zeros(shape, dtype)
@@ -53,7 +53,7 @@ def zeros(shape, dtype=float, *, device=None, like=None):
         raise
 
 
-def ones(shape, dtype=float, *, device=None, like=None):
+def ones(shape, dtype=float, order="C", *, device=None, like=None):
     """An array of ones, on ``device`` (default: the current transform's inputs' device)."""
     try:
         return array_namespace(device, like).ones(shape, dtype)
@@ -62,7 +62,7 @@ def ones(shape, dtype=float, *, device=None, like=None):
         raise
 
 
-def empty(shape, dtype=float, *, device=None, like=None):
+def empty(shape, dtype=float, order="C", *, device=None, like=None):
     """An uninitialised array, on ``device`` (default: the current transform's device)."""
     try:
         return array_namespace(device, like).empty(shape, dtype)
@@ -71,7 +71,7 @@ def empty(shape, dtype=float, *, device=None, like=None):
         raise
 
 
-def full(shape, fill_value, dtype=None, *, device=None, like=None):
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
     """An array filled with ``fill_value``; a traced fill value gives a traced array."""
     if isinstance(fill_value, Tracer):
         value = fill_value if dtype is None else astype(fill_value, dtype)
@@ -106,25 +106,29 @@ def _like_shape_dtype(a, dtype, shape):
     return (a.shape if shape is None else shape), (a.dtype if dtype is None else dtype)
 
 
-def zeros_like(a, dtype=None, shape=None):
+# ``order`` and ``subok`` are NumPy's memory layout and subclass choices: accepted, and
+# without effect, since fgrad's arrays have neither.
+
+
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """Zeros with ``a``'s shape and dtype, on ``a``'s device (a constant, even for traced ``a``)."""
-    return zeros(*_like_shape_dtype(a, dtype, shape), like=a)
+    return zeros(*_like_shape_dtype(a, dtype, shape), device=device, like=a)
 
 
-def ones_like(a, dtype=None, shape=None):
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """Ones with ``a``'s shape and dtype, on ``a``'s device."""
-    return ones(*_like_shape_dtype(a, dtype, shape), like=a)
+    return ones(*_like_shape_dtype(a, dtype, shape), device=device, like=a)
 
 
-def empty_like(a, dtype=None, shape=None):
-    """An uninitialised array with ``a``'s shape and dtype, on ``a``'s device."""
-    return empty(*_like_shape_dtype(a, dtype, shape), like=a)
+def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """An uninitialised array with ``prototype``'s shape and dtype, on its device."""
+    return empty(*_like_shape_dtype(prototype, dtype, shape), device=device, like=prototype)
 
 
-def full_like(a, fill_value, dtype=None, shape=None):
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """``fill_value`` everywhere, with ``a``'s shape and dtype, on ``a``'s device."""
     shape, dtype = _like_shape_dtype(a, dtype, shape)
-    return full(shape, fill_value, dtype, like=a)
+    return full(shape, fill_value, dtype, device=device, like=a)
 
 
 def arange(*args, dtype=None, device=None, like=None):
@@ -136,7 +140,9 @@ def arange(*args, dtype=None, device=None, like=None):
         raise
 
 
-def eye(N: int, M: int | None = None, k: int = 0, dtype=float, *, device=None, like=None):
+def eye(
+    N: int, M: int | None = None, k: int = 0, dtype=float, order="C", *, device=None, like=None
+):
     """A 2-D array with ones on diagonal ``k``, on ``device``."""
     try:
         return array_namespace(device, like).eye(N, M, k, dtype)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.numpy import reductions as red
-from fgrad.numpy.conversion import as_array, asarray
+from fgrad.numpy.conversion import as_array, asarray, check_no_out
 from fgrad.numpy.creation import full
 from fgrad.numpy.manipulation import broadcast_to, concatenate, moveaxis, ravel, reshape
 from fgrad.numpy.ufuncs import remainder, where
@@ -149,13 +149,15 @@ def trapezoid(y, x=None, dx: float = 1.0, axis: int = -1):
     return red.sum(avg * widths, axis=axis)
 
 
-def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial: bool = False):
+def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial: bool = False):
     """NumPy 2's ``cumulative_sum``: ``cumsum`` with an optional leading 0."""
+    check_no_out(out, "cumulative_sum")
     return _cumulative(red.cumsum, 0, x, axis, dtype, include_initial)
 
 
-def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial: bool = False):
+def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial: bool = False):
     """NumPy 2's ``cumulative_prod``: ``cumprod`` with an optional leading 1."""
+    check_no_out(out, "cumulative_prod")
     return _cumulative(red.cumprod, 1, x, axis, dtype, include_initial)
 
 

@@ -167,7 +167,7 @@ def ifftshift(x, axes=None):
     return roll(x, [-(x.shape[a] // 2) for a in axes], axes)
 
 
-def fftfreq(n: int, d: float = 1.0, *, device=None):
+def fftfreq(n: int, d: float = 1.0, device=None):
     """Sample frequencies of :func:`fft` (``numpy.fft.fftfreq``), on the current device."""
     return (
         backend.asarray(np.fft.fftfreq(n, d))
@@ -176,7 +176,7 @@ def fftfreq(n: int, d: float = 1.0, *, device=None):
     )
 
 
-def rfftfreq(n: int, d: float = 1.0, *, device=None):
+def rfftfreq(n: int, d: float = 1.0, device=None):
     """Sample frequencies of :func:`rfft` (``numpy.fft.rfftfreq``), on the current device."""
     return (
         backend.asarray(np.fft.rfftfreq(n, d))

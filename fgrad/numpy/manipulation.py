@@ -7,7 +7,7 @@ import operator
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.numpy.conversion import as_array, astype, host_index, normalize_axes
+from fgrad.numpy.conversion import as_array, astype, check_no_out, host_index, normalize_axes
 from fgrad.numpy.creation import full, zeros
 from fgrad.numpy.ufuncs import isinf, isnan, where
 from fgrad.primitives import structural as sh
@@ -32,7 +32,7 @@ def _resolve_shape(shape, size: int, fn: str) -> tuple[int, ...]:
     return shape
 
 
-def reshape(a, shape=None, order: str = "C", *, newshape=None):
+def reshape(a, shape=None, order: str = "C", *, newshape=None, copy: bool | None = None):
     """Give ``a`` a new shape without changing its data; one dimension may be -1."""
     if order != "C":
         raise NotImplementedError("reshape: only order='C' is supported")
@@ -42,9 +42,12 @@ def reshape(a, shape=None, order: str = "C", *, newshape=None):
     return a if shape == a.shape else sh.reshape(a, shape)
 
 
-def ravel(a):
-    """The array flattened to one dimension."""
+def ravel(a, order: str = "C"):
+    """The array flattened to one dimension, in row-major order (``order="F"``: column-major;
+    "A" and "K" read as "C", fgrad arrays having no memory layout)."""
     a = as_array(a)
+    if order == "F":
+        a = transpose(a)
     return reshape(a, (a.size,))
 
 
@@ -108,16 +111,35 @@ def expand_dims(a, axis):
     return reshape(a, shape)
 
 
-def broadcast_to(array, shape):
+def broadcast_to(array, shape, subok: bool = False):
     """Broadcast ``array`` to ``shape`` (a read-only view on plain NumPy arrays)."""
     a = as_array(array)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return a if a.shape == shape else sh.broadcast_to(a, shape)
 
 
-def concatenate(arrays, axis=0):
-    """Join arrays along an existing axis (``axis=None`` flattens them first)."""
+def _cast_all(arrays, dtype, casting: str, fn: str) -> list:
+    """The arrays cast to ``dtype`` (NumPy's ``dtype=``/``casting=`` of the joining
+    functions); a cast the ``casting`` rule forbids raises, as in NumPy."""
     arrays = [as_array(a) for a in arrays]
+    if dtype is None:
+        return arrays
+    dtype = np.dtype(dtype)
+    for a in arrays:
+        if not np.can_cast(a.dtype, dtype, casting):
+            raise TypeError(
+                f"{fn}: cannot cast an array of dtype {a.dtype} to {dtype} under "
+                f"casting={casting!r}; pass a wider casting rule (casting='unsafe') or "
+                "convert the array first with .astype"
+            )
+    return [astype(a, dtype) for a in arrays]
+
+
+def concatenate(arrays, axis=0, out=None, *, dtype=None, casting: str = "same_kind"):
+    """Join arrays along an existing axis (``axis=None`` flattens them first), cast to
+    ``dtype`` if given."""
+    check_no_out(out, "concatenate")
+    arrays = _cast_all(arrays, dtype, casting, "concatenate")
     if not arrays:
         raise ValueError("need at least one array to concatenate")
     if axis is None:
@@ -128,9 +150,10 @@ def concatenate(arrays, axis=0):
     return arrays[0] if len(arrays) == 1 else concatenate_primitive(arrays, axis)
 
 
-def stack(arrays, axis: int = 0):
-    """Join arrays of equal shape along a new axis."""
-    arrays = [as_array(a) for a in arrays]
+def stack(arrays, axis: int = 0, out=None, *, dtype=None, casting: str = "same_kind"):
+    """Join arrays of equal shape along a new axis, cast to ``dtype`` if given."""
+    check_no_out(out, "stack")
+    arrays = _cast_all(arrays, dtype, casting, "stack")
     if not arrays:
         raise ValueError("need at least one array to stack")
     shapes = {a.shape for a in arrays}
@@ -177,27 +200,25 @@ def atleast_3d(*arys):
     return res[0] if len(res) == 1 else tuple(res)
 
 
-def broadcast_arrays(*args):
+def broadcast_arrays(*args, subok: bool = False):
     """The arguments broadcast against each other (``numpy.broadcast_arrays``)."""
     args = [as_array(a) for a in args]
     shape = tuple(np.broadcast_shapes(*[a.shape for a in args]))
     return tuple(broadcast_to(a, shape) for a in args)
 
 
-def hstack(tup, *, dtype=None):
+def hstack(tup, *, dtype=None, casting: str = "same_kind"):
     """Join along the second axis (the first for 1-D arrays)."""
     arrs = atleast_1d(*tup)
     arrs = [arrs] if not isinstance(arrs, tuple) else list(arrs)
-    out = concatenate(arrs, axis=0 if arrs[0].ndim == 1 else 1)
-    return out if dtype is None else astype(out, dtype)
+    return concatenate(arrs, axis=0 if arrs[0].ndim == 1 else 1, dtype=dtype, casting=casting)
 
 
-def vstack(tup, *, dtype=None):
+def vstack(tup, *, dtype=None, casting: str = "same_kind"):
     """Join along the first axis; 1-D arrays become rows."""
     arrs = atleast_2d(*tup)
     arrs = [arrs] if not isinstance(arrs, tuple) else list(arrs)
-    out = concatenate(arrs, axis=0)
-    return out if dtype is None else astype(out, dtype)
+    return concatenate(arrs, axis=0, dtype=dtype, casting=casting)
 
 
 row_stack = vstack

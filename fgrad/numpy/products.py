@@ -6,7 +6,7 @@ import numpy as np
 
 from fgrad.numpy import reductions as red
 from fgrad.numpy.complex_numbers import conjugate
-from fgrad.numpy.conversion import as_array, normalize_axes
+from fgrad.numpy.conversion import as_array, check_no_out, normalize_axes
 from fgrad.numpy.manipulation import (
     broadcast_arrays,
     broadcast_to,
@@ -51,8 +51,9 @@ def _broadcast_batch(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...
         ) from None
 
 
-def dot(a, b):
+def dot(a, b, out=None):
     """``numpy.dot``: a sum product over the last axis of ``a`` and the second-to-last of ``b``."""
+    check_no_out(out, "dot")
     a, b = as_array(a), as_array(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
@@ -75,8 +76,9 @@ def vdot(a, b):
     return inner(a, ravel(b))
 
 
-def outer(a, b):
+def outer(a, b, out=None):
     """Outer product of the flattened arrays: ``out[i, j] = a[i] * b[j]``."""
+    check_no_out(out, "outer")
     a, b = ravel(a), ravel(b)
     return reshape(a, (a.shape[0], 1)) * reshape(b, (1, b.shape[0]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import operator
 
 import numpy as np
@@ -20,7 +21,8 @@ from fgrad.numpy.manipulation import (
     reshape,
     transpose,
 )
-from fgrad.numpy.ufuncs import floor, isnan, minimum, where
+from fgrad.numpy.ufuncs import floor, isnan, logical_and, maximum, minimum
+from fgrad.numpy.ufuncs import where as select_where
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives import reductions as red
 from fgrad.primitives.elementwise import sqrt
@@ -35,62 +37,147 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     return n
 
 
-def sum(a, axis=None, dtype=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
-    """Sum over ``axis`` (``numpy.sum``)."""
+def _masked(a, where, fill):
+    """``a`` with the entries NumPy's ``where=`` mask leaves out replaced by ``fill``, the
+    reduction's identity (the mask broadcasts against ``a``, as in NumPy)."""
+    if where is None or where is True:
+        return a
+    return select_where(where, a, _as_dtype(fill, a.dtype))
+
+
+def _as_dtype(value, dtype):
+    """``initial`` or a fill value in the reduced array's dtype, as NumPy casts it."""
+    return astype(as_array(value), dtype)
+
+
+def _mask_count(a, axes, where, keepdims: bool):
+    """How many entries a ``where=`` mask keeps in each reduced slice (a Python int when
+    there is no mask)."""
+    if where is None or where is True:
+        return _count(a.shape, axes)
+    kept = astype(broadcast_to(where, a.shape), np.intp)
+    return reduce_sum(kept, axes, keepdims)
+
+
+def _per_count(total, count):
+    """``total / count``, the count (an int, or per slice under a mask) in the total's
+    precision, as NumPy divides; a count of 0 or less gives NaN or inf, as in NumPy."""
+    if isinstance(count, int):
+        return total / count
+    real = np.finfo(total.dtype).dtype if total.dtype.kind in "fc" else np.dtype(np.float64)
+    return total / astype(count, real)
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None):  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (``numpy.sum``), of the entries ``where`` keeps, plus ``initial``."""
+    check_no_out(out, "sum")
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
-    return reduce_sum(a, normalize_axes(axis, a.ndim, "sum"), keepdims)
+    res = reduce_sum(_masked(a, where, 0), normalize_axes(axis, a.ndim, "sum"), keepdims)
+    return res if initial is None else res + _as_dtype(initial, res.dtype)
 
 
-def mean(a, axis=None, dtype=None, keepdims: bool = False):
-    """Arithmetic mean over ``axis`` (``numpy.mean``); integers average in float64."""
+def mean(a, axis=None, dtype=None, out=None, keepdims: bool = False, *, where=None):
+    """Arithmetic mean over ``axis`` (``numpy.mean``) of the entries ``where`` keeps;
+    integers average in float64."""
+    check_no_out(out, "mean")
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
     axes = normalize_axes(axis, a.ndim, "mean")
-    return reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
+    return _masked_mean(a, axes, where, keepdims)
 
 
-def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False, *, correction=None):
-    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (``numpy.var``);
-    ``correction`` is the array API's name for ``ddof``."""
+def var(
+    a,
+    axis=None,
+    dtype=None,
+    out=None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    where=None,
+    mean=None,  # noqa: A002 - NumPy's name (a precomputed mean)
+    correction=None,
+):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (``numpy.var``), of the
+    entries ``where`` keeps; ``mean`` is a precomputed mean with ``keepdims=True``, and
+    ``correction`` the array API's name for ``ddof``."""
+    check_no_out(out, "var")
     ddof = ddof if correction is None else correction
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
     axes = normalize_axes(axis, a.ndim, "var")
-    centred = a - mean(a, axes, keepdims=True)
+    if mean is None:
+        mean = _masked_mean(a, axes, where, True)
+    centred = a - mean
     if centred.dtype.kind == "c":  # NumPy: the mean of |x - mean|^2, a real number
         re, im = ew.real(centred), ew.imag(centred)
         squares = re * re + im * im
     else:
         squares = centred * centred
-    return reduce_sum(squares, axes, keepdims) / (_count(a.shape, axes) - ddof)
+    n = _mask_count(a, axes, where, keepdims)
+    dof = builtins.max(n - ddof, 0) if isinstance(n, int) else maximum(n - ddof, 0)
+    return _per_count(reduce_sum(_masked(squares, where, 0), axes, keepdims), dof)
 
 
-def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False, *, correction=None):
-    """Standard deviation over ``axis`` (``numpy.std``).
+def std(
+    a,
+    axis=None,
+    dtype=None,
+    out=None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    where=None,
+    mean=None,  # noqa: A002 - NumPy's name (a precomputed mean)
+    correction=None,
+):
+    """Standard deviation over ``axis`` (``numpy.std``), arguments as :func:`var`.
 
     Where the variance is 0 (one element, or all equal) the derivative is taken
     as 0 instead of the NaN of ``sqrt``'s derivative at 0: exact for a single
     element, and a subgradient at the kink otherwise.
     """
-    v = var(a, axis, dtype, ddof, keepdims, correction=correction)
+    check_no_out(out, "std")
+    v = var(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction)
     positive = v > 0
-    return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), 0.0))
+    elsewhere = ew.select(v == 0, 0.0, v)  # 0 with no derivative, or a NaN variance kept
+    return numpy_scalar(ew.select(positive, sqrt(ew.select(positive, v, 1.0)), elsewhere))
 
 
-def max(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
-    """Maximum over ``axis``; tied maxima share the derivative equally."""
+def _masked_mean(a, axes, where, keepdims: bool):
+    """The mean over ``axes`` of the entries ``where`` keeps."""
+    total = reduce_sum(_masked(a, where, 0), axes, keepdims)
+    return _per_count(total, _mask_count(a, axes, where, keepdims))
+
+
+def _extremum(reduce, pick, fn: str, a, axis, out, keepdims, initial, where):
+    check_no_out(out, fn)
     a = as_array(a)
-    return red.reduce_max(a, normalize_axes(axis, a.ndim, "max"), keepdims)
+    if where is not None and where is not True:
+        if initial is None:
+            raise ValueError(
+                f"{fn}: a where= mask needs initial=, the value of a slice the mask leaves "
+                f"empty ({fn} has no identity), as in numpy.{fn}"
+            )
+        a = _masked(a, where, initial)
+    res = reduce(a, normalize_axes(axis, a.ndim, fn), keepdims)
+    return res if initial is None else pick(res, _as_dtype(initial, res.dtype))
 
 
-def min(a, axis=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
-    """Minimum over ``axis``; tied minima share the derivative equally."""
-    a = as_array(a)
-    return red.reduce_min(a, normalize_axes(axis, a.ndim, "min"), keepdims)
+def max(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None):  # noqa: A001 - NumPy's name
+    """Maximum over ``axis`` (of the entries ``where`` keeps, and ``initial``); tied maxima
+    share the derivative equally."""
+    return _extremum(red.reduce_max, maximum, "max", a, axis, out, keepdims, initial, where)
+
+
+def min(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None):  # noqa: A001 - NumPy's name
+    """Minimum over ``axis`` (of the entries ``where`` keeps, and ``initial``); tied minima
+    share the derivative equally."""
+    return _extremum(red.reduce_min, minimum, "min", a, axis, out, keepdims, initial, where)
 
 
 amax = max
@@ -101,14 +188,16 @@ def _arg_axis(a, axis, fn: str) -> int | None:
     return None if axis is None else normalize_axes(axis, a.ndim, fn)[0]
 
 
-def argmax(a, axis=None, keepdims: bool = False):
+def argmax(a, axis=None, out=None, *, keepdims: bool = False):
     """Index of the maximum (``numpy.argmax``); an integer result with no derivative."""
+    check_no_out(out, "argmax")
     a = as_array(a)
     return bind(red.argmax_p, a, axis=_arg_axis(a, axis, "argmax"), keepdims=keepdims)
 
 
-def argmin(a, axis=None, keepdims: bool = False):
+def argmin(a, axis=None, out=None, *, keepdims: bool = False):
     """Index of the minimum (``numpy.argmin``); an integer result with no derivative."""
+    check_no_out(out, "argmin")
     a = as_array(a)
     return bind(red.argmin_p, a, axis=_arg_axis(a, axis, "argmin"), keepdims=keepdims)
 
@@ -136,13 +225,12 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
     the derivative with respect to one entry is the product of the others.
     """
     check_no_out(out, "prod")
-    if where is not None:
-        raise NotImplementedError("prod: 'where' is not supported")
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
     else:
         a = _scan_dtype(a, None)
+    a = _masked(a, where, 1)
     axes = normalize_axes(axis, a.ndim, "prod")
     x = _merge_last(a, axes)
     if x.shape[-1] == 0:
@@ -157,7 +245,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=Non
             x = paired
         res = getitem(x, (Ellipsis, 0))
     if initial is not None:
-        res = res * initial
+        res = res * _as_dtype(initial, res.dtype)
     return numpy_scalar(_restore(res, a.shape, axes, keepdims))
 
 
@@ -248,10 +336,10 @@ def count_nonzero(a, axis=None, *, keepdims: bool = False):
     return out
 
 
-def all(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+def all(a, axis=None, out=None, keepdims: bool = False, *, where=None):  # noqa: A001 - NumPy's name
     """Whether every entry over ``axis`` is non-zero (``numpy.all``); no derivative."""
     check_no_out(out, "all")
-    return _all_any(_nonzero_mask(a), axis, keepdims, "all")
+    return _all_any(_masked(_nonzero_mask(a), where, True), axis, keepdims, "all")
 
 
 def _all_any(m, axis, keepdims, fn):
@@ -260,10 +348,10 @@ def _all_any(m, axis, keepdims, fn):
     return (n == _count(m.shape, axes)) if fn == "all" else (n > 0)
 
 
-def any(a, axis=None, out=None, keepdims: bool = False):  # noqa: A001 - NumPy's name
+def any(a, axis=None, out=None, keepdims: bool = False, *, where=None):  # noqa: A001 - NumPy's name
     """Whether some entry over ``axis`` is non-zero (``numpy.any``); no derivative."""
     check_no_out(out, "any")
-    return _all_any(_nonzero_mask(a), axis, keepdims, "any")
+    return _all_any(_masked(_nonzero_mask(a), where, False), axis, keepdims, "any")
 
 
 def _nan_zeroed(a):
@@ -271,28 +359,25 @@ def _nan_zeroed(a):
     if a.dtype.kind not in "fc":
         return a, None
     nan = isnan(a)
-    return where(nan, 0, a), nan
+    return select_where(nan, 0, a), nan
 
 
-def nansum(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+def nansum(
+    a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None
+):
     """Sum treating NaN as zero (``numpy.nansum``); NaN entries get derivative 0."""
-    check_no_out(out, "nansum")
-    return sum(_nan_zeroed(a)[0], axis, dtype, keepdims=keepdims)
+    return sum(_nan_zeroed(a)[0], axis, dtype, out, keepdims, initial, where)
 
 
-def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False):
-    """Mean ignoring NaN (``numpy.nanmean``); all-NaN slices give NaN."""
+def nanmean(a, axis=None, dtype=None, out=None, keepdims: bool = False, *, where=None):
+    """Mean ignoring NaN (``numpy.nanmean``) of the entries ``where`` keeps; all-NaN slices
+    give NaN."""
     check_no_out(out, "nanmean")
     z, nan = _nan_zeroed(a)
-    if nan is None:
-        return mean(z, axis, dtype, keepdims=keepdims)
-    if dtype is not None:
-        z = astype(z, dtype)
-    cnt = sum(astype(~nan, np.intp), axis, keepdims=keepdims)
-    if z.dtype.kind in "fc":  # count in the data's precision, as NumPy does
-        cnt = astype(as_array(cnt), z.dtype)
+    if nan is not None:
+        where = ~nan if where is None or where is True else logical_and(~nan, where)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sum(z, axis, keepdims=keepdims) / cnt
+        return mean(z, axis, dtype, keepdims=keepdims, where=where)
 
 
 def _quantile(a, q, axis, keepdims, fn, method):
@@ -327,7 +412,7 @@ def _quantile(a, q, axis, keepdims, fn, method):
     tt = reshape(t, (-1,))
 
     diff = hi_v - lo_v
-    res = where(tt >= 0.5, hi_v - diff * (1 - tt), lo_v + diff * tt)
+    res = select_where(tt >= 0.5, hi_v - diff * (1 - tt), lo_v + diff * tt)
     # res: rest + (q.size,) -> q.shape + rest (+ keepdims ones)
     res = moveaxis(res, -1, 0)
     rest = res.shape[1:]

@@ -15,7 +15,7 @@ import numpy as np
 from fgrad.core.tracer import concrete, known_value
 from fgrad.numpy import reductions as red
 from fgrad.numpy.complex_numbers import imag, real
-from fgrad.numpy.conversion import as_array, astype, numpy_scalar
+from fgrad.numpy.conversion import as_array, astype, check_no_out, numpy_scalar
 from fgrad.numpy.indexing import sort, take, take_along_axis
 from fgrad.numpy.manipulation import (
     broadcast_to,
@@ -28,6 +28,7 @@ from fgrad.numpy.manipulation import (
 )
 from fgrad.numpy.products import matmul
 from fgrad.numpy.ufuncs import clip, floor, isnan, minimum, sqrt, where
+from fgrad.numpy.ufuncs import where as select_where  # where nanmax's where= shadows it
 
 
 def _filled(a, value):
@@ -48,24 +49,28 @@ def _all_nan_warning(nan, axis, fn):
         warnings.warn(f"All-NaN slice encountered in {fn}", RuntimeWarning, stacklevel=3)
 
 
-def nanmax(a, axis=None, out=None, keepdims: bool = False):
-    """Maximum ignoring NaN (``numpy.nanmax``); all-NaN slices give NaN."""
+def nanmax(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """Maximum ignoring NaN (``numpy.nanmax``) of the entries ``where`` keeps, and ``initial``;
+    all-NaN slices give NaN (``initial`` if given)."""
+    check_no_out(out, "nanmax")
     filled, nan = _filled(a, -np.inf)
-    out_ = red.max(filled, axis, keepdims=keepdims)
-    if nan is None:
+    out_ = red.max(filled, axis, keepdims=keepdims, initial=initial, where=where)
+    if nan is None or initial is not None:
         return out_
     _all_nan_warning(nan, axis, "nanmax")
-    return numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
+    return numpy_scalar(select_where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
 
 
-def nanmin(a, axis=None, out=None, keepdims: bool = False):
-    """Minimum ignoring NaN (``numpy.nanmin``); all-NaN slices give NaN."""
+def nanmin(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """Minimum ignoring NaN (``numpy.nanmin``) of the entries ``where`` keeps, and ``initial``;
+    all-NaN slices give NaN (``initial`` if given)."""
+    check_no_out(out, "nanmin")
     filled, nan = _filled(a, np.inf)
-    out_ = red.min(filled, axis, keepdims=keepdims)
-    if nan is None:
+    out_ = red.min(filled, axis, keepdims=keepdims, initial=initial, where=where)
+    if nan is None or initial is not None:
         return out_
     _all_nan_warning(nan, axis, "nanmin")
-    return numpy_scalar(where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
+    return numpy_scalar(select_where(red.all(nan, axis, keepdims=keepdims), np.nan, out_))
 
 
 def _nan_arg(pick, fill, a, axis, keepdims: bool):
@@ -75,35 +80,45 @@ def _nan_arg(pick, fill, a, axis, keepdims: bool):
     return pick(filled, axis, keepdims=keepdims)
 
 
-def nanargmax(a, axis=None, keepdims: bool = False):
+def nanargmax(a, axis=None, out=None, *, keepdims: bool = False):
     """Index of the maximum ignoring NaN (``numpy.nanargmax``). An all-NaN slice is an
     error where the values are known; under ``jit`` or ``vmap`` its index is 0."""
+    check_no_out(out, "nanargmax")
     return _nan_arg(red.argmax, -np.inf, a, axis, keepdims)
 
 
-def nanargmin(a, axis=None, keepdims: bool = False):
+def nanargmin(a, axis=None, out=None, *, keepdims: bool = False):
     """Index of the minimum ignoring NaN (``numpy.nanargmin``). An all-NaN slice is an
     error where the values are known; under ``jit`` or ``vmap`` its index is 0."""
+    check_no_out(out, "nanargmin")
     return _nan_arg(red.argmin, np.inf, a, axis, keepdims)
 
 
-def nanprod(a, axis=None, dtype=None, out=None, keepdims: bool = False):
+def nanprod(
+    a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None
+):
     """Product treating NaN as one (``numpy.nanprod``)."""
-    return red.prod(_filled(a, 1.0)[0], axis, dtype, keepdims=keepdims)
+    return red.prod(_filled(a, 1.0)[0], axis, dtype, out, keepdims, initial, where)
 
 
 def nancumsum(a, axis=None, dtype=None, out=None):
     """Cumulative sum treating NaN as zero (``numpy.nancumsum``)."""
+    check_no_out(out, "nancumsum")
     return red.cumsum(_filled(a, 0.0)[0], axis, dtype)
 
 
 def nancumprod(a, axis=None, dtype=None, out=None):
     """Cumulative product treating NaN as one (``numpy.nancumprod``)."""
+    check_no_out(out, "nancumprod")
     return red.cumprod(_filled(a, 1.0)[0], axis, dtype)
 
 
-def nanvar(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False):
-    """Variance ignoring NaN (``numpy.nanvar``)."""
+def nanvar(
+    a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False, *, correction=None
+):
+    """Variance ignoring NaN (``numpy.nanvar``); ``correction`` is the array API's ``ddof``."""
+    check_no_out(out, "nanvar")
+    ddof = ddof if correction is None else correction
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
@@ -123,9 +138,12 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = F
         return numpy_scalar(total / (count - ddof))
 
 
-def nanstd(a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False):
+def nanstd(
+    a, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False, *, correction=None
+):
     """Standard deviation ignoring NaN (``numpy.nanstd``); derivative 0 where it is 0."""
-    v = nanvar(a, axis, dtype, ddof=ddof, keepdims=keepdims)
+    check_no_out(out, "nanstd")
+    v = nanvar(a, axis, dtype, ddof=ddof, keepdims=keepdims, correction=correction)
     positive = v > 0
     return numpy_scalar(where(positive, sqrt(where(positive, v, 1.0)), where(v == 0, 0.0, v)))
 

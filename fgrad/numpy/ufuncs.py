@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from fgrad.numpy.conversion import as_operand, astype, host_index
+from fgrad.numpy.conversion import as_operand, astype, check_no_out, host_index
 from fgrad.primitives import elementwise as ew
 from fgrad.primitives.elementwise import bind, select
 from fgrad.transforms.custom_derivatives import custom_jvp
@@ -219,14 +219,16 @@ _LN10 = float(np.log(10.0))
 
 
 @ufunc_like
-def fix(x):
+def fix(x, out=None):
     """Round towards zero (``numpy.fix``; zero derivative)."""
+    check_no_out(out, "fix")
     return trunc(x)
 
 
 @ufunc_like
-def round(a, decimals=0):  # noqa: A001 - NumPy's name
+def round(a, decimals=0, out=None):  # noqa: A001 - NumPy's name
     """Round to ``decimals`` decimals, ties to even, as ``numpy.round`` (zero derivative)."""
+    check_no_out(out, "round")
     return ew.bind(ew.round_p, as_operand(a), decimals=int(decimals))
 
 
@@ -341,13 +343,15 @@ def logical_xor(x1, x2):
     return not_equal(not_equal(x1, 0), not_equal(x2, 0))
 
 
-def isposinf(x):
+def isposinf(x, out=None):
     """Elementwise test for +inf (no derivative)."""
+    check_no_out(out, "isposinf")
     return logical_and(isinf(x), greater(x, 0))
 
 
-def isneginf(x):
+def isneginf(x, out=None):
     """Elementwise test for -inf (no derivative)."""
+    check_no_out(out, "isneginf")
     return logical_and(isinf(x), less(x, 0))
 
 
@@ -440,8 +444,9 @@ def nonzero(a):
     return np.nonzero(np.asarray(host_index(a)))
 
 
-def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002 - NumPy's names
+def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A002 - NumPy's names
     """Limit values to ``[a_min, a_max]``; the derivative is 0 where a bound is active."""
+    check_no_out(out, "clip")
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
     out = as_operand(a)  # no bounds: the values themselves, as NumPy 2.1+ does

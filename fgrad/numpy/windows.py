@@ -12,8 +12,8 @@ from fgrad.core import backend
 
 
 def _window(np_fn):
-    def window(M: int, *args):
-        return backend.asarray(np_fn(M, *args))
+    def window(M: int, *args, **kwargs):
+        return backend.asarray(np_fn(M, *args, **kwargs))
 
     window.__name__ = window.__qualname__ = np_fn.__name__
     window.__doc__ = f"``numpy.{np_fn.__name__}``, on the current device (no derivative)."
