@@ -165,7 +165,22 @@ FORWARD_CONTEXTS = {
     "vmap-cond": lambda f, x: fgrad.vmap(lambda p, r: lax.cond(p, f, lambda s: s, r))(
         np.array([True, True]), np.stack([x[::-1], x])
     ),
+    "while": lambda f, x: lax.while_loop(lambda c: c[0] < 1, lambda c: (c[0] + 1, f(c[1])), (0, x)),
+    "jit-while": lambda f, x: fgrad.jit(
+        lambda r: lax.while_loop(lambda c: c[0] < 1, lambda c: (c[0] + 1, f(c[1])), (0, r))
+    )(x),
+    "fori": lambda f, x: lax.fori_loop(0, 1, lambda i, c: f(c), x),
+    "jit-fori": lambda f, x: fgrad.jit(lambda r: lax.fori_loop(0, 1, lambda i, c: f(c), r))(x),
+    "custom_jvp": lambda f, x: with_custom_jvp(f)(x),
+    "grad-custom_jvp": lambda f, x: fgrad.grad(summed(with_custom_jvp(f)))(x),
 }
+
+
+def with_custom_jvp(f):
+    """``f`` as a ``custom_jvp`` function (its primal runs the plant)."""
+    wrapped = fgrad.custom_jvp(f)
+    wrapped.defjvp(lambda primals, tangents: (wrapped(*primals), tangents[0]))
+    return wrapped
 
 FORWARD_PLANTS = [
     ("f_log", "log", "F-LOG", X_FORWARD),
@@ -198,7 +213,8 @@ def test_a_forward_nan_is_named_at_its_primitive_and_line(user, plant, prim, mar
 def test_debug_infs_names_the_exp_that_overflowed_first(user):
     # with infs looked for, the first bad value is exp(1000), before the division's NaN
     for context in ("eager", "jit", "vmap", "grad", "scan"):
-        err = reported(lambda: FORWARD_CONTEXTS[context](user.f_softmax, X_SOFTMAX), "infs")
+        run = FORWARD_CONTEXTS[context]
+        err = reported(lambda run=run: run(user.f_softmax, X_SOFTMAX), "infs")
         assert str(err).startswith(f"`exp` produced inf at planted.py:{line_of('F-EXP')}"), (
             context,
             str(err),
@@ -238,7 +254,9 @@ BACKWARD_PLANTS = [
 
 
 @pytest.mark.parametrize("context", list(BACKWARD_CONTEXTS))
-@pytest.mark.parametrize("plant, prim, marker", BACKWARD_PLANTS, ids=[p[0] for p in BACKWARD_PLANTS])
+@pytest.mark.parametrize(
+    "plant, prim, marker", BACKWARD_PLANTS, ids=[p[0] for p in BACKWARD_PLANTS]
+)
 def test_a_backward_nan_is_named_at_the_forward_equation_and_line(
     user, plant, prim, marker, context
 ):
