@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -250,11 +249,9 @@ def write_pictures(directory: Path) -> list[Path]:
         written.append(g.save(directory / f"{name}.dot"))
         written.append(g.save(directory / f"{name}.svg"))
     # -log sigmoid(w x^2) again with sigmoid's four operations as one node
-    written.append(graphs["neg_log_sigmoid"].save(
-        directory / "neg_log_sigmoid_collapsed.dot", collapse=["sigmoid"]))
-    if shutil.which("dot"):
+    for suffix in (".dot", ".svg"):
         written.append(graphs["neg_log_sigmoid"].save(
-            directory / "neg_log_sigmoid_collapsed.svg", collapse=["sigmoid"]))
+            directory / f"neg_log_sigmoid_collapsed{suffix}", collapse=["sigmoid"]))
     return written
 
 

@@ -149,7 +149,9 @@ def public_api(namespace: dict, names: Iterable[str]) -> None:
     Each boundary is generated with the function's own parameters (defaults shared, type
     hints and ``__wrapped__`` copied): forwarding ``*args, **kwargs`` would cost three
     times as much per call (about 0.2 us against 0.06 us), paid by every eager operation.
-    Classes, NumPy's objects and functions already wrapped are left as they are.
+    Classes, NumPy's objects and functions already wrapped are left as they are; a
+    function exported under several names or by several packages gets one boundary, so
+    that aliases stay the same object (``fgrad.jacobian is fgrad.jacrev``).
     """
     for name in names:
         fun = namespace.get(name)
@@ -158,7 +160,13 @@ def public_api(namespace: dict, names: Iterable[str]) -> None:
             and fun.__module__.startswith("fgrad.")
             and fun.__code__ not in _inside
         ):
-            namespace[name] = _boundary_for(fun)
+            if fun not in _boundaries:
+                _boundaries[fun] = _boundary_for(fun)
+            namespace[name] = _boundaries[fun]
+
+
+#: the boundary made for each function (see :func:`public_api`)
+_boundaries: dict[FunctionType, FunctionType] = {}
 
 
 def _boundary_for(fun: FunctionType) -> FunctionType:
