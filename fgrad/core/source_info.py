@@ -187,14 +187,15 @@ def _boundary_for(fun: FunctionType) -> FunctionType:
         args.append(f"*{star}")
     params += kwonly
     args += [f"{k}={k}" for k in kwonly]
-    if starstar is not None:
+    call = f"__fgrad_fun__({', '.join(args)})"
+    if starstar is not None:  # passing an empty ** costs more than the test
         params.append(f"**{starstar}")
-        args.append(f"**{starstar}")
+        call = f"__fgrad_fun__({', '.join([*args, '**' + starstar])}) if {starstar} else {call}"
     name = fun.__name__ if fun.__name__.isidentifier() else "boundary"
     source = (
         f"def {name}({', '.join(params)}):\n"
         "    try:\n"
-        f"        return __fgrad_fun__({', '.join(args)})\n"
+        f"        return {call}\n"
         "    except Exception as __fgrad_err__:\n"
         "        __fgrad_filter__(__fgrad_err__)\n"
         "        raise\n"
