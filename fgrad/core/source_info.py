@@ -8,6 +8,11 @@ the caller up; whether a code object belongs to fgrad is decided once per code
 object and cached, so the walk costs a set lookup per fgrad frame (about 1.5 us per
 equation, measured in ``benchmarks/tracing_overhead.py``).
 ``fgrad.config.update("fgrad_source_info", False)`` turns the recording off.
+
+The same test of a code object hides fgrad's frames from the tracebacks of errors
+leaving fgrad (``jax_traceback_filtering``): the functions the public packages export
+(:func:`public_api`) and the functions the transforms return (:func:`api_boundary`)
+re-raise them through :func:`filter_traceback`.
 """
 
 from __future__ import annotations
