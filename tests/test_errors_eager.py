@@ -1,6 +1,6 @@
 """Errors start at the user's line wherever they leave fgrad: eager calls of
-``fgrad.numpy``, ``fgrad.numpy.linalg``, ``fgrad.lax``, ``fgrad.nn`` with no transform
-around them, and every transform that runs the user's function (``vjp`` and its
+``fgrad.numpy``, ``fgrad.numpy.linalg``, ``fgrad.lax``, ``fgrad.nn``, ``fgrad.scipy``
+with no transform around them, and every transform that runs the user's function (``vjp`` and its
 pullback, ``jvp``, ``linearize`` and its ``f_jvp``, ``jacfwd``, ``jacrev``, ``hessian``,
 ``jet``, ``checkpoint``, ``custom_jvp``/``custom_vjp`` functions, ``lax.cond``/``scan``/
 ``while_loop``/``fori_loop``, ``eval_shape``, ``make_jaxpr``).
@@ -63,6 +63,12 @@ USER_CODE = textwrap.dedent(
 
     def eager_nn():
         return fgrad.nn.softmax(fnp.ones(3), axis=4)  # EAGER-NN
+
+
+    def eager_scipy():
+        import fgrad.scipy.stats.norm as norm
+
+        return norm.logpdf(fnp.ones(3), fnp.ones(4))  # EAGER-SCIPY
 
 
     def eager_nested():
@@ -248,6 +254,7 @@ EAGER = [
     ("eager_lax", ShapeError, "EAGER-LAX"),
     ("eager_linalg", ValueError, "EAGER-LINALG"),
     ("eager_nn", ValueError, "EAGER-NN"),
+    ("eager_scipy", ValueError, "EAGER-SCIPY"),
 ]
 
 
