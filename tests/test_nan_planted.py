@@ -92,6 +92,12 @@ USER_CODE = textwrap.dedent(
         return fnp.log(fnp.sum(e))
 
 
+    def operator_div(x):
+        d = x - 1.0
+        z = d / d  # OPERATOR-DIV
+        return fnp.exp(z)  # AFTER-OPERATOR
+
+
     def b_matmul(x):
         y = fnp.matmul(A, x - 2.0)  # B-MATMUL
         return fnp.sum(fnp.where(fnp.isfinite(y), y, 0.0))
@@ -287,3 +293,19 @@ def test_the_reported_values_are_the_planted_ones(user):
     # the checker changes nothing when nothing is NaN: d/dx of sum(x) is 1 everywhere
     with fgrad.debug_nans():
         np.testing.assert_array_equal(fgrad.grad(user.b_sqrt)(X[1:]), [1.0, 1.0])
+
+
+def test_a_nan_made_by_numpy_outside_any_transform_is_explained(user):
+    """Outside a transform the arrays are NumPy's and ``d / d`` is NumPy's own operator,
+    which the checker does not see: the first fgrad operation the NaN reaches is named,
+    with why the NaN was there already. Under a transform ``/`` is fgrad's ``div``."""
+    x = np.array([1.0, 2.0])
+    with np.errstate(all="ignore"):
+        message = str(reported(lambda: user.operator_div(x)))
+    assert message.startswith(f"`exp` produced NaN at planted.py:{line_of('AFTER-OPERATOR')}")
+    assert "input 0 already held NaN, so it was made before this line" in message
+    assert "operator between two NumPy arrays" in message
+    for transformed in (fgrad.grad(summed(user.operator_div)), fgrad.vmap(user.operator_div)):
+        message = str(reported(lambda t=transformed: t(x)))
+        assert message.startswith(f"`div` produced NaN at planted.py:{line_of('OPERATOR-DIV')}")
+        assert "already held" not in message

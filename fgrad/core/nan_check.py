@@ -54,9 +54,11 @@ def check_finite(prim, args, out) -> None:
                 f"{f' (has {kind})' if nonfinite_kind(x) == kind else ''}"
                 for k, x in enumerate(args)
             )
+            carried = [k for k, x in enumerate(args) if nonfinite_kind(x) == kind]
             raise FloatingPointError(
                 f"`{prim.name}` produced {kind}{where(user_source())}"
-                f"{inputs}\n  result: {describe(y)}\n{_flag_note(kind)}"
+                f"{inputs}\n  result: {describe(y)}\n{_carried_note(carried, kind)}"
+                f"{_flag_note(kind)}"
             )
 
 
@@ -134,6 +136,19 @@ def _point(vals) -> str:
     if len(known) == 1 and np.size(known[0]) == 1:
         return f" at {np.asarray(known[0]).item()!r}"
     return ""
+
+
+def _carried_note(carried: list[int], kind: str) -> str:
+    """Where the input's NaN (inf) came from, when the primitive only passed it on."""
+    if not carried:
+        return ""
+    return (
+        f"(input {carried[0]} already held {kind}, so it was made before this line, by no "
+        "fgrad operation while the checker was on: it came with the data, or from NumPy "
+        "code the checker does not see, such as an operator between two NumPy arrays "
+        "outside any transform; write that step with fgrad.numpy functions, or run it "
+        "under numpy.errstate(invalid='raise'))\n"
+    )
 
 
 def _flag_note(kind: str) -> str:
