@@ -98,6 +98,16 @@ USER_CODE = textwrap.dedent(
         return fnp.exp(z)  # AFTER-OPERATOR
 
 
+    def operator_pow(x):
+        r = (x - 2.0) ** 0.5  # OPERATOR-POW
+        return fnp.sum(r)
+
+
+    def operator_overflow(x):
+        big = np.exp(x * 1000.0)  # OPERATOR-EXP
+        return fnp.sum(big)
+
+
     def b_matmul(x):
         y = fnp.matmul(A, x - 2.0)  # B-MATMUL
         return fnp.sum(fnp.where(fnp.isfinite(y), y, 0.0))
@@ -309,3 +319,28 @@ def test_a_nan_made_by_numpy_outside_any_transform_is_explained(user):
         message = str(reported(lambda t=transformed: t(x)))
         assert message.startswith(f"`div` produced NaN at planted.py:{line_of('OPERATOR-DIV')}")
         assert "already held" not in message
+
+
+@pytest.mark.parametrize(
+    "plant, prim, marker, kind",
+    [
+        ("operator_div", "div", "OPERATOR-DIV", "nans"),
+        ("operator_pow", "sqrt", "OPERATOR-POW", "nans"),  # NumPy computes ** 0.5 as sqrt
+        ("operator_overflow", "exp", "OPERATOR-EXP", "infs"),
+    ],
+)
+def test_under_jit_numpys_own_operations_are_named_at_their_line(user, plant, prim, marker, kind):
+    """``jit``'s checked run is op by op on NumPy arrays, where ``d / d`` is NumPy's: the
+    checker has NumPy raise there and names the operation as fgrad's primitive (traced,
+    it would have been one) and the user's line."""
+    x = np.array([1.0, 2.0])
+    f = fgrad.jit(getattr(user, plant))
+    err = reported(lambda: f(x), kind)
+    word = "NaN" if kind == "nans" else "inf"
+    at = f"planted.py:{line_of(marker)} ({plant})"
+    assert str(err).startswith(f"`{prim}` produced {word} at {at}"), str(err)
+    assert last_frame(err) == (user.PATH, line_of(marker))
+    # and nothing changes for the jitted function without the flag, or for NumPy after it
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(f(x)).all()
+        assert np.isnan(np.float64(0.0) / np.float64(0.0))
