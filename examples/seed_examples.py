@@ -5,7 +5,8 @@ the gradient fgrad computes beside the gradient derived by hand in the notes (co
 plain NumPy), and the largest absolute difference between the two. It then draws each
 example's computational graph with its values and gradients (``fgrad.explain.graph``) into
 DIRECTORY (a new temporary directory if none is given): a ``.dot`` and an ``.svg`` file
-each (the SVG by graphviz's ``dot`` where it is installed, else by fgrad's own writer).
+each (the SVG by graphviz's ``dot`` where it is installed, else by fgrad's own writer),
+and a ``.fgrad.svg`` drawn by fgrad's own writer.
 
 Sources (the lecture notes fgrad grew from, by title):
     Recitation 3, "Computing Derivatives and Autograd"
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -215,7 +215,8 @@ def write_pictures(directory: Path) -> list[Path]:
     """Draw the examples' graphs with values and gradients into ``directory``.
 
     Each picture is written as DOT text and as SVG (drawn by graphviz where it is
-    installed, else by fgrad's simpler writer).
+    installed, else by fgrad's simpler writer), and as ``<name>.fgrad.svg`` by fgrad's
+    own writer in any case.
     """
 
     def chain_rule(x: Any) -> Any:
@@ -250,11 +251,15 @@ def write_pictures(directory: Path) -> list[Path]:
         written.append(g.save(directory / f"{name}.dot"))
         written.append(g.save(directory / f"{name}.svg"))
     # -log sigmoid(w x^2) again with sigmoid's four operations as one node
-    written.append(graphs["neg_log_sigmoid"].save(
-        directory / "neg_log_sigmoid_collapsed.dot", collapse=["sigmoid"]))
-    if shutil.which("dot"):
+    for suffix in (".dot", ".svg"):
         written.append(graphs["neg_log_sigmoid"].save(
-            directory / "neg_log_sigmoid_collapsed.svg", collapse=["sigmoid"]))
+            directory / f"neg_log_sigmoid_collapsed{suffix}", collapse=["sigmoid"]))
+    own = {name: (g, False) for name, g in graphs.items()}
+    own["neg_log_sigmoid_collapsed"] = (graphs["neg_log_sigmoid"], ["sigmoid"])
+    for name, (g, collapse) in own.items():  # what a user without graphviz gets
+        path = directory / f"{name}.fgrad.svg"
+        path.write_text(fgrad.explain.svg.to_svg(g, collapse))
+        written.append(path)
     return written
 
 

@@ -63,6 +63,7 @@ from fgrad.core.pytree import (
     tree_structure,
     tree_unflatten,
 )
+from fgrad.core.source_info import public_api as _public_api
 from fgrad.primitives.elementwise import stop_gradient
 from fgrad.transforms import checkpoint_policies
 from fgrad.transforms.checkpoint import checkpoint, remat
@@ -170,3 +171,5 @@ __all__ = [
     "vmap",
     "vjp",
 ]
+
+_public_api(globals(), __all__)  # errors from eager calls start at the user's line

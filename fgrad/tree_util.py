@@ -39,6 +39,7 @@ from fgrad.core.pytree import (
     tree_structure,
     tree_unflatten,
 )
+from fgrad.core.source_info import public_api
 
 T = TypeVar("T", bound=type)
 
@@ -174,3 +175,5 @@ __all__ = [
     "tree_transpose",
     "tree_unflatten",
 ]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

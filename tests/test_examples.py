@@ -29,6 +29,11 @@ def test_seed_examples_run(capsys, tmp_path):
     names = {"chain_rule", "neg_log_sigmoid", "reused_value", "skip_connection", "mlp"}
     assert {p.stem for p in tmp_path.glob("*.dot")} == names | {"neg_log_sigmoid_collapsed"}
     assert all(p.read_text().startswith("digraph") for p in tmp_path.glob("*.dot"))
+    # fgrad's own drawings too, with the boxes of the user's calls
+    own = {p.name[: -len(".fgrad.svg")]: p.read_text() for p in tmp_path.glob("*.fgrad.svg")}
+    assert set(own) == names | {"neg_log_sigmoid_collapsed"}
+    assert own["neg_log_sigmoid"].count('<g class="call">') == 2  # the loss and sigmoid
+    assert own["neg_log_sigmoid_collapsed"].count('<g class="call">') == 1
 
 
 def test_train_digits_learns_quickly(tmp_path):

@@ -280,11 +280,11 @@ def test_save_writes_dot_and_renders_only_with_graphviz(tmp_path, monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(fgrad.FgradError, match="graphviz's `dot` program, which is not installed"):
         g.save(tmp_path / "g.png")
-    with pytest.raises(fgrad.FgradError, match="fgrad's own, simpler writer"):
-        g.save(tmp_path / "g.svg", collapse=True)
-    # without graphviz, an .svg is fgrad's own drawing
+    # without graphviz, an .svg is fgrad's own drawing, collapsed calls too
     own = g.save(tmp_path / "g.svg").read_text()
     assert own == fgrad.explain.svg.to_svg(g) == g._repr_svg_()
+    collapsed = g.save(tmp_path / "c.svg", collapse=True).read_text()
+    assert collapsed == fgrad.explain.svg.to_svg(g, collapse=True) != own
 
 
 def test_own_svg_writer_draws_every_node_and_edge_with_values_and_gradients():
@@ -293,7 +293,7 @@ def test_own_svg_writer_draws_every_node_and_edge_with_values_and_gradients():
     ns = "{http://www.w3.org/2000/svg}"
     rects = root.findall(f"{ns}rect")
     assert len(rects) == 1 + len(g.nodes)  # the white background, then one per node
-    assert len(root.findall(f"{ns}line")) == len(g.edges) == 7
+    assert len(root.findall(f"{ns}polyline")) == len(g.edges) == 7
     texts = [t.text for t in root.findall(f"{ns}text")]
     (a_node,) = g.find("pow")
     terms = " + ".join(summary(t) for t in a_node.grad_terms)
@@ -301,8 +301,9 @@ def test_own_svg_writer_draws_every_node_and_edge_with_values_and_gradients():
     assert texts.count(f"+= {summary(a_node.grad_terms[0])}") == 1
     assert "f64[] = 3.61" in texts  # a = x**2
     # every edge points downwards: arguments are drawn above their uses
-    for line in root.findall(f"{ns}line"):
-        assert float(line.get("y2")) > float(line.get("y1"))
+    for line in root.findall(f"{ns}polyline"):
+        ys = [float(p.split(",")[1]) for p in line.get("points").split()]
+        assert ys == sorted(ys) and ys[-1] > ys[0]
 
 
 def test_save_svg_with_graphviz(tmp_path):

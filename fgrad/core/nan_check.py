@@ -7,8 +7,11 @@ a summary of the values) and the user's line that applied it: the first frame ou
 fgrad (:mod:`fgrad.core.source_info`). The backward pass checks each cotangent a vjp
 rule returns and names the forward equation whose derivative made it, with the line
 recorded for that equation while the flag was on (:func:`derivative_error`).
-With the flags off nothing here runs: the callers test one attribute of
-:data:`~fgrad.core.config.flags` first.
+A NaN that reaches a primitive from outside (the data, or NumPy's own operators on
+NumPy arrays, which fgrad never sees) is reported there with that said; ``jit``'s
+op-by-op checked run has NumPy raise at its operators instead and names them
+(:func:`numpy_error`). With the flags off nothing here runs: the callers test one
+attribute of :data:`~fgrad.core.config.flags` first.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.config import flags
-from fgrad.core.source_info import SourceInfo, user_source
+from fgrad.core.source_info import SourceInfo, is_internal, user_source
 from fgrad.core.tracer import Tracer
 
 #: arrays up to this many elements are printed in full in the messages
@@ -54,9 +57,11 @@ def check_finite(prim, args, out) -> None:
                 f"{f' (has {kind})' if nonfinite_kind(x) == kind else ''}"
                 for k, x in enumerate(args)
             )
+            carried = [k for k, x in enumerate(args) if nonfinite_kind(x) == kind]
             raise FloatingPointError(
                 f"`{prim.name}` produced {kind}{where(user_source())}"
-                f"{inputs}\n  result: {describe(y)}\n{_flag_note(kind)}"
+                f"{inputs}\n  result: {describe(y)}\n{_carried_note(carried, kind)}"
+                f"{_flag_note(kind)}"
             )
 
 
@@ -83,6 +88,46 @@ def derivative_error(
         f"for the forward equation{where(source)}"
         f"{inputs}\n  forward result: {describe(ans)}\n  incoming cotangent: {describe(ct)}"
         f"{made}{inner}\n{_flag_note(kind)}"
+    )
+
+
+#: NumPy's names of the ufuncs behind Python's operators -> fgrad's primitives
+_PRIMITIVE_OF_UFUNC = {
+    "divide": "div",
+    "true_divide": "div",
+    "power": "pow",
+    "float_power": "pow",
+    "subtract": "sub",
+    "multiply": "mul",
+    "negative": "neg",
+    "absolute": "abs",
+}
+
+_NUMPY_KIND = {"invalid value": "NaN", "divide by zero": "inf", "overflow": "inf"}
+
+
+def numpy_error(err: FloatingPointError) -> FloatingPointError | None:
+    """The checker's error for ``err``, raised by NumPy (under ``numpy.errstate``) where
+    an operation on NumPy arrays made a NaN or inf: the operation as fgrad's primitive and
+    the user's line it ran at (the innermost frame of the user's in the traceback); None
+    for any other error."""
+    text = str(err).split("\n", 1)[0]
+    match = [k for k in _NUMPY_KIND if text.startswith(f"{k} encountered in ")]
+    if not match:
+        return None
+    ufunc = text.rsplit(" ", 1)[-1]
+    source = None
+    tb = err.__traceback__
+    while tb is not None:
+        if not is_internal(tb.tb_frame.f_code):
+            code = tb.tb_frame.f_code
+            source = SourceInfo(code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    kind = _NUMPY_KIND[match[0]]
+    return FloatingPointError(
+        f"`{_PRIMITIVE_OF_UFUNC.get(ufunc, ufunc)}` produced {kind}{where(source)}\n"
+        f"  (NumPy's {ufunc} on NumPy arrays, in the checked run of a jitted function: "
+        f"NumPy said {text!r})\n{_flag_note(kind)}"
     )
 
 
@@ -134,6 +179,19 @@ def _point(vals) -> str:
     if len(known) == 1 and np.size(known[0]) == 1:
         return f" at {np.asarray(known[0]).item()!r}"
     return ""
+
+
+def _carried_note(carried: list[int], kind: str) -> str:
+    """Where the input's NaN (inf) came from, when the primitive only passed it on."""
+    if not carried:
+        return ""
+    return (
+        f"(input {carried[0]} already held {kind}, so it was made before this line, by no "
+        "fgrad operation while the checker was on: it came with the data, or from NumPy "
+        "code the checker does not see, such as an operator between two NumPy arrays "
+        "outside any transform; write that step with fgrad.numpy functions, or run it "
+        "under numpy.errstate(invalid='raise'))\n"
+    )
 
 
 def _flag_note(kind: str) -> str:

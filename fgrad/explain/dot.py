@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ from fgrad.core.errors import FgradError
 from fgrad.explain.model import Edge, GraphData, Node
 
 GRAD_COLOR = "#c0392b"
-_FILL = {"input": "#d6eaf8", "const": "#eeeeee", "op": "#ffffff", "output": "#d5f5e3"}
+FILL = {"input": "#d6eaf8", "const": "#eeeeee", "op": "#ffffff", "output": "#d5f5e3"}
+CALL_FILL = "#fdebd0"  # a collapsed call
+CALL_BORDER = "#7f8c8d"  # the dashed box around a call's operations
 _SHAPE = {"input": "box", "const": "box", "op": "ellipse", "output": "box"}
 
 
@@ -137,11 +140,36 @@ def _inside(graph: GraphData, c: int, chosen: set[int]) -> bool:
     return False
 
 
-def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
-    """The DOT text of ``graph`` (see :meth:`fgrad.explain.graph.Graph.to_dot`)."""
+@dataclass
+class Drawing:
+    """What a picture draws of a graph, some calls collapsed (shared by the DOT and the
+    SVG writers)."""
+
+    #: the calls drawn as single nodes (``call<c>``)
+    collapsed: set[int]
+    #: node id -> the id drawn for it (its own, or the collapsed call's it is inside)
+    where: dict[str, str]
+    #: call (None: the top level) -> the ids drawn directly inside its box
+    members: dict[int | None, list[str]]
+    #: collapsed call -> the operations it hides
+    inner_ops: dict[int, list[Node]]
+
+    def boxed(self, graph: GraphData, call: int | None) -> list[int]:
+        """The calls drawn as boxes directly inside ``call`` (None: the top level)."""
+        return [
+            c
+            for c, sub in enumerate(graph.calls)
+            if sub.parent == call
+            and c not in self.collapsed
+            and _has_members(graph, c, self.members)
+        ]
+
+
+def drawing(graph: GraphData, collapse: bool | Iterable[str] = False) -> Drawing:
+    """What to draw of ``graph`` with the calls ``collapse`` names collapsed."""
     collapsed = _collapsed_calls(graph, collapse)
-    where: dict[str, str] = {}  # node id -> the id drawn for it (a collapsed call's)
-    members: dict[int | None, list[str]] = {}  # call (None: top level) -> node ids drawn
+    where: dict[str, str] = {}
+    members: dict[int | None, list[str]] = {}
     inner_ops: dict[int, list[Node]] = {c: [] for c in collapsed}
     for node in graph.nodes.values():
         hidden = next((c for c in node.calls if c in collapsed), None)
@@ -154,6 +182,19 @@ def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
     for c in collapsed:
         parent = graph.calls[c].parent
         members.setdefault(parent, []).append(f"call{c}")
+    return Drawing(collapsed, where, members, inner_ops)
+
+
+def call_label(graph: GraphData, c: int) -> list[tuple[str, str]]:
+    """The label of the box around call ``c``: the function's name and where it is."""
+    call = graph.calls[c]
+    return [(f"{call.function}()", "b"), (f"{os.path.basename(call.file)}:{call.line}", "small")]
+
+
+def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
+    """The DOT text of ``graph`` (see :meth:`fgrad.explain.graph.Graph.to_dot`)."""
+    drawn = drawing(graph, collapse)
+    where, members, inner_ops = drawn.where, drawn.members, drawn.inner_ops
 
     # a chain reads left to right as in the notes; a larger program fits better downwards
     ops = sum(n.kind == "op" for n in graph.nodes.values())
@@ -173,28 +214,25 @@ def to_dot(graph: GraphData, collapse: bool | Iterable[str] = False) -> str:
                 extra = ", peripheries=2" if node.kind == "output" else ""
                 extra += ", style=\"filled,dashed\"" if node.kind == "const" else ""
                 lines.append(
-                    f'{indent}{ident} [shape={_SHAPE[node.kind]}, fillcolor="{_FILL[node.kind]}", '
+                    f'{indent}{ident} [shape={_SHAPE[node.kind]}, fillcolor="{FILL[node.kind]}", '
                     f"label={_label(node_lines(node))}{extra}];"
                 )
             else:
                 c = int(ident[4:])
                 lines.append(
-                    f'{indent}{ident} [shape=box, style="rounded,filled", fillcolor="#fdebd0", '
-                    f"label={_label(_collapsed_lines(graph, c, inner_ops[c], where))}];"
+                    f'{indent}{ident} [shape=box, style="rounded,filled", '
+                    f'fillcolor="{CALL_FILL}", '
+                    f"label={_label(collapsed_lines(graph, c, inner_ops[c]))}];"
                 )
-        for c, sub in enumerate(graph.calls):
-            if sub.parent == call and c not in collapsed and _has_members(graph, c, members):
-                lines.append(f"{indent}subgraph cluster_call{c} {{")
-                label = _label(
-                    [(f"{sub.function}()", "b"), (f"{os.path.basename(sub.file)}:{sub.line}",
-                                                  "small")]
-                )
-                lines.append(
-                    f'{indent}  label={label}; style="rounded,dashed"; color="#7f8c8d"; '
-                    "labeljust=l;"
-                )
-                emit(c, indent + "  ")
-                lines.append(f"{indent}}}")
+        for c in drawn.boxed(graph, call):
+            lines.append(f"{indent}subgraph cluster_call{c} {{")
+            label = _label(call_label(graph, c))
+            lines.append(
+                f'{indent}  label={label}; style="rounded,dashed"; color="{CALL_BORDER}"; '
+                "labeljust=l;"
+            )
+            emit(c, indent + "  ")
+            lines.append(f"{indent}}}")
 
     emit(None, "  ")
     for e in graph.edges:
@@ -222,7 +260,7 @@ def _title(graph: GraphData) -> str:
     return _label(lines)
 
 
-def _collapsed_lines(graph: GraphData, c: int, ops: list[Node], where: dict) -> list[tuple]:
+def collapsed_lines(graph: GraphData, c: int, ops: list[Node]) -> list[tuple[str, str]]:
     """A collapsed call's label: its name, size, and the values it hands out."""
     call = graph.calls[c]
     lines = [(f"{call.function}()", "b"), (f"{len(ops)} operations", "small")]
@@ -255,8 +293,8 @@ def save(text: str, path: Path) -> Path:
             f"explain: saving {path.name!r} needs graphviz's `dot` program, which is not "
             "installed (apt install graphviz, brew install graphviz, conda install graphviz). "
             f"Save as {path.with_suffix('.dot').name!r} instead and render it elsewhere "
-            "(`dot -Tsvg`, or an online graphviz viewer); a .svg without `collapse` is drawn "
-            "by fgrad's own, simpler writer."
+            "(`dot -Tsvg`, or an online graphviz viewer), or as .svg: fgrad's own, simpler "
+            "writer draws it."
         )
     subprocess.run([program, f"-T{fmt}", "-o", str(path)], input=text.encode(), check=True)
     return path

@@ -49,12 +49,12 @@ class Graph(GraphData):
     def save(self, path: str | Path, collapse: bool | Iterable[str] = False) -> Path:
         """Write the picture to ``path``: ``.dot`` (or ``.gv``) writes the DOT text,
         ``.svg``, ``.png`` and ``.pdf`` run graphviz's ``dot`` program. Without graphviz,
-        a ``.svg`` is drawn by fgrad's own writer (:mod:`fgrad.explain.svg`: a simpler
-        layout, no boxes around calls, no ``collapse``), the others are an error saying
+        a ``.svg`` is drawn by fgrad's own writer (:mod:`fgrad.explain.svg`: the same
+        nodes, boxes and labels in a simpler layout), the others are an error saying
         what to install. ``collapse`` as in :meth:`to_dot`. Returns the path."""
         path = Path(path)
-        if path.suffix.lower() == ".svg" and collapse is False and dot.dot_program() is None:
-            path.write_text(svg.to_svg(self))
+        if path.suffix.lower() == ".svg" and dot.dot_program() is None:
+            path.write_text(svg.to_svg(self, collapse))
             return path
         return dot.save(self.to_dot(collapse), path)
 

@@ -26,6 +26,7 @@
 
 from fgrad import numpy as _numpy
 from fgrad.core import missing_names as _missing_names
+from fgrad.core.source_info import public_api as _public_api
 from fgrad.lax import jet_rules as _jet_rules  # noqa: F401 - Taylor mode through loops
 from fgrad.lax.collectives import (
     all_gather,
@@ -92,3 +93,5 @@ __all__ = [
 
 def __getattr__(name: str):
     raise _missing_names.missing("fgrad.lax", name, _missing_names.LAX, _numpy)
+
+_public_api(globals(), __all__)  # errors from eager calls start at the user's line

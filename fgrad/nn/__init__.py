@@ -17,6 +17,7 @@ float32. See ``docs/nn.md``::
 from __future__ import annotations
 
 from fgrad.core import missing_names as _missing_names
+from fgrad.core.source_info import public_api as _public_api
 from fgrad.nn import initializers
 from fgrad.nn.activations import (
     gelu,
@@ -70,3 +71,5 @@ __all__ = [
 
 def __getattr__(name: str):
     raise _missing_names.missing("fgrad.nn", name, _missing_names.NN)
+
+_public_api(globals(), __all__)  # errors from eager calls start at the user's line

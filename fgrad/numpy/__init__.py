@@ -15,6 +15,7 @@ import numpy as _np
 from fgrad.core.array_type import Array as _Array
 from fgrad.core.missing_names import NUMPY as _JAX_ONLY
 from fgrad.core.missing_names import missing as _missing
+from fgrad.core.source_info import public_api as _public_api
 from fgrad.numpy import array_methods as _array_methods  # noqa: F401 - attaches methods
 from fgrad.numpy import fft, linalg
 from fgrad.numpy.array_info import *  # noqa: F403
@@ -92,3 +93,5 @@ _array_methods.attach_protocols(
 # so that __all__ (and what `from fgrad.numpy import *` binds) is what it was
 _NOT_EXPORTED = {"annotations", "conversion", "ranges"}
 __all__ = sorted(n for n in dir() if not n.startswith("_") and n not in _NOT_EXPORTED)
+
+_public_api(globals(), __all__)  # errors from eager calls start at the user's line

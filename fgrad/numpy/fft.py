@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgrad.core import backend
+from fgrad.core.source_info import public_api
 from fgrad.numpy.complex_numbers import conjugate
 from fgrad.numpy.conversion import as_array
 from fgrad.numpy.indexing import take
@@ -209,3 +210,5 @@ __all__ = [
     "rfftfreq",
     "rfftn",
 ]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -31,6 +31,7 @@ import functools
 import numpy as np
 
 from fgrad.core import backend
+from fgrad.core.source_info import public_api
 from fgrad.core.tracer import Tracer, known_value
 from fgrad.numpy import products
 from fgrad.numpy import reductions as red
@@ -711,3 +712,5 @@ __all__ = [
     "vecdot",
     "vector_norm",
 ]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -16,6 +16,7 @@ and use each new key once. See ``docs/random.md``.
 
 from __future__ import annotations
 
+from fgrad.core.source_info import public_api as _public_api
 from fgrad.random.distributions import (
     bernoulli,
     categorical,
@@ -69,3 +70,5 @@ __all__ = [
     "uniform",
     "wrap_key_data",
 ]
+
+_public_api(globals(), __all__)  # errors from eager calls start at the user's line

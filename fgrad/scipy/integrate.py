@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 import fgrad
+from fgrad.core.source_info import public_api
 from fgrad.core.tracer import Tracer
 from fgrad.flatten_util import ravel_pytree
 from fgrad.transforms.custom_derivatives import custom_vjp
@@ -89,3 +90,5 @@ def _odeint(func, kwargs):
 
 
 __all__ = ["odeint"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.core.tracer import concrete
 from fgrad.numpy import linalg as la
 
@@ -137,3 +138,5 @@ __all__ = [
     "sqrtm",
     "svd",
 ]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

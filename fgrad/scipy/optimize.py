@@ -22,6 +22,7 @@ import numpy as np
 
 from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
+from fgrad.core.source_info import public_api
 from fgrad.lax.while_loop import while_loop
 from fgrad.transforms.reverse_mode import value_and_grad
 
@@ -199,3 +200,5 @@ def minimize(
 
 
 __all__ = ["OptimizeResults", "minimize"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

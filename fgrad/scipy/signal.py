@@ -15,6 +15,7 @@ import numpy as np
 
 import fgrad.numpy as fnp
 from fgrad.core import backend
+from fgrad.core.source_info import public_api
 
 
 def _window(la: int, lb: int, mode: str, like, dtype):
@@ -74,3 +75,5 @@ def convolve(in1, in2, mode: str = "full", method: str = "auto", *, axes=None, d
 
 
 __all__ = ["convolve"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

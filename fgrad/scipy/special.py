@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.core.tracer import Tracer
 from fgrad.nn import activations
 from fgrad.primitives import special as sp
@@ -206,3 +207,5 @@ __all__ = [
     "yn",
     "yv",
 ]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

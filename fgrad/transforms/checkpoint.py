@@ -25,6 +25,7 @@ from typing import Any
 from fgrad.core.primitive import CallPrimitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.rules import defcall
+from fgrad.core.source_info import api_boundary
 from fgrad.transforms.argnums import split_static
 from fgrad.transforms.checkpoint_policies import Policy, everything_saveable
 from fgrad.transforms.reverse_mode import GradTrace, pull_back_reached, record_joint
@@ -77,6 +78,7 @@ def checkpoint(
     if policy is everything_saveable:
         return fun
 
+    @api_boundary
     @functools.wraps(fun)
     def checkpointed(*args):
         _, dynamic, rebuild = split_static(args, static_argnums, "checkpoint")

@@ -38,6 +38,7 @@ from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.primitive import CallPrimitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.rules import defcall
+from fgrad.core.source_info import api_boundary
 from fgrad.core.trace_stack import new_trace
 from fgrad.primitives.structural import batch_to_front, reduce_sum
 from fgrad.transforms.argnums import as_positions
@@ -261,6 +262,7 @@ class custom_jvp:  # noqa: N801 - named like a function, as in JAX
 
         self.jvp = jvp
 
+    @api_boundary
     def __call__(self, *args):
         if self.jvp is None:
             raise TransformError(
@@ -362,6 +364,7 @@ class custom_vjp:  # noqa: N801 - named like a function, as in JAX
         """Register the forward function and the backward rule."""
         self.fwd, self.bwd = fwd, bwd
 
+    @api_boundary
     def __call__(self, *args):
         if self.fwd is None:
             raise TransformError(

@@ -20,6 +20,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.errors import ConcretizationError, DtypeError
 from fgrad.core.jaxpr import eval_jaxpr
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.source_info import api_boundary
 from fgrad.primitives.indexing import concatenate
 from fgrad.primitives.structural import move_axis, reshape
 from fgrad.transforms.argnums import split_args
@@ -127,6 +128,7 @@ def jacrev(
         blocks of shape ``out_leaf.shape + in_leaf.shape``.
     """
 
+    @api_boundary
     @functools.wraps(fun)
     def jacrev_f(*args, **kwargs):
         dyn, rebuild = split_args(args, argnums, "jacrev")
@@ -176,6 +178,7 @@ def jacfwd(
     Parameters and result are as for :func:`jacrev`.
     """
 
+    @api_boundary
     @functools.wraps(fun)
     def jacfwd_f(*args, **kwargs):
         dyn, rebuild = split_args(args, argnums, "jacfwd")

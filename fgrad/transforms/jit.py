@@ -29,10 +29,13 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
+from fgrad.core.nan_check import numpy_error
 from fgrad.core.primitive import bind_call
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.source_info import api_boundary
@@ -117,8 +120,10 @@ def jit(
     @api_boundary
     @functools.wraps(fun)
     def jitted(*args, **kwargs):
-        if flags.disable_jit or flags.debug_nans or flags.debug_infs:
-            return fun(*args, **kwargs)  # op by op: the NaN checks see every primitive
+        if flags.debug_nans or flags.debug_infs:
+            return _checked_run(fun, args, kwargs)
+        if flags.disable_jit:
+            return fun(*args, **kwargs)
         # a named parameter is static where it was passed: here only if by position
         static_nums = tuple(n for n in nums if n not in named) + tuple(
             i for i in named if i < len(args)
@@ -193,6 +198,25 @@ def jit(
 
 
 _log = logging.getLogger("fgrad")
+
+
+def _checked_run(fun: Callable, args: tuple, kwargs: dict):
+    """``fun`` run op by op for the NaN/inf checker, which then sees every primitive.
+
+    Traced, the arrays would be fgrad's and ``a / b`` fgrad's ``div``; run on NumPy
+    arrays, such an operator is NumPy's, so NumPy is made to raise where it makes the
+    NaN (inf) the flags look for, at the user's line (fgrad's own primitives keep their
+    checks: ``evaluate`` runs them with NumPy's errors off)."""
+    nans = "raise" if flags.debug_nans else "ignore"
+    infs = "raise" if flags.debug_infs else "ignore"
+    try:
+        with np.errstate(invalid=nans, divide=infs, over=infs):
+            return fun(*args, **kwargs)
+    except FloatingPointError as err:
+        named = numpy_error(err)
+        if named is None:
+            raise
+        raise named.with_traceback(err.__traceback__) from None
 
 
 class Lowered:

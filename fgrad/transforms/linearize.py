@@ -27,6 +27,7 @@ from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.source_info import api_boundary
 from fgrad.core.trace_stack import new_trace
 from fgrad.transforms.argnums import replace_at
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer
@@ -88,6 +89,7 @@ def linearize(fun: Callable, *primals):
     out_tree = out_tree_box[0]
     in_avals = [get_aval(x).strong() for x in flat]
 
+    @api_boundary
     def f_jvp(*tangents):
         t_flat, t_tree = tree_flatten(tangents)
         if t_tree != in_tree:

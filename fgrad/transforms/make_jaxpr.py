@@ -21,7 +21,7 @@ from fgrad.core.errors import TransformError
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import Primitive
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.source_info import user_source
+from fgrad.core.source_info import api_boundary, user_source
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import split_static
@@ -162,6 +162,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
       in (c,) }
     """
 
+    @api_boundary
     @functools.wraps(fun)
     def make_jaxpr_f(*args, **kwargs) -> ClosedJaxpr:
         _, dynamic, rebuild = split_static(args, static_argnums, "make_jaxpr")

@@ -440,6 +440,7 @@ def _vjp(fun: Callable, primals: tuple, has_aux: bool, transform: str, trace=Non
     in_ids = [t.idx for t in inputs]
     out_avals = [get_aval(v) for v in out_vals]
 
+    @api_boundary
     def pullback(ct):
         ct_flat, ct_tree = tree_flatten(ct)
         if ct_tree != out_tree:

@@ -3,6 +3,7 @@ a gamma distribution with shape ``df / 2`` and scale 2."""
 
 from __future__ import annotations
 
+from fgrad.core.source_info import public_api
 from fgrad.scipy.stats import gamma
 
 
@@ -22,3 +23,5 @@ def cdf(x, df, loc=0.0, scale=1.0):
 
 
 __all__ = ["cdf", "logpdf", "pdf"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

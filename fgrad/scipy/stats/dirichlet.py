@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.scipy import special
 
 
@@ -31,3 +32,5 @@ def rvs(alpha, size=None, random_state=None):
 
 
 __all__ = ["logpdf", "pdf", "rvs"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.scipy import special
 
 
@@ -28,3 +29,5 @@ def logcdf(x, a, loc=0.0, scale=1.0):
 
 
 __all__ = ["cdf", "logcdf", "logpdf", "pdf"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

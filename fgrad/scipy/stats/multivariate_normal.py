@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.numpy import linalg
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -57,3 +58,5 @@ def entropy(mean=None, cov=1):
 
 
 __all__ = ["entropy", "logpdf", "pdf"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

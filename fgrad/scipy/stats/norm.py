@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.scipy import special
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -56,3 +57,5 @@ def isf(q, loc=0.0, scale=1.0):
 
 
 __all__ = ["cdf", "isf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

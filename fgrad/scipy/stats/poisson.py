@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.scipy import special
 
 
@@ -27,3 +28,5 @@ def cdf(k, mu, loc=0):
 
 
 __all__ = ["cdf", "logpmf", "pmf"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import fgrad.numpy as fnp
+from fgrad.core.source_info import public_api
 from fgrad.scipy import special
 
 
@@ -42,3 +43,5 @@ def logcdf(x, df, loc=0.0, scale=1.0):
 
 
 __all__ = ["cdf", "logcdf", "logpdf", "pdf"]
+
+public_api(globals(), __all__)  # errors from eager calls start at the user's line
