@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fgrad.numpy.conversion import as_array
-from fgrad.primitives import conv as _conv
+from fgrad.primitives import window_geometry as _geometry
 from fgrad.primitives.elementwise import add, maximum, minimum
 from fgrad.primitives.reductions import reduce_max, reduce_min
 from fgrad.primitives.structural import reduce_sum
@@ -109,9 +109,9 @@ def reduce_window(
             f"reduce_window: window_dimensions {window}, window_strides {strides} and the "
             f"dilations need one entry per axis of the operand {x.shape}"
         )
-    in_sp = tuple(_conv.dilate_shape(n, d) for n, d in zip(x.shape, base))
-    extent = tuple(_conv.dilate_shape(k, d) for k, d in zip(window, wdil))
-    pads = _conv.padding_pairs(padding, in_sp, extent, strides, "reduce_window")
+    in_sp = tuple(_geometry.dilate_shape(n, d) for n, d in zip(x.shape, base))
+    extent = tuple(_geometry.dilate_shape(k, d) for k, d in zip(window, wdil))
+    pads = _geometry.padding_pairs(padding, in_sp, extent, strides, "reduce_window")
     init = np.asarray(init_value).astype(x.dtype).item()
     patches = window_patches(x, window, strides, pads, base, wdil, fill=init)
     axes = tuple(range(nd, 2 * nd))

@@ -21,8 +21,14 @@ from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
-from fgrad.primitives.conv import Pairs, dilate_shape, pad_and_dilate, window_count, windows
 from fgrad.primitives.structural import move_axis, reshape
+from fgrad.primitives.window_geometry import (
+    Pairs,
+    dilate_shape,
+    pad_and_dilate,
+    window_count,
+    windows,
+)
 
 
 def _out_shape(
@@ -166,12 +172,35 @@ window_patches_transpose_p = Primitive(
 )
 
 
+def window_patches_transpose(
+    g,
+    in_shape: tuple[int, ...],
+    window_dimensions: tuple[int, ...],
+    window_strides: tuple[int, ...],
+    padding: Pairs,
+    base_dilation: tuple[int, ...],
+    window_dilation: tuple[int, ...],
+):
+    """The transpose of :func:`window_patches` (col2im): every window's entries of ``g``
+    added back to the positions of an ``in_shape`` array they were read from."""
+    return bind(
+        window_patches_transpose_p,
+        g,
+        in_shape=tuple(int(n) for n in in_shape),
+        window_dimensions=tuple(int(k) for k in window_dimensions),
+        window_strides=tuple(int(s) for s in window_strides),
+        padding=tuple((int(lo), int(hi)) for lo, hi in padding),
+        base_dilation=tuple(int(d) for d in base_dilation),
+        window_dilation=tuple(int(d) for d in window_dilation),
+    )
+
+
 def _geometry(params: dict) -> dict:
     return {k: v for k, v in params.items() if k != "fill"}
 
 
 def _patches_vjp(g, ans, x, **params):
-    return bind(window_patches_transpose_p, g, in_shape=tuple(x.shape), **_geometry(params))
+    return window_patches_transpose(g, tuple(x.shape), **_geometry(params))
 
 
 def _unpatch_vjp(g, ans, ct, *, in_shape, **geometry):
