@@ -21,6 +21,7 @@ from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
+from fgrad.primitives import window_kernels
 from fgrad.primitives.structural import move_axis, reshape
 from fgrad.primitives.window_geometry import (
     Pairs,
@@ -133,17 +134,24 @@ def _unpatch_impl(
     before = [max(-lo, 0) for lo, _ in padding]
     after = [max(-hi, 0) for _, hi in padding]
     buf = backend.zeros(tuple(b + p + a for b, p, a in zip(before, padded, after)), g.dtype, like=g)
+    if window_kernels.usable(g):
+        window_kernels.add_windows(buf, g, before, window_strides, window_dilation)
+        return buf[_kept(before, padding, in_shape, base_dilation)]
     for pos in itertools.product(*map(range, window_dimensions)):
         target = tuple(
             slice(b + w * wd, b + w * wd + dilate_shape(o, s), s)
             for b, w, wd, o, s in zip(before, pos, window_dilation, out, window_strides)
         )
         buf[target] += g[(Ellipsis, *pos)]
-    keep = tuple(
+    return buf[_kept(before, padding, in_shape, base_dilation)]
+
+
+def _kept(before, padding: Pairs, in_shape, base_dilation) -> tuple[slice, ...]:
+    """Where the operand's own elements lie in the col2im buffer."""
+    return tuple(
         slice(b + lo, b + lo + dilate_shape(n, bd), bd)
         for b, (lo, _), n, bd in zip(before, padding, in_shape, base_dilation)
     )
-    return buf[keep]
 
 
 def _unpatch_abstract_eval(
