@@ -10,12 +10,15 @@ axis: ``window_strides``, ``padding`` (``(lo, hi)`` pairs, negative values crop)
 
 The impl pads and dilates the input, takes every window as a strided view
 (``sliding_window_view``) and contracts it with the kernel in one matmul (im2col), a
-batched matmul over groups. The derivative w.r.t. ``lhs`` is the transposed
-convolution (the cotangent dilated by the strides, convolved with the flipped kernel
-whose ``I`` and ``O`` are swapped); w.r.t. ``rhs`` it is a convolution of ``lhs`` with
-the cotangent, the roles of batch and feature axes exchanged. The batch rule folds the
-mapped axis into ``N`` (``lhs``) or into the output features (``rhs``; both: one more
-level of feature groups). See ``docs/conv.md``.
+batched matmul over groups. The derivatives are one matmul each over the same windows
+(the ``window_patches`` primitive with a window of 1 on the batch and feature axes):
+w.r.t. ``rhs`` the windows of ``lhs`` transposed times the cotangent (``patches^T @ g``,
+every output position of every example summed in one product); w.r.t. ``lhs`` the
+cotangent times the kernel transposed (``g @ w^T``: each window's share of every input it
+read), added back to those inputs by ``window_patches_transpose`` (col2im): the
+transposed convolution, without the zeros a strided one would multiply. The batch rule
+folds the mapped axis into ``N`` (``lhs``) or into the output features (``rhs``; both:
+one more level of feature groups). See ``docs/conv.md``.
 """
 
 from __future__ import annotations
