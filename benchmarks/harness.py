@@ -229,7 +229,8 @@ class Target:
 
     text: str
     framework: str
-    baseline: str
+    baseline: str | tuple[str, ...]
+    """One framework's label, or several: the fastest of them that has a timing."""
     max_ratio: float
 
 
@@ -736,14 +737,18 @@ def target_lines(result: Result) -> list[str]:
     """One line per target: the measured ratio and whether it is met (information only)."""
     lines = []
     for tg in result.workload.targets:
-        value, base = result.median(tg.framework), result.median(tg.baseline)
-        if value is None or base is None:
-            missing = tg.framework if value is None else tg.baseline
+        names = (tg.baseline,) if isinstance(tg.baseline, str) else tg.baseline
+        timed = [(m, name) for name in names if (m := result.median(name)) is not None]
+        value = result.median(tg.framework)
+        if value is None or not timed:
+            missing = tg.framework if value is None else " / ".join(names)
             lines.append(f"target: {tg.text} -> not measured ({missing} has no timing)")
             continue
+        base, fastest = min(timed)
         ratio = value / base
         verdict = "met" if ratio <= tg.max_ratio else "NOT met"
-        lines.append(f"target: {tg.text} -> {ratio:.2f}x ({verdict})")
+        versus = f" (vs {fastest}, the faster)" if len(names) > 1 else ""
+        lines.append(f"target: {tg.text} -> {ratio:.2f}x{versus} ({verdict})")
     return lines
 
 

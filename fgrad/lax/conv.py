@@ -15,6 +15,7 @@ import numpy as np
 
 from fgrad.numpy.conversion import as_array
 from fgrad.primitives import conv as _conv
+from fgrad.primitives import window_geometry as _geometry
 from fgrad.primitives.elementwise import convert_element_type
 from fgrad.primitives.structural import transpose
 
@@ -154,14 +155,14 @@ def conv_general_dilated(
     # channels-last: lhs (N, *spatial, C), rhs (*window, I, O)
     x = _transpose(lhs, (dn.lhs_spec[0], *dn.lhs_spec[2:], dn.lhs_spec[1]))
     w = _transpose(rhs, (*dn.rhs_spec[2:], dn.rhs_spec[1], dn.rhs_spec[0]))
-    in_sp = tuple(_conv.dilate_shape(n, d) for n, d in zip(x.shape[1:-1], lhs_dil))
-    window = tuple(_conv.dilate_shape(k, d) for k, d in zip(w.shape[:-2], rhs_dil))
+    in_sp = tuple(_geometry.dilate_shape(n, d) for n, d in zip(x.shape[1:-1], lhs_dil))
+    window = tuple(_geometry.dilate_shape(k, d) for k, d in zip(w.shape[:-2], rhs_dil))
     if isinstance(padding, str) and any(d != 1 for d in lhs_dil):
         raise ValueError(
             f"conv_general_dilated: padding {padding!r} is ambiguous with lhs_dilation "
             f"{lhs_dil} (a transposed convolution): give (lo, hi) pairs, as JAX requires"
         )
-    pads = _conv.padding_pairs(padding, in_sp, window, strides, "conv_general_dilated")
+    pads = _geometry.padding_pairs(padding, in_sp, window, strides, "conv_general_dilated")
     y = _conv.conv_general_dilated(x, w, strides, pads, lhs_dil, rhs_dil, feature_group_count)
     # y is (N, *spatial, C); out_spec[j] is where y's axis of role j goes
     roles = (0, nsp + 1, *range(1, nsp + 1))

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
+from math import prod
 
 import numpy as np
 
 from fgrad.numpy.conversion import as_array
-from fgrad.primitives import conv as _conv
+from fgrad.primitives import window_geometry as _geometry
 from fgrad.primitives.elementwise import add, maximum, minimum
+from fgrad.primitives.indexing import getitem
 from fgrad.primitives.reductions import reduce_max, reduce_min
-from fgrad.primitives.structural import reduce_sum
+from fgrad.primitives.structural import reduce_sum, reshape, transpose
 from fgrad.primitives.windows import window_patches
 
 _KINDS = {
@@ -60,6 +62,27 @@ def reduction_identity(kind: str, dtype: np.dtype):
     if dtype.kind == "b":
         return dtype.type(kind == "min")
     raise TypeError(f"reduce_window: no {kind} for dtype {dtype}")
+
+
+def _tiles(x, window: tuple[int, ...]):
+    """Windows that tile ``x`` (stride = window, no padding or dilation) as one copy of
+    ``x``, shape ``(window size, *out)``: each windowed axis ``n`` is split into
+    ``(n // k, k)`` (the ``n % k`` elements no window reaches cut off first) and the
+    window axes moved to the front, so the reduction over axis 0 and its derivative run
+    over contiguous memory (NumPy reduces a strided view's small inner axes several times
+    slower). Returns the array and its window axes, ``(0,)``."""
+    fit = tuple(n - n % k for n, k in zip(x.shape, window))
+    if fit != x.shape:
+        x = getitem(x, tuple(slice(0, n) for n in fit))
+    split, outer, inner = [], [], []
+    for n, k in zip(fit, window):
+        if k > 1:
+            inner.append(len(split) + 1)
+        outer.append(len(split))
+        split += [n // k, k] if k > 1 else [n]
+    out = tuple(split[a] for a in outer)
+    x = transpose(reshape(x, tuple(split)), (*inner, *outer))
+    return reshape(x, (prod(window), *out)), (0,)
 
 
 def reduce_window(
@@ -109,12 +132,16 @@ def reduce_window(
             f"reduce_window: window_dimensions {window}, window_strides {strides} and the "
             f"dilations need one entry per axis of the operand {x.shape}"
         )
-    in_sp = tuple(_conv.dilate_shape(n, d) for n, d in zip(x.shape, base))
-    extent = tuple(_conv.dilate_shape(k, d) for k, d in zip(window, wdil))
-    pads = _conv.padding_pairs(padding, in_sp, extent, strides, "reduce_window")
+    in_sp = tuple(_geometry.dilate_shape(n, d) for n, d in zip(x.shape, base))
+    extent = tuple(_geometry.dilate_shape(k, d) for k, d in zip(window, wdil))
+    pads = _geometry.padding_pairs(padding, in_sp, extent, strides, "reduce_window")
     init = np.asarray(init_value).astype(x.dtype).item()
-    patches = window_patches(x, window, strides, pads, base, wdil, fill=init)
-    axes = tuple(range(nd, 2 * nd))
+    plain = base == wdil == (1,) * nd and pads == ((0, 0),) * nd
+    if plain and window == strides and min(window, default=1) >= 1:
+        patches, axes = _tiles(x, window)
+    else:
+        patches = window_patches(x, window, strides, pads, base, wdil, fill=init)
+        axes = tuple(range(nd, 2 * nd))
     if kind == "sum":
         out = reduce_sum(patches, axes)
         return out if init == 0 else add(out, x.dtype.type(init))

@@ -13,7 +13,7 @@ import numpy as np
 from fgrad.lax.windows import reduce_window, reduction_identity
 from fgrad.numpy.conversion import as_array
 from fgrad.numpy.ufuncs import divide
-from fgrad.primitives.conv import Pairs
+from fgrad.primitives.window_geometry import Pairs
 
 
 def _geometry(x, window_shape, strides, padding):

@@ -10,122 +10,38 @@ axis: ``window_strides``, ``padding`` (``(lo, hi)`` pairs, negative values crop)
 
 The impl pads and dilates the input, takes every window as a strided view
 (``sliding_window_view``) and contracts it with the kernel in one matmul (im2col), a
-batched matmul over groups. The derivative w.r.t. ``lhs`` is the transposed
-convolution (the cotangent dilated by the strides, convolved with the flipped kernel
-whose ``I`` and ``O`` are swapped); w.r.t. ``rhs`` it is a convolution of ``lhs`` with
-the cotangent, the roles of batch and feature axes exchanged. The batch rule folds the
-mapped axis into ``N`` (``lhs``) or into the output features (``rhs``; both: one more
-level of feature groups). See ``docs/conv.md``.
+batched matmul over groups. The derivatives are one matmul each over the same windows
+(the ``window_patches`` primitive with a window of 1 on the batch and feature axes):
+w.r.t. ``rhs`` the windows of ``lhs`` transposed times the cotangent (``patches^T @ g``,
+every output position of every example summed in one product); w.r.t. ``lhs`` the
+cotangent times the kernel transposed (``g @ w^T``: each window's share of every input it
+read), added back to those inputs by ``window_patches_transpose`` (col2im): the
+transposed convolution, without the zeros a strided one would multiply. The batch rule
+folds the mapped axis into ``N`` (``lhs``) or into the output features (``rhs``; both:
+one more level of feature groups). See ``docs/conv.md``.
 """
 
 from __future__ import annotations
 
-import itertools
 from math import prod
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from fgrad.core import backend
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
-from fgrad.primitives.indexing import getitem
+from fgrad.primitives.dot_general import dot_general
 from fgrad.primitives.structural import move_axis, reshape, transpose
-
-Pairs = tuple[tuple[int, int], ...]
-
-# -- window geometry, shared with the windowed reductions -------------------------------
-
-
-def dilate_shape(n: int, d: int) -> int:
-    """Length of ``n`` elements with ``d - 1`` holes between neighbours."""
-    return 0 if n == 0 else (n - 1) * d + 1
-
-
-def window_count(length: int, extent: int, stride: int) -> int:
-    """How many windows of ``extent`` fit in ``length`` with ``stride``."""
-    return 0 if length < extent else (length - extent) // stride + 1
-
-
-def pad_and_dilate(x, axes, padding: Pairs, dilation: tuple[int, ...], fill):
-    """``x`` (an array) with holes (``fill``) between elements and ``padding`` along ``axes``.
-
-    Negative padding crops. Returns ``x`` itself when there is nothing to do.
-    """
-    if all(d == 1 for d in dilation) and all(lo == hi == 0 for lo, hi in padding):
-        return x
-    shape = list(x.shape)
-    place, crop = [slice(None)] * x.ndim, [slice(None)] * x.ndim
-    for a, (lo, hi), d in zip(axes, padding, dilation):
-        n = dilate_shape(x.shape[a], d)
-        shape[a] = max(lo, 0) + n + max(hi, 0)
-        place[a] = slice(max(lo, 0), max(lo, 0) + n, d)
-        crop[a] = slice(max(-lo, 0), shape[a] - max(-hi, 0))
-    out = backend.full(tuple(shape), fill, x.dtype, like=x)
-    out[tuple(place)] = x
-    return out[tuple(crop)]
-
-
-def windows(x, axes, extents, strides, dilations):
-    """Every window of ``x`` along ``axes`` as a view: ``x``'s axes (the windowed ones now
-    counting windows), then one axis per window position, holes skipped."""
-    dilated = tuple(dilate_shape(k, d) for k, d in zip(extents, dilations))
-    if isinstance(x, np.ndarray):
-        view = sliding_window_view(x, dilated, axis=tuple(axes))
-        index = [slice(None)] * x.ndim + [slice(None, None, d) for d in dilations]
-        for a, s in zip(axes, strides):
-            index[a] = slice(None, None, s)
-        return view[tuple(index)]
-    # other backends (CuPy): one strided slice per window position, stacked
-    counts = [window_count(x.shape[a], e, s) for a, e, s in zip(axes, dilated, strides)]
-    parts = []
-    for pos in itertools.product(*map(range, extents)):
-        index = [slice(None)] * x.ndim
-        for a, w, d, n, s in zip(axes, pos, dilations, counts, strides):
-            index[a] = slice(w * d, w * d + dilate_shape(n, s), s)
-        parts.append(x[tuple(index)])
-    stacked = np.stack(parts, axis=-1)
-    return stacked.reshape(*stacked.shape[:-1], *extents)
-
-
-def same_padding(
-    in_shape, window: tuple[int, ...], strides: tuple[int, ...], lower: bool = False
-) -> Pairs:
-    """``'SAME'`` padding: ``ceil(n / stride)`` outputs, the odd element after (``'SAME'``)
-    or before (``'SAME_LOWER'``) the input."""
-    pads = []
-    for n, k, s in zip(in_shape, window, strides):
-        total = max((-(-n // s) - 1) * s + k - n, 0)
-        small, big = total // 2, total - total // 2
-        pads.append((big, small) if lower else (small, big))
-    return tuple(pads)
-
-
-def padding_pairs(padding, in_shape, window, strides, who: str) -> Pairs:
-    """``'SAME'``, ``'SAME_LOWER'``, ``'VALID'`` or explicit ``(lo, hi)`` pairs, as pairs.
-
-    ``in_shape`` and ``window`` are the dilated sizes along the windowed axes.
-    """
-    if isinstance(padding, str):
-        kind = padding.upper()
-        if kind == "VALID":
-            return ((0, 0),) * len(in_shape)
-        if kind in ("SAME", "SAME_LOWER"):
-            return same_padding(in_shape, window, strides, lower=kind == "SAME_LOWER")
-        raise ValueError(
-            f"{who}: padding must be 'SAME', 'SAME_LOWER', 'VALID' or (lo, hi) pairs, "
-            f"got {padding!r}"
-        )
-    pairs = tuple(tuple(int(v) for v in p) for p in padding)
-    if len(pairs) != len(in_shape) or any(len(p) != 2 for p in pairs):
-        raise ValueError(
-            f"{who}: padding needs one (lo, hi) pair per windowed axis ({len(in_shape)}), "
-            f"got {padding!r}"
-        )
-    return pairs
-
+from fgrad.primitives.window_geometry import (
+    Pairs,
+    dilate_shape,
+    pad_and_dilate,
+    window_count,
+    windows,
+)
+from fgrad.primitives.windows import window_patches, window_patches_transpose
 
 # -- the primitive -----------------------------------------------------------------------
 
@@ -235,76 +151,54 @@ def _conv(lhs, rhs, **params):
     return bind(conv_general_dilated_p, lhs, rhs, **params)
 
 
-def _lhs_vjp(
-    g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count
-):
-    """The transposed convolution: ``g`` dilated by the strides, convolved with the
-    flipped kernel (``I`` and ``O`` swapped within each group), strided by the input's
-    dilation, padded so that every input position gets exactly its windows."""
-    nsp, groups = lhs.ndim - 2, feature_group_count
-    window = rhs.shape[:nsp]
-    pads = []
-    for a in range(nsp):
-        k = dilate_shape(window[a], rhs_dilation[a])
-        before = k - padding[a][0] - 1
-        after = (
-            dilate_shape(lhs.shape[1 + a], lhs_dilation[a])
-            + k
-            - 1
-            - dilate_shape(g.shape[1 + a], window_strides[a])
-            - before
-        )
-        pads.append((before, after))
-    i, o = rhs.shape[-2:]
-    w = getitem(rhs, (slice(None, None, -1),) * nsp)
-    w = reshape(w, (*window, i, groups, o // groups))
-    w = transpose(w, (*range(nsp), nsp + 2, nsp + 1, nsp))
-    w = reshape(w, (*window, o // groups, groups * i))
-    return _conv(
-        g,
-        w,
-        window_strides=lhs_dilation,
-        padding=tuple(pads),
-        lhs_dilation=window_strides,
-        rhs_dilation=rhs_dilation,
-        feature_group_count=groups,
-    )
+def _patch_geometry(window: tuple[int, ...], params: dict) -> dict:
+    """``window_patches``'s geometry for the convolution's windows of ``lhs`` (one window
+    position along the batch and feature axes)."""
+    return {
+        "window_dimensions": (1, *window, 1),
+        "window_strides": (1, *params["window_strides"], 1),
+        "padding": ((0, 0), *params["padding"], (0, 0)),
+        "base_dilation": (1, *params["lhs_dilation"], 1),
+        "window_dilation": (1, *params["rhs_dilation"], 1),
+    }
 
 
-def _rhs_vjp(
-    g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count
-):
-    """A convolution of ``lhs`` (features as batch, batch as features) with ``g`` as the
-    kernel: window positions become output positions, so the strides and the kernel
-    dilation trade places; each group's batch copies stay in their group."""
-    nsp, groups = lhs.ndim - 2, feature_group_count
-    n, c = lhs.shape[0], lhs.shape[-1]
-    ig = c // groups
-    spatial = tuple(range(1, 1 + nsp))
-    window = rhs.shape[:nsp]
-    pads = []
-    for a in range(nsp):
-        length = dilate_shape(lhs.shape[1 + a], lhs_dilation[a]) + sum(padding[a])
-        used = (
-            dilate_shape(window[a], rhs_dilation[a])
-            + dilate_shape(g.shape[1 + a], window_strides[a])
-            - 1
-        )
-        pads.append((padding[a][0], padding[a][1] - (length - used)))
-    x = reshape(lhs, (n, *lhs.shape[1:-1], groups, ig))
-    x = transpose(x, (nsp + 2, *spatial, nsp + 1, 0))
-    x = reshape(x, (ig, *lhs.shape[1:-1], groups * n))
-    cot = transpose(g, (*spatial, 0, nsp + 1))
-    r = _conv(
-        x,
-        cot,
-        window_strides=rhs_dilation,
-        padding=tuple(pads),
-        lhs_dilation=lhs_dilation,
-        rhs_dilation=window_strides,
-        feature_group_count=groups,
-    )
-    return transpose(r, (*spatial, 0, nsp + 1))
+def _lhs_vjp(g, ans, lhs, rhs, **params):
+    """col2im of ``g @ rhs^T``: one matmul gives every output position's share of each of
+    its window's inputs (``(M, window, C)``, group by group), and the transpose of taking
+    windows adds the shares back to the inputs they were read from."""
+    nsp, groups = lhs.ndim - 2, params["feature_group_count"]
+    window, (i, o) = rhs.shape[:nsp], rhs.shape[-2:]
+    n, out, c = g.shape[0], g.shape[1:-1], lhs.shape[-1]
+    m, k, og = n * prod(out), prod(window), o // groups
+    if groups == 1:
+        cols = dot_general(reshape(g, (m, o)), reshape(rhs, (k * i, o)), (((1,), (1,)), ((), ())))
+    else:
+        w = reshape(rhs, (k, i, groups, og))
+        cols = dot_general(reshape(g, (m, groups, og)), w, (((2,), (3,)), ((1,), (2,))))
+        cols = transpose(cols, (1, 2, 0, 3))  # (G, M, window, I) -> (M, window, G, I)
+    cols = transpose(reshape(cols, (n, *out, k, c)), (*range(nsp + 1), nsp + 2, nsp + 1))
+    cols = reshape(cols, (n, *out, c, 1, *window, 1))  # window_patches's layout
+    return window_patches_transpose(cols, tuple(lhs.shape), **_patch_geometry(window, params))
+
+
+def _rhs_vjp(g, ans, lhs, rhs, **params):
+    """``patches(lhs)^T @ g``: one matmul over every output position of every example
+    (a batched one over the groups), the patches being the forward pass's windows."""
+    nsp, groups = lhs.ndim - 2, params["feature_group_count"]
+    window, (i, o) = rhs.shape[:nsp], rhs.shape[-2:]
+    n, out, c = g.shape[0], g.shape[1:-1], lhs.shape[-1]
+    m, k, og = n * prod(out), prod(window), o // groups
+    cols = window_patches(lhs, fill=0, **_patch_geometry(window, params))
+    # (N, *out, C, 1, *window, 1) -> (N, *out, 1, *window, 1, C): the copy that reshapes
+    # it to a matrix then moves runs of C contiguous features (im2col)
+    cols = transpose(cols, (*range(nsp + 1), *range(nsp + 2, 2 * nsp + 4), nsp + 1))
+    if groups == 1:
+        dw = dot_general(reshape(cols, (m, k * c)), reshape(g, (m, o)), (((0,), (0,)), ((), ())))
+        return reshape(dw, rhs.shape)
+    cols = reshape(cols, (m, k, groups, i))
+    dw = dot_general(cols, reshape(g, (m, groups, og)), (((0,), (0,)), ((2,), (1,))))
+    return reshape(transpose(dw, (1, 2, 0, 3)), rhs.shape)  # (G, window, I, O_g) -> HWIO
 
 
 defjvp(

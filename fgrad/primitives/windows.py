@@ -21,8 +21,15 @@ from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
-from fgrad.primitives.conv import Pairs, dilate_shape, pad_and_dilate, window_count, windows
+from fgrad.primitives import window_kernels
 from fgrad.primitives.structural import move_axis, reshape
+from fgrad.primitives.window_geometry import (
+    Pairs,
+    dilate_shape,
+    pad_and_dilate,
+    window_count,
+    windows,
+)
 
 
 def _out_shape(
@@ -127,17 +134,24 @@ def _unpatch_impl(
     before = [max(-lo, 0) for lo, _ in padding]
     after = [max(-hi, 0) for _, hi in padding]
     buf = backend.zeros(tuple(b + p + a for b, p, a in zip(before, padded, after)), g.dtype, like=g)
+    if window_kernels.usable(g):
+        window_kernels.add_windows(buf, g, before, window_strides, window_dilation)
+        return buf[_kept(before, padding, in_shape, base_dilation)]
     for pos in itertools.product(*map(range, window_dimensions)):
         target = tuple(
             slice(b + w * wd, b + w * wd + dilate_shape(o, s), s)
             for b, w, wd, o, s in zip(before, pos, window_dilation, out, window_strides)
         )
         buf[target] += g[(Ellipsis, *pos)]
-    keep = tuple(
+    return buf[_kept(before, padding, in_shape, base_dilation)]
+
+
+def _kept(before, padding: Pairs, in_shape, base_dilation) -> tuple[slice, ...]:
+    """Where the operand's own elements lie in the col2im buffer."""
+    return tuple(
         slice(b + lo, b + lo + dilate_shape(n, bd), bd)
         for b, (lo, _), n, bd in zip(before, padding, in_shape, base_dilation)
     )
-    return buf[keep]
 
 
 def _unpatch_abstract_eval(
@@ -166,12 +180,35 @@ window_patches_transpose_p = Primitive(
 )
 
 
+def window_patches_transpose(
+    g,
+    in_shape: tuple[int, ...],
+    window_dimensions: tuple[int, ...],
+    window_strides: tuple[int, ...],
+    padding: Pairs,
+    base_dilation: tuple[int, ...],
+    window_dilation: tuple[int, ...],
+):
+    """The transpose of :func:`window_patches` (col2im): every window's entries of ``g``
+    added back to the positions of an ``in_shape`` array they were read from."""
+    return bind(
+        window_patches_transpose_p,
+        g,
+        in_shape=tuple(int(n) for n in in_shape),
+        window_dimensions=tuple(int(k) for k in window_dimensions),
+        window_strides=tuple(int(s) for s in window_strides),
+        padding=tuple((int(lo), int(hi)) for lo, hi in padding),
+        base_dilation=tuple(int(d) for d in base_dilation),
+        window_dilation=tuple(int(d) for d in window_dilation),
+    )
+
+
 def _geometry(params: dict) -> dict:
     return {k: v for k, v in params.items() if k != "fill"}
 
 
 def _patches_vjp(g, ans, x, **params):
-    return bind(window_patches_transpose_p, g, in_shape=tuple(x.shape), **_geometry(params))
+    return window_patches_transpose(g, tuple(x.shape), **_geometry(params))
 
 
 def _unpatch_vjp(g, ans, ct, *, in_shape, **geometry):
