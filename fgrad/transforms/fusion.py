@@ -167,20 +167,38 @@ class FusedKernel:
     def __init__(self, name: str, source: str, outputs: list[Var]):
         self.name = name
         self.source = source
-        self._kernel: Callable | None = None
         self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
+        self._call: Callable = self._compile
 
     def impl(self, *args):
-        kernel = self._kernel
-        if kernel is None:
-            kernel = self._kernel = compile_kernel(self.source)
-        outs = kernel(*args)
-        if any(self._boxes):  # numba returns Python scalars: NumPy's ops return NumPy ones
-            return [x if box is None else box(x) for x, box in zip(outs, self._boxes)]
-        return outs
+        return self._call(*args)
+
+    def _compile(self, *args):
+        self._call = _boxed(compile_kernel(self.source), self._boxes)
+        return self._call(*args)
 
     def __repr__(self) -> str:
         return self.name
+
+
+def _boxed(kernel: Callable, boxes: list) -> Callable:
+    """``kernel`` returning NumPy scalars where it returns Python ones (as NumPy's ops do);
+    specialised once, as this runs on every call."""
+    if not any(boxes):
+        return kernel
+    if len(boxes) == 1:
+        (box,) = boxes
+
+        def one(*args):
+            (out,) = kernel(*args)
+            return (box(out),)
+
+        return one
+
+    def each(*args):
+        return [x if box is None else box(x) for x, box in zip(kernel(*args), boxes)]
+
+    return each
 
 
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
