@@ -59,13 +59,16 @@ def numba_available() -> bool:
     return _numba_found
 
 
-def program(closed: ClosedJaxpr, name: str = "replay") -> Replay | TieredProgram:
+def program(
+    closed: ClosedJaxpr, name: str = "replay", n_fresh: int | None = None
+) -> Replay | TieredProgram:
     """What ``jit`` runs for ``closed``: the NumPy replay, or with fusion on (see the module
-    docstring) a :class:`TieredProgram` that moves to fused kernels."""
-    replay = Replay(closed, name)
+    docstring) a :class:`TieredProgram` that moves to fused kernels. ``n_fresh`` is
+    :class:`~fgrad.transforms.codegen.Replay`'s."""
+    replay = Replay(closed, name, n_fresh)
     if flags.fuse == "off" or not numba_available():
         return replay
-    return TieredProgram(replay, name)
+    return TieredProgram(replay, name, n_fresh)
 
 
 class TieredProgram:
@@ -82,13 +85,14 @@ class TieredProgram:
         kernel came out of it).
     """
 
-    __slots__ = ("closed", "replay", "fused", "name", "_calls", "_run")
+    __slots__ = ("closed", "replay", "fused", "name", "_n_fresh", "_calls", "_run")
 
-    def __init__(self, replay: Replay, name: str):
+    def __init__(self, replay: Replay, name: str, n_fresh: int | None = None):
         self.closed = replay.closed
         self.replay = replay
         self.fused: Replay | None = None
         self.name = name
+        self._n_fresh = n_fresh
         self._calls = 0
         self._run: Callable = self._counting
 
@@ -108,7 +112,7 @@ class TieredProgram:
         fused = fuse(self.closed)
         if fused is None:
             return self.replay(flat)
-        replay = Replay(fused, self.name)
+        replay = Replay(fused, self.name, self._n_fresh)
         try:
             out = replay(flat)
         except Exception as err:
@@ -129,7 +133,7 @@ class TieredProgram:
         fused = self.fused
         if fused is None:
             closed = fuse(self.closed)
-            fused = None if closed is None else Replay(closed, self.name)
+            fused = None if closed is None else Replay(closed, self.name, self._n_fresh)
         if fused is None:
             return self.replay.source
         kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, FusedKernel)]
