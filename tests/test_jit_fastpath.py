@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -112,6 +113,44 @@ def test_tree_structure_change_traces_again(a, b):
     assert len(traces) == 2
     warm(jf, *b)
     assert float(jf(*a)) == float(f(*a))
+    assert len(traces) == 2
+
+
+class Pair(NamedTuple):
+    a: object
+    b: object
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ({"w": np.ones(2), "b": np.ones(1)}, {"w": np.ones(3), "b": np.ones(1)}),
+        ({"w": np.ones(2), "b": np.ones(1)}, {"w": np.ones(2), "b": np.ones(1, np.float32)}),
+        ([np.ones(2), 1.0], [np.ones(2), np.array(1.0)]),
+        ([np.ones(2), 1.0], [np.ones(2), np.float32(1.0)]),
+        (Pair(np.ones(2), np.ones(2)), (np.ones(2), np.ones(2))),
+        ({"w": np.ones(2), "b": np.ones(1)}, {"b": np.ones(2), "w": np.ones(1)}),
+        ([np.ones(2), None], [np.ones(2), np.ones(2)]),
+    ],
+    ids=["leaf shape", "leaf dtype", "leaf weak type", "leaf scalar type", "namedtuple",
+         "swapped keys", "None"],
+)
+def test_a_change_inside_a_pytree_argument_traces_again(a, b):
+    y = np.ones(2, np.float32)
+
+    def f(tree, y):
+        leaves = fgrad.tree_util.tree_leaves(tree)
+        return sum(fnp.sum(x * k) for k, x in enumerate(leaves, 1)) + y
+
+    def fresh(tree):
+        return jit(f)(tree, y)
+
+    jf, traces = counted(f)
+    warm(jf, a, y)
+    for tree in (b, b, a, a, b):
+        out, want = jf(tree, y), fresh(tree)
+        assert out.dtype == want.dtype
+        np.testing.assert_array_equal(out, want)
     assert len(traces) == 2
 
 

@@ -34,7 +34,7 @@ from fgrad.core.abstract import get_aval
 from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
 from fgrad.core.primitive import bind_call
-from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
 from fgrad.core.source_info import api_boundary
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions, split_static
@@ -127,17 +127,20 @@ def jit(
     def jitted(*args, **kwargs):
         if flags.disable_jit or flags.debug_nans or flags.debug_infs:
             return fun(*args, **kwargs)  # op by op: the NaN checks see every primitive
-        # The fast path: the same signature as the last call, arguments all NumPy arrays or
-        # scalars, no keywords. Where the default device is the CPU, their call_key decides
-        # the whole Signature (structure, leaves, no static values, the device).
+        # The fast path: the same signature as the last call, whose argument leaves were all
+        # NumPy arrays or scalars, without keywords. Where the default device is the CPU,
+        # the structure and the leaves' call_key decide the whole Signature (no static
+        # values; the device). Arguments that are all leaves are not even flattened.
         fast = cache.fast
-        if (
-            fast is not None
-            and not kwargs
-            and call_key(args) == fast[0]
-            and backend.default_backend() is backend.CPU
-        ):
-            return fast[2](fast[1](list(args)))
+        if fast is not None and not kwargs and backend.default_backend() is backend.CPU:
+            key, compiled, unflatten, tree = fast
+            if tree is None:
+                if call_key(args) == key:
+                    return unflatten(compiled(list(args)))
+            else:
+                flat, in_tree = tree_flatten((args, kwargs))
+                if call_key(flat) == key and _same(in_tree, tree):
+                    return unflatten(compiled(flat))
         # a named parameter is static where it was passed: here only if by position
         static_nums = tuple(n for n in nums if n not in named) + tuple(
             i for i in named if i < len(args)
@@ -198,9 +201,10 @@ def jit(
                     len(compiled.closed.jaxpr.eqns),
                 )
         if keyed_by_leaves and not kwargs and device is backend.CPU:
-            quick = fast_key(args)
-            if quick is not None:
-                cache.fast = (quick, compiled, unflattener(compiled))
+            if fast_key(args) is not None:
+                cache.fast = (call_key(args), compiled, unflattener(compiled), None)
+            elif fast_key(flat) is not None:
+                cache.fast = (call_key(flat), compiled, unflattener(compiled), in_tree)
         with backend.on_device(device):  # where arrays made from Python scalars go
             return run_replay(compiled, flat)
 
@@ -259,6 +263,15 @@ def _static_names(
     linked = {n for n in nums if 0 <= n < len(positional) and positional[n] in keyword}
     linked.update(positional.index(n) for n in names if n in positional and n in keyword)
     return tuple(sorted(linked)), frozenset(names) | {positional[n] for n in linked}, positional
+
+
+def _same(a: PyTreeDef, b: PyTreeDef) -> bool:
+    """Whether two argument structures are equal (False where their aux data cannot say:
+    the cache's lookup then explains why)."""
+    try:
+        return a == b
+    except TypeError:
+        return False
 
 
 def _hashable(values: tuple) -> bool:
