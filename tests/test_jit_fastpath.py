@@ -1,6 +1,9 @@
 """``jit``'s fast path: a call with the same signature as the last one skips flattening and
 the cache lookup. Every part of the signature must still decide which program runs: each
-test calls a function until the fast path holds its program, then changes one part."""
+test calls a function until the fast path holds its program, then changes one part.
+
+Then the optimiser's rewrites that make the programs of ``hessian`` and ``hvp`` smaller:
+each must keep every bit of the result."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from fgrad import grad, jit, jvp, vmap
 from fgrad.core import backend
 from fgrad.core.backend import register_backend, unregister_backend
 from fgrad.transforms.jit_cache import RETRACE_WARNING_AFTER
+from fgrad.transforms.optimize import optimize
 
 
 def counted(fun, **kw):
@@ -348,3 +352,111 @@ def test_fused_programs_take_the_fast_path_with_the_same_numbers(x):
             out = jf(x)
             np.testing.assert_allclose(out, want, rtol=1e-12)
             assert type(out) is type(want) is np.float64
+
+
+# -- the optimiser's rewrites (fgrad/transforms/optimize.py): bit for bit, special values too --
+
+SPECIAL = np.array([0.0, -0.0, 1.5, -2.25, 1e-310, np.inf, -np.inf, np.nan, 3e300])
+
+
+def optimized_eqns(f, *args) -> list[str]:
+    return [e.prim.name for e in optimize(fgrad.make_jaxpr(f)(*args)).jaxpr.eqns]
+
+
+def bitwise_equal(a, b) -> None:
+    """Every bit equal, but a NaN's sign, which IEEE leaves open (``x + (-nan)`` and
+    ``x - nan`` differ in it on x86)."""
+    a, b = np.atleast_1d(a), np.atleast_1d(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    if a.dtype.kind in "fc":
+        nan = np.isnan(a)
+        np.testing.assert_array_equal(nan, np.isnan(b))
+        a, b = np.where(nan, 0, a), np.where(nan, 0, b)
+    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+REWRITES = {
+    # name: (function, the equations left after optimising)
+    "x * 1": (lambda x, y: x * 1, []),
+    "1.0 * x": (lambda x, y: 1.0 * x, []),
+    "x * ones": (lambda x, y: x * fnp.ones(x.shape), []),
+    "x / 1": (lambda x, y: x / 1.0, []),
+    "x ** 1": (lambda x, y: x**1, []),
+    "x - 0": (lambda x, y: x - 0.0, []),
+    "--x": (lambda x, y: fnp.negative(-x), []),
+    "x ** 0 folds": (lambda x, y: x**0 * 3.0 + y, ["add"]),
+    "x + -y": (lambda x, y: x + (-y), ["sub"]),
+    "-y + x": (lambda x, y: (-y) + x, ["sub"]),
+    "reshape of reshape": (lambda x, y: fnp.reshape(fnp.reshape(x, (3, 3)), (9,)), []),
+    "concatenate of one": (lambda x, y: fnp.concatenate([x]), []),
+    "x * y and y * x": (lambda x, y: x * y + y * x, ["mul", "add"]),
+    "x == y and y == x": (lambda x, y: fnp.logical_and(x == y, y == x), ["eq", "and"]),
+    # not identities: kept
+    "x + 0": (lambda x, y: x + 0.0, ["add"]),
+    "x - (-0.0)": (lambda x, y: x - (-0.0), ["sub"]),
+    "max(x, y) and max(y, x)": (lambda x, y: fnp.maximum(x, y) - fnp.maximum(y, x),
+                                ["max", "max", "sub"]),
+    "x * 1 on a weak scalar": (lambda x, y: x[0] * 1.0, ["getitem", "mul"]),
+}
+
+
+@pytest.mark.parametrize("name", list(REWRITES))
+def test_rewrites_keep_every_bit(name):
+    f, left = REWRITES[name]
+    x, y = SPECIAL, SPECIAL[::-1].copy()
+    assert optimized_eqns(f, x, y) == left
+    with np.errstate(all="ignore"):
+        want = f(x, y)
+        with fusing("off"):
+            got = jit(f)(x, y)
+    bitwise_equal(got, want)
+    assert type(got) is type(want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8, np.bool_])
+def test_rewrites_keep_other_real_dtypes(dtype):
+    x = np.arange(6).astype(dtype)
+    for f in (lambda x: x * 1, lambda x: fnp.negative(-x) if x.dtype != np.bool_ else x, lambda x: x**1):
+        with np.errstate(all="ignore"):
+            bitwise_equal(jit(f)(x), f(x))
+
+
+def test_what_changes_the_dtype_or_the_complex_numbers_is_kept():
+    # int * 1.0 is a float; complex * 1 turns inf + 0j into inf + nan j: neither is x
+    assert optimized_eqns(lambda x: x * 1.0, np.arange(3)) == ["mul"]
+    z = np.array([np.inf + 0j, 1 - 2j])
+    assert optimized_eqns(lambda z: z * 1.0, z) == ["mul"]
+    with np.errstate(all="ignore"):
+        bitwise_equal(jit(lambda z: z * 1.0)(z), z * 1.0)
+    # x ** 0 of ints stays a power (the rewrite is for floats), of a weak scalar too
+    assert optimized_eqns(lambda x: x**0, np.arange(3)) == ["pow"]
+    assert optimized_eqns(lambda x: x**0, 2.0) == ["pow"]
+
+
+def test_a_scalar_keeps_its_type():
+    """On shape () NumPy returns a scalar where the operand may be a 0-d array: kept."""
+    for x in (np.float64(-0.0), np.array(-0.0)):
+        for f in (lambda x: x * 1.0, lambda x: fnp.negative(-x), lambda x: x**0):
+            got, want = jit(f)(x), f(x)
+            assert type(got) is type(want)
+            bitwise_equal(got, want)
+
+
+def test_hessian_program_is_smaller_and_exact():
+    """``hessian`` of ``x ** 2`` terms leaves ``2 * x ** 1`` and ``1 * x ** 0``: folded."""
+
+    def f(x):
+        return fnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    x = np.linspace(-1.0, 1.5, 9)
+    h = fgrad.hessian(f)
+    names = optimized_eqns(h, x)
+    assert "pow" not in names or names.count("pow") == 1  # only x ** 2 itself is left
+    want = np.zeros((9, 9))
+    i = np.arange(8)
+    want[i, i] += 1200 * x[:-1] ** 2 - 400 * x[1:] + 2
+    want[i + 1, i + 1] += 200
+    want[i, i + 1] = want[i + 1, i] = -400 * x[:-1]
+    np.testing.assert_allclose(jit(h)(x), want, rtol=1e-13, atol=1e-12)
+    with fusing("off"):
+        np.testing.assert_array_equal(jit(h)(x), h(x))
