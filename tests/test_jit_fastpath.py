@@ -416,7 +416,8 @@ def test_rewrites_keep_every_bit(name):
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8, np.bool_])
 def test_rewrites_keep_other_real_dtypes(dtype):
     x = np.arange(6).astype(dtype)
-    for f in (lambda x: x * 1, lambda x: fnp.negative(-x) if x.dtype != np.bool_ else x, lambda x: x**1):
+    negated_twice = (lambda x: fnp.negative(-x)) if dtype != np.bool_ else (lambda x: x)
+    for f in (lambda x: x * 1, negated_twice, lambda x: x**1):
         with np.errstate(all="ignore"):
             bitwise_equal(jit(f)(x), f(x))
 
