@@ -283,8 +283,8 @@ MUTANTS: list[Mutant] = [
            k="checkpoint or remat or cotangent"),
     # -- jit: optimiser passes and code generation ---------------------------------------
     Mutant("cse_merges_literals", "jit optimize",
-           '("lit", type(v).__name__, repr(v.val)) if type(v) is Literal else id(v)',
-           '("lit", type(v).__name__) if type(v) is Literal else id(v)',
+           '("lit", type(v).__name__, repr(v.val)) if type(v) is Literal else ("var", id(v))',
+           '("lit", type(v).__name__) if type(v) is Literal else ("var", id(v))',
            ("tests/test_jit.py", JITV)),
     Mutant("cse_array_params_by_shape", "jit optimize",
            'return ("array", p.dtype.str, p.shape, p.tobytes())',

@@ -10,6 +10,8 @@ and, under another transform, that transform of it (:mod:`fgrad.transforms.jit_r
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 
 import numpy as np
@@ -40,6 +42,38 @@ def signature(flat: list) -> tuple[tuple, backend.Backend]:
     device = backend.common_backend(flat, "the arguments of a jit-compiled function")
     avals = [get_aval(x) for x in flat]
     return tuple((a.shape, a.dtype, a.weak_type) for a in avals), device
+
+
+#: the argument types whose abstract value the type alone decides: shape ``()``, one dtype,
+#: weakly typed for Python's scalars and NumPy's that subclass them (``float64``)
+_SCALAR_TYPES = frozenset(
+    [bool, int, float, complex, np.bool_, np.longdouble, np.clongdouble]
+    + [np.dtype(c).type for c in "bBhHiIlLqQefdFD"]
+)
+
+
+def call_key(args: tuple) -> tuple:
+    """A cheap key of top-level arguments: an array's shape and dtype, anything else's type.
+    Equal to a key :func:`fast_key` accepted, it decides the arguments' signature."""
+    return tuple([(x.shape, x.dtype) if type(x) is np.ndarray else type(x) for x in args])
+
+
+def fast_key(args: tuple) -> tuple | None:
+    """:func:`call_key` of arguments that are all NumPy arrays or scalars (so each is a
+    leaf, and the key fixes its shape, dtype and weak type); None for any other."""
+    key = call_key(args)
+    if all(type(k) is tuple or k in _SCALAR_TYPES for k in key):
+        return key
+    return None
+
+
+def unflattener(replay: Replay | TieredProgram) -> Callable[[list], object]:
+    """What turns ``replay``'s flat outputs into its function's result, computed once."""
+    out_tree = replay.closed.out_tree
+    marker = object()
+    if out_tree.num_leaves == 1 and tree_unflatten(out_tree, [marker]) is marker:
+        return operator.itemgetter(0)
+    return functools.partial(tree_unflatten, out_tree)
 
 
 def compile_replay(

@@ -59,13 +59,16 @@ def numba_available() -> bool:
     return _numba_found
 
 
-def program(closed: ClosedJaxpr, name: str = "replay") -> Replay | TieredProgram:
+def program(
+    closed: ClosedJaxpr, name: str = "replay", n_fresh: int | None = None
+) -> Replay | TieredProgram:
     """What ``jit`` runs for ``closed``: the NumPy replay, or with fusion on (see the module
-    docstring) a :class:`TieredProgram` that moves to fused kernels."""
-    replay = Replay(closed, name)
+    docstring) a :class:`TieredProgram` that moves to fused kernels. ``n_fresh`` is
+    :class:`~fgrad.transforms.codegen.Replay`'s."""
+    replay = Replay(closed, name, n_fresh)
     if flags.fuse == "off" or not numba_available():
         return replay
-    return TieredProgram(replay, name)
+    return TieredProgram(replay, name, n_fresh)
 
 
 class TieredProgram:
@@ -82,13 +85,14 @@ class TieredProgram:
         kernel came out of it).
     """
 
-    __slots__ = ("closed", "replay", "fused", "name", "_calls", "_run")
+    __slots__ = ("closed", "replay", "fused", "name", "_n_fresh", "_calls", "_run")
 
-    def __init__(self, replay: Replay, name: str):
+    def __init__(self, replay: Replay, name: str, n_fresh: int | None = None):
         self.closed = replay.closed
         self.replay = replay
         self.fused: Replay | None = None
         self.name = name
+        self._n_fresh = n_fresh
         self._calls = 0
         self._run: Callable = self._counting
 
@@ -108,7 +112,7 @@ class TieredProgram:
         fused = fuse(self.closed)
         if fused is None:
             return self.replay(flat)
-        replay = Replay(fused, self.name)
+        replay = Replay(fused, self.name, self._n_fresh)
         try:
             out = replay(flat)
         except Exception as err:
@@ -129,7 +133,7 @@ class TieredProgram:
         fused = self.fused
         if fused is None:
             closed = fuse(self.closed)
-            fused = None if closed is None else Replay(closed, self.name)
+            fused = None if closed is None else Replay(closed, self.name, self._n_fresh)
         if fused is None:
             return self.replay.source
         kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, FusedKernel)]
@@ -167,20 +171,38 @@ class FusedKernel:
     def __init__(self, name: str, source: str, outputs: list[Var]):
         self.name = name
         self.source = source
-        self._kernel: Callable | None = None
         self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
+        self._call: Callable = self._compile
 
     def impl(self, *args):
-        kernel = self._kernel
-        if kernel is None:
-            kernel = self._kernel = compile_kernel(self.source)
-        outs = kernel(*args)
-        if any(self._boxes):  # numba returns Python scalars: NumPy's ops return NumPy ones
-            return [x if box is None else box(x) for x, box in zip(outs, self._boxes)]
-        return outs
+        return self._call(*args)
+
+    def _compile(self, *args):
+        self._call = _boxed(compile_kernel(self.source), self._boxes)
+        return self._call(*args)
 
     def __repr__(self) -> str:
         return self.name
+
+
+def _boxed(kernel: Callable, boxes: list) -> Callable:
+    """``kernel`` returning NumPy scalars where it returns Python ones (as NumPy's ops do);
+    specialised once, as this runs on every call."""
+    if not any(boxes):
+        return kernel
+    if len(boxes) == 1:
+        (box,) = boxes
+
+        def one(*args):
+            (out,) = kernel(*args)
+            return (box(out),)
+
+        return one
+
+    def each(*args):
+        return [x if box is None else box(x) for x, box in zip(kernel(*args), boxes)]
+
+    return each
 
 
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:

@@ -37,11 +37,18 @@ from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
 from fgrad.core.nan_check import numpy_error
 from fgrad.core.primitive import bind_call
-from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
 from fgrad.core.source_info import api_boundary
 from fgrad.core.tracer import Tracer
 from fgrad.transforms.argnums import as_positions, split_static
-from fgrad.transforms.compile import compile_replay, run_replay, signature
+from fgrad.transforms.compile import (
+    call_key,
+    compile_replay,
+    fast_key,
+    run_replay,
+    signature,
+    unflattener,
+)
 from fgrad.transforms.fusion import lowered_text
 from fgrad.transforms.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.transforms.jit_rules import jit_call
@@ -116,6 +123,7 @@ def jit(
     nums = as_positions(static_argnums, "static_argnums", "jit")
     named, names, positional = _static_names(fun, nums, static_argnames)
     cache = ProgramCache(getattr(fun, "__name__", repr(fun)), cache_size, positional)
+    keyed_by_leaves = not nums and not names  # no static parameter: see the fast path below
 
     @api_boundary
     @functools.wraps(fun)
@@ -124,6 +132,20 @@ def jit(
             return _checked_run(fun, args, kwargs)
         if flags.disable_jit:
             return fun(*args, **kwargs)
+        # The fast path: the same signature as the last call, whose argument leaves were all
+        # NumPy arrays or scalars, without keywords. Where the default device is the CPU,
+        # the structure and the leaves' call_key decide the whole Signature (no static
+        # values; the device). Arguments that are all leaves are not even flattened.
+        fast = cache.fast
+        if fast is not None and not kwargs and backend.default_backend() is backend.CPU:
+            key, compiled, unflatten, tree = fast
+            if tree is None:
+                if call_key(args) == key:
+                    return unflatten(compiled(list(args)))
+            else:
+                flat, in_tree = tree_flatten((args, kwargs))
+                if call_key(flat) == key and _same(in_tree, tree):
+                    return unflatten(compiled(flat))
         # a named parameter is static where it was passed: here only if by position
         static_nums = tuple(n for n in nums if n not in named) + tuple(
             i for i in named if i < len(args)
@@ -183,6 +205,11 @@ def jit(
                     ", ".join(get_aval(x).str_short() for x in flat),
                     len(compiled.closed.jaxpr.eqns),
                 )
+        if keyed_by_leaves and not kwargs and device is backend.CPU:
+            if fast_key(args) is not None:
+                cache.fast = (call_key(args), compiled, unflattener(compiled), None)
+            elif fast_key(flat) is not None:
+                cache.fast = (call_key(flat), compiled, unflattener(compiled), in_tree)
         with backend.on_device(device):  # where arrays made from Python scalars go
             return run_replay(compiled, flat)
 
@@ -260,6 +287,15 @@ def _static_names(
     linked = {n for n in nums if 0 <= n < len(positional) and positional[n] in keyword}
     linked.update(positional.index(n) for n in names if n in positional and n in keyword)
     return tuple(sorted(linked)), frozenset(names) | {positional[n] for n in linked}, positional
+
+
+def _same(a: PyTreeDef, b: PyTreeDef) -> bool:
+    """Whether two argument structures are equal (False where their aux data cannot say:
+    the cache's lookup then explains why)."""
+    try:
+        return a == b
+    except TypeError:
+        return False
 
 
 def _hashable(values: tuple) -> bool:

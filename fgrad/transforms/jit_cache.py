@@ -86,7 +86,8 @@ class ProgramCache:
     """
 
     __slots__ = (
-        "name", "size", "param_names", "traces", "_programs", "_last", "_dropped", "_lock"
+        "name", "size", "param_names", "traces", "fast", "_programs", "_last", "_dropped",
+        "_lock",
     )
 
     def __init__(self, name: str, size: int | None, param_names: list[str]):
@@ -95,6 +96,10 @@ class ProgramCache:
         self.param_names = param_names
         #: how many times the function has been traced (evicted programs traced again count)
         self.traces = 0
+        #: what ``jit``'s fast path checks a call against: set by ``jit`` after a lookup,
+        #: cleared by every :meth:`get` and :meth:`add`, so the program it holds is always
+        #: the most recently used one (a hit need not reorder the cache)
+        self.fast: tuple | None = None
         self._programs: collections.OrderedDict = collections.OrderedDict()
         self._last: Signature | None = None
         #: the signatures whose programs were dropped lately, to say so when one returns
@@ -107,6 +112,7 @@ class ProgramCache:
     def get(self, key: Signature):
         """The program for ``key`` (now the most recently used), or None."""
         with self._lock:
+            self.fast = None
             program = self._programs.get(key)
             if program is not None:
                 self._programs.move_to_end(key)
@@ -116,6 +122,7 @@ class ProgramCache:
         """Keep ``program``, just traced for ``key``; drop the least recently used beyond
         the size; warn once when the function has been traced too often."""
         with self._lock:
+            self.fast = None
             if flags.explain_cache_misses and self._programs:
                 _log.warning(self._miss_message(key))
             self._programs[key] = program

@@ -30,6 +30,10 @@ runs ``f``, as it does for ``make_jaxpr``. So does an ``f`` that closes over a
 tracer of an enclosing transform (see :class:`~fgrad.transforms.make_jaxpr.JitTrace`):
 tracing it finds the tracer, which a compiled program could not take.
 
+Every one of these programs is run as ``jit`` runs its own
+(:func:`fgrad.transforms.fusion.program`): with numba and ``fgrad_fuse`` on, the forward
+and backward replays of ``grad`` move to fused kernels after the same number of calls.
+
 Results are fresh arrays, as from ``jit`` itself: the forward replay copies an
 output that could share memory with an argument (:mod:`fgrad.transforms.codegen`), and
 leaves the residuals, which only the backward replay reads, as they are.
@@ -53,6 +57,7 @@ from fgrad.transforms.batching import BatchTrace, BatchTracer
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.compile import compile_replay, run_replay, signature
 from fgrad.transforms.forward_mode import JVPTrace, JVPTracer, jvp
+from fgrad.transforms.fusion import TieredProgram, program
 from fgrad.transforms.jit_cache import ProgramCache, Signature
 from fgrad.transforms.make_jaxpr import JitTrace, check_outputs
 from fgrad.transforms.optimize import optimize
@@ -75,7 +80,7 @@ class CompiledVJP:
         self.consts = closed.consts
         self.n_out = n_out
         self.call, self.traced = call, traced
-        self.forward = Replay(optimize(ClosedJaxpr(fwd, self.consts)), "forward", n_out)
+        self.forward = program(optimize(ClosedJaxpr(fwd, self.consts)), "forward", n_out)
         self._backward: dict[tuple[int, ...], _Backward] = {}
 
     def __call__(self, trace: GradTrace, vals: list, links: list):
@@ -127,7 +132,7 @@ class _Backward:
                  reads_inputs: bool):
         self.jaxpr, self.consts, self.zeros = jaxpr, consts, zeros
         self.zero_out, self.reads_inputs = zero_out, reads_inputs
-        self.replay = Replay(optimize(ClosedJaxpr(jaxpr, consts)), "backward")
+        self.replay = program(optimize(ClosedJaxpr(jaxpr, consts)), "backward")
 
     @classmethod
     def pruned(cls, jaxpr: Jaxpr, consts: list, n_res: int, reached: tuple[int, ...]):
@@ -211,7 +216,7 @@ def _signature(key: Signature, vals: list, *transform) -> Signature:
     return key._replace(leaves=leaves_key, device=device.name, transform=transform)
 
 
-def _compiled(call: Callable, args: list) -> Replay:
+def _compiled(call: Callable, args: list) -> Replay | TieredProgram:
     """The replay of ``call(*args)`` (a transformed function), or :class:`_ClosesOverTracers`."""
     flat, tree = tree_flatten(args)
     replay = compile_replay(lambda tree: call(*tree), flat, tree, "transformed")
@@ -273,7 +278,7 @@ def _jvp_call(cache: ProgramCache, key: Signature, call: Callable, trace: JVPTra
 
     args = [primals, [tangents[k] for k in moving]]
 
-    def run(compiled: Replay):
+    def run(compiled: Replay | TieredProgram):
         with backend.default_device_of(primals):
             out, t_out = run_replay(compiled, tree_flatten(args)[0])
         return tree_map(
@@ -300,7 +305,7 @@ def _batch_call(
         )
         return _compiled(batched, vals)
 
-    def run(compiled: Replay):
+    def run(compiled: Replay | TieredProgram):
         with backend.default_device_of(vals):
             out = run_replay(compiled, vals)
         return tree_map(lambda o: BatchTracer(trace, o, 0), out)
