@@ -77,8 +77,9 @@ _UNARY = frozenset(
     "arcsinh arccosh arctanh floor ceil trunc".split()
 )
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+_BITWISE = {"bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}", "bitwise_xor": "{0} ^ {1}"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_INTEGER_OPS = ("add", "sub", "mul", "neg", "max", "min", "stop_gradient")
+_INTEGER_OPS = ("add", "sub", "mul", "neg", "max", "min")
 
 # helpers every loop kernel file defines after ``kernel`` (numba resolves them when it
 # compiles ``kernel``, on its first call)
@@ -98,10 +99,50 @@ def _contiguous(x):
 def _matmul(a, b, out):
     for i in range(a.shape[0]):
         for j in range(b.shape[1]):
-            acc = out.dtype.type(0)
-            for k in range(a.shape[1]):
+            acc = a[i, 0] * b[0, j]
+            for k in range(1, a.shape[1]):
                 acc += a[i, k] * b[k, j]
             out[i, j] = acc
+    return out
+
+
+@njit
+def _pairwise(a, lo, n, zero):
+    if n < 8:
+        r = zero
+        for i in range(lo, lo + n):
+            r += a[i]
+        return r
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - n % 8:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        r = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            r += a[lo + i]
+            i += 1
+        return r
+    half = n // 2
+    half -= half % 8
+    return _pairwise(a, lo, half, zero) + _pairwise(a, lo + half, n - half, zero)
+
+
+@njit
+def _row_sums(rows, zero):
+    flat = rows.ravel()
+    out = np.empty(rows.shape[0], rows.dtype)
+    for i in range(rows.shape[0]):
+        out[i] = _pairwise(flat, i * rows.shape[1], rows.shape[1], zero)
     return out
 
 
@@ -438,6 +479,8 @@ class _Writer:
         vs = eqn.invars
         shape = out.aval.shape
         arrays = any(type(v) is not Literal and v.aval.ndim for v in vs)
+        if name == "stop_gradient":
+            return ins[0] if arrays else f"@{ins[0]}"
         if name == "convert_element_type":
             x = vs[0]
             _type(_dt(out)), _type(_dt(x))
@@ -496,16 +539,35 @@ class _Writer:
         arithmetic (integer operands cast first, as NumPy casts them), integer addition,
         subtraction, multiplication, maxima and minima (wrapping around alike), comparisons."""
         name = eqn.prim.name
-        if name in ("select", "isnan", "isinf", "isfinite", "not", "and", "or"):
+        if name == "select":  # a choice between values of the result's dtype
+            c, *ops = eqn.invars
+            out = _dt(eqn.outvars[0])
+            return (
+                type(c) is Var
+                and _dt(c).kind == "b"
+                and out.kind in "biuf"
+                and all(type(v) is Literal or _dt(v) == out for v in ops)
+            )
+        if name in ("isnan", "isinf", "isfinite", "not", "and", "or"):
             return kind(eqn) == "map"
+        if name in _BITWISE:  # on booleans, or on integers of one dtype
+            dtypes = {_dt(v) for v in eqn.invars} | {_dt(eqn.outvars[0])}
+            return (
+                len(dtypes) == 1
+                and dtypes.pop().kind in "biu"
+                and all(type(v) is Var for v in eqn.invars)
+            )
         known = name in _UNARY or name in _OPERATORS or name in _COMPARE
-        if not (known or name in ("neg", "max", "min", "arctan2", "hypot", "stop_gradient")):
+        if not (known or name in ("neg", "max", "min", "arctan2", "hypot")):
             return False
         if any(type(v) is Literal and type(v.val) not in (bool, int, float) for v in eqn.invars):
             return False
         if any(_dt(v).kind not in "biuf" for v in eqn.invars):
             return False
-        dt = compute_dtype(eqn)
+        try:
+            dt = compute_dtype(eqn)
+        except TypeError:  # no NumPy loop for these dtypes (arithmetic on booleans)
+            return False
         if name in _COMPARE:
             return dt.kind in "iuf"
         if _dt(eqn.outvars[0]) != dt:
@@ -528,6 +590,8 @@ class _Writer:
             )
         if name in ("isnan", "isinf", "isfinite"):
             return f"np.{name}({ins[0]})"
+        if name in _BITWISE:
+            return _BITWISE[name].format(*ins)
         if name in ("not", "and", "or"):
             if not arrays:
                 return {"not": "not {0}", "and": "{0} and {1}", "or": "{0} or {1}"}[name].format(
@@ -543,8 +607,6 @@ class _Writer:
             return f"{scalar}{ops[0]} {_OPERATORS[name]} {ops[1]}"
         if name == "neg":
             return f"{scalar}-{ops[0]}"
-        if name == "stop_gradient":
-            return ops[0]
         if name in ("max", "min"):
             if arrays:
                 return f"np.{name}imum({ops[0]}, {ops[1]})"
@@ -567,17 +629,24 @@ class _Writer:
         if nd == 0 or 0 in v.aval.shape or _dt(v) != _dt(out):
             raise Unsupported(name)
         fn = {"reduce_sum": "np.sum", "reduce_max": "np.max", "reduce_min": "np.min"}[name]
-        if sorted(axes) == list(range(nd)):
-            expr = f"{fn}({x})"
-            if eqn.params["keepdims"]:
-                return f"np.full({out.aval.shape!r}, {expr}, {_type(_dt(out))})"
-            return f"@{expr}"
-        if name != "reduce_sum" or len(axes) != 1:
+        axes = sorted(a % nd for a in axes)
+        zero = _literal(0, _dt(out))
+        shape = out.aval.shape
+        if axes == list(range(nd)):
+            if name == "reduce_sum" and _dt(out).kind == "f":  # in NumPy's order
+                expr = f"_pairwise(_contiguous({x}).ravel(), 0, {v.aval.size}, {zero})"
+            else:
+                expr = f"{fn}({x})"
+            return f"np.full({shape!r}, {expr}, {_type(_dt(out))})" if shape else f"@{expr}"
+        if name != "reduce_sum":
+            raise Unsupported(name)
+        if axes == list(range(nd - len(axes), nd)) and _dt(out).kind == "f":
+            run = int(np.prod([v.aval.shape[a] for a in axes]))
+            return f"_row_sums(_contiguous({x}).reshape((-1, {run})), {zero}).reshape({shape!r})"
+        if len(axes) != 1:
             raise Unsupported(name)
         expr = f"np.sum({x}, axis={axes[0]})"
-        if eqn.params["keepdims"]:
-            return f"_contiguous({expr}).reshape({out.aval.shape!r})"
-        return expr
+        return f"_contiguous({expr}).reshape({shape!r})" if eqn.params["keepdims"] else expr
 
     def scatter(self, eqn: Equation, ins: list[str]) -> str:
         x, v = eqn.invars[:2]
@@ -776,6 +845,8 @@ class _ScalarWriter(_Writer):
             raise Unsupported(eqn.prim.name)
         if any(isinstance(x, str) for x in ins):
             raise Unsupported("a large array in a loop body")
+        if eqn.prim.name == "stop_gradient":
+            return [ins[0]]
         name, vs, out = eqn.prim.name, eqn.invars, eqn.outvars[0]
         shape, dt = out.aval.shape, _dt(out)
         _type(dt)
