@@ -11,7 +11,10 @@ forms are exercised: values in scalar locals (small) and whole arrays (large).
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -342,3 +345,45 @@ def test_the_array_form_is_used_for_large_values_and_scalars_for_small():
     assert "np.sin(c" in small.source and ".copy()" not in small.source.split("for ")[0]
     assert "np.empty" not in large.source.split("for ")[1]
     assert small.source.count("np.sin") == 3 and large.source.count("np.sin") == 1
+
+
+def test_a_second_process_loads_loop_kernels_with_their_helpers_from_the_disk_cache(tmp_path):
+    """Both kernel forms and every helper (the solve, the product, NumPy-order sums of
+    more than 128 terms) compile in one process and load from the cache in the next."""
+    script = textwrap.dedent(
+        """
+        import numpy as np, fgrad, fgrad.numpy as fnp
+        from fgrad import lax
+        from fgrad.transforms import numba_lowering
+        fgrad.config.update("fgrad_fuse", "force")
+        a = np.eye(3) * 4.0 + 0.5
+
+        def f(x, big):
+            small = lax.fori_loop(0, 4, lambda i, c: fnp.linalg.solve(a, c) + a @ c, x)
+            sums = lax.scan(lambda c, _: (c * 0.5, (c.sum(), c @ big[0])), big, None, length=3)
+            return small, sums[1]
+
+        out = fgrad.jit(f)(np.arange(3.0), np.linspace(0.0, 1.0, 300).reshape(50, 6))
+        print(repr([np.asarray(o).tolist() for o in fgrad.tree_util.tree_flatten(out)[0]]))
+        hits = sum(sum(k.stats.cache_hits.values()) for k in numba_lowering._loaded.values())
+        misses = sum(sum(k.stats.cache_misses.values()) for k in numba_lowering._loaded.values())
+        print(hits, misses)
+        """
+    )
+    env = {**os.environ, "FGRAD_CACHE_DIR": str(tmp_path)}
+
+    def run():
+        lines = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=Path(__file__).parent.parent,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        values, counts = lines.strip().splitlines()
+        return values, tuple(int(c) for c in counts.split())
+
+    first, second = run(), run()
+    assert first[1] == (0, 2) and second[1] == (2, 0)
+    assert first[0] == second[0]

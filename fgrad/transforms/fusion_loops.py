@@ -107,34 +107,65 @@ def _matmul(a, b, out):
 
 
 @njit
-def _pairwise(a, lo, n, zero):
+def _pairwise_block(a, lo, n, zero):
     if n < 8:
         r = zero
         for i in range(lo, lo + n):
             r += a[i]
         return r
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    r = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        r += a[lo + i]
+        i += 1
+    return r
+
+
+@njit
+def _pairwise(a, lo, n, zero):
+    # NumPy's recursion (halves above 128 terms) with an explicit stack: numba's disk
+    # cache cannot hold a recursive function
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        while i < n - n % 8:
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        r = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            r += a[lo + i]
-            i += 1
-        return r
-    half = n // 2
-    half -= half % 8
-    return _pairwise(a, lo, half, zero) + _pairwise(a, lo + half, n - half, zero)
+        return _pairwise_block(a, lo, n, zero)
+    los = np.empty(64, np.int64)
+    ns = np.empty(64, np.int64)
+    lefts = np.empty(64, a.dtype)
+    waiting = np.zeros(64, np.bool_)  # the left half is done, the right one is on top
+    los[0], ns[0], top = lo, n, 0
+    while True:
+        m = ns[top]
+        if m > 128:
+            half = m // 2
+            half -= half % 8
+            los[top + 1], ns[top + 1] = los[top], half
+            waiting[top] = False
+            top += 1
+            continue
+        value = _pairwise_block(a, los[top], m, zero)
+        top -= 1
+        while top >= 0 and waiting[top]:
+            value = lefts[top] + value
+            top -= 1
+        if top < 0:
+            return value
+        lefts[top] = value
+        waiting[top] = True
+        half = ns[top] // 2
+        half -= half % 8
+        los[top + 1], ns[top + 1] = los[top] + half, ns[top] - half
+        top += 1
 
 
 @njit
