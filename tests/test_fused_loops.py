@@ -387,3 +387,18 @@ def test_a_second_process_loads_loop_kernels_with_their_helpers_from_the_disk_ca
     first, second = run(), run()
     assert first[1] == (0, 2) and second[1] == (2, 0)
     assert first[0] == second[0]
+
+
+def test_a_singular_matrix_raises_numpys_error_from_a_fused_loop():
+    def f(a, b):
+        return lax.fori_loop(0, 3, lambda i, c: fnp.linalg.solve(a, c) + c, b)
+
+    old = fgrad.config.fgrad_fuse
+    fgrad.config.update("fgrad_fuse", "force")
+    try:
+        jitted = fgrad.jit(f)
+        np.testing.assert_array_equal(jitted(np.eye(3) * 2.0, np.ones((3, 1))), 3.375)
+        with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+            jitted(np.zeros((3, 3)), np.ones((3, 1)))
+    finally:
+        fgrad.config.update("fgrad_fuse", old)

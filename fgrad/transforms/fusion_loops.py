@@ -221,25 +221,37 @@ class Unsupported(Exception):
 class FusedLoop:
     """The pseudo-primitive of one loop kernel (like :class:`fusion.FusedKernel`): called
     with the loop equation's operands, it returns its results (NumPy scalars for shape
-    ``()``). Constants the loop's bodies hold are passed after the operands."""
+    ``()``). Constants the loop's bodies hold are passed after the operands. Where the
+    kernel raises (a singular matrix), the loop's own replay runs instead, so the error
+    is the one NumPy raises, explained as without fusion."""
 
     multiple_results = True
     returns_views = False
     effectful = False
 
-    def __init__(self, name: str, source: str, outputs: list[Var], extra: list):
+    def __init__(self, name: str, source: str, loop: Equation, extra: list):
         self.name = name
         self.source = source
         self.extra = tuple(extra)
+        self._loop = loop
         self._kernel = None
-        self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
+        self._boxes = [
+            np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in loop.outvars
+        ]
 
     def impl(self, *args):
         kernel = self._kernel
         if kernel is None:
             kernel = self._kernel = compile_kernel(self.source + _HELPERS)
-        outs = kernel(*args, *self.extra)
+        try:
+            outs = kernel(*args, *self.extra)
+        except Exception:
+            return list(self._loop.prim.impl(*args, **self._loop.params))
         return [x if box is None else box(x) for x, box in zip(outs, self._boxes)]
+
+    def abstract_eval(self, *avals):
+        """The loop's (read when a failure is explained)."""
+        return self._loop.prim.abstract_eval(*avals, **self._loop.params)
 
     def __repr__(self) -> str:
         return self.name
@@ -260,7 +272,7 @@ def fused_loop(eqn: Equation, name: str) -> Equation | None:
         if isinstance(writer, _ScalarWriter) and len(writer.lines) > SCALAR_LINES:
             continue
         return Equation(
-            FusedLoop(name, source, eqn.outvars, writer.extra), list(eqn.invars), eqn.outvars, {}
+            FusedLoop(name, source, eqn, writer.extra), list(eqn.invars), eqn.outvars, {}
         )
     return None
 
