@@ -2,6 +2,7 @@
 
     python benchmarks/loops.py [--quick] [--only NAME] [--framework SUBSTR] [--repeat N]
                                [--first-repeat N] [--markdown PATH] [--system-malloc]
+                               [--fuse auto|force|off]
 
 Two programs, each written once against a :class:`Lib` (``numpy``, ``lax``, ``grad``,
 ``jacfwd``) and run with fgrad's and with JAX's, float64:
@@ -605,7 +606,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep glibc's adaptive malloc thresholds (see harness.tune_allocator)",
     )
+    parser.add_argument(
+        "--fuse",
+        choices=("auto", "force", "off"),
+        help="fgrad's fgrad_fuse flag for the run (force: jit's loop kernels from the first "
+        "call, which then includes compiling them unless the disk cache has them)",
+    )
     args = parser.parse_args(argv)
+    if args.fuse:
+        frameworks._load("fgrad").config.update("fgrad_fuse", args.fuse)
     repeat = args.repeat or (2 if args.quick else 5)
 
     header_lines = [
@@ -614,6 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "libraries: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         f"sizes: {'quick' if args.quick else 'full'}; first call: one call on a fresh jit "
         f"object (median of {args.first_repeat}); steady state: median of {repeat} calls",
+        f"fgrad_fuse: {args.fuse or 'default (auto)'}",
     ]
     print("\n".join(header_lines))
     results = []

@@ -41,6 +41,7 @@ import numpy as np
 from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.transforms.codegen import Replay
+from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
 from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.numba_lowering import compile_kernel, kernel_source, kind
 from fgrad.transforms.optimize import optimize
@@ -136,7 +137,8 @@ class TieredProgram:
             fused = None if closed is None else Replay(closed, self.name, self._n_fresh)
         if fused is None:
             return self.replay.source
-        kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, FusedKernel)]
+        kinds = (FusedKernel, FusedLoop)  # FusedLoop: the loop kernels of fusion_loops
+        kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, kinds)]
         return "\n".join([fused.source] + [f"# {k.name}\n{k.source}" for k in kernels])
 
 
@@ -235,7 +237,9 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
         if how is None:
             if reads & cluster.made:
                 close()
-            eqns.append(eqn)
+            loop = fused_loop(eqn, f"fused{n_kernels}")  # fusion_loops: a loop as one kernel
+            n_kernels += loop is not None
+            eqns.append(eqn if loop is None else loop)
             continue
         if reads & cluster.late or not cluster.admits(eqn, how):
             close()
