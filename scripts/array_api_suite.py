@@ -10,7 +10,7 @@ and methods in the suite's results are then NumPy's (its arrays are ndarrays); t
 functions are fgrad's, traced. docs/array_api.md records the counts and the departures.
 
     python scripts/array_api_suite.py SUITE_CHECKOUT [--mode eager|jit|vmap]
-        [--max-examples 20] [-- extra pytest arguments]
+        [--max-examples 20] [extra pytest arguments, e.g. -n 2]
 
 ``SUITE_CHECKOUT`` is a checkout of array-api-tests with its ``array-api`` submodule
 (the spec) filled in; the suite needs ``hypothesis``, ``ndindex`` and
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="eager")
     parser.add_argument("--max-examples", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the per-test report here")
-    parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
-    args = parser.parse_args(argv)
+    args, pytest_args = parser.parse_known_args(argv)  # the rest goes to pytest
+    pytest_args = [a for a in pytest_args if a != "--"]
 
     setup = (
         f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); "
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.executable, "-m", "pytest", "array_api_tests/", "-q", "-p", "no:cacheprovider",
             "-p", "no:warnings", "--disable-deadline", "--derandomize",
             "--max-examples", str(args.max_examples),
-            "--json-report", f"--json-report-file={report_path}", *args.pytest_args,
+            "--json-report", f"--json-report-file={report_path}", *pytest_args,
         ]  # fmt: skip
         subprocess.run(command, cwd=args.suite, env=env, check=False)
         report = json.loads(report_path.read_text())
