@@ -10,7 +10,7 @@ and methods in the suite's results are then NumPy's (its arrays are ndarrays); t
 functions are fgrad's, traced. docs/array_api.md records the counts and the departures.
 
     python scripts/array_api_suite.py SUITE_CHECKOUT [--mode eager|jit|vmap]
-        [--max-examples 20] [extra pytest arguments, e.g. -n 2]
+        [--max-examples 20] [array_api_tests/test_x.py ...] [pytest options, e.g. -n 2]
 
 ``SUITE_CHECKOUT`` is a checkout of array-api-tests with its ``array-api`` submodule
 (the spec) filled in; the suite needs ``hypothesis``, ``ndindex`` and
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the per-test report here")
     args, pytest_args = parser.parse_known_args(argv)  # the rest goes to pytest
     pytest_args = [a for a in pytest_args if a != "--"]
+    # test files or ids of the suite, if named, replace the whole suite
+    targets = [a for a in pytest_args if a.startswith("array_api_tests")] or ["array_api_tests/"]
+    pytest_args = [a for a in pytest_args if a not in targets]
 
     setup = (
         f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); "
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
         command = [
-            sys.executable, "-m", "pytest", "array_api_tests/", "-q", "-p", "no:cacheprovider",
+            sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
             "-p", "no:warnings", "--disable-deadline", "--derandomize",
             "--max-examples", str(args.max_examples),
             "--json-report", f"--json-report-file={report_path}", *pytest_args,

@@ -241,3 +241,34 @@ def test_dtype_queries_on_traced_values():
 
     check(f, lambda x: x * np.finfo(np.float64).eps, grad_of=lambda x, w: w * 2.0**-52)
     assert math.isclose(float(np.finfo(np.float64).eps), 2.0**-52)
+
+
+SCALAR_TYPES = [
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "complex64", "complex128",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SCALAR_TYPES)
+def test_scalar_types_equal_their_dtype_in_either_order(name):
+    """The standard's dtypes are compared with ``==``; a result's ``dtype`` must be found in
+    a tuple of the namespace's dtype objects (``x.dtype in (xp.float64, ...)``)."""
+    ours, dtype = getattr(xp, name), np.dtype(name)
+    assert ours == dtype and dtype == ours and not (ours != dtype)
+    assert dtype in (ours,) and ours in (dtype,)
+    assert xp.asarray(np.zeros(2, dtype)).dtype in (ours,)
+    others = [getattr(xp, n) for n in SCALAR_TYPES if n != name]
+    assert all(ours != other and np.dtype(other) != ours for other in others)
+    assert dtype not in tuple(others)
+
+
+def test_arange_takes_start_stop_and_step_by_keyword():
+    np.testing.assert_array_equal(xp.arange(1, 8, step=3), [1, 4, 7])
+    np.testing.assert_array_equal(xp.arange(stop=3), [0, 1, 2])
+    out = xp.arange(start=2, stop=4, step=0.5, dtype=xp.float32)
+    np.testing.assert_array_equal(out, [2.0, 2.5, 3.0, 3.5])
+    assert out.dtype == np.float32
+    # inside a traced function the range is a constant, and stays one under vmap
+    np.testing.assert_array_equal(
+        fgrad.vmap(lambda x: x * xp.arange(0, 6, step=1))(ROWS), ROWS * np.arange(6)
+    )
