@@ -272,3 +272,26 @@ def test_arange_takes_start_stop_and_step_by_keyword():
     np.testing.assert_array_equal(
         fgrad.vmap(lambda x: x * xp.arange(0, 6, step=1))(ROWS), ROWS * np.arange(6)
     )
+
+
+@pytest.mark.parametrize("name", ["sum", "nansum", "mean", "trace"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.float32, np.complex128])
+def test_reductions_return_the_requested_dtype(name, dtype):
+    """``dtype=`` is the result's dtype (an integer one wraps around, as NumPy's does), not
+    the 64-bit integer that small integers otherwise accumulate in; under jit too."""
+    a = np.array([[100, 200, 7], [50, 3, 90]], np.uint8)
+    want = getattr(np, name)(a, dtype=dtype)
+    for f in (getattr(xp, name), fgrad.jit(getattr(xp, name), static_argnames="dtype")):
+        got = f(a, dtype=dtype)
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    if name != "trace":
+        by_column = getattr(xp, name)(a, axis=0, dtype=dtype)
+        assert by_column.dtype == dtype
+        np.testing.assert_array_equal(by_column, getattr(np, name)(a, axis=0, dtype=dtype))
+    if np.dtype(dtype).kind in "fc":  # the derivative through a float accumulation
+        w = np.arange(6.0).reshape(2, 3)
+        g = fgrad.grad(lambda x: xp.real(getattr(xp, name)(x * w, dtype=dtype)))(a.astype(float))
+        scale = {"mean": 1 / 6, "trace": None}.get(name, 1.0)
+        expected = w * np.eye(2, 3) if scale is None else w * scale
+        np.testing.assert_allclose(g, expected, rtol=1e-6)

@@ -40,7 +40,9 @@ def sum(a, axis=None, dtype=None, keepdims: bool = False):  # noqa: A001 - NumPy
     a = as_array(a)
     if dtype is not None:
         a = astype(a, dtype)
-    return reduce_sum(a, normalize_axes(axis, a.ndim, "sum"), keepdims)
+    total = reduce_sum(a, normalize_axes(axis, a.ndim, "sum"), keepdims)
+    # small integers accumulate in 64 bits, as in NumPy; a requested dtype is the result's
+    return total if dtype is None else astype(total, dtype, copy=False)
 
 
 def mean(a, axis=None, dtype=None, keepdims: bool = False):
@@ -49,7 +51,10 @@ def mean(a, axis=None, dtype=None, keepdims: bool = False):
     if dtype is not None:
         a = astype(a, dtype)
     axes = normalize_axes(axis, a.ndim, "mean")
-    return reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
+    if dtype is None:
+        return reduce_sum(a, axes, keepdims) / _count(a.shape, axes)
+    total = sum(a, axes, dtype, keepdims)  # an integer dtype wraps, as in NumPy
+    return astype(total / _count(a.shape, axes), dtype, copy=False)
 
 
 def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False, *, correction=None):
