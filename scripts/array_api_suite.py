@@ -35,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("eager", "jit", "vmap")
+INFO = "__array_namespace_info__"
 
 
 def _traced_call(fn, mode: str):
@@ -67,7 +68,7 @@ def _traced_call(fn, mode: str):
 def _wrap_module(module: types.ModuleType, mode: str, name: str) -> types.ModuleType:
     wrapped = types.ModuleType(name)
     for attr in dir(module):
-        if attr.startswith("__") and attr != "__array_api_version__":
+        if attr.startswith("__") and attr not in ("__array_api_version__", INFO):
             continue
         try:
             value = getattr(module, attr)
