@@ -295,3 +295,16 @@ def test_reductions_return_the_requested_dtype(name, dtype):
         scale = {"mean": 1 / 6, "trace": None}.get(name, 1.0)
         expected = w * np.eye(2, 3) if scale is None else w * scale
         np.testing.assert_allclose(g, expected, rtol=1e-6)
+
+
+def test_pinv_takes_one_rtol_per_matrix_traced_or_not():
+    """The standard's ``rtol`` may be an array broadcasting against the batch; under jit it
+    is a traced value like any other argument."""
+    a = RNG.standard_normal((2, 4, 3))
+    a[1] = a[1] @ np.diag([1.0, 1e-3, 1e-6])  # its two small singular values are cut at 1e-2
+    rtol = np.array([1e-8, 1e-2])
+    want = np.linalg.pinv(a, rtol=rtol)
+    np.testing.assert_allclose(xp.linalg.pinv(a, rtol=rtol), want, rtol=1e-10, atol=1e-12)
+    traced = fgrad.jit(lambda a, r: xp.linalg.pinv(a, rtol=r))(a, rtol)
+    np.testing.assert_allclose(traced, want, rtol=1e-10, atol=1e-12)
+    assert np.linalg.matrix_rank(traced[1]) == 1 and np.linalg.matrix_rank(traced[0]) == 3

@@ -567,7 +567,8 @@ def matrix_rank(A, tol=None, hermitian: bool = False, *, rtol=None):  # noqa: N8
 def _pinv_cutoff(s, shape, rcond):
     if rcond is None:
         rcond = builtins.max(shape[-2:]) * np.finfo(s.dtype).eps
-    return float(rcond) * red.max(s, axis=-1, keepdims=True)
+    # one cutoff per matrix of the batch, as NumPy's (it broadcasts against the batch)
+    return as_array(rcond)[..., None] * red.max(s, axis=-1, keepdims=True)
 
 
 def pinv(a, rcond=None, hermitian: bool = False, *, rtol=None):
