@@ -308,3 +308,27 @@ def test_pinv_takes_one_rtol_per_matrix_traced_or_not():
     traced = fgrad.jit(lambda a, r: xp.linalg.pinv(a, rtol=r))(a, rtol)
     np.testing.assert_allclose(traced, want, rtol=1e-10, atol=1e-12)
     assert np.linalg.matrix_rank(traced[1]) == 1 and np.linalg.matrix_rank(traced[0]) == 3
+
+
+PRODUCTS = {
+    "vecdot": lambda m: m.vecdot,
+    "linalg.vecdot": lambda m: m.linalg.vecdot,
+    "matmul": lambda m: m.matmul,
+    "inner": lambda m: m.inner,
+    "dot": lambda m: m.dot,
+    "vdot": lambda m: m.vdot,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint16, np.float32, np.complex64])
+def test_products_keep_the_operands_dtype(name, dtype):
+    """Products of two vectors have the operands' (promoted) dtype, small integers and bool
+    included (no widening to 64 bits as plain sums do), eagerly and under jit."""
+    a = np.array([1, 0, 3, 2]).astype(dtype)
+    b = np.array([2, 5, 1, 1]).astype(dtype)
+    want = PRODUCTS[name](np)(a, b)
+    for f in (PRODUCTS[name](xp), fgrad.jit(PRODUCTS[name](xp))):
+        got = f(a, b)
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_array_equal(got, want)

@@ -654,8 +654,7 @@ def outer(x1, x2, /):
 
 def vecdot(x1, x2, /, *, axis: int = -1):
     """``sum(conj(x1) * x2, axis)`` (``numpy.linalg.vecdot``)."""
-    x1, x2 = as_array(x1), as_array(x2)
-    return red.sum(conj(x1) * x2 if x1.dtype.kind == "c" else x1 * x2, axis=axis)
+    return products.vecdot(x1, x2, axis=axis)
 
 
 def diagonal(x, /, *, offset: int = 0):
