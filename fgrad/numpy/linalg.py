@@ -567,8 +567,11 @@ def matrix_rank(A, tol=None, hermitian: bool = False, *, rtol=None):  # noqa: N8
 def _pinv_cutoff(s, shape, rcond):
     if rcond is None:
         rcond = builtins.max(shape[-2:]) * np.finfo(s.dtype).eps
+    largest = red.max(s, axis=-1, keepdims=True)
+    if not isinstance(rcond, Tracer) and np.ndim(rcond) == 0:
+        return float(rcond) * largest  # a Python scalar: weakly typed, on any device
     # one cutoff per matrix of the batch, as NumPy's (it broadcasts against the batch)
-    return as_array(rcond)[..., None] * red.max(s, axis=-1, keepdims=True)
+    return as_array(rcond)[..., None] * largest
 
 
 def pinv(a, rcond=None, hermitian: bool = False, *, rtol=None):
