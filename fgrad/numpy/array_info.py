@@ -101,18 +101,23 @@ class ArrayNamespaceInfo:
     """
 
     def capabilities(self) -> dict:
+        """What traced code supports: no data-dependent shapes, up to 64 dimensions."""
         return {"boolean indexing": False, "data-dependent shapes": False, "max dimensions": 64}
 
     def default_device(self) -> None:
+        """``None``: arrays live where their transform runs."""
         return None
 
     def devices(self) -> list:
+        """``[None]``, the one device name arrays report."""
         return [None]
 
     def default_dtypes(self, *, device=None) -> dict:
+        """NumPy's default dtypes (float64, complex128, int64)."""
         return np.__array_namespace_info__().default_dtypes(device=device)
 
     def dtypes(self, *, device=None, kind=None) -> dict:
+        """NumPy's dtypes of the standard, by name, optionally of one ``kind``."""
         return np.__array_namespace_info__().dtypes(device=device, kind=kind)
 
 
