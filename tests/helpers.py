@@ -7,7 +7,9 @@ has its own tests in ``test_pytree.py``.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -109,3 +111,21 @@ def line_of(path: str, marker: str) -> int:
         hits = [n for n, text in enumerate(f, 1) if text.rstrip().endswith(f"# {marker}")]
     assert len(hits) == 1, marker
     return hits[0]
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str, plain: bool = False) -> types.ModuleType:
+    """``examples/<name>.py`` as a module; with ``plain``, its ``fnp`` is NumPy itself (the
+    line ``from fgrad import numpy as fnp`` becomes ``import numpy as fnp``), so the same
+    source runs as plain NumPy code."""
+    path = EXAMPLES / f"{name}.py"
+    source = path.read_text()
+    if plain:
+        assert "from fgrad import numpy as fnp\n" in source
+        source = source.replace("from fgrad import numpy as fnp\n", "import numpy as fnp\n")
+    module = types.ModuleType(f"{name}_{'plain' if plain else 'fgrad'}")
+    module.__file__ = str(path)
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102
+    return module

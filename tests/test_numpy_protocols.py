@@ -14,11 +14,11 @@ import re
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_example
 
 import fgrad
 import fgrad.numpy as fnp
@@ -424,21 +424,10 @@ def test_scipy_array_api_functions_are_differentiable():
 # -- this repository's examples, with fgrad.numpy replaced by numpy ---------------------------
 
 
-def _load_example(name: str, plain: bool):
-    source = (ROOT / "examples" / f"{name}.py").read_text()
-    if plain:
-        assert "from fgrad import numpy as fnp\n" in source
-        source = source.replace("from fgrad import numpy as fnp\n", "import numpy as fnp\n")
-    module = types.ModuleType(f"{name}_{'plain' if plain else 'fgrad'}")
-    module.__file__ = str(ROOT / "examples" / f"{name}.py")
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102
-    return module
-
-
 def test_sine_rnn_example_with_plain_numpy_trains_the_same():
     """examples/sine_rnn.py with ``fnp`` bound to NumPy: the loss through ``lax.scan``, its
     gradient under ``jit``, equal to the original's."""
-    plain, ours = _load_example("sine_rnn", True), _load_example("sine_rnn", False)
+    plain, ours = load_example("sine_rnn", True), load_example("sine_rnn", False)
     rng = np.random.default_rng(5)
     params = ours.init(rng)
     xs, targets = ours.sine_batch(rng, 4)

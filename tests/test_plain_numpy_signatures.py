@@ -23,7 +23,6 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 #: never a wrong answer). ``like`` is NumPy's creation-dispatch hook; ``weights`` of the
 #: quantiles and ``nanvar``/``nanstd``'s ``where``/``mean`` are not implemented.
 KNOWN_MISSING = {
-    "numpy.arange": {"start_or_stop", "stop", "step"},  # fgrad takes *args, as NumPy does
     "numpy.array": {"order", "subok", "ndmax", "like"},
     "numpy.asanyarray": {"order", "copy", "like"},
     "numpy.asarray": {"order", "like"},
@@ -41,7 +40,10 @@ KNOWN_MISSING = {
 
 #: fgrad functions taking ``*args``/``**kwargs`` and forwarding them to NumPy's own
 #: (printing, windows): their positional order is NumPy's by construction.
-FORWARDING = {"numpy.array2string", "numpy.array_repr", "numpy.array_str", "numpy.kaiser"}
+FORWARDING = {
+    "numpy.arange",  # forwards its arguments to the backend's arange (start= etc. by keyword too)
+    "numpy.array2string", "numpy.array_repr", "numpy.array_str", "numpy.kaiser",
+}
 
 
 def _shared_functions():

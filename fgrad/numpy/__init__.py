@@ -19,6 +19,7 @@ from fgrad.core.source_info import public_api as _public_api
 from fgrad.numpy import array_methods as _array_methods  # noqa: F401 - attaches methods
 from fgrad.numpy import fft, linalg
 from fgrad.numpy.array_info import *  # noqa: F403
+from fgrad.numpy.array_info import ArrayNamespaceInfo as _ArrayNamespaceInfo
 from fgrad.numpy.assembly import *  # noqa: F403
 from fgrad.numpy.bits import *  # noqa: F403
 from fgrad.numpy.complex_numbers import *  # noqa: F403
@@ -63,6 +64,8 @@ ndarray = _Array  # numpy.ndarray or a traced value (fgrad/core/array_type.py)
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
 euler_gamma = _np.euler_gamma
 __version__ = _np.__version__  # the NumPy whose semantics fgrad.numpy follows
+__array_api_version__ = _np.__array_api_version__  # that NumPy's array API version
+__array_namespace_info__ = _ArrayNamespaceInfo
 
 
 _MUTATING = {"copyto", "place", "put", "put_along_axis", "putmask", "fill_diagonal"}

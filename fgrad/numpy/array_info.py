@@ -91,6 +91,36 @@ def iterable(y) -> bool:
     return get_aval(y).ndim > 0 if isinstance(y, Tracer) else np.iterable(y)
 
 
+class ArrayNamespaceInfo:
+    """The array API's inspection object (``fgrad.numpy.__array_namespace_info__()``).
+
+    Dtypes are NumPy's. The capabilities are those of traced code: under ``jit`` and
+    ``vmap`` an output's shape cannot depend on values, so ``nonzero``, ``unique_*`` and
+    boolean-mask indexing are reported as unavailable (they do work on plain arrays and
+    under ``grad``/``jvp``). ``device`` is ``None``, as ``x.device`` of every array is.
+    """
+
+    def capabilities(self) -> dict:
+        """What traced code supports: no data-dependent shapes, up to 64 dimensions."""
+        return {"boolean indexing": False, "data-dependent shapes": False, "max dimensions": 64}
+
+    def default_device(self) -> None:
+        """``None``: arrays live where their transform runs."""
+        return None
+
+    def devices(self) -> list:
+        """``[None]``, the one device name arrays report."""
+        return [None]
+
+    def default_dtypes(self, *, device=None) -> dict:
+        """NumPy's default dtypes (float64, complex128, int64)."""
+        return np.__array_namespace_info__().default_dtypes(device=device)
+
+    def dtypes(self, *, device=None, kind=None) -> dict:
+        """NumPy's dtypes of the standard, by name, optionally of one ``kind``."""
+        return np.__array_namespace_info__().dtypes(device=device, kind=kind)
+
+
 broadcast_shapes = np.broadcast_shapes
 mintypecode, typename = np.mintypecode, np.typename
 base_repr, binary_repr = np.base_repr, np.binary_repr

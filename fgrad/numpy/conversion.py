@@ -48,12 +48,18 @@ def _stack_nested(obj):
 
 def astype(x, dtype, /, *, copy: bool = True, device=None):
     """``x`` converted to ``dtype``; conversion to integers or bool carries no derivative.
-    ``copy`` and ``device`` (NumPy 2's ``numpy.astype``) are accepted: fgrad arrays are never
-    shared for writing, and stay on their device."""
+
+    NumPy's and the array API's ``astype``: ``copy=False`` may return ``x`` itself when it
+    already has ``dtype``; a traced value is immutable, so it is always returned as it is
+    then. ``device`` moves the result as :func:`asarray` does.
+    """
+    if device is not None:
+        x = asarray(x, device=device)
     dtype = np.dtype(dtype)
-    x = as_array(x)  # Python scalars, traced by jit or not, become (strongly typed) arrays
-    if x.dtype == dtype:
-        return x
+    array = as_array(x)  # Python scalars, traced by jit or not, become (strongly typed) arrays
+    if array.dtype == dtype:
+        return array.copy() if copy and array is x and not isinstance(x, Tracer) else array
+    x = array
     if dtype.kind not in "fc":
         x = stop_gradient(x)
     return convert_element_type(x, dtype)

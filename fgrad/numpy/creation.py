@@ -131,12 +131,13 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     return full(shape, fill_value, dtype, device=device, like=a)
 
 
-def arange(*args, dtype=None, device=None, like=None):
-    """Evenly spaced values (``numpy.arange``), on ``device``."""
+def arange(*args, dtype=None, device=None, like=None, **bounds):
+    """Evenly spaced values (``numpy.arange``), on ``device``; as in NumPy, ``start``,
+    ``stop`` and ``step`` may also be passed by keyword (``bounds``)."""
     try:
-        return array_namespace(device, like).arange(*args, dtype=dtype)
+        return array_namespace(device, like).arange(*args, dtype=dtype, **bounds)
     except TypeError:
-        _refuse_traced_sizes("arange", args)
+        _refuse_traced_sizes("arange", (*args, *bounds.values()))
         raise
 
 

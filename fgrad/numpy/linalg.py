@@ -568,7 +568,11 @@ def matrix_rank(A, tol=None, hermitian: bool = False, *, rtol=None):  # noqa: N8
 def _pinv_cutoff(s, shape, rcond):
     if rcond is None:
         rcond = builtins.max(shape[-2:]) * np.finfo(s.dtype).eps
-    return float(rcond) * red.max(s, axis=-1, keepdims=True)
+    largest = red.max(s, axis=-1, keepdims=True)
+    if not isinstance(rcond, Tracer) and np.ndim(rcond) == 0:
+        return float(rcond) * largest  # a Python scalar: weakly typed, on any device
+    # one cutoff per matrix of the batch, as NumPy's (it broadcasts against the batch)
+    return as_array(rcond)[..., None] * largest
 
 
 def pinv(a, rcond=None, hermitian: bool = False, *, rtol=None):
@@ -654,8 +658,7 @@ def outer(x1, x2, /):
 
 def vecdot(x1, x2, /, *, axis: int = -1):
     """``sum(conj(x1) * x2, axis)`` (``numpy.linalg.vecdot``)."""
-    x1, x2 = as_array(x1), as_array(x2)
-    return red.sum(conj(x1) * x2 if x1.dtype.kind == "c" else x1 * x2, axis=axis)
+    return products.vecdot(x1, x2, axis=axis)
 
 
 def diagonal(x, /, *, offset: int = 0):

@@ -139,7 +139,8 @@ def vecdot(x1, x2, /, *, axis: int = -1):
     x1, x2 = as_array(x1), as_array(x2)
     if x1.dtype.kind == "c":
         x1 = conjugate(x1)
-    return red.sum(x1 * x2, axis=axis)
+    products = x1 * x2
+    return red.sum(products, axis=axis, dtype=products.dtype)  # int8 stays int8, as in NumPy
 
 
 def matvec(x1, x2, /):

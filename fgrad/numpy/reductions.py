@@ -75,6 +75,8 @@ def sum(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None
     if dtype is not None:
         a = astype(a, dtype)
     res = reduce_sum(_masked(a, where, 0), normalize_axes(axis, a.ndim, "sum"), keepdims)
+    # small integers accumulate in 64 bits, as in NumPy; a requested dtype is the result's
+    res = res if dtype is None else astype(res, dtype, copy=False)
     return res if initial is None else res + _as_dtype(initial, res.dtype)
 
 
@@ -86,7 +88,12 @@ def mean(a, axis=None, dtype=None, out=None, keepdims: bool = False, *, where=No
     if dtype is not None:
         a = astype(a, dtype)
     axes = normalize_axes(axis, a.ndim, "mean")
-    return _masked_mean(a, axes, where, keepdims)
+    if dtype is None:
+        return _masked_mean(a, axes, where, keepdims)
+    if where is None:
+        total = sum(a, axes, dtype, keepdims=keepdims)  # an integer dtype wraps, as in NumPy
+        return astype(total / _count(a.shape, axes), dtype, copy=False)
+    return astype(_masked_mean(a, axes, where, keepdims), dtype, copy=False)
 
 
 def var(

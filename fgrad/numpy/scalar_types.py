@@ -42,7 +42,11 @@ class _ScalarType(type):
         return issubclass(sub, cls._numpy_type)
 
     def __eq__(cls, other) -> bool:
-        return other is cls or other is cls._numpy_type
+        if other is cls or other is cls._numpy_type:
+            return True
+        # as NumPy's own types do, let the other side answer: ``np.dtype("f8") == fnp.float64``
+        # holds in either order (and so does ``dtype in (fnp.float64, ...)``)
+        return NotImplemented
 
     def __hash__(cls) -> int:
         return hash(cls._numpy_type)
