@@ -124,6 +124,11 @@ def _kernel_call_ns(n_args: int) -> float:
     return _KERNEL_CALL_NS + _KERNEL_ARG_NS * n_args
 
 
+def _pays_off(block: list[Equation], n_inputs: int) -> bool:
+    """Whether the calls of ``block``'s equations cost more than one call of its kernel."""
+    return sum(map(_call_ns, block)) > _kernel_call_ns(n_inputs)
+
+
 def _call_ns(eqn: Equation) -> float:
     """The Python-side cost of ``eqn``'s call in the replay (see the constants above)."""
     if _is_cluster(eqn):
@@ -158,7 +163,7 @@ def join_blocks(
             for v in e.invars:
                 if type(v) is Var and v not in made and v not in inputs:
                     inputs.append(v)
-        if len(members) > 1 and sum(map(_call_ns, block)) > _kernel_call_ns(len(inputs)):
+        if len(members) > 1 and _pays_off(block, len(inputs)):
             indices = {k for k, _ in members}
             outputs = [
                 v
@@ -232,7 +237,9 @@ def block_source(members: list[Equation], inputs: list[Var], outputs: list[Var])
             helpers.append(_DECORATOR + "\n" + src.replace("def kernel(", f"def {helper}(", 1))
             lines.append(f"{', '.join(outs)}, = {helper}({', '.join(args)})")
         else:
-            lowering = _dot if eqn.prim.name == "dot_general" else _STRUCTURAL_LOWERING[eqn.prim.name]
+            lowering = (
+                _dot if eqn.prim.name == "dot_general" else _STRUCTURAL_LOWERING[eqn.prim.name]
+            )
             lines.extend(lowering(eqn, [names.get(v) for v in eqn.invars], outs[0], new))
         names.update(zip(eqn.outvars, outs))
     lines.append(f"return ({''.join(names[v] + ', ' for v in outputs)})")
@@ -286,7 +293,10 @@ def _broadcast_to(eqn: Equation, args: list[str], out: str, new) -> list[str]:
     lead = len(shape) - len(src_shape)
 
     def src(idx: list[str]) -> str:
-        at = ["0" if d == 1 and shape[lead + k] != 1 else idx[lead + k] for k, d in enumerate(src_shape)]
+        at = [
+            "0" if d == 1 and shape[lead + k] != 1 else idx[lead + k]
+            for k, d in enumerate(src_shape)
+        ]
         return f"{x}[{', '.join(at)}]"
 
     return _copy(out, shape, _dtype(v), src)
@@ -298,9 +308,11 @@ def _reshape(eqn: Equation, args: list[str], out: str, new) -> list[str]:
     v = eqn.outvars[0]
     shape = v.aval.shape
     if not src_shape:
-        return [f"{out} = {x}"] if not shape else [
-            f"{out} = np.full({tuple(shape)!r}, {x}, {_np_type(_dtype(v))})"
-        ]
+        return (
+            [f"{out} = {x}"]
+            if not shape
+            else [f"{out} = np.full({tuple(shape)!r}, {x}, {_np_type(_dtype(v))})"]
+        )
     if not shape:
         return [f"{out} = np.ascontiguousarray({x}).ravel()[0]"]
     return [f"{out} = np.ascontiguousarray({x}).reshape({tuple(shape)!r})"]
