@@ -275,7 +275,8 @@ def test_cost_model_leaves_cheap_runs_and_large_batched_products_alone(monkeypat
     monkeypatch.undo()  # the real cost model
     x = np.ones(3)
     assert _kernel_names(lambda x: x * x * x, (x,)) == []  # two tiny NumPy calls: not fused
-    a, b = np.ones((64, 64, 64)), np.ones((64, 64, 64))
     dims = (((2,), (1,)), ((0,), (0,)))
-    names = _kernel_names(lambda a, b: fnp.transpose(dot_general(a, b, dims), (0, 2, 1)), (a, b))
-    assert "dot_general" in names  # 2^18 multiply-adds: NumPy's matmul
+    for n, joins in ((8, True), (64, False)):  # 2^9 and 2^18 multiply-adds (NumPy's matmul)
+        a = np.ones((n, n, n))
+        (eqn,) = fgrad.make_jaxpr(lambda a, b: dot_general(a, b, dims))(a, a).jaxpr.eqns
+        assert fused_blocks.lowerable(eqn) is joins
