@@ -24,8 +24,7 @@ block of one equation is left as it was.
 ``np.dot`` calls it with no Python in between), after moving the operands' contracted axes
 last/first as the replay does, so its numbers are the replay's BLAS numbers. Batched
 products (``vmap`` of a matrix product), integer products, and float products of at most
-:data:`LOOP_MACS` multiply-adds (where BLAS's set-up costs more than the arithmetic) are
-loops: each output element sums its products in the contracted axes' order (C order),
+:data:`LOOP_MACS` multiply-adds are loops: each output element sums its products in the contracted axes' order (C order),
 float32 accumulated in float64 and rounded once, integers in int64 and wrapped to their
 dtype as NumPy's do. That order differs from BLAS's (which blocks and vectorises the sum),
 so those results differ from the replay's in the last bits (``rtol`` 1e-12 in float64,
@@ -35,6 +34,7 @@ multiply-adds stay NumPy calls.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable
 
@@ -43,8 +43,11 @@ import numpy as np
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.transforms.numba_lowering import kernel_source, kind
 
-#: float products of at most this many multiply-adds are loops in a block, not BLAS calls
-LOOP_MACS = 256
+#: float products without batch axes of at most this many multiply-adds are loops in a block,
+#: larger ones BLAS calls. 0: all are BLAS's, whose numbers are the replay's bit for bit (a
+#: loop's sum in another order is not: a run resumed on the fused tier would drift from one
+#: run on the replay in the last bits)
+LOOP_MACS = 0
 #: batched float products of at most this many multiply-adds are loops in a block; larger
 #: ones stay NumPy calls (``matmul`` on stacks)
 BATCHED_LOOP_MACS = 1 << 17
@@ -99,8 +102,26 @@ def lowerable(eqn: Equation) -> bool:
         (_, _), (xb, _) = eqn.params["dimension_numbers"]
         if xb and _dtype(out).kind == "f":
             return _macs(eqn) <= BATCHED_LOOP_MACS
-        return True
+        return not _uses_blas(eqn) or _blas_available()
     return False
+
+
+_scipy_found: bool | None = None
+
+
+def _blas_available() -> bool:
+    """Whether numba's ``np.dot`` can call BLAS: it takes it from SciPy (looked up once,
+    without importing it); without SciPy, products BLAS would compute stay NumPy calls."""
+    global _scipy_found
+    if _scipy_found is None:
+        _scipy_found = importlib.util.find_spec("scipy") is not None
+    return _scipy_found
+
+
+def _uses_blas(eqn: Equation) -> bool:
+    (_, _), (xb, _) = eqn.params["dimension_numbers"]
+    dt = _dtype(eqn.outvars[0])
+    return not xb and dt in _FLOATS and _macs(eqn) > LOOP_MACS
 
 
 def _macs(eqn: Equation) -> int:
@@ -327,10 +348,7 @@ def _free(ndim: int, contract, batch) -> list[int]:
 
 def _dot(eqn: Equation, args: list[str], out: str, new) -> list[str]:
     """Lines of a ``dot_general``: BLAS or loops (see the module docstring)."""
-    x, y = eqn.invars
-    (xc, yc), (xb, yb) = eqn.params["dimension_numbers"]
-    dt = _dtype(eqn.outvars[0])
-    if not xb and dt in _FLOATS and _macs(eqn) > LOOP_MACS:
+    if _uses_blas(eqn):
         return _dot_blas(eqn, args, out, new)
     return _dot_loops(eqn, args, out)
 
