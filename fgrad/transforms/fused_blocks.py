@@ -24,12 +24,12 @@ block of one equation is left as it was.
 ``np.dot`` calls it with no Python in between), after moving the operands' contracted axes
 last/first as the replay does, so its numbers are the replay's BLAS numbers. Batched
 products (``vmap`` of a matrix product), integer products, and float products of at most
-:data:`LOOP_MACS` multiply-adds are loops: each output element sums its products in
-the contracted axes' order (C order), float32 accumulated in float64 and rounded once, integers in int64 and wrapped to their
-dtype as NumPy's do. That order differs from BLAS's (which blocks and vectorises the sum),
-so those results differ from the replay's in the last bits (``rtol`` 1e-12 in float64,
-an ulp or two in float32). Batched float products above :data:`BATCHED_LOOP_MACS`
-multiply-adds stay NumPy calls.
+:data:`LOOP_MACS` multiply-adds are loops: each output element sums its products in the
+contracted axes' order (C order), float32 accumulated in float64 and rounded once,
+integers in int64 and wrapped to their dtype as NumPy's do. That order differs from
+BLAS's (which blocks and vectorises the sum), so those results differ from the replay's
+in the last bits (``rtol`` 1e-12 in float64, an ulp or two in float32). Batched float
+products above :data:`BATCHED_LOOP_MACS` multiply-adds stay NumPy calls.
 """
 
 from __future__ import annotations
