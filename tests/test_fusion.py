@@ -38,9 +38,11 @@ _PAYS_OFF = fusion._Cluster.pays_off
 def _every_cluster_fused(tmp_path_factory, monkeypatch):
     """Kernels of this module in one folder of the test session (shared by its tests), and
     every cluster of two or more equations fused, whatever the cost model says: these
-    tests check the kernels' numbers (the model has its own test)."""
+    tests check the kernels' numbers (the model has its own test). Clusters stay their own
+    kernels, not joined into blocks (tests/test_fused_dot.py tests those)."""
     monkeypatch.setenv("FGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
     monkeypatch.setattr(fusion._Cluster, "pays_off", lambda self: True)
+    monkeypatch.setattr(fusion, "join_blocks", lambda closed, make_kernel: None)
 
 
 def _run(fn, args, fuse: str):

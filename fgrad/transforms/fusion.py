@@ -42,6 +42,7 @@ from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
+from fgrad.transforms.fused_blocks import join_blocks
 from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.numba_lowering import compile_kernel, kernel_source, kind
 from fgrad.transforms.optimize import optimize
@@ -209,7 +210,8 @@ def _boxed(kernel: Callable, boxes: list) -> Callable:
 
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     """``closed`` with its clusters replaced by :class:`FusedKernel` equations (see the
-    module docstring); None where no cluster has two equations."""
+    module docstring), then runs of them and the products and reshapes between them by
+    blocks (:mod:`fgrad.transforms.fused_blocks`); None where nothing fused."""
     jaxpr = closed.jaxpr
     consumers: dict[Var, set[int]] = {}
     for k, eqn in enumerate(jaxpr.eqns):
@@ -245,10 +247,10 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
             close()
         cluster.add(k, eqn, how)
     close()
-    if not n_kernels:
-        return None
     fused = Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
-    return ClosedJaxpr(fused, closed.consts, closed.in_tree, closed.out_tree)
+    fused = ClosedJaxpr(fused, closed.consts, closed.in_tree, closed.out_tree)
+    blocked = join_blocks(fused, FusedKernel)  # products and reshapes join the kernels
+    return blocked if blocked is not None else (fused if n_kernels else None)
 
 
 # A rough cost model, in nanoseconds, from timing both on this project's 2-core x86 machine:
