@@ -76,8 +76,11 @@ def _supported(v) -> bool:
 
 
 def _is_cluster(eqn: Equation) -> bool:
-    """Whether ``eqn`` is a fused cluster's kernel (it carries its kernel's source)."""
-    return isinstance(getattr(eqn.prim, "source", None), str)
+    """Whether ``eqn`` is a fused cluster's kernel (it carries its kernel's source; a loop
+    kernel of :mod:`fgrad.transforms.fusion_loops` does too, but stays its own call: it
+    falls back to its loop's replay where it raises)."""
+    prim = eqn.prim
+    return isinstance(getattr(prim, "source", None), str) and not getattr(prim, "is_loop", False)
 
 
 def lowerable(eqn: Equation) -> bool:

@@ -41,8 +41,8 @@ import numpy as np
 from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
 from fgrad.transforms.codegen import Replay
-from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
 from fgrad.transforms.fused_blocks import join_blocks
+from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
 from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.numba_lowering import compile_kernel, kernel_source, kind
 from fgrad.transforms.optimize import optimize

@@ -228,6 +228,7 @@ class FusedLoop:
     multiple_results = True
     returns_views = False
     effectful = False
+    is_loop = True  # fused_blocks leaves it a call of its own
 
     def __init__(self, name: str, source: str, loop: Equation, extra: list):
         self.name = name
