@@ -7,8 +7,9 @@ has its own tests in ``test_pytree.py``.
 
 from __future__ import annotations
 
+import contextlib
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,20 @@ def load_example(name: str, plain: bool = False) -> types.ModuleType:
     module.__file__ = str(path)
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102
     return module
+
+
+@contextlib.contextmanager
+def fusing(mode: str) -> Iterator[None]:
+    """``fgrad_fuse`` set to ``mode`` ("auto", "force", "off") inside the block."""
+    old = fgrad.config.fgrad_fuse
+    fgrad.config.update("fgrad_fuse", mode)
+    try:
+        yield
+    finally:
+        fgrad.config.update("fgrad_fuse", old)
+
+
+def jit_run(fn: Callable, args: tuple, fuse: str):
+    """``jit(fn)(*args)`` with ``fgrad_fuse`` set to ``fuse`` for its trace and call."""
+    with fusing(fuse):
+        return fgrad.jit(fn)(*args)

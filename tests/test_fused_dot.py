@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import jit_run
 
 import fgrad
 import fgrad.numpy as fnp
@@ -32,15 +33,6 @@ def _every_block_joined(tmp_path_factory, monkeypatch):
     equations joined into a block, whatever the cost model says (it has its own test)."""
     monkeypatch.setenv("FGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
     monkeypatch.setattr(fused_blocks, "_pays_off", lambda block, n_inputs: True)
-
-
-def _run(fn, args, fuse: str):
-    old = fgrad.config.fgrad_fuse
-    fgrad.config.update("fgrad_fuse", fuse)
-    try:
-        return fgrad.jit(fn)(*args)
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
 
 
 def _kernel_names(fn, args) -> list[str]:
@@ -130,7 +122,7 @@ def test_every_dot_general_pattern_matches_the_replay(dtypes, n, loops, monkeypa
             d = dot_general(x, y, dims)
             return d, fnp.reshape(d, (1, -1))
 
-        fused, replay = _run(f, (x, y), "force"), _run(f, (x, y), "off")
+        fused, replay = jit_run(f, (x, y), "force"), jit_run(f, (x, y), "off")
         assert "block0" in _kernel_names(f, (x, y)), (xs, ys, dims)
         _same_types(fused, replay)
         for got, want in zip(fused, replay):
@@ -146,7 +138,7 @@ def test_weak_scalars_after_a_product_keep_its_dtype(dtype):
         d = x @ y
         return fnp.transpose(d) * 2, (d + 1).T, fnp.broadcast_to(d[None], (2, 5, 4))
 
-    fused, replay = _run(f, (x, y), "force"), _run(f, (x, y), "off")
+    fused, replay = jit_run(f, (x, y), "force"), jit_run(f, (x, y), "off")
     _same_types(fused, replay)
     assert all(np.asarray(v).dtype == np.dtype(dtype) for v in fgrad.tree_util.tree_leaves(fused))
     for a, b in zip(fgrad.tree_util.tree_leaves(fused), fgrad.tree_util.tree_leaves(replay)):
@@ -163,7 +155,7 @@ def test_int32_products_wrap_on_overflow_as_numpy_does():
         d = x @ y
         return d.T, fnp.reshape(d, (-1,))
 
-    fused = _run(f, (x, y), "force")
+    fused = jit_run(f, (x, y), "force")
     with np.errstate(over="ignore"):
         want = x @ y
     assert not np.array_equal(want, x.astype(np.int64) @ y.astype(np.int64))  # it wrapped
@@ -181,7 +173,7 @@ def test_transpose_reshape_broadcast_of_any_dtype(dtype):
         b = fnp.broadcast_to(r[:, None, :], (4, 2, 6))
         return t, r, b, fnp.reshape(x[:1, :1, :1], ())
 
-    fused, replay = _run(f, (x,), "force"), _run(f, (x,), "off")
+    fused, replay = jit_run(f, (x,), "force"), jit_run(f, (x,), "off")
     _same_types(fused, replay)
     for a, b in zip(fused, replay):
         np.testing.assert_array_equal(a, b)
@@ -226,7 +218,8 @@ def _close(fused, replay, dtype) -> None:
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_mlp_step_is_one_block(dtype):
     params, x, y = _mlp(dtype)
-    fused, replay = _run(_mlp_step, (params, x, y), "force"), _run(_mlp_step, (params, x, y), "off")
+    args = (params, x, y)
+    fused, replay = jit_run(_mlp_step, args, "force"), jit_run(_mlp_step, args, "off")
     _close(fused, replay, dtype)
     names = _kernel_names(_mlp_step, (params, x, y))
     assert "dot_general" not in names and any(n.startswith("block") for n in names)
@@ -240,8 +233,8 @@ def test_per_example_gradients_batched_products_in_a_block():
 
     per_example = fgrad.vmap(fgrad.grad(loss), in_axes=(None, 0, 0))
     fused, replay = (
-        _run(per_example, (params, x, y), "force"),
-        _run(per_example, (params, x, y), "off"),
+        jit_run(per_example, (params, x, y), "force"),
+        jit_run(per_example, (params, x, y), "off"),
     )
     _close(fused, replay, np.float64)
     names = _kernel_names(per_example, (params, x, y))
@@ -267,7 +260,7 @@ def test_softmax_cross_entropy_step_matches_the_replay():
         return value, fgrad.tree_util.tree_map(lambda a, b: a - 0.05 * b, p, g)
 
     args = (params, x, onehot)
-    _close(_run(step, args, "force"), _run(step, args, "off"), np.float64)
+    _close(jit_run(step, args, "force"), jit_run(step, args, "off"), np.float64)
     assert any(n.startswith("block") for n in _kernel_names(step, args))
 
 
@@ -279,4 +272,18 @@ def test_cost_model_leaves_cheap_runs_and_large_batched_products_alone(monkeypat
     for n, joins in ((8, True), (64, False)):  # 2^9 and 2^18 multiply-adds (NumPy's matmul)
         a = np.ones((n, n, n))
         (eqn,) = fgrad.make_jaxpr(lambda a, b: dot_general(a, b, dims))(a, a).jaxpr.eqns
+        assert fused_blocks.lowerable(eqn) is joins
+
+
+def test_large_products_and_copies_stay_numpy_calls(monkeypatch):
+    # a product large enough for OpenBLAS's threads stays NumPy's (numba's np.dot reaches a
+    # second OpenBLAS, whose threads would compete with NumPy's), and so does a large copy
+    monkeypatch.undo()
+    dims = (((1,), (0,)), ((), ()))
+    for n, joins in ((32, True), (64, False)):  # 2^15 and 2^18 multiply-adds
+        a = np.ones((n, n))
+        (eqn,) = fgrad.make_jaxpr(lambda a, b: dot_general(a, b, dims))(a, a).jaxpr.eqns
+        assert fused_blocks.lowerable(eqn) is (joins and fused_blocks._blas_available())
+    for n, joins in ((64, True), (256, False)):  # 2^12 and 2^16 elements
+        (eqn,) = fgrad.make_jaxpr(lambda a: a.T)(np.ones((n, n))).jaxpr.eqns
         assert fused_blocks.lowerable(eqn) is joins

@@ -4,10 +4,9 @@ same numbers as the NumPy replay (float64: rtol 1e-12)."""
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
+from helpers import fusing
 
 import fgrad
 import fgrad.numpy as fnp
@@ -33,16 +32,6 @@ def kernels_built(tmp_path_factory, monkeypatch) -> list[str]:
 
     monkeypatch.setattr(fusion, "compile_kernel", counting)
     return built
-
-
-@contextlib.contextmanager
-def fusing(mode: str):
-    old = fgrad.config.fgrad_fuse
-    fgrad.config.update("fgrad_fuse", mode)
-    try:
-        yield
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
 
 
 def chain(x):

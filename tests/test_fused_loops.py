@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import jit_run
 
 import fgrad
 import fgrad.numpy as fnp
@@ -36,15 +37,6 @@ import loops as loop_programs  # noqa: E402  (the benchmark's programs, run smal
 def _kernel_cache(tmp_path_factory, monkeypatch):
     """This module's kernels in one folder of the test session."""
     monkeypatch.setenv("FGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
-
-
-def _run(fn, args, fuse: str):
-    old = fgrad.config.fgrad_fuse
-    fgrad.config.update("fgrad_fuse", fuse)
-    try:
-        return fgrad.jit(fn)(*args)
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
 
 
 def _loop_kernels(fn, args) -> list[fusion_loops.FusedLoop]:
@@ -96,8 +88,8 @@ def _check(fn, *args, kernels: int = 1, ulps: int | None = 4):
     assert len(_loop_kernels(fn, args)) == kernels
     if kernels:
         assert _unfused_loops(fn, args) == 0
-    fused = _run(fn, args, "force")
-    _same(fused, _run(fn, args, "off"), ulps)
+    fused = jit_run(fn, args, "force")
+    _same(fused, jit_run(fn, args, "off"), ulps)
     return fused
 
 
@@ -274,8 +266,8 @@ def test_sums_add_in_numpy_order(n):
 
         return lax.scan(step, m, None, length=3)[1]
 
-    fused = _run(f, (m,), "force")
-    replay = _run(f, (m,), "off")
+    fused = jit_run(f, (m,), "force")
+    replay = jit_run(f, (m,), "off")
     for a, b in zip(fused, replay):  # bit for bit where NumPy's order is reproduced
         np.testing.assert_array_equal(a, b)
 
@@ -325,7 +317,7 @@ def test_a_body_with_an_unfusible_equation_runs_the_replay_unchanged():
         return lax.fori_loop(0, 3, lambda i, c: fnp.sort(c) * 1.5 + c[::-1], x)
 
     assert _loop_kernels(f, (X3,)) == []
-    _same(_run(f, (X3,), "force"), _run(f, (X3,), "off"))
+    _same(jit_run(f, (X3,), "force"), jit_run(f, (X3,), "off"))
 
 
 def test_the_lowered_text_shows_the_loop_kernel():

@@ -18,6 +18,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import jit_run
 
 import fgrad
 import fgrad.numpy as fnp
@@ -43,15 +44,6 @@ def _every_cluster_fused(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
     monkeypatch.setattr(fusion._Cluster, "pays_off", lambda self: True)
     monkeypatch.setattr(fusion, "join_blocks", lambda closed, make_kernel: None)
-
-
-def _run(fn, args, fuse: str):
-    old = fgrad.config.fgrad_fuse
-    fgrad.config.update("fgrad_fuse", fuse)
-    try:
-        return fgrad.jit(fn)(*args)
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
 
 
 def _kernels(fn, args) -> int:
@@ -118,8 +110,8 @@ def test_every_fusible_harness_case_matches_the_replay(case, dtype):
     args = [a.astype(dtype) if getattr(a, "dtype", None) == np.float64 else a for a in args]
     f = _harness_program(case)
     with np.errstate(all="ignore"):
-        fused = _run(f, args, "force")
-        replay = _run(f, args, "off")
+        fused = jit_run(f, args, "force")
+        replay = jit_run(f, args, "off")
     _same(fused, replay)
     fusible = all(np.size(a) and np.asarray(a).dtype.kind in "fb" for a in [*args, replay[0]])
     if case.name.startswith("reduce_") and not case.params["axis"]:
@@ -158,7 +150,7 @@ def test_nan_inf_and_signed_zeros_as_numpy(dtype):
         return [fnp.where(o, 1.0, 0.0) if np.dtype(o.dtype) == np.bool_ else o + 0.0 for o in outs]
 
     with np.errstate(all="ignore"):
-        _same(_run(f, (x, y, yt), "force"), _run(f, (x, y, yt), "off"))
+        _same(jit_run(f, (x, y, yt), "force"), jit_run(f, (x, y, yt), "off"))
 
 
 # -- random programs -------------------------------------------------------------------
@@ -202,8 +194,8 @@ def test_random_programs_match_the_replay(seed, dtype):
     if seed % 3 == 0:
         args[0] = np.float64(0.25) if dtype == np.float64 else 0.25  # a weak Python scalar
     with np.errstate(all="ignore"):
-        fused = _run(f, args, "force")
-        replay = _run(f, args, "off")
+        fused = jit_run(f, args, "force")
+        replay = jit_run(f, args, "off")
     _same(fused, replay, ulps=None)
 
 
@@ -217,7 +209,7 @@ def test_value_and_grad_of_a_long_chain_is_one_kernel_and_matches():
         return fnp.sum(y)
 
     f = fgrad.value_and_grad(chain)
-    _same(_run(f, (c,), "force"), _run(f, (c,), "off"))
+    _same(jit_run(f, (c,), "force"), jit_run(f, (c,), "off"))
     assert _kernels(f, (c,)) == 1
 
 
@@ -226,8 +218,8 @@ def test_fourth_derivative_of_a_scalar_function_is_one_kernel():
         return fnp.sin(x) * fnp.exp(x / 3) + x**3 / (1 + x**2)
 
     f = fgrad.grad(fgrad.grad(fgrad.grad(fgrad.grad(g))))
-    out = _run(f, (0.7,), "force")
-    _same(out, _run(f, (0.7,), "off"))
+    out = jit_run(f, (0.7,), "force")
+    _same(out, jit_run(f, (0.7,), "off"))
     assert type(out) is np.float64
     assert _kernels(f, (0.7,)) == 1
 
@@ -247,8 +239,8 @@ def test_mlp_step_keeps_matmuls_in_numpy_and_float32_stays_float32():
         value, g = fgrad.value_and_grad(loss)(p, x)
         return value, [w - 0.1 * dw for w, dw in zip(p, g)]
 
-    fused = _run(step, (params, x), "force")
-    _same(fused, _run(step, (params, x), "off"), ulps=None)
+    fused = jit_run(step, (params, x), "force")
+    _same(fused, jit_run(step, (params, x), "off"), ulps=None)
     assert all(np.asarray(v).dtype == np.float32 for v in fgrad.tree_util.tree_leaves(fused))
     closed = fusion.fuse(optimize(fgrad.make_jaxpr(step)(params, x)))
     names = [e.prim.name for e in closed.jaxpr.eqns]

@@ -7,12 +7,12 @@ each must keep every bit of the result."""
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 import pytest
+from helpers import fusing
 
 import fgrad
 import fgrad.numpy as fnp
@@ -325,16 +325,6 @@ def test_the_default_device_is_part_of_the_signature():
         assert len(traces) == 2
     finally:
         unregister_backend(STRICT.name)
-
-
-@contextlib.contextmanager
-def fusing(mode: str):
-    old = fgrad.config.fgrad_fuse
-    fgrad.config.update("fgrad_fuse", mode)
-    try:
-        yield
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
 
 
 @pytest.mark.parametrize("x", [np.float64(0.7), 0.7, np.linspace(-1.0, 1.0, 7)])

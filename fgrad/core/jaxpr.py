@@ -96,6 +96,15 @@ class Jaxpr:
         """The printed jaxpr; ``source=True`` ends each equation with the user's line."""
         return pretty_print(self, source)
 
+    def readers(self) -> dict[Var, set[int]]:
+        """For each variable an equation reads, the indices of the equations reading it."""
+        readers: dict[Var, set[int]] = {}
+        for k, eqn in enumerate(self.eqns):
+            for v in eqn.invars:
+                if type(v) is Var:
+                    readers.setdefault(v, set()).add(k)
+        return readers
+
 
 class ClosedJaxpr:
     """A jaxpr together with the values of its constants; what ``make_jaxpr`` returns.

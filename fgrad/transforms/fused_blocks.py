@@ -51,6 +51,15 @@ LOOP_MACS = 0
 #: batched float products of at most this many multiply-adds are loops in a block; larger
 #: ones stay NumPy calls (``matmul`` on stacks)
 BATCHED_LOOP_MACS = 1 << 17
+#: float products without batch axes of more than this many multiply-adds stay NumPy calls.
+#: numba's ``np.dot`` reaches the BLAS that SciPy bundles, a second OpenBLAS beside NumPy's:
+#: once a product is large enough for OpenBLAS to use its threads (from 4 x 65536
+#: multiply-adds), the two thread pools compete for the cores (a 784-512-512 MLP step ran
+#: 1.6x slower, the CNN step 2x); below, each product runs on the calling thread
+BLAS_IN_BLOCK_MACS = 1 << 16
+#: transposes, reshapes and broadcasts of more elements stay NumPy calls: a block copies
+#: them element by element, where NumPy's copy loops (or a view) are faster on large arrays
+STRUCTURAL_MAX_SIZE = 1 << 14
 #: the most equations one block holds (numba's compile time grows with a kernel's length)
 MAX_MEMBERS = 64
 
@@ -94,7 +103,8 @@ def lowerable(eqn: Equation) -> bool:
     if kind(eqn) is not None:
         return name not in _LIBM or math.prod(eqn.outvars[0].aval.shape) <= _LIBM_MAX_SIZE
     if name in _STRUCTURAL:
-        return _supported(eqn.invars[0]) and _supported(eqn.outvars[0])
+        small = math.prod(eqn.outvars[0].aval.shape) <= STRUCTURAL_MAX_SIZE
+        return small and _supported(eqn.invars[0]) and _supported(eqn.outvars[0])
     if name == "dot_general":
         x, y = eqn.invars
         out = eqn.outvars[0]
@@ -105,7 +115,9 @@ def lowerable(eqn: Equation) -> bool:
         (_, _), (xb, _) = eqn.params["dimension_numbers"]
         if xb and _dtype(out).kind == "f":
             return _macs(eqn) <= BATCHED_LOOP_MACS
-        return not _uses_blas(eqn) or _blas_available()
+        if not _uses_blas(eqn):
+            return True
+        return _blas_available() and _macs(eqn) <= BLAS_IN_BLOCK_MACS
     return False
 
 
@@ -168,11 +180,7 @@ def join_blocks(
     ``make_kernel(name, source, outputs)``; None where none is estimated to pay off (its
     equations' calls cost more than the kernel's call; see the constants above)."""
     jaxpr = closed.jaxpr
-    consumers: dict[Var, set[int]] = {}
-    for k, eqn in enumerate(jaxpr.eqns):
-        for v in eqn.invars:
-            if type(v) is Var:
-                consumers.setdefault(v, set()).add(k)
+    consumers = jaxpr.readers()
     returned = {v for v in jaxpr.outvars if type(v) is Var}
     eqns: list[Equation] = []
     members: list[tuple[int, Equation]] = []

@@ -213,11 +213,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     module docstring), then runs of them and the products and reshapes between them by
     blocks (:mod:`fgrad.transforms.fused_blocks`); None where nothing fused."""
     jaxpr = closed.jaxpr
-    consumers: dict[Var, set[int]] = {}
-    for k, eqn in enumerate(jaxpr.eqns):
-        for v in eqn.invars:
-            if type(v) is Var:
-                consumers.setdefault(v, set()).add(k)
+    consumers = jaxpr.readers()
     returned = {v for v in jaxpr.outvars if type(v) is Var}
     consts = dict(zip(jaxpr.constvars, closed.consts))
     eqns: list[Equation] = []
