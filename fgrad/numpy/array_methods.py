@@ -55,22 +55,34 @@ def _shape_args(args):
     return args[0] if len(args) == 1 and not isinstance(args[0], PYTHON_SCALARS) else args
 
 
-# Python's binary operators and their primitives; each gives ``__op__`` and ``__rop__``.
+# Python's binary operators, their primitives and the NumPy ufunc behind each (None: not
+# taken by ``__array_ufunc__``'s fast path); each gives ``__op__`` and ``__rop__``.
 # The bit operators are NumPy's (on booleans they are the logical operations).
 _OPERATORS = {
-    "add": ew.add_p,
-    "sub": ew.sub_p,
-    "mul": ew.mul_p,
-    "truediv": ew.div_p,
-    "mod": ew.remainder_p,
-    "floordiv": ew.floor_divide_p,
-    "pow": ew.pow_p,
-    "and": ew.bitwise_and_p,
-    "or": ew.bitwise_or_p,
-    "xor": ew.bitwise_xor_p,
-    "lshift": ew.left_shift_p,
-    "rshift": ew.right_shift_p,
+    "add": (ew.add_p, np.add),
+    "sub": (ew.sub_p, np.subtract),
+    "mul": (ew.mul_p, np.multiply),
+    "truediv": (ew.div_p, np.true_divide),
+    "mod": (ew.remainder_p, np.remainder),
+    "floordiv": (ew.floor_divide_p, np.floor_divide),
+    "pow": (ew.pow_p, np.power),
+    "and": (ew.bitwise_and_p, None),
+    "or": (ew.bitwise_or_p, None),
+    "xor": (ew.bitwise_xor_p, None),
+    "lshift": (ew.left_shift_p, None),
+    "rshift": (ew.right_shift_p, None),
 }
+
+# Python's comparisons, their primitives and the NumPy ufunc behind each
+_COMPARISONS = {
+    "eq": (ew.eq_p, np.equal),
+    "ne": (ew.ne_p, np.not_equal),
+    "lt": (ew.lt_p, np.less),
+    "le": (ew.le_p, np.less_equal),
+    "gt": (ew.gt_p, np.greater),
+    "ge": (ew.ge_p, np.greater_equal),
+}
+
 
 def _ufunc_operator(prim):
     def op(a, b):
@@ -84,28 +96,18 @@ def _ufunc_operator(prim):
 _OPERATOR_UFUNCS = {
     **{
         ufunc: _ufunc_operator(prim)
-        for ufunc, prim in (
-            (np.add, ew.add_p),
-            (np.subtract, ew.sub_p),
-            (np.multiply, ew.mul_p),
-            (np.true_divide, ew.div_p),
-            (np.remainder, ew.remainder_p),
-            (np.floor_divide, ew.floor_divide_p),
-            (np.power, ew.pow_p),
-            (np.equal, ew.eq_p),
-            (np.not_equal, ew.ne_p),
-            (np.less, ew.lt_p),
-            (np.less_equal, ew.le_p),
-            (np.greater, ew.gt_p),
-            (np.greater_equal, ew.ge_p),
-        )
+        for prim, ufunc in (*_OPERATORS.values(), *_COMPARISONS.values())
+        if ufunc is not None
     },
     np.matmul: products.matmul,
 }
 
 _METHODS = {
-    **{f"__{op}__": _binary_operator(prim) for op, prim in _OPERATORS.items()},
-    **{f"__r{op}__": _binary_operator(prim, reflected=True) for op, prim in _OPERATORS.items()},
+    **{f"__{op}__": _binary_operator(prim) for op, (prim, _) in _OPERATORS.items()},
+    **{
+        f"__r{op}__": _binary_operator(prim, reflected=True)
+        for op, (prim, _) in _OPERATORS.items()
+    },
     "__divmod__": lambda self, other: (self // other, self % other),
     "__rdivmod__": lambda self, other: (other // self, other % self),
     "__matmul__": lambda self, other: products.matmul(self, other),
@@ -114,12 +116,7 @@ _METHODS = {
     "__pos__": lambda self: self,
     "__abs__": lambda self: bind(ew.abs_p, self),
     "__invert__": lambda self: bind(ew.invert_p, self),
-    "__eq__": _comparison(ew.eq_p),
-    "__ne__": _comparison(ew.ne_p),
-    "__lt__": _comparison(ew.lt_p),
-    "__le__": _comparison(ew.le_p),
-    "__gt__": _comparison(ew.gt_p),
-    "__ge__": _comparison(ew.ge_p),
+    **{f"__{op}__": _comparison(prim) for op, (prim, _) in _COMPARISONS.items()},
     "__getitem__": take_index,
     "T": property(lambda self: man.transpose(self)),
     "at": property(IndexUpdateHelper),
