@@ -16,27 +16,23 @@ process loads the machine code from numba's disk cache.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from math import prod
 
 import numpy as np
 
 from fgrad.core.config import flags
+from fgrad.core.optional import installed
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_numba_found: bool | None = None
 _compiled: dict[str, Callable] = {}
 
 
 def usable(*arrays) -> bool:
     """Whether the compiled kernels may run on ``arrays`` (see the module docstring)."""
-    global _numba_found
-    if flags.fuse == "off":
+    if flags.fuse == "off" or not installed("numba"):
         return False
-    if _numba_found is None:
-        _numba_found = importlib.util.find_spec("numba") is not None
-    return _numba_found and all(
+    return all(
         type(a) is np.ndarray and a.dtype in _FLOATS and a.dtype == arrays[0].dtype for a in arrays
     )
 

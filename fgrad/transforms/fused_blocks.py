@@ -34,13 +34,13 @@ products above :data:`BATCHED_LOOP_MACS` multiply-adds stay NumPy calls.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Callable
 
 import numpy as np
 
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
+from fgrad.core.optional import installed
 from fgrad.transforms.numba_lowering import kernel_source, kind
 
 #: float products without batch axes of at most this many multiply-adds are loops in a block,
@@ -121,16 +121,10 @@ def lowerable(eqn: Equation) -> bool:
     return False
 
 
-_scipy_found: bool | None = None
-
-
 def _blas_available() -> bool:
-    """Whether numba's ``np.dot`` can call BLAS: it takes it from SciPy (looked up once,
-    without importing it); without SciPy, products BLAS would compute stay NumPy calls."""
-    global _scipy_found
-    if _scipy_found is None:
-        _scipy_found = importlib.util.find_spec("scipy") is not None
-    return _scipy_found
+    """Whether numba's ``np.dot`` can call BLAS: it takes it from SciPy; without SciPy,
+    products BLAS would compute stay NumPy calls."""
+    return installed("scipy")
 
 
 def _uses_blas(eqn: Equation) -> bool:

@@ -31,7 +31,6 @@ compile leaves that program on the NumPy replay, with a warning.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from collections.abc import Callable
@@ -40,6 +39,7 @@ import numpy as np
 
 from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
+from fgrad.core.optional import installed
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.fused_blocks import join_blocks
 from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
@@ -50,16 +50,6 @@ from fgrad.transforms.optimize import optimize
 #: calls of a program on the NumPy replay before ``"auto"`` compiles its kernels
 CALLS_BEFORE_FUSING = 8
 
-_numba_found: bool | None = None
-
-
-def numba_available() -> bool:
-    """Whether numba is installed (looked up once, without importing it)."""
-    global _numba_found
-    if _numba_found is None:
-        _numba_found = importlib.util.find_spec("numba") is not None
-    return _numba_found
-
 
 def program(
     closed: ClosedJaxpr, name: str = "replay", n_fresh: int | None = None
@@ -68,7 +58,7 @@ def program(
     docstring) a :class:`TieredProgram` that moves to fused kernels. ``n_fresh`` is
     :class:`~fgrad.transforms.codegen.Replay`'s."""
     replay = Replay(closed, name, n_fresh)
-    if flags.fuse == "off" or not numba_available():
+    if flags.fuse == "off" or not installed("numba"):
         return replay
     return TieredProgram(replay, name, n_fresh)
 
