@@ -8,6 +8,8 @@ has its own tests in ``test_pytree.py``.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import sys
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,6 +117,16 @@ def line_of(path: str, marker: str) -> int:
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def import_file(path: str | Path, name: str) -> types.ModuleType:
+    """The Python file at ``path`` imported as module ``name`` (registered in ``sys.modules``,
+    as an import would, so its dataclasses and pickling find it)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_example(name: str, plain: bool = False) -> types.ModuleType:

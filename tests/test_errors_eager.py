@@ -12,13 +12,13 @@ must name the line, and ``jax_traceback_filtering='off'`` must give fgrad's fram
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import textwrap
 import traceback
 
 import numpy as np
 import pytest
+from helpers import import_file
 
 import fgrad
 from fgrad.core.errors import DtypeError, ShapeError, TransformError
@@ -203,9 +203,7 @@ USER_CODE = textwrap.dedent(
 def user(tmp_path_factory):
     path = tmp_path_factory.mktemp("user") / "user_model.py"
     path.write_text(USER_CODE)
-    spec = importlib.util.spec_from_file_location("user_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(path, "user_model")
     module.PATH = os.path.abspath(path)
     return module
 

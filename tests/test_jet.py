@@ -4,14 +4,13 @@ control flow, against the eager result and against nested derivatives."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import import_file
 from test_primitive_rules import DIFF_CASES, Case, closed_over
 
 import fgrad
@@ -417,11 +416,7 @@ def test_jet_flat_gives_zero_series_to_constants():
 
 def _example(name: str):
     path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path, f"example_{name}")
 
 
 def test_taylor_ode_example_matches_solve_ivp(capsys):

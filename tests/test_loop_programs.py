@@ -10,13 +10,12 @@ gradient. Eager, ``jit(grad)`` and ``grad(jit)`` must agree to rounding.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import numerical_grad
+from helpers import import_file, numerical_grad
 
 import fgrad
 
@@ -27,10 +26,7 @@ def _load_loops():
     # loops.py imports its siblings (harness, frameworks) by name, as the benchmark scripts do.
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        spec = importlib.util.spec_from_file_location("benchmark_loops", BENCHMARKS / "loops.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        module = import_file(BENCHMARKS / "loops.py", "benchmark_loops")
     finally:
         sys.path.remove(str(BENCHMARKS))
     return module

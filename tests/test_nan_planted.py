@@ -8,13 +8,13 @@ user's file."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import textwrap
 import traceback
 
 import numpy as np
 import pytest
+from helpers import import_file
 
 import fgrad
 import fgrad.lax as lax
@@ -126,9 +126,7 @@ X_BACKWARD = {"b_arcsin": np.array([3.0, 2.5, 2.2]), "b_matmul": np.array([3.0, 
 def user(tmp_path_factory):
     path = tmp_path_factory.mktemp("nans") / "planted.py"
     path.write_text(USER_CODE)
-    spec = importlib.util.spec_from_file_location("planted", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(path, "planted")
     module.PATH = os.path.abspath(path)
     return module
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
+from helpers import import_file
 
 import fgrad.numpy as fnp
 
@@ -15,10 +15,7 @@ TABLE = ROOT / "docs" / "numpy_support.md"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_numpy_support.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(ROOT / "scripts" / "gen_numpy_support.py", "gen")
 
 
 def _rows() -> dict[str, list[str]]:

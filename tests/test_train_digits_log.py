@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import import_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_digits.py"
 
 
 def test_log_has_no_bar_fragments_and_explains_the_objective(tmp_path, capsys):
     pytest.importorskip("sklearn")
-    spec = importlib.util.spec_from_file_location("example_train_digits_log", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = import_file(EXAMPLE, "example_train_digits_log")
     module.main(["--epochs", "2", "--weight-decay", "0.01", "--plot", str(tmp_path / "c.png")])
     out = capsys.readouterr()
     assert "\r" not in out.out + out.err and "it/s" not in out.out + out.err
