@@ -347,10 +347,24 @@ def cache_dir() -> Path:
 _loaded: dict[str, Callable] = {}  # source hash -> numba dispatcher, per process
 
 
+def _key(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def is_cached(source: str) -> bool:
+    """Whether numba's disk cache holds machine code of the kernel ``source`` (for some
+    argument types: the types are in numba's index, which only numba reads)."""
+    name = f"fgrad_kernel_{_key(source)}"
+    folder = cache_dir()
+    return (folder / f"{name}.py").exists() and any(
+        (folder / "__pycache__").glob(f"{name}.kernel-*.nbi")
+    )
+
+
 def compile_kernel(source: str) -> Callable:
     """The numba dispatcher of a kernel source (see :func:`kernel_source`); the same source
     gives the same dispatcher in a process, and reuses numba's disk cache across processes."""
-    key = hashlib.sha256(source.encode()).hexdigest()[:24]
+    key = _key(source)
     fn = _loaded.get(key)
     if fn is not None:
         return fn
