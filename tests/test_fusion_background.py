@@ -280,3 +280,20 @@ def test_a_worker_is_stopped_when_the_interpreter_exits(tmp_path):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{pid}")
     assert not list(tmp_path.glob("job_*"))
+
+
+def test_a_program_with_effects_is_not_run_a_second_time(background, capsys):
+    def f(x):
+        fgrad.debug.print("sum {s}", s=fnp.sum(x))
+        return fnp.tanh(fnp.sin(x) * 1.25 + 1.0) * 2.0
+
+    prog, flat = _program(f, [np.ones(4)])
+    prog(flat)
+    prog(flat)
+    assert capsys.readouterr().out.count("sum 4.0") == 2  # once per call, no probe run
+    fused, job = prog._prepared
+    assert fused is not None and job is None  # the 9th call compiles them
+    for _ in range(fusion.CALLS_BEFORE_FUSING - 1):
+        prog(flat)
+    assert prog.fused is not None
+    assert capsys.readouterr().out.count("sum 4.0") == fusion.CALLS_BEFORE_FUSING - 1

