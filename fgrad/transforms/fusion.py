@@ -60,7 +60,7 @@ from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.numba_lowering import compile_kernel, is_cached, kernel_source, kind
 from fgrad.transforms.optimize import optimize
 
-#: calls of a program on the NumPy replay before ``"auto"`` compiles its kernels
+#: calls of a program on the NumPy replay before ``"auto"`` switches to its kernels
 CALLS_BEFORE_FUSING = 8
 #: the call at which ``"auto"`` starts compiling a program's kernels in the background
 COMPILE_FROM_CALL = 2

@@ -88,6 +88,9 @@ class CompileJob:
         return self._status is not None
 
     def _start(self) -> None:
+        if not sys.executable or getattr(sys, "frozen", False):  # no Python to run it with
+            self._status = "unavailable"
+            return
         try:
             folder = cache_dir().resolve()
             folder.mkdir(parents=True, exist_ok=True)
