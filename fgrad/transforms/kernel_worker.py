@@ -36,6 +36,9 @@ from fgrad.transforms.numba_lowering import cache_dir, compile_kernel
 #: compile subprocesses running at once (each a core while it compiles)
 MAX_WORKERS = 1
 
+#: seconds a program's switch waits for its worker before giving up on it
+WAIT_LIMIT_S = 900.0
+
 #: the folder holding the ``fgrad`` package the worker imports
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +80,10 @@ class CompileJob:
             if self._proc is None:
                 self._start()
             if self._proc is not None:
-                self._proc.wait()
+                try:
+                    self._proc.wait(WAIT_LIMIT_S)
+                except subprocess.TimeoutExpired:
+                    self._stop()  # a worker that hangs: its program stays on NumPy
                 self._finish()
         return self._status
 
@@ -142,7 +148,7 @@ class CompileJob:
             f.unlink(missing_ok=True)
 
     def _stop(self) -> None:
-        """Terminate the worker (at the interpreter's exit)."""
+        """Terminate the worker (at the interpreter's exit, or when it hangs)."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
