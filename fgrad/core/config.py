@@ -38,6 +38,7 @@ class _Flags:
         "source_info",
         "explain_cache_misses",
         "fuse",
+        "fuse_compile",
         "traceback_filtering",
     )
 
@@ -49,6 +50,7 @@ class _Flags:
         self.source_info = True
         self.explain_cache_misses = False
         self.fuse = "auto"
+        self.fuse_compile = "background"
         self.traceback_filtering = True
 
 
@@ -111,6 +113,19 @@ def _fuse(name: str, value) -> str:
             f"numba is installed), 'force' (from the first call) or 'off', got {value!r}"
         )
     flags.fuse = value
+    return value
+
+
+def _fuse_compile(name: str, value) -> str:
+    if value not in ("background", "async", "sync"):
+        raise ConfigError(
+            f"{name} takes 'background' (a subprocess compiles a program's kernels while its "
+            f"first calls run on NumPy; the 9th call switches, waiting for what is left), "
+            f"'async' (the first call after the compile ends switches: no call waits, but the "
+            f"call, so the last bits of results, can differ between runs) or 'sync' (the "
+            f"9th call compiles), got {value!r}"
+        )
+    flags.fuse_compile = value
     return value
 
 
@@ -186,6 +201,12 @@ _FLAGS: dict[str, _Flag] = {
     ),
     "fgrad_fuse": _Flag(
         "auto", _fuse, "jit's fused numba kernels: 'auto' (after repeated calls), 'force', 'off'"
+    ),
+    "fgrad_fuse_compile": _Flag(
+        "background",
+        _fuse_compile,
+        "how 'auto' compiles kernels: 'background' (a subprocess; the 9th call switches), "
+        "'async' (switch once compiled: not reproducible bit for bit), 'sync' (the 9th call)",
     ),
     "jax_default_device": _Flag(None, _default_device, "where device_put(x) puts x"),
     "jax_platform_name": _Flag("", _platform, "the default device: 'cpu' or 'gpu'"),

@@ -22,11 +22,23 @@ arrays). Each cluster becomes one equation of a multi-output pseudo-primitive,
 :class:`FusedKernel`, so the same code generator writes the fused replay.
 
 **When.** ``fgrad.config.update("fgrad_fuse", ...)``: ``"auto"`` (the default) runs the
-NumPy replay for the first :data:`CALLS_BEFORE_FUSING` calls of a program, then compiles
-its kernels (from the disk cache when another process compiled them) and runs the fused
-replay; ``"force"`` fuses at the first call; ``"off"`` never. Without numba installed,
-``"auto"`` is ``"off"``: ``jit`` is exactly the NumPy replay. A kernel that fails to
-compile leaves that program on the NumPy replay, with a warning.
+NumPy replay for the first :data:`CALLS_BEFORE_FUSING` calls of a program, then runs the
+fused replay; ``"force"`` fuses at the first call; ``"off"`` never. Without numba
+installed, ``"auto"`` is ``"off"``: ``jit`` is exactly the NumPy replay. A kernel that
+fails to compile leaves that program on the NumPy replay, with a warning.
+
+**Compiling in the background.** Under ``"auto"``, at call :data:`COMPILE_FROM_CALL` a
+program builds its fused replay and runs it once with each kernel computed by NumPy
+(its result is dropped), which records the types of every kernel's arguments; a
+subprocess (:mod:`fgrad.transforms.kernel_worker`) then compiles the kernels into the
+disk cache while the calls go on on the NumPy replay. The switch stays at call
+``CALLS_BEFORE_FUSING + 1`` (waiting there for what is left of the compile), so two runs
+of a script compute the same bits, and it loads the kernels from the cache. Kernels
+already in the cache are not compiled again. ``fgrad.config.update("fgrad_fuse_compile",
+"async")`` switches instead at the first call after the compile ended, so no call
+waits, but which call that is (so the last bits of the results) varies between runs;
+``"sync"`` compiles in the switching call, as where no subprocess can start. A worker
+that fails keeps the program on NumPy, with a warning.
 """
 
 from __future__ import annotations
@@ -38,17 +50,20 @@ from collections.abc import Callable
 import numpy as np
 
 from fgrad.core.config import flags
-from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Var
+from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.optional import installed
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.fused_blocks import join_blocks
 from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
+from fgrad.transforms.kernel_worker import CompileJob, describe, pump, submit
 from fgrad.transforms.make_jaxpr import make_jaxpr
-from fgrad.transforms.numba_lowering import compile_kernel, kernel_source, kind
+from fgrad.transforms.numba_lowering import compile_kernel, is_cached, kernel_source, kind
 from fgrad.transforms.optimize import optimize
 
-#: calls of a program on the NumPy replay before ``"auto"`` compiles its kernels
+#: calls of a program on the NumPy replay before ``"auto"`` switches to its kernels
 CALLS_BEFORE_FUSING = 8
+#: the call at which ``"auto"`` starts compiling a program's kernels in the background
+COMPILE_FROM_CALL = 2
 
 
 def program(
@@ -77,7 +92,7 @@ class TieredProgram:
         kernel came out of it).
     """
 
-    __slots__ = ("closed", "replay", "fused", "name", "_n_fresh", "_calls", "_run")
+    __slots__ = ("closed", "replay", "fused", "name", "_n_fresh", "_calls", "_run", "_prepared")
 
     def __init__(self, replay: Replay, name: str, n_fresh: int | None = None):
         self.closed = replay.closed
@@ -87,22 +102,53 @@ class TieredProgram:
         self._n_fresh = n_fresh
         self._calls = 0
         self._run: Callable = self._counting
+        # the fused program and its background compile, from call COMPILE_FROM_CALL
+        self._prepared: tuple[ClosedJaxpr | None, CompileJob | None] | None = None
 
     def __call__(self, flat: list) -> list:
         return self._run(flat)
 
     def _counting(self, flat: list) -> list:
         self._calls += 1
-        if flags.fuse == "force" or (flags.fuse == "auto" and self._calls > CALLS_BEFORE_FUSING):
+        if self._due():
             return self._switch(flat)
-        return self.replay(flat)
+        out = self.replay(flat)
+        if self._prepared is not None:
+            pump()  # starts the next queued compile once a worker is free
+        elif (
+            self._calls == COMPILE_FROM_CALL
+            and flags.fuse == "auto"
+            and flags.fuse_compile != "sync"
+        ):
+            self._prepared = _prepare(self.closed, self.name, self._n_fresh, flat)
+        return out
+
+    def _due(self) -> bool:
+        """Whether this call switches to the fused replay (see the module docstring)."""
+        if flags.fuse != "auto":
+            return flags.fuse == "force"
+        job = None if self._prepared is None else self._prepared[1]
+        if job is None or flags.fuse_compile != "async":
+            return self._calls > CALLS_BEFORE_FUSING
+        return job.poll()
 
     def _switch(self, flat: list) -> list:
-        """Build the fused replay and run it once (compiling its kernels); on a failure to
-        compile, stay on the NumPy replay."""
+        """Build the fused replay and run it once (loading its kernels from the cache the
+        background compile filled, else compiling them); on a failure to compile, stay on
+        the NumPy replay."""
         self._run = self.replay
-        fused = fuse(self.closed)
+        prepared, self._prepared = self._prepared, None
+        fused, job = prepared if prepared is not None else (fuse(self.closed), None)
         if fused is None:
+            return self.replay(flat)
+        status = "unavailable" if job is None else job.wait()
+        if status not in ("done", "unavailable"):  # "unavailable": compiled here instead
+            warnings.warn(
+                f"jit: the fused kernels of {self.name} did not compile ({status[:300]}); "
+                "it keeps running on NumPy",
+                RuntimeWarning,
+                stacklevel=4,
+            )
             return self.replay(flat)
         replay = Replay(fused, self.name, self._n_fresh)
         try:
@@ -128,8 +174,7 @@ class TieredProgram:
             fused = None if closed is None else Replay(closed, self.name, self._n_fresh)
         if fused is None:
             return self.replay.source
-        kinds = (FusedKernel, FusedLoop)  # FusedLoop: the loop kernels of fusion_loops
-        kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, kinds)]
+        kernels = [e.prim for e in fused.closed.jaxpr.eqns if isinstance(e.prim, _KERNELS)]
         return "\n".join([fused.source] + [f"# {k.name}\n{k.source}" for k in kernels])
 
 
@@ -161,14 +206,43 @@ class FusedKernel:
     returns_views = False
     effectful = False
 
-    def __init__(self, name: str, source: str, outputs: list[Var]):
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        outputs: list[Var],
+        members: list[Equation],
+        inputs: list[Var],
+        consts: dict[Var, object] | None = None,
+    ):
         self.name = name
         self.source = source
+        self.kernel_text = source  # what compile_kernel compiles
         self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
         self._call: Callable = self._compile
+        # the equations it computes, read by numpy_outputs
+        self._members = (members, inputs, consts or {}, outputs)
 
     def impl(self, *args):
         return self._call(*args)
+
+    def kernel_args(self, args: tuple) -> tuple:
+        """The arguments its numba kernel is called with."""
+        return args
+
+    def numpy_outputs(self, *args) -> list:
+        """Its outputs computed by its equations' NumPy impls (no kernel compiled)."""
+        members, inputs, consts, outputs = self._members
+        env = {**consts, **dict(zip(inputs, args))}
+        for e in members:
+            vals = [v.val if type(v) is Literal else env[v] for v in e.invars]
+            if isinstance(e.prim, FusedKernel):
+                outs = e.prim.numpy_outputs(*vals)
+            else:
+                outs = e.prim.impl(*vals, **e.params)
+                outs = outs if e.prim.multiple_results else [outs]
+            env.update(zip(e.outvars, outs))
+        return [env[v] for v in outputs]
 
     def _compile(self, *args):
         self._call = _boxed(compile_kernel(self.source), self._boxes)
@@ -176,6 +250,10 @@ class FusedKernel:
 
     def __repr__(self) -> str:
         return self.name
+
+
+#: the pseudo-primitives of kernels (FusedLoop: the loop kernels of fusion_loops)
+_KERNELS = (FusedKernel, FusedLoop)
 
 
 def _boxed(kernel: Callable, boxes: list) -> Callable:
@@ -196,6 +274,75 @@ def _boxed(kernel: Callable, boxes: list) -> Callable:
         return [x if box is None else box(x) for x, box in zip(kernel(*args), boxes)]
 
     return each
+
+
+def _prepare(
+    closed: ClosedJaxpr, name: str, n_fresh: int | None, flat: list
+) -> tuple[ClosedJaxpr | None, CompileJob | None]:
+    """``closed`` fused, and the background job compiling its kernels (None where nothing
+    fused, or the kernels' argument types could not be read: the switch compiles them)."""
+    fused = fuse(closed)
+    if fused is None:
+        return None, None
+    texts = [e.prim.kernel_text for e in fused.jaxpr.eqns if isinstance(e.prim, _KERNELS)]
+    if all(is_cached(text) for text in texts) or _effectful(fused.jaxpr):
+        return fused, None  # in the cache already; or a probe would repeat a print, a collective
+    try:
+        kernels = _probe(fused, name, n_fresh, flat)
+    except Exception:  # a NumPy run the replay did not fail: leave it to the switch
+        return fused, None
+    kernels = [k for k in kernels if not is_cached(k[0])]
+    return fused, submit(kernels) if kernels else None
+
+
+def _probe(fused: ClosedJaxpr, name: str, n_fresh: int | None, flat: list) -> list:
+    """Each kernel's source and the :func:`~fgrad.transforms.kernel_worker.describe` of its
+    arguments, read from a run of ``fused`` on ``flat`` with each kernel computed by NumPy
+    and its results made what the kernel returns (fresh C-ordered arrays, NumPy scalars)."""
+    found: dict[str, tuple[str, list]] = {}
+    kernels = [e for e in fused.jaxpr.eqns if isinstance(e.prim, _KERNELS)]
+
+    def recorder(eqn: Equation) -> Callable:
+        prim, outvars = eqn.prim, eqn.outvars
+
+        def record(*args) -> list:
+            specs = [describe(x) for x in prim.kernel_args(args)]
+            if None not in specs:
+                found.setdefault(prim.kernel_text + repr(specs), (prim.kernel_text, specs))
+            outs = prim.numpy_outputs(*args)
+            return [
+                np.dtype(v.aval.dtype).type(x) if v.aval.ndim == 0 else np.ascontiguousarray(x)
+                for x, v in zip(outs, outvars)
+            ]
+
+        return record
+
+    for eqn in kernels:
+        eqn.prim.impl = recorder(eqn)  # read by the Replay built next, and by it alone
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # the replay of this call warned already
+            Replay(fused, name, n_fresh)(flat)
+    finally:
+        for eqn in kernels:
+            vars(eqn.prim).pop("impl", None)
+    return list(found.values())
+
+
+def _effectful(jaxpr: Jaxpr) -> bool:
+    """Whether ``jaxpr``, or a body an equation of it holds, has an effectful equation."""
+    for eqn in jaxpr.eqns:
+        if eqn.prim.effectful:
+            return True
+        params = list(eqn.params.values())
+        while params:
+            p = params.pop()
+            if isinstance(p, (list, tuple)):
+                params.extend(p)
+            inner = p if isinstance(p, Jaxpr) else getattr(p, "jaxpr", None)
+            if isinstance(inner, Jaxpr) and _effectful(inner):
+                return True
+    return False
 
 
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
@@ -330,7 +477,8 @@ class _Cluster:
             if v in returned or consumers.get(v, set()) - indices
         ]
         source = kernel_source(members, inputs, outputs, self.loop, scalars)
-        return Equation(FusedKernel(name, source, outputs), list(inputs), outputs, {})
+        kernel = FusedKernel(name, source, outputs, members, inputs, scalars)
+        return Equation(kernel, list(inputs), outputs, {})
 
 
 def _inlinable(value) -> bool:

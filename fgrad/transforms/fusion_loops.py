@@ -240,14 +240,27 @@ class FusedLoop:
             np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in loop.outvars
         ]
 
+    @property
+    def kernel_text(self) -> str:
+        """What ``compile_kernel`` compiles: the source and the helpers it calls."""
+        return self.source + _HELPERS
+
+    def kernel_args(self, args: tuple) -> tuple:
+        """The arguments its numba kernel is called with: the operands, then the constants."""
+        return (*args, *self.extra)
+
+    def numpy_outputs(self, *args) -> list:
+        """Its outputs computed by the loop's NumPy replay (no kernel compiled)."""
+        return list(self._loop.prim.impl(*args, **self._loop.params))
+
     def impl(self, *args):
         kernel = self._kernel
         if kernel is None:
-            kernel = self._kernel = compile_kernel(self.source + _HELPERS)
+            kernel = self._kernel = compile_kernel(self.kernel_text)
         try:
             outs = kernel(*args, *self.extra)
         except Exception:
-            return list(self._loop.prim.impl(*args, **self._loop.params))
+            return self.numpy_outputs(*args)
         return [x if box is None else box(x) for x, box in zip(outs, self._boxes)]
 
     def abstract_eval(self, *avals):

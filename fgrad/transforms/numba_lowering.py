@@ -346,17 +346,35 @@ def cache_dir() -> Path:
 
 _loaded: dict[str, Callable] = {}  # source hash -> numba dispatcher, per process
 
+# no C-callable wrapper: kernels are called from Python (or from a block kernel); building
+# the wrapper is about a tenth of a kernel's compile time
+_DECORATOR = '@njit(cache=True, error_model="numpy", nogil=True, no_cfunc_wrapper=True)'
+
+
+def _key(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def is_cached(source: str) -> bool:
+    """Whether numba's disk cache holds machine code of the kernel ``source`` (for some
+    argument types: the types are in numba's index, which only numba reads)."""
+    name = f"fgrad_kernel_{_key(source)}"
+    folder = cache_dir()
+    return (folder / f"{name}.py").exists() and any(
+        (folder / "__pycache__").glob(f"{name}.kernel-*.nbi")
+    )
+
 
 def compile_kernel(source: str) -> Callable:
     """The numba dispatcher of a kernel source (see :func:`kernel_source`); the same source
     gives the same dispatcher in a process, and reuses numba's disk cache across processes."""
-    key = hashlib.sha256(source.encode()).hexdigest()[:24]
+    key = _key(source)
     fn = _loaded.get(key)
     if fn is not None:
         return fn
     import numba  # noqa: F401  (the optional dependency; fails here, not at import fgrad)
 
-    text = _PRELUDE + '@njit(cache=True, error_model="numpy", nogil=True)\n' + source
+    text = _PRELUDE + _DECORATOR + "\n" + source
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"fgrad_kernel_{key}.py"
