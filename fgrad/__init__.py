@@ -68,7 +68,7 @@ from fgrad.primitives.elementwise import stop_gradient
 from fgrad.transforms import checkpoint_policies
 from fgrad.transforms.checkpoint import checkpoint, remat
 from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
-from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape
+from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape, typeof
 from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.transforms.jet import directional_derivative, jet, taylor_derivatives
@@ -94,6 +94,7 @@ _SUBMODULES = (
     "io",
     "explain",
     "distributed",
+    "experimental",
 )
 
 
@@ -167,6 +168,7 @@ __all__ = [
     "tree_map",
     "tree_structure",
     "tree_unflatten",
+    "typeof",
     "value_and_grad",
     "vmap",
     "vjp",
