@@ -73,6 +73,7 @@ from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.transforms.jet import directional_derivative, jet, taylor_derivatives
 from fgrad.transforms.jit import jit
+from fgrad.transforms.linear_transpose import linear_transpose
 from fgrad.transforms.linearize import linearize
 from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.reverse_mode import grad, value_and_grad, vjp
@@ -95,6 +96,7 @@ _SUBMODULES = (
     "explain",
     "distributed",
     "experimental",
+    "example_libraries",
 )
 
 
@@ -153,6 +155,7 @@ __all__ = [
     "jet",
     "jit",
     "jvp",
+    "linear_transpose",
     "linearize",
     "local_device_count",
     "make_jaxpr",

@@ -328,3 +328,309 @@ def test_tutorial_values_match_jax():
     assert len(fgrad.jit(lambda x: fnp.sin(x) * 2.0).trace(x).jaxpr.jaxpr.eqns) == len(
         jax.jit(lambda x: jnp.sin(x) * 2.0).trace(x).jaxpr.eqns
     )
+
+
+# ---------------------------------------------------------------- linear_transpose
+
+
+def test_linear_transpose_satisfies_the_dot_product_identity():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+
+    def f(x, y):
+        return {"u": A @ x + B @ y, "v": 3.0 * fnp.cumsum(x)}
+
+    x, y = rng.normal(size=3), rng.normal(size=2)
+    ct = {"u": rng.normal(size=4), "v": rng.normal(size=3)}
+    tx, ty = fgrad.linear_transpose(f, fgrad.ShapeDtypeStruct((3,), np.float64), y)(ct)
+    out = f(x, y)
+    lhs = np.vdot(ct["u"], out["u"]) + np.vdot(ct["v"], out["v"])
+    np.testing.assert_allclose(np.vdot(tx, x) + np.vdot(ty, y), lhs, rtol=1e-13)
+    np.testing.assert_allclose(tx, A.T @ ct["u"] + 3.0 * np.cumsum(ct["v"][::-1])[::-1])
+
+
+def test_linear_transpose_of_a_jvp_is_the_vjp_as_the_cookbook_checks():
+    W = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+
+    def f(W):
+        return fnp.tanh(W @ np.array([0.5, -1.0, 2.0]))
+
+    y, f_jvp = fgrad.linearize(f, W)
+    u = np.array([1.0, -2.0])
+    np.testing.assert_allclose(
+        fgrad.linear_transpose(f_jvp, W)(u)[0], fgrad.vjp(f, W)[1](u)[0], rtol=1e-14
+    )
+
+
+# ---------------------------------------------------------------- jax.nn's other activations
+
+_SELU = (1.6732632423543772, 1.0507009873554805)
+
+
+def _np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+ACTIVATIONS = {
+    # name: (closed form, its derivative)
+    "elu": (lambda x: np.where(x > 0, x, np.expm1(x)), lambda x: np.where(x > 0, 1, np.exp(x))),
+    "celu": (lambda x: np.where(x > 0, x, np.expm1(x)), lambda x: np.where(x > 0, 1, np.exp(x))),
+    "selu": (
+        lambda x: _SELU[1] * np.where(x > 0, x, _SELU[0] * np.expm1(x)),
+        lambda x: _SELU[1] * np.where(x > 0, 1, _SELU[0] * np.exp(x)),
+    ),
+    "leaky_relu": (lambda x: np.where(x >= 0, x, 0.01 * x), lambda x: np.where(x >= 0, 1, 0.01)),
+    "relu6": (lambda x: np.clip(x, 0, 6), lambda x: ((x > 0) & (x < 6)).astype(float)),
+    "hard_tanh": (lambda x: np.clip(x, -1, 1), lambda x: (np.abs(x) < 1).astype(float)),
+    "hard_sigmoid": (
+        lambda x: np.clip(x + 3, 0, 6) / 6,
+        lambda x: ((x > -3) & (x < 3)) / 6,
+    ),
+    "hard_silu": (
+        lambda x: x * np.clip(x + 3, 0, 6) / 6,
+        lambda x: np.clip(x + 3, 0, 6) / 6 + x * ((x > -3) & (x < 3)) / 6,
+    ),
+    "swish": (lambda x: x * _np_sigmoid(x), lambda x: _np_sigmoid(x) * (1 + x * _np_sigmoid(-x))),
+    "soft_sign": (lambda x: x / (1 + np.abs(x)), lambda x: 1 / (1 + np.abs(x)) ** 2),
+    "squareplus": (
+        lambda x: (x + np.sqrt(x**2 + 4)) / 2,
+        lambda x: (1 + x / np.sqrt(x**2 + 4)) / 2,
+    ),
+    "mish": (
+        lambda x: x * np.tanh(np.logaddexp(0, x)),
+        lambda x: np.tanh(np.logaddexp(0, x))
+        + x * (1 - np.tanh(np.logaddexp(0, x)) ** 2) * _np_sigmoid(x),
+    ),
+    "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2),
+    "identity": (lambda x: x, np.ones_like),
+}
+
+# away from every kink (0, +-1, +-3, 6)
+X_ACT = np.array([-7.3, -4.1, -2.2, -0.7, -0.2, 0.3, 0.8, 1.7, 2.6, 4.4, 7.9])
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_jax_nn_activations_values_and_derivatives(name):
+    f = getattr(fgrad.nn, name)
+    value, slope = ACTIVATIONS[name]
+    np.testing.assert_allclose(f(X_ACT), value(X_ACT), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        fgrad.vmap(fgrad.grad(f))(X_ACT), slope(X_ACT), rtol=1e-12, atol=1e-15
+    )
+    assert f(X_ACT.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_jax_nn_activations_finite_at_extremes(name):
+    f = getattr(fgrad.nn, name)
+    big = np.array([-1000.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value, slope = f(big), fgrad.vmap(fgrad.grad(f))(big)
+    assert np.all(np.isfinite(value)) and np.all(np.isfinite(slope))
+
+
+def test_celu_alpha_glu_and_standardize():
+    x = np.array([-2.0, -0.5, 1.5])
+    np.testing.assert_allclose(fgrad.nn.celu(x, 2.0), np.where(x > 0, x, 2 * np.expm1(x / 2)))
+    np.testing.assert_allclose(fgrad.nn.elu(x, 0.5), np.where(x > 0, x, 0.5 * np.expm1(x)))
+    z = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(fgrad.nn.glu(z), z[:, :2] * _np_sigmoid(z[:, 2:]))
+    np.testing.assert_allclose(fgrad.nn.glu(z[:2], axis=0), z[:1] * _np_sigmoid(z[1:2]))
+    s = fgrad.nn.standardize(z + 1e8, axis=1)
+    np.testing.assert_allclose(
+        s, (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-5), rtol=1e-9
+    )
+
+
+def test_jax_nn_activations_match_jax():
+    jax_nn = pytest.importorskip("jax.nn")
+    x = X_ACT.astype(np.float32)
+    for name in ACTIVATIONS:
+        np.testing.assert_allclose(
+            getattr(fgrad.nn, name)(x), getattr(jax_nn, name)(x), rtol=2e-6, atol=1e-6
+        )
+    np.testing.assert_allclose(fgrad.nn.glu(x[:10]), jax_nn.glu(x[:10]), rtol=2e-6)
+    np.testing.assert_allclose(
+        fgrad.nn.standardize(x), jax_nn.standardize(x), rtol=1e-4, atol=1e-5
+    )
+
+
+# ---------------------------------------------------------------- example_libraries
+
+
+def _quadratic_loss(p):
+    return fnp.sum(fnp.sin(p["w"]) * p["b"][0]) + fnp.sum(p["b"] ** 2)
+
+
+def _numpy_grad(p):
+    w, b = p["w"], p["b"]
+    gb = 2 * b
+    gb[0] += np.sum(np.sin(w))
+    return {"w": np.cos(w) * b[0], "b": gb}
+
+
+def _reference_adam(p, steps, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam written out in NumPy, for the parameter dict ``p``."""
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(x) for k, x in p.items()}
+    p = {k: x.copy() for k, x in p.items()}
+    for i in range(steps):
+        g = _numpy_grad(p)
+        for k in p:
+            m[k] = (1 - b1) * g[k] + b1 * m[k]
+            v[k] = (1 - b2) * g[k] ** 2 + b2 * v[k]
+            mhat, vhat = m[k] / (1 - b1 ** (i + 1)), v[k] / (1 - b2 ** (i + 1))
+            p[k] = p[k] - lr(i) * mhat / (np.sqrt(vhat) + eps)
+    return p
+
+
+P0 = {"w": np.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": np.array([0.5, -0.3])}
+
+
+@pytest.mark.parametrize("schedule", ["constant", "exponential_decay", "piecewise_constant"])
+def test_example_libraries_adam_steps_as_written_out(schedule):
+    from fgrad.example_libraries import optimizers
+
+    make = {
+        "constant": lambda: 0.05,
+        "exponential_decay": lambda: optimizers.exponential_decay(0.1, 5, 0.5),
+        "piecewise_constant": lambda: optimizers.piecewise_constant([3, 6], [0.1, 0.05, 0.01]),
+    }[schedule]
+    lr = {
+        "constant": lambda i: 0.05,
+        "exponential_decay": lambda i: 0.1 * 0.5 ** (i / 5),
+        "piecewise_constant": lambda i: [0.1, 0.05, 0.01][(i > 3) + (i > 6)],
+    }[schedule]
+    opt_init, opt_update, get_params = optimizers.adam(make())
+
+    @fgrad.jit
+    def step(i, state):
+        return opt_update(i, fgrad.grad(_quadratic_loss)(get_params(state)), state)
+
+    state = opt_init(P0)
+    for i in range(9):
+        state = step(i, state)
+    want = _reference_adam(P0, 9, lr)
+    got = get_params(state)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("sgd", (0.1,)),
+        ("momentum", (0.1, 0.9)),
+        ("nesterov", (0.1, 0.9)),
+        ("adagrad", (0.1,)),
+        ("rmsprop", (0.01,)),
+        ("rmsprop_momentum", (0.01,)),
+        ("adam", (0.05,)),
+        ("adamax", (0.05,)),
+    ],
+)
+def test_example_libraries_optimizers_match_jax(name, args):
+    jax = pytest.importorskip("jax")
+    jax_opt = pytest.importorskip("jax.example_libraries.optimizers")
+    from fgrad.example_libraries import optimizers
+
+    f_init, f_update, f_get = getattr(optimizers, name)(*args)
+    j_init, j_update, j_get = getattr(jax_opt, name)(*args)
+    fs, js = f_init(P0), j_init({k: v.astype(np.float32) for k, v in P0.items()})
+    for i in range(6):
+        g = _numpy_grad(f_get(fs))
+        fs = f_update(i, g, fs)
+        js = j_update(i, jax.tree.map(lambda a: a.astype(np.float32), g), js)
+    for k in P0:
+        np.testing.assert_allclose(f_get(fs)[k], j_get(js)[k], rtol=1e-4, atol=1e-5)
+
+
+def test_example_libraries_state_round_trips_and_clips():
+    from fgrad.example_libraries import optimizers
+
+    opt_init, opt_update, get_params = optimizers.momentum(0.1, 0.9)
+    state = opt_update(0, _numpy_grad(P0), opt_init(P0))
+    again = optimizers.pack_optimizer_state(optimizers.unpack_optimizer_state(state))
+    leaves = fgrad.tree_leaves(state)
+    assert len(leaves) == 4  # (x, velocity) for each of two parameters
+    for a, b in zip(leaves, fgrad.tree_leaves(again)):
+        np.testing.assert_array_equal(a, b)
+    norm = np.sqrt(np.sum(P0["w"] ** 2) + np.sum(P0["b"] ** 2))
+    np.testing.assert_allclose(optimizers.l2_norm(P0), norm)
+    clipped = optimizers.clip_grads(P0, 0.5)
+    np.testing.assert_allclose(optimizers.l2_norm(clipped), 0.5)
+    np.testing.assert_allclose(clipped["b"], P0["b"] * 0.5 / norm)
+    with pytest.raises(TypeError, match="structure"):
+        opt_update(1, {"w": P0["w"]}, state)
+
+
+def _stax_net(stax):
+    return stax.serial(
+        stax.Conv(4, (3, 3), padding="SAME"),
+        stax.BatchNorm(),
+        stax.Relu,
+        stax.MaxPool((2, 2), strides=(2, 2)),
+        stax.Conv(3, (2, 2)),
+        stax.Elu,
+        stax.AvgPool((2, 2), padding="SAME"),
+        stax.Flatten,
+        stax.FanOut(2),
+        stax.parallel(stax.Dense(5), stax.serial(stax.Dense(5), stax.Tanh)),
+        stax.FanInSum,
+        stax.Dense(3),
+        stax.LogSoftmax,
+    )
+
+
+def test_stax_network_shapes_and_a_dense_layer_by_hand():
+    from fgrad.example_libraries import stax
+
+    init, apply = _stax_net(stax)
+    out_shape, params = init(fgrad.random.key(0), (-1, 8, 8, 2))
+    assert out_shape == (-1, 3)
+    x = np.random.default_rng(0).normal(size=(5, 8, 8, 2))
+    y = apply(params, x)
+    assert y.shape == (5, 3)
+    np.testing.assert_allclose(np.exp(y).sum(1), 1.0, rtol=1e-13)
+    d_init, d_apply = stax.serial(stax.Dense(4), stax.Relu)
+    shape, ((W, b), ()) = d_init(fgrad.random.key(1), (-1, 3))
+    assert shape == (-1, 4) and W.shape == (3, 4) and b.shape == (4,)
+    z = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(d_apply([(W, b), ()], z), np.maximum(z @ W + b, 0))
+
+
+def test_stax_dropout_keeps_the_rate_and_needs_a_key():
+    from fgrad.example_libraries import stax
+
+    init, apply = stax.Dropout(0.75)
+    _, params = init(fgrad.random.key(0), (-1, 1000))
+    out = fgrad.jit(lambda x, k: apply(params, x, rng=k))(np.ones((8, 1000)), fgrad.random.key(3))
+    kept = out != 0
+    assert abs(kept.mean() - 0.75) < 0.01  # JAX's stax: rate is the probability kept
+    np.testing.assert_allclose(out[kept], 1 / 0.75)
+    np.testing.assert_array_equal(stax.Dropout(0.75, mode="test")[1](params, out), out)
+    with pytest.raises(ValueError, match="rng=key"):
+        apply(params, np.ones(3))
+
+
+def test_stax_network_matches_jax():
+    jax = pytest.importorskip("jax")
+    jax_stax = pytest.importorskip("jax.example_libraries.stax")
+    from fgrad.example_libraries import stax
+
+    init, apply = _stax_net(stax)
+    _, j_apply = _stax_net(jax_stax)
+    _, params = init(fgrad.random.key(0), (-1, 8, 8, 2))
+    x = np.random.default_rng(1).normal(size=(3, 8, 8, 2)).astype(np.float32)
+    p32 = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
+    np.testing.assert_allclose(apply(p32, x), j_apply(p32, x), rtol=1e-4, atol=1e-5)
+
+    def loss_f(p):
+        return fnp.sum(apply(p, x)[:, 0])
+
+    def loss_j(p):
+        return jax.numpy.sum(j_apply(p, x)[:, 0])
+
+    grads = zip(jax.tree.leaves(fgrad.grad(loss_f)(p32)), jax.tree.leaves(jax.grad(loss_j)(p32)))
+    for a, b in grads:
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)

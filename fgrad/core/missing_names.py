@@ -66,10 +66,6 @@ FGRAD: dict[str, str] = {
     "custom_gradient": (
         "use fgrad.custom_vjp: define the function, then f.defvjp(forward, backward)"
     ),
-    "linear_transpose": (
-        "for a linear f, the pullback of fgrad.vjp(f, x) is its transpose: "
-        "_, f_t = fgrad.vjp(f, x); f_t(ct)"
-    ),
     "closure_convert": (
         "not needed: fgrad.custom_vjp functions may close over arrays; pass the ones that "
         "need gradients as arguments"
@@ -281,30 +277,7 @@ NUMPY: dict[str, str] = {
 
 #: ``fgrad.nn.<name>``: activations and helpers fgrad.nn does not define, written out
 NN: dict[str, str] = {
-    "elu": "write it: fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0)))",
-    "celu": "write it: fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0) / alpha))",
-    "selu": (
-        "write it: 1.0507009873554805 * fnp.where(x > 0, x, 1.6732632423543772 * "
-        "fnp.expm1(fnp.minimum(x, 0)))"
-    ),
-    "leaky_relu": "write it: fnp.where(x >= 0, x, negative_slope * x)",
-    "relu6": "write it: fnp.clip(x, 0, 6)",
-    "hard_tanh": "write it: fnp.clip(x, -1, 1)",
-    "hard_sigmoid": "write it: fnp.clip(x + 3, 0, 6) / 6",
-    "hard_silu": "write it: x * fnp.clip(x + 3, 0, 6) / 6",
-    "hard_swish": "write it: x * fnp.clip(x + 3, 0, 6) / 6",
-    "swish": "use fgrad.nn.silu (the same function)",
-    "tanh": "use fgrad.numpy.tanh",
-    "identity": "write it: lambda x: x",
-    "soft_sign": "write it: x / (1 + fnp.abs(x))",
-    "squareplus": "write it: (x + fnp.sqrt(x ** 2 + b)) / 2",
-    "mish": "write it: x * fnp.tanh(fgrad.nn.softplus(x))",
-    "glu": "write it: a, b = fnp.split(x, 2, axis=axis); a * fgrad.nn.sigmoid(b)",
     "log1mexp": "write it: fnp.where(x > 0.693, fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))",
-    "standardize": (
-        "write it: (x - fnp.mean(x, axis, keepdims=True)) / "
-        "fnp.sqrt(fnp.var(x, axis, keepdims=True) + epsilon)"
-    ),
     "logmeanexp": "write it: fgrad.nn.logsumexp(x, axis) - fnp.log(x.shape[axis])",
     "dot_product_attention": (
         "write it: fgrad.nn.softmax(fnp.einsum('...qhd,...khd->...hqk', q, k) / "
