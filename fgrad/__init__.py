@@ -97,6 +97,7 @@ _SUBMODULES = (
     "distributed",
     "experimental",
     "example_libraries",
+    "ops",
 )
 
 

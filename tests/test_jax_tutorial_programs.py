@@ -634,3 +634,76 @@ def test_stax_network_matches_jax():
     grads = zip(jax.tree.leaves(fgrad.grad(loss_f)(p32)), jax.tree.leaves(jax.grad(loss_j)(p32)))
     for a, b in grads:
         np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)
+
+
+# ---------------------------------------------------------------- fgrad.ops, fgrad.tree paths
+
+_DATA = np.arange(12.0).reshape(6, 2) - 5
+_IDS = np.array([0, 2, 2, 0, 7, 1])  # 7 is out of range for 4 segments: dropped
+
+
+def _segments_by_loop(kind):
+    fill = {"sum": 0.0, "prod": 1.0, "max": -np.inf, "min": np.inf}[kind]
+    op = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}[kind]
+    out = np.full((4, 2), fill)
+    for row, k in zip(_DATA, _IDS):
+        if 0 <= k < 4:
+            out[k] = op(out[k], row)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min"])
+@pytest.mark.parametrize("mode", ["eager", "jit", "vmap"])
+def test_segment_reductions_as_a_loop_writes_them(kind, mode):
+    f = getattr(fgrad.ops, f"segment_{kind}")
+    run = {
+        "eager": lambda: f(_DATA, _IDS, 4),
+        "jit": lambda: fgrad.jit(lambda d, i: f(d, i, 4))(_DATA, _IDS),
+        "vmap": lambda: fgrad.vmap(lambda d: f(d, _IDS, 4))(np.stack([_DATA, _DATA]))[1],
+    }[mode]
+    np.testing.assert_array_equal(run(), _segments_by_loop(kind))
+
+
+def test_segment_sum_gradient_gathers_and_num_segments_defaults_to_max_id():
+    ids = np.array([0, 2, 2, 1])
+    w = np.array([1.0, -2.0, 3.0])
+    g = fgrad.grad(lambda d: fnp.sum(fgrad.ops.segment_sum(d, ids, 3) * w))(np.ones(4))
+    np.testing.assert_array_equal(g, w[ids])
+    np.testing.assert_array_equal(fgrad.ops.segment_sum(np.arange(4.0), ids), [0.0, 3.0, 3.0])
+
+
+def test_segment_max_gradient_matches_finite_differences():
+    d = np.array([0.3, 1.2, -0.4, 2.0, 0.9])
+    ids = np.array([1, 0, 1, 0, 2])
+
+    def f(d):
+        return fnp.sum(fgrad.ops.segment_max(d, ids, 3) ** 2)
+
+    eps = 1e-6
+    fd = [(f(d + eps * e) - f(d - eps * e)) / (2 * eps) for e in np.eye(5)]
+    np.testing.assert_allclose(fgrad.grad(f)(d), fd, rtol=1e-8, atol=1e-8)
+
+
+def test_segment_reductions_match_jax():
+    jax = pytest.importorskip("jax")
+    for kind in ("sum", "prod", "max", "min"):
+        np.testing.assert_allclose(
+            getattr(fgrad.ops, f"segment_{kind}")(_DATA, _IDS, 4),
+            getattr(jax.ops, f"segment_{kind}")(_DATA.astype(np.float32), _IDS, 4),
+        )
+
+
+def test_tree_key_path_functions_under_jax_tree_names():
+    tree = {"a": 1.0, "b": [2.0, 3.0]}
+    keystr = fgrad.tree_util.keystr
+    assert fgrad.tree.map_with_path(lambda p, x: keystr(p), tree) == {
+        "a": "['a']",
+        "b": ["['b'][0]", "['b'][1]"],
+    }
+    assert [(keystr(p), x) for p, x in fgrad.tree.leaves_with_path(tree)] == [
+        ("['a']", 1.0),
+        ("['b'][0]", 2.0),
+        ("['b'][1]", 3.0),
+    ]
+    pairs, treedef = fgrad.tree.flatten_with_path(tree)
+    assert fgrad.tree.unflatten(treedef, [x * 2 for _, x in pairs]) == {"a": 2.0, "b": [4.0, 6.0]}
