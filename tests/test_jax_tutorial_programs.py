@@ -763,3 +763,23 @@ def test_scipy_stats_logpdf_gradients_match_finite_differences(name):
     fd_cdf = (dist.cdf(x + eps, loc, scale) - dist.cdf(x - eps, loc, scale)) / (2 * eps)
     np.testing.assert_allclose(fgrad.grad(dist.cdf)(x, loc, scale), fd_cdf, rtol=1e-7)
     np.testing.assert_allclose(fd_cdf, dist.pdf(x, loc, scale), rtol=1e-7)
+
+
+def test_scipy_linalg_eigh_and_block_diag_match_scipy():
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    import fgrad.scipy.linalg as fl
+
+    a = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, -0.2], [0.5, -0.2, 2.0]])
+    w, v = fl.eigh(a)
+    np.testing.assert_allclose(w, scipy_linalg.eigh(a, eigvals_only=True), rtol=1e-13)
+    np.testing.assert_allclose(v @ np.diag(w) @ v.T, a, atol=1e-13)
+    np.testing.assert_allclose(fl.eigh(a, lower=False, eigvals_only=True), w, rtol=1e-13)
+    # the largest eigenvalue's gradient is the outer product of its eigenvector
+    g = fgrad.grad(lambda m: fl.eigh(m, eigvals_only=True)[-1])(a)
+    np.testing.assert_allclose(g, np.outer(v[:, -1], v[:, -1]), atol=1e-12)
+    with pytest.raises(NotImplementedError, match="cholesky"):
+        fl.eigh(a, np.eye(3))
+    blocks = (np.ones((2, 2)), np.arange(3.0), 5.0)
+    np.testing.assert_array_equal(fl.block_diag(*blocks), scipy_linalg.block_diag(*blocks))
+    g = fgrad.grad(lambda x: fnp.sum(fl.block_diag(x, 2 * x) ** 2))(np.ones((2, 2)))
+    np.testing.assert_allclose(g, 10 * np.ones((2, 2)))
