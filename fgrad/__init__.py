@@ -20,7 +20,9 @@ replay an optimised program; custom rules with
 Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
 ``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints), ``fgrad.explain``
-(pictures of a computation with its values and gradients, the residuals a vjp keeps).
+(pictures of a computation with its values and gradients, the residuals a vjp keeps),
+``fgrad.ops`` (segment sums), ``fgrad.experimental.io_callback`` and
+``fgrad.example_libraries`` (JAX's ``optimizers`` and ``stax``).
 """
 
 from __future__ import annotations
@@ -68,11 +70,12 @@ from fgrad.primitives.elementwise import stop_gradient
 from fgrad.transforms import checkpoint_policies
 from fgrad.transforms.checkpoint import checkpoint, remat
 from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
-from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape
+from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape, typeof
 from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from fgrad.transforms.jet import directional_derivative, jet, taylor_derivatives
 from fgrad.transforms.jit import jit
+from fgrad.transforms.linear_transpose import linear_transpose
 from fgrad.transforms.linearize import linearize
 from fgrad.transforms.make_jaxpr import make_jaxpr
 from fgrad.transforms.reverse_mode import grad, value_and_grad, vjp
@@ -94,6 +97,9 @@ _SUBMODULES = (
     "io",
     "explain",
     "distributed",
+    "experimental",
+    "example_libraries",
+    "ops",
 )
 
 
@@ -152,6 +158,7 @@ __all__ = [
     "jet",
     "jit",
     "jvp",
+    "linear_transpose",
     "linearize",
     "local_device_count",
     "make_jaxpr",
@@ -167,6 +174,7 @@ __all__ = [
     "tree_map",
     "tree_structure",
     "tree_unflatten",
+    "typeof",
     "value_and_grad",
     "vmap",
     "vjp",

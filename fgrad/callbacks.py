@@ -1,4 +1,5 @@
-"""``pure_callback``: call plain NumPy/SciPy code from inside ``jit`` and ``vmap``.
+"""``pure_callback`` and ``io_callback``: call plain NumPy/SciPy code from inside ``jit``
+and ``vmap``.
 
 The callback becomes one ``pure_callback`` equation whose output shapes and dtypes are
 declared by the caller (the code inside is never traced, so they cannot be inferred).
@@ -9,6 +10,8 @@ Like fgrad's other multi-output primitives, the function that binds it meets eve
 transform first: under ``vmap`` it makes a new callback per ``vmap_method`` (a loop
 over the batch, or one call on the whole batch) and binds that one level down; under
 ``grad``/``jvp`` it raises, since nothing is known about the callback's derivative.
+``io_callback`` binds a twin primitive marked effectful, which ``jit``'s optimiser keeps
+where it stands even when its results are unused.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import DtypeError, ShapeError, TransformError
-from fgrad.core.primitive import Primitive, bind_call
+from fgrad.core.primitive import Primitive, bind_call, stage_constant_effect
 from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.rules import defcall
 from fgrad.transforms.batching import BatchTrace, BatchTracer
@@ -56,6 +59,10 @@ def _abstract_eval(*in_avals, fn: Callable, avals: tuple, vmap_method: str | Non
 
 
 pure_callback_p = Primitive("pure_callback", _impl, _abstract_eval, multiple_results=True)
+#: the same call run for its effect: never dropped, merged or folded by jit's optimiser
+io_callback_p = Primitive(
+    "io_callback", _impl, _abstract_eval, multiple_results=True, effectful=True
+)
 
 
 def _ndim(x) -> int:
@@ -106,37 +113,47 @@ def _batched(
     return new_fn, tuple(ShapedArray((size, *a.shape), a.dtype) for a in avals)
 
 
-def _bind(*leaves, fn: Callable, avals: tuple, vmap_method: str | None) -> list:
-    """Bind ``pure_callback_p``, meeting the transforms first (see the module docstring)."""
-    return list(bind_call(pure_callback_p, *leaves, fn=fn, avals=avals, vmap_method=vmap_method))
+def _with_rules(prim: Primitive) -> Callable:
+    """Register ``prim``'s transform rules; return the function that binds it, meeting
+    the transforms first (see the module docstring)."""
+
+    def bind(*leaves, fn: Callable, avals: tuple, vmap_method: str | None) -> list:
+        params = {"fn": fn, "avals": avals, "vmap_method": vmap_method}
+        if prim.effectful:  # with constant arguments, jit still stages it: run on each call
+            staged = stage_constant_effect(prim, leaves, params)
+            if staged is not None:
+                return list(staged)
+        return list(bind_call(prim, *leaves, **params))
+
+    def refuse_derivative(trace, *leaves, fn: Callable, avals: tuple, vmap_method: str | None):
+        raise TransformError(
+            f"{prim.name}: {trace.name} cannot differentiate the callback "
+            f"{getattr(fn, '__name__', '')!r}, whose code fgrad does not see. Wrap the "
+            f"function that calls {prim.name} in fgrad.custom_jvp or fgrad.custom_vjp "
+            "and give its derivative (which may itself use pure_callback), or use "
+            "fgrad.stop_gradient on its inputs if no derivative should flow"
+        )
+
+    def batch_rule(trace: BatchTrace, *leaves, fn: Callable, avals: tuple,
+                   vmap_method: str | None) -> list:
+        """A new callback for the whole batch (per ``vmap_method``), bound one level down."""
+        vals, dims = [], []
+        for x in leaves:
+            mine = trace.owns(x)
+            vals.append(x.val if mine else x)
+            dims.append(x.bdim if mine else None)
+        method = vmap_method or "sequential"
+        new_fn, new_avals = _batched(fn, trace.size, vals, dims, avals, method)
+        outs = bind(*vals, fn=new_fn, avals=new_avals, vmap_method=vmap_method)
+        return [BatchTracer(trace, o, 0) for o in outs]
+
+    defcall(prim, jvp=refuse_derivative, grad=refuse_derivative, batch=batch_rule)
+    prim.custom_rules = bind
+    return bind
 
 
-def _refuse_derivative(trace, *leaves, fn: Callable, avals: tuple, vmap_method: str | None):
-    raise TransformError(
-        f"pure_callback: {trace.name} cannot differentiate the callback "
-        f"{getattr(fn, '__name__', '')!r}, whose code fgrad does not see. Wrap the "
-        "function that calls pure_callback in fgrad.custom_jvp or fgrad.custom_vjp "
-        "and give its derivative (which may itself use pure_callback), or use "
-        "fgrad.stop_gradient on its inputs if no derivative should flow"
-    )
-
-
-def _batch_rule(trace: BatchTrace, *leaves, fn: Callable, avals: tuple,
-                vmap_method: str | None) -> list:
-    """A new callback for the whole batch (per ``vmap_method``), bound one level down."""
-    vals, dims = [], []
-    for x in leaves:
-        mine = trace.owns(x)
-        vals.append(x.val if mine else x)
-        dims.append(x.bdim if mine else None)
-    method = vmap_method or "sequential"
-    new_fn, new_avals = _batched(fn, trace.size, vals, dims, avals, method)
-    outs = _bind(*vals, fn=new_fn, avals=new_avals, vmap_method=vmap_method)
-    return [BatchTracer(trace, o, 0) for o in outs]
-
-
-defcall(pure_callback_p, jvp=_refuse_derivative, grad=_refuse_derivative, batch=_batch_rule)
-pure_callback_p.custom_rules = _bind
+_bind = _with_rules(pure_callback_p)
+_bind_io = _with_rules(io_callback_p)
 
 
 def pure_callback(
@@ -192,6 +209,61 @@ def pure_callback(
             f"pure_callback: vmap_method must be one of {VMAP_METHODS} (or None for "
             f"'sequential'), got {vmap_method!r}"
         )
+    return _call(_bind, "pure_callback", callback, result_shape_dtypes, args, kwargs, vmap_method)
+
+
+def io_callback(
+    callback: Callable,
+    result_shape_dtypes: Any,
+    *args: Any,
+    sharding: Any = None,
+    ordered: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Call ``callback(*args, **kwargs)`` for its side effect (printing, logging, a NumPy
+    generator), from inside any transform: JAX's ``jax.experimental.io_callback``.
+
+    As :func:`pure_callback`, but ``jit`` never drops, merges or folds the call: it
+    runs each time the compiled function runs, in program order, even when its result
+    is unused. Under ``vmap`` it runs once per example (JAX's ``ordered=False``
+    behaviour; fgrad runs in order either way).
+
+    Parameters
+    ----------
+    callback
+        A function of pytrees of NumPy arrays returning a pytree of arrays, or ``None``.
+    result_shape_dtypes
+        A pytree whose leaves have ``shape`` and ``dtype`` (:class:`fgrad.ShapeDtypeStruct`),
+        or ``None`` for a callback that returns nothing.
+    *args, **kwargs
+        Pytrees of arrays and numbers passed to ``callback``.
+    sharding, ordered
+        Accepted for JAX compatibility: fgrad computes on one device, in program order.
+
+    Returns
+    -------
+    pytree
+        The callback's results, as arrays of the declared shapes and dtypes.
+
+    Raises
+    ------
+    TransformError
+        Under ``grad``, ``jvp`` and the other derivatives of its arguments.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> spec = fgrad.ShapeDtypeStruct((3,), "float64")
+    >>> draw = fgrad.jit(lambda: io_callback(lambda: rng.uniform(size=3), spec))
+    >>> draw(), draw()     # two different draws: the callback runs on each call
+    """
+    del sharding, ordered
+    return _call(_bind_io, "io_callback", callback, result_shape_dtypes, args, kwargs, "sequential")
+
+
+def _call(bind: Callable, name: str, callback: Callable, result_shape_dtypes: Any,
+          args: tuple, kwargs: dict, vmap_method: str | None) -> Any:
+    """Bind a callback primitive on the flattened arguments; unflatten its results."""
     spec_leaves, out_tree = tree_flatten(result_shape_dtypes)
     avals = tuple(ShapedArray(np.shape(s), s.dtype) for s in spec_leaves)
     leaves, in_tree = tree_flatten((args, kwargs))
@@ -201,11 +273,11 @@ def pure_callback(
         out_leaves, tree = tree_flatten(callback(*a, **kw))
         if tree != out_tree:
             raise TypeError(
-                f"pure_callback: {getattr(callback, '__name__', 'the callback')} returned a "
+                f"{name}: {getattr(callback, '__name__', 'the callback')} returned a "
                 f"result of structure {tree}, declared as {out_tree} in result_shape_dtypes"
             )
         return out_leaves
 
     flat.__name__ = flat.__qualname__ = getattr(callback, "__name__", "callback")
-    outs = _bind(*leaves, fn=flat, avals=avals, vmap_method=vmap_method)
+    outs = bind(*leaves, fn=flat, avals=avals, vmap_method=vmap_method)
     return tree_unflatten(out_tree, outs)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 
+from fgrad.core import missing_names
 from fgrad.core.primitive import Primitive, bind, stage_constant_effect
 from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
 from fgrad.core.rules import defbatch
@@ -136,3 +137,7 @@ def callback(callback: Callable, *args, ordered: bool = False, **kwargs) -> None
     """
     leaves, tree = tree_flatten((args, kwargs))
     _emit(debug_callback_p, leaves, {"callback": callback, "tree": tree})
+
+
+def __getattr__(name: str):
+    raise missing_names.missing("fgrad.debug", name, missing_names.DEBUG)

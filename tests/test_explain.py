@@ -347,11 +347,15 @@ def test_saved_residuals_lists_what_the_rules_read_with_sizes_and_lines():
 
 
 def test_saved_residuals_of_small_values_says_which_ones_no_rule_reads():
-    res = fgrad.explain.saved_residuals(_sin_exp, 0.5)
+    res = fgrad.explain.saved_residuals(lambda x: fnp.sum(fnp.exp(fnp.sin(x))), 0.5)
     read = {(r.primitive, r.role): r.read for r in res}
     assert read[("sin", "input 0")] and read[("exp", "result")]
-    assert not read[("sin", "result")]  # sin's rule reads its input only
+    # sin's rule reads its input, exp's its result: nothing reads sin's result
+    assert not read[("sin", "result")]
     assert "its rule does not read it" in str(res)
+    # in _sin_exp, mul's rule reads sin's result (y in z * y): read, though sin's is not
+    read = {(r.primitive, r.role): r.read for r in fgrad.explain.saved_residuals(_sin_exp, 0.5)}
+    assert read[("sin", "result")]
 
 
 def test_checkpoint_reduces_the_saved_residuals_to_its_inputs():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 import fgrad
+import fgrad.debug
+import fgrad.experimental
 import fgrad.lax
 import fgrad.nn
 import fgrad.numpy as fnp
@@ -21,6 +24,8 @@ MODULES = {
     "fgrad.lax": (fgrad.lax, missing_names.LAX),
     "fgrad.numpy": (fnp, missing_names.NUMPY),
     "fgrad.nn": (fgrad.nn, missing_names.NN),
+    "fgrad.debug": (fgrad.debug, missing_names.DEBUG),
+    "fgrad.experimental": (fgrad.experimental, missing_names.EXPERIMENTAL),
 }
 ENTRIES = [(mod, name) for mod, (_, table) in MODULES.items() for name in table]
 
@@ -88,9 +93,30 @@ def test_lists_hold_jax_names():
     """Each listed name is one JAX has (or had: the few JAX since removed)."""
     jax = pytest.importorskip("jax")
     pytest.importorskip("jax.numpy")
-    removed = {"pjit", "xla_computation", "DeviceArray"}  # in older JAX releases
-    jax_modules = {"fgrad": jax, "fgrad.lax": jax.lax, "fgrad.numpy": jax.numpy, "fgrad.nn": jax.nn}
-    absent = {name for module, name in ENTRIES if not hasattr(jax_modules[module], name)}
+    # in older JAX releases
+    removed = {"pjit", "xla_computation", "DeviceArray", "optimizers", "stax", "host_callback"}
+    removed |= {"enable_x64", "disable_x64", "maps"}
+    pytest.importorskip("jax.experimental")
+
+    jax_modules = {
+        "fgrad": jax,
+        "fgrad.lax": jax.lax,
+        "fgrad.numpy": jax.numpy,
+        "fgrad.nn": jax.nn,
+        "fgrad.debug": jax.debug,
+        "fgrad.experimental": jax.experimental,
+    }
+
+    def has(module, name):
+        if hasattr(jax_modules[module], name):
+            return True
+        try:  # a submodule (jax.experimental.ode) is an attribute once imported
+            importlib.import_module(f"{jax_modules[module].__name__}.{name}")
+        except ModuleNotFoundError as err:
+            return not err.name.startswith("jax.")  # present, but needs another package
+        return True
+
+    absent = {name for module, name in ENTRIES if not has(module, name)}
     assert absent <= removed, absent - removed
 
 

@@ -251,6 +251,15 @@ _FLAGS: dict[str, _Flag] = {
         0, _anything, f"accepted, no effect: {_NO_XLA}"
     ),
     "jax_threefry_partitionable": _Flag(True, _boolean, "accepted, no effect (one device)"),
+    "jax_num_cpu_devices": _Flag(
+        -1, _anything, "accepted, no effect: fgrad computes on one device per process"
+    ),
+    "jax_use_shardy_partitioner": _Flag(
+        False, _boolean, "accepted, no effect: fgrad has no sharding (one device)"
+    ),
+    "jax_remat3": _Flag(
+        False, _boolean, "accepted, no effect: fgrad has one checkpoint implementation"
+    ),
     "jax_default_prng_impl": _Flag(
         "threefry2x32",
         _choice("threefry2x32"),

@@ -13,8 +13,11 @@ class FgradError(Exception):
     """Base class of every error fgrad raises deliberately."""
 
 
-class ShapeError(FgradError, ValueError):
-    """A primitive received shapes it cannot combine."""
+class ShapeError(FgradError, ValueError, TypeError):
+    """A primitive received shapes it cannot combine.
+
+    A ``ValueError`` as NumPy raises for such shapes, and a ``TypeError`` as JAX does
+    (shapes are part of a JAX type), so ``except`` clauses written for either catch it."""
 
 
 class DtypeError(FgradError, TypeError):

@@ -1,13 +1,19 @@
 """JAX names fgrad does not have, and what to use instead.
 
 A JAX program ported by renaming ``jax`` to ``fgrad`` reaches for these. The
-modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy`` and ``fgrad.nn`` call
+modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy``, ``fgrad.nn``, ``fgrad.debug`` and
+``fgrad.experimental`` call
 :func:`missing` from their ``__getattr__``, so such a name is an
 ``AttributeError`` that says so and points to the replacement, instead of a bare
 "has no attribute". Only data lives here: ``import fgrad`` stays light.
 """
 
 from __future__ import annotations
+
+import sys
+from opcode import opmap
+
+_IMPORT_FROM = opmap["IMPORT_FROM"]
 
 _ONE_DEVICE = (
     "fgrad computes on one device and has no sharding or meshes: use fgrad.jit and drop the "
@@ -60,10 +66,6 @@ FGRAD: dict[str, str] = {
     "custom_gradient": (
         "use fgrad.custom_vjp: define the function, then f.defvjp(forward, backward)"
     ),
-    "linear_transpose": (
-        "for a linear f, the pullback of fgrad.vjp(f, x) is its transpose: "
-        "_, f_t = fgrad.vjp(f, x); f_t(ct)"
-    ),
     "closure_convert": (
         "not needed: fgrad.custom_vjp functions may close over arrays; pass the ones that "
         "need gradients as arguments"
@@ -76,11 +78,6 @@ FGRAD: dict[str, str] = {
         "each fgrad.jit function keeps its own cache (bounded by its cache_size): create "
         "the jitted function again to start afresh"
     ),
-    "experimental": (
-        "fgrad has no jax.experimental; what it has of it lives elsewhere: optimisers in "
-        "fgrad.optim, network layers in fgrad.nn, ODE solving with fgrad.lax.scan or "
-        "fgrad.scipy.integrate"
-    ),
     "dtypes": (
         "fgrad uses NumPy's dtypes: fgrad.numpy.result_type, fgrad.numpy.finfo, "
         "fgrad.numpy.issubdtype"
@@ -88,6 +85,18 @@ FGRAD: dict[str, str] = {
     "float0": (
         "fgrad has no float0: the gradient with respect to an integer input is an error "
         "(mark it static or use argnums to differentiate the float arguments only)"
+    ),
+    **{
+        name: (
+            "fgrad has no mutable array references: thread the state through the function "
+            "(return the new value, x = x.at[i].set(v)), or carry it in fgrad.lax.scan / "
+            "fori_loop"
+        )
+        for name in ("new_ref", "empty_ref", "freeze", "Ref")
+    },
+    "fwd_and_bwd": (
+        "use fgrad.vjp: out, pullback = fgrad.vjp(f, *args); the pullback is a function, "
+        "to call inside the same jit or outside it"
     ),
     "live_arrays": "fgrad's arrays are NumPy arrays: Python's gc module can find them",
     "transfer_guard": "fgrad never copies between host and device implicitly: mixing is an error",
@@ -108,6 +117,50 @@ FGRAD: dict[str, str] = {
             "enable_checks",
         )
     },
+}
+
+#: ``fgrad.experimental.<name>``: the rest of ``jax.experimental``
+EXPERIMENTAL: dict[str, str] = {
+    "ode": (
+        "use fgrad.scipy.integrate.odeint(func, y0, t, args=(...)): SciPy's signature, "
+        "the extra arguments in args= where jax.experimental.ode.odeint takes them "
+        "positionally; differentiable in y0, t and args"
+    ),
+    "optimizers": "use fgrad.optim (optax's init/update style: sgd, adam, ...)",
+    "stax": "use fgrad.nn (layers are functions of params; initializers in fgrad.nn.initializers)",
+    "jet": "use fgrad.jet (Taylor mode) from the top-level module",
+    "checkify": (
+        "use fgrad.debug_nans() / fgrad.debug_infs(), or check values eagerly: fgrad raises "
+        "out-of-range index errors as NumPy does"
+    ),
+    "host_callback": (
+        "use fgrad.experimental.io_callback, fgrad.pure_callback or fgrad.debug.callback"
+    ),
+    "enable_x64": "fgrad is float64 by default: nothing to enable",
+    "disable_x64": "fgrad follows NumPy's dtypes: pass float32 arrays to compute in float32",
+    "sparse": (
+        "fgrad has no sparse arrays: use dense arrays (or scipy.sparse through pure_callback)"
+    ),
+    "pallas": "fgrad has no kernel language: jit fuses elementwise chains with numba (docs/jit.md)",
+    "mesh_utils": _ONE_DEVICE,
+    "multihost_utils": "across processes, use fgrad.distributed (docs/distributed.md)",
+    "shard_map": _ONE_DEVICE,
+    "pjit": _ONE_DEVICE,
+    "maps": _ONE_DEVICE,
+    "jax2tf": _NO_XLA,
+    "compilation_cache": "fgrad has no compilation cache on disk: jit traces again in each process",
+    "custom_partitioning": _ONE_DEVICE,
+}
+
+#: ``fgrad.debug.<name>``
+DEBUG: dict[str, str] = {
+    "breakpoint": (
+        "stop at the values with fgrad.debug.callback(lambda *xs: breakpoint(), x), or run "
+        "the function under fgrad.disable_jit() and use pdb as in plain Python"
+    ),
+    "visualize_array_sharding": _ONE_DEVICE,
+    "inspect_array_sharding": _ONE_DEVICE,
+    "log": "use fgrad.debug.callback with a logging function",
 }
 
 #: ``fgrad.lax.<name>``; names that ``fgrad.numpy`` has are pointed there by :func:`missing`
@@ -224,30 +277,7 @@ NUMPY: dict[str, str] = {
 
 #: ``fgrad.nn.<name>``: activations and helpers fgrad.nn does not define, written out
 NN: dict[str, str] = {
-    "elu": "write it: fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0)))",
-    "celu": "write it: fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0) / alpha))",
-    "selu": (
-        "write it: 1.0507009873554805 * fnp.where(x > 0, x, 1.6732632423543772 * "
-        "fnp.expm1(fnp.minimum(x, 0)))"
-    ),
-    "leaky_relu": "write it: fnp.where(x >= 0, x, negative_slope * x)",
-    "relu6": "write it: fnp.clip(x, 0, 6)",
-    "hard_tanh": "write it: fnp.clip(x, -1, 1)",
-    "hard_sigmoid": "write it: fnp.clip(x + 3, 0, 6) / 6",
-    "hard_silu": "write it: x * fnp.clip(x + 3, 0, 6) / 6",
-    "hard_swish": "write it: x * fnp.clip(x + 3, 0, 6) / 6",
-    "swish": "use fgrad.nn.silu (the same function)",
-    "tanh": "use fgrad.numpy.tanh",
-    "identity": "write it: lambda x: x",
-    "soft_sign": "write it: x / (1 + fnp.abs(x))",
-    "squareplus": "write it: (x + fnp.sqrt(x ** 2 + b)) / 2",
-    "mish": "write it: x * fnp.tanh(fgrad.nn.softplus(x))",
-    "glu": "write it: a, b = fnp.split(x, 2, axis=axis); a * fgrad.nn.sigmoid(b)",
     "log1mexp": "write it: fnp.where(x > 0.693, fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))",
-    "standardize": (
-        "write it: (x - fnp.mean(x, axis, keepdims=True)) / "
-        "fnp.sqrt(fnp.var(x, axis, keepdims=True) + epsilon)"
-    ),
     "logmeanexp": "write it: fgrad.nn.logsumexp(x, axis) - fnp.log(x.shape[axis])",
     "dot_product_attention": (
         "write it: fgrad.nn.softmax(fnp.einsum('...qhd,...khd->...hqk', q, k) / "
@@ -256,8 +286,14 @@ NN: dict[str, str] = {
 }
 
 
-def missing(module: str, name: str, table: dict[str, str], numpy_module=None) -> AttributeError:
+def missing(
+    module: str, name: str, table: dict[str, str], numpy_module=None
+) -> AttributeError | ImportError:
     """The ``AttributeError`` for ``module.name``: what to use instead, where known.
+
+    Called from ``from module import name`` (the way JAX programs import ``pmap``), it
+    is an ``ImportError`` with the same advice: Python replaces any ``AttributeError``
+    from a module's ``__getattr__`` there by a bare "cannot import name".
 
     Parameters
     ----------
@@ -282,4 +318,15 @@ def missing(module: str, name: str, table: dict[str, str], numpy_module=None) ->
             )
     if advice is None:
         return AttributeError(f"module '{module}' has no attribute '{name}'")
-    return AttributeError(f"{module} has no {name}: {advice}.")
+    message = f"{module} has no {name}: {advice}."
+    if _importing_from(sys._getframe(2)):  # missing <- the module's __getattr__ <- caller
+        return ImportError(message, name=module)
+    return AttributeError(message)
+
+
+def _importing_from(frame) -> bool:
+    """Whether ``frame`` is running a ``from ... import`` statement's lookup."""
+    try:
+        return frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
+    except (AttributeError, IndexError):  # an interpreter without these frame details
+        return False

@@ -134,7 +134,8 @@ class Tracer:
             "cannot record derivatives. NumPy functions called on the traced value itself "
             "(numpy.sin(x), numpy.sum(x)) work; for building arrays use fgrad.numpy: "
             "`import fgrad.numpy as fnp`, then e.g. `fnp.stack([a, b])`, `fnp.asarray(x)`. "
-            "If you really need the numbers and no derivative, use "
+            "A NumPy array indexed by a traced value (`table[i]`) lands here too: write "
+            "`fnp.take(table, i, axis=0)`. If you really need the numbers and no derivative, use "
             "fgrad.stop_gradient(x) and convert outside the transform."
         )
 

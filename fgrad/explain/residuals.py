@@ -11,6 +11,7 @@ them anyway.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,12 +116,17 @@ def saved_residuals(fun: Callable, *args) -> Residuals:
     names = input_names(fun, args)
     arguments = {id(v): names[k] for k, v in enumerate(trace.inputs)}
     found: list[Residual] = []
-    seen: set[int] = set()
+    seen: dict[int, int] = {}  # id of a value -> its place in found
     for entry, source in zip(trace.tape, trace.tape.sources):
         for value, primitive, role, read in _kept(entry):
             if id(value) in seen:
+                # one value on several entries (a result, then the next operation's
+                # input) is read if any of their rules reads it
+                k = seen[id(value)]
+                if read and not found[k].read:
+                    found[k] = dataclasses.replace(found[k], read=True)
                 continue
-            seen.add(id(value))
+            seen[id(value)] = len(found)
             aval = get_aval(value)
             found.append(
                 Residual(

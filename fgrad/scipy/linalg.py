@@ -121,11 +121,45 @@ def sqrtm(A, disp: bool = True, blocksize: int = 64):
     return out
 
 
+def eigh(a, b=None, lower: bool = True, eigvals_only: bool = False, **kwargs):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric/Hermitian matrix
+    (``scipy.linalg.eigh``): ``fgrad.numpy.linalg.eigh`` reading the ``lower`` (or
+    upper) triangle, differentiated as a function of a symmetric input
+    (``docs/linalg.md``). The generalised problem (``b``) is not supported."""
+    if b is not None:
+        raise NotImplementedError(
+            "scipy.linalg.eigh: fgrad has no generalised eigenproblem (b=...); with b "
+            "positive definite, reduce it: L = cholesky(b, lower=True), solve the standard "
+            "problem for inv(L) @ a @ inv(L).T and map the eigenvectors back with inv(L).T"
+        )
+    w, v = la.eigh(a, UPLO="L" if lower else "U")
+    return w if eigvals_only else (w, v)
+
+
+def block_diag(*arrs):
+    """The block-diagonal matrix of ``arrs`` (``scipy.linalg.block_diag``); 1-D arrays are
+    rows, scalars 1x1 blocks."""
+    blocks = [fnp.atleast_2d(fnp.asarray(a)) for a in arrs]
+    if not blocks:
+        return np.zeros((1, 0))
+    dtype = np.result_type(*(b.dtype for b in blocks))
+    widths = [b.shape[1] for b in blocks]
+    total = sum(widths)
+    rows, left = [], 0
+    for b, w in zip(blocks, widths):
+        pad = ((0, 0), (left, total - left - w))
+        rows.append(fnp.pad(b.astype(dtype), pad))
+        left += w
+    return fnp.concatenate(rows, axis=0)
+
+
 __all__ = [
+    "block_diag",
     "cho_factor",
     "cho_solve",
     "cholesky",
     "det",
+    "eigh",
     "inv",
     "lstsq",
     "norm",

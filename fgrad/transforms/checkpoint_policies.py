@@ -16,7 +16,7 @@ the policy saves. See ``docs/higher_order.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Policy = Callable[..., bool]
@@ -71,6 +71,29 @@ def save_any_names_but_these(*names: str) -> Policy:
     return policy
 
 
+def save_anything_except_these_names(*names: str) -> Policy:
+    """A policy saving every value, tagged or not, except those tagged with one of ``names``."""
+    excluded = frozenset(names)
+
+    def policy(prim: Any, *avals: Any, **params: Any) -> bool:
+        return getattr(prim, "name", prim) != "name" or params.get("name") not in excluded
+
+    return policy
+
+
+def save_and_offload_only_these_names(
+    *,
+    names_which_can_be_saved: Sequence[str] = (),
+    names_which_can_be_offloaded: Sequence[str] = (),
+    offload_src: str = "device",
+    offload_dst: str = "pinned_host",
+) -> Policy:
+    """A policy saving the values tagged with a name of either list: fgrad has one
+    memory (the host's), so what JAX would offload to it is simply saved."""
+    del offload_src, offload_dst
+    return save_only_these_names(*names_which_can_be_saved, *names_which_can_be_offloaded)
+
+
 def save_from_both_policies(policy_1: Policy, policy_2: Policy) -> Policy:
     """A policy saving what either policy saves."""
 
@@ -87,7 +110,9 @@ __all__ = [
     "dots_with_no_batch_dims_saveable",
     "everything_saveable",
     "nothing_saveable",
+    "save_and_offload_only_these_names",
     "save_any_names_but_these",
+    "save_anything_except_these_names",
     "save_from_both_policies",
     "save_only_these_names",
 ]

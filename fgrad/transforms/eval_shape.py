@@ -42,6 +42,13 @@ class ShapeDtypeStruct:
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
 
+    @classmethod
+    def like(cls, x: Any) -> ShapeDtypeStruct:
+        """The shape and dtype of ``x`` (an array, a traced value, a Python scalar, or
+        anything with ``shape`` and ``dtype``), as JAX's ``ShapeDtypeStruct.like``."""
+        aval = get_aval(x)
+        return cls(aval.shape, aval.dtype)
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
@@ -60,6 +67,21 @@ class ShapeDtypeStruct:
 
     def __repr__(self) -> str:
         return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name})"
+
+
+def typeof(x: Any) -> ShapedArray:
+    """The abstract type of ``x``: its shape, dtype and weak type, as JAX's ``jax.typeof``.
+
+    Under a transform it is the type the function sees: inside ``vmap``, that of one
+    example; inside ``jit``, that of the traced argument.
+
+    Examples
+    --------
+    >>> fgrad.typeof(np.ones((2, 3), np.float32))
+    ShapedArray(f32[2,3])
+    >>> fgrad.vmap(lambda x: print(fgrad.typeof(x)) or x)(np.ones((4, 3)))   # f64[3]
+    """
+    return get_aval(x)
 
 
 def _stand_in(x: Any) -> tuple[Any, ShapedArray]:

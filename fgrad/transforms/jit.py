@@ -35,6 +35,7 @@ from fgrad.core import backend
 from fgrad.core.abstract import get_aval
 from fgrad.core.config import flags
 from fgrad.core.errors import TransformError
+from fgrad.core.jaxpr import ClosedJaxpr
 from fgrad.core.nan_check import numpy_error
 from fgrad.core.primitive import bind_call
 from fgrad.core.pytree import PyTreeDef, tree_flatten, tree_unflatten
@@ -52,6 +53,7 @@ from fgrad.transforms.compile import (
 from fgrad.transforms.fusion import lowered_text
 from fgrad.transforms.jit_cache import DEFAULT_CACHE_SIZE, ProgramCache, Signature, static_key
 from fgrad.transforms.jit_rules import jit_call
+from fgrad.transforms.make_jaxpr import make_jaxpr
 
 
 def jit(
@@ -219,7 +221,15 @@ def jit(
         static = tuple(sorted({*nums, *(i for i in named if i < len(args))}))
         return Lowered(lowered_text(fun, *args, static_argnums=static, **kwargs))
 
+    def trace(*args, **kwargs) -> Traced:
+        """The program ``jitted`` traces for these arguments (JAX's ``jit(f).trace``):
+        ``.jaxpr`` is its jaxpr, ``.lower()`` its generated replay."""
+        static = tuple(sorted({*nums, *(i for i in named if i < len(args))}))
+        closed = make_jaxpr(fun, static_argnums=static)(*args, **kwargs)
+        return Traced(closed, functools.partial(lower, *args, **kwargs))
+
     jitted.lower = lower
+    jitted.trace = trace
     jitted._cache_size = cache.__len__  # the number of programs kept, as in JAX
     return jitted
 
@@ -255,6 +265,19 @@ class Lowered:
     def as_text(self) -> str:
         """The generated replay (one line per equation) and the source of its kernels."""
         return self._text
+
+
+class Traced:
+    """A jitted function traced on given arguments (``jit(f).trace(*args)``)."""
+
+    def __init__(self, jaxpr: ClosedJaxpr, lower: Callable[[], Lowered]):
+        #: the traced program, as ``make_jaxpr`` gives it
+        self.jaxpr = jaxpr
+        self._lower = lower
+
+    def lower(self) -> Lowered:
+        """The program as ``jit(f).lower(*args)`` gives it."""
+        return self._lower()
 
 
 def _static_names(

@@ -3,13 +3,32 @@ differentiable in the data and the parameters (CDFs in the data and location).""
 
 from fgrad.scipy.stats import (
     beta,
+    cauchy,
     chi2,
     dirichlet,
+    expon,
     gamma,
+    laplace,
+    logistic,
     multivariate_normal,
     norm,
     poisson,
     t,
+    uniform,
 )
 
-__all__ = ["beta", "chi2", "dirichlet", "gamma", "multivariate_normal", "norm", "poisson", "t"]
+__all__ = [
+    "beta",
+    "cauchy",
+    "chi2",
+    "dirichlet",
+    "expon",
+    "gamma",
+    "laplace",
+    "logistic",
+    "multivariate_normal",
+    "norm",
+    "poisson",
+    "t",
+    "uniform",
+]
