@@ -39,7 +39,7 @@ def _as_python_int(x):
     if type(x) is bool:
         return int(x)
     if isinstance(x, Tracer) and x.dtype == np.bool_:
-        return weakly_typed(convert_element_type(x, np.int64))
+        return _weak(convert_element_type(x, np.int64))
     return x
 
 
@@ -49,7 +49,13 @@ def _python_arithmetic(prim, a, b):
     does untraced (``c * 3 + x32`` stays float32 under ``jit`` and ``grad`` of ``c``)."""
     if prim not in _LOGICAL:
         a, b = _as_python_int(a), _as_python_int(b)
-    return weakly_typed(bind(prim, a, b))
+    return _weak(bind(prim, a, b))
+
+
+def _weak(out):
+    """``out`` made weakly typed where it is traced; a concrete value (a comparison under
+    ``grad``, which is not recorded) stays the NumPy scalar, with an array's methods."""
+    return weakly_typed(out) if isinstance(out, Tracer) else out
 
 
 def _binary_operator(prim, reflected: bool = False):
@@ -65,7 +71,7 @@ def _binary_operator(prim, reflected: bool = False):
 def _unary_operator(prim):
     def op(self):
         if self.is_weakly_typed():
-            return weakly_typed(bind(prim, _as_python_int(self)))
+            return _weak(bind(prim, _as_python_int(self)))
         return bind(prim, self)
 
     return op
@@ -76,7 +82,7 @@ def _comparison(prim):
         if other is None or isinstance(other, str):
             return NotImplemented
         if _is_weak(other) and self.is_weakly_typed():
-            return weakly_typed(bind(prim, self, other))
+            return _weak(bind(prim, self, other))
         return bind(prim, self, as_operand(other))
 
     return op
