@@ -212,31 +212,35 @@ def jit_fused_vmap(B, f, d):
 
 def jit_fused_scalar(B, f, d):
     """Python numbers given to the fused tier: Python's arithmetic on them stays weak."""
-    g = B.jit_fused(lambda x, y, c, k: f(x * (c * c - k), y) * (1 - c) + k * c)
+    g = B.jit_fused(lambda x, y, c, k: f(x * (c * c - k + 2.75), y) * (1 - c) + k * c)
     return g(d.x, d.y, 0.5, 2)
 
 
 def jit_python_numbers(B, f, d):
     """Python numbers (a float, an int, a bool) as traced arguments: each is weakly typed,
-    and so is Python's arithmetic on them (NEP 50), whatever the inputs' dtype."""
-    g = B.jit(lambda x, y, c, k, b: f(x * (c * k + b), y - c * c) * (-c) ** k + (k + b) * c)
+    and so is Python's arithmetic on them (NEP 50), whatever the inputs' dtype. (Here and
+    below the numbers scale the inputs by 1: the program's values stay in its domain.)"""
+    g = B.jit(
+        lambda x, y, c, k, b: f(x * ((c * k + b) / 3.25), y + (c * c - 0.5625)) * (-c) ** k
+        + (k + b) * c
+    )
     return g(d.x, d.y, 0.75, 3, True)
 
 
 def vmap_python_number(B, f, d):
     """A Python float left unmapped by vmap."""
-    return B.vmap(lambda x, c: f(x * (c * c + 0.5), d.y) - c * c, in_axes=(0, None))(d.xb, 0.5)
+    return B.vmap(lambda x, c: f(x * (c * c + 0.75), d.y) - c * c, in_axes=(0, None))(d.xb, 0.5)
 
 
 def grad_python_number(B, f, d):
     """The derivative with respect to a Python float (weakly typed: float32 programs stay
     float32) and an array."""
     s = _scalar(B, f, d)
-    return B.grad(lambda c, x: s(x * (c * c - 1.0) + c, d.y) * c, argnums=(0, 1))(0.7, d.x)
+    return B.grad(lambda c, x: s(x * (c * c + 0.51) + (c - 0.7), d.y) * c, argnums=(0, 1))(0.7, d.x)
 
 
 def jvp_python_number(B, f, d):
-    return B.jvp(lambda c: f(d.x * (c * c - 1.0) + c, d.y), (0.7,), (1.0,))
+    return B.jvp(lambda c: f(d.x * (c * c + 0.51) + (c - 0.7), d.y), (0.7,), (1.0,))
 
 
 def staged(B, f, d):

@@ -982,7 +982,8 @@ def _loop_draw(rng, values):
 
 
 def _loop_body(B, fn, c):
-    return lambda i, u: UNARY[fn](B, u) * 0.5 + c * 0.25 + B.np.cos(i * 0.5) * 0.1
+    # cos of ``i * 0.5 + 0 * c``, not of the Python number ``i * 0.5``: see known.ACCEPTED
+    return lambda i, u: UNARY[fn](B, u) * 0.5 + c * 0.25 + B.np.cos(i * 0.5 + c * 0) * 0.1
 
 
 @_op("fori_loop", _loop_draw, 1.5)
