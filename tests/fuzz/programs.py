@@ -823,7 +823,6 @@ MIXED: dict[str, tuple[range, Callable]] = {
         ),
     ),
     "where_scalar": (ANY, lambda B, a: B.np.where(a > 0, a, 0.5) + B.np.where(a < 0.2, 1, a)),
-    "where_one_arg": (ND1, lambda B, a: a[B.np.where(a.ravel() > -10)[0][:1]] * a.ravel()[0]),
     "searchsorted": (
         ANY,
         lambda B, a: a * (B.np.searchsorted(B.np.array([-1.0, 0.0, 1.0]), a) + 1),
