@@ -40,7 +40,8 @@ def _neg_log_sigmoid(x, w):
 
 
 def test_each_equation_records_the_users_line():
-    jaxpr = fgrad.make_jaxpr(_neg_log_sigmoid)(1.5, 0.8)
+    # NumPy scalars: Python numbers would add the conversions keeping them weakly typed
+    jaxpr = fgrad.make_jaxpr(_neg_log_sigmoid)(np.float64(1.5), np.float64(0.8))
     where = [(e.prim.name, e.source.line, e.source.function) for e in jaxpr.eqns]
     sig = _line_of(_sigmoid, "return")
     assert where == [
@@ -66,7 +67,7 @@ def test_library_functions_are_attributed_to_the_line_that_called_them():
 
 
 def test_pretty_source_prints_file_and_line_per_equation():
-    text = fgrad.make_jaxpr(_neg_log_sigmoid)(1.5, 0.8).pretty(source=True)
+    text = fgrad.make_jaxpr(_neg_log_sigmoid)(np.float64(1.5), np.float64(0.8)).pretty(source=True)
     eqn_lines = text.splitlines()[1:-1]
     assert len(eqn_lines) == 8
     line = _line_of(_neg_log_sigmoid, "b = w * a")

@@ -13,13 +13,20 @@
    at ``q * (count - 1)``, as JAX does.
 2. ``apply_along_axis`` on a 1-D array (one slice, no outer axes) raised; NumPy
    calls the function once. Same transforms.
+3. Python numbers given to a transform lost their weak type (NEP 50): under ``jit``
+   Python's arithmetic on them (``c * 3``) was recorded as a float64 array, and ``grad``,
+   ``jvp`` and ``make_jaxpr`` made them 0-d arrays, so ``c * 3 + x32`` and ``c * x32``
+   gave float64 where NumPy, eager fgrad and JAX give float32; NumPy's ``float64``
+   (a subclass of ``float``) was taken for a weak scalar under ``jit``. Every kind of
+   Python number with every array dtype, eagerly, under ``jit`` (both tiers),
+   ``make_jaxpr``, ``vmap``, ``grad`` and ``jvp``, against NumPy's own dtypes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import numerical_grad
+from helpers import jit_run, numerical_grad
 
 import fgrad
 import fgrad.numpy as fnp
@@ -249,3 +256,173 @@ def test_a_staged_while_loop_on_the_gradient_path_still_refuses_reverse_mode():
 def _replay(closed, x):
     (out,) = fgrad.eval_jaxpr(closed.jaxpr, closed.consts, x)
     return out
+
+
+# -- 3. Python numbers keep their weak type under every transform -----------------------
+
+PYTHON_NUMBERS = [True, 3, 2.5, 1.5 - 0.5j]
+ARRAY_DTYPES = ["bool", "int8", "uint8", "int32", "int64", "float32", "float64", "complex64"]
+
+
+def _uses_of_a_number(xp):
+    """Functions of a Python number ``c`` and an array ``a`` of shape (2,), on namespace
+    ``xp``: Python's arithmetic on ``c`` first (a Python number eagerly), a NumPy
+    function of it (a strongly typed NumPy scalar), ``c`` with the array and with one of
+    its elements (a NumPy scalar)."""
+    return {
+        "c*3+a": lambda c, a: c * 3 + a,
+        "-c*c+a[0]": lambda c, a: -c * c + a[0],
+        "a*c": lambda c, a: a * c,
+        "(c+1)**2*a": lambda c, a: (c + 1) ** 2 * a,
+        "multiply(c,2)+a": lambda c, a: xp.multiply(c, 2) + a,
+        "c>1 and a": lambda c, a: (abs(c) > 1) + a,
+    }
+
+
+NUMBER_USES = list(_uses_of_a_number(np))
+WEAK_ARITHMETIC = ["c*3+a", "-c*c+a[0]", "(c+1)**2*a"]
+
+
+def _number_case(use, c, dtype):
+    """fgrad's function, its array, and NumPy's answer (or the error NumPy raises)."""
+    a = np.array([1, 0], dtype=dtype)
+    try:
+        with np.errstate(all="ignore"):
+            want = np.asarray(_uses_of_a_number(np)[use](c, a))
+    except OverflowError as e:  # -9 + uint8: a Python int that the dtype cannot hold
+        want = e
+    return _uses_of_a_number(fnp)[use], a, want
+
+
+def _under_mode(mode, f):
+    if mode == "jit":
+        return fgrad.jit(f)
+    if mode == "jit-fused":
+        return lambda c, a: jit_run(f, (c, a), "force")
+    if mode == "make_jaxpr":
+        return lambda c, a: fgrad.eval_jaxpr(
+            (closed := fgrad.make_jaxpr(f)(c, a)).jaxpr, closed.consts, c, a
+        )[0]
+    if mode == "vmap":  # the number unmapped, the array mapped
+        return lambda c, a: fgrad.vmap(f, in_axes=(None, 0))(c, a[None])[0]
+    if mode == "jvp":
+        return lambda c, a: fgrad.jvp(lambda c: f(c, a), (c,), (c,))[0]
+    return f
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit", "jit-fused", "make_jaxpr", "vmap", "jvp"])
+@pytest.mark.parametrize("dtype", ARRAY_DTYPES)
+@pytest.mark.parametrize("c", PYTHON_NUMBERS, ids=lambda c: type(c).__name__)
+def test_a_python_number_promotes_as_in_numpy(c, dtype, mode):
+    if mode == "jvp" and type(c) is not float and type(c) is not complex:
+        pytest.skip("jvp needs a float or complex primal")
+    if mode == "jit-fused":
+        pytest.importorskip("numba")
+    # the fused tier compiles a kernel per use (seconds): the uses with Python arithmetic
+    uses = WEAK_ARITHMETIC if mode == "jit-fused" else NUMBER_USES
+    for use in uses:
+        f, a, want = _number_case(use, c, dtype)
+        if isinstance(want, OverflowError):
+            with pytest.raises(OverflowError, match="out of bounds"):
+                _under_mode(mode, f)(c, a)
+            continue
+        with np.errstate(all="ignore"):
+            got = np.asarray(_under_mode(mode, f)(c, a))
+        assert got.dtype == want.dtype, f"{use}: {got.dtype}, NumPy gives {want.dtype}"
+        np.testing.assert_array_equal(got, want, err_msg=use)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64"])
+@pytest.mark.parametrize("c", [2.5, 1.5 - 0.5j], ids=["float", "complex"])
+@pytest.mark.parametrize("jitted", [False, True], ids=["grad", "jit(grad)"])
+def test_gradients_with_respect_to_a_python_number(c, dtype, jitted):
+    """The value keeps NumPy's dtype; the derivative has the number's own (float64 or
+    complex128, as in JAX), and the finite-difference value."""
+    a = np.array([0.5, -1.5], dtype=dtype)
+    for use in ("c*3+a", "-c*c+a[0]", "a*c", "(c+1)**2*a"):
+        f, _, want = _number_case(use, c, dtype)
+
+        def loss(c, f=f):
+            return fnp.sum(fnp.real(f(c, a)))
+
+        if type(c) is complex:  # a real function of the real and imaginary parts
+
+            def loss(re, im, f=f):
+                return fnp.sum(fnp.real(f(re + 1j * im, a)))
+
+            args = (c.real, c.imag)
+        else:
+            args = (c,)
+        argnums = tuple(range(len(args)))
+        g, vg = fgrad.grad(loss, argnums), fgrad.value_and_grad(loss, argnums)
+        if jitted:
+            g, vg = fgrad.jit(g), fgrad.jit(vg)
+        value, _ = vg(*args)
+        assert np.asarray(value).dtype == np.sum(np.real(want)).dtype, use
+        got = g(*args)
+        for k, gk in enumerate(got if isinstance(got, tuple) else (got,)):
+            assert np.asarray(gk).dtype == np.float64, use
+            # the losses are quadratic in c: central differences are exact but for rounding
+            step = np.eye(len(args))[k] * 1e-3
+            plus = float(loss(*np.add(args, step).tolist()))
+            minus = float(loss(*np.subtract(args, step).tolist()))
+            want_k = (plus - minus) / 2e-3
+            tol = 1e-3 if dtype != "float64" else 1e-9
+            np.testing.assert_allclose(gk, want_k, rtol=tol, err_msg=use)
+
+
+def test_numpy_float64_is_strongly_typed_under_jit():
+    """``float64`` subclasses ``float``; NumPy promotes it as an array, and so does ``jit``,
+    and its program is not the Python float's (the cache tells them apart)."""
+    y = np.ones(2, np.float32)
+    f = fgrad.jit(lambda c, y: c * 3 + y)
+    assert f(np.float64(2.0), y).dtype == np.float64
+    assert f(2.0, y).dtype == np.float32
+    assert f(np.float64(2.0), y).dtype == np.float64
+    assert fgrad.eval_shape(lambda c: c + y, np.float64(1.0)).dtype == np.float64
+
+
+def test_an_int8_array_with_a_python_int_wraps_and_refuses_as_numpy():
+    a = np.array([100, 1], np.int8)
+    for mode in ("eager", "jit", "jit-fused"):
+        f = _under_mode(mode, lambda c, a: a + c * 1)
+        np.testing.assert_array_equal(f(100, a), np.array([-56, 101], np.int8))
+        assert f(100, a).dtype == np.int8
+        with pytest.raises(OverflowError, match="out of bounds for int8"):
+            f(300, a)
+
+
+def test_python_numbers_agree_with_jax():
+    """JAX's weak types, for the uses where JAX follows NEP 50 as NumPy does (float and
+    complex arrays; fgrad's strongly typed ``multiply(c, 2)`` is NumPy's, left out):
+    ``jit`` of every use at once, and ``value_and_grad`` with respect to the number."""
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    jax.config.update("jax_enable_x64", True)
+    ours, theirs = _uses_of_a_number(fnp), _uses_of_a_number(jnp)
+
+    def both(uses, c, a):
+        return [uses[use](c, a) for use in WEAK_ARITHMETIC + ["a*c"]]
+
+    def loss(uses, xp, c, a):
+        return sum(xp.sum(xp.real(u)) for u in both(uses, c, a))
+
+    for dtype in ("float32", "complex64"):  # where a float64 result would show
+        a = np.array([1.0, 0.5], dtype=dtype)
+        runs = [
+            (fgrad.jit(lambda c, a: both(ours, c, a)), jax.jit(lambda c, a: both(theirs, c, a)))
+        ]
+        runs.append(
+            (
+                fgrad.jit(fgrad.value_and_grad(lambda c, a: loss(ours, fnp, c, a))),
+                jax.jit(jax.value_and_grad(lambda c, a: loss(theirs, jnp, c, a))),
+            )
+        )
+        for c in (2.5, 3):
+            for k, (f, g) in enumerate(runs):
+                if k == 1 and type(c) is int:
+                    continue  # no derivative with respect to an int
+                got, want = fgrad.tree_leaves(f(c, a)), jax.tree_util.tree_leaves(g(c, a))
+                for x, y in zip(got, want, strict=True):
+                    assert np.asarray(x).dtype == np.asarray(y).dtype, (c, dtype)
+                    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6)

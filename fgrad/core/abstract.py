@@ -105,10 +105,11 @@ def get_aval(x) -> ShapedArray:
     aval = getattr(x, "aval", None)
     if isinstance(aval, ShapedArray):
         return aval
-    if isinstance(x, PYTHON_SCALARS):
+    if isinstance(x, PYTHON_SCALARS) and not isinstance(x, np.generic):
         # by type, not value: an int beyond int64 is a weak int like any other (NumPy 2
-        # promotes it so, and raises OverflowError where it has to become an int64)
-        dtype = _WEAK_DTYPE.get(type(x))  # NumPy's float64 and bool_ subclass them
+        # promotes it so, and raises OverflowError where it has to become an int64).
+        # NumPy's float64 and complex128 subclass Python's types but are strongly typed.
+        dtype = _WEAK_DTYPE.get(type(x))
         return ShapedArray((), np.asarray(x).dtype if dtype is None else dtype, weak_type=True)
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return ShapedArray(x.shape, x.dtype)

@@ -34,6 +34,7 @@ from fgrad.lax.while_loop import while_loop
 from fgrad.numpy.conversion import asarray
 from fgrad.numpy.creation import zeros
 from fgrad.numpy.manipulation import stack
+from fgrad.primitives.elementwise import weakly_typed
 from fgrad.transforms.make_jaxpr import make_jaxpr
 
 
@@ -79,10 +80,13 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     start, stop = int(start), int(stop)
     if _staging():
         index = np.asarray(start, np.result_type(get_aval(lower).dtype, get_aval(upper).dtype))
+        # Python int bounds: the index is a Python int, as the eager loop's (and JAX's weakly
+        # typed index), so that ``val32 + i * 0.5`` stays float32
+        weak = type(lower) is int and type(upper) is int
 
         def step(carry, _):
             i, val = carry
-            return (i + 1, _checked_step(body_fun, i, val)), None
+            return (i + 1, _checked_step(body_fun, weakly_typed(i) if weak else i, val)), None
 
         no_xs = tree_flatten(None)[1]
         staged = _staged_scan(step, (index, init_val), [], no_xs, max(stop - start, 0), False)

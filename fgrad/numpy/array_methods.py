@@ -26,17 +26,53 @@ from fgrad.numpy import ufuncs as uf
 from fgrad.numpy.conversion import as_operand, astype
 from fgrad.numpy.indexing import IndexUpdateHelper, take_index
 from fgrad.primitives import elementwise as ew
+from fgrad.primitives.elementwise import convert_element_type, weakly_typed
+
+
+def _is_weak(x) -> bool:
+    """Is ``x`` a Python number, or a tracer standing for one (not NumPy's ``float64``)?"""
+    return type(x) in PYTHON_SCALARS or (isinstance(x, Tracer) and x.is_weakly_typed())
+
+
+def _as_python_int(x):
+    """A Python bool as Python's arithmetic takes it: an int (``True + True == 2``)."""
+    if type(x) is bool:
+        return int(x)
+    if isinstance(x, Tracer) and x.dtype == np.bool_:
+        return _weak(convert_element_type(x, np.int64))
+    return x
+
+
+def _python_arithmetic(prim, a, b):
+    """``a op b`` for two Python numbers (traced or not), as Python computes it: bools as
+    ints, and a Python number as the result, so that NEP 50 promotes it afterwards as it
+    does untraced (``c * 3 + x32`` stays float32 under ``jit`` and ``grad`` of ``c``)."""
+    if prim not in _LOGICAL:
+        a, b = _as_python_int(a), _as_python_int(b)
+    return _weak(bind(prim, a, b))
+
+
+def _weak(out):
+    """``out`` made weakly typed where it is traced; a concrete value (a comparison under
+    ``grad``, which is not recorded) stays the NumPy scalar, with an array's methods."""
+    return weakly_typed(out) if isinstance(out, Tracer) else out
 
 
 def _binary_operator(prim, reflected: bool = False):
-    if reflected:
+    def op(self, other):
+        a, b = (other, self) if reflected else (self, other)
+        if _is_weak(other) and self.is_weakly_typed():
+            return _python_arithmetic(prim, a, b)
+        return bind(prim, as_operand(a), as_operand(b))
 
-        def op(self, other):
-            return bind(prim, as_operand(other), self)
-    else:
+    return op
 
-        def op(self, other):
-            return bind(prim, self, as_operand(other))
+
+def _unary_operator(prim):
+    def op(self):
+        if self.is_weakly_typed():
+            return _weak(bind(prim, _as_python_int(self)))
+        return bind(prim, self)
 
     return op
 
@@ -45,6 +81,8 @@ def _comparison(prim):
     def op(self, other):
         if other is None or isinstance(other, str):
             return NotImplemented
+        if _is_weak(other) and self.is_weakly_typed():
+            return _weak(bind(prim, self, other))
         return bind(prim, self, as_operand(other))
 
     return op
@@ -72,6 +110,9 @@ _OPERATORS = {
     "lshift": (ew.left_shift_p, None),
     "rshift": (ew.right_shift_p, None),
 }
+
+# the operators that keep Python's bools bools (on them Python's are the logical operations)
+_LOGICAL = {ew.bitwise_and_p, ew.bitwise_or_p, ew.bitwise_xor_p}
 
 # Python's comparisons, their primitives and the NumPy ufunc behind each
 _COMPARISONS = {
@@ -112,10 +153,10 @@ _METHODS = {
     "__rdivmod__": lambda self, other: (other // self, other % self),
     "__matmul__": lambda self, other: products.matmul(self, other),
     "__rmatmul__": lambda self, other: products.matmul(other, self),
-    "__neg__": lambda self: bind(ew.neg_p, self),
+    "__neg__": _unary_operator(ew.neg_p),
     "__pos__": lambda self: self,
-    "__abs__": lambda self: bind(ew.abs_p, self),
-    "__invert__": lambda self: bind(ew.invert_p, self),
+    "__abs__": _unary_operator(ew.abs_p),
+    "__invert__": _unary_operator(ew.invert_p),
     **{f"__{op}__": _comparison(prim) for op, (prim, _) in _COMPARISONS.items()},
     "__getitem__": take_index,
     "T": property(lambda self: man.transpose(self)),

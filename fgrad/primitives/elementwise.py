@@ -661,13 +661,16 @@ defvjp(
 # -- dtype conversion ---------------------------------------------------------------
 
 
-def _convert_abstract_eval(x: ShapedArray, *, new_dtype) -> ShapedArray:
-    return ShapedArray(x.shape, new_dtype)
+def _convert_abstract_eval(x: ShapedArray, *, new_dtype, weak_type: bool = False) -> ShapedArray:
+    return ShapedArray(x.shape, new_dtype, weak_type=weak_type)
 
 
-def _convert_impl(x, new_dtype):
+def _convert_impl(x, new_dtype, weak_type: bool = False):
     # a Python scalar reaches here when jit replays a function of one (a weak input)
-    return x.astype(new_dtype) if hasattr(x, "astype") else backend.asarray(x, new_dtype)
+    out = x.astype(new_dtype) if hasattr(x, "astype") else backend.asarray(x, new_dtype)
+    if weak_type and out.ndim == 0:
+        return out.item()  # a Python number: what Python's arithmetic on Python numbers gives
+    return out
 
 
 convert_element_type_p = Primitive("convert_element_type", _convert_impl, _convert_abstract_eval)
@@ -679,13 +682,21 @@ def convert_element_type(x, new_dtype):
     return bind(convert_element_type_p, x, new_dtype=np.dtype(new_dtype))
 
 
-def _convert_jvp(t, ans, x, new_dtype):
-    if t.dtype.kind == "c" and ans.dtype.kind != "c":
+def weakly_typed(x):
+    """The 0-d ``x`` as a weakly typed value: the Python number that Python's arithmetic
+    on Python numbers gives. Operators on traced Python scalars (``c * 2`` inside ``jit``,
+    ``grad`` or ``jvp`` of a Python float ``c``) end with it, so that NumPy's promotion
+    (NEP 50) sees a Python number afterwards, as it does without the transform."""
+    return bind(convert_element_type_p, x, new_dtype=np.dtype(x.dtype), weak_type=True)
+
+
+def _convert_jvp(t, ans, x, new_dtype, weak_type=False):
+    if t.dtype.kind == "c" and np.dtype(new_dtype).kind != "c":
         t = real(t)  # complex to real keeps the real part, as NumPy's astype does
     return convert_element_type(t, new_dtype)
 
 
-def _convert_vjp(g, ans, x, new_dtype):
+def _convert_vjp(g, ans, x, new_dtype, weak_type=False):
     if g.dtype.kind == "c" and x.dtype.kind != "c":
         g = real(g)
     return convert_element_type(g, x.dtype)

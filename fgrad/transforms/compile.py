@@ -45,7 +45,8 @@ def signature(flat: list) -> tuple[tuple, backend.Backend]:
 
 
 #: the argument types whose abstract value the type alone decides: shape ``()``, one dtype,
-#: weakly typed for Python's scalars and NumPy's that subclass them (``float64``)
+#: weakly typed for Python's scalars only (NumPy's ``float64`` subclasses ``float`` but is
+#: strongly typed, as in NumPy)
 _SCALAR_TYPES = frozenset(
     [bool, int, float, complex, np.bool_, np.longdouble, np.clongdouble]
     + [np.dtype(c).type for c in "bBhHiIlLqQefdFD"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fgrad.core import backend
-from fgrad.core.abstract import ShapedArray, get_aval
+from fgrad.core.abstract import PYTHON_SCALARS, ShapedArray, get_aval
 from fgrad.core.errors import TransformError
 from fgrad.core.primitive import Primitive, bind, evaluate
 from fgrad.core.pytree import tree_flatten, tree_unflatten
@@ -39,11 +39,17 @@ class JVPTracer(Tracer):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.primal.shape
+        try:
+            return self.primal.shape
+        except AttributeError:  # a Python number (weakly typed)
+            return ()
 
     @property
     def dtype(self):
-        return self.primal.dtype
+        try:
+            return self.primal.dtype
+        except AttributeError:
+            return get_aval(self.primal).dtype
 
     def value_below(self):
         return self.primal
@@ -69,15 +75,21 @@ class JVPTrace(Trace):
         primals = list(args)
         tangents = []
         nested = False  # does any primal belong to an enclosing transform?
+        weak = False  # is a traced primal a Python number (see below)?
         for i, x in enumerate(args):
             if isinstance(x, Tracer):
                 if x._trace is self:
                     tangents.append((i, x.tangent))
                     x = primals[i] = x.primal
+                    weak = weak or x.__class__ in PYTHON_SCALARS
                 nested = nested or isinstance(x, Tracer)
         ans = bind(prim, *primals, **params) if nested else evaluate(prim, primals, params)
         if not prim.differentiable:
             return ans
+        if weak:  # the impl saw the Python number (NEP 50); the rules see a 0-d array
+            for i, _ in tangents:
+                if primals[i].__class__ in PYTHON_SCALARS:
+                    primals[i] = backend.asarray(primals[i])
         rules = jvp_rules.get(prim)
         if rules is None:
             raise NotImplementedError(f"primitive `{prim.name}` has no forward-mode (jvp) rule")
@@ -93,8 +105,12 @@ class JVPTrace(Trace):
             for i, t in tangents:
                 all_t[i] = t
             t_out = rules(all_t, ans, *primals, **params)
-        if t_out.dtype != ans.dtype:  # a float32 tangent meeting a float64 constant
-            t_out = t_out.astype(ans.dtype)
+        try:
+            dtype = ans.dtype
+        except AttributeError:  # a Python number
+            dtype = get_aval(ans).dtype
+        if t_out.dtype != dtype:  # a float32 tangent meeting a float64 constant
+            t_out = t_out.astype(dtype)
         return JVPTracer(self, ans, t_out)
 
     def unzip(self, values) -> tuple[list, list]:
@@ -146,7 +162,11 @@ def jvp(fun: Callable, primals: tuple | list, tangents: tuple | list):
         raise TransformError(
             f"jvp: primals and tangents must have the same structure, got {p_tree} and {t_tree}"
         )
-    p_flat = [x if isinstance(x, Tracer) or hasattr(x, "dtype") else np.asarray(x) for x in p_flat]
+    p_flat = [
+        x if isinstance(x, Tracer) or hasattr(x, "dtype") or type(x) in PYTHON_SCALARS
+        else np.asarray(x)
+        for x in p_flat
+    ]  # Python numbers stay weakly typed (NEP 50), as untransformed
     t_flat = [_check_tangent(p, t) for p, t in zip(p_flat, t_flat)]
     trace = JVPTrace()
     with backend.default_device_of(p_flat), new_trace(trace):

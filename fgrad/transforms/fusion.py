@@ -218,7 +218,7 @@ class FusedKernel:
         self.name = name
         self.source = source
         self.kernel_text = source  # what compile_kernel compiles
-        self._boxes = [np.dtype(v.aval.dtype).type if v.aval.ndim == 0 else None for v in outputs]
+        self._boxes = [_box(v.aval) for v in outputs]
         self._call: Callable = self._compile
         # the equations it computes, read by numpy_outputs
         self._members = (members, inputs, consts or {}, outputs)
@@ -254,6 +254,17 @@ class FusedKernel:
 
 #: the pseudo-primitives of kernels (FusedLoop: the loop kernels of fusion_loops)
 _KERNELS = (FusedKernel, FusedLoop)
+
+#: a weakly typed result is a Python number, as the replay's conversion makes it
+_PYTHON_NUMBER = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
+
+
+def _box(aval) -> Callable | None:
+    """What makes a kernel's 0-d result the replay's: a NumPy scalar, or a Python number
+    where it is weakly typed (Python's arithmetic on traced Python numbers)."""
+    if aval.ndim:
+        return None
+    return _PYTHON_NUMBER[aval.dtype.kind] if aval.weak_type else np.dtype(aval.dtype).type
 
 
 def _boxed(kernel: Callable, boxes: list) -> Callable:

@@ -24,6 +24,7 @@ from fgrad.core.pytree import tree_flatten, tree_unflatten
 from fgrad.core.source_info import api_boundary, user_source
 from fgrad.core.trace_stack import Trace, new_trace
 from fgrad.core.tracer import Tracer
+from fgrad.primitives.elementwise import convert_element_type_p
 from fgrad.transforms.argnums import split_static
 
 
@@ -103,7 +104,9 @@ class JaxprTrace(Trace):
             outs = [Var(a.strong()) for a in aval]
             self.eqns.append(Equation(prim, invars, outs, params, source))
             return tuple(JaxprTracer(self, v) for v in outs)
-        out = Var(aval.strong())
+        # results are arrays (strongly typed), as the impls return, but for the conversion
+        # to a Python number that operators on traced Python numbers end with
+        out = Var(aval if prim is convert_element_type_p else aval.strong())
         self.eqns.append(Equation(prim, invars, [out], params, source))
         return JaxprTracer(self, out)
 
@@ -167,7 +170,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
     def make_jaxpr_f(*args, **kwargs) -> ClosedJaxpr:
         _, dynamic, rebuild = split_static(args, static_argnums, "make_jaxpr")
         flat, in_tree = tree_flatten(dynamic)
-        avals = [get_aval(x).strong() for x in flat]
+        avals = [get_aval(x) for x in flat]  # a Python number stays weakly typed
         return stage(JaxprTrace(), lambda d: fun(*rebuild(d), **kwargs), flat, avals, in_tree)
 
     return make_jaxpr_f

@@ -116,7 +116,7 @@ def _is_no_op(eqn: Equation, ins: list) -> bool:
     if name == "transpose":
         return tuple(params["permutation"]) == tuple(range(aval.ndim))
     if name == "convert_element_type":
-        return np.dtype(params["new_dtype"]) == aval.dtype
+        return np.dtype(params["new_dtype"]) == aval.dtype and not params.get("weak_type")
     if name == "concatenate":
         return len(ins) == 1
     return False

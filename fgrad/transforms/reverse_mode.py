@@ -65,11 +65,17 @@ class GradTracer(Tracer):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.val.shape
+        try:
+            return self.val.shape
+        except AttributeError:  # a Python number (weakly typed)
+            return ()
 
     @property
     def dtype(self):
-        return self.val.dtype
+        try:
+            return self.val.dtype
+        except AttributeError:
+            return get_aval(self.val).dtype
 
     def value_below(self):
         return self.val
@@ -123,11 +129,13 @@ class GradTrace(Trace):
         vals = list(args)
         links = []
         nested = False  # does any value belong to an enclosing transform?
+        weak = False  # is a traced value a Python number (see below)?
         for i, x in enumerate(args):
             if isinstance(x, Tracer):
                 if x._trace is self:
                     links.append((i, x.idx))
                     x = vals[i] = x.val
+                    weak = weak or x.__class__ in PYTHON_SCALARS
                 nested = nested or isinstance(x, Tracer)
         if nested:
             ans = bind(prim, *vals, **params)
@@ -144,6 +152,10 @@ class GradTrace(Trace):
                 self.sources[self.count] = user_source()
         if not prim.differentiable:
             return ans
+        if weak:  # the impl saw the Python number (NEP 50); the rules see a 0-d array
+            for i, _ in links:
+                if vals[i].__class__ in PYTHON_SCALARS:
+                    vals[i] = backend.asarray(vals[i])
         idx = self.count
         self.count = idx + 1
         if nested or not self.dropping:  # see SMALL_VALUE_BYTES
@@ -588,18 +600,28 @@ def _describe_output(out) -> str:
 
 
 def differentiable_input(x, transform: str):
-    """Check that ``x`` can be differentiated: a floating-point array, scalar or tracer."""
+    """Check that ``x`` can be differentiated: a floating-point array, scalar or tracer.
+    A Python number stays one (weakly typed, as untransformed: NEP 50)."""
+    if type(x) in PYTHON_SCALARS:
+        dtype = get_aval(x).dtype
+        if dtype.kind != "c" and not is_floating(dtype):
+            raise DtypeError(_not_float(transform, dtype, ()))
+        return x
     if not isinstance(x, Tracer) and not hasattr(x, "dtype"):
         x = np.asarray(x)
     dtype = np.dtype(x.dtype)
     if dtype.kind != "c" and not is_floating(dtype):
-        raise DtypeError(
-            f"{transform} can only differentiate with respect to floating-point inputs, "
-            f"but got an input of dtype {dtype.name} (shape {tuple(x.shape)}). Pass floats "
-            "instead, e.g. `3.0` rather than `3`, or `x.astype(float)`; to leave an integer "
-            "argument undifferentiated, exclude it with `argnums`."
-        )
+        raise DtypeError(_not_float(transform, dtype, tuple(x.shape)))
     return x
+
+
+def _not_float(transform: str, dtype: np.dtype, shape: tuple) -> str:
+    return (
+        f"{transform} can only differentiate with respect to floating-point inputs, "
+        f"but got an input of dtype {dtype.name} (shape {shape}). Pass floats "
+        "instead, e.g. `3.0` rather than `3`, or `x.astype(float)`; to leave an integer "
+        "argument undifferentiated, exclude it with `argnums`."
+    )
 
 
 def _check_holomorphic_inputs(dyn: tuple) -> None:
@@ -708,6 +730,8 @@ def unaliased(leaves: list, others: Sequence) -> list:
 
 
 def _input_cotangent(ct, x):
+    if type(x) in PYTHON_SCALARS:
+        x = backend.asarray(x)  # a Python number's cotangent: a 0-d array of its dtype
     if ct is None:
         return backend.zeros(x.shape, x.dtype, like=x)
     dtype = x.dtype

@@ -46,6 +46,7 @@ class Backend:
     jacrev: Callable
     linearize: Callable
     staged: Callable
+    jit_fused: Callable  # jit on fgrad's fused tier (numba kernels from the first call)
     custom_jvp: Callable
     custom_vjp: Callable
     checkpoint: Callable
@@ -70,6 +71,22 @@ def _same_named(library: Any) -> dict[str, Callable]:
     return {field: getattr(library, field) for field in _SAME_NAMED}
 
 
+def _fgrad_jit_fused(f: Callable, **kw) -> Callable:
+    """``fgrad.jit(f)`` with ``fgrad_fuse="force"`` while it traces and runs: the fused
+    tier from the first call (numba kernels; the NumPy replay where numba is missing)."""
+    jitted = fgrad.jit(f, **kw)
+
+    def run(*args):
+        old = fgrad.config.fgrad_fuse
+        fgrad.config.update("fgrad_fuse", "force")
+        try:
+            return jitted(*args)
+        finally:
+            fgrad.config.update("fgrad_fuse", old)
+
+    return run
+
+
 FGRAD = Backend(
     name="fgrad",
     np=fnp,
@@ -77,6 +94,7 @@ FGRAD = Backend(
     at=fnp.at,
     asarray=lambda x: x,
     staged=_fgrad_staged,
+    jit_fused=_fgrad_jit_fused,
     **_same_named(fgrad),
 )
 
@@ -106,6 +124,7 @@ def jax_backend() -> Backend | None:
         at=lambda a: jnp.asarray(a).at,
         asarray=jnp.asarray,
         staged=staged,
+        jit_fused=jax.jit,
         **_same_named(jax),
     )
 
@@ -226,6 +245,7 @@ FINITE_DIFFERENCES = dataclasses.replace(
     grad=_fd_grad,
     value_and_grad=_fd_value_and_grad,
     jit=_identity_jit,
+    jit_fused=_identity_jit,
     vmap=_fd_vmap,
     jvp=_fd_jvp,
     vjp=_fd_vjp,

@@ -196,6 +196,53 @@ def grad_grad(B, f, d):
     return B.grad(inner, argnums=(0, 1))(d.x, d.y)
 
 
+def jit_fused(B, f, d):
+    """fgrad's fused tier (numba kernels), called twice: the second call replays them."""
+    g = B.jit_fused(f)
+    return g(d.x, d.y), g(d.xb[1], d.yb[1])
+
+
+def jit_fused_grad(B, f, d):
+    return B.jit_fused(B.value_and_grad(_scalar(B, f, d), argnums=(0, 1)))(d.x, d.y)
+
+
+def jit_fused_vmap(B, f, d):
+    return B.jit_fused(B.vmap(f, in_axes=(0, None)))(d.xb, d.y)
+
+
+def jit_fused_scalar(B, f, d):
+    """Python numbers given to the fused tier: Python's arithmetic on them stays weak."""
+    g = B.jit_fused(lambda x, y, c, k: f(x * (c * c - k + 2.75), y) * (1 - c) + k * c)
+    return g(d.x, d.y, 0.5, 2)
+
+
+def jit_python_numbers(B, f, d):
+    """Python numbers (a float, an int, a bool) as traced arguments: each is weakly typed,
+    and so is Python's arithmetic on them (NEP 50), whatever the inputs' dtype. (Here and
+    below the numbers scale the inputs by 1: the program's values stay in its domain.)"""
+    g = B.jit(
+        lambda x, y, c, k, b: f(x * ((c * k + b) / 3.25), y + (c * c - 0.5625)) * (-c) ** k
+        + (k + b) * c
+    )
+    return g(d.x, d.y, 0.75, 3, True)
+
+
+def vmap_python_number(B, f, d):
+    """A Python float left unmapped by vmap."""
+    return B.vmap(lambda x, c: f(x * (c * c + 0.75), d.y) - c * c, in_axes=(0, None))(d.xb, 0.5)
+
+
+def grad_python_number(B, f, d):
+    """The derivative with respect to a Python float (weakly typed: float32 programs stay
+    float32) and an array."""
+    s = _scalar(B, f, d)
+    return B.grad(lambda c, x: s(x * (c * c + 0.51) + (c - 0.7), d.y) * c, argnums=(0, 1))(0.7, d.x)
+
+
+def jvp_python_number(B, f, d):
+    return B.jvp(lambda c: f(d.x * (c * c + 0.51) + (c - 0.7), d.y), (0.7,), (1.0,))
+
+
 def staged(B, f, d):
     return B.staged(f)(d.x, d.y)
 
@@ -237,5 +284,13 @@ COMBINATIONS: dict[str, Callable] = {
         grad_grad,
         staged,
         staged_grad,
+        jit_fused,
+        jit_fused_grad,
+        jit_fused_vmap,
+        jit_fused_scalar,
+        jit_python_numbers,
+        vmap_python_number,
+        grad_python_number,
+        jvp_python_number,
     )
 }

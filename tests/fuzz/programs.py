@@ -804,6 +804,74 @@ API: dict[str, tuple[range, Callable]] = {
 }
 
 
+# integers, booleans, size-0 axes and Python numbers meeting the float values
+MIXED: dict[str, tuple[range, Callable]] = {
+    "int_arange": (ND1, lambda B, a: a * (B.np.arange(a.shape[-1]) % 3 + 1) - B.np.arange(2)[0]),
+    "bool_mask": (ANY, lambda B, a: (a > 0) * a + (a < -0.5) * 2 - B.np.where(a > 1, 1, 0)),
+    "bool_sum": (ND1, lambda B, a: B.np.sum(a > 0, axis=-1, keepdims=True) * a + B.np.mean(a < 0)),
+    "int_argmax": (ND1, lambda B, a: a * (B.np.argmax(a, axis=-1)[..., None] + 1)),
+    "int_power": (ND1, lambda B, a: a * (B.np.arange(a.shape[-1]) ** 2 % 5) + a // 1),
+    "int_mean": (ND1, lambda B, a: a * B.np.mean(B.np.arange(a.shape[-1])) + B.np.sum(a, axis=0)),
+    "logical": (
+        ANY,
+        lambda B, a: (
+            B.np.logical_and(a > -1, a < 1) * a
+            + B.np.logical_or(a > 1, a < -1) * B.np.sin(a)
+            + B.np.any(a > 0.5)
+            - B.np.all(a > -3) * 0.5
+            + B.np.count_nonzero(a > 0)
+        ),
+    ),
+    "where_scalar": (ANY, lambda B, a: B.np.where(a > 0, a, 0.5) + B.np.where(a < 0.2, 1, a)),
+    "searchsorted": (
+        ANY,
+        lambda B, a: a * (B.np.searchsorted(B.np.array([-1.0, 0.0, 1.0]), a) + 1),
+    ),
+    "empty_axis": (
+        ND1,
+        lambda B, a: (
+            B.np.concatenate([a, a[:0]], axis=0)
+            + B.np.sum(a[..., :0], axis=-1, keepdims=True)
+            + B.np.prod(a[:0], axis=0)
+        ),
+    ),
+    "size_one_axis": (ND1, lambda B, a: B.np.squeeze(a[None, ..., :1] * a[..., :1], axis=0) + a),
+    "python_numbers": (
+        ANY,
+        lambda B, a: (2**3 - 1.5) * a + True * a - (7 // 2) * a**2 + -(1 + 2j).real * a,
+    ),
+    "keepdims_chain": (
+        ND1,
+        lambda B, a: (
+            a - B.np.mean(a, axis=0, keepdims=True)
+            + B.np.max(a, axis=-1, keepdims=True) * B.np.min(a, keepdims=True)
+        ),
+    ),
+    "vector_matmul": (
+        ND1,
+        lambda B, a: a * (a.ravel() @ B.np.cos(a.ravel())) + B.np.dot(a.ravel()[:1], a.ravel()[:1]),
+    ),
+    "matrix_vector": (ND2, lambda B, a: a @ a[0] if a.shape[-1] == a.shape[-2] else a[..., 0] @ a),
+    "cumulative": (ANY, lambda B, a: B.np.cumsum(a) * 0.5 + B.np.cumprod(B.np.tanh(a) * 0.5 + 1)),
+    "sort_flat": (ANY, lambda B, a: B.np.sort(a, axis=None) + B.np.sort(-a, axis=None)[::-1]),
+    "float32_mixed": (
+        ANY,
+        lambda B, a: a * B.np.float32(0.5) + B.np.asarray(1.5, dtype=B.np.float32) * a,
+    ),
+}
+
+
+def _mixed_draw(rng, values):
+    name = str(rng.choice(list(MIXED)))
+    k = _pick(rng, values, lambda v: v.ndim in MIXED[name][0])
+    return None if k is None else ((k,), {"fn": name})
+
+
+@_op("mixed", _mixed_draw, 3.0)
+def _mixed(B, a, fn):
+    return MIXED[fn][1](B, a)
+
+
 def _api_draw(rng, values):
     name = str(rng.choice(list(API)))
     k = _pick(rng, values, lambda v: v.ndim in API[name][0])
@@ -913,7 +981,8 @@ def _loop_draw(rng, values):
 
 
 def _loop_body(B, fn, c):
-    return lambda i, u: UNARY[fn](B, u) * 0.5 + c * 0.25 + B.np.cos(i * 0.5) * 0.1
+    # cos of ``i * 0.5 + 0 * c``, not of the Python number ``i * 0.5``: see known.ACCEPTED
+    return lambda i, u: UNARY[fn](B, u) * 0.5 + c * 0.25 + B.np.cos(i * 0.5 + c * 0) * 0.1
 
 
 @_op("fori_loop", _loop_draw, 1.5)

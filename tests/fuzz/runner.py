@@ -41,6 +41,11 @@ PRIMAL = {
     "vmap_last_axis",
     "vmap_jit",
     "staged",
+    "jit_fused",
+    "jit_fused_vmap",
+    "jit_fused_scalar",
+    "jit_python_numbers",
+    "vmap_python_number",
 }
 
 
