@@ -61,6 +61,7 @@ class Mutant:
 PR = "tests/test_primitive_rules.py"
 EDGE = "tests/test_edge_values.py"
 COT = "tests/test_random_cotangents.py"
+CONV = ("tests/test_conv.py", "tests/test_conv_composite.py", "tests/test_conv_fast_paths.py")
 LOSS = "tests/test_loss_gradients.py"
 JITV = "tests/test_jit_values.py"
 ANCHOR = "tests/test_anchored_transforms.py"
@@ -112,9 +113,13 @@ MUTANTS: list[Mutant] = [
            "lambda t, ans, c, x, y: broadcast_like(select(c, 0, t), ans),",
            (PR,), k="select"),
     Mutant("reduce_max_ties_not_shared", "derivative rules",
+           "return weights / reduce_sum(weights, axis, keepdims=True)",
+           "return weights",
+           (PR, EDGE), k="max or min or edge"),
+    Mutant("reduce_max_integer_ties_not_shared", "derivative rules",
            "return convert_element_type(hits, dtype) / convert_element_type(count, dtype)",
            "return convert_element_type(hits, dtype)",
-           (PR, EDGE), k="max or min or edge"),
+           ("tests/test_conv_composite.py",), k="ties"),
     Mutant("dot_general_lhs_axis_order", "derivative rules",
            "r_axes_in_x = list(xb) + x_free + [xc[yc.index(d)] for d in y_rest]",
            "r_axes_in_x = list(xb) + x_free + [xc[i] for i, d in enumerate(y_rest)]",
@@ -325,10 +330,10 @@ MUTANTS: list[Mutant] = [
            'init = reduction_identity("max", x.dtype)',
            'init = x.dtype.type(0)',
            ("tests/test_conv.py", ANCHOR)),
-    Mutant("conv_lhs_vjp_window_feature_order", "conv/pooling",
-           "(n, *out, k, c)), (*range(nsp + 1), nsp + 2, nsp + 1))",
-           "(n, *out, c, k)), (*range(nsp + 1), nsp + 1, nsp + 2))",
-           ("tests/test_conv.py", PR, "tests/test_conv_fast_paths.py"), k="conv"),
+    Mutant("conv_patches_feature_order", "conv/pooling",
+           "order = (nsp + 1, *range(nsp + 1), *range(nsp + 3, 2 * nsp + 5), nsp + 2)",
+           "order = (nsp + 1, *range(nsp + 1), nsp + 2, *range(nsp + 3, 2 * nsp + 5))",
+           CONV, k="conv or values"),
     # -- random --------------------------------------------------------------------------
     Mutant("normal_radius", "random",
            "radius = fnp.sqrt(dtype.type(-2.0) * fnp.log1p(-u[0]))",
@@ -368,10 +373,10 @@ MUTANTS: list[Mutant] = [
            "outs = call(vals)",
            ("tests/test_small_apis.py", "tests/test_joint_cotangents.py", COT),
            k="checkpoint or remat or cotangent"),
-    Mutant("conv_rhs_vjp_group_order", "conv/pooling",
-           "return reshape(transpose(dw, (1, 2, 0, 3)), rhs.shape)",
-           "return reshape(transpose(dw, (2, 1, 0, 3)), rhs.shape)",
-           ("tests/test_conv.py", PR, "tests/test_conv_fast_paths.py"), k="conv"),
+    Mutant("conv_group_kernel_order", "conv/pooling",
+           "transpose(reshape(rhs, (k, i, groups, og)), (2, 0, 1, 3))",
+           "transpose(reshape(rhs, (k, i, groups, og)), (2, 1, 0, 3))",
+           CONV, k="conv or values"),
     Mutant("col2im_kernel_overwrites", "conv/pooling",
            "buf[target, f] += g[m, k, f]",
            "buf[target, f] = g[m, k, f]",

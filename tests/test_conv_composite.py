@@ -220,3 +220,28 @@ def test_lax_conv_matches_the_channels_last_composite():
         feature_group_count=groups,
     )
     np.testing.assert_array_equal(np.moveaxis(got, 1, -1), f(x, w))
+
+
+def _poison_small_buffers(dtype) -> None:
+    """Leave signaling NaNs in the buffers NumPy recycles for its next tiny arrays (it
+    caches freed small data buffers), as an earlier computation may."""
+    bits = {np.float32: np.uint32(0x7FA00001), np.float64: np.uint64(0x7FF4000000000001)}
+    arrays = [np.array([bits[dtype]]).view(dtype).copy() for _ in range(16)]
+    del arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_max", "reduce_min"])
+def test_abstract_eval_of_reductions_reads_no_uninitialised_memory(name, dtype):
+    """The reductions find their result dtype by running NumPy on a tiny array; an
+    uninitialised one could hold a signaling NaN, and ``np.sum`` of it raises "invalid
+    value encountered in reduce" (what the CNN benchmark printed after another
+    workload had run in the same process)."""
+    prim = fgrad.core.primitive.registry[name]
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        for ndim in (1, 2, 4):
+            _poison_small_buffers(dtype)
+            aval = fgrad.core.abstract.ShapedArray((3,) * ndim, np.dtype(dtype))
+            out = prim.abstract_eval(aval, axis=(0,), keepdims=False)
+            assert out.shape == (3,) * (ndim - 1) and out.dtype == dtype
