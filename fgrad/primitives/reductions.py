@@ -12,8 +12,6 @@ never branch on the user's spelling. The rules of ``reduce_max`` and
 
 from __future__ import annotations
 
-from math import prod
-
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
@@ -55,16 +53,8 @@ def reduce_min(x, axis: tuple[int, ...], keepdims: bool = False):
 
 
 def _extremum_weights(x, ans, axis, keepdims, dtype):
-    """1/k at each of the k positions attaining the extremum, 0 elsewhere (ties share).
-
-    The ties are counted in ``dtype`` where it holds every possible count exactly (a
-    sum of ones is then exact in any order): NumPy sums booleans several times slower,
-    through integers, which remain the fallback (complex, or too many elements)."""
+    """1/k at each of the k positions attaining the extremum, 0 elsewhere (ties share)."""
     hits = bind(eq_p, x, expand_reduced(ans, x.shape, axis, keepdims))
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f" and prod(x.shape[a] for a in axis) <= 2 ** np.finfo(dtype).nmant:
-        weights = convert_element_type(hits, dtype)
-        return weights / reduce_sum(weights, axis, keepdims=True)
     count = reduce_sum(hits, axis, keepdims=True)
     return convert_element_type(hits, dtype) / convert_element_type(count, dtype)
 
