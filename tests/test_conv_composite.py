@@ -9,7 +9,9 @@ dilations, groups, depthwise, three spatial axes, an empty batch):
 * jvp against central differences and vjp against jvp (dot-product identity), to second
   order (``check_grads``);
 * ``vmap`` with the batch axis first, last and absent from either argument, and the
-  pullback under ``vmap``, against loops over examples.
+  pullback under ``vmap``, against loops over examples;
+* Taylor series (``jet``) against the bilinear closed form, and value, jvp and vjp on
+  the strict non-NumPy backend against NumPy's.
 
 Then what the composition buys: the patches matrix is taken once per convolution and
 read by both the forward matmul and the weight gradient; max-pool ties share the
@@ -26,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from strict_backend import BACKEND as STRICT
 
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax
+from fgrad.core.backend import backend_of, register_backend, unregister_backend
 from fgrad.primitives.conv import conv_general_dilated
 from fgrad.primitives.reductions import reduce_max
 from fgrad.test_util import check_grads
@@ -112,6 +116,51 @@ def test_vmap_against_loops(name):
     for k in range(2):
         for got, want in zip(per, pullback(xs[k], ws[k], gs[k])):
             np.testing.assert_allclose(got[k], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_taylor_series_of_the_bilinear_map(name):
+    """``jet`` along ``(x + t x1, w + t w1)`` (derivative coefficients, as JAX's): the series
+    of a bilinear map ends at order 2, ``y' = f(x1, w) + f(x, w1)`` and ``y'' = 2 f(x1, w1)``
+    (the rule of the old primitive, now ``dot_general``'s through the composition)."""
+    f, x, w = _case(name)
+    rng = np.random.default_rng(9)
+    x1, w1 = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    zx, zw = np.zeros_like(x), np.zeros_like(w)
+    y, series = fgrad.jet(f, (x, w), ([x1, zx, zx], [w1, zw, zw]))
+    np.testing.assert_allclose(y, f(x, w), rtol=1e-12, atol=1e-12)
+    want = [f(x1, w) + f(x, w1), 2 * f(x1, w1), np.zeros_like(y)]
+    for got, expected in zip(series, want):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture
+def strict():
+    """The strict stand-in backend of ``tests/strict_backend.py`` (no implicit NumPy)."""
+    registered = "strict" in fgrad.devices()
+    if not registered:
+        register_backend(STRICT)
+    yield "strict"
+    if not registered:
+        unregister_backend("strict")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_and_derivatives_on_another_backend(name, strict):
+    """On a non-NumPy backend the windows are cut by strided slices: the value, the jvp and
+    the vjp stay on it and equal NumPy's."""
+    f, x, w = _case(name)
+    rng = np.random.default_rng(4)
+    tx, tw = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    y, ty = fgrad.jvp(f, (x, w), (tx, tw))
+    u = rng.standard_normal(y.shape)
+    cts = fgrad.vjp(f, x, w)[1](u)
+    xd, wd, txd, twd, ud = fgrad.device_put((x, w, tx, tw, u), strict)
+    yd, tyd = fgrad.jvp(f, (xd, wd), (txd, twd))
+    ctsd = fgrad.vjp(f, xd, wd)[1](ud)
+    for got, want in zip((yd, tyd, *ctsd), (y, ty, *cts)):
+        assert backend_of(got).name == strict
+        np.testing.assert_allclose(fgrad.device_get(got), want, rtol=1e-10, atol=1e-12)
 
 
 def _equations(jaxpr) -> list[str]:
