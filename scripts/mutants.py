@@ -61,6 +61,7 @@ class Mutant:
 PR = "tests/test_primitive_rules.py"
 EDGE = "tests/test_edge_values.py"
 COT = "tests/test_random_cotangents.py"
+CONV = ("tests/test_conv.py", "tests/test_conv_composite.py", "tests/test_conv_fast_paths.py")
 LOSS = "tests/test_loss_gradients.py"
 JITV = "tests/test_jit_values.py"
 ANCHOR = "tests/test_anchored_transforms.py"
@@ -325,10 +326,10 @@ MUTANTS: list[Mutant] = [
            'init = reduction_identity("max", x.dtype)',
            'init = x.dtype.type(0)',
            ("tests/test_conv.py", ANCHOR)),
-    Mutant("conv_lhs_vjp_window_feature_order", "conv/pooling",
-           "(n, *out, k, c)), (*range(nsp + 1), nsp + 2, nsp + 1))",
-           "(n, *out, c, k)), (*range(nsp + 1), nsp + 1, nsp + 2))",
-           ("tests/test_conv.py", PR, "tests/test_conv_fast_paths.py"), k="conv"),
+    Mutant("conv_patches_feature_order", "conv/pooling",
+           "order = (nsp + 1, *range(nsp + 1), *range(nsp + 3, 2 * nsp + 5), nsp + 2)",
+           "order = (nsp + 1, *range(nsp + 1), nsp + 2, *range(nsp + 3, 2 * nsp + 5))",
+           CONV, k="conv or values"),
     # -- random --------------------------------------------------------------------------
     Mutant("normal_radius", "random",
            "radius = fnp.sqrt(dtype.type(-2.0) * fnp.log1p(-u[0]))",
@@ -368,10 +369,10 @@ MUTANTS: list[Mutant] = [
            "outs = call(vals)",
            ("tests/test_small_apis.py", "tests/test_joint_cotangents.py", COT),
            k="checkpoint or remat or cotangent"),
-    Mutant("conv_rhs_vjp_group_order", "conv/pooling",
-           "return reshape(transpose(dw, (1, 2, 0, 3)), rhs.shape)",
-           "return reshape(transpose(dw, (2, 1, 0, 3)), rhs.shape)",
-           ("tests/test_conv.py", PR, "tests/test_conv_fast_paths.py"), k="conv"),
+    Mutant("conv_group_kernel_order", "conv/pooling",
+           "transpose(reshape(rhs, (k, i, groups, og)), (2, 0, 1, 3))",
+           "transpose(reshape(rhs, (k, i, groups, og)), (2, 1, 0, 3))",
+           CONV, k="conv or values"),
     Mutant("col2im_kernel_overwrites", "conv/pooling",
            "buf[target, f] += g[m, k, f]",
            "buf[target, f] = g[m, k, f]",

@@ -598,21 +598,8 @@ CASES += [
     case("betainc", Const(2.0), Const(3.0), ((2, 3), "open-unit")),
 ]
 
-# convolutions (channels-last: lhs (N, *spatial, C), rhs (*window, I, O)) and windows
-
-
-def conv(lhs, rhs, strides, padding, lhs_dil, rhs_dil, groups=1, label="") -> Case:
-    return case(
-        "conv_general_dilated",
-        (lhs, "normal"),
-        (rhs, "normal"),
-        window_strides=strides,
-        padding=padding,
-        lhs_dilation=lhs_dil,
-        rhs_dilation=rhs_dil,
-        feature_group_count=groups,
-        label=label,
-    )
+# windows (the convolution is not a primitive: im2col by ``window_patches`` and a
+# ``dot_general``, checked by tests/test_conv_composite.py)
 
 
 def patches(name, x, window, strides, padding, base, wdil, label, **extra) -> Case:
@@ -627,14 +614,6 @@ def patches(name, x, window, strides, padding, base, wdil, label, **extra) -> Ca
 
 
 CASES += [
-    conv((2, 5, 3), (2, 3, 4), (1,), ((0, 0),), (1,), (1,), label="1d-valid"),
-    conv((2, 7, 2), (3, 2, 3), (2,), ((1, 2),), (1,), (2,), label="1d-stride-dilated"),
-    conv((1, 4, 2), (3, 2, 2), (1,), ((2, 1),), (2,), (1,), label="1d-transposed"),
-    conv((2, 5, 4, 2), (3, 2, 2, 3), (1, 2), ((1, 1), (0, 1)), (1, 1), (1, 1), label="2d"),
-    conv((1, 6, 5, 4), (2, 2, 2, 4), (2, 1), ((1, -1), (2, 0)), (1, 2), (2, 1), 2, "2d-all"),
-    conv((2, 4, 4, 3), (2, 2, 1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1), (1, 1), 3, "depthwise"),
-    conv((1, 3, 3, 3, 1), (2, 2, 2, 1, 2), (1, 1, 1), ((0, 0),) * 3, (1,) * 3, (1,) * 3),
-    conv((0, 4, 2), (2, 2, 3), (1,), ((0, 0),), (1,), (1,), label="empty-batch"),
     *[
         patches("window_patches", ((3, 5), dom), (2, 2), (1, 2), pads, (1, 1), (1, 1), lab, fill=f)
         for dom, pads, f, lab in (

@@ -1,7 +1,7 @@
 """``fgrad.lax`` convolutions with JAX's signatures: layouts, padding kinds, dilations, groups.
 
-Every layout is transposed to the channels-last form of the
-``conv_general_dilated`` primitive (``fgrad/primitives/conv.py``) and back; a
+Every layout is transposed to the channels-last form of
+``fgrad.primitives.conv.conv_general_dilated`` (im2col and one matmul) and back; a
 transpose that would not move anything is skipped, so ``('NHWC', 'HWIO', 'NHWC')``
 costs nothing extra. See ``docs/conv.md``.
 """

@@ -133,7 +133,9 @@ def reduction_abstract_eval(name: str, impl):
 
     def abstract_eval(x: ShapedArray, *, axis: tuple[int, ...], keepdims: bool) -> ShapedArray:
         check_axes(name, x, axis)
-        dtype = np.asarray(impl(np.empty((1,) * max(x.ndim, 1), x.dtype))).dtype
+        # zeros, not np.empty: a reused buffer may hold a signaling NaN, and summing it
+        # raises NumPy's "invalid value" (a warning, or an error under np.seterr)
+        dtype = np.asarray(impl(np.zeros((1,) * max(x.ndim, 1), x.dtype))).dtype
         return ShapedArray(reduced_shape(x, axis, keepdims), dtype)
 
     return abstract_eval

@@ -9,7 +9,7 @@ arguments' series to its result's in ``O(K^2)`` operations:
   y x'`` for ``x^a``, ...); the others whose derivative is an expression ``g(x)``
   (``arctan``, ``erf``, ...) integrate the series of ``g`` one order lower:
   ``k y_k = sum_j j x_j g_{k-j}``;
-* the bilinear primitives (``mul``, ``dot_general``, ``conv_general_dilated``) by
+* the bilinear primitives (``mul``, ``dot_general``) by
   Cauchy products ``y_k = sum_j B(a_j, b_{k-j})``;
 * the primitives that are linear near the point (``add``, reshapes, indexing,
   reductions, ``abs``, ``max``, ...): their jvp rule applied to each coefficient.
@@ -467,8 +467,7 @@ for _name, _rule in [
 ]:
     defjet(_P[_name], _rule)
 
-for _name in ("dot_general", "conv_general_dilated"):
-    defjet(_P[_name], _bilinear(_P[_name]))
+defjet(_P["dot_general"], _bilinear(_P["dot_general"]))
 
 _real_abs = _linear(_P["abs"])
 defjet(_P["abs"], _abs_rule)
