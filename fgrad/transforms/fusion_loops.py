@@ -34,10 +34,11 @@ A loop whose body (or nested body) has any other equation (gathers with index ar
 ``cond``, large products, other linalg, ...) is left as it is: its replay runs exactly as
 without fusion. Numbers are NumPy's to the last bit for ``+ - * /``, ``sqrt``, comparisons,
 casts, indexing and data movement; transcendental functions and ``pow`` come from the C
-library (NumPy's SIMD versions differ by about an ulp), and sums, products and the solve
-accumulate in loop order (NumPy's pairwise sums and BLAS/LAPACK kernels may use another
-order or fused multiply-adds): differences at the ulp level, which a long loop can carry
-along but not amplify beyond the conditioning of the computation itself.
+library (NumPy's SIMD versions differ by about an ulp), and products and the solve
+accumulate in loop order (BLAS/LAPACK kernels may use another order or fused
+multiply-adds): differences at the ulp level, which a long loop can carry along but not
+amplify beyond the conditioning of the computation itself. Float sums over trailing or
+leading axes follow NumPy's order (:mod:`fgrad.transforms.sum_order`), bit for bit.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import numpy as np
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.transforms.numba_lowering import compile_kernel, compute_dtype, kind
 from fgrad.transforms.optimize import optimize
-from fgrad.transforms.sum_order import pairwise_text, trailing_run
+from fgrad.transforms.sum_order import pairwise_call, pairwise_text, trailing_run
 
 #: the loop primitives a kernel can run
 LOOPS = ("scan", "while_loop")
@@ -621,7 +622,7 @@ class _Writer:
                 n = int(np.prod([v.aval.shape[a] for a in run]))
                 rows = f"_contiguous({x}).reshape((-1, {n}))"
                 if not shape:
-                    return f"@{zero} + _pairwise({rows}.ravel(), 0, {n}, {zero})"
+                    return f"@{zero} + {pairwise_call(f'{rows}.ravel()', n, zero)}"
                 return f"_row_sums({rows}, {zero}).reshape({shape!r})"
             if run:
                 raise Unsupported("a sum over a run and over leading axes")

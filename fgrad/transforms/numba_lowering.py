@@ -5,7 +5,9 @@ over one iteration shape, possibly ending in reductions. Its kernel is one loop 
 that shape: each equation becomes one line on scalars, so intermediates live in registers
 and are never stored, and each value the rest of the program reads is written into a fresh
 array (a reduction accumulates into one). Values of shape ``()`` are computed once, before
-the loop; an operand of a smaller shape is read at its broadcast index (``x[0, i1]``)::
+the loop, and a value varying along fewer axes than the loop (a bias-shaped one) in a loop
+nest over those axes, before the full one; an operand of a smaller shape is read at its
+broadcast index (``x[0, i1]``)::
 
     def kernel(x0, x1):
         s1 = scalar_of(x1)
@@ -19,11 +21,11 @@ the loop; an operand of a smaller shape is read at its broadcast index (``x[0, i
 The numbers are NumPy's: every operand is first cast to the dtype NumPy computes the
 equation in (the result type under NEP 50: a weak Python scalar takes its partner's dtype),
 so float32 stays float32 and ``+``, ``-``, ``*``, ``/``, ``sqrt`` round exactly as NumPy
-does; numba's ``error_model="numpy"`` gives inf and NaN where NumPy does. Two things can
-differ in the last bits: transcendental functions (NumPy has its own SIMD ``exp``, ``sin``,
-... where numba calls the C library: a few ulp in float32, about one in float64), and sums
-(NumPy sums pairwise, a kernel in loop order, accumulating float32 in float64). Only float
-and bool values are fused; integer arithmetic stays NumPy's.
+does; numba's ``error_model="numpy"`` gives inf and NaN where NumPy does. Sums add up in
+NumPy's order, in the output's dtype (:mod:`fgrad.transforms.sum_order`), so they are
+NumPy's bit for bit. Transcendental functions can differ in the last bits (NumPy has its
+own SIMD ``exp``, ``sin``, ... where numba calls the C library: a few ulp in float32, about
+one in float64). Only float and bool values are fused; integer arithmetic stays NumPy's.
 
 Kernels are written to files named by a hash of their source in a cache folder
 (``$FGRAD_CACHE_DIR``, else ``~/.cache/fgrad/kernels``) and compiled by numba with
@@ -46,7 +48,7 @@ import numpy as np
 
 from fgrad.core.abstract import result_dtype
 from fgrad.core.jaxpr import Equation, Literal, Var
-from fgrad.transforms.sum_order import PAIRWISE_SOURCE, trailing_run
+from fgrad.transforms.sum_order import PAIRWISE_SOURCE, pairwise_call, trailing_run
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 BOOL = np.dtype(np.bool_)
@@ -372,7 +374,7 @@ def _reduction(eqn, t, value, loop, head, body, after, tail) -> None:
     head.append(f"{t}b = np.empty({size}, {typ})")
     body.append(f"{t}b[{at}] = {value}")
     zero = _literal(0.0, dt)
-    after.setdefault(run[0], []).append(f"{acc} = {acc} + _pairwise({t}b, 0, {size}, {zero})")
+    after.setdefault(run[0], []).append(f"{acc} = {acc} + {pairwise_call(f'{t}b', size, zero)}")
 
 
 def cache_dir() -> Path:

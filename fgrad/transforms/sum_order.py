@@ -20,6 +20,8 @@ as one expression over named terms (for sums held in scalar locals).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 #: ``_pairwise(a, lo, n, zero)``: NumPy's ``pairwise_sum`` of ``a[lo:lo + n]`` (a 1-D
 #: array), ``zero`` of the sum's dtype; the recursion above 128 terms is an explicit stack,
 #: since numba's disk cache cannot hold a recursive function
@@ -53,34 +55,32 @@ def _pairwise_block(a, lo, n, zero):
 
 @njit
 def _pairwise(a, lo, n, zero):
-    if n <= 128:
-        return _pairwise_block(a, lo, n, zero)
-    los = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
+    # one call of the block sum (numba compiles each call site): the stack's rows are
+    # (first term, terms, left half done), lefts[k] the sum of row k's left half
+    stack = np.empty((64, 3), np.int64)
     lefts = np.empty(64, a.dtype)
-    waiting = np.zeros(64, np.bool_)  # the left half is done, the right one is on top
-    los[0], ns[0], top = lo, n, 0
+    stack[0, 0], stack[0, 1], stack[0, 2], top = lo, n, 0, 0
     while True:
-        m = ns[top]
+        m = stack[top, 1]
         if m > 128:
             half = m // 2
             half -= half % 8
-            los[top + 1], ns[top + 1] = los[top], half
-            waiting[top] = False
+            stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = stack[top, 0], half, 0
             top += 1
             continue
-        value = _pairwise_block(a, los[top], m, zero)
+        value = _pairwise_block(a, stack[top, 0], m, zero)
         top -= 1
-        while top >= 0 and waiting[top]:
+        while top >= 0 and stack[top, 2] == 1:
             value = lefts[top] + value
             top -= 1
         if top < 0:
             return value
         lefts[top] = value
-        waiting[top] = True
-        half = ns[top] // 2
+        stack[top, 2] = 1
+        half = stack[top, 1] // 2
         half -= half % 8
-        los[top + 1], ns[top + 1] = los[top] + half, ns[top] - half
+        row = stack[top, 0] + half, stack[top, 1] - half, 0
+        stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = row
         top += 1
 
 """
@@ -101,27 +101,44 @@ def trailing_run(shape: tuple[int, ...], axes) -> tuple[int, ...]:
     return tuple(reversed(run))
 
 
-def pairwise_text(terms: list[str], zero: str) -> str:
-    """NumPy's ``pairwise_sum`` of ``terms`` (source texts) as one expression."""
-    n = len(terms)
-    if n < 8:
-        expr = zero
-        for t in terms:
-            expr = f"({expr} + {t})"
-        return expr
+def pairwise_tree(lo: int, n: int, leaf: Callable[[int, int], str]) -> str:
+    """NumPy's pairwise sum of terms ``lo .. lo + n - 1`` as one expression: above 128
+    terms the halves' sums added, ``leaf(lo, m)`` the text of a block's sum (at most 128)."""
     if n <= 128:
-        partial = list(terms[:8])
-        i = 8
-        while i < n - n % 8:
-            partial = [f"({p} + {terms[i + j]})" for j, p in enumerate(partial)]
-            i += 8
-        r = partial
-        expr = (
-            f"((({r[0]} + {r[1]}) + ({r[2]} + {r[3]})) + (({r[4]} + {r[5]}) + ({r[6]} + {r[7]})))"
-        )
-        for t in terms[i:]:
-            expr = f"({expr} + {t})"
-        return expr
+        return leaf(lo, n)
     half = n // 2
     half -= half % 8
-    return f"({pairwise_text(terms[:half], zero)} + {pairwise_text(terms[half:], zero)})"
+    return f"({pairwise_tree(lo, half, leaf)} + {pairwise_tree(lo + half, n - half, leaf)})"
+
+
+def pairwise_text(terms: list[str], zero: str) -> str:
+    """NumPy's ``pairwise_sum`` of ``terms`` (source texts) as one expression."""
+
+    def block(lo: int, n: int) -> str:
+        run = terms[lo : lo + n]
+        if n < 8:
+            expr = zero
+            for t in run:
+                expr = f"({expr} + {t})"
+            return expr
+        partial = list(run[:8])
+        i = 8
+        while i < n - n % 8:
+            partial = [f"({p} + {run[i + j]})" for j, p in enumerate(partial)]
+            i += 8
+        r = partial
+        left = f"(({r[0]} + {r[1]}) + ({r[2]} + {r[3]}))"
+        expr = f"({left} + (({r[4]} + {r[5]}) + ({r[6]} + {r[7]})))"
+        for t in run[i:]:
+            expr = f"({expr} + {t})"
+        return expr
+
+    return pairwise_tree(0, len(terms), block)
+
+
+def pairwise_call(buffer: str, n: int, zero: str) -> str:
+    """NumPy's pairwise sum of the 1-D array ``buffer`` of ``n`` elements, as a call of
+    :data:`PAIRWISE_SOURCE`'s helpers (the block sum alone up to 128 terms: numba compiles
+    it in a fraction of the stack's time)."""
+    helper = "_pairwise_block" if n <= 128 else "_pairwise"
+    return f"{helper}({buffer}, 0, {n}, {zero})"
