@@ -476,7 +476,9 @@ class Settings:
     """How hard to time: ``--quick`` lowers every knob for a smoke run."""
 
     repeat: int = 15
-    warmup: int = 3
+    warmup: int = 10
+    """Past fgrad's switch to its fused kernels (a ``jit`` program's 9th call), so no kernel
+    compiles while another framework is timed."""
     min_sample_s: float = 0.02
 
 

@@ -244,6 +244,7 @@ def _run(script: str, cache, timeout: float = 120.0) -> list[str]:
 def test_a_second_process_switches_with_the_first_ones_kernels(tmp_path):
     script = """
         import numpy as np, fgrad, fgrad.numpy as fnp
+        fgrad.config.update("fgrad_fuse_compile", "background")
         from fgrad.transforms import fusion, numba_lowering
         f = lambda x: fnp.sum(fnp.tanh(fnp.sin(x) * 2.0 + 1.0))
         x = np.linspace(0.0, 1.0, 5)
@@ -263,6 +264,7 @@ def test_a_second_process_switches_with_the_first_ones_kernels(tmp_path):
 def test_a_worker_is_stopped_when_the_interpreter_exits(tmp_path):
     script = """
         import numpy as np, fgrad, fgrad.numpy as fnp
+        fgrad.config.update("fgrad_fuse_compile", "background")
         from fgrad.transforms import fusion
         f = lambda x: fnp.sum(fnp.tanh(fnp.sin(x) * 3.0 + 1.0))
         x = np.linspace(0.0, 1.0, 5)

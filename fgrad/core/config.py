@@ -50,7 +50,7 @@ class _Flags:
         self.source_info = True
         self.explain_cache_misses = False
         self.fuse = "auto"
-        self.fuse_compile = "background"
+        self.fuse_compile = "sync"
         self.traceback_filtering = True
 
 
@@ -203,10 +203,11 @@ _FLAGS: dict[str, _Flag] = {
         "auto", _fuse, "jit's fused numba kernels: 'auto' (after repeated calls), 'force', 'off'"
     ),
     "fgrad_fuse_compile": _Flag(
-        "background",
+        "sync",
         _fuse_compile,
-        "how 'auto' compiles kernels: 'background' (a subprocess; the 9th call switches), "
-        "'async' (switch once compiled: not reproducible bit for bit), 'sync' (the 9th call)",
+        "how 'auto' compiles kernels: 'sync' (the 9th call), 'background' (a subprocess "
+        "from the 2nd call; the 9th call switches), 'async' (switch once compiled: not "
+        "reproducible bit for bit)",
     ),
     "jax_default_device": _Flag(None, _default_device, "where device_put(x) puts x"),
     "jax_platform_name": _Flag("", _platform, "the default device: 'cpu' or 'gpu'"),

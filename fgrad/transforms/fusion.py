@@ -30,17 +30,17 @@ fused replay; ``"force"`` fuses at the first call; ``"off"`` never. Without numb
 installed, ``"auto"`` is ``"off"``: ``jit`` is exactly the NumPy replay. A kernel that
 fails to compile leaves that program on the NumPy replay, with a warning.
 
-**Compiling in the background.** Under ``"auto"``, at call :data:`COMPILE_FROM_CALL` a
-program builds its fused replay and runs it once with each kernel computed by NumPy
-(its result is dropped), which records the types of every kernel's arguments; a
-subprocess (:mod:`fgrad.transforms.kernel_worker`) then compiles the kernels into the
-disk cache while the calls go on on the NumPy replay. The switch stays at call
-``CALLS_BEFORE_FUSING + 1`` (waiting there for what is left of the compile), so two runs
-of a script compute the same bits, and it loads the kernels from the cache. Kernels
-already in the cache are not compiled again. ``fgrad.config.update("fgrad_fuse_compile",
-"async")`` switches instead at the first call after the compile ended, so no call
-waits, but which call that is (so the last bits of the results) varies between runs;
-``"sync"`` compiles in the switching call, as where no subprocess can start. A worker
+**When kernels compile.** Under ``"auto"`` the switching call (call
+``CALLS_BEFORE_FUSING + 1``) compiles the kernels, or loads them from the disk cache
+(``fgrad_fuse_compile="sync"``, the default). With ``"background"``, at call
+:data:`COMPILE_FROM_CALL` a program builds its fused replay and runs it once with each
+kernel computed by NumPy (its result is dropped), which records the types of every
+kernel's arguments; a subprocess (:mod:`fgrad.transforms.kernel_worker`) then compiles
+the kernels into the disk cache while the calls go on on the NumPy replay, and the
+switching call loads them (waiting for what is left), so two runs of a script still
+compute the same bits. Kernels already in the cache are not compiled again. ``"async"``
+switches instead at the first call after the compile ended, so no call waits, but which
+call that is (so the last bits of the results) varies between runs. A worker
 that fails keeps the program on NumPy, with a warning.
 """
 
