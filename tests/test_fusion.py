@@ -257,6 +257,7 @@ def _chain(x):
 def test_auto_runs_the_numpy_replay_first_then_the_kernels(monkeypatch):
     closed = optimize(fgrad.make_jaxpr(_chain)(np.ones(4)))
     monkeypatch.setattr(fgrad.core.config.flags, "fuse", "auto")
+    monkeypatch.setattr(fgrad.core.config.flags, "fuse_compile", "sync")
     prog = fusion.program(closed, "chain")
     assert isinstance(prog, fusion.TieredProgram)
     x = np.linspace(0.0, 1.0, 4)
