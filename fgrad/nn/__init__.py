@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fgrad.core import missing_names as _missing_names
 from fgrad.core.source_info import public_api as _public_api
-from fgrad.nn import initializers
+from fgrad.nn import initializers, piecewise_activations
 from fgrad.nn.activations import (
     gelu,
     log_sigmoid,
@@ -63,23 +63,7 @@ from fgrad.nn.pooling import avg_pool, max_pool
 
 __all__ = [
     "avg_pool",
-    "celu",
-    "elu",
-    "glu",
-    "hard_sigmoid",
-    "hard_silu",
-    "hard_swish",
-    "hard_tanh",
-    "identity",
-    "leaky_relu",
-    "mish",
-    "relu6",
-    "selu",
-    "soft_sign",
-    "squareplus",
-    "standardize",
-    "swish",
-    "tanh",
+    *piecewise_activations.__all__,
     "max_pool",
     "gelu",
     "glorot_uniform",
