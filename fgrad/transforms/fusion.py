@@ -7,14 +7,17 @@ partitioned into clusters, each computed by one kernel
 (:mod:`fgrad.transforms.numba_lowering`): one loop over the cluster's shape, all its
 intermediates in registers.
 
-**Partition.** One pass in program order keeps one open cluster. An equation a kernel can
-compute (``numba_lowering.kind``: elementwise arithmetic, transcendental functions,
-comparisons, ``select``, float/bool conversions, and sums, maxima and minima over axes)
-joins it when its shape broadcasts to the cluster's or the cluster's to its, and it does
-not read a reduction of the cluster (whose value exists only after the loop); otherwise
-the cluster is closed and a new one opened. Any other equation (``dot_general``, indexing,
-linalg, integer arithmetic, ...) stays a NumPy call; it closes the open cluster only if it
-reads one of its values, so a chain of elementwise work interrupted by an independent
+**Partition.** One pass in program order keeps up to :data:`MAX_OPEN` open clusters, none
+reading another's values. An equation a kernel can compute (``numba_lowering.kind``:
+elementwise arithmetic, transcendental functions, comparisons, ``select``, float/bool
+conversions, and sums, maxima and minima over axes) joins the cluster whose values it
+reads, else the oldest one, when its shape broadcasts to the cluster's or the cluster's
+to its; a cluster whose reduction it reads (a value that exists only after the loop), or
+whose values it reads without joining it, is closed first; where none admits it, a new
+one is opened. So the work on one shape interleaved with work on others (an optimiser
+updating each parameter in turn) is one kernel. Any other equation (``dot_general``,
+indexing, linalg, integer arithmetic, ...) stays a NumPy call; it closes the open clusters
+whose values it reads, so a chain of elementwise work interrupted by an independent
 matrix product is still one kernel, emitted after the product. A cluster becomes a kernel
 only where a rough cost model says one kernel call beats its NumPy calls (at least two
 equations; NumPy's SIMD transcendental functions beat numba's scalar ones on large
@@ -64,6 +67,8 @@ from fgrad.transforms.optimize import optimize
 CALLS_BEFORE_FUSING = 8
 #: the call at which ``"auto"`` starts compiling a program's kernels in the background
 COMPILE_FROM_CALL = 2
+#: the most clusters the partition keeps open at once (of different loop shapes)
+MAX_OPEN = 8
 
 
 def program(
@@ -365,32 +370,45 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     returned = {v for v in jaxpr.outvars if type(v) is Var}
     consts = dict(zip(jaxpr.constvars, closed.consts))
     eqns: list[Equation] = []
-    cluster = _Cluster()
+    # the open clusters, oldest first; none reads another's values, so each can be closed
+    # (emitted) at any point
+    clusters: list[_Cluster] = []
     n_kernels = 0
 
-    def close() -> None:
-        nonlocal cluster, n_kernels
+    def close(cluster: _Cluster) -> None:
+        nonlocal n_kernels
+        clusters.remove(cluster)
         if len(cluster.members) > 1 and cluster.pays_off():
             eqns.append(cluster.equation(f"fused{n_kernels}", consumers, returned, consts))
             n_kernels += 1
         else:
             eqns.extend(e for _, e in cluster.members)
-        cluster = _Cluster()
 
     for k, eqn in enumerate(jaxpr.eqns):
         how = kind(eqn)
         reads = {v for v in eqn.invars if type(v) is Var}
         if how is None:
-            if reads & cluster.made:
-                close()
+            for cluster in [c for c in clusters if reads & c.made]:
+                close(cluster)
             loop = fused_loop(eqn, f"fused{n_kernels}")  # fusion_loops: a loop as one kernel
             n_kernels += loop is not None
             eqns.append(eqn if loop is None else loop)
             continue
-        if reads & cluster.late or not cluster.admits(eqn, how):
-            close()
-        cluster.add(k, eqn, how)
-    close()
+        for cluster in [c for c in clusters if reads & c.late]:
+            close(cluster)
+        read = [c for c in clusters if reads & c.made]
+        target = next((c for c in read + clusters if c.admits(eqn, how)), None)
+        for cluster in read:
+            if cluster is not target:
+                close(cluster)
+        if target is None:
+            if len(clusters) == MAX_OPEN:
+                close(clusters[0])
+            target = _Cluster()
+            clusters.append(target)
+        target.add(k, eqn, how)
+    while clusters:
+        close(clusters[0])
     fused = Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
     fused = ClosedJaxpr(fused, closed.consts, closed.in_tree, closed.out_tree)
     blocked = join_blocks(fused, FusedKernel)  # products and reshapes join the kernels
@@ -478,7 +496,7 @@ class _Cluster:
                 if type(v) is not Var or v in self.made:
                     continue
                 if v in consts and _inlinable(consts[v]):
-                    scalars[v] = consts[v]
+                    scalars[v] = np.asarray(consts[v]).flat[0]
                 elif v not in inputs:
                     inputs.append(v)
         outputs = [
@@ -493,8 +511,11 @@ class _Cluster:
 
 
 def _inlinable(value) -> bool:
-    """Whether a constant is a float or bool scalar, written into a kernel's source."""
-    return np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fb"
+    """Whether a constant is a float or bool scalar, or an array broadcast from one (all
+    its strides 0: a gradient's ``broadcast_to`` of a constant), written into a kernel's
+    source as that scalar instead of read from memory at every element."""
+    array = np.asarray(value)
+    return array.dtype.kind in "fb" and array.size > 0 and all(s == 0 for s in array.strides)
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
