@@ -52,9 +52,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.optional import installed
+from fgrad.core.pytree import tree_leaves
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.fused_blocks import join_blocks
 from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
@@ -81,6 +83,20 @@ def program(
     if flags.fuse == "off" or not installed("numba"):
         return replay
     return TieredProgram(replay, name, n_fresh)
+
+
+#: the values a kernel takes (numba reads NumPy arrays and scalars, and Python numbers)
+_NUMPY_VALUES = (np.ndarray, np.generic, bool, int, float, complex)
+
+
+def on_numpy(values: list) -> bool:
+    """Whether a program run on ``values`` computes with NumPy, so its kernels can run: all
+    are NumPy arrays or scalars or Python numbers, and the default device (where arrays
+    made from Python numbers go) is the CPU. Another backend's programs (CuPy's) keep
+    their NumPy replay, which calls that backend's functions."""
+    return backend.default_backend() is backend.CPU and all(
+        isinstance(x, _NUMPY_VALUES) for x in values
+    )
 
 
 class TieredProgram:
@@ -124,6 +140,7 @@ class TieredProgram:
             self._calls == COMPILE_FROM_CALL
             and flags.fuse == "auto"
             and flags.fuse_compile != "sync"
+            and on_numpy(flat)
         ):
             self._prepared = _prepare(self.closed, self.name, self._n_fresh, flat)
         return out
@@ -142,6 +159,8 @@ class TieredProgram:
         background compile filled, else compiling them); on a failure to compile, stay on
         the NumPy replay."""
         self._run = self.replay
+        if not on_numpy(flat):  # another backend's program: kernels compute on NumPy only
+            return self.replay(flat)
         prepared, self._prepared = self._prepared, None
         fused, job = prepared if prepared is not None else (fuse(self.closed), None)
         if fused is None:
@@ -196,7 +215,12 @@ def lowered_text(
     """
     name = getattr(fun, "__name__", "f")
     closed = make_jaxpr(fun, static_argnums)(*args, **kwargs)
-    return TieredProgram(Replay(optimize(closed), name), name).as_text()
+    replay = Replay(optimize(closed), name)
+    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+    dynamic = [a for i, a in enumerate(args) if i not in static]
+    if any(backend.is_device_array(x) for x in tree_leaves((dynamic, kwargs))):
+        return replay.source  # what jit runs on another backend's arrays (see on_numpy)
+    return TieredProgram(replay, name).as_text()
 
 
 class FusedKernel:
@@ -364,7 +388,10 @@ def _effectful(jaxpr: Jaxpr) -> bool:
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     """``closed`` with its clusters replaced by :class:`FusedKernel` equations (see the
     module docstring), then runs of them and the products and reshapes between them by
-    blocks (:mod:`fgrad.transforms.fused_blocks`); None where nothing fused."""
+    blocks (:mod:`fgrad.transforms.fused_blocks`); None where nothing fused, or where its
+    constants are another backend's arrays (see :func:`on_numpy`)."""
+    if not all(isinstance(c, _NUMPY_VALUES) for c in closed.consts):
+        return None  # constants of another backend: see on_numpy
     jaxpr = closed.jaxpr
     consumers = jaxpr.readers()
     returned = {v for v in jaxpr.outvars if type(v) is Var}
@@ -511,11 +538,21 @@ class _Cluster:
 
 
 def _inlinable(value) -> bool:
-    """Whether a constant is a float or bool scalar, or an array broadcast from one (all
-    its strides 0: a gradient's ``broadcast_to`` of a constant), written into a kernel's
+    """Whether a constant (a NumPy value: see :func:`fuse`) is a float or bool scalar, or an
+    array of one value (a gradient's ``broadcast_to`` of a constant, strided or folded into
+    a filled array; equal bits, so ``-0.0`` and ``0.0`` differ), written into a kernel's
     source as that scalar instead of read from memory at every element."""
     array = np.asarray(value)
-    return array.dtype.kind in "fb" and array.size > 0 and all(s == 0 for s in array.strides)
+    if array.dtype.kind not in "fb" or array.size == 0 or array.dtype.itemsize not in _BITS:
+        return False
+    if all(s == 0 for s in array.strides):
+        return True
+    bits = array.reshape(-1).view(_BITS[array.dtype.itemsize])
+    return bool(np.all(bits == bits[0]))
+
+
+#: unsigned integers of a float's or bool's size, to compare values bit for bit
+_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
