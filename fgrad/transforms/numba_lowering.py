@@ -108,7 +108,16 @@ _MATH = {
     **{"arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2", "abs": "fabs"},
 }
 
-_TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", BOOL: "np.bool_"}
+#: the dtype of a count of booleans (``np.sum`` of a bool array): the only integer a kernel
+#: computes, and converts to float only
+COUNT = np.dtype(np.int_)
+
+_TYPE = {
+    np.dtype(np.float32): "np.float32",
+    np.dtype(np.float64): "np.float64",
+    BOOL: "np.bool_",
+    COUNT: f"np.{COUNT.name}",
+}
 
 # shared by every kernel file: NumPy's maximum/minimum propagate NaN from either side
 _PRELUDE = """\
@@ -171,7 +180,8 @@ def kind(eqn: Equation) -> str | None:
         return None
     if name in REDUCTIONS:
         x = eqn.invars[0]
-        ok = type(x) is Var and _dtype(x) in FLOATS and x.aval.ndim > 0 and eqn.params["axis"]
+        ok = type(x) is Var and x.aval.ndim > 0 and eqn.params["axis"]
+        ok = ok and (_dtype(x) in FLOATS or name == "reduce_sum" and _counts(eqn))
         return "reduce" if ok and 0 not in x.aval.shape else None
     if name in _UNARY or name in _BINARY:
         ok = out in FLOATS and _float_operands(eqn) and out == compute_dtype(eqn)
@@ -188,13 +198,24 @@ def kind(eqn: Equation) -> str | None:
         return "map" if ok and out in FLOATS and out == compute_dtype(eqn) else None
     if name == "convert_element_type":
         x = eqn.invars[0]
-        return "map" if type(x) is Var and {_dtype(x), out} <= {*FLOATS, BOOL} else None
+        if type(x) is not Var:
+            return None
+        ok = {_dtype(x), out} <= {*FLOATS, BOOL} or _dtype(x) == COUNT and out in FLOATS
+        return "map" if ok else None
     return None
+
+
+def _counts(eqn: Equation) -> bool:
+    """Whether a ``reduce_sum`` counts booleans in NumPy's default integer: exact in any
+    order, so a kernel adds them up in turn (a tie count of ``max``'s gradient)."""
+    return _dtype(eqn.invars[0]) == BOOL and _dtype(eqn.outvars[0]) == COUNT
 
 
 def _literal(val, dtype: np.dtype) -> str:
     if dtype == BOOL:
         return repr(bool(val))
+    if dtype == COUNT:
+        return f"{_TYPE[dtype]}({int(val)})"
     x = float(val)
     if math.isfinite(x):
         text = repr(x)
@@ -366,7 +387,7 @@ def _reduction(eqn, t, value, loop, head, body, after, tail) -> None:
         body.append(f"{acc} = {pick}({acc}, {value})")
         return
     run = trailing_run(loop, axes)
-    if not run:
+    if not run or dt == COUNT:  # a count is exact in any order
         body.append(f"{acc} = {acc} + {value}")
         return
     size = math.prod(loop[k] for k in run)
