@@ -185,8 +185,10 @@ class TieredProgram:
                 stacklevel=4,
             )
             return self.replay(flat)
-        self.fused = replay
-        self._run = replay
+        # generated again: its kernels are compiled now, and called without the method
+        # that compiled them (see FusedKernel._compile)
+        self.fused = Replay(fused, self.name, self._n_fresh)
+        self._run = self.fused
         return out
 
     def as_text(self) -> str:
@@ -275,6 +277,7 @@ class FusedKernel:
 
     def _compile(self, *args):
         self._call = _boxed(compile_kernel(self.source), self._boxes)
+        self.impl = self._call  # what a replay generated from now on calls: one frame less
         return self._call(*args)
 
     def __repr__(self) -> str:
@@ -310,8 +313,13 @@ def _boxed(kernel: Callable, boxes: list) -> Callable:
 
         return one
 
+    boxed = [(k, box) for k, box in enumerate(boxes) if box is not None]
+
     def each(*args):
-        return [x if box is None else box(x) for x, box in zip(kernel(*args), boxes)]
+        outs = list(kernel(*args))
+        for k, box in boxed:
+            outs[k] = box(outs[k])
+        return outs
 
     return each
 
