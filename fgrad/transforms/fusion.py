@@ -28,7 +28,9 @@ arrays). Each cluster becomes one equation of a multi-output pseudo-primitive,
 NumPy replay for the first :data:`CALLS_BEFORE_FUSING` calls of a program, then runs the
 fused replay; ``"force"`` fuses at the first call; ``"off"`` never. Without numba
 installed, ``"auto"`` is ``"off"``: ``jit`` is exactly the NumPy replay. A kernel that
-fails to compile leaves that program on the NumPy replay, with a warning.
+fails to compile leaves that program on the NumPy replay, with a warning. Kernels read
+NumPy arrays: a program that computes on another backend (:func:`on_numpy`) keeps its
+replay.
 
 **When kernels compile.** Under ``"auto"`` the switching call (call
 ``CALLS_BEFORE_FUSING + 1``) compiles the kernels, or loads them from the disk cache

@@ -25,7 +25,9 @@ does; numba's ``error_model="numpy"`` gives inf and NaN where NumPy does. Sums a
 NumPy's order, in the output's dtype (:mod:`fgrad.transforms.sum_order`), so they are
 NumPy's bit for bit. Transcendental functions can differ in the last bits (NumPy has its
 own SIMD ``exp``, ``sin``, ... where numba calls the C library: a few ulp in float32, about
-one in float64). Only float and bool values are fused; integer arithmetic stays NumPy's.
+one in float64). Only float and bool values are fused, and counts of booleans (a ``sum`` of
+a bool array in NumPy's default integer, exact in any order, converted to float in the
+kernel); other integer arithmetic stays NumPy's.
 
 Kernels are written to files named by a hash of their source in a cache folder
 (``$FGRAD_CACHE_DIR``, else ``~/.cache/fgrad/kernels``) and compiled by numba with
