@@ -7,14 +7,17 @@ partitioned into clusters, each computed by one kernel
 (:mod:`fgrad.transforms.numba_lowering`): one loop over the cluster's shape, all its
 intermediates in registers.
 
-**Partition.** One pass in program order keeps one open cluster. An equation a kernel can
-compute (``numba_lowering.kind``: elementwise arithmetic, transcendental functions,
-comparisons, ``select``, float/bool conversions, and sums, maxima and minima over axes)
-joins it when its shape broadcasts to the cluster's or the cluster's to its, and it does
-not read a reduction of the cluster (whose value exists only after the loop); otherwise
-the cluster is closed and a new one opened. Any other equation (``dot_general``, indexing,
-linalg, integer arithmetic, ...) stays a NumPy call; it closes the open cluster only if it
-reads one of its values, so a chain of elementwise work interrupted by an independent
+**Partition.** One pass in program order keeps up to :data:`MAX_OPEN` open clusters, none
+reading another's values. An equation a kernel can compute (``numba_lowering.kind``:
+elementwise arithmetic, transcendental functions, comparisons, ``select``, float/bool
+conversions, and sums, maxima and minima over axes) joins the cluster whose values it
+reads, else the oldest one, when its shape broadcasts to the cluster's or the cluster's
+to its; a cluster whose reduction it reads (a value that exists only after the loop), or
+whose values it reads without joining it, is closed first; where none admits it, a new
+one is opened. So the work on one shape interleaved with work on others (an optimiser
+updating each parameter in turn) is one kernel. Any other equation (``dot_general``,
+indexing, linalg, integer arithmetic, ...) stays a NumPy call; it closes the open clusters
+whose values it reads, so a chain of elementwise work interrupted by an independent
 matrix product is still one kernel, emitted after the product. A cluster becomes a kernel
 only where a rough cost model says one kernel call beats its NumPy calls (at least two
 equations; NumPy's SIMD transcendental functions beat numba's scalar ones on large
@@ -25,7 +28,9 @@ arrays). Each cluster becomes one equation of a multi-output pseudo-primitive,
 NumPy replay for the first :data:`CALLS_BEFORE_FUSING` calls of a program, then runs the
 fused replay; ``"force"`` fuses at the first call; ``"off"`` never. Without numba
 installed, ``"auto"`` is ``"off"``: ``jit`` is exactly the NumPy replay. A kernel that
-fails to compile leaves that program on the NumPy replay, with a warning.
+fails to compile leaves that program on the NumPy replay, with a warning. Kernels read
+NumPy arrays: a program that computes on another backend (:func:`on_numpy`) keeps its
+replay.
 
 **When kernels compile.** Under ``"auto"`` the switching call (call
 ``CALLS_BEFORE_FUSING + 1``) compiles the kernels, or loads them from the disk cache
@@ -49,9 +54,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fgrad.core import backend
 from fgrad.core.config import flags
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.optional import installed
+from fgrad.core.pytree import tree_leaves
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.fused_blocks import join_blocks
 from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
@@ -64,6 +71,8 @@ from fgrad.transforms.optimize import optimize
 CALLS_BEFORE_FUSING = 8
 #: the call at which ``"auto"`` starts compiling a program's kernels in the background
 COMPILE_FROM_CALL = 2
+#: the most clusters the partition keeps open at once (of different loop shapes)
+MAX_OPEN = 8
 
 
 def program(
@@ -76,6 +85,20 @@ def program(
     if flags.fuse == "off" or not installed("numba"):
         return replay
     return TieredProgram(replay, name, n_fresh)
+
+
+#: the values a kernel takes (numba reads NumPy arrays and scalars, and Python numbers)
+_NUMPY_VALUES = (np.ndarray, np.generic, bool, int, float, complex)
+
+
+def on_numpy(values: list) -> bool:
+    """Whether a program run on ``values`` computes with NumPy, so its kernels can run: all
+    are NumPy arrays or scalars or Python numbers, and the default device (where arrays
+    made from Python numbers go) is the CPU. Another backend's programs (CuPy's) keep
+    their NumPy replay, which calls that backend's functions."""
+    return backend.default_backend() is backend.CPU and all(
+        isinstance(x, _NUMPY_VALUES) for x in values
+    )
 
 
 class TieredProgram:
@@ -119,6 +142,7 @@ class TieredProgram:
             self._calls == COMPILE_FROM_CALL
             and flags.fuse == "auto"
             and flags.fuse_compile != "sync"
+            and on_numpy(flat)
         ):
             self._prepared = _prepare(self.closed, self.name, self._n_fresh, flat)
         return out
@@ -137,6 +161,8 @@ class TieredProgram:
         background compile filled, else compiling them); on a failure to compile, stay on
         the NumPy replay."""
         self._run = self.replay
+        if not on_numpy(flat):  # another backend's program: kernels compute on NumPy only
+            return self.replay(flat)
         prepared, self._prepared = self._prepared, None
         fused, job = prepared if prepared is not None else (fuse(self.closed), None)
         if fused is None:
@@ -161,8 +187,10 @@ class TieredProgram:
                 stacklevel=4,
             )
             return self.replay(flat)
-        self.fused = replay
-        self._run = replay
+        # generated again: its kernels are compiled now, and called without the method
+        # that compiled them (see FusedKernel._compile)
+        self.fused = Replay(fused, self.name, self._n_fresh)
+        self._run = self.fused
         return out
 
     def as_text(self) -> str:
@@ -191,7 +219,12 @@ def lowered_text(
     """
     name = getattr(fun, "__name__", "f")
     closed = make_jaxpr(fun, static_argnums)(*args, **kwargs)
-    return TieredProgram(Replay(optimize(closed), name), name).as_text()
+    replay = Replay(optimize(closed), name)
+    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+    dynamic = [a for i, a in enumerate(args) if i not in static]
+    if any(backend.is_device_array(x) for x in tree_leaves((dynamic, kwargs))):
+        return replay.source  # what jit runs on another backend's arrays (see on_numpy)
+    return TieredProgram(replay, name).as_text()
 
 
 class FusedKernel:
@@ -246,6 +279,7 @@ class FusedKernel:
 
     def _compile(self, *args):
         self._call = _boxed(compile_kernel(self.source), self._boxes)
+        self.impl = self._call  # what a replay generated from now on calls: one frame less
         return self._call(*args)
 
     def __repr__(self) -> str:
@@ -281,8 +315,13 @@ def _boxed(kernel: Callable, boxes: list) -> Callable:
 
         return one
 
+    boxed = [(k, box) for k, box in enumerate(boxes) if box is not None]
+
     def each(*args):
-        return [x if box is None else box(x) for x, box in zip(kernel(*args), boxes)]
+        outs = list(kernel(*args))
+        for k, box in boxed:
+            outs[k] = box(outs[k])
+        return outs
 
     return each
 
@@ -359,38 +398,54 @@ def _effectful(jaxpr: Jaxpr) -> bool:
 def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     """``closed`` with its clusters replaced by :class:`FusedKernel` equations (see the
     module docstring), then runs of them and the products and reshapes between them by
-    blocks (:mod:`fgrad.transforms.fused_blocks`); None where nothing fused."""
+    blocks (:mod:`fgrad.transforms.fused_blocks`); None where nothing fused, or where its
+    constants are another backend's arrays (see :func:`on_numpy`)."""
+    if not all(isinstance(c, _NUMPY_VALUES) for c in closed.consts):
+        return None  # constants of another backend: see on_numpy
     jaxpr = closed.jaxpr
     consumers = jaxpr.readers()
     returned = {v for v in jaxpr.outvars if type(v) is Var}
     consts = dict(zip(jaxpr.constvars, closed.consts))
     eqns: list[Equation] = []
-    cluster = _Cluster()
+    # the open clusters, oldest first; none reads another's values, so each can be closed
+    # (emitted) at any point
+    clusters: list[_Cluster] = []
     n_kernels = 0
 
-    def close() -> None:
-        nonlocal cluster, n_kernels
+    def close(cluster: _Cluster) -> None:
+        nonlocal n_kernels
+        clusters.remove(cluster)
         if len(cluster.members) > 1 and cluster.pays_off():
             eqns.append(cluster.equation(f"fused{n_kernels}", consumers, returned, consts))
             n_kernels += 1
         else:
             eqns.extend(e for _, e in cluster.members)
-        cluster = _Cluster()
 
     for k, eqn in enumerate(jaxpr.eqns):
         how = kind(eqn)
         reads = {v for v in eqn.invars if type(v) is Var}
         if how is None:
-            if reads & cluster.made:
-                close()
+            for cluster in [c for c in clusters if reads & c.made]:
+                close(cluster)
             loop = fused_loop(eqn, f"fused{n_kernels}")  # fusion_loops: a loop as one kernel
             n_kernels += loop is not None
             eqns.append(eqn if loop is None else loop)
             continue
-        if reads & cluster.late or not cluster.admits(eqn, how):
-            close()
-        cluster.add(k, eqn, how)
-    close()
+        for cluster in [c for c in clusters if reads & c.late]:
+            close(cluster)
+        read = [c for c in clusters if reads & c.made]
+        target = next((c for c in read + clusters if c.admits(eqn, how)), None)
+        for cluster in read:
+            if cluster is not target:
+                close(cluster)
+        if target is None:
+            if len(clusters) == MAX_OPEN:
+                close(clusters[0])
+            target = _Cluster()
+            clusters.append(target)
+        target.add(k, eqn, how)
+    while clusters:
+        close(clusters[0])
     fused = Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
     fused = ClosedJaxpr(fused, closed.consts, closed.in_tree, closed.out_tree)
     blocked = join_blocks(fused, FusedKernel)  # products and reshapes join the kernels
@@ -478,7 +533,7 @@ class _Cluster:
                 if type(v) is not Var or v in self.made:
                     continue
                 if v in consts and _inlinable(consts[v]):
-                    scalars[v] = consts[v]
+                    scalars[v] = np.asarray(consts[v]).flat[0]
                 elif v not in inputs:
                     inputs.append(v)
         outputs = [
@@ -493,8 +548,21 @@ class _Cluster:
 
 
 def _inlinable(value) -> bool:
-    """Whether a constant is a float or bool scalar, written into a kernel's source."""
-    return np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fb"
+    """Whether a constant (a NumPy value: see :func:`fuse`) is a float or bool scalar, or an
+    array of one value (a gradient's ``broadcast_to`` of a constant, strided or folded into
+    a filled array; equal bits, so ``-0.0`` and ``0.0`` differ), written into a kernel's
+    source as that scalar instead of read from memory at every element."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "fb" or array.size == 0 or array.dtype.itemsize not in _BITS:
+        return False
+    if all(s == 0 for s in array.strides):
+        return True
+    bits = array.reshape(-1).view(_BITS[array.dtype.itemsize])
+    return bool(np.all(bits == bits[0]))
+
+
+#: unsigned integers of a float's or bool's size, to compare values bit for bit
+_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:

@@ -34,10 +34,11 @@ A loop whose body (or nested body) has any other equation (gathers with index ar
 ``cond``, large products, other linalg, ...) is left as it is: its replay runs exactly as
 without fusion. Numbers are NumPy's to the last bit for ``+ - * /``, ``sqrt``, comparisons,
 casts, indexing and data movement; transcendental functions and ``pow`` come from the C
-library (NumPy's SIMD versions differ by about an ulp), and sums, products and the solve
-accumulate in loop order (NumPy's pairwise sums and BLAS/LAPACK kernels may use another
-order or fused multiply-adds): differences at the ulp level, which a long loop can carry
-along but not amplify beyond the conditioning of the computation itself.
+library (NumPy's SIMD versions differ by about an ulp), and products and the solve
+accumulate in loop order (BLAS/LAPACK kernels may use another order or fused
+multiply-adds): differences at the ulp level, which a long loop can carry along but not
+amplify beyond the conditioning of the computation itself. Float sums over trailing or
+leading axes follow NumPy's order (:mod:`fgrad.transforms.sum_order`), bit for bit.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import numpy as np
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.transforms.numba_lowering import compile_kernel, compute_dtype, kind
 from fgrad.transforms.optimize import optimize
+from fgrad.transforms.sum_order import pairwise_call, pairwise_text, trailing_run
 
 #: the loop primitives a kernel can run
 LOOPS = ("scan", "while_loop")
@@ -107,73 +109,11 @@ def _matmul(a, b, out):
 
 
 @njit
-def _pairwise_block(a, lo, n, zero):
-    if n < 8:
-        r = zero
-        for i in range(lo, lo + n):
-            r += a[i]
-        return r
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    while i < n - n % 8:
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    r = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        r += a[lo + i]
-        i += 1
-    return r
-
-
-@njit
-def _pairwise(a, lo, n, zero):
-    # NumPy's recursion (halves above 128 terms) with an explicit stack: numba's disk
-    # cache cannot hold a recursive function
-    if n <= 128:
-        return _pairwise_block(a, lo, n, zero)
-    los = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
-    lefts = np.empty(64, a.dtype)
-    waiting = np.zeros(64, np.bool_)  # the left half is done, the right one is on top
-    los[0], ns[0], top = lo, n, 0
-    while True:
-        m = ns[top]
-        if m > 128:
-            half = m // 2
-            half -= half % 8
-            los[top + 1], ns[top + 1] = los[top], half
-            waiting[top] = False
-            top += 1
-            continue
-        value = _pairwise_block(a, los[top], m, zero)
-        top -= 1
-        while top >= 0 and waiting[top]:
-            value = lefts[top] + value
-            top -= 1
-        if top < 0:
-            return value
-        lefts[top] = value
-        waiting[top] = True
-        half = ns[top] // 2
-        half -= half % 8
-        los[top + 1], ns[top + 1] = los[top] + half, ns[top] - half
-        top += 1
-
-
-@njit
 def _row_sums(rows, zero):
     flat = rows.ravel()
     out = np.empty(rows.shape[0], rows.dtype)
     for i in range(rows.shape[0]):
-        out[i] = _pairwise(flat, i * rows.shape[1], rows.shape[1], zero)
+        out[i] = zero + _pairwise(flat, i * rows.shape[1], rows.shape[1], zero)
     return out
 
 
@@ -689,17 +629,21 @@ class _Writer:
         axes = sorted(a % nd for a in axes)
         zero = _literal(0, _dt(out))
         shape = out.aval.shape
-        if axes == list(range(nd)):
-            if name == "reduce_sum" and _dt(out).kind == "f":  # in NumPy's order
-                expr = f"_pairwise(_contiguous({x}).ravel(), 0, {v.aval.size}, {zero})"
-            else:
-                expr = f"{fn}({x})"
+        if name == "reduce_sum" and _dt(out).kind == "f":  # in NumPy's order (sum_order)
+            run = trailing_run(v.aval.shape, axes)
+            if all(a in run or v.aval.shape[a] == 1 for a in axes):
+                n = int(np.prod([v.aval.shape[a] for a in run]))
+                rows = f"_contiguous({x}).reshape((-1, {n}))"
+                if not shape:
+                    return f"@{zero} + {pairwise_call(f'{rows}.ravel()', n, zero)}"
+                return f"_row_sums({rows}, {zero}).reshape({shape!r})"
+            if run:
+                raise Unsupported("a sum over a run and over leading axes")
+        elif axes == list(range(nd)):
+            expr = f"{fn}({x})"
             return f"np.full({shape!r}, {expr}, {_type(_dt(out))})" if shape else f"@{expr}"
         if name != "reduce_sum":
             raise Unsupported(name)
-        if axes == list(range(nd - len(axes), nd)) and _dt(out).kind == "f":
-            run = int(np.prod([v.aval.shape[a] for a in axes]))
-            return f"_row_sums(_contiguous({x}).reshape((-1, {run})), {zero}).reshape({shape!r})"
         if len(axes) != 1:
             raise Unsupported(name)
         expr = f"np.sum({x}, axis={axes[0]})"
@@ -767,33 +711,6 @@ def _elements(shape: tuple, text) -> np.ndarray:
 
 def _at(idx: tuple) -> str:
     return ", ".join(str(i) for i in idx)
-
-
-def _pairwise(terms: list[str], zero: str) -> str:
-    """The sum of ``terms`` in NumPy's order for a contiguous run (``pairwise_sum``: in
-    sequence from zero below 8 terms, else 8 interleaved partial sums, halves above 128)."""
-    n = len(terms)
-    if n < 8:
-        expr = zero
-        for t in terms:
-            expr = f"({expr} + {t})"
-        return expr
-    if n <= 128:
-        partial = list(terms[:8])
-        i = 8
-        while i < n - n % 8:
-            partial = [f"({p} + {terms[i + j]})" for j, p in enumerate(partial)]
-            i += 8
-        r = partial
-        expr = (
-            f"((({r[0]} + {r[1]}) + ({r[2]} + {r[3]})) + (({r[4]} + {r[5]}) + ({r[6]} + {r[7]})))"
-        )
-        for t in terms[i:]:
-            expr = f"({expr} + {t})"
-        return expr
-    half = n // 2
-    half -= half % 8
-    return f"({_pairwise(terms[:half], zero)} + {_pairwise(terms[half:], zero)})"
 
 
 def _small(shape: tuple) -> None:
@@ -954,19 +871,21 @@ class _ScalarWriter(_Writer):
         if x.ndim == 0 or 0 in x.shape or (name != "reduce_sum" and _dt(v) != dt):
             raise Unsupported(name)
         kept = [a for a in range(x.ndim) if a not in axes]
-        trailing = axes == list(range(len(kept), x.ndim))
         runs = x.transpose(kept + axes).reshape([x.shape[a] for a in kept] + [-1])
         zero = _literal(0, dt)
+        # NumPy's order (sum_order): each contiguous run pairwise, runs and terms of a kept
+        # last axis in sequence; integers in sequence (their sums do not depend on it)
+        run = trailing_run(x.shape, axes) if dt.kind == "f" else ()
+        n_run = int(np.prod([x.shape[a] for a in run]))
 
         def reduce(idx) -> str:
             terms = [self.cast(v, t, dt) for t in runs[idx]]
             if name == "reduce_sum":
-                if dt.kind in "iu" or not trailing:  # NumPy adds outer axes in sequence
-                    expr = zero
-                    for t in terms:
-                        expr = f"({expr} + {t})"
-                    return self.assign(f"@{expr}", dt)
-                return self.assign(f"@{_pairwise(terms, zero)}", dt)
+                expr = zero
+                for k in range(0, len(terms), n_run):
+                    chunk = terms[k : k + n_run]
+                    expr = f"({expr} + {pairwise_text(chunk, zero) if run else chunk[0]})"
+                return self.assign(f"@{expr}", dt)
             pick = "_maximum" if name == "reduce_max" else "_minimum"
             expr = terms[0]
             for t in terms[1:]:

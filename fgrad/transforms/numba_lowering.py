@@ -5,7 +5,9 @@ over one iteration shape, possibly ending in reductions. Its kernel is one loop 
 that shape: each equation becomes one line on scalars, so intermediates live in registers
 and are never stored, and each value the rest of the program reads is written into a fresh
 array (a reduction accumulates into one). Values of shape ``()`` are computed once, before
-the loop; an operand of a smaller shape is read at its broadcast index (``x[0, i1]``)::
+the loop, and a value varying along fewer axes than the loop (a bias-shaped one) in a loop
+nest over those axes, before the full one; an operand of a smaller shape is read at its
+broadcast index (``x[0, i1]``)::
 
     def kernel(x0, x1):
         s1 = scalar_of(x1)
@@ -19,11 +21,13 @@ the loop; an operand of a smaller shape is read at its broadcast index (``x[0, i
 The numbers are NumPy's: every operand is first cast to the dtype NumPy computes the
 equation in (the result type under NEP 50: a weak Python scalar takes its partner's dtype),
 so float32 stays float32 and ``+``, ``-``, ``*``, ``/``, ``sqrt`` round exactly as NumPy
-does; numba's ``error_model="numpy"`` gives inf and NaN where NumPy does. Two things can
-differ in the last bits: transcendental functions (NumPy has its own SIMD ``exp``, ``sin``,
-... where numba calls the C library: a few ulp in float32, about one in float64), and sums
-(NumPy sums pairwise, a kernel in loop order, accumulating float32 in float64). Only float
-and bool values are fused; integer arithmetic stays NumPy's.
+does; numba's ``error_model="numpy"`` gives inf and NaN where NumPy does. Sums add up in
+NumPy's order, in the output's dtype (:mod:`fgrad.transforms.sum_order`), so they are
+NumPy's bit for bit. Transcendental functions can differ in the last bits (NumPy has its
+own SIMD ``exp``, ``sin``, ... where numba calls the C library: a few ulp in float32, about
+one in float64). Only float and bool values are fused, and counts of booleans (a ``sum`` of
+a bool array in NumPy's default integer, exact in any order, converted to float in the
+kernel); other integer arithmetic stays NumPy's.
 
 Kernels are written to files named by a hash of their source in a cache folder
 (``$FGRAD_CACHE_DIR``, else ``~/.cache/fgrad/kernels``) and compiled by numba with
@@ -46,6 +50,7 @@ import numpy as np
 
 from fgrad.core.abstract import result_dtype
 from fgrad.core.jaxpr import Equation, Literal, Var
+from fgrad.transforms.sum_order import PAIRWISE_SOURCE, pairwise_call, trailing_run
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 BOOL = np.dtype(np.bool_)
@@ -105,7 +110,16 @@ _MATH = {
     **{"arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2", "abs": "fabs"},
 }
 
-_TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", BOOL: "np.bool_"}
+#: the dtype of a count of booleans (``np.sum`` of a bool array): the only integer a kernel
+#: computes, and converts to float only
+COUNT = np.dtype(np.int_)
+
+_TYPE = {
+    np.dtype(np.float32): "np.float32",
+    np.dtype(np.float64): "np.float64",
+    BOOL: "np.bool_",
+    COUNT: f"np.{COUNT.name}",
+}
 
 # shared by every kernel file: NumPy's maximum/minimum propagate NaN from either side
 _PRELUDE = """\
@@ -136,8 +150,7 @@ def _maximum(a, b):
 def _minimum(a, b):
     return a if (a <= b or a != a) else b
 
-
-"""
+""" + PAIRWISE_SOURCE + "\n"
 
 
 def _dtype(v) -> np.dtype:
@@ -169,7 +182,8 @@ def kind(eqn: Equation) -> str | None:
         return None
     if name in REDUCTIONS:
         x = eqn.invars[0]
-        ok = type(x) is Var and _dtype(x) in FLOATS and x.aval.ndim > 0 and eqn.params["axis"]
+        ok = type(x) is Var and x.aval.ndim > 0 and eqn.params["axis"]
+        ok = ok and (_dtype(x) in FLOATS or name == "reduce_sum" and _counts(eqn))
         return "reduce" if ok and 0 not in x.aval.shape else None
     if name in _UNARY or name in _BINARY:
         ok = out in FLOATS and _float_operands(eqn) and out == compute_dtype(eqn)
@@ -186,13 +200,24 @@ def kind(eqn: Equation) -> str | None:
         return "map" if ok and out in FLOATS and out == compute_dtype(eqn) else None
     if name == "convert_element_type":
         x = eqn.invars[0]
-        return "map" if type(x) is Var and {_dtype(x), out} <= {*FLOATS, BOOL} else None
+        if type(x) is not Var:
+            return None
+        ok = {_dtype(x), out} <= {*FLOATS, BOOL} or _dtype(x) == COUNT and out in FLOATS
+        return "map" if ok else None
     return None
+
+
+def _counts(eqn: Equation) -> bool:
+    """Whether a ``reduce_sum`` counts booleans in NumPy's default integer: exact in any
+    order, so a kernel adds them up in turn (a tie count of ``max``'s gradient)."""
+    return _dtype(eqn.invars[0]) == BOOL and _dtype(eqn.outvars[0]) == COUNT
 
 
 def _literal(val, dtype: np.dtype) -> str:
     if dtype == BOOL:
         return repr(bool(val))
+    if dtype == COUNT:
+        return f"{_TYPE[dtype]}({int(val)})"
     x = float(val)
     if math.isfinite(x):
         text = repr(x)
@@ -221,6 +246,13 @@ def _index(shape: tuple[int, ...], loop: tuple[int, ...]) -> str:
     return ", ".join(idx)
 
 
+def _nest_axes(shape: tuple[int, ...], loop: tuple[int, ...]) -> tuple[int, ...]:
+    """The loop axes a value of ``shape`` (broadcast over ``loop``) varies along, with the
+    loop's axes of length 1."""
+    lead = len(loop) - len(shape)
+    return tuple(k for k in range(len(loop)) if loop[k] == 1 or k >= lead and shape[k - lead] != 1)
+
+
 def kernel_source(
     members: list[Equation],
     inputs: list[Var],
@@ -231,14 +263,14 @@ def kernel_source(
     """The Python source of the kernel (named ``kernel``) computing ``outputs`` of the
     cluster ``members`` from ``inputs``, looping over ``loop``; see the module docstring.
     ``scalars`` (constants of shape ``()``) are written into the source."""
-    names: dict[Var, str] = {}
+    names: dict[Var, str] = {}  # how the value is read in the loop nest computing it
+    stored: dict[Var, str] = {}  # how other nests read it: from the array it is stored in
     dtypes: dict[Var, np.dtype] = {}
     for v, value in scalars.items():
         names[v] = _literal(value, _dtype(v))
         dtypes[v] = _dtype(v)
-    head: list[str] = []  # before the loop: scalar inputs, hoisted equations, allocations
-    body: list[str] = []  # inside the loop nest
-    tail: list[str] = []  # after: accumulators cast to their dtype
+    head: list[str] = []  # before the loops: scalar inputs, scalar equations, allocations
+    tail: list[str] = []  # after: the reductions' results
     params = [f"x{k}" for k in range(len(inputs))]
     for k, v in enumerate(inputs):
         if v.aval.ndim == 0:
@@ -247,91 +279,125 @@ def kernel_source(
         else:
             names[v] = f"x{k}[{_index(v.aval.shape, loop)}]"
         dtypes[v] = _dtype(v)
+    # each equation in the loop nest over the axes it varies along (reductions: all), so a
+    # bias-shaped value of a batch-shaped cluster is computed once per element, not per row
+    full = tuple(range(len(loop)))
+    nest_of: dict[Var, tuple[int, ...]] = {}
+    for eqn in members:
+        if all(type(v) is Literal or v.aval.ndim == 0 for v in eqn.invars):
+            continue
+        shape = eqn.outvars[0].aval.shape
+        nest_of[eqn.outvars[0]] = full if eqn.prim.name in REDUCTIONS else _nest_axes(shape, loop)
+    crossing = {
+        v
+        for eqn in members
+        for v in eqn.invars
+        if v in nest_of and nest_of[v] != nest_of.get(eqn.outvars[0], nest_of[v])
+    }
+    bodies: dict[tuple[int, ...], list[str]] = {}
+    after: dict[int, list[str]] = {}  # lines run when the main nest's loop over an axis ends
     out_set = set(outputs)
     results: dict[Var, str] = {}
 
-    def operand(v, dtype: np.dtype) -> str:
+    def operand(v, dtype: np.dtype, nest) -> str:
         if type(v) is Literal:
             return _literal(v.val, dtype)
-        return names[v] if dtypes[v] == dtype else f"{_TYPE[dtype]}({names[v]})"
+        name = stored[v] if v in stored and nest_of[v] != nest else names[v]
+        return name if dtypes[v] == dtype else f"{_TYPE[dtype]}({name})"
 
     for n, eqn in enumerate(members):
         name = eqn.prim.name
         out = eqn.outvars[0]
-        scalar = all(type(v) is Literal or v.aval.ndim == 0 for v in eqn.invars)
-        lines = head if scalar else body
+        nest = nest_of.get(out)
+        lines = head if nest is None else bodies.setdefault(nest, [])
         t = f"t{n}"
         if name in REDUCTIONS:
-            _reduction(eqn, t, names[eqn.invars[0]], loop, head, body, tail)
+            value = operand(eqn.invars[0], _dtype(out), nest)
+            _reduction(eqn, t, value, loop, head, lines, after, tail)
             results[out] = t
             continue
+        ins = eqn.invars
         if name in _COMPARE:
             dt = compute_dtype(eqn)
-            a, b = (operand(v, dt) for v in eqn.invars)
+            a, b = (operand(v, dt, nest) for v in ins)
             expr = f"{a} {_COMPARE[name]} {b}"
         elif name in _PREDICATE:
-            expr = _PREDICATE[name].format(operand(eqn.invars[0], _dtype(eqn.invars[0])))
+            expr = _PREDICATE[name].format(operand(ins[0], _dtype(ins[0]), nest))
         elif name in _LOGIC:
-            expr = _LOGIC[name].format(*(names[v] for v in eqn.invars))
+            expr = _LOGIC[name].format(*(operand(v, BOOL, nest) for v in ins))
         elif name == "select":
             dt = _dtype(out)
-            c, x, y = eqn.invars
-            expr = f"{operand(x, dt)} if {names[c]} else {operand(y, dt)}"
+            c, x, y = ins
+            expr = f"{operand(x, dt, nest)} if {operand(c, BOOL, nest)} else {operand(y, dt, nest)}"
         elif name == "convert_element_type":
-            x = eqn.invars[0]
-            expr = f"{names[x]} != 0" if _dtype(out) == BOOL else names[x]
+            x = operand(ins[0], _dtype(ins[0]), nest)
+            expr = f"{x} != 0" if _dtype(out) == BOOL else x
         else:
             dt = _dtype(out)
             template = _UNARY.get(name) or _BINARY[name]
-            expr = template.format(*(operand(v, dt) for v in eqn.invars))
+            expr = template.format(*(operand(v, dt, nest) for v in ins))
         lines.append(f"{t} = {_typed(expr, _dtype(out), name)}")
         names[out] = t
         dtypes[out] = _dtype(out)
-        if out in out_set:
-            if scalar:
-                results[out] = t
-            else:
-                shape = out.aval.shape
-                head.append(f"o{n} = np.empty({shape!r}, {_TYPE[_dtype(out)]})")
-                body.append(f"o{n}[{_index(shape, loop)}] = {t}")
-                results[out] = f"o{n}"
+        if nest is None:
+            results[out] = t
+        elif out in out_set or out in crossing:
+            shape = out.aval.shape
+            array = f"o{n}" if out in out_set else f"h{n}"
+            head.append(f"{array} = np.empty({shape!r}, {_TYPE[_dtype(out)]})")
+            stored[out] = f"{array}[{_index(shape, loop)}]"
+            lines.append(f"{stored[out]} = {t}")
+            results[out] = array
     src = [f"def kernel({', '.join(params)}):"] + [f"    {line}" for line in head]
-    indent = "    "
-    for k, size in enumerate(loop):
-        src.append(f"{indent}for i{k} in range({size}):")
-        indent += "    "
-    src += [f"{indent}{line}" for line in body] if loop else [f"    {line}" for line in body]
+    for nest in sorted(bodies, key=len):  # a nest reads only nests over fewer axes
+        indent = "    "
+        for k in nest:
+            src.append(f"{indent}for i{k} in range({loop[k]}):")
+            indent += "    "
+        src += [f"{indent}{line}" for line in bodies[nest]]
+        for k in reversed(nest):
+            indent = indent[:-4]
+            src += [f"{indent}{line}" for line in (after.get(k, []) if nest == full else [])]
     src += [f"    {line}" for line in tail]
     src.append(f"    return ({''.join(results[v] + ', ' for v in outputs)})")
     return "\n".join(src) + "\n"
 
 
-def _reduction(eqn, t, value, loop, head, body, tail) -> None:
+def _reduction(eqn, t, value, loop, head, body, after, tail) -> None:
     """Lines of a reduction of ``value`` (the loop's element) over ``eqn``'s axes into
-    ``t``: a scalar or an array accumulator, float32 sums accumulated in float64."""
+    ``t``, in the output's dtype; sums add up in NumPy's order (:mod:`sum_order`): the
+    elements of a trailing run are stored in a buffer, summed pairwise when the loop over
+    its first axis ends, and added to the accumulator; other terms are added in turn."""
     name = eqn.prim.name
     out = eqn.outvars[0]
     dt = _dtype(out)
-    axes = eqn.params["axis"]
-    acc_type = "np.float64" if name == "reduce_sum" else _TYPE[dt]
-    init = {"reduce_sum": "0.0", "reduce_max": "-np.inf", "reduce_min": "np.inf"}[name]
-    x = f"{acc_type}({value})"
-    kept = [f"i{k}" if k not in axes else "0" for k in range(len(loop))]
+    typ = _TYPE[dt]
+    axes = {a % len(loop) for a in eqn.params["axis"]}
+    init = {"reduce_sum": 0.0, "reduce_max": -np.inf, "reduce_min": np.inf}[name]
+    kept = ["0" if k in axes or loop[k] == 1 else f"i{k}" for k in range(len(loop))]
     if not eqn.params["keepdims"]:
         kept = [i for k, i in enumerate(kept) if k not in axes]
     if kept:
         acc = f"{t}a[{', '.join(kept)}{',' if len(kept) == 1 else ''}]"
-        head.append(f"{t}a = np.full({out.aval.shape!r}, {init}, {acc_type})")
+        head.append(f"{t}a = np.full({out.aval.shape!r}, {_literal(init, dt)}, {typ})")
     else:
         acc = f"{t}a"
-        head.append(f"{t}a = {acc_type}({init})")
-    if name == "reduce_sum":
-        body.append(f"{acc} += {x}")
-    else:
+        head.append(f"{t}a = {_literal(init, dt)}")
+    tail.append(f"{t} = {t}a")
+    if name != "reduce_sum":
         pick = "_maximum" if name == "reduce_max" else "_minimum"
-        body.append(f"{acc} = {pick}({acc}, {x})")
-    cast = f"{t}a.astype({_TYPE[dt]})" if kept else f"{_TYPE[dt]}({t}a)"
-    tail.append(f"{t} = {cast}")
+        body.append(f"{acc} = {pick}({acc}, {value})")
+        return
+    run = trailing_run(loop, axes)
+    if not run or dt == COUNT:  # a count is exact in any order
+        body.append(f"{acc} = {acc} + {value}")
+        return
+    size = math.prod(loop[k] for k in run)
+    at = " + ".join(f"i{k} * {math.prod(loop[k + 1 :])}" for k in run)
+    head.append(f"{t}b = np.empty({size}, {typ})")
+    body.append(f"{t}b[{at}] = {value}")
+    zero = _literal(0.0, dt)
+    after.setdefault(run[0], []).append(f"{acc} = {acc} + {pairwise_call(f'{t}b', size, zero)}")
 
 
 def cache_dir() -> Path:
