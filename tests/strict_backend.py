@@ -14,11 +14,14 @@ that sneaks a host array into a computation on such arrays fails here.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import numpy as np
 
-from fgrad.core.backend import Backend
+import fgrad
+from fgrad.core.backend import Backend, register_backend, unregister_backend
 
 
 class MixedBackendError(TypeError):
@@ -237,4 +240,22 @@ BACKEND = Backend(
     from_host=lambda x: StrictArray(np.array(x)),
 )
 
-__all__ = ["BACKEND", "NAMESPACE", "MixedBackendError", "StrictArray"]
+
+@contextlib.contextmanager
+def registered() -> Iterator[Backend]:
+    """``BACKEND`` registered for the block, and left registered after it if it was before.
+
+    ``tests/test_backends.py`` registers it for its whole module, and pytest-xdist runs
+    other files' tests between that module's: a test that unregistered it outright would
+    take the device away from the test_backends tests its worker runs next.
+    """
+    already = BACKEND.name in fgrad.devices()
+    register_backend(BACKEND)
+    try:
+        yield BACKEND
+    finally:
+        if not already:
+            unregister_backend(BACKEND.name)
+
+
+__all__ = ["BACKEND", "NAMESPACE", "MixedBackendError", "StrictArray", "registered"]

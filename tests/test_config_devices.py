@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from strict_backend import BACKEND as STRICT
 from strict_backend import StrictArray
+from strict_backend import registered as strict_registered
 
 import fgrad
 import fgrad.numpy as fnp
 from fgrad.core import backend
-from fgrad.core.backend import register_backend, unregister_backend
 from fgrad.core.config import ConfigError
 
 
@@ -29,11 +29,8 @@ def _restore_config():
 @pytest.fixture
 def strict():
     """The strict stand-in as a device; left registered if another test module did so."""
-    already = STRICT.name in fgrad.devices()
-    register_backend(STRICT)
-    yield STRICT
-    if not already:
-        unregister_backend(STRICT.name)
+    with strict_registered() as backend:
+        yield backend
 
 
 # -- reading and setting flags ----------------------------------------------------------

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from strict_backend import BACKEND as STRICT
+from strict_backend import registered as strict_registered
 
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax
-from fgrad.core.backend import backend_of, register_backend, unregister_backend
+from fgrad.core.backend import backend_of
 from fgrad.primitives.conv import conv_general_dilated
 from fgrad.primitives.reductions import reduce_max
 from fgrad.test_util import check_grads
@@ -137,12 +137,8 @@ def test_taylor_series_of_the_bilinear_map(name):
 @pytest.fixture
 def strict():
     """The strict stand-in backend of ``tests/strict_backend.py`` (no implicit NumPy)."""
-    registered = "strict" in fgrad.devices()
-    if not registered:
-        register_backend(STRICT)
-    yield "strict"
-    if not registered:
-        unregister_backend("strict")
+    with strict_registered() as backend:
+        yield backend.name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -256,7 +252,12 @@ def test_lax_conv_matches_the_channels_last_composite():
     f, x, w = _case("2d-all")
     _, _, strides, pads, ld, rd, groups = GEOMETRIES["2d-all"]
     got = lax.conv_general_dilated(
-        np.moveaxis(x, -1, 1), np.transpose(w, (3, 2, 0, 1)), strides, pads, ld, rd,
+        np.moveaxis(x, -1, 1),
+        np.transpose(w, (3, 2, 0, 1)),
+        strides,
+        pads,
+        ld,
+        rd,
         feature_group_count=groups,
     )
     np.testing.assert_array_equal(np.moveaxis(got, 1, -1), f(x, w))

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from helpers import import_file
 
-import fgrad
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -68,19 +66,12 @@ def test_logistic_regression_both_ways():
 def test_train_digits_on_another_backend(tmp_path):
     """``--device`` moves data and parameters; the strict backend stands in for a GPU."""
     pytest.importorskip("sklearn")
-    from strict_backend import BACKEND
+    from strict_backend import registered
 
-    from fgrad.core.backend import register_backend, unregister_backend
-
-    already = BACKEND.name in fgrad.devices()  # test_backends registers it for its module
-    register_backend(BACKEND)
-    try:
+    with registered():
         accuracy = load("train_digits").main(
             ["--epochs", "3", "--device", "strict", "--plot", str(tmp_path / "c.png")]
         )
-    finally:
-        if not already:
-            unregister_backend(BACKEND.name)
     assert accuracy >= 0.9
 
 

@@ -22,7 +22,6 @@ from helpers import fusing
 import fgrad
 import fgrad.numpy as fnp
 from fgrad.core import backend
-from fgrad.core.backend import register_backend, unregister_backend
 from fgrad.transforms import fusion
 from fgrad.transforms.optimize import optimize
 
@@ -30,6 +29,7 @@ pytest.importorskip("numba")
 
 from strict_backend import BACKEND as STRICT  # noqa: E402
 from strict_backend import StrictArray  # noqa: E402
+from strict_backend import registered as strict_registered  # noqa: E402
 
 MODES = [("force", "sync"), ("auto", "sync"), ("auto", "background")]
 CALLS = fusion.CALLS_BEFORE_FUSING + 3  # past the switch of "auto"
@@ -38,11 +38,8 @@ CALLS = fusion.CALLS_BEFORE_FUSING + 3  # past the switch of "auto"
 @pytest.fixture(autouse=True)
 def _strict_device(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
-    already = STRICT.name in fgrad.devices()
-    register_backend(STRICT)
-    yield
-    if not already:
-        unregister_backend(STRICT.name)
+    with strict_registered():
+        yield
 
 
 @pytest.fixture(params=MODES, ids=["-".join(m) for m in MODES])

@@ -18,7 +18,6 @@ import fgrad
 import fgrad.numpy as fnp
 from fgrad import grad, jit, jvp, vmap
 from fgrad.core import backend
-from fgrad.core.backend import register_backend, unregister_backend
 from fgrad.transforms.jit_cache import RETRACE_WARNING_AFTER
 from fgrad.transforms.optimize import optimize
 
@@ -136,8 +135,15 @@ class Pair(NamedTuple):
         ({"w": np.ones(2), "b": np.ones(1)}, {"b": np.ones(2), "w": np.ones(1)}),
         ([np.ones(2), None], [np.ones(2), np.ones(2)]),
     ],
-    ids=["leaf shape", "leaf dtype", "leaf weak type", "leaf scalar type", "namedtuple",
-         "swapped keys", "None"],
+    ids=[
+        "leaf shape",
+        "leaf dtype",
+        "leaf weak type",
+        "leaf scalar type",
+        "namedtuple",
+        "swapped keys",
+        "None",
+    ],
 )
 def test_a_change_inside_a_pytree_argument_traces_again(a, b):
     y = np.ones(2, np.float32)
@@ -311,9 +317,9 @@ def test_the_default_device_is_part_of_the_signature():
     """Arrays made inside from Python scalars go to the default device: a call of scalars
     alone under another default device runs another program."""
     from strict_backend import BACKEND as STRICT
+    from strict_backend import registered as strict_registered
 
-    register_backend(STRICT)
-    try:
+    with strict_registered():
         jf, traces = counted(lambda s: fnp.ones(3) * s)
         s = np.float64(2.0)
         np.testing.assert_array_equal(warm(jf, s), 2.0 * np.ones(3))
@@ -323,8 +329,6 @@ def test_the_default_device_is_part_of_the_signature():
         assert len(traces) == 2
         assert type(warm(jf, s)) is np.ndarray
         assert len(traces) == 2
-    finally:
-        unregister_backend(STRICT.name)
 
 
 @pytest.mark.parametrize("x", [np.float64(0.7), 0.7, np.linspace(-1.0, 1.0, 7)])
@@ -384,8 +388,10 @@ REWRITES = {
     # not identities: kept
     "x + 0": (lambda x, y: x + 0.0, ["add"]),
     "x - (-0.0)": (lambda x, y: x - (-0.0), ["sub"]),
-    "max(x, y) and max(y, x)": (lambda x, y: fnp.maximum(x, y) - fnp.maximum(y, x),
-                                ["max", "max", "sub"]),
+    "max(x, y) and max(y, x)": (
+        lambda x, y: fnp.maximum(x, y) - fnp.maximum(y, x),
+        ["max", "max", "sub"],
+    ),
     "x * 1 on a weak scalar": (lambda x, y: x[0] * 1.0, ["getitem", "mul"]),
 }
 
