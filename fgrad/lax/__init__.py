@@ -48,6 +48,18 @@ from fgrad.lax.conv import (
     conv_with_general_padding,
 )
 from fgrad.lax.elementwise import rsqrt, select
+from fgrad.lax.gather_scatter import (
+    GatherDimensionNumbers,
+    GatherScatterMode,
+    ScatterDimensionNumbers,
+    gather,
+    scatter,
+    scatter_add,
+    scatter_max,
+    scatter_min,
+    scatter_mul,
+    scatter_sub,
+)
 from fgrad.lax.loops import fori_loop, map, scan
 from fgrad.lax.slicing import (
     dynamic_slice,
@@ -61,6 +73,16 @@ from fgrad.primitives.elementwise import stop_gradient
 
 __all__ = [
     "ConvDimensionNumbers",
+    "GatherDimensionNumbers",
+    "GatherScatterMode",
+    "ScatterDimensionNumbers",
+    "gather",
+    "scatter",
+    "scatter_add",
+    "scatter_max",
+    "scatter_min",
+    "scatter_mul",
+    "scatter_sub",
     "all_gather",
     "axis_index",
     "axis_size",
