@@ -47,7 +47,16 @@ from fgrad.lax.conv import (
     conv_general_dilated,
     conv_with_general_padding,
 )
-from fgrad.lax.elementwise import rsqrt, select
+from fgrad.lax.conv_transpose import conv_transpose
+from fgrad.lax.cumulative import (
+    associative_scan,
+    cumlogsumexp,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+)
+from fgrad.lax.elementwise import clamp, population_count, rsqrt, select, select_n
 from fgrad.lax.gather_scatter import (
     GatherDimensionNumbers,
     GatherScatterMode,
@@ -61,12 +70,14 @@ from fgrad.lax.gather_scatter import (
     scatter_sub,
 )
 from fgrad.lax.loops import fori_loop, map, scan
+from fgrad.lax.reduction import reduce
 from fgrad.lax.slicing import (
     dynamic_slice,
     dynamic_slice_in_dim,
     dynamic_update_slice,
     dynamic_update_slice_in_dim,
 )
+from fgrad.lax.sorting import sort, sort_key_val, top_k
 from fgrad.lax.while_loop import while_loop
 from fgrad.lax.windows import reduce_window
 from fgrad.primitives.elementwise import stop_gradient
@@ -76,44 +87,59 @@ __all__ = [
     "GatherDimensionNumbers",
     "GatherScatterMode",
     "ScatterDimensionNumbers",
+    "all_gather",
+    "associative_scan",
+    "axis_index",
+    "axis_size",
+    "clamp",
+    "cond",
+    "conv",
+    "conv_dimension_numbers",
+    "conv_general_dilated",
+    "conv_transpose",
+    "conv_with_general_padding",
+    "cumlogsumexp",
+    "cummax",
+    "cummin",
+    "cumprod",
+    "cumsum",
+    "dynamic_slice",
+    "dynamic_slice_in_dim",
+    "dynamic_update_slice",
+    "dynamic_update_slice_in_dim",
+    "fori_loop",
     "gather",
+    "map",
+    "pmax",
+    "pmean",
+    "pmin",
+    "population_count",
+    "ppermute",
+    "psum",
+    "psum_scatter",
+    "reduce",
+    "reduce_window",
+    "rsqrt",
+    "scan",
     "scatter",
     "scatter_add",
     "scatter_max",
     "scatter_min",
     "scatter_mul",
     "scatter_sub",
-    "all_gather",
-    "axis_index",
-    "axis_size",
-    "pmax",
-    "pmean",
-    "pmin",
-    "ppermute",
-    "psum",
-    "psum_scatter",
-    "cond",
-    "conv",
-    "conv_dimension_numbers",
-    "conv_general_dilated",
-    "conv_with_general_padding",
-    "dynamic_slice",
-    "dynamic_slice_in_dim",
-    "dynamic_update_slice",
-    "dynamic_update_slice_in_dim",
-    "fori_loop",
-    "map",
-    "reduce_window",
-    "rsqrt",
-    "scan",
     "select",
+    "select_n",
+    "sort",
+    "sort_key_val",
     "stop_gradient",
     "switch",
+    "top_k",
     "while_loop",
 ]
 
 
 def __getattr__(name: str):
     raise _missing_names.missing("fgrad.lax", name, _missing_names.LAX, _numpy)
+
 
 _public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -61,9 +61,7 @@ def _while_abstract_eval(*avals, cond: TracedFunction, body: TracedFunction) -> 
     return tuple(avals[cond.n_consts + body.n_consts :])
 
 
-while_loop_p = Primitive(
-    "while_loop", _while_impl, _while_abstract_eval, multiple_results=True
-)
+while_loop_p = Primitive("while_loop", _while_impl, _while_abstract_eval, multiple_results=True)
 
 
 def _replay_with_rules(*operands, cond: TracedFunction, body: TracedFunction) -> tuple:
