@@ -15,6 +15,14 @@
   :func:`reduce_window`: max, min or sum over sliding windows. See ``docs/conv.md``.
 * :func:`dynamic_slice`, :func:`dynamic_update_slice`: windows at start indices that
   may be traced (clamped into range); :func:`select`, :func:`rsqrt`.
+* :func:`gather`, :func:`scatter`, :func:`scatter_add` (``_sub``, ``_mul``, ``_min``,
+  ``_max``) with XLA's dimension numbers (:class:`GatherDimensionNumbers`,
+  :class:`ScatterDimensionNumbers`) and modes; :func:`sort` (several operands,
+  ``num_keys``), :func:`sort_key_val`, :func:`top_k`; :func:`associative_scan`,
+  :func:`cumsum`, :func:`cumprod`, :func:`cummax`, :func:`cummin`,
+  :func:`cumlogsumexp`; :func:`reduce`; :func:`select_n`, :func:`clamp`,
+  :func:`population_count`; :func:`conv_transpose`; the special functions
+  (:func:`lgamma`, :func:`digamma`, :func:`erf_inv`, :func:`igamma`, ...).
 
 * :func:`psum`, :func:`pmean`, :func:`pmax`, :func:`pmin`, :func:`all_gather`,
   :func:`psum_scatter`, :func:`ppermute`, :func:`axis_index`, :func:`axis_size`:
@@ -78,6 +86,21 @@ from fgrad.lax.slicing import (
     dynamic_update_slice_in_dim,
 )
 from fgrad.lax.sorting import sort, sort_key_val, top_k
+from fgrad.lax.special import (
+    bessel_i0e,
+    bessel_i1e,
+    digamma,
+    erf,
+    erf_inv,
+    erfc,
+    igamma,
+    igammac,
+    lgamma,
+    logistic,
+    polygamma,
+    regularized_incomplete_beta,
+    zeta,
+)
 from fgrad.lax.while_loop import while_loop
 from fgrad.lax.windows import reduce_window
 from fgrad.primitives.elementwise import stop_gradient
@@ -91,6 +114,8 @@ __all__ = [
     "associative_scan",
     "axis_index",
     "axis_size",
+    "bessel_i0e",
+    "bessel_i1e",
     "clamp",
     "cond",
     "conv",
@@ -103,22 +128,32 @@ __all__ = [
     "cummin",
     "cumprod",
     "cumsum",
+    "digamma",
     "dynamic_slice",
     "dynamic_slice_in_dim",
     "dynamic_update_slice",
     "dynamic_update_slice_in_dim",
+    "erf",
+    "erf_inv",
+    "erfc",
     "fori_loop",
     "gather",
+    "igamma",
+    "igammac",
+    "lgamma",
+    "logistic",
     "map",
     "pmax",
     "pmean",
     "pmin",
+    "polygamma",
     "population_count",
     "ppermute",
     "psum",
     "psum_scatter",
     "reduce",
     "reduce_window",
+    "regularized_incomplete_beta",
     "rsqrt",
     "scan",
     "scatter",
@@ -135,6 +170,7 @@ __all__ = [
     "switch",
     "top_k",
     "while_loop",
+    "zeta",
 ]
 
 
