@@ -118,7 +118,7 @@ def test_while_loop_errors_are_clear():
         lax.while_loop(lambda x: x < 3, lambda x: x + 0.5, np.int64(0))
     with pytest.raises(TypeError, match=r"while_loop: leaf 0 .* f32\[\].*f64\[\]"):
         fgrad.jit(lambda x: lax.while_loop(lambda v: v < 3, lambda v: v.astype(np.float32) + 1, x))(
-            0.0
+            np.float64(0.0)  # strong: a Python float would take the body's float32, as in JAX
         )
 
 
