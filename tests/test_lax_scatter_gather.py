@@ -242,3 +242,16 @@ def test_bad_dimension_numbers_are_explained():
         lax.scatter_add(X, np.array([[1], [2]]), np.ones((3, 6, 7)), SDN((1, 2), (0,), (0,)))
     with pytest.raises(ValueError, match="unknown mode"):
         lax.gather(X, np.array([[1]]), GDN((1, 2), (0,), (0,)), (1, 6, 7), mode="wrap")
+
+
+@pytest.mark.parametrize("fn", sorted(UFUNC))
+def test_scatter_with_indices_mapped_by_vmap(fn):
+    """Indices that differ per example (traced under vmap) give each example's result."""
+    dn = SDN((), (0,), (0,))
+    ids = np.array([[0, 2, 2, 1], [1, 1, 0, 3], [3, 3, 3, 3]])
+    data = rng.normal(size=4)
+    out = fgrad.vmap(lambda i: getattr(lax, fn)(np.ones(4), i[:, None], data, dn))(ids)
+    for i, row in zip(ids, out):
+        expected = np.ones(4)
+        UFUNC[fn].at(expected, i, data)
+        np.testing.assert_allclose(row, expected, rtol=1e-15)
