@@ -171,6 +171,7 @@ OVERRIDES = {
         "yn": ((2, X), {}),
         "yv": ((1.5, X), {}),
         "multigammaln": ((X + 3, 2), {}),
+        "zeta": ((3.0, np.abs(X) + 1), {}),
         "xlogy": ((X, Y), {}),
         "xlog1py": ((X, Y), {}),
     },

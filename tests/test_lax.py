@@ -114,10 +114,11 @@ def test_while_loop_errors_are_clear():
     with pytest.raises(fgrad.ShapeError, match=r"scalar, got bool\[2\].*fnp.any"):
         lax.while_loop(lambda x: x < 1.0, lambda x: x + 1, np.zeros(2))
     with pytest.raises(TypeError, match=r"while_loop: leaf 0 .* f64\[\].*i64\[\]"):
-        lax.while_loop(lambda x: x < 3, lambda x: x + 0.5, 0)
+        # a strong int64 carry (a Python int would take the body's float64, as in JAX)
+        lax.while_loop(lambda x: x < 3, lambda x: x + 0.5, np.int64(0))
     with pytest.raises(TypeError, match=r"while_loop: leaf 0 .* f32\[\].*f64\[\]"):
         fgrad.jit(lambda x: lax.while_loop(lambda v: v < 3, lambda v: v.astype(np.float32) + 1, x))(
-            0.0
+            np.float64(0.0)  # strong: a Python float would take the body's float32, as in JAX
         )
 
 

@@ -384,7 +384,10 @@ def test_carry_type_errors_are_raised_while_staging():
     with pytest.raises(TypeError, match=r"scan: leaf 0 of f's carry is f64\[2\]"):
         fgrad.jit(lambda x: lax.scan(lambda c, x: (fnp.stack([c, c]), x), x, np.ones(3)))(1.0)
     with pytest.raises(TypeError, match="fori_loop: leaf 0 of body_fun's result is f32"):
-        fgrad.jit(lambda x: lax.fori_loop(0, 3, lambda i, v: v.astype(np.float32), x))(1.0)
+        # a strong float64 carry (a Python float would take the body's float32, as in JAX)
+        fgrad.jit(lambda x: lax.fori_loop(0, 3, lambda i, v: v.astype(np.float32), x))(
+            np.float64(1.0)
+        )
     with pytest.raises(fgrad.TransformError, match="scan: the function returned a leaf of type"):
         fgrad.jit(lambda x: lax.scan(lambda c, _: (c, "label"), x, None, length=2))(1.0)
 

@@ -588,7 +588,9 @@ CASES += [
     *[case(n, ((2, 3), "(0,2)")) for n in ("erfcinv",)],
     *[case(n, ((2, 3), "open-unit")) for n in ("ndtri",)],
     *[case(n, ((2, 3), "positive")) for n in ("gammaln", "digamma", "gamma")],
-    *[case(n, ((2, 3), ">1")) for n in ("i0", "i1", "j0", "j1", "y0", "y1")],
+    *[case(n, ((2, 3), ">1")) for n in ("i0", "i1", "i0e", "i1e", "j0", "j1", "y0", "y1")],
+    *[case(n, ((2, 3), "normal"), label="both signs") for n in ("i0e", "i1e")],
+    case("zeta", Const(3.0), ((2, 3), "positive")),
     case("gammasgn", ((2, 3), "normal")),
     *[
         case(n, Const(np.array([0, 1, 2])), ((2, 3), "positive"))

@@ -15,6 +15,14 @@
   :func:`reduce_window`: max, min or sum over sliding windows. See ``docs/conv.md``.
 * :func:`dynamic_slice`, :func:`dynamic_update_slice`: windows at start indices that
   may be traced (clamped into range); :func:`select`, :func:`rsqrt`.
+* :func:`gather`, :func:`scatter`, :func:`scatter_add` (``_sub``, ``_mul``, ``_min``,
+  ``_max``) with XLA's dimension numbers (:class:`GatherDimensionNumbers`,
+  :class:`ScatterDimensionNumbers`) and modes; :func:`sort` (several operands,
+  ``num_keys``), :func:`sort_key_val`, :func:`top_k`; :func:`associative_scan`,
+  :func:`cumsum`, :func:`cumprod`, :func:`cummax`, :func:`cummin`,
+  :func:`cumlogsumexp`; :func:`reduce`; :func:`select_n`, :func:`clamp`,
+  :func:`population_count`; :func:`conv_transpose`; the special functions
+  (:func:`lgamma`, :func:`digamma`, :func:`erf_inv`, :func:`igamma`, ...).
 
 * :func:`psum`, :func:`pmean`, :func:`pmax`, :func:`pmin`, :func:`all_gather`,
   :func:`psum_scatter`, :func:`ppermute`, :func:`axis_index`, :func:`axis_size`:
@@ -47,13 +55,51 @@ from fgrad.lax.conv import (
     conv_general_dilated,
     conv_with_general_padding,
 )
-from fgrad.lax.elementwise import rsqrt, select
+from fgrad.lax.conv_transpose import conv_transpose
+from fgrad.lax.cumulative import (
+    associative_scan,
+    cumlogsumexp,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+)
+from fgrad.lax.elementwise import clamp, population_count, rsqrt, select, select_n
+from fgrad.lax.gather_scatter import (
+    GatherDimensionNumbers,
+    GatherScatterMode,
+    ScatterDimensionNumbers,
+    gather,
+    scatter,
+    scatter_add,
+    scatter_max,
+    scatter_min,
+    scatter_mul,
+    scatter_sub,
+)
 from fgrad.lax.loops import fori_loop, map, scan
+from fgrad.lax.reduction import reduce
 from fgrad.lax.slicing import (
     dynamic_slice,
     dynamic_slice_in_dim,
     dynamic_update_slice,
     dynamic_update_slice_in_dim,
+)
+from fgrad.lax.sorting import sort, sort_key_val, top_k
+from fgrad.lax.special import (
+    bessel_i0e,
+    bessel_i1e,
+    digamma,
+    erf,
+    erf_inv,
+    erfc,
+    igamma,
+    igammac,
+    lgamma,
+    logistic,
+    polygamma,
+    regularized_incomplete_beta,
+    zeta,
 )
 from fgrad.lax.while_loop import while_loop
 from fgrad.lax.windows import reduce_window
@@ -61,37 +107,75 @@ from fgrad.primitives.elementwise import stop_gradient
 
 __all__ = [
     "ConvDimensionNumbers",
+    "GatherDimensionNumbers",
+    "GatherScatterMode",
+    "ScatterDimensionNumbers",
     "all_gather",
+    "associative_scan",
     "axis_index",
     "axis_size",
-    "pmax",
-    "pmean",
-    "pmin",
-    "ppermute",
-    "psum",
-    "psum_scatter",
+    "bessel_i0e",
+    "bessel_i1e",
+    "clamp",
     "cond",
     "conv",
     "conv_dimension_numbers",
     "conv_general_dilated",
+    "conv_transpose",
     "conv_with_general_padding",
+    "cumlogsumexp",
+    "cummax",
+    "cummin",
+    "cumprod",
+    "cumsum",
+    "digamma",
     "dynamic_slice",
     "dynamic_slice_in_dim",
     "dynamic_update_slice",
     "dynamic_update_slice_in_dim",
+    "erf",
+    "erf_inv",
+    "erfc",
     "fori_loop",
+    "gather",
+    "igamma",
+    "igammac",
+    "lgamma",
+    "logistic",
     "map",
+    "pmax",
+    "pmean",
+    "pmin",
+    "polygamma",
+    "population_count",
+    "ppermute",
+    "psum",
+    "psum_scatter",
+    "reduce",
     "reduce_window",
+    "regularized_incomplete_beta",
     "rsqrt",
     "scan",
+    "scatter",
+    "scatter_add",
+    "scatter_max",
+    "scatter_min",
+    "scatter_mul",
+    "scatter_sub",
     "select",
+    "select_n",
+    "sort",
+    "sort_key_val",
     "stop_gradient",
     "switch",
+    "top_k",
     "while_loop",
+    "zeta",
 ]
 
 
 def __getattr__(name: str):
     raise _missing_names.missing("fgrad.lax", name, _missing_names.LAX, _numpy)
+
 
 _public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -292,7 +292,6 @@ def _trace_all(funs: list[Callable], args: list, avals: list | None = None, in_t
     return branches, consts, closed
 
 
-
 def switch_flat(index, funs: Sequence[Callable], operands: Sequence, quiet: bool) -> list:
     """``funs[index](*operands)`` for functions of a flat list of operands returning flat
     lists of the same types, as the rules of another transform build it from a recorded
@@ -326,11 +325,7 @@ def _jvp_cond(trace: JVPTrace, index, *operands, branches: tuple, quiet: bool) -
     primals, tangents = trace.unzip(operands)
     if trace.owns(index):
         index = index.primal
-    moving = [
-        k
-        for k, x in enumerate(operands)
-        if trace.owns(x) and _is_float(get_aval(x))
-    ]
+    moving = [k for k, x in enumerate(operands) if trace.owns(x) and _is_float(get_aval(x))]
     out_avals = branches[0].out_avals
     floats = [j for j, a in enumerate(out_avals) if _is_float(a)]
     n = len(operands)

@@ -65,3 +65,70 @@ def rsqrt(x):
     array([0.5, 2. ])
     """
     return fnp.reciprocal(fnp.sqrt(x))
+
+
+def select_n(which, *cases):
+    """``cases[which]``, element by element (``jax.lax.select_n``).
+
+    Parameters
+    ----------
+    which
+        A boolean (two cases: ``False`` picks ``cases[0]``) or integer array, a scalar
+        or of the cases' shape; an index outside ``[0, len(cases))`` picks the last
+        case.
+    *cases
+        Arrays of one shape and one dtype.
+
+    Returns
+    -------
+    array
+        The chosen elements; the derivative flows to the case chosen at each element.
+    """
+    if not cases:
+        raise ValueError("lax.select_n: give at least one case")
+    shapes = {np.shape(c) for c in cases}
+    dtypes = {fnp.result_type(c) for c in cases}
+    if len(shapes) != 1:
+        raise ShapeError(f"lax.select_n: the cases must have one shape, got {sorted(shapes)}")
+    if len(dtypes) != 1:
+        raise DtypeError(
+            f"lax.select_n: the cases must have one dtype, got {sorted(map(str, dtypes))}; "
+            "cast them with .astype"
+        )
+    kind = fnp.result_type(which).kind
+    if kind not in "biu":
+        raise DtypeError(f"lax.select_n: which must be boolean or integer, got {kind!r} kind")
+    if kind == "b" and len(cases) > 2:
+        raise ValueError("lax.select_n: a boolean which picks between two cases only")
+    if np.shape(which) not in ((), np.shape(cases[0])):
+        raise ShapeError(
+            f"lax.select_n: which must be a scalar or have the cases' shape "
+            f"{np.shape(cases[0])}, got {np.shape(which)}"
+        )
+    out = cases[0]
+    for i, case in enumerate(cases[1:], start=1):
+        out = fnp.where(which >= i, case, out)
+    return out
+
+
+def clamp(min, x, max):  # noqa: A002 - JAX's argument names
+    """``x`` clipped to ``[min, max]`` (``jax.lax.clamp``; note the argument order).
+
+    The derivative in ``x`` is 1 inside the bounds and 0 outside; the bounds get the
+    derivative where they are chosen.
+    """
+    dtype = fnp.result_type(x)
+    low, high = fnp.asarray(min).astype(dtype), fnp.asarray(max).astype(dtype)
+    return fnp.minimum(fnp.maximum(x, low), high)
+
+
+def population_count(x):
+    """The number of set bits of each integer, in ``x``'s dtype (``jax.lax.population_count``).
+
+    Negative integers count their two's complement bits (``-1`` of int32 has 32), as
+    in JAX; NumPy's ``bitwise_count`` counts those of the absolute value.
+    """
+    dtype = fnp.result_type(x)
+    if dtype.kind == "i":
+        x = fnp.asarray(x).astype(np.dtype(f"u{dtype.itemsize}"))
+    return fnp.bitwise_count(x).astype(dtype)

@@ -28,7 +28,7 @@ from fgrad.core.errors import ShapeError
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.trace_stack import innermost_staging
 from fgrad.core.tracer import known_value
-from fgrad.lax.checks import check_same_types
+from fgrad.lax.checks import check_same_types, promoting_weak_carry
 from fgrad.lax.scan import scan_loop, trace_body
 from fgrad.lax.while_loop import while_loop
 from fgrad.numpy.conversion import asarray
@@ -74,6 +74,10 @@ def fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     --------
     >>> fgrad.lax.fori_loop(0, 10, lambda i, x: x - 0.1 * fgrad.grad(loss)(x), x0)
     """
+    return promoting_weak_carry(lambda v: _fori_loop(lower, upper, body_fun, v), init_val)
+
+
+def _fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
     start, stop = known_value(lower), known_value(upper)
     if start is None or stop is None:
         return _fori_while(lower, upper, body_fun, init_val)
@@ -158,6 +162,10 @@ def scan(
     ...     return h, h
     >>> h_last, hs = fgrad.lax.scan(step, h0, xs)     # an RNN over xs's first axis
     """
+    return promoting_weak_carry(lambda c: _scan(f, c, xs, length, reverse), init)
+
+
+def _scan(f: Callable, init, xs, length: int | None, reverse: bool) -> tuple[Any, Any]:
     xs_flat, xs_tree = tree_flatten(xs)
     lengths = {int(get_aval(x).shape[0]) if get_aval(x).shape else None for x in xs_flat}
     if None in lengths:

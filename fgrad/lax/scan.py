@@ -60,8 +60,9 @@ def _steps(length: int, reverse: bool) -> range:
     return range(length - 1, -1, -1) if reverse else range(length)
 
 
-def _scan_impl(*operands, body: TracedFunction, n_consts: int, n_carry: int, length: int,
-               reverse: bool) -> tuple:
+def _scan_impl(
+    *operands, body: TracedFunction, n_consts: int, n_carry: int, length: int, reverse: bool
+) -> tuple:
     consts, carry, xs = _split(operands, n_consts, n_carry)
     like = next((x for x in operands if hasattr(x, "shape")), None)
     xp = backend.namespace(like)
@@ -76,8 +77,9 @@ def _scan_impl(*operands, body: TracedFunction, n_consts: int, n_carry: int, len
     return (*carry, *ys)
 
 
-def _scan_abstract_eval(*avals, body: TracedFunction, n_consts: int, n_carry: int,
-                        length: int, reverse: bool) -> tuple:
+def _scan_abstract_eval(
+    *avals, body: TracedFunction, n_consts: int, n_carry: int, length: int, reverse: bool
+) -> tuple:
     ys = [ShapedArray((length,) + v.aval.shape, v.aval.dtype) for v in body.jaxpr.outvars[n_carry:]]
     return (*avals[n_consts : n_consts + n_carry], *ys)
 
@@ -110,13 +112,23 @@ def trace_body(fun: Callable, avals: Sequence[ShapedArray], like: Sequence) -> t
     return TracedFunction(closed), list(closed.consts)
 
 
-def scan_loop(body: TracedFunction, operands: list, n_consts: int, n_carry: int, length: int,
-              reverse: bool) -> list:
+def scan_loop(
+    body: TracedFunction, operands: list, n_consts: int, n_carry: int, length: int, reverse: bool
+) -> list:
     """Run the staged loop at the level of the highest trace among its operands
     (``consts``, initial ``carry``, ``xs``), by that transform's rule below; returns the
     final carry and the stacked ys."""
-    return list(bind_call(scan_p, *operands, body=body, n_consts=n_consts, n_carry=n_carry,
-                          length=length, reverse=reverse))
+    return list(
+        bind_call(
+            scan_p,
+            *operands,
+            body=body,
+            n_consts=n_consts,
+            n_carry=n_carry,
+            length=length,
+            reverse=reverse,
+        )
+    )
 
 
 def _is_float(x) -> bool:
@@ -133,12 +145,18 @@ def _slice_aval(x) -> ShapedArray:
     return ShapedArray(aval.shape[1:], aval.dtype)
 
 
-
 # -- jvp ---------------------------------------------------------------------------------
 
 
-def _jvp_scan(trace: JVPTrace, *operands, body: TracedFunction, n_consts: int, n_carry: int,
-              length: int, reverse: bool) -> list:
+def _jvp_scan(
+    trace: JVPTrace,
+    *operands,
+    body: TracedFunction,
+    n_consts: int,
+    n_carry: int,
+    length: int,
+    reverse: bool,
+) -> list:
     own = [trace.owns(x) for x in operands]
     primals = [x.primal if o else x for x, o in zip(operands, own)]
     tangents = [x.tangent if o else None for x, o in zip(operands, own)]
@@ -164,9 +182,13 @@ def _jvp_scan(trace: JVPTrace, *operands, body: TracedFunction, n_consts: int, n
         moving_carry = grown
     init_t = [carry_t[k] if carry_t[k] is not None else _zeros_like(carry[k]) for k in carry_idx]
     new_operands = [
-        *new_consts, *consts, *[const_t[k] for k in moving_consts],
-        *carry, *init_t,
-        *xs, *[xs_t[k] for k in moving_xs],
+        *new_consts,
+        *consts,
+        *[const_t[k] for k in moving_consts],
+        *carry,
+        *init_t,
+        *xs,
+        *[xs_t[k] for k in moving_xs],
     ]
     n_new_consts = len(new_consts) + n_consts + len(moving_consts)
     n_t = len(carry_idx)
@@ -219,8 +241,15 @@ def _traced(jaxpr: Jaxpr) -> TracedFunction:
 # -- vmap --------------------------------------------------------------------------------
 
 
-def _batched_scan(trace: BatchTrace, *operands, body: TracedFunction, n_consts: int,
-                  n_carry: int, length: int, reverse: bool) -> list:
+def _batched_scan(
+    trace: BatchTrace,
+    *operands,
+    body: TracedFunction,
+    n_consts: int,
+    n_carry: int,
+    length: int,
+    reverse: bool,
+) -> list:
     own = [trace.owns(x) for x in operands]
     size = trace.size
     consts, carry, xs = _split(operands, n_consts, n_carry)
@@ -236,8 +265,9 @@ def _batched_scan(trace: BatchTrace, *operands, body: TracedFunction, n_consts: 
             _batched_step, body, trace, const_b + carry_in + xs_b, n_carry, batched, found
         )
         avals = [get_aval(c) for c in consts]
-        avals += [_batch_first(c, size, b and not cb)
-                  for c, b, cb in zip(carry_vals, carry_in, carry_b)]
+        avals += [
+            _batch_first(c, size, b and not cb) for c, b, cb in zip(carry_vals, carry_in, carry_b)
+        ]
         avals += [_slice_aval(x) for x in xs]
         traced, new_consts = trace_body(step, avals, operands)
         if set(found["carry"]) <= batched:
@@ -247,10 +277,17 @@ def _batched_scan(trace: BatchTrace, *operands, body: TracedFunction, n_consts: 
         batch_to_front(c, None, size) if k in batched and not carry_b[k] else c
         for k, c in enumerate(carry_vals)
     ]
-    out = scan_loop(traced, [*new_consts, *consts, *carry_vals, *xs],
-                    len(new_consts) + n_consts, n_carry, length, reverse)
-    carry_out = [BatchTracer(trace, c, 0) if k in batched else c
-                 for k, c in enumerate(out[:n_carry])]
+    out = scan_loop(
+        traced,
+        [*new_consts, *consts, *carry_vals, *xs],
+        len(new_consts) + n_consts,
+        n_carry,
+        length,
+        reverse,
+    )
+    carry_out = [
+        BatchTracer(trace, c, 0) if k in batched else c for k, c in enumerate(out[:n_carry])
+    ]
     ys = [BatchTracer(trace, y, 1) if b else y for y, b in zip(out[n_carry:], found["ys"])]
     return carry_out + ys
 
@@ -283,8 +320,15 @@ def _batched_step(body, outer: BatchTrace, in_batched, n_carry, batched, found, 
 # -- grad --------------------------------------------------------------------------------
 
 
-def _grad_scan(trace: GradTrace, *operands, body: TracedFunction, n_consts: int, n_carry: int,
-               length: int, reverse: bool) -> list:
+def _grad_scan(
+    trace: GradTrace,
+    *operands,
+    body: TracedFunction,
+    n_consts: int,
+    n_carry: int,
+    length: int,
+    reverse: bool,
+) -> list:
     vals, links = trace.unwrap(list(operands))
     consts, carry, xs = _split(vals, n_consts, n_carry)
     j = body.jaxpr
@@ -307,7 +351,8 @@ def _grad_scan(trace: GradTrace, *operands, body: TracedFunction, n_consts: int,
             k for k, c in enumerate(consts) if k in linked and k in needed and _is_float(c)
         ]
         diff_xs = [
-            k for k, x in enumerate(xs)
+            k
+            for k, x in enumerate(xs)
             if n_consts + n_carry + k in linked & needed and _is_float(x)
         ]
         if not (float_carry or float_ys) or not (diff_consts or diff_xs or float_carry):
@@ -318,14 +363,26 @@ def _grad_scan(trace: GradTrace, *operands, body: TracedFunction, n_consts: int,
         avals = [get_aval(c) for c in consts] + [get_aval(c).strong() for c in ct_carry + acc]
         avals += [_slice_aval(s) for s in [*stacked_carry, *xs, *ct_ys]]
         step = functools.partial(
-            _pullback_step, _without_effects(body), n_consts, n_carry, float_carry, float_ys,
-            diff_consts, diff_xs,
+            _pullback_step,
+            _without_effects(body),
+            n_consts,
+            n_carry,
+            float_carry,
+            float_ys,
+            diff_consts,
+            diff_xs,
         )
         rev_operands = [*consts, *ct_carry, *acc, *stacked_carry, *xs, *ct_ys]
         traced, captured = trace_body(step, avals, rev_operands)
         n_rev_carry = len(ct_carry) + len(acc)
-        out = scan_loop(traced, [*captured, *rev_operands], len(captured) + n_consts,
-                        n_rev_carry, length, not reverse)
+        out = scan_loop(
+            traced,
+            [*captured, *rev_operands],
+            len(captured) + n_consts,
+            n_rev_carry,
+            length,
+            not reverse,
+        )
         for k, c in zip(float_carry, out[: len(float_carry)]):
             in_cts[n_consts + k] = c
         for k, c in zip(diff_consts, out[len(float_carry) : n_rev_carry]):

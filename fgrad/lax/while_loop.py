@@ -34,7 +34,7 @@ from fgrad.core.primitive import Primitive, bind_call
 from fgrad.core.pytree import tree_flatten, tree_map, tree_unflatten
 from fgrad.core.rules import defcall
 from fgrad.core.tracer import Tracer, known_value
-from fgrad.lax.checks import check_same_types
+from fgrad.lax.checks import check_same_types, promoting_weak_carry
 from fgrad.lax.traced_function import TracedFunction
 from fgrad.numpy.manipulation import reshape
 from fgrad.numpy.reductions import any as any_
@@ -61,9 +61,7 @@ def _while_abstract_eval(*avals, cond: TracedFunction, body: TracedFunction) -> 
     return tuple(avals[cond.n_consts + body.n_consts :])
 
 
-while_loop_p = Primitive(
-    "while_loop", _while_impl, _while_abstract_eval, multiple_results=True
-)
+while_loop_p = Primitive("while_loop", _while_impl, _while_abstract_eval, multiple_results=True)
 
 
 def _replay_with_rules(*operands, cond: TracedFunction, body: TracedFunction) -> tuple:
@@ -110,7 +108,10 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val) -> Any:
     ...     step = lambda x: 0.5 * (x + a / x)
     ...     return fgrad.lax.while_loop(lambda x: fnp.abs(step(x) - x) > 1e-12, step, a)
     """
-    val = init_val
+    return promoting_weak_carry(lambda v: _while_loop(cond_fun, body_fun, v), init_val)
+
+
+def _while_loop(cond_fun: Callable, body_fun: Callable, val):
     while True:
         pred = cond_fun(val)
         known = _predicate(pred)

@@ -97,6 +97,8 @@ gammasgn_p = _special("gammasgn", 1, differentiable=False)
 gammainc_p, gammaincc_p = _special("gammainc", 2), _special("gammaincc", 2)
 betainc_p = _special("betainc", 3)
 i0_p, i1_p = _special("i0", 1), _special("i1", 1)
+i0e_p, i1e_p = _special("i0e", 1), _special("i1e", 1)
+zeta_p = _special("zeta", 2)
 iv_p, ive_p = _special("iv", 2), _special("ive", 2)
 j0_p, j1_p, jn_p = _special("j0", 1), _special("j1", 1), _special("jv", 2)
 y0_p, y1_p, yn_p = _special("y0", 1), _special("y1", 1), _special("yv", 2)
@@ -107,6 +109,7 @@ gammaln, digamma, gamma = _call(gammaln_p), _call(digamma_p), _call(gamma_p)
 polygamma, gammasgn = _call(polygamma_p), _call(gammasgn_p)
 gammainc, gammaincc, betainc = _call(gammainc_p), _call(gammaincc_p), _call(betainc_p)
 i0, i1, iv, ive = _call(i0_p), _call(i1_p), _call(iv_p), _call(ive_p)
+i0e, i1e, zeta = _call(i0e_p), _call(i1e_p), _call(zeta_p)
 j0, j1, jv = _call(j0_p), _call(j1_p), _call(jn_p)
 y0, y1, yv = _call(y0_p), _call(y1_p), _call(yn_p)
 ndtri, log_ndtr = _call(ndtri_p), _call(log_ndtr_p)
@@ -140,6 +143,17 @@ defderivative(
 )
 defderivative(i0_p, lambda ans, x: i1(x))
 defderivative(i1_p, lambda ans, x: i0(x) - ans / x)
+defderivative(i0e_p, lambda ans, x: i1e(x) - ew.sign(x) * ans)
+
+
+def _i1e_derivative(ans, x):
+    """``i0e - i1e / x - sign(x) i1e``; its limit 1/2 at ``x = 0``."""
+    safe = ew.select(x == 0, 1.0, x)
+    return ew.select(x == 0, 0.5, i0e(x) - ans / safe - ew.sign(x) * ans)
+
+
+defderivative(i1e_p, _i1e_derivative)
+defderivative(zeta_p, lambda ans, s, q: -s * zeta(s + 1, q), fixed=("s",))
 defderivative(iv_p, lambda ans, v, x: 0.5 * (iv(v - 1, x) + iv(v + 1, x)), fixed=("v",))
 defderivative(
     ive_p,

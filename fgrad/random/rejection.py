@@ -33,7 +33,7 @@ __all__ = ["beta", "chisquare", "dirichlet", "gamma", "loggamma", "poisson", "t"
 _F64 = np.dtype(np.float64)
 
 
-def _rounds(accept_round, shape: tuple[int, ...], done, dtype):
+def accept_rounds(accept_round, shape: tuple[int, ...], done, dtype):
     """Run ``accept_round(r) -> (accepted, value)`` until every entry not ``done`` accepted."""
 
     def pending(state):
@@ -69,7 +69,7 @@ def _log_gamma_draw(k, a, shape: tuple[int, ...]):
         accepted = positive & (fnp.log(u) < 0.5 * z * z + d - d * safe_v + d * fnp.log(safe_v))
         return accepted, fnp.log(d * safe_v)
 
-    log_x = _rounds(accept_round, shape, ~valid, _F64)
+    log_x = accept_rounds(accept_round, shape, ~valid, _F64)
     u_boost = unit_uniform(k_boost, shape, _F64, open_=True, fn="gamma")
     log_x = log_x + fnp.where(boost, fnp.log(u_boost) / fnp.where(valid, a, 1.0), 0.0)
     return fnp.where(valid, log_x, np.nan)
@@ -253,7 +253,7 @@ def dirichlet(k, alpha, shape: Shape | None = None, dtype=None):
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _log_factorial(n):
+def log_factorial(n):
     """``log(n!)`` for float ``n >= 0``: Stirling's series at ``n + 9``, shifted down."""
     x = n + 1.0
     z = x + 8.0
@@ -300,11 +300,11 @@ def _poisson_large(k, lam, shape, done):
         squeeze = (us >= 0.07) & (v <= v_r)
         impossible = (count < 0) | ((us < 0.013) & (v > us))
         log_accept = fnp.log(v) + fnp.log(inv_alpha) - fnp.log(a / (us * us) + b)
-        log_target = -lam + count * log_lam - _log_factorial(fnp.maximum(count, 0))
+        log_target = -lam + count * log_lam - log_factorial(fnp.maximum(count, 0))
         accepted = squeeze | (~impossible & (log_accept <= log_target))
         return accepted, count
 
-    return _rounds(accept_round, shape, done, _F64).astype(np.int64)
+    return accept_rounds(accept_round, shape, done, _F64).astype(np.int64)
 
 
 def poisson(k, lam, shape: Shape | None = None, dtype=np.int64):

@@ -14,6 +14,8 @@ import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
 from fgrad.core.tracer import concrete
 from fgrad.numpy import linalg as la
+from fgrad.scipy.expm import expm
+from fgrad.scipy.lu import lu, lu_factor, lu_solve
 
 det, inv, norm, pinv, lstsq, qr, svd = la.det, la.inv, la.norm, la.pinv, la.lstsq, la.qr, la.svd
 
@@ -160,8 +162,12 @@ __all__ = [
     "cholesky",
     "det",
     "eigh",
+    "expm",
     "inv",
     "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_solve",
     "norm",
     "pinv",
     "qr",

@@ -24,6 +24,7 @@ gammaln, digamma, gamma, gammasgn = sp.gammaln, sp.digamma, sp.gamma, sp.gammasg
 psi = digamma
 gammainc, gammaincc, betainc = sp.gammainc, sp.gammaincc, sp.betainc
 i0, i1, iv, ive = sp.i0, sp.i1, sp.iv, sp.ive
+i0e, i1e = sp.i0e, sp.i1e
 j0, j1, jv, y0, y1, yv = sp.j0, sp.j1, sp.jv, sp.y0, sp.y1, sp.yv
 jn, yn = jv, yv
 ndtri, log_ndtr = sp.ndtri, sp.log_ndtr
@@ -33,6 +34,46 @@ def polygamma(n, x):
     """The ``n``-th derivative of ``digamma`` (``scipy.special.polygamma``); ``n`` is an
     integer (array) without derivative."""
     return sp.polygamma(fnp.asarray(n) if not isinstance(n, (int, Tracer)) else n, x)
+
+
+def zeta(x, q=None):
+    """The Hurwitz zeta function ``sum_k (k + q) ** -x`` (``scipy.special.zeta``; the
+    Riemann zeta for ``q=None``); differentiable in ``q``."""
+    return sp.zeta(x, 1.0 if q is None else q)
+
+
+def factorial(n, exact: bool = False):
+    """``n!`` as ``gamma(n + 1)`` (``scipy.special.factorial``), 0 for ``n < 0``;
+    differentiable in ``n``. ``exact=True`` (Python integers) is not supported."""
+    if exact:
+        raise NotImplementedError(
+            "scipy.special.factorial: exact=True computes with Python integers; use "
+            "math.factorial outside the transformed function"
+        )
+    n = fnp.asarray(n)
+    return fnp.where(n < 0, 0.0, gamma(fnp.where(n < 0, 0.0, n) + 1.0))
+
+
+def poch(z, m):
+    """The Pochhammer symbol ``Gamma(z + m) / Gamma(z)`` (``scipy.special.poch``)."""
+    top = fnp.add(z, m)
+    sign = gammasgn(top) * gammasgn(z)
+    return sign * fnp.exp(gammaln(top) - gammaln(z))
+
+
+def rel_entr(x, y):
+    """``x log(x / y)`` for ``x, y > 0``, 0 for ``x = 0 <= y``, ``inf`` otherwise
+    (``scipy.special.rel_entr``)."""
+    x, y = fnp.asarray(x), fnp.asarray(y)
+    inside = ((x > 0) & (y > 0)) | ((x == 0) & (y >= 0))
+    safe_x, safe_y = fnp.where(inside, x, 1.0), fnp.where(inside, y, 1.0)
+    return fnp.where(inside, xlogy(safe_x, safe_x) - xlogy(safe_x, safe_y), np.inf)
+
+
+def kl_div(x, y):
+    """``x log(x / y) - x + y`` for ``x, y > 0``, ``y`` for ``x = 0 <= y``, ``inf``
+    otherwise (``scipy.special.kl_div``)."""
+    return rel_entr(x, y) - fnp.asarray(x) + fnp.asarray(y)
 
 
 def rgamma(x):
@@ -175,19 +216,23 @@ __all__ = [
     "erfcinv",
     "erfinv",
     "expit",
+    "factorial",
     "gamma",
     "gammainc",
     "gammaincc",
     "gammaln",
     "gammasgn",
     "i0",
+    "i0e",
     "i1",
+    "i1e",
     "iv",
     "ive",
     "j0",
     "j1",
     "jn",
     "jv",
+    "kl_div",
     "log_expit",
     "log_ndtr",
     "log_softmax",
@@ -196,8 +241,10 @@ __all__ = [
     "multigammaln",
     "ndtr",
     "ndtri",
+    "poch",
     "polygamma",
     "psi",
+    "rel_entr",
     "rgamma",
     "softmax",
     "xlog1py",
@@ -206,6 +253,7 @@ __all__ = [
     "y1",
     "yn",
     "yv",
+    "zeta",
 ]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line
