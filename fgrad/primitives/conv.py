@@ -93,6 +93,7 @@ def conv_general_dilated(
         (1, *lhs_dil, 1),
         (1, *rhs_dil, 1),
         fill=0,
+        materialize=groups == 1,  # then the reshape below is a view of the copy
     )
     out = tuple(windows.shape[1 : 1 + nsp])
     m, k = n * prod(out), prod(window)
