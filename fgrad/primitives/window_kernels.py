@@ -45,7 +45,7 @@ def _kernel(name: str, fn: Callable) -> Callable:
     if kernel is None:
         import numba  # the optional dependency: only when a kernel is first needed
 
-        kernel = _compiled[name] = numba.njit(cache=True, nogil=True)(fn)
+        kernel = _compiled[name] = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
     return kernel
 
 
@@ -188,3 +188,35 @@ def gather_windows(g, in_shape, window_strides, padding, base_dilation, window_d
         sources = _table(True, *layout.mid)
         _kernel("gather_rows", _gather_rows)(g4, sources, result)
     return result.reshape(in_shape)
+
+
+def _tie_weights(x, ans, out):  # pragma: no cover - compiled by numba
+    # x, out: (before, reduced, after); ans: (before, after)
+    before, reduced, after = x.shape
+    count = np.empty(after, out.dtype)
+    for a in range(before):
+        for c in range(after):
+            count[c] = 0
+        for j in range(reduced):
+            for c in range(after):
+                out[a, j, c] = x[a, j, c] == ans[a, c]
+                count[c] += out[a, j, c]
+        for j in range(reduced):
+            for c in range(after):
+                out[a, j, c] = out[a, j, c] / count[c]
+
+
+def tie_weights(x, ans, axis: tuple[int, ...]):
+    """``(x == ans) / count`` over ``axis`` (a run of adjacent axes, ``ans`` the extremum
+    with them kept as ones) in one compiled loop: the weights a max or min reduction's
+    derivative gives each element, ties sharing. The ties are counted in ``x``'s (float)
+    dtype, exactly as long as fewer than ``2 ** (nmant + 1)`` elements are reduced (the
+    caller checks), so the results are bit-identical to NumPy's rule."""
+    lo, hi = min(axis), max(axis) + 1
+    shape = (prod(x.shape[:lo]), prod(x.shape[lo:hi]), prod(x.shape[hi:]))
+    out = np.empty(shape, x.dtype)
+    if out.size:
+        rows = np.ascontiguousarray(x).reshape(shape)
+        best = np.ascontiguousarray(ans).reshape(shape[0], shape[2])
+        _kernel("tie_weights", _tie_weights)(rows, best, out)
+    return out.reshape(x.shape)
