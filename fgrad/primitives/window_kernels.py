@@ -75,7 +75,9 @@ def _take_rows(x, reads, fill, out):  # pragma: no cover - compiled by numba
         for r in range(rows):
             for k in range(positions):
                 i = reads[r, k]
-                if i >= 0:
+                if features == 1:  # one channel: no inner loop to set up per window entry
+                    out[b, r, k, 0] = x[b, i, 0] if i >= 0 else fill
+                elif i >= 0:
                     for f in range(features):
                         out[b, r, k, f] = x[b, i, f]
                 else:
@@ -125,6 +127,11 @@ def _whole(n, o, k, s, pads, bd) -> bool:
     return k == 1 and s == 1 and bd == 1 and pads == (0, 0) and o == n
 
 
+@functools.lru_cache(maxsize=64)
+def _layout(in_shape, out, window, strides, padding, base_dilation, window_dilation):
+    return _Layout(in_shape, out, window, strides, padding, base_dilation, window_dilation)
+
+
 class _Layout:
     """The windows ``(*out, *window)`` of an ``in_shape`` operand as the kernels see them.
 
@@ -146,6 +153,7 @@ class _Layout:
             lead += 1
         self.order = (*range(trail), *range(nd, nd + trail), *range(trail, nd),
                       *range(nd + trail, 2 * nd))  # fmt: skip
+        self.inverse = tuple(int(a) for a in np.argsort(self.order))
         self.images, self.features = prod(out[:lead]), prod(out[trail:])
         self.rows_in, self.rows_out = prod(in_shape[lead:trail]), prod(out[lead:trail])
         self.positions = prod(window[lead:trail])
@@ -159,7 +167,7 @@ def take_windows(x, out, window_dimensions, window_strides, padding, base_dilati
     memory laid out ``(*out, *window, features)`` (see :class:`_Layout`), so that flattening
     each output position's window with the trailing features is a view."""
     geometry = (window_dimensions, window_strides, padding, base_dilation, window_dilation)
-    layout = _Layout(x.shape, out, *geometry)
+    layout = _layout(x.shape, out, *geometry)
     shape = (*out, *window_dimensions)
     patches = np.empty(tuple(shape[a] for a in layout.order), x.dtype)
     if patches.size:
@@ -167,7 +175,7 @@ def take_windows(x, out, window_dimensions, window_strides, padding, base_dilati
         reads = _table(False, *layout.mid)
         flat = patches.reshape(layout.images, layout.rows_out, layout.positions, layout.features)
         _kernel("take_rows", _take_rows)(rows, reads, x.dtype.type(fill), flat)
-    return np.transpose(patches, np.argsort(layout.order))
+    return np.transpose(patches, layout.inverse)
 
 
 def gather_windows(g, in_shape, window_strides, padding, base_dilation, window_dilation):
@@ -177,8 +185,8 @@ def gather_windows(g, in_shape, window_strides, padding, base_dilation, window_d
     order, as NumPy's loop adds them. No padded buffer is written."""
     nd = len(in_shape)
     out, window = g.shape[:nd], g.shape[nd:]
-    layout = _Layout(
-        in_shape, out, window, window_strides, padding, base_dilation, window_dilation
+    layout = _layout(
+        tuple(in_shape), out, window, window_strides, padding, base_dilation, window_dilation
     )
     g4 = np.transpose(g, layout.order).reshape(
         layout.images, layout.rows_out, layout.positions, layout.features
