@@ -1,4 +1,12 @@
-"""Compiled loops for the windowed primitives, used when numba is installed (``fast`` extra).
+"""Compiled loops for the windowed primitives and the max's tie weights, used when numba
+is installed (``fast`` extra): a convolution's im2col, its col2im, and a max pool's
+derivative weights.
+
+:func:`take_windows` (im2col) copies every window of an array in one pass from the
+unpadded input (padding and holes written as the fill value) into memory laid out
+``(*out, *window, features)``, so that the convolution's reshape to the patches matrix
+is a view; NumPy instead pads the input and copies a strided 8-d view whose inner runs
+are a few features long.
 
 NumPy adds a window's worth of cotangents back to the input (col2im, the transpose of
 taking windows) one window position at a time, into a padded buffer that is then cropped;
@@ -9,6 +17,9 @@ one compiled loop nest over the input's rows of contiguous features gathers, fro
 table of which window read it where, the entries to add, in the same order per element as
 NumPy's (window position by window position), so the results are bit-identical; no padded
 buffer is written, and the result is contiguous.
+
+:func:`tie_weights` computes ``reduce_max``'s derivative weights (1/k at each of k tied
+extrema) in one loop instead of a compare, a boolean sum, two conversions and a division.
 
 The kernels run only on NumPy float arrays, with numba importable and the ``fgrad_fuse``
 flag not ``"off"``; otherwise the callers keep their NumPy code (:func:`usable` decides).

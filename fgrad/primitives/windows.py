@@ -5,7 +5,9 @@ element at position ``o * stride + w * window_dilation`` of ``x`` padded with
 ``fill`` (and with ``fill`` in the holes of ``base_dilation``). A windowed reduction is
 an ordinary reduction over the trailing window axes, so max pooling inherits
 ``reduce_max``'s derivative (ties share it equally). The impl is a strided view, so
-the reduction reads ``x`` in place.
+the reduction reads ``x`` in place; with ``materialize=True`` (the convolution's im2col)
+and numba, a compiled copy laid out for the caller's reshape
+(:mod:`fgrad.primitives.window_kernels`).
 
 The primitive is affine in ``x`` (``fill`` is a constant): its tangent map is the same
 windows of the tangent with zero fill, and its transpose, ``window_patches_transpose``,
