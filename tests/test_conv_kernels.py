@@ -27,14 +27,14 @@ import fgrad.numpy as fnp
 from fgrad import lax, nn
 from fgrad.core.backend import backend_of, register_backend, unregister_backend
 from fgrad.core.config import flags
+from fgrad.core.optional import installed
 from fgrad.core.primitive import bind
-from fgrad.primitives import window_kernels
 from fgrad.primitives.reductions import tie_weights_p
 from fgrad.primitives.windows import window_patches
 from tests.helpers import numerical_grad
 from tests.test_conv_fast_paths import _geometries
 
-HAS_NUMBA = window_kernels.usable(np.zeros(1))
+HAS_NUMBA = installed("numba")
 MODES = ["off", "auto"] if HAS_NUMBA else ["off"]
 
 
@@ -76,7 +76,8 @@ def test_materialized_windows_equal_the_view_bit_for_bit(dtype):
 def test_materialized_windows_flatten_to_the_patches_matrix_without_a_copy():
     x = np.random.default_rng(13).standard_normal((3, 5, 4, 6)).astype(np.float32)
     geometry = ((1, 3, 3, 1), (1,) * 4, ((0, 0), (1, 1), (1, 1), (0, 0)), (1,) * 4, (1,) * 4)
-    p = window_patches(x, *geometry, fill=0, materialize=True)  # (N, H, W, C, 1, 3, 3, 1)
+    # (N, H, W, C, 1, 3, 3, 1), copied by the kernel (fgrad_fuse not 'off')
+    p = _in_mode("auto", window_patches, x, *geometry, fill=0, materialize=True)
     cols = np.transpose(p, (0, 1, 2, 4, 5, 6, 7, 3)).reshape(3 * 5 * 4, 9 * 6)
     assert np.shares_memory(cols, p)
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
