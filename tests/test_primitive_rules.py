@@ -362,6 +362,19 @@ CASES: list[Case] = [
         for axis, keepdims in ((1, False), (0, True), (None, False), (None, True))
     ],
     case("argmax", ((1, 1), "distinct"), axis=0, keepdims=False),
+    # the derivative weights of reduce_max/min: 1/k at each of k tied extrema
+    case(
+        "tie_weights", TIES_IN_ROWS, TIES_IN_ROWS.max(1, keepdims=True), axis=(1,),
+        dtype=np.dtype(np.float64), label="rows",
+    ),
+    case(
+        "tie_weights", TIES_IN_ROWS, TIES_IN_ROWS.min(0, keepdims=True), axis=(0,),
+        dtype=np.dtype(np.float32), label="columns-float32",
+    ),
+    case(
+        "tie_weights", TIES_IN_ROWS.reshape(3, 2, 2), np.full((1, 1, 1), 5.0), axis=(0, 1, 2),
+        dtype=np.dtype(np.float64), label="all",
+    ),
     case("argmin", ((5,), "distinct"), axis=0, keepdims=False),
     case("argsort", ((3, 4), "distinct"), axis=1, kind=None),
     case("argsort", ((3, 4), "distinct"), axis=0, kind="stable"),
@@ -617,11 +630,15 @@ def patches(name, x, window, strides, padding, base, wdil, label, **extra) -> Ca
 
 CASES += [
     *[
-        patches("window_patches", ((3, 5), dom), (2, 2), (1, 2), pads, (1, 1), (1, 1), lab, fill=f)
-        for dom, pads, f, lab in (
-            ("normal", ((0, 0), (0, 0)), 0.0, "valid"),
-            ("normal", ((1, 0), (1, 1)), 0.0, "padded"),
-            ("normal", ((1, -1), (0, 1)), 1.5, "fill"),
+        patches(
+            "window_patches", ((3, 5), dom), (2, 2), (1, 2), pads, (1, 1), (1, 1), lab, fill=f,
+            materialize=m,
+        )
+        for dom, pads, f, lab, m in (
+            ("normal", ((0, 0), (0, 0)), 0.0, "valid", False),
+            ("normal", ((1, 0), (1, 1)), 0.0, "padded", False),
+            ("normal", ((1, -1), (0, 1)), 1.5, "fill", False),
+            ("normal", ((1, -1), (0, 1)), 1.5, "fill-materialized", True),
         )
     ],
     patches(
@@ -634,6 +651,19 @@ CASES += [
         (1, 2),
         "dilated",
         fill=0.0,
+        materialize=False,
+    ),  # fmt: skip
+    patches(
+        "window_patches",
+        ((4, 3), "normal"),
+        (2, 2),
+        (2, 1),
+        ((0, 1),) * 2,
+        (2, 1),
+        (1, 2),
+        "dilated-materialized",
+        fill=0.0,
+        materialize=True,
     ),  # fmt: skip
     patches(
         "window_patches_transpose",

@@ -13,7 +13,9 @@ It is not a primitive of its own but im2col and one matmul, written with primiti
 ``window_patches`` (every window of the padded, dilated input as a strided view), a
 transpose and a reshape that copy the windows once into the patches matrix
 ``(N * out_positions, window * C)`` (window-major, features contiguous; per group
-``(G, N * out_positions, window * I)``), and ``dot_general`` with the kernel. Every
+``(G, N * out_positions, window * I)``), and ``dot_general`` with the kernel. Without
+groups ``window_patches`` is asked to materialize the windows: with numba it copies
+them itself, in that layout, and the reshape is a view. Every
 rule follows from theirs, and the patches matrix is computed once: ``dot_general``'s
 vjp w.r.t. the kernel reads it (``patches^T @ g``, every output position of every
 example summed in one product), so the weight gradient does not take the windows
@@ -93,6 +95,7 @@ def conv_general_dilated(
         (1, *lhs_dil, 1),
         (1, *rhs_dil, 1),
         fill=0,
+        materialize=groups == 1,  # then the reshape below is a view of the copy
     )
     out = tuple(windows.shape[1 : 1 + nsp])
     m, k = n * prod(out), prod(window)

@@ -12,13 +12,16 @@ never branch on the user's spelling. The rules of ``reduce_max`` and
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
 from fgrad.core.abstract import ShapedArray
 from fgrad.core.errors import ShapeError
 from fgrad.core.primitive import Primitive, bind
 from fgrad.core.rules import defbatch, defjvp, defvjp
-from fgrad.primitives.elementwise import convert_element_type, eq_p, le_p, lt_p
+from fgrad.primitives import window_kernels
+from fgrad.primitives.elementwise import convert_element_type, le_p, lt_p
 from fgrad.primitives.structural import (
     batch_to_front,
     check_axes,
@@ -52,11 +55,48 @@ def reduce_min(x, axis: tuple[int, ...], keepdims: bool = False):
     return bind(reduce_min_p, x, axis=axis, keepdims=keepdims)
 
 
+def _tie_weights_impl(x, ans, *, axis, dtype):
+    if window_kernels.usable(x, ans) and x.dtype == dtype and _adjacent(axis):
+        if prod(x.shape[a] for a in axis) < 2 ** (np.finfo(dtype).nmant + 1):  # exact counts
+            return window_kernels.tie_weights(x, ans, axis)
+    hits = x == ans
+    count = hits.sum(axis=axis, keepdims=True)
+    return hits.astype(dtype) / count.astype(dtype)
+
+
+def _adjacent(axis: tuple[int, ...]) -> bool:
+    return bool(axis) and max(axis) - min(axis) + 1 == len(set(axis))
+
+
+def _tie_weights_abstract_eval(x: ShapedArray, ans: ShapedArray, *, axis, dtype):
+    check_axes("tie_weights", x, axis)
+    if ans.shape != reduced_shape(x, axis, True):
+        raise ShapeError(
+            f"tie_weights: the extremum {ans.str_short()} must have the shape of "
+            f"{x.str_short()} reduced over axes {axis} with keepdims"
+        )
+    return ShapedArray(x.shape, np.dtype(dtype))
+
+
+# piecewise constant: its derivative is zero wherever it exists
+tie_weights_p = Primitive(
+    "tie_weights", _tie_weights_impl, _tie_weights_abstract_eval, differentiable=False
+)
+
+
+def _tie_weights_batch(size, vals, dims, *, axis, dtype):
+    x, ans = (batch_to_front(v, d, size) for v, d in zip(vals, dims))
+    return bind(tie_weights_p, x, ans, axis=past_batch(axis, 0), dtype=dtype), 0
+
+
+defbatch(tie_weights_p, _tie_weights_batch)
+
+
 def _extremum_weights(x, ans, axis, keepdims, dtype):
-    """1/k at each of the k positions attaining the extremum, 0 elsewhere (ties share)."""
-    hits = bind(eq_p, x, expand_reduced(ans, x.shape, axis, keepdims))
-    count = reduce_sum(hits, axis, keepdims=True)
-    return convert_element_type(hits, dtype) / convert_element_type(count, dtype)
+    """1/k at each of the k positions attaining the extremum, 0 elsewhere (ties share):
+    one primitive, ``tie_weights`` (with numba, one compiled pass over ``x``)."""
+    best = expand_reduced(ans, x.shape, axis, keepdims)
+    return bind(tie_weights_p, x, best, axis=axis, dtype=np.dtype(dtype))
 
 
 def _extremum_jvp(t, ans, x, axis, keepdims):

@@ -1,12 +1,25 @@
-"""Compiled loops for the windowed primitives, used when numba is installed (``fast`` extra).
+"""Compiled loops for the windowed primitives and the max's tie weights, used when numba
+is installed (``fast`` extra): a convolution's im2col, its col2im, and a max pool's
+derivative weights.
+
+:func:`take_windows` (im2col) copies every window of an array in one pass from the
+unpadded input (padding and holes written as the fill value) into memory laid out
+``(*out, *window, features)``, so that the convolution's reshape to the patches matrix
+is a view; NumPy instead pads the input and copies a strided 8-d view whose inner runs
+are a few features long.
 
 NumPy adds a window's worth of cotangents back to the input (col2im, the transpose of
-taking windows) one window position at a time; when the windows' entries are not
-contiguous (the layout a convolution's input gradient comes in) each of those adds runs
-over runs of a few features and is several times slower than the copy it undoes.
-:func:`add_windows` does the same additions in one compiled loop nest over rows of
-contiguous features, in the same order per element as NumPy's (window position by window
-position), so the results are bit-identical.
+taking windows) one window position at a time, into a padded buffer that is then cropped;
+when the windows' entries are not contiguous (the layout a convolution's input gradient
+comes in) each of those adds runs over runs of a few features and is several times slower
+than the copy it undoes. :func:`gather_windows` computes each input element once instead:
+one compiled loop nest over the input's rows of contiguous features gathers, from a small
+table of which window read it where, the entries to add, in the same order per element as
+NumPy's (window position by window position), so the results are bit-identical; no padded
+buffer is written, and the result is contiguous.
+
+:func:`tie_weights` computes ``reduce_max``'s derivative weights (1/k at each of k tied
+extrema) in one loop instead of a compare, a boolean sum, two conversions and a division.
 
 The kernels run only on NumPy float arrays, with numba importable and the ``fgrad_fuse``
 flag not ``"off"``; otherwise the callers keep their NumPy code (:func:`usable` decides).
@@ -16,6 +29,7 @@ process loads the machine code from numba's disk cache.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from math import prod
 
@@ -42,55 +56,186 @@ def _kernel(name: str, fn: Callable) -> Callable:
     if kernel is None:
         import numba  # the optional dependency: only when a kernel is first needed
 
-        kernel = _compiled[name] = numba.njit(cache=True, nogil=True)(fn)
+        kernel = _compiled[name] = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
     return kernel
 
 
-def _add_rows(g, buf, row_offsets, window_offsets):  # pragma: no cover - compiled by numba
-    # g: (rows, window positions, features); buf: (buffer rows, features)
-    rows, positions, features = g.shape
-    for k in range(positions):
-        shift = window_offsets[k]
-        for m in range(rows):
-            target = row_offsets[m] + shift
+def _gather_rows(g, sources, out):  # pragma: no cover - compiled by numba
+    # g: (images, out rows, window positions, features); sources: (in rows, window
+    # positions), the out row each window position of each in row was read into, or -1;
+    # out: (images, in rows, features)
+    images, rows, features = out.shape
+    positions = sources.shape[1]
+    for b in range(images):
+        for r in range(rows):
             for f in range(features):
-                buf[target, f] += g[m, k, f]
+                out[b, r, f] = 0
+            for k in range(positions):
+                m = sources[r, k]
+                if m >= 0:
+                    for f in range(features):
+                        out[b, r, f] += g[b, m, k, f]
 
 
-def _offsets(counts, steps, strides) -> np.ndarray:
-    """``sum_a i_a * steps[a] * strides[a]`` over the grid ``counts``, in C order, as int64."""
-    out = np.zeros((), np.int64)
-    for n, step, stride in zip(counts, steps, strides):
-        out = np.add.outer(out, np.arange(n, dtype=np.int64) * (step * stride))
-    return out.ravel()
+def _take_rows(x, reads, fill, out):  # pragma: no cover - compiled by numba
+    # x: (images, in rows, features); reads: (out rows, window positions), the in row each
+    # window position of each out row reads, or -1 (padding or a hole: fill);
+    # out: (images, out rows, window positions, features)
+    images, rows, positions, features = out.shape
+    for b in range(images):
+        for r in range(rows):
+            for k in range(positions):
+                i = reads[r, k]
+                if features == 1:  # one channel: no inner loop to set up per window entry
+                    out[b, r, k, 0] = x[b, i, 0] if i >= 0 else fill
+                elif i >= 0:
+                    for f in range(features):
+                        out[b, r, k, f] = x[b, i, f]
+                else:
+                    for f in range(features):
+                        out[b, r, k, f] = fill
 
 
-def add_windows(buf, g, starts, window_strides, window_dilation) -> None:
-    """``buf[start + o * stride + w * dilation] += g[o, w]`` for every output position ``o``
-    and window position ``w`` (``g`` is ``(*out, *window)`` over ``buf``'s axes).
+def _combine(table, axis, size):
+    """Extend a (rows, positions) table of row indices by one more axis's (n, k) table of
+    indices along it (``size`` long); -1 anywhere stays -1."""
+    rows, positions = table.shape
+    n, k = axis.shape
+    combined = table[:, None, :, None] * size + axis[None, :, None, :]
+    missing = (table[:, None, :, None] < 0) | (axis[None, :, None, :] < 0)
+    return np.where(missing, -1, combined).reshape(rows * n, positions * k)
 
-    Trailing axes that are copied whole (window 1, stride 1, output as long as ``buf``'s
-    axis, start 0) become the contiguous feature rows the kernel adds.
+
+@functools.lru_cache(maxsize=64)
+def _table(backward, in_shape, out, window, strides, padding, base_dilation, window_dilation):
+    """Which rows the windows connect, over the axes given (C order everywhere).
+
+    Forward (``backward=False``): for every output position ``o`` and window position
+    ``w``, the input position read, or -1 where the window reads padding or a hole: per
+    axis ``i = (o * stride + w * dilation - lo) / base``, where that is an integer in
+    ``[0, n)``. Backward: for every input position ``i`` and window position ``w``, the
+    output position whose window read ``i`` at ``w``, or -1: per axis
+    ``o = (lo + i * base - w * dilation) / stride``, where that is an integer in
+    ``[0, out)``.
     """
-    nd = buf.ndim
-    out, window = g.shape[:nd], g.shape[nd:]
-    if g.size == 0:
-        return
-    lead = nd
-    while (
-        lead > 0
-        and window[lead - 1] == 1
-        and window_strides[lead - 1] == 1
-        and out[lead - 1] == buf.shape[lead - 1]
-        and starts[lead - 1] == 0
+    table = np.zeros((1, 1), np.int64)
+    for n, o, k, s, (lo, _), bd, wd in zip(
+        in_shape, out, window, strides, padding, base_dilation, window_dilation
     ):
-        lead -= 1
-    features = prod(buf.shape[lead:])
-    row_strides = [prod(buf.shape[a + 1 : lead]) for a in range(lead)]
-    start = sum(s * r for s, r in zip(starts[:lead], row_strides))
-    rows = _offsets(out[:lead], window_strides[:lead], row_strides) + start
-    shifts = _offsets(window[:lead], window_dilation[:lead], row_strides)
-    # (*out_lead, *window_lead, *out_rest, *window_rest): the trailing window entries are 1
-    order = (*range(lead), *range(nd, nd + lead), *range(lead, nd), *range(nd + lead, 2 * nd))
-    g3 = np.transpose(g, order).reshape(rows.size, shifts.size, features)
-    _kernel("add_rows", _add_rows)(g3, buf.reshape(-1, features), rows, shifts)
+        w = np.arange(k)[None, :] * wd
+        if backward:
+            at, step, size = lo + np.arange(n)[:, None] * bd - w, s, o
+        else:
+            at, step, size = np.arange(o)[:, None] * s + w - lo, bd, n
+        axis = np.where((at % step == 0) & (at >= 0) & (at < size * step), at // step, -1)
+        table = _combine(table, axis, size)
+    table.flags.writeable = False  # shared by the calls with this geometry
+    return table
+
+
+def _whole(n, o, k, s, pads, bd) -> bool:
+    """Whether an axis is copied whole by the windows (each element is its own window)."""
+    return k == 1 and s == 1 and bd == 1 and pads == (0, 0) and o == n
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(in_shape, out, window, strides, padding, base_dilation, window_dilation):
+    return _Layout(in_shape, out, window, strides, padding, base_dilation, window_dilation)
+
+
+class _Layout:
+    """The windows ``(*out, *window)`` of an ``in_shape`` operand as the kernels see them.
+
+    Leading axes copied whole are the images the loops run over, trailing ones the
+    contiguous features they copy or add; the axes between are looked up in a table of
+    rows. ``order`` lays the windows out as ``(*out_lead, *out_mid, *window_lead,
+    *window_mid, *out_trail, *window_trail)``: ``(images, rows, positions, features)``.
+    """
+
+    def __init__(self, in_shape, out, window, strides, padding, base_dilation, window_dilation):
+        nd = len(in_shape)
+        geometry = (in_shape, out, window, strides, padding, base_dilation, window_dilation)
+        whole = [_whole(*a) for a in zip(*geometry[:-1])]
+        trail = nd
+        while trail > 0 and whole[trail - 1]:
+            trail -= 1
+        lead = 0
+        while lead < trail and whole[lead]:
+            lead += 1
+        self.order = (*range(trail), *range(nd, nd + trail), *range(trail, nd),
+                      *range(nd + trail, 2 * nd))  # fmt: skip
+        self.inverse = tuple(int(a) for a in np.argsort(self.order))
+        self.images, self.features = prod(out[:lead]), prod(out[trail:])
+        self.rows_in, self.rows_out = prod(in_shape[lead:trail]), prod(out[lead:trail])
+        self.positions = prod(window[lead:trail])
+        self.mid = tuple(tuple(v[lead:trail]) for v in geometry)
+
+
+def take_windows(x, out, window_dimensions, window_strides, padding, base_dilation,
+                 window_dilation, fill):  # fmt: skip
+    """im2col: every window of ``x``, shape ``(*out, *window_dimensions)`` as
+    ``window_patches`` defines it (``fill`` in padding and holes), copied in one pass into
+    memory laid out ``(*out, *window, features)`` (see :class:`_Layout`), so that flattening
+    each output position's window with the trailing features is a view."""
+    geometry = (window_dimensions, window_strides, padding, base_dilation, window_dilation)
+    layout = _layout(x.shape, out, *geometry)
+    shape = (*out, *window_dimensions)
+    patches = np.empty(tuple(shape[a] for a in layout.order), x.dtype)
+    if patches.size:
+        rows = x.reshape(layout.images, layout.rows_in, layout.features)
+        reads = _table(False, *layout.mid)
+        flat = patches.reshape(layout.images, layout.rows_out, layout.positions, layout.features)
+        _kernel("take_rows", _take_rows)(rows, reads, x.dtype.type(fill), flat)
+    return np.transpose(patches, layout.inverse)
+
+
+def gather_windows(g, in_shape, window_strides, padding, base_dilation, window_dilation):
+    """col2im: the ``in_shape`` array whose element ``i`` sums ``g[o, w]`` over every output
+    position ``o`` and window position ``w`` whose window read ``i`` (``g`` is ``(*out,
+    *window)``; the geometry is ``window_patches``'s), the terms added in window-position
+    order, as NumPy's loop adds them. No padded buffer is written."""
+    nd = len(in_shape)
+    out, window = g.shape[:nd], g.shape[nd:]
+    layout = _layout(
+        tuple(in_shape), out, window, window_strides, padding, base_dilation, window_dilation
+    )
+    g4 = np.transpose(g, layout.order).reshape(
+        layout.images, layout.rows_out, layout.positions, layout.features
+    )
+    result = np.empty((layout.images, layout.rows_in, layout.features), g.dtype)
+    if result.size:
+        sources = _table(True, *layout.mid)
+        _kernel("gather_rows", _gather_rows)(g4, sources, result)
+    return result.reshape(in_shape)
+
+
+def _tie_weights(x, ans, out):  # pragma: no cover - compiled by numba
+    # x, out: (before, reduced, after); ans: (before, after)
+    before, reduced, after = x.shape
+    count = np.empty(after, out.dtype)
+    for a in range(before):
+        for c in range(after):
+            count[c] = 0
+        for j in range(reduced):
+            for c in range(after):
+                out[a, j, c] = x[a, j, c] == ans[a, c]
+                count[c] += out[a, j, c]
+        for j in range(reduced):
+            for c in range(after):
+                out[a, j, c] = out[a, j, c] / count[c]
+
+
+def tie_weights(x, ans, axis: tuple[int, ...]):
+    """``(x == ans) / count`` over ``axis`` (a run of adjacent axes, ``ans`` the extremum
+    with them kept as ones) in one compiled loop: the weights a max or min reduction's
+    derivative gives each element, ties sharing. The ties are counted in ``x``'s (float)
+    dtype, exactly as long as fewer than ``2 ** (nmant + 1)`` elements are reduced (the
+    caller checks), so the results are bit-identical to NumPy's rule."""
+    lo, hi = min(axis), max(axis) + 1
+    shape = (prod(x.shape[:lo]), prod(x.shape[lo:hi]), prod(x.shape[hi:]))
+    out = np.empty(shape, x.dtype)
+    if out.size:
+        rows = np.ascontiguousarray(x).reshape(shape)
+        best = np.ascontiguousarray(ans).reshape(shape[0], shape[2])
+        _kernel("tie_weights", _tie_weights)(rows, best, out)
+    return out.reshape(x.shape)

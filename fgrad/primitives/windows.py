@@ -5,7 +5,9 @@ element at position ``o * stride + w * window_dilation`` of ``x`` padded with
 ``fill`` (and with ``fill`` in the holes of ``base_dilation``). A windowed reduction is
 an ordinary reduction over the trailing window axes, so max pooling inherits
 ``reduce_max``'s derivative (ties share it equally). The impl is a strided view, so
-the reduction reads ``x`` in place.
+the reduction reads ``x`` in place; with ``materialize=True`` (the convolution's im2col)
+and numba, a compiled copy laid out for the caller's reshape
+(:mod:`fgrad.primitives.window_kernels`).
 
 The primitive is affine in ``x`` (``fill`` is a constant): its tangent map is the same
 windows of the tangent with zero fill, and its transpose, ``window_patches_transpose``,
@@ -65,8 +67,20 @@ def _check(
 
 
 def _patches_impl(
-    x, *, window_dimensions, window_strides, padding, base_dilation, window_dilation, fill
+    x,
+    *,
+    window_dimensions,
+    window_strides,
+    padding,
+    base_dilation,
+    window_dilation,
+    fill,
+    materialize,
 ):
+    params = (window_dimensions, window_strides, padding, base_dilation, window_dilation)
+    if materialize and window_kernels.usable(x):
+        out = _out_shape(x.shape, *params)
+        return window_kernels.take_windows(x, out, *params, fill)
     axes = range(x.ndim)
     x = pad_and_dilate(x, axes, padding, base_dilation, fill)
     out = _out_shape(
@@ -91,6 +105,7 @@ def _patches_abstract_eval(
     base_dilation,
     window_dilation,
     fill,
+    materialize,
 ) -> ShapedArray:
     params = (window_dimensions, window_strides, padding, base_dilation, window_dilation)
     _check("window_patches", x.shape, *params)
@@ -108,8 +123,15 @@ def window_patches(
     base_dilation: tuple[int, ...],
     window_dilation: tuple[int, ...],
     fill=0,
+    materialize: bool = False,
 ):
-    """Every window of ``x``, shape ``(*out, *window_dimensions)`` (see the module doc)."""
+    """Every window of ``x``, shape ``(*out, *window_dimensions)`` (see the module doc).
+
+    ``materialize=True`` says that the caller copies the windows with the trailing
+    features contiguous anyway (im2col): with the compiled kernels they are then copied
+    here, in one pass from ``x`` (no padded copy), into memory laid out ``(*out, *window,
+    features)``, so that the caller's reshape is a view. The values are the same either
+    way."""
     return bind(
         window_patches_p,
         x,
@@ -119,12 +141,17 @@ def window_patches(
         base_dilation=tuple(int(d) for d in base_dilation),
         window_dilation=tuple(int(d) for d in window_dilation),
         fill=fill,
+        materialize=bool(materialize),
     )
 
 
 def _unpatch_impl(
     g, *, in_shape, window_dimensions, window_strides, padding, base_dilation, window_dilation
 ):
+    if window_kernels.usable(g):
+        return window_kernels.gather_windows(
+            g, in_shape, window_strides, padding, base_dilation, window_dilation
+        )
     nd = len(in_shape)
     out = g.shape[:nd]
     padded = [
@@ -134,9 +161,6 @@ def _unpatch_impl(
     before = [max(-lo, 0) for lo, _ in padding]
     after = [max(-hi, 0) for _, hi in padding]
     buf = backend.zeros(tuple(b + p + a for b, p, a in zip(before, padded, after)), g.dtype, like=g)
-    if window_kernels.usable(g):
-        window_kernels.add_windows(buf, g, before, window_strides, window_dilation)
-        return buf[_kept(before, padding, in_shape, base_dilation)]
     for pos in itertools.product(*map(range, window_dimensions)):
         target = tuple(
             slice(b + w * wd, b + w * wd + dilate_shape(o, s), s)
@@ -204,7 +228,7 @@ def window_patches_transpose(
 
 
 def _geometry(params: dict) -> dict:
-    return {k: v for k, v in params.items() if k != "fill"}
+    return {k: v for k, v in params.items() if k not in ("fill", "materialize")}
 
 
 def _patches_vjp(g, ans, x, **params):
@@ -212,7 +236,7 @@ def _patches_vjp(g, ans, x, **params):
 
 
 def _unpatch_vjp(g, ans, ct, *, in_shape, **geometry):
-    return bind(window_patches_p, g, fill=0, **geometry)
+    return bind(window_patches_p, g, fill=0, materialize=False, **geometry)
 
 
 defjvp(window_patches_p, lambda t, ans, x, **p: bind(window_patches_p, t, **{**p, "fill": 0}))
@@ -234,7 +258,13 @@ def _one_more_axis(geometry: dict) -> dict:
 
 def _patches_batch(size, vals, dims, **params):
     x = move_axis(vals[0], dims[0], 0)
-    y = bind(window_patches_p, x, fill=params["fill"], **_one_more_axis(params))
+    y = bind(
+        window_patches_p,
+        x,
+        fill=params["fill"],
+        materialize=params["materialize"],
+        **_one_more_axis(params),
+    )
     nd = x.ndim
     return reshape(y, y.shape[:nd] + y.shape[nd + 1 :]), 0
 
