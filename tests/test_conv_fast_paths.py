@@ -18,6 +18,7 @@ import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax, nn
 from fgrad.core.config import flags
+from fgrad.core.optional import installed
 from fgrad.primitives import window_kernels
 from fgrad.primitives.windows import window_patches, window_patches_transpose
 from tests.helpers import numerical_grad
@@ -31,7 +32,9 @@ from tests.test_conv import (
     reference_window,
 )
 
-HAS_NUMBA = window_kernels.usable(np.zeros(1))
+# whether numba is installed, not window_kernels.usable(): that also reads fgrad_fuse, which
+# another test file may have left changed when this module is imported
+HAS_NUMBA = installed("numba")
 
 
 @pytest.fixture(params=["off", "auto"])
@@ -192,12 +195,13 @@ def test_compiled_loops_are_used_only_where_they_apply():
     assert not window_kernels.usable(np.zeros(2, np.int64))
     assert not window_kernels.usable(f32, f64)
     old = flags.fuse
-    fgrad.config.update("fgrad_fuse", "off")
     try:
+        fgrad.config.update("fgrad_fuse", "off")
         assert not window_kernels.usable(f64)
+        fgrad.config.update("fgrad_fuse", "auto")
+        assert window_kernels.usable(f32, f32) == HAS_NUMBA
     finally:
         fgrad.config.update("fgrad_fuse", old)
-    assert window_kernels.usable(f32, f32) == HAS_NUMBA
 
 
 # -- reduce_window over tiling windows ---------------------------------------------------
