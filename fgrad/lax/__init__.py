@@ -71,6 +71,7 @@ from fgrad.lax.arithmetic import (
     le,
     log,
     log1p,
+    logistic,
     lt,
     max,
     min,
@@ -83,6 +84,7 @@ from fgrad.lax.arithmetic import (
     reciprocal,
     rem,
     round,
+    rsqrt,
     shift_left,
     shift_right_arithmetic,
     shift_right_logical,
@@ -128,7 +130,7 @@ from fgrad.lax.dot import (
     dot,
     dot_general,
 )
-from fgrad.lax.elementwise import clamp, population_count, rsqrt, select, select_n
+from fgrad.lax.elementwise import clamp, population_count, select, select_n
 from fgrad.lax.gather_scatter import (
     GatherDimensionNumbers,
     GatherScatterMode,
@@ -171,7 +173,6 @@ from fgrad.lax.special import (
     igamma,
     igammac,
     lgamma,
-    logistic,
     polygamma,
     regularized_incomplete_beta,
     zeta,

@@ -29,6 +29,7 @@ import numpy as np
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.tracer import Tracer
+from fgrad.lax import special
 
 _KIND_NAMES = {
     "b": "bool",
@@ -220,6 +221,8 @@ abs = _unary("abs", fnp.abs, "ifc", "``|x|`` (a complex ``x`` gives its real mod
 sign = _unary("sign", fnp.sign, _NUMBER, "-1, 0 or 1 (``x / |x|`` for complex ``x``)")
 square = _unary("square", fnp.square, _NUMBER, "``x * x``")
 reciprocal = _unary("reciprocal", fnp.reciprocal, _INEXACT, "``1 / x``")
+rsqrt = _unary("rsqrt", lambda x: fnp.reciprocal(fnp.sqrt(x)), _INEXACT, "``1 / sqrt(x)``")
+logistic = _unary("logistic", special.logistic, _INEXACT, "``1 / (1 + exp(-x))``, without overflow")
 exp = _unary("exp", fnp.exp, _INEXACT, "``e ** x``")
 exp2 = _unary("exp2", fnp.exp2, _INEXACT, "``2 ** x``")
 log = _unary("log", fnp.log, _INEXACT, "The natural logarithm")
@@ -252,8 +255,8 @@ sub = _binary("sub", fnp.subtract, _NUMBER, "subtract", "``x - y``")
 mul = _binary("mul", fnp.multiply, _NUMBER, "multiply", "``x * y``")
 div = _binary("div", _div, _NUMBER, "divide", "``x / y``, truncated toward zero for integers")
 rem = _binary("rem", _rem, "iuf", "fmod", "The remainder of ``div``, the dividend's sign")
-max = _binary("max", fnp.maximum, "biuf", "maximum", "The larger (NaN if either is)")  # noqa: A001
-min = _binary("min", fnp.minimum, "biuf", "minimum", "The smaller (NaN if either is)")  # noqa: A001
+max = _binary("max", fnp.maximum, "biufc", "maximum", "The larger (NaN if either is)")  # noqa: A001
+min = _binary("min", fnp.minimum, "biufc", "minimum", "The smaller (NaN if either is)")  # noqa: A001
 atan2 = _binary("atan2", fnp.arctan2, "f", "arctan2", "The angle of the point ``(y=x, x=y)``")
 nextafter = _binary(
     "nextafter",
@@ -407,6 +410,7 @@ __all__ = [
     "le",
     "log",
     "log1p",
+    "logistic",
     "lt",
     "max",
     "min",
@@ -419,6 +423,7 @@ __all__ = [
     "reciprocal",
     "rem",
     "round",
+    "rsqrt",
     "shift_left",
     "shift_right_arithmetic",
     "shift_right_logical",
