@@ -404,6 +404,7 @@ STRUCTURAL = [
     lambda L, a: L.full_like(a, 2, np.int32, (4,)),
     lambda L, a: L.dot(a, a.T),
     lambda L, a: L.dot(a[0], a[1]),
+    lambda L, a: L.dot_general(a, a, (((1,), (1,)), ((), ())), precision=L.Precision.HIGHEST),
     lambda L, a: L.dot(a, a[0]),
     lambda L, a: L.dot(a.astype(np.int32), a.astype(np.int32).T, preferred_element_type=np.float32),
     lambda L, a: L.dot(a.astype(np.float32), a.T),

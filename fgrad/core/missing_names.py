@@ -175,7 +175,6 @@ LAX: dict[str, str] = {
     },
     "custom_root": "write the solver and its implicit derivative with fgrad.custom_vjp",
     "custom_linear_solve": "write the solver and its derivative with fgrad.custom_vjp",
-    "Precision": "NumPy multiplies in the arrays' own precision: drop the precision argument",
     "with_sharding_constraint": _ONE_DEVICE,
     "betainc": "use fgrad.lax.regularized_incomplete_beta (or fgrad.scipy.special.betainc)",
     "bitcast_convert_type": "use x.view(dtype) outside transformed functions",

@@ -126,6 +126,7 @@ from fgrad.lax.cumulative import (
     cumsum,
 )
 from fgrad.lax.dot import (
+    Precision,
     batch_matmul,
     dot,
     dot_general,
@@ -206,6 +207,7 @@ __all__ = [
     "ConvDimensionNumbers",
     "GatherDimensionNumbers",
     "GatherScatterMode",
+    "Precision",
     "RoundingMethod",
     "ScatterDimensionNumbers",
     "abs",

@@ -4,12 +4,14 @@
 The result's axes are JAX's: the batch axes, then ``lhs``'s free axes, then ``rhs``'s.
 Operands of different dtypes are promoted (as ``jax.lax.dot_general`` does);
 ``preferred_element_type`` names the dtype to compute and return in (``int8`` inputs
-accumulated in ``int32``, ``float16`` ones in ``float32``). ``precision`` is accepted
-and ignored: NumPy multiplies in the operands' own precision.
+accumulated in ``int32``, ``float16`` ones in ``float32``). ``precision`` (a
+:class:`Precision`, a string or a pair) is accepted and ignored: NumPy multiplies in the
+operands' own precision.
 """
 
 from __future__ import annotations
 
+import enum
 import operator
 from collections.abc import Sequence
 
@@ -21,6 +23,15 @@ from fgrad.core.tracer import Tracer
 from fgrad.primitives.dot_general import dot_general as _dot_general_primitive
 
 DimensionNumbers = tuple[tuple[Sequence[int], Sequence[int]], tuple[Sequence[int], Sequence[int]]]
+
+
+class Precision(enum.Enum):
+    """``jax.lax.Precision``, accepted by the ``precision`` arguments and ignored: NumPy
+    multiplies in the operands' own precision (float32 stays float32, float64 float64)."""
+
+    DEFAULT = 0
+    HIGH = 1
+    HIGHEST = 2
 
 
 def _array(x):
@@ -106,4 +117,4 @@ def batch_matmul(lhs, rhs, precision=None):
     return dot_general(x, y, (((nd - 1,), (nd - 2,)), (batch, batch)), precision)
 
 
-__all__ = ["batch_matmul", "dot", "dot_general"]
+__all__ = ["Precision", "batch_matmul", "dot", "dot_general"]
