@@ -214,6 +214,8 @@ def test_integer_pow_and_pow():
     out = lax.pow(x, np.array([2, 3, -1], np.int64))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [2.25, -8.0, 2.0])
+    assert lax.pow(x, 2).dtype == np.float32
+    np.testing.assert_allclose(lax.pow(x, 2), x**2)
     with pytest.raises(DtypeError, match="lax.pow: the base"):
         lax.pow(np.array([2]), np.array([2]))
 
@@ -321,6 +323,8 @@ def test_binary_against_jax(jlax, name):
         lambda L: L.integer_pow(np.array([2]), -1),
         lambda L: L.pow(np.array([1.5, 2.0]), np.array([2, 3])),
         lambda L: L.pow(np.array([2, 3]), np.array([2, 3])),
+        lambda L: L.pow(np.array([1.5, -2.0]), 3),
+        lambda L: L.pow(np.array([1.5, 2.0]), 0.5),
         lambda L: L.round(np.array([0.5, 1.5, 2.5, -0.5])),
         lambda L: L.round(np.array([0.5, 1.5, 2.5, -0.5]), L.RoundingMethod.TO_NEAREST_EVEN),
         lambda L: L.conj(np.ones(3, np.float32)),

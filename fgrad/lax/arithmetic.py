@@ -308,8 +308,8 @@ def pow(x, y):  # noqa: A001 - JAX's name
     x : array
         A floating or complex base.
     y : array or scalar
-        An exponent of ``x``'s dtype, or of any integer dtype (a Python number is
-        weakly typed and takes ``x``'s dtype).
+        An exponent of ``x``'s dtype, or of any integer dtype; a Python int or float
+        takes ``x``'s dtype.
 
     Returns
     -------
@@ -318,7 +318,7 @@ def pow(x, y):  # noqa: A001 - JAX's name
     """
     x = _array(x)
     _check_kind("pow", x, _INEXACT, "the base")
-    if not _is_weak(y) and fnp.result_type(y).kind in "iu":
+    if type(y) is int or (not _is_weak(y) and fnp.result_type(y).kind in "iu"):
         y = fnp.astype(_array(y), fnp.result_type(x))  # an integer exponent, exactly
     x, y = _operands("pow", x, y, "power")
     return fnp.power(x, y)
