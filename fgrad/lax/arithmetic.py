@@ -128,7 +128,6 @@ def _unary(name: str, fun: Callable, kinds: str, doc: str) -> Callable:
         f"{doc}, element-wise (``jax.lax.{name}``); {accepted} dtypes, the dtype kept.\n\n"
         "See the module :mod:`fgrad.lax.arithmetic` for the rules."
     )
-    op.__annotations__ = {"x": "ArrayLike", "return": "Array"}
     return op
 
 
@@ -145,7 +144,6 @@ def _binary(name: str, fun: Callable, kinds: str, numpy_name: str, doc: str) -> 
         f"and one shape, no promotion (``fgrad.numpy.{numpy_name}`` promotes and "
         "broadcasts).\n\nSee the module :mod:`fgrad.lax.arithmetic` for the rules."
     )
-    op.__annotations__ = {"x": "ArrayLike", "y": "ArrayLike", "return": "Array"}
     return op
 
 
