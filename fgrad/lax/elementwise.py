@@ -1,7 +1,7 @@
-"""``select`` and ``rsqrt``: the element-wise ``jax.lax`` operations that ``fgrad.numpy``
-spells differently (``fnp.where``, ``1 / fnp.sqrt``), kept strict as in ``jax.lax``:
-``select`` takes a boolean predicate and two branches of one shape and dtype rather
-than broadcasting and promoting.
+"""``select``, ``select_n``, ``clamp`` and ``population_count``: the selecting and
+bit-counting ``jax.lax`` operations, kept strict as in ``jax.lax``: ``select`` takes a
+boolean predicate and two branches of one shape and dtype rather than broadcasting and
+promoting (``fnp.where`` does).
 """
 
 from __future__ import annotations
@@ -54,17 +54,6 @@ def select(pred, on_true, on_false):
             f"got shape {shape_p}"
         )
     return fnp.where(pred, on_true, on_false)
-
-
-def rsqrt(x):
-    """The reciprocal square root ``1 / sqrt(x)``, element-wise, in ``x``'s float dtype.
-
-    Examples
-    --------
-    >>> lax.rsqrt(np.array([4.0, 0.25]))
-    array([0.5, 2. ])
-    """
-    return fnp.reciprocal(fnp.sqrt(x))
 
 
 def select_n(which, *cases):
