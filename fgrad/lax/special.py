@@ -18,7 +18,6 @@ __all__ = [
     "igamma",
     "igammac",
     "lgamma",
-    "logistic",
     "polygamma",
     "regularized_incomplete_beta",
     "zeta",
