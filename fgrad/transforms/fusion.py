@@ -222,8 +222,8 @@ def lowered_text(
     replay = Replay(optimize(closed), name)
     static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
     dynamic = [a for i, a in enumerate(args) if i not in static]
-    if any(backend.is_device_array(x) for x in tree_leaves((dynamic, kwargs))):
-        return replay.source  # what jit runs on another backend's arrays (see on_numpy)
+    if not on_numpy(tree_leaves((dynamic, kwargs))):
+        return replay.source  # what jit runs on another backend's arrays
     return TieredProgram(replay, name).as_text()
 
 
