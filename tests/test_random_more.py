@@ -21,6 +21,8 @@ from fgrad import random
 
 stats = pytest.importorskip("scipy.stats")
 
+from test_random import assert_same_eagerly_under_jit_and_vmap  # noqa: E402
+
 N = 40_000
 P_MIN = 1e-4
 key = random.key
@@ -229,17 +231,7 @@ DRAWS = {
 
 @pytest.mark.parametrize("name", sorted(DRAWS))
 def test_draws_are_the_same_eagerly_under_jit_and_vmap(name):
-    draw = DRAWS[name]
-    keys = random.split(key(12), 4)
-    eager = [np.asarray(draw(k)) for k in keys]
-    assert not all(np.array_equal(eager[0], e) for e in eager[1:]), "keys must matter"
-    jitted = fgrad.jit(draw)
-    for k, e in zip(keys, eager):
-        out = jitted(k)
-        assert out.dtype == e.dtype and out.shape == e.shape
-        np.testing.assert_array_equal(out, e)
-    np.testing.assert_array_equal(fgrad.vmap(draw)(keys), np.stack(eager))
-    np.testing.assert_array_equal(fgrad.jit(fgrad.vmap(draw))(keys), np.stack(eager))
+    assert_same_eagerly_under_jit_and_vmap(DRAWS[name], seed=12)
 
 
 @pytest.mark.parametrize(
