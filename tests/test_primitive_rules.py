@@ -641,30 +641,13 @@ CASES += [
             ("normal", ((1, -1), (0, 1)), 1.5, "fill-materialized", True),
         )
     ],
-    patches(
-        "window_patches",
-        ((4, 3), "normal"),
-        (2, 2),
-        (2, 1),
-        ((0, 1),) * 2,
-        (2, 1),
-        (1, 2),
-        "dilated",
-        fill=0.0,
-        materialize=False,
-    ),  # fmt: skip
-    patches(
-        "window_patches",
-        ((4, 3), "normal"),
-        (2, 2),
-        (2, 1),
-        ((0, 1),) * 2,
-        (2, 1),
-        (1, 2),
-        "dilated-materialized",
-        fill=0.0,
-        materialize=True,
-    ),  # fmt: skip
+    *[
+        patches(
+            "window_patches", ((4, 3), "normal"), (2, 2), (2, 1), ((0, 1),) * 2, (2, 1), (1, 2),
+            lab, fill=0.0, materialize=m,
+        )
+        for lab, m in (("dilated", False), ("dilated-materialized", True))
+    ],  # fmt: skip
     patches(
         "window_patches_transpose",
         ((2, 2, 2, 2), "normal"),
