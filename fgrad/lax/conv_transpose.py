@@ -13,10 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from fgrad import numpy as fnp
-from fgrad.core.tracer import Tracer
 from fgrad.lax.conv import Padding, conv_dimension_numbers, conv_general_dilated
 
 __all__ = ["conv_transpose"]
@@ -86,8 +83,8 @@ def conv_transpose(
     -------
     array
     """
-    lhs = lhs if isinstance(lhs, Tracer) else np.asarray(lhs)
-    rhs = rhs if isinstance(rhs, Tracer) else np.asarray(rhs)
+    lhs = fnp.asarray(lhs)
+    rhs = fnp.asarray(rhs)
     if dimension_numbers is None:
         if lhs.ndim not in _DEFAULT_LAYOUTS:
             raise ValueError(

@@ -13,18 +13,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-import numpy as np
-
 from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.tracer import Tracer
 
 __all__ = ["associative_scan", "cumlogsumexp", "cummax", "cummin", "cumprod", "cumsum"]
-
-
-def _array(x):
-    return x if isinstance(x, Tracer) else np.asarray(x)
 
 
 def _slice(x, axis: int, start, stop):
@@ -54,7 +47,7 @@ def associative_scan(fn: Callable, elems, reverse: bool = False, axis: int = 0):
         Entry ``i`` is ``fn(... fn(e_0, e_1) ..., e_i)``.
     """
     leaves, treedef = tree_flatten(elems)
-    leaves = [_array(x) for x in leaves]
+    leaves = [fnp.asarray(x) for x in leaves]
     if not leaves:
         return elems
     axis = operator.index(axis)
@@ -83,7 +76,7 @@ def associative_scan(fn: Callable, elems, reverse: bool = False, axis: int = 0):
                 f"got {out_def}"
             )
         leaves = [
-            fnp.concatenate([_slice(x, a, None, shift), _array(c).astype(x.dtype)], axis=a)
+            fnp.concatenate([_slice(x, a, None, shift), fnp.asarray(c).astype(x.dtype)], axis=a)
             for x, c, a in zip(leaves, combined, axes)
         ]
         shift *= 2
@@ -94,7 +87,7 @@ def associative_scan(fn: Callable, elems, reverse: bool = False, axis: int = 0):
 
 def _cumulative(name: str, fn: Callable, what: str) -> Callable:
     def cumulative(operand, axis: int = 0, reverse: bool = False):
-        return associative_scan(fn, _array(operand), reverse=reverse, axis=axis)
+        return associative_scan(fn, fnp.asarray(operand), reverse=reverse, axis=axis)
 
     cumulative.__name__ = cumulative.__qualname__ = name
     cumulative.__doc__ = f"""The running {what} along ``axis`` (``jax.lax.{name}``); from the
@@ -109,7 +102,7 @@ cumlogsumexp = _cumulative("cumlogsumexp", fnp.logaddexp, "``log(sum(exp(x)))``"
 
 def cumsum(operand, axis: int = 0, reverse: bool = False):
     """The running sum along ``axis`` (``jax.lax.cumsum``), in ``operand``'s dtype."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     if not reverse:
         return fnp.cumsum(x, axis=axis, dtype=x.dtype)
     return fnp.flip(fnp.cumsum(fnp.flip(x, axis), axis=axis, dtype=x.dtype), axis)
@@ -117,7 +110,7 @@ def cumsum(operand, axis: int = 0, reverse: bool = False):
 
 def cumprod(operand, axis: int = 0, reverse: bool = False):
     """The running product along ``axis`` (``jax.lax.cumprod``), in ``operand``'s dtype."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     if not reverse:
         return fnp.cumprod(x, axis=axis, dtype=x.dtype)
     return fnp.flip(fnp.cumprod(fnp.flip(x, axis), axis=axis, dtype=x.dtype), axis)

@@ -19,7 +19,6 @@ import numpy as np
 
 from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
-from fgrad.core.tracer import Tracer
 from fgrad.primitives.dot_general import dot_general as _dot_general_primitive
 
 DimensionNumbers = tuple[tuple[Sequence[int], Sequence[int]], tuple[Sequence[int], Sequence[int]]]
@@ -32,10 +31,6 @@ class Precision(enum.Enum):
     DEFAULT = 0
     HIGH = 1
     HIGHEST = 2
-
-
-def _array(x):
-    return x if isinstance(x, Tracer) else np.asarray(x)
 
 
 def _in_dtype(lhs, rhs, preferred_element_type):
@@ -84,7 +79,7 @@ def dot_general(
         (tuple(map(operator.index, lc)), tuple(map(operator.index, rc))),
         (tuple(map(operator.index, lb)), tuple(map(operator.index, rb))),
     )
-    x, y = _in_dtype(_array(lhs), _array(rhs), preferred_element_type)
+    x, y = _in_dtype(fnp.asarray(lhs), fnp.asarray(rhs), preferred_element_type)
     return _dot_general_primitive(x, y, dims)
 
 
@@ -94,7 +89,7 @@ def dot(lhs, rhs, precision=None, preferred_element_type=None):
     Both operands have 1 or 2 axes; ``lhs``'s last axis is contracted with ``rhs``'s
     first. For other ranks use :func:`dot_general` (or ``fgrad.numpy.matmul``).
     """
-    x, y = _array(lhs), _array(rhs)
+    x, y = fnp.asarray(lhs), fnp.asarray(rhs)
     if np.ndim(x) not in (1, 2) or np.ndim(y) not in (1, 2):
         raise ShapeError(
             f"lax.dot: takes vectors and matrices, got shapes {np.shape(x)} and "
@@ -106,7 +101,7 @@ def dot(lhs, rhs, precision=None, preferred_element_type=None):
 def batch_matmul(lhs, rhs, precision=None):
     """Matrix products over the leading (batch) axes: ``(..., m, k) x (..., k, n)`` to
     ``(..., m, n)``, both of one rank and equal batch sizes (``jax.lax.batch_matmul``)."""
-    x, y = _array(lhs), _array(rhs)
+    x, y = fnp.asarray(lhs), fnp.asarray(rhs)
     nd = np.ndim(x)
     if nd < 2 or np.ndim(y) != nd or np.shape(x)[:-2] != np.shape(y)[:-2]:
         raise ShapeError(

@@ -211,8 +211,8 @@ def gather(
     """
     dn = dimension_numbers
     mode = GatherScatterMode.from_any(mode, GatherScatterMode.CLIP)
-    operand = operand if isinstance(operand, Tracer) else np.asarray(operand)
-    indices = start_indices if isinstance(start_indices, Tracer) else np.asarray(start_indices)
+    operand = fnp.asarray(operand)
+    indices = fnp.asarray(start_indices)
     shape, sizes = tuple(operand.shape), _ints(slice_sizes)
     if len(sizes) != len(shape):
         raise ShapeError(
@@ -284,9 +284,9 @@ def _combine_at_traced_positions(flat, pos, values, kind: str):
 
 def _scatter(fn: str, kind: str, operand, indices, updates, dn, mode):
     mode = GatherScatterMode.from_any(mode, GatherScatterMode.FILL_OR_DROP)
-    operand = operand if isinstance(operand, Tracer) else np.asarray(operand)
-    indices = indices if isinstance(indices, Tracer) else np.asarray(indices)
-    updates = updates if isinstance(updates, Tracer) else np.asarray(updates)
+    operand = fnp.asarray(operand)
+    indices = fnp.asarray(indices)
+    updates = fnp.asarray(updates)
     shape = tuple(operand.shape)
     batch = tuple(indices.shape[:-1])
     window_dims = tuple(dn.update_window_dims)

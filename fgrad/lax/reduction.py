@@ -19,7 +19,6 @@ import numpy as np
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.pytree import tree_flatten, tree_unflatten
-from fgrad.core.tracer import Tracer
 
 __all__ = [
     "argmax",
@@ -33,10 +32,6 @@ __all__ = [
     "reduce_sum",
     "reduce_xor",
 ]
-
-
-def _array(x):
-    return x if isinstance(x, Tracer) else np.asarray(x)
 
 
 def _take(x, axis: int, index):
@@ -71,7 +66,7 @@ def reduce(operands, init_values, computation: Callable, dimensions: Sequence[in
         raise ShapeError(
             f"lax.reduce: init_values {init_def} must have the structure of operands {treedef}"
         )
-    leaves = [_array(x) for x in leaves]
+    leaves = [fnp.asarray(x) for x in leaves]
     shapes = {tuple(x.shape) for x in leaves}
     if len(shapes) != 1:
         raise ShapeError(f"lax.reduce: the operands must have one shape, got {sorted(shapes)}")
@@ -90,7 +85,7 @@ def reduce(operands, init_values, computation: Callable, dimensions: Sequence[in
                 f"lax.reduce: computation must return the structure of operands ({treedef}), "
                 f"got {out_def}"
             )
-        return [_array(o).astype(x.dtype) for o, x in zip(out, a)]
+        return [fnp.asarray(o).astype(x.dtype) for o, x in zip(out, a)]
 
     for axis in dims:
         while leaves[0].shape[axis] > 1:
@@ -118,7 +113,7 @@ def reduce(operands, init_values, computation: Callable, dimensions: Sequence[in
 
 
 def _reduce_axes(name: str, operand, axes: Sequence[int]):
-    x = _array(operand)
+    x = fnp.asarray(operand)
     dims = tuple(operator.index(a) for a in axes)
     if any(not 0 <= d < x.ndim for d in dims) or len(set(dims)) != len(dims):
         raise ShapeError(

@@ -13,13 +13,8 @@ import numpy as np
 
 from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
-from fgrad.core.tracer import Tracer
 
 __all__ = ["sort", "sort_key_val", "top_k"]
-
-
-def _array(x):
-    return x if isinstance(x, Tracer) else np.asarray(x)
 
 
 def sort(operand, dimension: int = -1, is_stable: bool = True, num_keys: int = 1):
@@ -42,8 +37,8 @@ def sort(operand, dimension: int = -1, is_stable: bool = True, num_keys: int = 1
         Like ``operand``. NaNs sort last, as in NumPy and JAX.
     """
     if not isinstance(operand, (tuple, list)):
-        return fnp.sort(_array(operand), axis=dimension, stable=True)
-    ops = [_array(x) for x in operand]
+        return fnp.sort(fnp.asarray(operand), axis=dimension, stable=True)
+    ops = [fnp.asarray(x) for x in operand]
     num_keys = operator.index(num_keys)
     if not ops or not 1 <= num_keys <= len(ops):
         raise ValueError(
@@ -96,7 +91,7 @@ def top_k(operand, k: int, *, axis: int = -1):
         Sorted from the largest; ties in the order of their indices. ``values`` is
         differentiable in ``operand``; ``indices`` are int64.
     """
-    x = _array(operand)
+    x = fnp.asarray(operand)
     if x.ndim == 0:
         raise ShapeError("lax.top_k: operand must have at least one axis")
     k = operator.index(k)

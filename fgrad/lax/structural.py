@@ -18,12 +18,7 @@ import numpy as np
 
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
-from fgrad.core.tracer import Tracer
 from fgrad.lax.slicing import dynamic_slice_in_dim, dynamic_update_slice_in_dim
-
-
-def _array(x):
-    return x if isinstance(x, Tracer) else np.asarray(x)
 
 
 def _axes(name: str, dims: Sequence[int], ndim: int, shape) -> tuple[int, ...]:
@@ -45,7 +40,7 @@ def convert_element_type(operand, new_dtype=None):
     keeps its real part; any number converted to bool is ``x != 0``. Differentiable
     between inexact dtypes.
     """
-    x = _array(operand)
+    x = fnp.asarray(operand)
     source = fnp.result_type(x)
     target = source if new_dtype is None else np.dtype(new_dtype)
     if source.kind == "c" and target.kind != "c":
@@ -63,7 +58,7 @@ def convert_element_type(operand, new_dtype=None):
 
 def broadcast(operand, sizes: Sequence[int]):
     """``operand`` repeated along new leading axes of ``sizes`` (``jax.lax.broadcast``)."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     return fnp.broadcast_to(x, tuple(int(s) for s in sizes) + tuple(np.shape(x)))
 
 
@@ -84,7 +79,7 @@ def broadcast_in_dim(operand, shape: Sequence[int], broadcast_dimensions: Sequen
     --------
     >>> lax.broadcast_in_dim(b, (batch, b.shape[0]), (1,))   # a bias per row
     """
-    x = _array(operand)
+    x = fnp.asarray(operand)
     shape = tuple(int(s) for s in shape)
     xs = tuple(np.shape(x))
     dims = tuple(operator.index(d) for d in broadcast_dimensions)
@@ -111,7 +106,7 @@ def broadcast_in_dim(operand, shape: Sequence[int], broadcast_dimensions: Sequen
 def reshape(operand, new_sizes: Sequence[int], dimensions: Sequence[int] | None = None):
     """``operand`` (transposed by ``dimensions`` first, if given) in the shape
     ``new_sizes``, row-major (``jax.lax.reshape``; no ``-1`` sizes)."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     sizes = tuple(operator.index(s) for s in new_sizes)
     if any(s < 0 for s in sizes) or int(np.prod(sizes)) != int(np.prod(np.shape(x))):
         raise ShapeError(
@@ -126,7 +121,7 @@ def reshape(operand, new_sizes: Sequence[int], dimensions: Sequence[int] | None 
 
 def transpose(operand, permutation: Sequence[int]):
     """``operand``'s axes in the order ``permutation`` (``jax.lax.transpose``)."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     perm = tuple(operator.index(p) for p in permutation)
     if sorted(perm) != list(range(np.ndim(x))):
         raise ShapeError(
@@ -138,7 +133,7 @@ def transpose(operand, permutation: Sequence[int]):
 
 def squeeze(array, dimensions: Sequence[int]):
     """``array`` without the axes ``dimensions``, each of size 1 (``jax.lax.squeeze``)."""
-    x = _array(array)
+    x = fnp.asarray(array)
     ndim, shape = np.ndim(x), tuple(np.shape(x))
     dims = _axes("squeeze", [d % ndim if -ndim <= d < 0 else d for d in dimensions], ndim, shape)
     if any(shape[d] != 1 for d in dims):
@@ -151,7 +146,7 @@ def squeeze(array, dimensions: Sequence[int]):
 def expand_dims(array, dimensions: Sequence[int]):
     """``array`` with new axes of size 1 at ``dimensions`` of the result
     (``jax.lax.expand_dims``; negative axes count from the result's end)."""
-    x = _array(array)
+    x = fnp.asarray(array)
     ndim = np.ndim(x) + len(dimensions)
     dims = _axes(
         "expand_dims",
@@ -165,7 +160,7 @@ def expand_dims(array, dimensions: Sequence[int]):
 def concatenate(operands: Sequence, dimension: int):
     """``operands`` joined along the axis ``dimension`` (``jax.lax.concatenate``): one
     dtype and one rank, equal sizes on the other axes."""
-    xs = [_array(x) for x in operands]
+    xs = [fnp.asarray(x) for x in operands]
     if not xs:
         raise ValueError("lax.concatenate: give at least one operand")
     dtypes = [fnp.result_type(x) for x in xs]
@@ -184,7 +179,7 @@ def concatenate(operands: Sequence, dimension: int):
 
 
 def _fill(value, shape: tuple[int, ...], dtype: np.dtype):
-    return fnp.broadcast_to(fnp.astype(_array(value), dtype), shape)
+    return fnp.broadcast_to(fnp.astype(fnp.asarray(value), dtype), shape)
 
 
 def _dilate(x, axis: int, interior: int, value, dtype: np.dtype):
@@ -218,7 +213,7 @@ def pad(operand, padding_value, padding_config: Sequence[tuple[int, int, int]]):
     array
         Of size ``low + high + n + (n - 1) * interior`` along each axis.
     """
-    x = _array(operand)
+    x = fnp.asarray(operand)
     shape, dtype = tuple(np.shape(x)), fnp.result_type(x)
     config = [tuple(operator.index(v) for v in c) for c in padding_config]
     if len(config) != len(shape) or any(len(c) != 3 for c in config):
@@ -269,7 +264,7 @@ def slice(  # noqa: A001 - JAX's name
 ):
     """``operand[start:limit:stride]`` on every axis, with known bounds (``jax.lax.slice``;
     bounds outside ``[0, size]`` are an error, not clipped)."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     shape = tuple(np.shape(x))
     starts = [operator.index(s) for s in start_indices]
     limits = [operator.index(s) for s in limit_indices]
@@ -290,7 +285,7 @@ def slice_in_dim(
 ):
     """:func:`slice` along one ``axis`` (``jax.lax.slice_in_dim``); negative
     ``start_index`` and ``limit_index`` count from the end, ``None`` is the start or end."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     shape = tuple(np.shape(x))
     n = shape[axis]
     start = 0 if start_index is None else operator.index(start_index)
@@ -304,7 +299,7 @@ def slice_in_dim(
 def index_in_dim(operand, index: int, axis: int = 0, keepdims: bool = True):
     """Entry ``index`` along ``axis``, kept as an axis of size 1 unless ``keepdims`` is
     false (``jax.lax.index_in_dim``; a negative index counts from the end)."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     n = np.shape(x)[axis]
     index = operator.index(index)
     if not -n <= index < n:
@@ -327,7 +322,7 @@ def dynamic_update_index_in_dim(operand, update, index, axis: int):
     """``operand`` with entry ``index`` (which may be traced) along ``axis`` replaced by
     ``update``, which has that axis of size 1 or lacks it
     (``jax.lax.dynamic_update_index_in_dim``)."""
-    x, u = _array(operand), _array(update)
+    x, u = fnp.asarray(operand), fnp.asarray(update)
     if np.ndim(u) == np.ndim(x) - 1:
         u = fnp.expand_dims(u, axis)
     return dynamic_update_slice_in_dim(x, u, index, axis)
@@ -335,7 +330,7 @@ def dynamic_update_index_in_dim(operand, update, index, axis: int):
 
 def rev(operand, dimensions: Sequence[int]):
     """``operand`` reversed along ``dimensions`` (``jax.lax.rev``)."""
-    x = _array(operand)
+    x = fnp.asarray(operand)
     dims = _axes("rev", dimensions, np.ndim(x), np.shape(x))
     return fnp.flip(x, axis=dims) if dims else x
 
@@ -363,7 +358,7 @@ def full(shape: Sequence[int], fill_value, dtype=None):
 def full_like(x, fill_value, dtype=None, shape: Sequence[int] | None = None):
     """An array like ``x`` (its shape and dtype unless ``shape`` / ``dtype`` are given)
     filled with ``fill_value`` (``jax.lax.full_like``)."""
-    x = _array(x)
+    x = fnp.asarray(x)
     return full(
         np.shape(x) if shape is None else shape,
         fill_value,
