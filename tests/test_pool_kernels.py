@@ -294,3 +294,27 @@ def test_shape_errors_name_the_primitive_and_shapes():
         tile_ties_transpose(np.zeros((3, 3)), x, np.zeros((2, 3)), (2, 2))
     with pytest.raises(ShapeError, match=r"tile_ties: the tangent"):
         tile_ties(np.zeros((4, 5)), x, np.zeros((2, 3)), (2, 2))
+
+
+# -- the elementwise kernels around the pool ----------------------------------------------------
+
+
+@pytest.mark.skipif(not installed("numba"), reason="the fused kernels need numba")
+def test_short_inner_loops_read_their_length_at_run_time():
+    """A bias-add and ReLU over 16 channels (a CNN layer's tail): the kernel's innermost loop
+    reads its length from the input (LLVM does not vectorize a short loop of known length
+    once it unrolled it), the outer ones are literals; the values are the replay's."""
+    rng = np.random.default_rng(39)
+    x = rng.standard_normal((64, 8, 16)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+
+    def f(x, b):
+        z = x + b
+        return z, fnp.maximum(z, 0.0)
+
+    text = _in_mode("force", lambda: fgrad.jit(f).lower(x, b).as_text())
+    assert "for i2 in range(x0.shape[2]):" in text and "for i0 in range(64):" in text
+    fused = _in_mode("force", lambda: fgrad.jit(f)(x, b))
+    plain = _in_mode("off", lambda: fgrad.jit(f)(x, b))
+    for a, c in zip(fused, plain):
+        np.testing.assert_array_equal(a, c)
