@@ -7,7 +7,10 @@ and are never stored, and each value the rest of the program reads is written in
 array (a reduction accumulates into one). Values of shape ``()`` are computed once, before
 the loop, and a value varying along fewer axes than the loop (a bias-shaped one) in a loop
 nest over those axes, before the full one; an operand of a smaller shape is read at its
-broadcast index (``x[0, i1]``)::
+broadcast index (``x[0, i1]``). Loop lengths are literals, except the innermost loop of a
+nest of several axes when it is shorter than 32: its length is read from an input
+(``range(x0.shape[3])``), which keeps LLVM from unrolling it completely and then not
+vectorizing it (:func:`_extent`)::
 
     def kernel(x0, x1):
         s1 = scalar_of(x1)
