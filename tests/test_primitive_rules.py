@@ -672,6 +672,26 @@ CASES += [
     ),
 ]
 
+# max/min pools whose windows tile the input: the extremum, its tangent map and their
+# transposes (ties share; the trailing operands only choose the weights: Consts)
+TILED = np.array(
+    [[1.0, 3.0, 3.0, 0.0, 2.0], [2.0, 5.0, -1.0, 5.0, 9.0], [0.0, -4.0, -2.0, 0.0, 1.0]]
+)  # 2x2 tiles of the first two rows: maxima 5 (once), 5 (twice); the rest in no tile
+TILED_MAX = np.array([[5.0, 5.0]])
+
+CASES += [
+    *[
+        case("tile_extremum", ((4, 6), "distinct"), window=w, kind=k, label=f"{k}-{lab}")
+        for k in ("max", "min")
+        for w, lab in (((2, 3), "tiles"), ((1, 2), "rows"))
+    ],
+    case("tile_extremum", ((5, 7, 2), "distinct"), window=(2, 3, 1), kind="max", label="cut"),
+    case("tile_ties", ((3, 5), "normal"), Const(TILED), Const(TILED_MAX), window=(2, 2)),
+    case(
+        "tile_ties_transpose", ((1, 2), "normal"), Const(TILED), Const(TILED_MAX), window=(2, 2)
+    ),
+]
+
 # complex inputs: holomorphic rules need no conjugation under JAX's convention; abs, real,
 # imag and conj are not holomorphic; mixed real/complex operands need real cotangents
 C = "complex"

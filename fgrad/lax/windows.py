@@ -4,7 +4,9 @@ The windows come from the ``window_patches`` primitive (``fgrad/primitives/windo
 and are reduced by ``reduce_max``/``reduce_min``/``reduce_sum``, whose derivative
 rules apply: a max pool's cotangent goes to the window's maximum, shared equally
 between tied elements (fgrad's convention for ``max``; JAX gives it all to one of
-them). See ``docs/conv.md``.
+them). A max or min pool whose windows tile the input is one primitive,
+``tile_extremum`` (``fgrad/primitives/tiles.py``), with the same derivative; a tiling
+sum pool reduces a copy of the tiles. See ``docs/conv.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fgrad.primitives.elementwise import add, maximum, minimum
 from fgrad.primitives.indexing import getitem
 from fgrad.primitives.reductions import reduce_max, reduce_min
 from fgrad.primitives.structural import reduce_sum, reshape, transpose
+from fgrad.primitives.tiles import tile_extremum
 from fgrad.primitives.windows import window_patches
 
 _KINDS = {
@@ -65,8 +68,8 @@ def reduction_identity(kind: str, dtype: np.dtype):
 
 
 def _tiles(x, window: tuple[int, ...]):
-    """Windows that tile ``x`` (stride = window, no padding or dilation) as one copy of
-    ``x``, shape ``(window size, *out)``: each windowed axis ``n`` is split into
+    """For a sum pool, windows that tile ``x`` (stride = window, no padding or dilation)
+    as one copy of ``x``, shape ``(window size, *out)``: each windowed axis ``n`` is split into
     ``(n // k, k)`` (the ``n % k`` elements no window reaches cut off first) and the
     window axes moved to the front, so the reduction over axis 0 and its derivative run
     over contiguous memory (NumPy reduces a strided view's small inner axes several times
@@ -137,15 +140,19 @@ def reduce_window(
     pads = _geometry.padding_pairs(padding, in_sp, extent, strides, "reduce_window")
     init = np.asarray(init_value).astype(x.dtype).item()
     plain = base == wdil == (1,) * nd and pads == ((0, 0),) * nd
-    if plain and window == strides and min(window, default=1) >= 1:
-        patches, axes = _tiles(x, window)
+    tiling = plain and window == strides and min(window, default=1) >= 1
+    if tiling and kind != "sum":
+        out = tile_extremum(x, window, kind)
     else:
-        patches = window_patches(x, window, strides, pads, base, wdil, fill=init)
-        axes = tuple(range(nd, 2 * nd))
-    if kind == "sum":
-        out = reduce_sum(patches, axes)
-        return out if init == 0 else add(out, x.dtype.type(init))
-    out = (reduce_max if kind == "max" else reduce_min)(patches, axes)
+        if tiling:
+            patches, axes = _tiles(x, window)
+        else:
+            patches = window_patches(x, window, strides, pads, base, wdil, fill=init)
+            axes = tuple(range(nd, 2 * nd))
+        if kind == "sum":
+            out = reduce_sum(patches, axes)
+            return out if init == 0 else add(out, x.dtype.type(init))
+        out = (reduce_max if kind == "max" else reduce_min)(patches, axes)
     if init == reduction_identity(kind, x.dtype):
         return out
     return (maximum if kind == "max" else minimum)(out, x.dtype.type(init))

@@ -20,6 +20,7 @@ from fgrad.primitives import (
     reductions,
     special,
     structural,
+    tiles,
     windows,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "special",
     "conv",
     "windows",
+    "tiles",
     "collectives",
 ]

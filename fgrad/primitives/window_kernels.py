@@ -1,6 +1,6 @@
 """Compiled loops for the windowed primitives and the max's tie weights, used when numba
-is installed (``fast`` extra): a convolution's im2col, its col2im, and a max pool's
-derivative weights.
+is installed (``fast`` extra): a convolution's im2col, its col2im, a max pool's
+derivative weights, and the tiling max or min pool and its derivative.
 
 :func:`take_windows` (im2col) copies every window of an array in one pass from the
 unpadded input (padding and holes written as the fill value) into memory laid out
@@ -20,6 +20,13 @@ buffer is written, and the result is contiguous.
 
 :func:`tie_weights` computes ``reduce_max``'s derivative weights (1/k at each of k tied
 extrema) in one loop instead of a compare, a boolean sum, two conversions and a division.
+
+:func:`tile_extremum` and :func:`tile_spread` are a max (or min) pool whose windows tile
+the input (``fgrad.primitives.tiles``): one pass reads every window in place (the rows
+table of im2col, no copy) and writes its extremum; one pass gives each element of a
+window its share of the window's cotangent (``1/k`` of it at each of ``k`` tied
+extrema, 0 elsewhere), computed as NumPy's rule computes it (the weight, then the
+product), so the bits are NumPy's.
 
 The kernels run only on NumPy float arrays, with numba importable and the ``fgrad_fuse``
 flag not ``"off"``; otherwise the callers keep their NumPy code (:func:`usable` decides).
@@ -239,3 +246,85 @@ def tie_weights(x, ans, axis: tuple[int, ...]):
         best = np.ascontiguousarray(ans).reshape(shape[0], shape[2])
         _kernel("tie_weights", _tie_weights)(rows, best, out)
     return out.reshape(x.shape)
+
+
+def _tile_extremum(x, reads, is_max, out):  # pragma: no cover - compiled by numba
+    # x: (images, in rows, features); reads: (out rows, window positions), the in row each
+    # window position of each out row reads (never -1: tiles have no padding);
+    # out: (images, out rows, features). A NaN wins, as in np.max.
+    images, rows, features = out.shape
+    positions = reads.shape[1]
+    for b in range(images):
+        for r in range(rows):
+            i = reads[r, 0]
+            for f in range(features):
+                out[b, r, f] = x[b, i, f]
+            for k in range(1, positions):
+                i = reads[r, k]
+                for f in range(features):
+                    v = x[b, i, f]
+                    o = out[b, r, f]
+                    if (v > o if is_max else v < o) or v != v:
+                        out[b, r, f] = v
+
+
+def _tile_spread(g, x, best, reads, out):  # pragma: no cover - compiled by numba
+    # g, best: (images, out rows, features); x, out: (images, in rows, features), out
+    # zero where no window reads; reads as in _tile_extremum
+    images, rows, features = g.shape
+    positions = reads.shape[1]
+    count = np.empty(features, out.dtype)
+    for b in range(images):
+        for r in range(rows):
+            for f in range(features):
+                count[f] = 0
+            for k in range(positions):
+                i = reads[r, k]
+                for f in range(features):
+                    out[b, i, f] = x[b, i, f] == best[b, r, f]
+                    count[f] += out[b, i, f]
+            for k in range(positions):
+                i = reads[r, k]
+                for f in range(features):
+                    out[b, i, f] = out[b, i, f] / count[f] * g[b, r, f]
+
+
+def _tile_layout(shape, window):
+    """The kernels' view of tiling ``window``s over ``shape`` and their rows table."""
+    nd = len(shape)
+    out = tuple(n // k for n, k in zip(shape, window))
+    layout = _layout(tuple(shape), out, tuple(window), tuple(window), ((0, 0),) * nd,
+                     (1,) * nd, (1,) * nd)  # fmt: skip
+    return out, layout, _table(False, *layout.mid)
+
+
+def tile_extremum(x, window: tuple[int, ...], kind: str):
+    """The max (``kind='max'``) or min of every window of ``x`` that tiles it (stride =
+    window, no padding; the ``n % k`` trailing elements of an axis are in no window), in
+    one pass over ``x``."""
+    out, layout, reads = _tile_layout(x.shape, window)
+    result = np.empty((layout.images, layout.rows_out, layout.features), x.dtype)
+    if result.size:
+        rows = np.ascontiguousarray(x).reshape(layout.images, layout.rows_in, layout.features)
+        _kernel("tile_extremum", _tile_extremum)(rows, reads, kind == "max", result)
+    return result.reshape(out)
+
+
+def tile_spread(g, x, best, window: tuple[int, ...]):
+    """The cotangent of :func:`tile_extremum`: ``g`` (one value per window) shared
+    equally between each window's elements equal to its extremum ``best``, 0 elsewhere;
+    shape and layout of ``x``. Exact while a window has fewer than ``2 ** (nmant + 1)``
+    elements (the caller checks), as NumPy's weights are."""
+    out, layout, reads = _tile_layout(x.shape, window)
+    covered = all(n % k == 0 for n, k in zip(x.shape, window))
+    result = (np.empty if covered else np.zeros)(x.shape, g.dtype)
+    if g.size:
+        shape = (layout.images, layout.rows_out, layout.features)
+        _kernel("tile_spread", _tile_spread)(
+            np.ascontiguousarray(g).reshape(shape),
+            np.ascontiguousarray(x).reshape(layout.images, layout.rows_in, layout.features),
+            np.ascontiguousarray(best).reshape(shape),
+            reads,
+            result.reshape(layout.images, layout.rows_in, layout.features),
+        )
+    return result
