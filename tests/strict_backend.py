@@ -173,8 +173,13 @@ for _name, _ufunc in {
     "truediv": np.true_divide,
     "pow": np.power,
     "matmul": np.matmul,
-    "and": np.logical_and,
-    "or": np.logical_or,
+    "floordiv": np.floor_divide,
+    "mod": np.remainder,
+    "and": np.bitwise_and,  # CuPy's operators, as NumPy's, are bitwise
+    "or": np.bitwise_or,
+    "xor": np.bitwise_xor,
+    "lshift": np.left_shift,
+    "rshift": np.right_shift,
 }.items():
     setattr(StrictArray, f"__{_name}__", _operator(_ufunc))
     setattr(StrictArray, f"__r{_name}__", _operator(_ufunc, reflected=True))

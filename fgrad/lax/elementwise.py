@@ -10,6 +10,7 @@ import numpy as np
 
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
+from fgrad.numpy.conversion import in_dtype
 
 
 def select(pred, on_true, on_false):
@@ -107,7 +108,7 @@ def clamp(min, x, max):  # noqa: A002 - JAX's argument names
     derivative where they are chosen.
     """
     dtype = fnp.result_type(x)
-    low, high = fnp.asarray(min).astype(dtype), fnp.asarray(max).astype(dtype)
+    low, high = in_dtype(min, dtype), in_dtype(max, dtype)
     return fnp.minimum(fnp.maximum(x, low), high)
 
 

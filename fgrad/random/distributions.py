@@ -17,7 +17,7 @@ import operator
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.tracer import Tracer
+from fgrad.numpy.conversion import in_dtype
 from fgrad.random.normal_cdf import ndtr, ndtri
 from fgrad.random.prng import Shape, bits, check_key, shape_tuple
 
@@ -51,9 +51,7 @@ def float_dtype(dtype, fn: str, module: str = "fgrad.random") -> np.dtype:
 
 def as_dtype(x, dtype):
     """``x`` as an array of ``dtype``; a tracer stays a tracer (and differentiable)."""
-    if isinstance(x, Tracer):
-        return x if x.dtype == dtype else x.astype(dtype)
-    return np.asarray(x, dtype=dtype)
+    return in_dtype(x, dtype)
 
 
 def param_shape(shape, fn: str, *params) -> tuple[int, ...]:
@@ -286,7 +284,7 @@ def categorical(k, logits, axis: int = -1, shape: Shape | None = None):
     -------
     numpy.ndarray of int64
     """
-    logits = logits if isinstance(logits, Tracer) else np.asarray(logits)
+    logits = fnp.asarray(logits)
     if logits.ndim == 0:
         raise ValueError("fgrad.random.categorical: logits must have at least one dimension")
     axis = operator.index(axis) % logits.ndim
@@ -330,7 +328,7 @@ def permutation(k, x, axis: int = 0, independent: bool = False):
     if isinstance(x, int | np.integer):
         n = operator.index(x)
         return fnp.argsort(_sort_keys(k, (n,), "permutation"), stable=True)
-    x = x if isinstance(x, Tracer) else np.asarray(x)
+    x = fnp.asarray(x)
     if x.ndim == 0:
         raise ValueError("fgrad.random.permutation: x must be an int or an array of ndim >= 1")
     axis = operator.index(axis) % x.ndim
@@ -367,7 +365,7 @@ def choice(k, a, shape: Shape = (), replace: bool = True, p=None, axis: int = 0)
     shape = shape_tuple(shape, "choice")
     from_int = isinstance(a, int | np.integer)
     if not from_int:
-        a = a if isinstance(a, Tracer) else np.asarray(a)
+        a = fnp.asarray(a)
         if a.ndim == 0:
             raise ValueError("fgrad.random.choice: a must be an int or an array of ndim >= 1")
         axis = operator.index(axis) % a.ndim

@@ -45,7 +45,8 @@ def accept_rounds(accept_round, shape: tuple[int, ...], done, dtype):
         value = fnp.where(~done & accepted, candidate, value)
         return r + 1, value, done | accepted
 
-    init = (np.int64(0), fnp.zeros(shape, dtype) + fnp.zeros_like(done, dtype=dtype), done)
+    zeros = fnp.zeros(shape, dtype, like=done) + fnp.zeros_like(done, dtype=dtype)
+    init = (np.int64(0), zeros, done)
     return while_loop(pending, step, init)[1]
 
 
