@@ -187,6 +187,12 @@ def _rem(x, y):
     return fnp.where(zero, x, fnp.fmod(x, fnp.where(zero, fnp.ones_like(y), y)))
 
 
+def _atan2(x, y):
+    if fnp.result_type(x).kind != "c":
+        return fnp.arctan2(x, y)
+    return -1j * fnp.log((y + 1j * x) / fnp.sqrt(x * x + y * y))
+
+
 def _bits(x) -> int:
     return fnp.result_type(x).itemsize * 8
 
@@ -263,7 +269,14 @@ div = _binary("div", _div, _NUMBER, "divide", "``x / y``, truncated toward zero 
 rem = _binary("rem", _rem, "iuf", "fmod", "The remainder of ``div``, the dividend's sign")
 max = _binary("max", fnp.maximum, "biufc", "maximum", "The larger (NaN if either is)")  # noqa: A001
 min = _binary("min", fnp.minimum, "biufc", "minimum", "The smaller (NaN if either is)")  # noqa: A001
-atan2 = _binary("atan2", fnp.arctan2, "f", "arctan2", "The angle of the point ``(y=x, x=y)``")
+atan2 = _binary(
+    "atan2",
+    _atan2,
+    _INEXACT,
+    "arctan2",
+    "The angle of the point ``(y=x, x=y)``; for complex operands the analytic "
+    "``-i log((y + i x) / sqrt(x**2 + y**2))``, as JAX's",
+)
 nextafter = _binary(
     "nextafter",
     fnp.nextafter,

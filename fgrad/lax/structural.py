@@ -357,6 +357,18 @@ def full(shape: Sequence[int], fill_value, dtype=None):
     return fnp.full(shape, fill_value, dtype=dtype)
 
 
+def empty(shape: Sequence[int], dtype):
+    """An array of ``shape`` and ``dtype`` (``jax.lax.empty``): zeros, as JAX's."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return fnp.zeros(shape, np.dtype(dtype))
+
+
+def dtype(x) -> np.dtype:
+    """The dtype of ``x`` (``jax.lax.dtype``): an array's own, NumPy's default for a
+    Python number (float64 for a float, fgrad computing in NumPy's dtypes)."""
+    return fnp.result_type(x)
+
+
 def full_like(x, fill_value, dtype=None, shape: Sequence[int] | None = None):
     """An array like ``x`` (its shape and dtype unless ``shape`` / ``dtype`` are given)
     filled with ``fill_value`` (``jax.lax.full_like``), on ``x``'s device."""
@@ -372,8 +384,10 @@ __all__ = [
     "broadcasted_iota",
     "concatenate",
     "convert_element_type",
+    "dtype",
     "dynamic_index_in_dim",
     "dynamic_update_index_in_dim",
+    "empty",
     "expand_dims",
     "full",
     "full_like",
