@@ -101,7 +101,6 @@ FGRAD: dict[str, str] = {
     "live_arrays": "fgrad's arrays are NumPy arrays: Python's gc module can find them",
     "transfer_guard": "fgrad never copies between host and device implicitly: mixing is an error",
     "lib": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
-    "interpreters": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
     "ad": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
     "api_util": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
     **{
