@@ -226,3 +226,16 @@ def test_multiple_result_primitives_take_no_jax_style_derivative_rules():
     assert p.bind(1.0) == (1.0, 2.0)
     with pytest.raises(NotImplementedError, match="fgrad.custom_jvp or fgrad.custom_vjp"):
         ad.primitive_jvps[p] = lambda primals, tangents: (primals, tangents)
+
+
+def test_the_private_module_paths_the_tutorial_imports():
+    """``from jax._src import api`` and ``from jax._src.lax import lax`` open the tutorial."""
+    from fgrad._src import api
+    from fgrad._src.lax import lax as private_lax
+
+    def square_add_lax(a, b):
+        return private_lax.add(private_lax.mul(a, a), b)
+
+    assert square_add_lax(2.0, 10.0) == 14.0
+    assert api.grad(square_add_lax, argnums=0)(2.0, 10.0) == 4.0
+    assert api.jit is fgrad.jit and private_lax.full_like is lax.full_like
