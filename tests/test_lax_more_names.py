@@ -6,6 +6,7 @@ finite differences in float64; the JAX comparisons run only where JAX is install
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -217,6 +218,74 @@ def test_mulhi_is_the_high_half_of_the_exact_product(dtype):
     assert [int(v) for v in got] == want
 
 
+# -- bitcast_convert_type and reduce_precision -------------------------------------------
+
+
+def test_bitcast_convert_type_reads_the_bits_in_any_width():
+    x = np.array([[1.0, -2.5], [np.inf, 3.25e-300]])
+    np.testing.assert_array_equal(lax.bitcast_convert_type(x, np.int64), x.view(np.int64))
+    narrow = lax.bitcast_convert_type(x, np.uint16)
+    assert narrow.shape == (2, 2, 4) and narrow.dtype == np.uint16
+    np.testing.assert_array_equal(narrow.reshape(2, 8), x.view(np.uint16))
+    np.testing.assert_array_equal(lax.bitcast_convert_type(narrow, np.float64), x)
+    assert lax.bitcast_convert_type(np.float32(1.0), np.int32) == 0x3F800000
+    np.testing.assert_array_equal(  # a strided view is read as its own elements
+        lax.bitcast_convert_type(x.T, np.int64), np.ascontiguousarray(x.T).view(np.int64)
+    )
+    np.testing.assert_array_equal(
+        fgrad.jit(fgrad.vmap(lambda r: lax.bitcast_convert_type(r, np.uint32), in_axes=1))(x),
+        np.stack([np.ascontiguousarray(x[:, j]).view(np.uint32).reshape(2, 2) for j in range(2)]),
+    )
+    with pytest.raises(ValueError, match="last axis must have size 2"):
+        lax.bitcast_convert_type(np.zeros(3, np.int32), np.float64)
+
+
+def _rounded(v: float, mantissa_bits: int) -> float:
+    """``v`` rounded to ``mantissa_bits`` explicit mantissa bits, ties to even, by Python's
+    exact frexp/ldexp and banker's round (no exponent limit)."""
+    if v == 0 or not np.isfinite(v):
+        return v
+    f, e = math.frexp(v)  # v = f * 2**e, 0.5 <= |f| < 1: the leading bit is f's first
+    return math.ldexp(round(math.ldexp(f, mantissa_bits + 1)), e - mantissa_bits - 1)
+
+
+@pytest.mark.parametrize("mantissa_bits", [0, 1, 7, 10, 23])
+def test_reduce_precision_rounds_the_mantissa_to_nearest_even(mantissa_bits):
+    rng = np.random.default_rng(mantissa_bits)
+    x = rng.standard_normal(300) * np.exp(rng.uniform(-20, 20, 300))
+    if mantissa_bits:  # exact ties between two representable values: the even one wins
+        step = 2.0**-mantissa_bits
+        x[:4] = [1 + step / 2, 1 + 3 * step / 2, -(2 + 2 * step / 2), 1 + step / 4]
+    got = lax.reduce_precision(x, 11, mantissa_bits)
+    np.testing.assert_array_equal(got, [_rounded(v, mantissa_bits) for v in x])
+
+
+def test_reduce_precision_to_float16_and_its_range():
+    x = np.array([1 / 3, -2 / 3, 1000.1, 6.0e-5, 65504.0, 65520.0, -1.0e6, 1.0e-8, np.nan])
+    got = lax.reduce_precision(x, 5, 10)
+    normal = np.abs(x) >= np.finfo(np.float16).tiny
+    np.testing.assert_array_equal(got[normal][:5], x[normal][:5].astype(np.float16))
+    # 65520 rounds up past float16's largest value: inf; below the smallest normal: zero
+    assert got[5] == np.inf and got[6] == -np.inf and got[7] == 0.0 and np.isnan(got[8])
+    assert got.dtype == np.float64
+    f32 = np.float32(np.pi)
+    assert (
+        lax.reduce_precision(f32, 8, 23) == f32
+        and lax.reduce_precision(f32, 8, 7).dtype == f32.dtype
+    )
+
+
+def test_reduce_precision_derivatives_round_the_tangent_as_jax():
+    def f(x):
+        return lax.reduce_precision(x, 8, 2) * 3.3
+
+    # d/dx is the cotangent 3.3 rounded to 2 mantissa bits: 3.5
+    assert fgrad.grad(f)(1.2345) == 3.5
+    assert fgrad.jvp(lambda x: lax.reduce_precision(x, 8, 2), (1.2345,), (3.3,)) == (1.25, 3.5)
+    x = np.linspace(-3.0, 3.0, 7)
+    np.testing.assert_array_equal(fgrad.jit(fgrad.vmap(fgrad.grad(f)))(x), np.full(7, 3.5))
+
+
 # -- approximate top k (exact here) -------------------------------------------------------
 
 
@@ -387,6 +456,8 @@ def test_the_new_names_agree_with_jax():
             (lambda m: m.collapse(x, 0), None),
             (lambda m: m.tile(x, (2, 1)), None),
             (lambda m: m.split(x, (2, 4), 1)[1], None),
+            (lambda m: m.reduce_precision(x * 1e3, 5, 4), None),
+            (lambda m: m.bitcast_convert_type(x, np.uint16), None),
             (lambda m: m.atan2(x + 1j * x[::-1], x[:, ::-1] + 0.5j), None),
             (
                 lambda m: m.conv_general_dilated_patches(

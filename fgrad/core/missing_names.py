@@ -176,8 +176,6 @@ LAX: dict[str, str] = {
     "custom_linear_solve": "write the solver and its derivative with fgrad.custom_vjp",
     "with_sharding_constraint": _ONE_DEVICE,
     "betainc": "use fgrad.lax.regularized_incomplete_beta (or fgrad.scipy.special.betainc)",
-    "bitcast_convert_type": "use x.view(dtype) outside transformed functions",
-    "reduce_precision": "NumPy has no reduced-precision rounding: cast with x.astype",
     **{
         name: (
             "fgrad has no XLA tokens: its effects (fgrad.debug.callback, io_callback) run in "

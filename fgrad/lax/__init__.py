@@ -45,6 +45,7 @@ from fgrad.lax import compiler_hints as _compiler_hints
 from fgrad.lax import conv as _conv
 from fgrad.lax import cumulative as _cumulative
 from fgrad.lax import dot as _dot
+from fgrad.lax import float_bits as _float_bits
 from fgrad.lax import gather_scatter as _gather_scatter
 from fgrad.lax import jet_rules as _jet_rules  # noqa: F401 - Taylor mode through loops
 from fgrad.lax import reduction as _reduction
@@ -154,6 +155,7 @@ from fgrad.lax.dot import (
     dot_general,
 )
 from fgrad.lax.elementwise import clamp, clz, mulhi, population_count, select, select_n
+from fgrad.lax.float_bits import bitcast_convert_type, reduce_precision
 from fgrad.lax.gather_scatter import (
     GatherDimensionNumbers,
     GatherScatterMode,
@@ -276,6 +278,7 @@ __all__ = [
     *_conv.__all__,
     *_shape_ops.__all__,
     *_compiler_hints.__all__,
+    *_float_bits.__all__,
 ]
 
 
