@@ -112,6 +112,17 @@ RANDOM_ON_DEVICE = {
     "split": lambda k: fr.split(k, 3),
     "fold_in": lambda k: fr.fold_in(k, 7),
     "exponential": lambda k: fr.exponential(k, (4,)),
+    "truncated_normal": lambda k: fr.truncated_normal(k, -1.0, 2.0, (4,)),
+    "gamma": lambda k: fr.gamma(k, 0.7, (4,)),
+    "loggamma": lambda k: fr.loggamma(k, 0.5, (4,)),
+    "beta": lambda k: fr.beta(k, 2.0, 3.0, (4,)),
+    "dirichlet": lambda k: fr.dirichlet(
+        k, fgrad.device_put(np.array([0.5, 1.0, 2.0]), backend_of(k).name)
+    ),
+    "chisquare": lambda k: fr.chisquare(k, 3.0, (4,)),
+    "t": lambda k: fr.t(k, 3.0, (4,)),
+    "poisson": lambda k: fr.poisson(k, 3.0, (4,)),
+    "binomial": lambda k: fr.binomial(k, 10.0, 0.3, (4,)),
 }
 
 

@@ -49,9 +49,14 @@ def float_dtype(dtype, fn: str, module: str = "fgrad.random") -> np.dtype:
     return dtype
 
 
-def as_dtype(x, dtype):
-    """``x`` as an array of ``dtype``; a tracer stays a tracer (and differentiable)."""
-    return in_dtype(x, dtype)
+def as_dtype(x, dtype, like=None):
+    """``x`` in ``dtype``; a tracer stays a tracer (and differentiable), an array stays on
+    its device. A scalar is a NumPy scalar, or with ``like`` (the key) a 0-d array on
+    ``like``'s device, for the parameters whose arrays a sampler builds on."""
+    out = in_dtype(x, dtype)
+    if like is not None and isinstance(out, np.generic):
+        return fnp.full((), out, dtype, like=like)
+    return out
 
 
 def param_shape(shape, fn: str, *params) -> tuple[int, ...]:
@@ -162,7 +167,7 @@ def truncated_normal(k, lower, upper, shape: Shape | None = None, dtype=None):
     """
     dtype = float_dtype(dtype, "truncated_normal")
     shape = param_shape(shape, "truncated_normal", lower, upper)
-    lo, hi = as_dtype(lower, np.float64), as_dtype(upper, np.float64)
+    lo, hi = as_dtype(lower, np.float64, k), as_dtype(upper, np.float64, k)
     flip = lo > 0
     a, b = fnp.where(flip, -hi, lo), fnp.where(flip, -lo, hi)
     p_a, p_b = ndtr(a), ndtr(b)
