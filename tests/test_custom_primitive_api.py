@@ -239,3 +239,15 @@ def test_the_private_module_paths_the_tutorial_imports():
     assert square_add_lax(2.0, 10.0) == 14.0
     assert api.grad(square_add_lax, argnums=0)(2.0, 10.0) == 4.0
     assert api.jit is fgrad.jit and private_lax.full_like is lax.full_like
+
+
+def test_the_hlo_module_lowering_rules_import_names_placeholders():
+    """The tutorial's lowering cell imports ``hlo`` and registers a rule that fgrad never
+    runs: the names exist, and calling one says why it cannot run."""
+    from fgrad._src.lib.mlir.dialects import hlo
+
+    def lowering(ctx, xc, yc, zc):
+        return [hlo.AddOp(hlo.MulOp(xc, yc), zc).result]
+
+    with pytest.raises(NotImplementedError, match="lowering rules never run"):
+        lowering(None, 1, 2, 3)

@@ -25,7 +25,8 @@
   (:func:`lgamma`, :func:`digamma`, :func:`erf_inv`, :func:`igamma`, ...).
 * :func:`split`, :func:`stack`, :func:`unstack`, :func:`tile`, :func:`collapse`,
   :func:`broadcast_to_rank`, :func:`broadcast_like`; :func:`approx_max_k`,
-  :func:`approx_min_k` (exact); :func:`clz`, :func:`mulhi`; ``reduce_window`` with a
+  :func:`approx_min_k` (exact); :func:`clz`, :func:`mulhi`,
+  :func:`bitcast_convert_type`, :func:`reduce_precision`; ``reduce_window`` with a
   product or any computation; :func:`optimization_barrier`, :func:`composite`,
   :func:`platform_dependent`, which fgrad carries out directly.
 
