@@ -97,6 +97,12 @@ class StrictArray:
     def reshape(self, *shape) -> StrictArray:
         return StrictArray(self._data.reshape(*shape))
 
+    def view(self, dtype) -> StrictArray:
+        """The bits read as ``dtype`` (``cupy.ndarray.view``)."""
+        return StrictArray(self._data.view(dtype))
+
+    flags = property(lambda self: self._data.flags)
+
     def transpose(self, *axes) -> StrictArray:
         return StrictArray(self._data.transpose(*axes))
 

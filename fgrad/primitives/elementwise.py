@@ -759,8 +759,8 @@ def bitcast_convert_type(x, new_dtype):
 
 def _reduce_precision_impl(x, exponent_bits: int, mantissa_bits: int):
     """XLA's rounding on the bits (see :func:`reduce_precision`)."""
-    xp = backend.namespace(x)
-    x = xp.asarray(x)
+    if not hasattr(x, "view"):  # a Python scalar
+        x = backend.asarray(x)
     info = np.finfo(x.dtype)
     width, src_mantissa = x.dtype.itemsize * 8, info.nmant
     src_exponent = width - 1 - src_mantissa
@@ -779,9 +779,9 @@ def _reduce_precision_impl(x, exponent_bits: int, mantissa_bits: int):
         exponent = bits & exponent_mask
         overflows = exponent > u((bias + reduced_bias) << src_mantissa)
         underflows = exponent <= u((bias - reduced_bias) << src_mantissa)
-        bits = xp.where(overflows, sign | exponent_mask, xp.where(underflows, sign, bits))
+        bits = np.where(overflows, sign | exponent_mask, np.where(underflows, sign, bits))
     out = _bitcast_impl(bits, x.dtype)
-    return xp.where(xp.isnan(x), x, out)
+    return np.where(np.isnan(x), x, out)  # NumPy's functions dispatch to CuPy's
 
 
 reduce_precision_p = Primitive(
