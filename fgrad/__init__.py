@@ -100,6 +100,8 @@ _SUBMODULES = (
     "experimental",
     "example_libraries",
     "ops",
+    "extend",
+    "interpreters",
 )
 
 

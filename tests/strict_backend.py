@@ -97,6 +97,12 @@ class StrictArray:
     def reshape(self, *shape) -> StrictArray:
         return StrictArray(self._data.reshape(*shape))
 
+    def view(self, dtype) -> StrictArray:
+        """The bits read as ``dtype`` (``cupy.ndarray.view``)."""
+        return StrictArray(self._data.view(dtype))
+
+    flags = property(lambda self: self._data.flags)
+
     def transpose(self, *axes) -> StrictArray:
         return StrictArray(self._data.transpose(*axes))
 
@@ -173,8 +179,13 @@ for _name, _ufunc in {
     "truediv": np.true_divide,
     "pow": np.power,
     "matmul": np.matmul,
-    "and": np.logical_and,
-    "or": np.logical_or,
+    "floordiv": np.floor_divide,
+    "mod": np.remainder,
+    "and": np.bitwise_and,  # CuPy's operators, as NumPy's, are bitwise
+    "or": np.bitwise_or,
+    "xor": np.bitwise_xor,
+    "lshift": np.left_shift,
+    "rshift": np.right_shift,
 }.items():
     setattr(StrictArray, f"__{_name}__", _operator(_ufunc))
     setattr(StrictArray, f"__r{_name}__", _operator(_ufunc, reflected=True))

@@ -360,8 +360,11 @@ def test_reduce_window_init_value_and_names():
     np.testing.assert_allclose(got, reference_window(x, "sum", (2, 2), (1, 2), ((0, 0),) * 2) + 1)
     got = lax.reduce_window(x, 5.0, "max", (2, 2), (2, 2), "VALID")
     np.testing.assert_allclose(got, [[5.0, 7.0]])
-    with pytest.raises(NotImplementedError, match="computation"):
-        lax.reduce_window(x, 0.0, fnp.multiply, (2, 2), (1, 1), "VALID")
+    np.testing.assert_allclose(  # a product, recognised by name like the others
+        lax.reduce_window(x, 1.0, fnp.multiply, (1, 2), (1, 2), "VALID"), x[:, ::2] * x[:, 1::2]
+    )
+    with pytest.raises(ValueError, match="computation 'mean' is none of"):
+        lax.reduce_window(x, 0.0, "mean", (2, 2), (1, 1), "VALID")
 
 
 def test_max_pool_tie_shares_the_cotangent():

@@ -291,7 +291,7 @@ def test_io_callback_in_scan_and_its_derivative_is_refused():
     ("statement", "advice"),
     [
         ("from fgrad import pmap", "use fgrad.vmap"),
-        ("from fgrad.lax import tile", "use fgrad.numpy.tile"),
+        ("from fgrad.lax import broadcast_shapes", "use fgrad.numpy.broadcast_shapes"),
         ("from fgrad.experimental import ode", "fgrad.scipy.integrate.odeint"),
         ("from fgrad.debug import breakpoint", "fgrad.debug.callback"),
         ("from fgrad import new_ref", "no mutable array references"),

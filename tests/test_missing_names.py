@@ -55,8 +55,11 @@ def test_the_advice_names_things_that_exist(module, name):
 
 
 def test_lax_points_numpy_namesakes_to_fgrad_numpy():
-    with pytest.raises(AttributeError, match=r"fgrad.lax has no tile: use fgrad.numpy.tile \("):
-        fgrad.lax.tile  # noqa: B018
+    with pytest.raises(
+        AttributeError,
+        match=r"fgrad.lax has no broadcast_shapes: use fgrad.numpy.broadcast_shapes \(",
+    ):
+        fgrad.lax.broadcast_shapes  # noqa: B018
     with pytest.raises(AttributeError, match="fgrad.primitives"):
         fgrad.lax.mul_p  # noqa: B018
 

@@ -331,6 +331,15 @@ CASES: list[Case] = [
     ],
     *[c for n in ("invert", "bitwise_count") for c in unary(n, "bits", shapes=[(), (3, 4), (0,)])],
     *unary("invert", "bool", shapes=[(2, 3)]),
+    *[
+        c
+        for dtype in (np.int64, np.uint32, np.float16, np.uint8)
+        for c in unary("bitcast_convert_type", shapes=[(), (3, 4), (0,)], new_dtype=np.dtype(dtype))
+    ],
+    case("bitcast_convert_type", ((3, 2), "bits"), new_dtype=np.dtype(np.complex128)),
+    # at the dtype's own precision the rounding is the identity, and the rules are checkable
+    # by finite differences; tests/test_lax_more_names.py checks real roundings against JAX
+    *unary("reduce_precision", shapes=[(), (3, 4)], exponent_bits=11, mantissa_bits=52),
     *binary("floor_divide", ("normal", "away0"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))]),
     *binary("heaviside", ("small-int", "normal"), shapes=BINARY_SHAPES[:3] + [((0,), (0,))]),
     # -- reductions --

@@ -101,7 +101,6 @@ FGRAD: dict[str, str] = {
     "live_arrays": "fgrad's arrays are NumPy arrays: Python's gc module can find them",
     "transfer_guard": "fgrad never copies between host and device implicitly: mixing is an error",
     "lib": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
-    "interpreters": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
     "ad": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
     "api_util": "JAX's internals have no fgrad counterpart; fgrad's own are in fgrad.core",
     **{
@@ -177,17 +176,66 @@ LAX: dict[str, str] = {
     "custom_linear_solve": "write the solver and its derivative with fgrad.custom_vjp",
     "with_sharding_constraint": _ONE_DEVICE,
     "betainc": "use fgrad.lax.regularized_incomplete_beta (or fgrad.scipy.special.betainc)",
-    "bitcast_convert_type": "use x.view(dtype) outside transformed functions",
-    "optimization_barrier": "not needed: fgrad evaluates in program order; drop it",
-    "reduce_precision": "NumPy has no reduced-precision rounding: cast with x.astype",
+    **{
+        name: (
+            "fgrad has no XLA tokens: its effects (fgrad.debug.callback, io_callback) run in "
+            "program order without them; drop the token"
+        )
+        for name in ("create_token", "after_all", "dce_sink")
+    },
+    **{
+        name: "draw random numbers with fgrad.random (keys as in jax.random)"
+        for name in ("rng_uniform", "rng_bit_generator", "RandomAlgorithm")
+    },
+    **{
+        name: "fgrad's dot_general computes in the operands' dtype; precision= takes Precision"
+        for name in ("DotAlgorithm", "DotAlgorithmPreset", "AccuracyMode", "Tolerance")
+    },
+    **{
+        name: (
+            "fgrad has no ragged or scaled products: pad the groups to one size and use "
+            "fgrad.lax.dot_general, or loop over them"
+        )
+        for name in (
+            "ragged_dot",
+            "ragged_dot_general",
+            "ragged_all_to_all",
+            "RaggedDotDimensionNumbers",
+            "scaled_dot",
+        )
+    },
+    **{name: _COLLECTIVES for name in ("psend", "precv", "pcast", "pbroadcast")},
+    "FftType": "use fgrad.numpy.fft (fft, ifft, rfft, irfft and their n-d forms)",
+    "igamma_grad_a": "fgrad differentiates igamma in x only; the derivative in a is missing",
+    "random_gamma_grad": (
+        "fgrad.random.gamma differentiates its draws in the shape parameter itself: use "
+        "fgrad.grad through fgrad.random.gamma"
+    ),
+    "index_take": "use fgrad.numpy.take or indexing (x[idx])",
+    "scatter_apply": "use x.at[idx].apply(func), or gather, func and scatter",
+    "shape_as_value": "shapes are static in fgrad: use fnp.asarray(x.shape)",
+    "stage": "fgrad has no pipeline stages: call the function directly",
+    "conv_general_dilated_local": (
+        "fgrad has no unshared convolution: take the patches with fgrad.lax.conv_general_dilated "
+        "on an identity kernel and contract them with fgrad.numpy.einsum"
+    ),
+    **{
+        name: "use fgrad.eval_shape on the operation to get its output shape"
+        for name in (
+            "conv_shape_tuple",
+            "conv_general_shape_tuple",
+            "conv_transpose_shape_tuple",
+            "reduce_window_shape_tuple",
+            "conv_general_permutations",
+        )
+    },
 }
 
 #: ``fgrad.numpy.<name>``: only names jax.numpy has and NumPy lacks
 NUMPY: dict[str, str] = {
     **{
         name: (
-            f"NumPy has no {name}, and fgrad computes with NumPy's dtypes: use float32 "
-            "(or float16)"
+            f"NumPy has no {name}, and fgrad computes with NumPy's dtypes: use float32 (or float16)"
         )
         for name in (
             "bfloat16",

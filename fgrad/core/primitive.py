@@ -35,10 +35,12 @@ class Primitive:
     name
         How the primitive prints in jaxprs and error messages.
     impl
-        ``impl(*arrays, **params) -> array`` on concrete (NumPy/CuPy) arrays.
+        ``impl(*arrays, **params) -> array`` on concrete (NumPy/CuPy) arrays. May be
+        left out and given later with :meth:`def_impl`, as JAX's ``Primitive(name)``.
     abstract_eval
         ``abstract_eval(*avals, **params) -> ShapedArray``; raises
-        :class:`~fgrad.core.errors.ShapeError` on inputs it cannot combine.
+        :class:`~fgrad.core.errors.ShapeError` on inputs it cannot combine. May be
+        left out and given later with :meth:`def_abstract_eval`.
     differentiable
         ``False`` for operations whose derivative is zero everywhere it exists
         (comparisons, ``sign``, ``stop_gradient``, ...). Differentiation traces
@@ -57,6 +59,13 @@ class Primitive:
         could share memory with an argument, a constant or another result.
         Defaults to ``multiple_results``: the multi-output primitives run loops
         and factorisations, whose results are not worth telling apart.
+
+    A primitive made with its name alone is JAX's kind (``jax.extend.core.Primitive``,
+    see ``docs/custom_primitives.md``): its rules come with ``def_impl``,
+    ``def_abstract_eval`` and ``fgrad.interpreters``, and, as in JAX, ``jit`` refuses
+    it until a lowering is registered (:attr:`requires_lowering`, cleared by
+    ``fgrad.interpreters.mlir.register_lowering``; fgrad never calls the lowering
+    and runs the impl).
 
     Notes
     -----
@@ -80,33 +89,82 @@ class Primitive:
         "effectful",
         "returns_views",
         "custom_rules",
+        "requires_lowering",
     )
 
     def __init__(
         self,
         name: str,
-        impl: Callable,
-        abstract_eval: Callable[..., ShapedArray],
+        impl: Callable | None = None,
+        abstract_eval: Callable[..., ShapedArray] | None = None,
         differentiable: bool = True,
         multiple_results: bool = False,
         effectful: bool = False,
         returns_views: bool | None = None,
     ):
         self.name = name
-        self.impl = impl
-        self.abstract_eval = abstract_eval
+        self.requires_lowering = impl is None
+        self.impl = impl or _unimplemented(f"Evaluation rule for '{name}'", "def_impl")
+        self.abstract_eval = abstract_eval or _unimplemented(
+            f"Abstract evaluation for '{name}'", "def_abstract_eval"
+        )
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.effectful = effectful
         self.returns_views = multiple_results if returns_views is None else returns_views
         self.custom_rules: Callable | None = None
-        registry[name] = self
+        if not self.requires_lowering:  # fgrad's own, not one made with JAX's API
+            registry[name] = self
 
     #: a staging trace records it as an equation (see ``Trace.process_call``)
     staged = True
 
     def __repr__(self) -> str:
         return self.name
+
+    def def_impl(self, impl: Callable) -> Callable:
+        """Set the impl (JAX's API); a one-element list it returns is taken as its
+        result, as JAX's newer rules return lists."""
+        self.impl = _listed_results(self, impl)
+        return impl
+
+    def def_abstract_eval(self, abstract_eval: Callable) -> Callable:
+        """Set the abstract evaluation (JAX's API): ``ShapedArray`` results from avals."""
+        self.abstract_eval = _listed_results(self, abstract_eval)
+        return abstract_eval
+
+    def bind(self, *args, **params):
+        """Apply the primitive: :func:`bind` as a method, as JAX's ``Primitive.bind``."""
+        return bind(self, *args, **params)
+
+    bind1 = bind  # JAX's name for the bind of a primitive with one result
+
+
+def _unimplemented(what: str, setter: str) -> Callable:
+    def missing(*args, **params):
+        raise NotImplementedError(f"{what} not implemented: give it with .{setter}(rule)")
+
+    return missing
+
+
+def _listed_results(prim: Primitive, rule: Callable) -> Callable:
+    """``rule`` with its results as fgrad's: a tuple for several, the value for one
+    (JAX's rules may return a list either way)."""
+
+    def call(*args, **params):
+        out = rule(*args, **params)
+        if type(out) is list or (type(out) is tuple and not prim.multiple_results):
+            if prim.multiple_results:
+                return tuple(out)
+            if len(out) != 1:
+                raise ValueError(
+                    f"primitive `{prim.name}` has one result, but its rule returned {len(out)} "
+                    "values; set multiple_results = True on it for several"
+                )
+            return out[0]
+        return out
+
+    return call
 
 
 class CallPrimitive:
@@ -132,7 +190,8 @@ class CallPrimitive:
         return self.name
 
 
-#: every primitive by name; the rule-check harness iterates over it
+#: every primitive of fgrad's by name (not those made with JAX's API, by a name alone);
+#: the rule-check harness iterates over it
 registry: dict[str, Primitive] = {}
 
 
@@ -224,8 +283,11 @@ def explain_failure(prim: Primitive, args, params: dict, err: Exception) -> None
     """After ``prim``'s impl raised ``err`` on ``args``: raise a clearer error if they show
     why.
 
-    Returns when they do not (the impl's own error is then the one to raise).
+    Returns when they do not (the impl's own error is then the one to raise), and for
+    a missing rule (``NotImplementedError``), which says so itself.
     """
+    if isinstance(err, NotImplementedError):
+        return
     if isinstance(err, OverflowError):
         big = [x for x in args if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX]
         if big:

@@ -23,6 +23,12 @@
   :func:`cumlogsumexp`; :func:`reduce`; :func:`select_n`, :func:`clamp`,
   :func:`population_count`; :func:`conv_transpose`; the special functions
   (:func:`lgamma`, :func:`digamma`, :func:`erf_inv`, :func:`igamma`, ...).
+* :func:`split`, :func:`stack`, :func:`unstack`, :func:`tile`, :func:`collapse`,
+  :func:`broadcast_to_rank`, :func:`broadcast_like`; :func:`approx_max_k`,
+  :func:`approx_min_k` (exact); :func:`clz`, :func:`mulhi`,
+  :func:`bitcast_convert_type`, :func:`reduce_precision`; ``reduce_window`` with a
+  product or any computation; :func:`optimization_barrier`, :func:`composite`,
+  :func:`platform_dependent`, which fgrad carries out directly.
 
 * :func:`psum`, :func:`pmean`, :func:`pmax`, :func:`pmin`, :func:`all_gather`,
   :func:`psum_scatter`, :func:`ppermute`, :func:`axis_index`, :func:`axis_size`:
@@ -36,12 +42,15 @@ from fgrad import numpy as _numpy
 from fgrad.core import missing_names as _missing_names
 from fgrad.core.source_info import public_api as _public_api
 from fgrad.lax import arithmetic as _arithmetic
+from fgrad.lax import compiler_hints as _compiler_hints
 from fgrad.lax import conv as _conv
 from fgrad.lax import cumulative as _cumulative
 from fgrad.lax import dot as _dot
+from fgrad.lax import float_bits as _float_bits
 from fgrad.lax import gather_scatter as _gather_scatter
 from fgrad.lax import jet_rules as _jet_rules  # noqa: F401 - Taylor mode through loops
 from fgrad.lax import reduction as _reduction
+from fgrad.lax import shape_ops as _shape_ops
 from fgrad.lax import sorting as _sorting
 from fgrad.lax import special as _special
 from fgrad.lax import structural as _structural
@@ -117,13 +126,17 @@ from fgrad.lax.collectives import (
     psum,
     psum_scatter,
 )
+from fgrad.lax.compiler_hints import composite, optimization_barrier, platform_dependent
 from fgrad.lax.cond import cond, switch
 from fgrad.lax.conv import (
     ConvDimensionNumbers,
+    ConvGeneralDilatedDimensionNumbers,
     conv,
     conv_dimension_numbers,
     conv_general_dilated,
+    conv_general_dilated_patches,
     conv_with_general_padding,
+    padtype_to_pads,
 )
 from fgrad.lax.conv_transpose import conv_transpose
 from fgrad.lax.cumulative import (
@@ -135,12 +148,15 @@ from fgrad.lax.cumulative import (
     cumsum,
 )
 from fgrad.lax.dot import (
+    DotDimensionNumbers,
     Precision,
+    PrecisionLike,
     batch_matmul,
     dot,
     dot_general,
 )
-from fgrad.lax.elementwise import clamp, population_count, select, select_n
+from fgrad.lax.elementwise import clamp, clz, mulhi, population_count, select, select_n
+from fgrad.lax.float_bits import bitcast_convert_type, reduce_precision
 from fgrad.lax.gather_scatter import (
     GatherDimensionNumbers,
     GatherScatterMode,
@@ -166,13 +182,22 @@ from fgrad.lax.reduction import (
     reduce_sum,
     reduce_xor,
 )
+from fgrad.lax.shape_ops import (
+    broadcast_like,
+    broadcast_to_rank,
+    collapse,
+    split,
+    stack,
+    tile,
+    unstack,
+)
 from fgrad.lax.slicing import (
     dynamic_slice,
     dynamic_slice_in_dim,
     dynamic_update_slice,
     dynamic_update_slice_in_dim,
 )
-from fgrad.lax.sorting import sort, sort_key_val, top_k
+from fgrad.lax.sorting import approx_max_k, approx_min_k, sort, sort_key_val, top_k
 from fgrad.lax.special import (
     bessel_i0e,
     bessel_i1e,
@@ -193,8 +218,10 @@ from fgrad.lax.structural import (
     broadcasted_iota,
     concatenate,
     convert_element_type,
+    dtype,
     dynamic_index_in_dim,
     dynamic_update_index_in_dim,
+    empty,
     expand_dims,
     full,
     full_like,
@@ -217,6 +244,7 @@ __all__ = [
     "axis_index",
     "axis_size",
     "clamp",
+    "clz",
     "cond",
     "conv_transpose",
     "dynamic_slice",
@@ -225,6 +253,7 @@ __all__ = [
     "dynamic_update_slice_in_dim",
     "fori_loop",
     "map",
+    "mulhi",
     "pmax",
     "pmean",
     "pmin",
@@ -248,6 +277,9 @@ __all__ = [
     *_cumulative.__all__,
     *_sorting.__all__,
     *_conv.__all__,
+    *_shape_ops.__all__,
+    *_compiler_hints.__all__,
+    *_float_bits.__all__,
 ]
 
 

@@ -30,6 +30,7 @@ from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.tracer import Tracer
 from fgrad.lax import special
+from fgrad.numpy.conversion import in_dtype
 
 _KIND_NAMES = {
     "b": "bool",
@@ -46,15 +47,15 @@ def _is_weak(x) -> bool:
 
 
 def _array(x):
-    """``x`` as an array, a traced value as it is."""
-    if isinstance(x, Tracer):
+    """``x`` as an array on its device, a traced value or a NumPy scalar as it is."""
+    if isinstance(x, (Tracer, np.generic)):
         return x
     if isinstance(x, (list, tuple)):
         raise TypeError(
             f"lax operations take arrays or scalars, got a {type(x).__name__}: "
             "wrap it with fgrad.numpy.asarray"
         )
-    return np.asarray(x)
+    return fnp.asarray(x)
 
 
 def _check_kind(name: str, x, kinds: str, position: str = "") -> None:
@@ -80,7 +81,7 @@ def _weak_to(name: str, scalar, dtype: np.dtype, numpy_name: str):
         )
     if isinstance(scalar, Tracer):
         return fnp.astype(scalar, dtype)
-    value = np.asarray(scalar).astype(dtype)
+    value = in_dtype(scalar, dtype)
     if dtype.kind in "iu" and int(value) != scalar:
         raise OverflowError(f"lax.{name}: the Python int {scalar} does not fit in {dtype}")
     return value
@@ -96,6 +97,13 @@ def _operands(name: str, x, y, numpy_name: str):
         y = _weak_to(name, y, fnp.result_type(x), numpy_name)
     else:
         x, y = _array(x), _array(y)
+    if isinstance(x, np.generic) != isinstance(y, np.generic):
+        # the scalar as a 0-d array on the other operand's device, so that the
+        # integer rules' fills (where, ones_like) land there too
+        if isinstance(x, np.generic):
+            x = fnp.full((), x, x.dtype, like=y)
+        else:
+            y = fnp.full((), y, y.dtype, like=x)
     dx, dy = fnp.result_type(x), fnp.result_type(y)
     if dx != dy:
         raise DtypeError(
@@ -168,7 +176,7 @@ def _div(x, y):
     zero = y == 0
     safe = fnp.where(zero, fnp.ones_like(y), y)
     quotient = fnp.floor_divide(x - fnp.fmod(x, safe), safe)  # exact: truncates toward 0
-    all_ones = np.asarray(-1).astype(fnp.result_type(x))
+    all_ones = in_dtype(-1, fnp.result_type(x))
     return fnp.where(zero, all_ones, quotient)
 
 
@@ -177,6 +185,12 @@ def _rem(x, y):
         return fnp.fmod(x, y)
     zero = y == 0
     return fnp.where(zero, x, fnp.fmod(x, fnp.where(zero, fnp.ones_like(y), y)))
+
+
+def _atan2(x, y):
+    if fnp.result_type(x).kind != "c":
+        return fnp.arctan2(x, y)
+    return -1j * fnp.log((y + 1j * x) / fnp.sqrt(x * x + y * y))
 
 
 def _bits(x) -> int:
@@ -205,7 +219,7 @@ def _shift_right_logical(x, y):
 def _shift_right_arithmetic(x, y):
     if fnp.result_type(x).kind == "u":
         return _shift_right_logical(x, y)
-    last = np.asarray(_bits(x) - 1).astype(fnp.result_type(y))
+    last = in_dtype(_bits(x) - 1, fnp.result_type(y))
     return fnp.right_shift(x, fnp.where(_in_range(x, y), y, last))
 
 
@@ -255,7 +269,14 @@ div = _binary("div", _div, _NUMBER, "divide", "``x / y``, truncated toward zero 
 rem = _binary("rem", _rem, "iuf", "fmod", "The remainder of ``div``, the dividend's sign")
 max = _binary("max", fnp.maximum, "biufc", "maximum", "The larger (NaN if either is)")  # noqa: A001
 min = _binary("min", fnp.minimum, "biufc", "minimum", "The smaller (NaN if either is)")  # noqa: A001
-atan2 = _binary("atan2", fnp.arctan2, "f", "arctan2", "The angle of the point ``(y=x, x=y)``")
+atan2 = _binary(
+    "atan2",
+    _atan2,
+    _INEXACT,
+    "arctan2",
+    "The angle of the point ``(y=x, x=y)``; for complex operands the analytic "
+    "``-i log((y + i x) / sqrt(x**2 + y**2))``, as JAX's",
+)
 nextafter = _binary(
     "nextafter",
     fnp.nextafter,
@@ -337,7 +358,7 @@ def integer_pow(x, y: int):
             "convert x to a float dtype first"
         )
     dtype = fnp.result_type(x)
-    out = fnp.power(x, np.asarray(y if y >= 0 else -y).astype(dtype))
+    out = fnp.power(x, in_dtype(y if y >= 0 else -y, dtype))
     return fnp.reciprocal(out) if y < 0 else out
 
 

@@ -9,10 +9,12 @@ costs nothing extra. See ``docs/conv.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import prod
 from typing import NamedTuple
 
 import numpy as np
 
+from fgrad import numpy as fnp
 from fgrad.numpy.conversion import as_array
 from fgrad.primitives import conv as _conv
 from fgrad.primitives import window_geometry as _geometry
@@ -29,6 +31,30 @@ class ConvDimensionNumbers(NamedTuple):
     lhs_spec: tuple[int, ...]
     rhs_spec: tuple[int, ...]
     out_spec: tuple[int, ...]
+
+
+#: what ``dimension_numbers=`` accepts (``jax.lax``'s name, for annotations)
+ConvGeneralDilatedDimensionNumbers = ConvDimensionNumbers | tuple[str, str, str] | None
+
+
+def padtype_to_pads(in_shape, window_shape, window_strides, padding) -> list[tuple[int, int]]:
+    """The ``(lo, hi)`` pairs a padding kind gives (``jax.lax.padtype_to_pads``).
+
+    Parameters
+    ----------
+    in_shape, window_shape, window_strides : sequence of int
+        The windowed axes' sizes, the window's and the steps.
+    padding : str or sequence of (int, int)
+        ``'SAME'``, ``'SAME_LOWER'``, ``'VALID'`` or explicit pairs (returned as they are).
+    """
+    pairs = _geometry.padding_pairs(
+        padding,
+        tuple(int(n) for n in in_shape),
+        tuple(int(k) for k in window_shape),
+        tuple(int(s) for s in window_strides),
+        "lax.padtype_to_pads",
+    )
+    return [tuple(p) for p in pairs]
 
 
 def conv_dimension_numbers(lhs_shape, rhs_shape, dimension_numbers) -> ConvDimensionNumbers:
@@ -212,10 +238,53 @@ def conv_with_general_padding(
     )
 
 
+def conv_general_dilated_patches(
+    lhs,
+    filter_shape: Sequence[int],
+    window_strides: Sequence[int],
+    padding,
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers=None,
+    precision=None,
+    preferred_element_type=None,
+):
+    """Every window of ``lhs`` as a feature vector (``jax.lax.conv_general_dilated_patches``).
+
+    The output's feature axis holds, for each input channel ``c`` and window position
+    ``s`` (row-major over ``filter_shape``), the entry ``c * prod(filter_shape) + s``;
+    the other arguments are those of :func:`conv_general_dilated` (the kernel string
+    of ``dimension_numbers`` only names the spatial axes' order). It is that
+    convolution with a one-hot kernel per channel, so its derivatives are the
+    convolution's.
+    """
+    lhs = as_array(lhs)
+    filter_shape = tuple(int(k) for k in filter_shape)
+    dn = conv_dimension_numbers(lhs.shape, (1, 1, *filter_shape), dimension_numbers)
+    channels, size = lhs.shape[dn.lhs_spec[1]], prod(filter_shape)
+    dtype = lhs.dtype if preferred_element_type is None else np.dtype(preferred_element_type)
+    one_hot = fnp.eye(size, dtype=dtype, like=lhs).reshape((size, 1, *filter_shape))
+    kernel = fnp.tile(one_hot, (channels,) + (1,) * (1 + len(filter_shape)))
+    return conv_general_dilated(
+        lhs.astype(dtype),
+        kernel,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        ConvDimensionNumbers(dn.lhs_spec, tuple(range(2 + len(filter_shape))), dn.out_spec),
+        feature_group_count=channels,
+        precision=precision,
+    )
+
+
 __all__ = [
     "ConvDimensionNumbers",
+    "ConvGeneralDilatedDimensionNumbers",
     "conv",
     "conv_dimension_numbers",
     "conv_general_dilated",
+    "conv_general_dilated_patches",
     "conv_with_general_padding",
+    "padtype_to_pads",
 ]

@@ -33,6 +33,14 @@ class Precision(enum.Enum):
     HIGHEST = 2
 
 
+#: ``jax.lax``'s type names for annotations: ``((lhs_contract, rhs_contract),
+#: (lhs_batch, rhs_batch))`` and what ``precision=`` accepts
+DotDimensionNumbers = tuple[
+    tuple[Sequence[int], Sequence[int]], tuple[Sequence[int], Sequence[int]]
+]
+PrecisionLike = Precision | str | tuple | None
+
+
 def _in_dtype(lhs, rhs, preferred_element_type):
     dtype = (
         fnp.result_type(lhs, rhs)
@@ -112,4 +120,11 @@ def batch_matmul(lhs, rhs, precision=None):
     return dot_general(x, y, (((nd - 1,), (nd - 2,)), (batch, batch)), precision)
 
 
-__all__ = ["Precision", "batch_matmul", "dot", "dot_general"]
+__all__ = [
+    "DotDimensionNumbers",
+    "Precision",
+    "PrecisionLike",
+    "batch_matmul",
+    "dot",
+    "dot_general",
+]

@@ -1,5 +1,5 @@
-"""``select``, ``select_n``, ``clamp`` and ``population_count``: the selecting and
-bit-counting ``jax.lax`` operations, kept strict as in ``jax.lax``: ``select`` takes a
+"""``select``, ``select_n``, ``clamp``, ``population_count``, ``clz`` and ``mulhi``: the
+selecting and bit-counting ``jax.lax`` operations, kept strict as in ``jax.lax``: ``select`` takes a
 boolean predicate and two branches of one shape and dtype rather than broadcasting and
 promoting (``fnp.where`` does).
 """
@@ -10,6 +10,7 @@ import numpy as np
 
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
+from fgrad.numpy.conversion import in_dtype
 
 
 def select(pred, on_true, on_false):
@@ -107,7 +108,7 @@ def clamp(min, x, max):  # noqa: A002 - JAX's argument names
     derivative where they are chosen.
     """
     dtype = fnp.result_type(x)
-    low, high = fnp.asarray(min).astype(dtype), fnp.asarray(max).astype(dtype)
+    low, high = in_dtype(min, dtype), in_dtype(max, dtype)
     return fnp.minimum(fnp.maximum(x, low), high)
 
 
@@ -121,3 +122,51 @@ def population_count(x):
     if dtype.kind == "i":
         x = fnp.asarray(x).astype(np.dtype(f"u{dtype.itemsize}"))
     return fnp.bitwise_count(x).astype(dtype)
+
+
+def _unsigned(x):
+    """``x``'s bits as the unsigned integer of its width."""
+    dtype = fnp.result_type(x)
+    return fnp.asarray(x).astype(np.dtype(f"u{dtype.itemsize}")) if dtype.kind == "i" else x
+
+
+def clz(x):
+    """The number of leading zero bits of each integer, in ``x``'s dtype (``jax.lax.clz``):
+    ``0`` has as many as its width, a negative integer none."""
+    dtype = fnp.result_type(x)
+    if dtype.kind not in "iu":
+        raise DtypeError(f"lax.clz: the operand must be an integer, got {dtype}")
+    v = _unsigned(x)
+    shift = 1
+    while shift < dtype.itemsize * 8:  # every bit below the highest set one is set too
+        v = v | (v >> v.dtype.type(shift))
+        shift *= 2
+    ones = fnp.bitwise_count(v).astype(dtype)
+    return dtype.type(dtype.itemsize * 8) - ones
+
+
+def mulhi(x, y, /):
+    """The high half of the double-width product of integers of one dtype
+    (``jax.lax.mulhi``): ``(x * y) >> bits``, with the product computed exactly."""
+    dtype = fnp.result_type(x)
+    if fnp.result_type(y) != dtype or dtype.kind not in "iu":
+        raise DtypeError(
+            f"lax.mulhi: the operands must be integers of one dtype, got {dtype} and "
+            f"{fnp.result_type(y)}"
+        )
+    bits = dtype.itemsize * 8
+    if bits <= 32:
+        wide = np.dtype(f"{dtype.kind}{2 * dtype.itemsize}")
+        product = fnp.asarray(x).astype(wide) * fnp.asarray(y).astype(wide)
+        return (product >> wide.type(bits)).astype(dtype)
+    u64, low32, s32 = np.dtype(np.uint64), np.uint64(0xFFFFFFFF), np.uint64(32)
+    a, b = _unsigned(x), _unsigned(y)
+    a_lo, a_hi, b_lo, b_hi = a & low32, a >> s32, b & low32, b >> s32
+    cross = (a_lo * b_lo >> s32) + (a_hi * b_lo & low32) + (a_lo * b_hi & low32)
+    high = a_hi * b_hi + (a_hi * b_lo >> s32) + (a_lo * b_hi >> s32) + (cross >> s32)
+    if dtype.kind == "u":
+        return high
+    # the signed high half: subtract the other operand where one is negative (mod 2**64)
+    high = high - fnp.where(fnp.asarray(x) < 0, b, u64.type(0))
+    high = high - fnp.where(fnp.asarray(y) < 0, a, u64.type(0))
+    return high.astype(dtype)

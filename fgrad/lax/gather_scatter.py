@@ -160,7 +160,7 @@ def _window_index(starts, sizes, batch: tuple[int, ...]):
     rank = len(sizes)
     index = []
     for d, (s, size) in enumerate(zip(starts, sizes)):
-        offset = np.arange(size).reshape((size,) + (1,) * (rank - d - 1))
+        offset = fnp.arange(size, like=s).reshape((size,) + (1,) * (rank - d - 1))
         s = s if isinstance(s, int) else fnp.reshape(s, tuple(np.shape(s)) + (1,) * rank)
         index.append(s + offset)
     return [fnp.broadcast_to(i, batch + tuple(sizes)) for i in index]
@@ -239,7 +239,7 @@ def gather(
     if outside is not None:
         fill = _default_fill(operand.dtype) if fill_value is None else fill_value
         mask = fnp.reshape(outside, tuple(outside.shape) + (1,) * len(shape))
-        windows = fnp.where(mask, np.asarray(fill, dtype=operand.dtype), windows)
+        windows = fnp.where(mask, np.asarray(fill, dtype=operand.dtype)[()], windows)
     kept = [d for d in range(len(shape)) if d not in dropped]
     windows = fnp.reshape(windows, batch + tuple(sizes[d] for d in kept))
     offset_dims = tuple(dn.offset_dims)
@@ -271,7 +271,7 @@ def _highest(dtype: np.dtype):
 def _combine_at_traced_positions(flat, pos, values, kind: str):
     """``flat`` combined with ``values`` at ``pos`` by ``kind`` (mul/min/max) where the
     positions are only known at run time: one comparison per (update, element) pair."""
-    hit = pos[:, None] == np.arange(flat.shape[0])[None, :]
+    hit = pos[:, None] == fnp.arange(flat.shape[0], like=pos)[None, :]
     any_hit = fnp.any(hit, axis=0)
     if kind == "mul":
         return flat * fnp.prod(fnp.where(hit, values[:, None], flat.dtype.type(1)), axis=0)
@@ -327,7 +327,7 @@ def _scatter(fn: str, kind: str, operand, indices, updates, dn, mode):
         mask = fnp.reshape(outside, tuple(outside.shape) + (1,) * len(shape))
         pos = fnp.where(mask, size, pos)
     pos, values = fnp.ravel(pos), fnp.ravel(values)
-    flat = fnp.concatenate([fnp.ravel(operand), fnp.zeros(1, operand.dtype)])
+    flat = fnp.concatenate([fnp.ravel(operand), fnp.zeros(1, operand.dtype, like=operand)])
     if kind == "set":
         flat = fnp.at(flat)[pos].set(values)
     elif kind == "add":

@@ -83,7 +83,7 @@ def _fori_loop(lower, upper, body_fun: Callable, init_val) -> Any:
         return _fori_while(lower, upper, body_fun, init_val)
     start, stop = int(start), int(stop)
     if _staging():
-        index = np.asarray(start, np.result_type(get_aval(lower).dtype, get_aval(upper).dtype))
+        index = np.asarray(start, np.result_type(get_aval(lower).dtype, get_aval(upper).dtype))[()]
         # Python int bounds: the index is a Python int, as the eager loop's (and JAX's weakly
         # typed index), so that ``val32 + i * 0.5`` stays float32
         weak = type(lower) is int and type(upper) is int

@@ -19,6 +19,7 @@ import numpy as np
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.core.pytree import tree_flatten, tree_unflatten
+from fgrad.numpy.conversion import in_dtype
 
 __all__ = [
     "argmax",
@@ -74,7 +75,7 @@ def reduce(operands, init_values, computation: Callable, dimensions: Sequence[in
     dims = sorted({operator.index(d) % ndim if ndim else d for d in dimensions}, reverse=True)
     if any(not 0 <= d < ndim for d in dims):
         raise ShapeError(f"lax.reduce: dimensions {tuple(dimensions)} out of range for {ndim} axes")
-    inits = [np.asarray(i, dtype=x.dtype) for i, x in zip(inits, leaves)]
+    inits = [in_dtype(i, x.dtype) for i, x in zip(inits, leaves)]
 
     def combine(a, b):
         out, out_def = tree_flatten(
@@ -93,7 +94,7 @@ def reduce(operands, init_values, computation: Callable, dimensions: Sequence[in
                 pad_shape = list(leaves[0].shape)
                 pad_shape[axis] = 1
                 leaves = [
-                    fnp.concatenate([x, fnp.full(pad_shape, i, dtype=x.dtype)], axis=axis)
+                    fnp.concatenate([x, fnp.full(pad_shape, i, dtype=x.dtype, like=x)], axis=axis)
                     for x, i in zip(leaves, inits)
                 ]
             leaves = combine(
@@ -103,11 +104,11 @@ def reduce(operands, init_values, computation: Callable, dimensions: Sequence[in
         if leaves[0].shape[axis] == 0:
             shape = list(leaves[0].shape)
             del shape[axis]
-            leaves = [fnp.full(shape, i, dtype=x.dtype) for x, i in zip(leaves, inits)]
+            leaves = [fnp.full(shape, i, dtype=x.dtype, like=x) for x, i in zip(leaves, inits)]
         else:
             leaves = [_take(x, axis, 0) for x in leaves]
             leaves = combine(
-                [fnp.full(leaves[0].shape, i, dtype=x.dtype) for x, i in zip(leaves, inits)], leaves
+                [fnp.full(x.shape, i, dtype=x.dtype, like=x) for x, i in zip(leaves, inits)], leaves
             )
     return tree_unflatten(treedef, leaves)
 
@@ -160,7 +161,7 @@ def reduce_and(operand, axes: Sequence[int]):
     _check_logical("reduce_and", x)
     if x.dtype == np.bool_:
         return fnp.all(x, axis=dims)
-    return reduce(x, np.asarray(-1).astype(x.dtype), fnp.bitwise_and, dims)
+    return reduce(x, in_dtype(-1, x.dtype), fnp.bitwise_and, dims)
 
 
 def reduce_or(operand, axes: Sequence[int]):

@@ -48,10 +48,10 @@ def _starts(
                 f"(the operand has shape {shape}, the sizes are {tuple(sizes)})"
             )
     for d, s in enumerate(starts):
-        if not (isinstance(s, Tracer) or np.issubdtype(np.asarray(s).dtype, np.integer)):
+        if not (isinstance(s, Tracer) or fnp.result_type(s).kind in "iu"):
             raise TypeError(
                 f"lax.{name}: start index {d} must be an integer, got {s!r} "
-                f"(dtype {np.asarray(s).dtype})"
+                f"(dtype {fnp.result_type(s)})"
             )
     negative = allow_negative_indices
     if isinstance(negative, bool):
@@ -73,7 +73,7 @@ def _window(starts: list, sizes: Sequence[int]) -> tuple:
         return tuple(slice(s, s + k) for s, k in zip(starts, sizes))
     ndim = len(sizes)
     return tuple(
-        (s + np.arange(k)).reshape((1,) * d + (k,) + (1,) * (ndim - d - 1))
+        (s + fnp.arange(k, like=s)).reshape((1,) * d + (k,) + (1,) * (ndim - d - 1))
         for d, (s, k) in enumerate(zip(starts, sizes))
     )
 

@@ -14,7 +14,7 @@ import numpy as np
 from fgrad import numpy as fnp
 from fgrad.core.errors import ShapeError
 
-__all__ = ["sort", "sort_key_val", "top_k"]
+__all__ = ["approx_max_k", "approx_min_k", "sort", "sort_key_val", "top_k"]
 
 
 def sort(operand, dimension: int = -1, is_stable: bool = True, num_keys: int = 1):
@@ -91,15 +91,67 @@ def top_k(operand, k: int, *, axis: int = -1):
         Sorted from the largest; ties in the order of their indices. ``values`` is
         differentiable in ``operand``; ``indices`` are int64.
     """
+    return _first_k("top_k", operand, k, axis, _descending_key)
+
+
+def _first_k(name: str, operand, k: int, axis: int, key):
+    """The first ``k`` entries of ``operand`` along ``axis`` in the ascending order of
+    ``key(operand)`` (ties in index order), and their int64 indices."""
     x = fnp.asarray(operand)
     if x.ndim == 0:
-        raise ShapeError("lax.top_k: operand must have at least one axis")
+        raise ShapeError(f"lax.{name}: operand must have at least one axis")
+    axis = operator.index(axis) % x.ndim
     k = operator.index(k)
     n = x.shape[axis]
     if not 0 <= k <= n:
-        raise ValueError(f"lax.top_k: k={k} must be between 0 and the axis length {n}")
-    order = fnp.argsort(_descending_key(x), axis=axis, stable=True)
+        raise ValueError(f"lax.{name}: k={k} must be between 0 and the axis length {n}")
+    order = fnp.argsort(key(x), axis=axis, stable=True)
     index = [slice(None)] * x.ndim
     index[axis] = slice(0, k)
     indices = order[tuple(index)]
     return fnp.take_along_axis(x, indices, axis=axis), indices
+
+
+def _approx_k(name: str, operand, k: int, reduction_dimension: int, aggregate_to_topk: bool, key):
+    if not aggregate_to_topk:
+        raise NotImplementedError(
+            f"lax.{name}: aggregate_to_topk=False (TPU partial results) is not available; "
+            "fgrad returns the exact top k"
+        )
+    values, indices = _first_k(name, operand, k, reduction_dimension, key)
+    return values, indices.astype(np.int32)
+
+
+def approx_max_k(
+    operand,
+    k: int,
+    reduction_dimension: int = -1,
+    recall_target: float = 0.95,
+    reduction_input_size_override: int = -1,
+    aggregate_to_topk: bool = True,
+):
+    """The ``k`` largest values along ``reduction_dimension`` and their int32 indices
+    (``jax.lax.approx_max_k``), computed exactly.
+
+    JAX trades recall for speed on TPUs; here the result is exact (recall 1), sorted
+    from the largest, ties in index order, so ``recall_target`` and
+    ``reduction_input_size_override`` change nothing. Differentiable in the values.
+    """
+    return _approx_k(
+        "approx_max_k", operand, k, reduction_dimension, aggregate_to_topk, _descending_key
+    )
+
+
+def approx_min_k(
+    operand,
+    k: int,
+    reduction_dimension: int = -1,
+    recall_target: float = 0.95,
+    reduction_input_size_override: int = -1,
+    aggregate_to_topk: bool = True,
+):
+    """The ``k`` smallest values along ``reduction_dimension`` and their int32 indices
+    (``jax.lax.approx_min_k``), computed exactly (see :func:`approx_max_k`)."""
+    return _approx_k(
+        "approx_min_k", operand, k, reduction_dimension, aggregate_to_topk, lambda x: x
+    )

@@ -19,6 +19,7 @@ import numpy as np
 from fgrad import numpy as fnp
 from fgrad.core.errors import DtypeError, ShapeError
 from fgrad.lax.slicing import dynamic_slice_in_dim, dynamic_update_slice_in_dim
+from fgrad.numpy.conversion import in_dtype
 
 
 def _axes(name: str, dims: Sequence[int], ndim: int, shape) -> tuple[int, ...]:
@@ -178,8 +179,9 @@ def concatenate(operands: Sequence, dimension: int):
     return fnp.concatenate(xs, axis=dim)
 
 
-def _fill(value, shape: tuple[int, ...], dtype: np.dtype):
-    return fnp.broadcast_to(fnp.astype(fnp.asarray(value), dtype), shape)
+def _fill(value, shape: tuple[int, ...], dtype: np.dtype, like):
+    """``value`` (maybe traced) repeated to ``shape``, on ``like``'s device."""
+    return fnp.full(shape, in_dtype(value, dtype), dtype, like=like)
 
 
 def _dilate(x, axis: int, interior: int, value, dtype: np.dtype):
@@ -189,7 +191,7 @@ def _dilate(x, axis: int, interior: int, value, dtype: np.dtype):
         return x
     moved = fnp.moveaxis(x, axis, -1)
     rest = tuple(np.shape(moved)[:-1])
-    gaps = _fill(value, rest + (n, interior), dtype)
+    gaps = _fill(value, rest + (n, interior), dtype, x)
     woven = fnp.concatenate([fnp.expand_dims(moved, -1), gaps], axis=-1)
     woven = fnp.reshape(woven, rest + (n * (interior + 1),))[..., : n + (n - 1) * interior]
     return fnp.moveaxis(woven, -1, axis)
@@ -249,7 +251,7 @@ def pad(operand, padding_value, padding_config: Sequence[tuple[int, int, int]]):
         parts = [
             x
             if k is None
-            else _fill(padding_value, tuple(rest[:axis] + [k] + rest[axis + 1 :]), dtype)
+            else _fill(padding_value, tuple(rest[:axis] + [k] + rest[axis + 1 :]), dtype, x)
             for k in ((low,) if low > 0 else ()) + (None,) + ((high,) if high > 0 else ())
         ]
         x = fnp.concatenate(parts, axis=axis) if len(parts) > 1 else x
@@ -355,15 +357,25 @@ def full(shape: Sequence[int], fill_value, dtype=None):
     return fnp.full(shape, fill_value, dtype=dtype)
 
 
+def empty(shape: Sequence[int], dtype):
+    """An array of ``shape`` and ``dtype`` (``jax.lax.empty``): zeros, as JAX's."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return fnp.zeros(shape, np.dtype(dtype))
+
+
+def dtype(x) -> np.dtype:
+    """The dtype of ``x`` (``jax.lax.dtype``): an array's own, NumPy's default for a
+    Python number (float64 for a float, fgrad computing in NumPy's dtypes)."""
+    return fnp.result_type(x)
+
+
 def full_like(x, fill_value, dtype=None, shape: Sequence[int] | None = None):
     """An array like ``x`` (its shape and dtype unless ``shape`` / ``dtype`` are given)
-    filled with ``fill_value`` (``jax.lax.full_like``)."""
+    filled with ``fill_value`` (``jax.lax.full_like``), on ``x``'s device."""
     x = fnp.asarray(x)
-    return full(
-        np.shape(x) if shape is None else shape,
-        fill_value,
-        fnp.result_type(x) if dtype is None else dtype,
-    )
+    shape = np.shape(x) if shape is None else shape
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return fnp.full(shape, fill_value, fnp.result_type(x) if dtype is None else dtype, like=x)
 
 
 __all__ = [
@@ -372,8 +384,10 @@ __all__ = [
     "broadcasted_iota",
     "concatenate",
     "convert_element_type",
+    "dtype",
     "dynamic_index_in_dim",
     "dynamic_update_index_in_dim",
+    "empty",
     "expand_dims",
     "full",
     "full_like",

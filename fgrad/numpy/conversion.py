@@ -87,6 +87,15 @@ def asarray(a, dtype=None, *, device=None, copy: bool | None = None):
     return backend.asarray(a, dtype)
 
 
+def in_dtype(x, dtype):
+    """``x`` in ``dtype``, where it lives: a Python or NumPy scalar becomes a NumPy scalar
+    (which combines with the arrays of every device, where a 0-d NumPy array would tie
+    the computation to the host); arrays stay on their device, traced values traced."""
+    if isinstance(x, (int, float, complex, bool, np.generic)):
+        return np.asarray(x).astype(dtype)[()]
+    return asarray(x, dtype)
+
+
 def as_operand(x):
     """Operands of elementwise functions: Python scalars stay weak, sequences become arrays."""
     return asarray(x) if type(x) in _SEQUENCES else x

@@ -267,7 +267,7 @@ def _scan(a, axis, fn: str, op, identity):
     shift = 1
     while shift < n:
         pad_shape = a.shape[:axis] + (shift,) + a.shape[axis + 1 :]
-        pad = full(pad_shape, identity, a.dtype)
+        pad = full(pad_shape, identity, a.dtype, like=a)
         shifted = concatenate([pad, getitem(a, lead + (slice(0, n - shift),))], axis)
         a = op(a, shifted)
         shift *= 2

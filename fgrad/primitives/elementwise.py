@@ -704,3 +704,110 @@ def _convert_vjp(g, ans, x, new_dtype, weak_type=False):
 
 defjvp(convert_element_type_p, _convert_jvp)
 defvjp(convert_element_type_p, _convert_vjp, reads=("",))
+
+# -- bitcast ----------------------------------------------------------------------------
+
+
+def _bitcast_shape(shape: tuple[int, ...], old: np.dtype, new: np.dtype) -> tuple[int, ...]:
+    """The shape of the bits of an array of ``shape`` and ``old`` read as ``new``: the same
+    for equal widths, a trailing axis of the ratio added (narrower) or removed (wider)."""
+    if old.itemsize == new.itemsize:
+        return shape
+    if old.itemsize > new.itemsize:
+        return (*shape, old.itemsize // new.itemsize)
+    ratio = new.itemsize // old.itemsize
+    if not shape or shape[-1] != ratio:
+        raise ShapeError(
+            f"bitcast_convert_type: {ratio} values of {old} make one of {new}, so the last "
+            f"axis must have size {ratio}; got shape {shape}"
+        )
+    return shape[:-1]
+
+
+def _bitcast_abstract_eval(x: ShapedArray, *, new_dtype) -> ShapedArray:
+    return ShapedArray(_bitcast_shape(x.shape, x.dtype, new_dtype), new_dtype)
+
+
+def _bitcast_impl(x, new_dtype):
+    if not hasattr(x, "view"):  # a Python scalar
+        x = backend.asarray(x)
+    if not x.flags.c_contiguous:  # a view of other bits cannot be reinterpreted in place
+        x = x.copy()
+    shape = _bitcast_shape(x.shape, x.dtype, new_dtype)
+    return (x.reshape(1) if x.ndim == 0 else x).view(new_dtype).reshape(shape)
+
+
+bitcast_p = Primitive("bitcast_convert_type", _bitcast_impl, _bitcast_abstract_eval, False)
+
+
+def _bitcast_batch(size, vals, dims, *, new_dtype):
+    # the bits are regrouped along the last axis: the batch axis first stays out of it
+    return bitcast_convert_type(batch_to_front(vals[0], dims[0], size), new_dtype), 0
+
+
+defbatch(bitcast_p, _bitcast_batch)
+
+
+def bitcast_convert_type(x, new_dtype):
+    """The bits of ``x`` read as ``new_dtype`` (``jax.lax.bitcast_convert_type``); no
+    derivative."""
+    return bind(bitcast_p, x, new_dtype=np.dtype(new_dtype))
+
+
+# -- reduce_precision -------------------------------------------------------------------
+
+
+def _reduce_precision_impl(x, exponent_bits: int, mantissa_bits: int):
+    """XLA's rounding on the bits (see :func:`reduce_precision`)."""
+    if not hasattr(x, "view"):  # a Python scalar
+        x = backend.asarray(x)
+    info = np.finfo(x.dtype)
+    width, src_mantissa = x.dtype.itemsize * 8, info.nmant
+    src_exponent = width - 1 - src_mantissa
+    u = np.dtype(f"u{x.dtype.itemsize}").type
+    bits = _bitcast_impl(x, np.dtype(u))
+    if mantissa_bits < src_mantissa:
+        dropped = src_mantissa - mantissa_bits
+        last_kept = u(1 << dropped)
+        # half an ulp less one, plus the last kept bit: ties round to even
+        bias = ((bits & last_kept) >> u(dropped)) + u((1 << (dropped - 1)) - 1)
+        bits = (bits + bias) & ~u((1 << dropped) - 1)
+    if exponent_bits < src_exponent:
+        sign = bits & u(1 << (width - 1))
+        exponent_mask = u(((1 << src_exponent) - 1) << src_mantissa)
+        bias, reduced_bias = (1 << (src_exponent - 1)) - 1, (1 << (exponent_bits - 1)) - 1
+        exponent = bits & exponent_mask
+        overflows = exponent > u((bias + reduced_bias) << src_mantissa)
+        underflows = exponent <= u((bias - reduced_bias) << src_mantissa)
+        bits = np.where(overflows, sign | exponent_mask, np.where(underflows, sign, bits))
+    out = _bitcast_impl(bits, x.dtype)
+    return np.where(np.isnan(x), x, out)  # NumPy's functions dispatch to CuPy's
+
+
+reduce_precision_p = Primitive(
+    "reduce_precision",
+    _reduce_precision_impl,
+    lambda x, *, exponent_bits, mantissa_bits: ShapedArray(x.shape, x.dtype),
+)
+
+
+def reduce_precision(x, exponent_bits: int, mantissa_bits: int):
+    """Floats rounded to ``exponent_bits`` and ``mantissa_bits`` as XLA does, in their own
+    dtype: the mantissa to nearest, ties to even; beyond the narrower range an infinity,
+    below its smallest normal number a zero, each of the value's sign; NaN stays NaN
+    (as JAX's, also without mantissa bits). JAX's derivative: the tangent (cotangent) rounded the
+    same way, so the primitive is its own jvp and transpose."""
+    return bind(
+        reduce_precision_p, x, exponent_bits=int(exponent_bits), mantissa_bits=int(mantissa_bits)
+    )
+
+
+defjvp(reduce_precision_p, linear_jvp(reduce_precision_p))
+defvjp(
+    reduce_precision_p,
+    lambda g, ans, x, exponent_bits, mantissa_bits: reduce_precision(
+        g, exponent_bits, mantissa_bits
+    ),
+    reads=("",),
+)
+defbatch(reduce_precision_p, elementwise_batch(reduce_precision_p))

@@ -42,7 +42,7 @@ def _inversion(k, n, p, shape, done):
         cdf = cdf + fnp.where(done, 0.0, pmf)
         return count, pmf, cdf, done | (u < cdf) | (count >= n)
 
-    zeros = fnp.zeros(shape) + fnp.zeros_like(n)
+    zeros = fnp.zeros(shape, like=n) + fnp.zeros_like(n)
     init = (zeros, pmf, pmf, done | (u < pmf) | (n <= 0))
     return while_loop(pending, step, init)[0]
 
@@ -101,8 +101,8 @@ def binomial(k, n, p, shape: Shape | None = None, dtype=None):
     check_key(k, "binomial")
     dtype = float_dtype(dtype, "binomial")
     shape = param_shape(shape, "binomial", n, p)
-    n = fnp.broadcast_to(as_dtype(n, _F64), shape)
-    p = fnp.broadcast_to(as_dtype(p, _F64), shape)
+    n = fnp.broadcast_to(as_dtype(n, _F64, k), shape)
+    p = fnp.broadcast_to(as_dtype(p, _F64, k), shape)
     valid = (n >= 0) & (p >= 0) & (p <= 1)
     flip = p > 0.5
     p_low = fnp.where(valid, fnp.where(flip, 1 - p, p), 0.0)

@@ -17,7 +17,7 @@ import operator
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.tracer import Tracer
+from fgrad.numpy.conversion import in_dtype
 from fgrad.random.normal_cdf import ndtr, ndtri
 from fgrad.random.prng import Shape, bits, check_key, shape_tuple
 
@@ -49,11 +49,14 @@ def float_dtype(dtype, fn: str, module: str = "fgrad.random") -> np.dtype:
     return dtype
 
 
-def as_dtype(x, dtype):
-    """``x`` as an array of ``dtype``; a tracer stays a tracer (and differentiable)."""
-    if isinstance(x, Tracer):
-        return x if x.dtype == dtype else x.astype(dtype)
-    return np.asarray(x, dtype=dtype)
+def as_dtype(x, dtype, like=None):
+    """``x`` in ``dtype``; a tracer stays a tracer (and differentiable), an array stays on
+    its device. A scalar is a NumPy scalar, or with ``like`` (the key) a 0-d array on
+    ``like``'s device, for the parameters whose arrays a sampler builds on."""
+    out = in_dtype(x, dtype)
+    if like is not None and isinstance(out, np.generic):
+        return fnp.full((), out, dtype, like=like)
+    return out
 
 
 def param_shape(shape, fn: str, *params) -> tuple[int, ...]:
@@ -164,7 +167,7 @@ def truncated_normal(k, lower, upper, shape: Shape | None = None, dtype=None):
     """
     dtype = float_dtype(dtype, "truncated_normal")
     shape = param_shape(shape, "truncated_normal", lower, upper)
-    lo, hi = as_dtype(lower, np.float64), as_dtype(upper, np.float64)
+    lo, hi = as_dtype(lower, np.float64, k), as_dtype(upper, np.float64, k)
     flip = lo > 0
     a, b = fnp.where(flip, -hi, lo), fnp.where(flip, -lo, hi)
     p_a, p_b = ndtr(a), ndtr(b)
@@ -286,7 +289,7 @@ def categorical(k, logits, axis: int = -1, shape: Shape | None = None):
     -------
     numpy.ndarray of int64
     """
-    logits = logits if isinstance(logits, Tracer) else np.asarray(logits)
+    logits = fnp.asarray(logits)
     if logits.ndim == 0:
         raise ValueError("fgrad.random.categorical: logits must have at least one dimension")
     axis = operator.index(axis) % logits.ndim
@@ -330,7 +333,7 @@ def permutation(k, x, axis: int = 0, independent: bool = False):
     if isinstance(x, int | np.integer):
         n = operator.index(x)
         return fnp.argsort(_sort_keys(k, (n,), "permutation"), stable=True)
-    x = x if isinstance(x, Tracer) else np.asarray(x)
+    x = fnp.asarray(x)
     if x.ndim == 0:
         raise ValueError("fgrad.random.permutation: x must be an int or an array of ndim >= 1")
     axis = operator.index(axis) % x.ndim
@@ -367,7 +370,7 @@ def choice(k, a, shape: Shape = (), replace: bool = True, p=None, axis: int = 0)
     shape = shape_tuple(shape, "choice")
     from_int = isinstance(a, int | np.integer)
     if not from_int:
-        a = a if isinstance(a, Tracer) else np.asarray(a)
+        a = fnp.asarray(a)
         if a.ndim == 0:
             raise ValueError("fgrad.random.choice: a must be an int or an array of ndim >= 1")
         axis = operator.index(axis) % a.ndim

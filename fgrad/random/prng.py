@@ -141,7 +141,7 @@ def wrap_key_data(data) -> np.ndarray:
 def _counters(k, n: int, domain):
     """``n`` words ``threefry(key, (i, domain))``: both hash outputs of ``ceil(n/2)`` counters."""
     half = (n + 1) // 2
-    y0, y1 = threefry2x32(k[0], k[1], fnp.arange(half, dtype=_U32), domain)
+    y0, y1 = threefry2x32(k[0], k[1], fnp.arange(half, dtype=_U32, like=k), domain)
     return fnp.concatenate([y0, y1])[:n]
 
 
@@ -162,7 +162,7 @@ def split(k, num: int | tuple[int, ...] = 2) -> np.ndarray:
     """
     k = check_key(k, "split")
     shape = shape_tuple(num, "split")
-    y0, y1 = threefry2x32(k[0], k[1], fnp.arange(math.prod(shape), dtype=_U32), _SPLIT)
+    y0, y1 = threefry2x32(k[0], k[1], fnp.arange(math.prod(shape), dtype=_U32, like=k), _SPLIT)
     return fnp.reshape(fnp.stack([y0, y1], axis=-1), shape + (2,))
 
 
@@ -188,9 +188,10 @@ def fold_in(k, data) -> np.ndarray:
                 f"fgrad.random.fold_in: data must be an integer scalar, got {data.dtype} "
                 f"of shape {data.shape}"
             )
+    if isinstance(data, Tracer):
         word = fnp.reshape(data.astype(np.int64).astype(np.uint64).astype(_U32), (1,))
-    else:
-        word = np.array([operator.index(data) & _MASK], dtype=_U32)
+    else:  # a host number: the word is made on the key's device
+        word = fnp.full((1,), operator.index(data) & _MASK, _U32, like=k)
     # a (1,)-array, not a scalar: NumPy warns on the wrap-around of scalar arithmetic
     y0, y1 = threefry2x32(k[0], k[1], word, _FOLD)
     return fnp.concatenate([y0, y1])

@@ -45,7 +45,8 @@ def accept_rounds(accept_round, shape: tuple[int, ...], done, dtype):
         value = fnp.where(~done & accepted, candidate, value)
         return r + 1, value, done | accepted
 
-    init = (np.int64(0), fnp.zeros(shape, dtype) + fnp.zeros_like(done, dtype=dtype), done)
+    zeros = fnp.zeros(shape, dtype, like=done) + fnp.zeros_like(done, dtype=dtype)
+    init = (np.int64(0), zeros, done)
     return while_loop(pending, step, init)[1]
 
 
@@ -115,7 +116,7 @@ def loggamma(k, a, shape: Shape | None = None, dtype=None):
     dtype = float_dtype(dtype, "loggamma")
     check_key(k, "loggamma")
     shape = param_shape(shape, "loggamma", a)
-    return _log_gamma(k, as_dtype(a, _F64), shape).astype(dtype)
+    return _log_gamma(k, as_dtype(a, _F64, k), shape).astype(dtype)
 
 
 def gamma(k, a, shape: Shape | None = None, dtype=None):
@@ -140,7 +141,7 @@ def gamma(k, a, shape: Shape | None = None, dtype=None):
     dtype = float_dtype(dtype, "gamma")
     check_key(k, "gamma")
     shape = param_shape(shape, "gamma", a)
-    return fnp.exp(_log_gamma(k, as_dtype(a, _F64), shape)).astype(dtype)
+    return fnp.exp(_log_gamma(k, as_dtype(a, _F64, k), shape)).astype(dtype)
 
 
 def chisquare(k, df, shape: Shape | None = None, dtype=None):
@@ -162,7 +163,7 @@ def chisquare(k, df, shape: Shape | None = None, dtype=None):
     dtype = float_dtype(dtype, "chisquare")
     check_key(k, "chisquare")
     shape = param_shape(shape, "chisquare", df)
-    return (2 * fnp.exp(_log_gamma(k, as_dtype(df, _F64) / 2, shape))).astype(dtype)
+    return (2 * fnp.exp(_log_gamma(k, as_dtype(df, _F64, k) / 2, shape))).astype(dtype)
 
 
 def t(k, df, shape: Shape | None = None, dtype=None):
@@ -187,7 +188,7 @@ def t(k, df, shape: Shape | None = None, dtype=None):
     check_key(k, "t")
     shape = param_shape(shape, "t", df)
     k_z, k_v = split(k)
-    df = as_dtype(df, _F64)
+    df = as_dtype(df, _F64, k)
     v = 2 * fnp.exp(_log_gamma(k_v, df / 2, shape))
     return (normal(k_z, shape) / fnp.sqrt(v / df)).astype(dtype)
 
@@ -214,8 +215,8 @@ def beta(k, a, b, shape: Shape | None = None, dtype=None):
     check_key(k, "beta")
     shape = param_shape(shape, "beta", a, b)
     k_a, k_b = split(k)
-    log_x = _log_gamma(k_a, as_dtype(a, _F64), shape)
-    log_y = _log_gamma(k_b, as_dtype(b, _F64), shape)
+    log_x = _log_gamma(k_a, as_dtype(a, _F64, k), shape)
+    log_y = _log_gamma(k_b, as_dtype(b, _F64, k), shape)
     log_max = fnp.maximum(log_x, log_y)
     log_total = log_max + fnp.log(fnp.exp(log_x - log_max) + fnp.exp(log_y - log_max))
     return fnp.exp(log_x - log_total).astype(dtype)
@@ -240,7 +241,7 @@ def dirichlet(k, alpha, shape: Shape | None = None, dtype=None):
     """
     dtype = float_dtype(dtype, "dirichlet")
     check_key(k, "dirichlet")
-    alpha = as_dtype(alpha, _F64)
+    alpha = as_dtype(alpha, _F64, k)
     if alpha.ndim < 1:
         raise ValueError("fgrad.random.dirichlet: alpha must have shape (..., K)")
     batch = param_shape(shape, "dirichlet", alpha[..., 0])
@@ -277,7 +278,7 @@ def _poisson_small(k, lam, shape, done):
         value = fnp.where(~done & accepted, r, value)
         return r + 1, log_prod, value, done | accepted
 
-    zeros = fnp.zeros(shape) + fnp.zeros_like(lam)
+    zeros = fnp.zeros(shape, like=lam) + fnp.zeros_like(lam)
     init = (np.int64(0), zeros, zeros.astype(np.int64), done)
     return while_loop(pending, step, init)[2]
 
@@ -334,7 +335,7 @@ def poisson(k, lam, shape: Shape | None = None, dtype=np.int64):
     if dtype.kind not in "iu":
         raise TypeError(f"fgrad.random.poisson: dtype must be an integer dtype, got {dtype}")
     shape = param_shape(shape, "poisson", lam)
-    lam = fnp.broadcast_to(as_dtype(lam, _F64), shape)
+    lam = fnp.broadcast_to(as_dtype(lam, _F64, k), shape)
     valid = lam >= 0
     small = lam < 10
     k_small, k_large = split(k)

@@ -131,6 +131,17 @@ class JitTrace(JaxprTrace):
         super().__init__()
         self.closes_over_tracers = False
 
+    def process(self, prim: Primitive, args: tuple, params: dict):
+        out = super().process(prim, args, params)  # the abstract evaluation's errors first
+        if prim.requires_lowering:
+            raise NotImplementedError(
+                f"MLIR translation rule for primitive '{prim.name}' not found: like JAX, "
+                "fgrad compiles a primitive made with its name alone only once a lowering is "
+                "registered with fgrad.interpreters.mlir.register_lowering(prim, rule) "
+                "(fgrad never calls the rule: it runs the impl)"
+            )
+        return out
+
     def new_const(self, x) -> Var:
         if isinstance(x, Tracer):  # an enclosing transform's: its trace is below this one
             self.closes_over_tracers = True

@@ -1,0 +1,1 @@
+"""``jax._src.lax``: see :mod:`fgrad._src.lax.lax`."""

@@ -1,0 +1,1 @@
+"""``jax._src.lib``: only ``mlir.dialects.hlo``, which lowering rules import."""

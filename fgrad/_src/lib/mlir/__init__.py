@@ -1,0 +1,1 @@
+"""``jax._src.lib.mlir``: only ``dialects.hlo``, which lowering rules import."""
