@@ -33,6 +33,7 @@ from fgrad import numpy as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
 from fgrad.callbacks import pure_callback
 from fgrad.core import missing_names as _missing_names
+from fgrad.annotations import ensure_compile_time_eval, named_call, named_scope
 from fgrad.core.array_type import Array
 from fgrad.core.backend import (
     block_until_ready,
@@ -40,6 +41,7 @@ from fgrad.core.backend import (
     device_get,
     device_put,
     devices,
+    local_devices,
 )
 from fgrad.core.backend import platform as default_backend
 from fgrad.core.config import config, debug_infs, debug_nans, default_device, disable_jit
@@ -69,7 +71,9 @@ from fgrad.core.source_info import public_api as _public_api
 from fgrad.primitives.elementwise import stop_gradient
 from fgrad.transforms import checkpoint_policies
 from fgrad.transforms.checkpoint import checkpoint, remat
+from fgrad.dtypes import float0
 from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
+from fgrad.transforms.custom_gradient import custom_gradient
 from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape, typeof
 from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
@@ -96,6 +100,9 @@ _SUBMODULES = (
     "random",
     "io",
     "explain",
+    "dtypes",
+    "typing",
+    "image",
     "distributed",
     "experimental",
     "example_libraries",
@@ -135,6 +142,7 @@ __all__ = [
     "checkpoint",
     "checkpoint_policies",
     "config",
+    "custom_gradient",
     "custom_jvp",
     "custom_vjp",
     "debug_infs",
@@ -147,8 +155,10 @@ __all__ = [
     "device_put",
     "devices",
     "disable_jit",
+    "ensure_compile_time_eval",
     "eval_jaxpr",
     "eval_shape",
+    "float0",
     "grad",
     "hessian",
     "hvp",
@@ -161,7 +171,10 @@ __all__ = [
     "linear_transpose",
     "linearize",
     "local_device_count",
+    "local_devices",
     "make_jaxpr",
+    "named_call",
+    "named_scope",
     "pure_callback",
     "numpy",
     "register_dataclass",

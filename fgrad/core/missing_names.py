@@ -1,8 +1,8 @@
 """JAX names fgrad does not have, and what to use instead.
 
 A JAX program ported by renaming ``jax`` to ``fgrad`` reaches for these. The
-modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy``, ``fgrad.nn``, ``fgrad.debug`` and
-``fgrad.experimental`` call
+modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy``, ``fgrad.nn``, ``fgrad.debug``,
+``fgrad.dtypes`` and ``fgrad.experimental`` call
 :func:`missing` from their ``__getattr__``, so such a name is an
 ``AttributeError`` that says so and points to the replacement, instead of a bare
 "has no attribute". Only data lives here: ``import fgrad`` stays light.
@@ -56,35 +56,17 @@ FGRAD: dict[str, str] = {
         "fgrad calls NumPy, not XLA custom calls: call your C code through NumPy (ctypes, "
         "Cython) and give it derivatives with fgrad.custom_vjp"
     ),
-    "named_call": "fgrad has no profiler names for calls: call the function directly",
-    "named_scope": "fgrad has no profiler scopes: drop the `with named_scope(...)` line",
     "profiler": "fgrad runs NumPy from Python: profile it with cProfile or a Python profiler",
     "host_count": "use fgrad.distributed.process_count()",
     "host_id": "use fgrad.distributed.process_index()",
-    "local_devices": "fgrad.devices() lists the device names ('cpu', 'gpu') usable here",
     "Device": "fgrad names devices by strings ('cpu', 'gpu'), see fgrad.devices()",
-    "custom_gradient": (
-        "use fgrad.custom_vjp: define the function, then f.defvjp(forward, backward)"
-    ),
     "closure_convert": (
         "not needed: fgrad.custom_vjp functions may close over arrays; pass the ones that "
         "need gradients as arguments"
     ),
-    "ensure_compile_time_eval": (
-        "compute the value outside the jitted function (with NumPy), or pass it as a "
-        "static argument; fgrad.jit folds constant expressions by itself"
-    ),
     "clear_caches": (
         "each fgrad.jit function keeps its own cache (bounded by its cache_size): create "
         "the jitted function again to start afresh"
-    ),
-    "dtypes": (
-        "fgrad uses NumPy's dtypes: fgrad.numpy.result_type, fgrad.numpy.finfo, "
-        "fgrad.numpy.issubdtype"
-    ),
-    "float0": (
-        "fgrad has no float0: the gradient with respect to an integer input is an error "
-        "(mark it static or use argnums to differentiate the float arguments only)"
     ),
     **{
         name: (
@@ -161,6 +143,16 @@ DEBUG: dict[str, str] = {
     "visualize_array_sharding": _ONE_DEVICE,
     "inspect_array_sharding": _ONE_DEVICE,
     "log": "use fgrad.debug.callback with a logging function",
+}
+
+#: ``fgrad.dtypes.<name>``
+DTYPES: dict[str, str] = {
+    "bfloat16": "NumPy has no bfloat16, and fgrad computes with NumPy's dtypes: use float32",
+    "prng_key": (
+        "fgrad's random keys are plain uint32 arrays of shape (..., 2): test "
+        "key.dtype == numpy.uint32"
+    ),
+    "extended": "fgrad has no extended dtypes: its arrays have NumPy's dtypes",
 }
 
 #: ``fgrad.lax.<name>``; names that ``fgrad.numpy`` has are pointed there by :func:`missing`
