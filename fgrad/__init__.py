@@ -31,9 +31,9 @@ import importlib as _importlib
 
 from fgrad import numpy as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.annotations import ensure_compile_time_eval, named_call, named_scope
 from fgrad.callbacks import pure_callback
 from fgrad.core import missing_names as _missing_names
-from fgrad.annotations import ensure_compile_time_eval, named_call, named_scope
 from fgrad.core.array_type import Array
 from fgrad.core.backend import (
     block_until_ready,
@@ -68,10 +68,10 @@ from fgrad.core.pytree import (
     tree_unflatten,
 )
 from fgrad.core.source_info import public_api as _public_api
+from fgrad.dtypes import float0
 from fgrad.primitives.elementwise import stop_gradient
 from fgrad.transforms import checkpoint_policies
 from fgrad.transforms.checkpoint import checkpoint, remat
-from fgrad.dtypes import float0
 from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
 from fgrad.transforms.custom_gradient import custom_gradient
 from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape, typeof

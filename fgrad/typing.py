@@ -7,7 +7,7 @@ annotations only: fgrad checks values, not annotations.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -15,10 +15,10 @@ from fgrad.core.array_type import Array
 
 #: an array or a value fgrad converts to one: ``fgrad.Array`` (NumPy and CuPy arrays,
 #: traced values), NumPy scalars and Python numbers
-ArrayLike = Union[Array, np.ndarray, np.generic, bool, int, float, complex]
+ArrayLike = Array | np.ndarray | np.generic | bool | int | float | complex
 
 #: a dtype or a value NumPy reads as one: ``np.float32``, ``"float32"``, ``np.dtype``,
 #: Python's ``float``, or an object with a ``dtype`` attribute
-DTypeLike = Union[str, type[Any], np.dtype, Any]
+DTypeLike = str | type[Any] | np.dtype | Any
 
 __all__ = ["ArrayLike", "DTypeLike"]

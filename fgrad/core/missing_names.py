@@ -111,10 +111,6 @@ EXPERIMENTAL: dict[str, str] = {
     "optimizers": "use fgrad.optim (optax's init/update style: sgd, adam, ...)",
     "stax": "use fgrad.nn (layers are functions of params; initializers in fgrad.nn.initializers)",
     "jet": "use fgrad.jet (Taylor mode) from the top-level module",
-    "checkify": (
-        "use fgrad.debug_nans() / fgrad.debug_infs(), or check values eagerly: fgrad raises "
-        "out-of-range index errors as NumPy does"
-    ),
     "host_callback": (
         "use fgrad.experimental.io_callback, fgrad.pure_callback or fgrad.debug.callback"
     ),
