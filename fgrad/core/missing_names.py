@@ -206,10 +206,6 @@ NUMPY: dict[str, str] = {
 NN: dict[str, str] = {
     "log1mexp": "write it: fnp.where(x > 0.693, fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))",
     "logmeanexp": "write it: fgrad.nn.logsumexp(x, axis) - fnp.log(x.shape[axis])",
-    "dot_product_attention": (
-        "write it: fgrad.nn.softmax(fnp.einsum('...qhd,...khd->...hqk', q, k) / "
-        "fnp.sqrt(d), axis=-1), then fnp.einsum('...hqk,...khd->...qhd', weights, v)"
-    ),
 }
 
 

@@ -31,6 +31,7 @@ from fgrad.nn.activations import (
     softmax,
     softplus,
 )
+from fgrad.nn.attention import dot_product_attention
 from fgrad.nn.generator_init import glorot_uniform, he_normal, zeros
 from fgrad.nn.losses import (
     hinge,
@@ -62,6 +63,7 @@ from fgrad.nn.piecewise_activations import (
 from fgrad.nn.pooling import avg_pool, max_pool
 
 __all__ = [
+    "dot_product_attention",
     "avg_pool",
     *piecewise_activations.__all__,
     "max_pool",

@@ -1,0 +1,246 @@
+"""JAX names added for programs ported by renaming: typing, dtypes, custom_gradient, the
+annotations, nn.dot_product_attention, scipy.integrate.trapezoid, scipy.signal's 2-d and
+correlation functions, the discrete scipy.stats distributions, fgrad.image.resize."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fgrad
+import fgrad.numpy as fnp
+from fgrad import dtypes, nn
+from fgrad.typing import ArrayLike, DTypeLike
+
+
+def central_difference(f, x, h=1e-6):
+    x = np.asarray(x, float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+# -- typing and dtypes -------------------------------------------------------------------
+
+
+def test_typing_aliases_accept_arrays_numbers_and_traced_values():
+    def f(x: ArrayLike, dtype: DTypeLike = np.float32) -> ArrayLike:
+        return fnp.asarray(x, dtype)
+
+    assert f(1, np.float32).dtype == np.float32
+    for value in (np.ones(2), 1.0, 3, True, np.float32(1)):
+        assert isinstance(value, ArrayLike)
+    fgrad.grad(lambda x: (isinstance(x, ArrayLike) or 1 / 0) and x * 2.0)(1.0)
+
+
+def test_dtypes_follow_numpy_and_keep_python_numbers_weak():
+    x32 = np.ones(2, np.float32)
+    assert dtypes.result_type(x32, 1.0) == np.float32
+    assert dtypes.result_type(x32, np.float64(1.0)) == np.float64
+    assert dtypes.result_type(np.int32(1), 2) == np.int32
+    assert dtypes.result_type(1.0, 2, return_weak_type_flag=True) == (np.float64, True)
+    assert dtypes.result_type(x32, return_weak_type_flag=True) == (np.float32, False)
+
+    @fgrad.jit
+    def traced(x, w):
+        assert dtypes.result_type(x, w) == np.float32  # a traced Python number stays weak
+        assert dtypes.result_type(x, np.float64) == np.float64
+        return x * w
+
+    traced(x32, 2.0)
+    assert dtypes.canonicalize_dtype("float64") == np.float64
+    assert dtypes.canonicalize_dtype(np.int64) == np.int64  # 64 bits stay: x64 always on
+    assert dtypes.issubdtype(np.float32, np.floating) and not dtypes.issubdtype(np.int8, float)
+    assert dtypes.finfo(np.float32).eps == np.finfo(np.float32).eps
+    assert dtypes.iinfo(np.int8).max == 127
+    assert [dtypes.scalar_type_of(v) for v in (True, np.int8(1), x32, 1j)] == [
+        bool, int, float, complex
+    ]
+    assert dtypes.itemsize_bits(np.float16) == 16
+    assert fgrad.float0 is dtypes.float0 and dtypes.float0.itemsize == 0
+    with pytest.raises(AttributeError, match="bfloat16"):
+        dtypes.bfloat16  # noqa: B018
+
+
+def test_dtypes_match_jax():
+    jax = pytest.importorskip("jax")
+    assert dtypes.float0 == jax.dtypes.float0
+    # integer with float differs on purpose: NumPy's float64 where JAX's lattice says float32
+    assert dtypes.result_type(np.int32, np.float32) == np.float64
+    for a, b in [(np.float32, np.float16), (np.int8, np.uint8), (np.int16, np.int8)]:
+        assert dtypes.result_type(a, b) == jax.dtypes.result_type(a, b)
+        assert dtypes.issubdtype(a, np.integer) == jax.dtypes.issubdtype(a, np.integer)
+
+
+# -- custom_gradient and the annotations -----------------------------------------------
+
+
+@fgrad.custom_gradient
+def clipped_square(x, y):
+    value = x**2 * y
+
+    def vjp(g):  # the true gradient, clipped to [-1, 1]
+        return fnp.clip(g * 2 * x * y, -1, 1), fnp.clip(g * x**2, -1, 1)
+
+    return value, vjp
+
+
+def test_custom_gradient_under_grad_jit_and_vmap():
+    assert clipped_square(3.0, 0.1) == pytest.approx(0.9)
+    g = fgrad.grad(clipped_square, (0, 1))(0.3, 0.5)
+    np.testing.assert_allclose(g, (0.3, 0.09))
+    np.testing.assert_allclose(fgrad.grad(clipped_square, (0, 1))(3.0, 2.0), (1.0, 1.0))
+    np.testing.assert_allclose(fgrad.jit(fgrad.grad(clipped_square, (0, 1)))(3.0, 2.0), (1, 1))
+    xs = np.array([0.3, 3.0])
+    np.testing.assert_allclose(
+        fgrad.vmap(fgrad.grad(clipped_square))(xs, np.array([0.5, 2.0])), [0.3, 1.0]
+    )
+
+
+def test_custom_gradient_single_argument_and_keywords():
+    @fgrad.custom_gradient
+    def f(x, *, k=2.0):
+        return fnp.sin(x) * k, lambda g: g * fnp.cos(x) * k  # one cotangent, no tuple
+
+    assert fgrad.grad(f)(0.5) == pytest.approx(2 * np.cos(0.5))
+    assert fgrad.grad(lambda x: f(x, k=3.0))(0.5) == pytest.approx(3 * np.cos(0.5))
+
+    @fgrad.custom_gradient
+    def bad(x, y):
+        return x * y, lambda g: (g,)
+
+    with pytest.raises(TypeError, match="returned 1 cotangents for 2 positional arguments"):
+        fgrad.grad(bad)(1.0, 2.0)
+
+
+def test_custom_gradient_matches_jax():
+    jax = pytest.importorskip("jax")
+
+    @jax.custom_gradient
+    def jf(x, y):
+        return x**2 * y, lambda g: (jax.numpy.clip(g * 2 * x * y, -1, 1),
+                                    jax.numpy.clip(g * x**2, -1, 1))
+
+    for args in [(0.3, 0.5), (3.0, 2.0), (-2.0, 0.1)]:
+        np.testing.assert_allclose(
+            fgrad.grad(clipped_square, (0, 1))(*args), jax.grad(jf, (0, 1))(*args), rtol=1e-6
+        )
+
+
+def test_annotations_change_nothing():
+    @fgrad.named_scope("block")
+    def f(x):
+        with fgrad.named_scope("inner"):
+            return fnp.sin(x) * 2
+
+    @fgrad.jit
+    def g(x):
+        with fgrad.ensure_compile_time_eval():
+            table = fnp.arange(4.0) ** 2  # concrete: usable as a Python value
+            n = int(table[2])
+        return fgrad.named_call(f, name="f")(x) + n
+
+    assert g(0.5) == pytest.approx(2 * np.sin(0.5) + 4)
+    assert fgrad.grad(g)(0.5) == pytest.approx(2 * np.cos(0.5))
+    with pytest.raises(TypeError, match="must be a string"):
+        fgrad.named_scope(3)
+    assert fgrad.local_devices() == [fgrad.default_backend()]
+    assert fgrad.device_put(np.ones(2), fgrad.local_devices()[0]).sum() == 2
+
+
+# -- dot_product_attention ------------------------------------------------------------
+
+
+def reference_attention(q, k, v, bias=None, mask=None, scale=None, causal=False):
+    b, t, n, h = q.shape
+    s, heads = k.shape[1], k.shape[2]
+    k = np.repeat(k, n // heads, axis=2)
+    v = np.repeat(v, n // heads, axis=2)
+    out = np.zeros_like(q)
+    scale = 1 / np.sqrt(h) if scale is None else scale
+    for bi in range(b):
+        for ni in range(n):
+            logits = q[bi, :, ni] @ k[bi, :, ni].T * scale
+            if bias is not None:
+                logits = logits + np.broadcast_to(bias, (b, n, t, s))[bi, ni]
+            keep = np.ones((t, s), bool)
+            if mask is not None:
+                keep &= np.broadcast_to(mask, (b, n, t, s))[bi, ni]
+            if causal:
+                keep &= np.tril(np.ones((t, s), bool))
+            logits = np.where(keep, logits, -0.7 * np.finfo(logits.dtype).max)
+            w = np.exp(logits - logits.max(-1, keepdims=True))
+            out[bi, :, ni] = (w / w.sum(-1, keepdims=True)) @ v[bi, :, ni]
+    return out
+
+
+@pytest.fixture
+def qkv():
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 5, 2, 3)),
+            rng.normal(size=(2, 5, 2, 3)))
+
+
+def test_attention_matches_a_numpy_reference(qkv):
+    q, k, v = qkv
+    rng = np.random.default_rng(1)
+    bias = rng.normal(size=(1, 4, 4, 5))
+    mask = rng.random((2, 1, 4, 5)) > 0.3
+    np.testing.assert_allclose(nn.dot_product_attention(q, k, v), reference_attention(q, k, v))
+    np.testing.assert_allclose(
+        nn.dot_product_attention(q, k, v, bias, mask, scale=0.3),
+        reference_attention(q, k, v, bias, mask, scale=0.3),
+    )
+    k5, v5 = k[:, :4], v[:, :4]
+    np.testing.assert_allclose(
+        nn.dot_product_attention(q, k5, v5, is_causal=True),
+        reference_attention(q, k5, v5, causal=True),
+    )
+    np.testing.assert_allclose(nn.dot_product_attention(q[0], k[0], v[0]),
+                               reference_attention(q[:1], k[:1], v[:1])[0])
+
+
+def test_attention_is_differentiable_and_keeps_float32(qkv):
+    q, k, v = qkv
+    mask = np.random.default_rng(2).random((2, 1, 4, 5)) > 0.3
+
+    def loss(q, k, v):
+        return fnp.sum(nn.dot_product_attention(q, k, v, mask=mask, is_causal=False) ** 2)
+
+    for argnum, x in enumerate((q, k, v)):
+        args = [q, k, v]
+
+        def f(x, argnum=argnum, args=args):
+            a = list(args)
+            a[argnum] = x
+            return loss(*a)
+
+        np.testing.assert_allclose(fgrad.grad(f)(x), central_difference(f, x), rtol=1e-6,
+                                   atol=1e-8)
+    np.testing.assert_allclose(fgrad.jit(loss)(q, k, v), loss(q, k, v), rtol=1e-12)
+    per_example = fgrad.vmap(lambda q, k, v: nn.dot_product_attention(q, k, v))(q, k, v)
+    np.testing.assert_allclose(per_example, nn.dot_product_attention(q, k, v), rtol=1e-12)
+    out32 = nn.dot_product_attention(*(x.astype(np.float32) for x in qkv), is_causal=True)
+    assert out32.dtype == np.float32
+
+
+def test_attention_options_match_jax(qkv):
+    jax = pytest.importorskip("jax")
+    q, k, v = (x.astype(np.float32) for x in qkv)
+    lengths = np.array([3, 5]), np.array([2, 4])
+    cases = [
+        {},
+        {"is_causal": True},
+        {"bias": np.ones((1, 4, 4, 5), np.float32), "scale": 0.5},
+        {"mask": np.tril(np.ones((4, 5), bool))[None, None]},
+        {"key_value_seq_lengths": lengths[0], "query_seq_lengths": lengths[1]},
+        {"local_window_size": (1, 0)},
+    ]
+    for kw in cases:
+        np.testing.assert_allclose(
+            nn.dot_product_attention(q, k, v, **kw),
+            jax.nn.dot_product_attention(q, k, v, **kw), rtol=2e-5, atol=2e-6,
+        )
