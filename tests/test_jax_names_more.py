@@ -244,3 +244,62 @@ def test_attention_options_match_jax(qkv):
             nn.dot_product_attention(q, k, v, **kw),
             jax.nn.dot_product_attention(q, k, v, **kw), rtol=2e-5, atol=2e-6,
         )
+
+
+# -- scipy.integrate.trapezoid and scipy.signal ----------------------------------------
+
+
+def test_trapezoid_matches_numpy_with_gradients():
+    from fgrad.scipy.integrate import trapezoid
+
+    rng = np.random.default_rng(0)
+    y, x = rng.normal(size=(3, 5)), np.cumsum(rng.random(5))
+    np.testing.assert_allclose(trapezoid(y, x), np.trapezoid(y, x))
+    np.testing.assert_allclose(trapezoid(y, dx=0.5, axis=0), np.trapezoid(y, dx=0.5, axis=0))
+    f = lambda y: trapezoid(y, x).sum()  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(y), central_difference(f, y), rtol=1e-7)
+    assert trapezoid(y.astype(np.float32)).dtype == np.float32
+
+
+SIGNAL_CASES = [((5, 6), (3, 2)), ((4, 4), (4, 4)), ((3, 7), (2, 5))]
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(("sa", "sb"), SIGNAL_CASES)
+def test_signal_functions_match_scipy(mode, sa, sb):
+    scipy_signal = pytest.importorskip("scipy.signal")
+    from fgrad.scipy import signal
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=sa), rng.normal(size=sb)
+    if mode == "valid" and not all(x >= y for x, y in zip(sa, sb)):
+        b = b[: sa[0], : sa[1]]
+    for name in ("convolve2d", "correlate2d", "correlate", "fftconvolve"):
+        np.testing.assert_allclose(
+            getattr(signal, name)(a, b, mode), getattr(scipy_signal, name)(a, b, mode),
+            atol=1e-12, err_msg=name,
+        )
+
+
+def test_signal_gradients_detrend_and_dtypes():
+    scipy_signal = pytest.importorskip("scipy.signal")
+    from fgrad.scipy import signal
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(4, 5)), rng.normal(size=(2, 3))
+    f = lambda a: fnp.sum(signal.correlate2d(a, b, "same") ** 2)  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(a), central_difference(f, a), rtol=1e-6)
+    g = lambda b: fnp.sum(fnp.sin(signal.convolve2d(a, b)))  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(g)(b), central_difference(g, b), rtol=1e-6)
+    assert signal.convolve2d(a.astype(np.float32), b.astype(np.float32)).dtype == np.float32
+    for kind in ("linear", "constant"):
+        for axis in (0, -1):
+            np.testing.assert_allclose(
+                signal.detrend(a, axis, kind), scipy_signal.detrend(a, axis, kind), atol=1e-12
+            )
+    np.testing.assert_allclose(
+        signal.fftconvolve(a, b[:1].repeat(4, 0)[:, :3], "same", axes=1),
+        scipy_signal.fftconvolve(a, b[:1].repeat(4, 0)[:, :3], "same", axes=1),
+    )
+    with pytest.raises(NotImplementedError, match="boundary='fill'"):
+        signal.convolve2d(a, b, boundary="wrap")
