@@ -303,3 +303,36 @@ def test_signal_gradients_detrend_and_dtypes():
     )
     with pytest.raises(NotImplementedError, match="boundary='fill'"):
         signal.convolve2d(a, b, boundary="wrap")
+
+
+# -- discrete scipy.stats distributions -------------------------------------------------
+
+
+def test_discrete_distributions_match_scipy_with_parameter_gradients():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from fgrad.scipy import stats
+
+    k = np.array([-1, 0, 1, 2, 3, 2.5, 7])
+    cases = [
+        ("bernoulli", (0.3,), ("logpmf", "pmf", "cdf")),
+        ("geom", (0.3,), ("logpmf", "pmf", "cdf")),
+        ("binom", (6, 0.3), ("logpmf", "pmf")),
+    ]
+    for name, params, methods in cases:
+        for method in methods:
+            with np.errstate(divide="ignore"):
+                np.testing.assert_allclose(
+                    getattr(getattr(stats, name), method)(k, *params),
+                    getattr(getattr(scipy_stats, name), method)(k, *params),
+                    rtol=1e-12, atol=1e-300, err_msg=f"{name}.{method}",
+                )
+        f = lambda p, name=name, params=params: fnp.sum(  # noqa: E731
+            getattr(stats, name).pmf(np.array([0, 1, 2, 3]), *params[:-1], p)
+        )
+        np.testing.assert_allclose(fgrad.grad(f)(0.3), central_difference(f, 0.3), rtol=1e-7,
+                                   atol=1e-9)
+    np.testing.assert_allclose(
+        stats.bernoulli.ppf(np.array([0.1, 0.8]), 0.3), scipy_stats.bernoulli.ppf([0.1, 0.8], 0.3)
+    )
+    f32 = np.float32
+    assert stats.binom.logpmf(f32(2), f32(6), f32(0.3)).dtype == np.float32

@@ -2,12 +2,15 @@
 differentiable in the data and the parameters (CDFs in the data and location)."""
 
 from fgrad.scipy.stats import (
+    bernoulli,
     beta,
+    binom,
     cauchy,
     chi2,
     dirichlet,
     expon,
     gamma,
+    geom,
     laplace,
     logistic,
     multivariate_normal,
@@ -18,12 +21,15 @@ from fgrad.scipy.stats import (
 )
 
 __all__ = [
+    "bernoulli",
     "beta",
+    "binom",
     "cauchy",
     "chi2",
     "dirichlet",
     "expon",
     "gamma",
+    "geom",
     "laplace",
     "logistic",
     "multivariate_normal",
