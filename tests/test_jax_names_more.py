@@ -336,3 +336,56 @@ def test_discrete_distributions_match_scipy_with_parameter_gradients():
     )
     f32 = np.float32
     assert stats.binom.logpmf(f32(2), f32(6), f32(0.3)).dtype == np.float32
+
+
+# -- scipy.ndimage.map_coordinates ------------------------------------------------------
+
+
+def test_map_coordinates_closed_forms_and_gradients():
+    from fgrad.scipy.ndimage import map_coordinates
+
+    x = np.arange(12.0).reshape(3, 4) ** 2
+    rows, cols = np.array([0, 2, 1]), np.array([3, 0, 2])
+    for order in (0, 1):
+        np.testing.assert_array_equal(map_coordinates(x, [rows, cols], order), x[rows, cols])
+    # linear: the mean of the four neighbours at a cell centre
+    np.testing.assert_allclose(map_coordinates(x, [[0.5], [1.5]], 1), [x[:2, 1:3].mean()])
+    # order 0 rounds halves away from zero
+    np.testing.assert_array_equal(map_coordinates(x, [[0.5, 1.49], [2.5, 0.0]], 0),
+                                  [x[1, 3], x[1, 0]])
+    np.testing.assert_allclose(map_coordinates(x, [[-1.0, 5.0], [0.0, 0.0]], 1, cval=-7.0),
+                               [-7.0, -7.0])
+    np.testing.assert_allclose(
+        map_coordinates(x, [[-1.0, 3.0], [5.0, 4.0]], 0, mode="wrap"), [x[2, 1], x[0, 0]]
+    )
+    np.testing.assert_allclose(
+        map_coordinates(x, [[-1.0, 3.0], [5.0, 4.0]], 0, mode="nearest"), [x[0, 3], x[2, 3]]
+    )
+    coords = np.array([[0.3, 1.7], [2.2, 0.6]])
+    f = lambda c: fnp.sum(map_coordinates(x, [c[0], c[1]], 1) ** 2)  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(coords), central_difference(f, coords), rtol=1e-6)
+    g = lambda x: fnp.sum(fnp.sin(map_coordinates(x, [coords[0], coords[1]], 1)))  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(g)(x), central_difference(g, x), rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(fgrad.jit(f)(coords), f(coords), rtol=1e-12)
+    batched = fgrad.vmap(lambda c: map_coordinates(x, [c[0], c[1]], 1), in_axes=1)(coords)
+    np.testing.assert_allclose(batched, map_coordinates(x, [coords[0], coords[1]], 1))
+    assert map_coordinates(x.astype(np.float32), [rows, cols], 1).dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest", "wrap", "mirror", "reflect"])
+@pytest.mark.parametrize("order", [0, 1])
+def test_map_coordinates_matches_jax(order, mode):
+    jax = pytest.importorskip("jax")
+    from jax.scipy.ndimage import map_coordinates as jax_map
+
+    from fgrad.scipy.ndimage import map_coordinates
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 6)).astype(np.float32)
+    c = [rng.uniform(-4, 9, size=(4, 3)).astype(np.float32) for _ in range(2)]
+    c[0][0, 0], c[1][0, 0] = 1.5, -2.5
+    np.testing.assert_allclose(
+        map_coordinates(x, c, order, mode, cval=0.5),
+        jax_map(jax.numpy.asarray(x), c, order, mode, cval=0.5), atol=3e-7,
+    )

@@ -9,7 +9,9 @@ only when a function that needs it first runs, never by ``import fgrad``.
 
 import importlib
 
-_SUBMODULES = ("special", "stats", "linalg", "signal", "integrate", "misc", "optimize")
+_SUBMODULES = (
+    "special", "stats", "linalg", "signal", "integrate", "misc", "optimize", "ndimage"
+)
 
 
 def __getattr__(name: str):
