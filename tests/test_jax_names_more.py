@@ -389,3 +389,54 @@ def test_map_coordinates_matches_jax(order, mode):
         map_coordinates(x, c, order, mode, cval=0.5),
         jax_map(jax.numpy.asarray(x), c, order, mode, cval=0.5), atol=3e-7,
     )
+
+
+# -- scipy.special additions -------------------------------------------------------------
+
+
+def test_new_special_functions_match_scipy():
+    scipy_special = pytest.importorskip("scipy.special")
+    from fgrad.scipy import special
+
+    x = np.array([0.3, 1.2, 2.5, 7.0])
+    for name in ("erfcx", "dawsn", "exp1", "expi", "spence", "loggamma"):
+        np.testing.assert_allclose(getattr(special, name)(x), getattr(scipy_special, name)(x),
+                                   rtol=1e-13, err_msg=name)
+        assert getattr(special, name)(x.astype(np.float32)).dtype == np.float32, name
+    np.testing.assert_allclose(special.expn(np.array([0, 1, 2, 3]), x),
+                               scipy_special.expn([0, 1, 2, 3], x), rtol=1e-13)
+    np.testing.assert_allclose(special.hyp1f1(1.5, 2.5, x), scipy_special.hyp1f1(1.5, 2.5, x))
+    np.testing.assert_allclose(special.hyp2f1(0.5, 1.5, 2.5, x / 8),
+                               scipy_special.hyp2f1(0.5, 1.5, 2.5, x / 8))
+    np.testing.assert_allclose(special.owens_t(0.7, x), scipy_special.owens_t(0.7, x))
+    exact = [1, -1 / 2, 1 / 6, 0, -1 / 30, 0, 1 / 42, 0, -1 / 30]
+    np.testing.assert_allclose(special.bernoulli(8), exact, rtol=1e-15)
+    np.testing.assert_allclose(special.bernoulli(8), scipy_special.bernoulli(8), rtol=1e-11)
+    k = np.array([-1, 0, 2, 5, 6])
+    np.testing.assert_allclose(special.comb(5, k), scipy_special.comb(5, k), rtol=1e-12)
+    np.testing.assert_allclose(special.comb(5, 2, repetition=True), 15.0)
+    lam = np.array([0.0, 0.5, -1.0, 2.0])
+    np.testing.assert_allclose(special.boxcox(x, lam), scipy_special.boxcox(x, lam))
+    np.testing.assert_allclose(special.boxcox1p(x, lam), scipy_special.boxcox1p(x, lam))
+    np.testing.assert_allclose(special.bessel_jn(x, v=3),
+                               np.stack([scipy_special.jv(n, x) for n in range(4)]))
+
+
+def test_new_special_functions_differentiate():
+    from fgrad.scipy import special
+
+    x = np.array([0.3, 1.2, 2.5])
+    cases = {
+        "expn": lambda x: fnp.sum(special.expn(np.array([0, 1, 2]), x)),
+        "comb": lambda x: fnp.sum(special.comb(x + 4.0, 2.5)),
+        "boxcox": lambda x: fnp.sum(special.boxcox(x, np.array([0.0, 0.5, -1.0]))),
+        "boxcox1p": lambda x: fnp.sum(special.boxcox1p(x, 0.3)),
+        "bessel_jn": lambda x: fnp.sum(special.bessel_jn(x, v=2) ** 2),
+        "spence": lambda x: fnp.sum(special.spence(x + 0.7)),  # through z = 1
+        "hyp1f1": lambda x: fnp.sum(special.hyp1f1(1.5, 2.5, x)),
+        "owens_t": lambda x: fnp.sum(special.owens_t(0.7, x)),
+    }
+    for name, f in cases.items():
+        np.testing.assert_allclose(fgrad.grad(f)(x), central_difference(f, x), rtol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_allclose(fgrad.jit(fgrad.grad(f))(x), fgrad.grad(f)(x), rtol=1e-12)
