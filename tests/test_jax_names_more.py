@@ -440,3 +440,130 @@ def test_new_special_functions_differentiate():
         np.testing.assert_allclose(fgrad.grad(f)(x), central_difference(f, x), rtol=1e-6,
                                    err_msg=name)
         np.testing.assert_allclose(fgrad.jit(fgrad.grad(f))(x), fgrad.grad(f)(x), rtol=1e-12)
+
+
+# -- more scipy.stats distributions, summaries and gaussian_kde ---------------------------
+
+X = np.array([-4.0, -1.0, 0.5, 1.0, 1.5, 3.0, 7.0, 30.0])
+K = np.array([-1, 0, 1, 2, 3, 2.5, 7])
+Q = np.array([0.1, 0.5, 0.9])
+
+STATS_CASES = [
+    ("nbinom", ("logpmf", "pmf"), (3.5, 0.4), K),
+    ("betabinom", ("logpmf", "pmf"), (6, 1.5, 2.5), K),
+    ("gennorm", ("logpdf", "pdf", "cdf"), (1.5,), X),
+    ("pareto", ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"), (2.5, 0.2, 0.5), X),
+    ("pareto", ("ppf",), (2.5, 0.2, 0.5), Q),
+    ("gumbel_r", ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"), (0.3, 1.5), X),
+    ("gumbel_l", ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"), (0.3, 1.5), X),
+    ("gumbel_r", ("ppf",), (0.3, 1.5), Q),
+    ("gumbel_l", ("ppf",), (0.3, 1.5), Q),
+    ("truncnorm", ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"), (-0.5, 2.0, 0.2, 1.3), X),
+    ("truncnorm", ("logpdf", "cdf", "logsf"), (5.0, 8.0), X),  # far in the right tail
+    ("vonmises", ("logpdf", "pdf"), (2.0,), X),
+    ("wrapcauchy", ("logpdf", "pdf"), (0.5,), X),
+]
+
+
+@pytest.mark.parametrize(("name", "methods", "params", "points"), STATS_CASES,
+                         ids=[f"{c[0]}-{c[1][0]}" for c in STATS_CASES])
+def test_more_distributions_match_scipy(name, methods, params, points):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from fgrad.scipy import stats
+
+    for method in methods:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ours = getattr(getattr(stats, name), method)(points, *params)
+            theirs = getattr(getattr(scipy_stats, name), method)(points, *params)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-300,
+                                   err_msg=f"{name}.{method}")
+
+
+def test_multinomial_matches_scipy_and_refuses_wrong_totals():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from fgrad.scipy import stats
+
+    x, p = np.array([[1, 2, 3], [2, 2, 2], [0, 0, 6]]), np.array([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(stats.multinomial.logpmf(x, 6, p),
+                               scipy_stats.multinomial.logpmf(x, 6, p), rtol=1e-12)
+    assert stats.multinomial.logpmf(np.array([1, 1, 1]), 6, p) == -np.inf
+    np.testing.assert_allclose(stats.multinomial.pmf(x, 6, p).sum(),
+                               scipy_stats.multinomial.pmf(x, 6, p).sum())
+
+
+def test_more_distributions_differentiate_in_data_and_parameters():
+    from fgrad.scipy import stats
+
+    x = np.array([1.2, 1.8, 2.9])
+    cases = {
+        "nbinom.n": (lambda n: fnp.sum(stats.nbinom.logpmf(np.array([0, 2, 5]), n[0], 0.4)),
+                     np.array([3.5])),
+        "betabinom.a": (lambda a: fnp.sum(stats.betabinom.logpmf(np.array([0, 2, 5]), 6, a[0],
+                                                                 2.5)), np.array([1.5])),
+        "gennorm.x": (lambda x: fnp.sum(stats.gennorm.logpdf(x, 1.5)), x - 2),
+        "gennorm.cdf": (lambda x: fnp.sum(stats.gennorm.cdf(x, 1.5)), x - 2),
+        "pareto.b": (lambda b: fnp.sum(stats.pareto.logpdf(x, b[0])), np.array([2.5])),
+        "gumbel_r.x": (lambda x: fnp.sum(stats.gumbel_r.logcdf(x, 0.3, 1.5)), x),
+        "truncnorm.x": (lambda x: fnp.sum(stats.truncnorm.logcdf(x, -0.5, 3.0)), x - 1),
+        "vonmises.kappa": (lambda k: fnp.sum(stats.vonmises.logpdf(x, k[0])), np.array([2.0])),
+        "wrapcauchy.c": (lambda c: fnp.sum(stats.wrapcauchy.logpdf(x, c[0])), np.array([0.5])),
+        "multinomial.p": (lambda p: stats.multinomial.logpmf(np.array([1, 2, 3]), 6, p),
+                          np.array([0.2, 0.3, 0.5])),
+    }
+    for name, (f, at) in cases.items():
+        np.testing.assert_allclose(fgrad.grad(f)(at), central_difference(f, at), rtol=1e-6,
+                                   err_msg=name)
+
+
+def test_summaries_match_scipy_under_jit_and_vmap():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from fgrad.scipy import stats
+
+    a = np.random.default_rng(0).integers(0, 4, size=(3, 7)).astype(float)
+    for method in ("average", "min", "max", "dense", "ordinal"):
+        for axis in (None, 0, 1):
+            ours = stats.rankdata(a, method, axis=axis)
+            theirs = scipy_stats.rankdata(a, method, axis=axis)
+            np.testing.assert_array_equal(ours, theirs)
+            assert ours.dtype == theirs.dtype
+    for axis in (None, 0, 1):
+        for keepdims in (False, True):
+            ours = stats.mode(a, axis=axis, keepdims=keepdims)
+            theirs = scipy_stats.mode(a, axis=axis, keepdims=keepdims)
+            np.testing.assert_array_equal(ours.mode, theirs.mode)
+            np.testing.assert_array_equal(ours.count, theirs.count)
+        np.testing.assert_allclose(stats.sem(a, axis=axis), scipy_stats.sem(a, axis=axis))
+    np.testing.assert_array_equal(fgrad.jit(stats.rankdata)(a[0]), scipy_stats.rankdata(a[0]))
+    np.testing.assert_array_equal(fgrad.vmap(lambda r: stats.mode(r).mode)(a),
+                                  scipy_stats.mode(a, axis=1).mode)
+    f = lambda a: stats.sem(a, axis=None)  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(a), central_difference(f, a), rtol=1e-6,
+                               atol=1e-10)
+
+
+def test_gaussian_kde_matches_scipy_and_differentiates():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from fgrad.scipy import stats
+
+    rng = np.random.default_rng(0)
+    data, points, weights = rng.normal(size=(2, 30)), rng.normal(size=(2, 5)), rng.random(30)
+    for bw in (None, "silverman", 0.3):
+        ours, theirs = stats.gaussian_kde(data, bw, weights), scipy_stats.gaussian_kde(
+            data, bw, weights)
+        np.testing.assert_allclose(ours(points), theirs(points), rtol=1e-12)
+        np.testing.assert_allclose(ours.logpdf(points), theirs.logpdf(points), rtol=1e-12)
+        np.testing.assert_allclose(ours.covariance, theirs.covariance, rtol=1e-12)
+    one = stats.gaussian_kde(data[0])
+    np.testing.assert_allclose(one.integrate_box_1d(-0.5, 1.0),
+                               scipy_stats.gaussian_kde(data[0]).integrate_box_1d(-0.5, 1.0))
+    p = np.array([0.1, 0.5])
+    np.testing.assert_allclose(fgrad.jit(lambda k, p: k.logpdf(p))(one, p), one.logpdf(p))
+    f = lambda p: fnp.sum(one.logpdf(p))  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(p), central_difference(f, p), rtol=1e-6)
+    g = lambda d: fnp.sum(stats.gaussian_kde(d).logpdf(p))  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(g)(data[0]), central_difference(g, data[0]),
+                               rtol=1e-5, atol=1e-8)
+    draws = one.resample(fgrad.random.key(0), (4000,))
+    assert draws.shape == (1, 4000)
+    # the mixture's mean is the data mean; its variance the data's plus the kernel's
+    assert abs(draws.mean() - data[0].mean()) < 4 * np.sqrt(one.covariance[0, 0] + 1) / 63
