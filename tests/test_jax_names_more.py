@@ -567,3 +567,34 @@ def test_gaussian_kde_matches_scipy_and_differentiates():
     assert draws.shape == (1, 4000)
     # the mixture's mean is the data mean; its variance the data's plus the kernel's
     assert abs(draws.mean() - data[0].mean()) < 4 * np.sqrt(one.covariance[0, 0] + 1) / 63
+
+
+# -- scipy.fft's discrete cosine transforms -----------------------------------------------
+
+
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+def test_dct_matches_scipy_inverts_and_differentiates(norm):
+    scipy_fft = pytest.importorskip("scipy.fft")
+    from fgrad.scipy import fft
+
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    for name in ("dct", "idct"):
+        np.testing.assert_allclose(getattr(fft, name)(x, norm=norm),
+                                   getattr(scipy_fft, name)(x, norm=norm), atol=1e-12)
+        np.testing.assert_allclose(getattr(fft, name)(x, n=8, axis=0, norm=norm),
+                                   getattr(scipy_fft, name)(x, n=8, axis=0, norm=norm),
+                                   atol=1e-12)
+    for name in ("dctn", "idctn"):
+        np.testing.assert_allclose(getattr(fft, name)(x, s=(3, 7), norm=norm),
+                                   getattr(scipy_fft, name)(x, s=(3, 7), norm=norm),
+                                   atol=1e-12)
+    np.testing.assert_allclose(fft.idctn(fft.dctn(x, norm=norm), norm=norm), x, atol=1e-12)
+    w = np.random.default_rng(1).normal(size=(4, 6))
+    f = lambda x: fnp.sum(fft.dctn(x, norm=norm) * w)  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(x), central_difference(f, x), rtol=1e-6,
+                               atol=1e-8)
+    np.testing.assert_allclose(fgrad.vmap(lambda r: fft.dct(r, norm=norm))(x),
+                               fft.dct(x, norm=norm), atol=1e-12)
+    assert fft.dct(x.astype(np.float32)).dtype == np.float32
+    with pytest.raises(NotImplementedError, match="type=2"):
+        fft.dct(x, type=3)
