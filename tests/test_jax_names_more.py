@@ -598,3 +598,59 @@ def test_dct_matches_scipy_inverts_and_differentiates(norm):
     assert fft.dct(x.astype(np.float32)).dtype == np.float32
     with pytest.raises(NotImplementedError, match="type=2"):
         fft.dct(x, type=3)
+
+
+# -- tree_util extras ---------------------------------------------------------------------
+
+
+def test_tree_util_extras():
+    import dataclasses
+
+    from fgrad import tree, tree_util
+
+    assert tree.broadcast([1, {"a": 2}], [[3, 4], {"a": (5, 6)}]) == [[1, 1], {"a": (2, 2)}]
+    with pytest.raises(ValueError, match="not a prefix"):
+        tree.broadcast([1, 2], [3])
+    calls = []
+
+    def add(a, b):
+        calls.append((a, b))
+        return a + b
+
+    assert tree.reduce_associative(add, [1, 2, 3, 4, 5]) == 15
+    assert calls == [(1, 2), (4, 5), (3, 9), (3, 12)]  # halves, not a left fold
+    assert tree.reduce_associative(add, [], identity=0) == 0
+    assert tree_util.all_leaves([1, np.ones(2), None]) and not tree_util.all_leaves([[1]])
+    assert tree_util.treedef_is_leaf(tree.structure(3))
+    assert not tree_util.treedef_is_leaf(tree.structure((3,)))
+    pair = tree_util.treedef_tuple([tree.structure([0, 0]), tree.structure({"a": 0})])
+    assert pair == tree.structure(([0, 0], {"a": 0}))
+
+    @tree_util.register_static
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        width: int
+
+    assert tree.leaves({"c": Config(3), "x": 1.0}) == [1.0]
+    out = fgrad.jit(lambda c, x: x * c.width)(Config(3), 2.0)
+    assert out == 6.0
+
+    @fgrad.register_dataclass
+    @dataclasses.dataclass
+    class Op:
+        x: np.ndarray
+        name: str = tree.static(default="add")
+
+    assert tree.leaves(Op(np.ones(2))) == [pytest.approx(np.ones(2))]
+    assert tree.structure(Op(np.ones(2))) != tree.structure(Op(np.ones(2), "mul"))
+
+
+def test_tree_util_extras_match_jax():
+    jax = pytest.importorskip("jax")
+    from fgrad import tree
+
+    prefix, full = [1, {"a": 2}], [[3, (4, 5)], {"a": {"b": 6, "c": [7]}}]
+    assert tree.broadcast(prefix, full) == jax.tree.broadcast(prefix, full)
+    assert tree.reduce_associative(lambda a, b: a * 10 + b, list(range(6))) == (
+        jax.tree_util.tree_reduce_associative(lambda a, b: a * 10 + b, list(range(6)))
+    )
