@@ -101,6 +101,7 @@ _SUBMODULES = (
     "io",
     "explain",
     "dtypes",
+    "errors",
     "typing",
     "image",
     "distributed",

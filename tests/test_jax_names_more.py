@@ -654,3 +654,55 @@ def test_tree_util_extras_match_jax():
     assert tree.reduce_associative(lambda a, b: a * 10 + b, list(range(6))) == (
         jax.tree_util.tree_reduce_associative(lambda a, b: a * 10 + b, list(range(6)))
     )
+
+
+# -- fgrad.errors and the remaining jax.nn functions ------------------------------------
+
+
+def test_errors_are_the_exceptions_fgrad_raises():
+    from fgrad import errors
+
+    with pytest.raises(errors.TracerBoolConversionError):
+        fgrad.jit(lambda x: 1.0 if x > 0 else 2.0)(1.0)
+    with pytest.raises(errors.TracerIntegerConversionError):
+        fgrad.jit(lambda n: fnp.zeros(range(n)))(3)
+    with pytest.raises(errors.TracerArrayConversionError):
+        fgrad.jit(lambda x: np.asarray(x))(3.0)
+    assert issubclass(errors.ConcretizationTypeError, TypeError)
+    from fgrad.experimental import checkify
+
+    assert checkify.JaxRuntimeError is errors.JaxRuntimeError
+
+
+def test_log1mexp_logmeanexp_and_sparse_activations():
+    x = np.array([1e-8, 0.3, 0.5, 5.0, 50.0])
+    series = -sum(np.exp(-k * x) / k for k in range(1, 30))  # log(1 - u) for u = e^-x
+    exact = np.where(x > 1, series, np.log(-np.expm1(-x)))
+    np.testing.assert_allclose(nn.log1mexp(x), exact, rtol=1e-14)
+    for v in (1e-3, 0.6, 0.8, 3.0):
+        assert fgrad.grad(nn.log1mexp)(v) == pytest.approx(1 / np.expm1(v), rel=1e-10)
+    y = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, -np.inf]])
+    np.testing.assert_allclose(nn.logmeanexp(y[0]), np.log(np.mean(np.exp(y[0]))))
+    np.testing.assert_allclose(nn.logmeanexp(y, axis=1), [np.log(np.mean(np.exp(y[0]))),
+                                                         1000 + np.log(2 / 3)])
+    mask = np.array([True, True, False])
+    np.testing.assert_allclose(nn.logmeanexp(y[0], where=mask), np.log(np.mean(np.exp(y[0, :2]))))
+    z = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
+    np.testing.assert_allclose(nn.sparse_plus(z), [0, 0, 1 / 16, 0.25, 9 / 16, 1, 3])
+    np.testing.assert_allclose(nn.sparse_sigmoid(z), [0, 0, 0.25, 0.5, 0.75, 1, 1])
+    # sparse_sigmoid is sparse_plus's derivative
+    np.testing.assert_allclose(fgrad.vmap(fgrad.grad(nn.sparse_plus))(z[[0, 2, 3, 4, 6]]),
+                               nn.sparse_sigmoid(z[[0, 2, 3, 4, 6]]))
+    assert nn.log1mexp(x.astype(np.float32)).dtype == np.float32
+
+
+def test_nn_extras_match_jax():
+    jax = pytest.importorskip("jax")
+    x = np.array([1e-4, 0.3, 0.5, 5.0, 20.0], np.float32)
+    np.testing.assert_allclose(nn.log1mexp(x), jax.nn.log1mexp(x), rtol=1e-5)
+    z = np.linspace(-2, 2, 9).astype(np.float32)
+    np.testing.assert_allclose(nn.sparse_plus(z), jax.nn.sparse_plus(z), rtol=1e-6)
+    np.testing.assert_allclose(nn.sparse_sigmoid(z), jax.nn.sparse_sigmoid(z), rtol=1e-6)
+    y = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(nn.logmeanexp(y, axis=1), jax.nn.logmeanexp(y, axis=1),
+                               rtol=1e-5)

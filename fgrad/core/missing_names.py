@@ -41,6 +41,22 @@ FGRAD: dict[str, str] = {
         "axis_name) in one process, fgrad.distributed.spmd across MPI processes"
     ),
     "pjit": _ONE_DEVICE,
+    **{
+        name: _ONE_DEVICE
+        for name in (
+            "Shard",
+            "make_array_from_callback",
+            "make_array_from_single_device_arrays",
+            "make_array_from_process_local_data",
+        )
+    },
+    "dlpack": "fgrad's arrays are NumPy arrays: use numpy.from_dlpack",
+    "copy_to_host_async": "fgrad's arrays are on the host already (fgrad.device_get for CuPy)",
+    "effects_barrier": "not needed: fgrad runs effects (debug.print, callbacks) in order",
+    "custom_batching": (
+        "fgrad has no custom_vmap: vmap uses the batch rules of the operations inside; "
+        "a custom_jvp/custom_vjp function keeps its rules under vmap"
+    ),
     "shard_map": _ONE_DEVICE,
     "smap": _ONE_DEVICE,
     "sharding": _ONE_DEVICE,
@@ -137,6 +153,7 @@ DEBUG: dict[str, str] = {
         "the function under fgrad.disable_jit() and use pdb as in plain Python"
     ),
     "visualize_array_sharding": _ONE_DEVICE,
+    "visualize_sharding": _ONE_DEVICE,
     "inspect_array_sharding": _ONE_DEVICE,
     "log": "use fgrad.debug.callback with a logging function",
 }
@@ -204,8 +221,13 @@ NUMPY: dict[str, str] = {
 
 #: ``fgrad.nn.<name>``: activations and helpers fgrad.nn does not define, written out
 NN: dict[str, str] = {
-    "log1mexp": "write it: fnp.where(x > 0.693, fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))",
-    "logmeanexp": "write it: fgrad.nn.logsumexp(x, axis) - fnp.log(x.shape[axis])",
+    **{
+        name: (
+            "fgrad has no block-scaled low-precision (fp8/mxfp) matrix products: use "
+            "fgrad.numpy.matmul in float32"
+        )
+        for name in ("scaled_matmul", "scaled_dot_general", "get_scaled_dot_general_config")
+    },
 }
 
 

@@ -41,6 +41,7 @@ from fgrad.core.rules import defbatch
 from fgrad.core.source_info import public_api
 from fgrad.core.trace_stack import active_traces
 from fgrad.core.tracer import Tracer
+from fgrad.errors import JaxRuntimeError
 from fgrad.primitives.indexing import OPERAND
 from fgrad.primitives.structural import batch_to_front
 from fgrad.transforms.make_jaxpr import make_jaxpr
@@ -58,10 +59,6 @@ _KINDS = all_checks
 
 #: what JAX appends to a user check's message
 _USER_SUFFIX = " (`check` failed)"
-
-
-class JaxRuntimeError(RuntimeError):
-    """A failed check: raised by :meth:`Error.throw`, and by ``check`` outside ``checkify``."""
 
 
 class Error:
