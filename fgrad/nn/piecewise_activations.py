@@ -147,8 +147,9 @@ def log1mexp(x: Any) -> Any:
     """``log(1 - exp(-x))`` for ``x >= 0``, accurate at both ends (``jax.nn.log1mexp``):
     ``log(-expm1(-x))`` near 0, ``log1p(-exp(-x))`` beyond ``log 2``."""
     x = fnp.asarray(x)
-    far = x > np.log(2.0)
-    near_x = fnp.where(far, np.log(2.0), x)  # each branch sees only its own inputs
+    log2 = float(np.log(2.0))  # a Python float: float32 inputs stay float32
+    far = x > log2
+    near_x = fnp.where(far, log2, x)  # each branch sees only its own inputs
     far_x = fnp.where(far, x, 1.0)
     return fnp.where(far, fnp.log1p(-fnp.exp(-far_x)), fnp.log(-fnp.expm1(-near_x)))
 
