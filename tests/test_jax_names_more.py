@@ -479,6 +479,18 @@ def test_more_distributions_match_scipy(name, methods, params, points):
                                    err_msg=f"{name}.{method}")
 
 
+@pytest.mark.parametrize(("name", "methods", "params", "points"), STATS_CASES,
+                         ids=[f"{c[0]}-{c[1][0]}" for c in STATS_CASES])
+def test_more_distributions_keep_float32(name, methods, params, points):
+    from fgrad.scipy import stats
+
+    f32 = [np.float32(p) if isinstance(p, float) else p for p in params]
+    for method in methods:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = getattr(getattr(stats, name), method)(points.astype(np.float32), *f32)
+        assert out.dtype == np.float32, f"{name}.{method}"
+
+
 def test_multinomial_matches_scipy_and_refuses_wrong_totals():
     scipy_stats = pytest.importorskip("scipy.stats")
     from fgrad.scipy import stats

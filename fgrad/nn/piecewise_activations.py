@@ -11,6 +11,7 @@ neither branch of its ``where`` overflows and derivatives stay finite at any inp
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -160,7 +161,7 @@ def logmeanexp(x: Any, axis=None, where=None, keepdims: bool = False) -> Any:
     x = fnp.asarray(x)
     if where is None:
         n = x.size if axis is None else np.prod([x.shape[a] for a in np.atleast_1d(axis)])
-        return logsumexp(x, axis=axis, keepdims=keepdims) - np.log(n)
+        return logsumexp(x, axis=axis, keepdims=keepdims) - math.log(n)
     x = fnp.where(where, x, -fnp.inf)
     n = fnp.sum(fnp.broadcast_to(where, x.shape), axis=axis, keepdims=keepdims)
     return logsumexp(x, axis=axis, keepdims=keepdims) - fnp.log(n)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
 from fgrad.scipy import special
+from fgrad.scipy.stats.parameters import float_dtype
 
 
 def logpmf(k, n, p, loc=0):
     """``log C(n, k) + k log(p) + (n - k) log(1 - p)`` for integer ``0 <= k <= n``,
     ``-inf`` otherwise; differentiable in ``p``."""
-    k = fnp.asarray(k) - loc
+    dtype = float_dtype(k, n, p)
+    k, n = fnp.asarray(k, dtype) - loc, fnp.asarray(n, dtype)
     valid = (k >= 0) & (k <= n) & (k == fnp.floor(k))
     k_safe = fnp.where(valid, k, 0)
     log_choose = (

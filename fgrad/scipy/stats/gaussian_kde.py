@@ -9,6 +9,7 @@ cross ``jit`` and ``vmap``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -92,7 +93,7 @@ class gaussian_kde:  # noqa: N801 - SciPy's name
         flat = fnp.reshape(diff, (self.d, -1))
         z = fnp.linalg.solve(self._cholesky, flat)  # L^-1 (x - x_i): a triangular system
         sq = fnp.reshape(fnp.sum(z * z, axis=0), (self.n, -1))
-        log_norm = 0.5 * self.d * np.log(2 * np.pi) + fnp.sum(
+        log_norm = 0.5 * self.d * math.log(2 * math.pi) + fnp.sum(
             fnp.log(fnp.diagonal(self._cholesky))
         )
         return logsumexp(fnp.log(self.weights)[:, None] - 0.5 * sq - log_norm, axis=0)

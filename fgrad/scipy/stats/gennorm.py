@@ -3,16 +3,17 @@ density proportional to ``exp(-|x|^beta)``."""
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
 from fgrad.scipy import special
+from fgrad.scipy.stats.parameters import log_parameter
 
 
 def logpdf(x, beta):
     """``log(beta / 2) - log Gamma(1 / beta) - |x|^beta``."""
-    return fnp.log(beta) - np.log(2.0) - special.gammaln(1.0 / beta) - fnp.abs(x) ** beta
+    return log_parameter(beta) - math.log(2.0) - special.gammaln(1.0 / beta) - fnp.abs(x) ** beta
 
 
 def pdf(x, beta):

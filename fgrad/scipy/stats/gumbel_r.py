@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
+from fgrad.scipy.stats.parameters import log_parameter
 
 
 def _log1mexp(t):
     """``log(1 - exp(t))`` for ``t <= 0``, accurate at both ends."""
-    near_zero = t > -np.log(2.0)
+    near_zero = t > -math.log(2.0)
     return fnp.where(near_zero, fnp.log(-fnp.expm1(t)), fnp.log1p(-fnp.exp(t)))
 
 
@@ -21,7 +22,7 @@ def _z(x, loc, scale):
 def logpdf(x, loc=0, scale=1):
     """``-z - exp(-z) - log(scale)``."""
     z = _z(x, loc, scale)
-    return -z - fnp.exp(-z) - fnp.log(scale)
+    return -z - fnp.exp(-z) - log_parameter(scale)
 
 
 def pdf(x, loc=0, scale=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
+from fgrad.scipy.stats.parameters import log_parameter
 
 
 def _y(x, loc, scale):
@@ -16,7 +17,8 @@ def logpdf(x, b, loc=0, scale=1):
     y = _y(x, loc, scale)
     inside = y >= 1
     y_safe = fnp.where(inside, y, 1.0)
-    return fnp.where(inside, fnp.log(b) - (b + 1) * fnp.log(y_safe) - fnp.log(scale), -fnp.inf)
+    value = log_parameter(b) - (b + 1) * fnp.log(y_safe) - log_parameter(scale)
+    return fnp.where(inside, value, -fnp.inf)
 
 
 def pdf(x, b, loc=0, scale=1):

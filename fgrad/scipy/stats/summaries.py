@@ -7,6 +7,7 @@ comparisons, no sorting), so they trace under ``jit`` and batch under ``vmap``;
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -139,7 +140,7 @@ def sem(a, axis: int | None = 0, ddof: int = 1, nan_policy: str = "propagate", *
     if nan_policy != "propagate":
         raise NotImplementedError("sem: nan_policy must be 'propagate' or 'omit'")
     n = x.size if axis is None else x.shape[axis]
-    return fnp.std(x, axis=axis, ddof=ddof, keepdims=keepdims) / np.sqrt(n)
+    return fnp.std(x, axis=axis, ddof=ddof, keepdims=keepdims) / math.sqrt(n)
 
 
 __all__ = ["ModeResult", "mode", "rankdata", "sem"]

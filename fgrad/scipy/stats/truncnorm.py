@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
 from fgrad.scipy import special
+from fgrad.scipy.stats.parameters import log_parameter
 
 
 def _mass(a, b):
@@ -26,7 +27,7 @@ def _z(x, loc, scale):
 def logpdf(x, a, b, loc=0, scale=1):
     """``-z^2 / 2 - log(sqrt(2 pi)) - log(Phi(b) - Phi(a)) - log(scale)`` on ``[a, b]``."""
     z = _z(x, loc, scale)
-    value = -0.5 * z * z - 0.5 * np.log(2 * np.pi) - _mass(a, b) - fnp.log(scale)
+    value = -0.5 * z * z - 0.5 * math.log(2 * math.pi) - _mass(a, b) - log_parameter(scale)
     return fnp.where((z >= a) & (z <= b), value, -fnp.inf)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
 from fgrad.scipy import special
+from fgrad.scipy.stats.parameters import log_parameter
 
 
 def logpdf(x, kappa, loc=0, scale=1):
@@ -14,7 +15,7 @@ def logpdf(x, kappa, loc=0, scale=1):
     (``I0`` through ``i0e``, so large ``kappa`` does not overflow)."""
     z = (fnp.asarray(x) - loc) / scale
     log_i0 = fnp.log(special.i0e(kappa)) + fnp.abs(kappa)
-    return kappa * fnp.cos(z) - np.log(2 * np.pi) - log_i0 - fnp.log(scale)
+    return kappa * fnp.cos(z) - math.log(2 * math.pi) - log_i0 - log_parameter(scale)
 
 
 def pdf(x, kappa, loc=0, scale=1):
