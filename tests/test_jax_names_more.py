@@ -420,6 +420,9 @@ def test_new_special_functions_match_scipy():
     np.testing.assert_allclose(special.boxcox1p(x, lam), scipy_special.boxcox1p(x, lam))
     np.testing.assert_allclose(special.bessel_jn(x, v=3),
                                np.stack([scipy_special.jv(n, x) for n in range(4)]))
+    for name in ("sici", "fresnel"):
+        for ours, theirs in zip(getattr(special, name)(x), getattr(scipy_special, name)(x)):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-13, err_msg=name)
 
 
 def test_new_special_functions_differentiate():
@@ -435,6 +438,8 @@ def test_new_special_functions_differentiate():
         "spence": lambda x: fnp.sum(special.spence(x + 0.7)),  # through z = 1
         "hyp1f1": lambda x: fnp.sum(special.hyp1f1(1.5, 2.5, x)),
         "owens_t": lambda x: fnp.sum(special.owens_t(0.7, x)),
+        "sici": lambda x: fnp.sum(fnp.stack(special.sici(x)) ** 2),
+        "fresnel": lambda x: fnp.sum(fnp.stack(special.fresnel(x)) ** 2),
     }
     for name, f in cases.items():
         np.testing.assert_allclose(fgrad.grad(f)(x), central_difference(f, x), rtol=1e-6,

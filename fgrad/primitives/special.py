@@ -109,6 +109,20 @@ spence_p, loggamma_p = _special("spence", 1), _special("loggamma", 1)
 hyp1f1_p, hyp2f1_p = _special("hyp1f1", 3), _special("hyp2f1", 4)
 owens_t_p = _special("owens_t", 2)
 
+
+def _part(name: str, function: str, index: int) -> Primitive:
+    """One output of a SciPy function returning a pair (``sici``, ``fresnel``)."""
+
+    def impl(x):
+        return getattr(_module(x), function)(x)[index]
+
+    impl.__name__ = name
+    return ew.elementwise(name, impl)
+
+
+si_p, ci_p = _part("sici_si", "sici", 0), _part("sici_ci", "sici", 1)
+fresnel_s_p, fresnel_c_p = _part("fresnel_s", "fresnel", 0), _part("fresnel_c", "fresnel", 1)
+
 erf, erfc, erfinv, erfcinv = _call(erf_p), _call(erfc_p), _call(erfinv_p), _call(erfcinv_p)
 gammaln, digamma, gamma = _call(gammaln_p), _call(digamma_p), _call(gamma_p)
 polygamma, gammasgn = _call(polygamma_p), _call(gammasgn_p)
@@ -121,6 +135,7 @@ ndtri, log_ndtr = _call(ndtri_p), _call(log_ndtr_p)
 erfcx, dawsn, spence, loggamma = _call(erfcx_p), _call(dawsn_p), _call(spence_p), _call(loggamma_p)
 exp1, expi, expn = _call(exp1_p), _call(expi_p), _call(expn_p)
 hyp1f1, hyp2f1, owens_t = _call(hyp1f1_p), _call(hyp2f1_p), _call(owens_t_p)
+si, ci, fresnel_s, fresnel_c = _call(si_p), _call(ci_p), _call(fresnel_s_p), _call(fresnel_c_p)
 
 
 def _gaussian(x):
@@ -210,5 +225,21 @@ defderivative(
     lambda ans, h, a: ew.exp(-0.5 * h * h * (1 + a * a)) / (2 * math.pi * (1 + a * a)),
     fixed=("h",),
 )
+
+
+def _sinc_like(trig):
+    """``trig(x) / x`` (the derivatives of Si and Ci); Si's is 1 at 0."""
+
+    def derivative(ans, x):
+        safe = ew.select(x == 0, 1.0, x)
+        return trig(safe) / safe
+
+    return derivative
+
+
+defderivative(si_p, lambda ans, x: ew.select(x == 0, 1.0, _sinc_like(ew.sin)(ans, x)))
+defderivative(ci_p, _sinc_like(ew.cos))
+defderivative(fresnel_s_p, lambda ans, x: ew.sin(0.5 * math.pi * x * x))
+defderivative(fresnel_c_p, lambda ans, x: ew.cos(0.5 * math.pi * x * x))
 
 __all__ = [name for name in dir() if name.endswith("_p")]

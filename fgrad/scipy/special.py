@@ -33,6 +33,16 @@ erfcx, dawsn, spence, loggamma = sp.erfcx, sp.dawsn, sp.spence, sp.loggamma
 exp1, expi, hyp1f1, hyp2f1, owens_t = sp.exp1, sp.expi, sp.hyp1f1, sp.hyp2f1, sp.owens_t
 
 
+def sici(x):
+    """The sine and cosine integrals ``(Si(x), Ci(x))`` (``scipy.special.sici``)."""
+    return sp.si(x), sp.ci(x)
+
+
+def fresnel(x):
+    """The Fresnel integrals ``(S(x), C(x))`` (``scipy.special.fresnel``)."""
+    return sp.fresnel_s(x), sp.fresnel_c(x)
+
+
 def expn(n, x):
     """The generalised exponential integral ``E_n(x)`` (``scipy.special.expn``); ``n`` is
     an integer (array) without derivative."""
@@ -302,6 +312,7 @@ __all__ = [
     "expit",
     "expn",
     "factorial",
+    "fresnel",
     "gamma",
     "gammainc",
     "gammaincc",
@@ -335,6 +346,7 @@ __all__ = [
     "psi",
     "rel_entr",
     "rgamma",
+    "sici",
     "softmax",
     "spence",
     "xlog1py",
