@@ -723,3 +723,78 @@ def test_nn_extras_match_jax():
     y = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     np.testing.assert_allclose(nn.logmeanexp(y, axis=1), jax.nn.logmeanexp(y, axis=1),
                                rtol=1e-5)
+
+
+# -- scipy.linalg: structured matrices, polar, expm_frechet, eigh_tridiagonal ------------
+
+
+def test_structured_matrices_match_scipy():
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    from fgrad.scipy import linalg
+
+    rng = np.random.default_rng(0)
+    c, r = rng.normal(size=4), rng.normal(size=5)
+    cases = [
+        ("toeplitz", (c, r)), ("toeplitz", (c,)), ("toeplitz", (c + 1j * r[:4],)),
+        ("hankel", (c, r)), ("hankel", (c,)), ("circulant", (c,)), ("companion", (r,)),
+        ("leslie", (c, r[:3])), ("fiedler", (c,)), ("hilbert", (5,)), ("invhilbert", (6,)),
+        ("dft", (5,)), ("dft", (5, "n")), ("dft", (5, "sqrtn")), ("hadamard", (8,)),
+        ("helmert", (5,)), ("helmert", (5, True)),
+        *[("pascal", (5, k)) for k in ("symmetric", "lower", "upper")],
+        *[("invpascal", (5, k)) for k in ("symmetric", "lower", "upper")],
+        *[("convolution_matrix", (c, n, mode)) for n in (3, 6)
+          for mode in ("full", "same", "valid")],
+    ]
+    for name, args in cases:
+        ours, theirs = getattr(linalg, name)(*args), getattr(scipy_linalg, name)(*args)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12, err_msg=name)
+    v = rng.normal(size=6)
+    np.testing.assert_allclose(linalg.convolution_matrix(c, 6, "same") @ v,
+                               np.convolve(c, v, "same"))
+    np.testing.assert_allclose(linalg.hilbert(6) @ linalg.invhilbert(6), np.eye(6), atol=1e-6)
+    np.testing.assert_array_equal(linalg.pascal(6) @ linalg.invpascal(6), np.eye(6))
+
+
+def test_structured_matrices_differentiate_in_their_vectors():
+    from fgrad.scipy import linalg
+
+    rng = np.random.default_rng(1)
+    c, w = rng.normal(size=4), rng.normal(size=(4, 4))
+    for name in ("toeplitz", "hankel", "circulant", "fiedler"):
+        f = lambda c, name=name: fnp.sum(getattr(linalg, name)(c) * w)  # noqa: E731
+        np.testing.assert_allclose(fgrad.grad(f)(c), central_difference(f, c), rtol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_allclose(fgrad.jit(getattr(linalg, name))(c),
+                                   getattr(linalg, name)(c), err_msg=name)
+    f = lambda a: fnp.sum(linalg.companion(a) * w[:3, :3])  # noqa: E731
+    a = rng.normal(size=4) + np.array([3.0, 0, 0, 0])
+    np.testing.assert_allclose(fgrad.grad(f)(a), central_difference(f, a), rtol=1e-6)
+
+
+def test_polar_expm_frechet_and_eigh_tridiagonal():
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    from fgrad.scipy import linalg
+
+    rng = np.random.default_rng(2)
+    a, e = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    for side in ("right", "left"):
+        for ours, theirs in zip(linalg.polar(a, side), scipy_linalg.polar(a, side)):
+            np.testing.assert_allclose(ours, theirs, atol=1e-12)
+    u, p = linalg.polar(a)
+    np.testing.assert_allclose(u @ p, a, atol=1e-12)
+    for ours, theirs in zip(linalg.expm_frechet(0.3 * a, e),
+                            scipy_linalg.expm_frechet(0.3 * a, e)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    # the Fréchet derivative is the directional derivative of expm
+    _, tangent = fgrad.jvp(linalg.expm, (0.3 * a,), (e,))
+    np.testing.assert_allclose(linalg.expm_frechet(0.3 * a, e, compute_expm=False), tangent,
+                               rtol=1e-8, atol=1e-10)
+    d, off = rng.normal(size=5), rng.normal(size=4)
+    np.testing.assert_allclose(linalg.eigh_tridiagonal(d, off, eigvals_only=True),
+                               scipy_linalg.eigh_tridiagonal(d, off, eigvals_only=True))
+    w, v = linalg.eigh_tridiagonal(d, off)
+    t = np.diag(d) + np.diag(off, 1) + np.diag(off, -1)
+    np.testing.assert_allclose(t @ v, v * w, atol=1e-12)
+    f = lambda d: linalg.eigh_tridiagonal(d, off, eigvals_only=True)[0]  # noqa: E731
+    np.testing.assert_allclose(fgrad.grad(f)(d), central_difference(f, d), rtol=1e-6,
+                               atol=1e-9)
