@@ -131,6 +131,10 @@ class Error:
     __repr__ = __str__
 
 
+#: the error of a computation in which nothing has failed yet (JAX's ``init_error``)
+init_error = Error((), (), (), ())
+
+
 def _flatten_error(err: Error):
     return (err._failed, err._payloads), (err._messages, err._trees)
 
@@ -491,6 +495,7 @@ __all__ = [
     "div_checks",
     "float_checks",
     "index_checks",
+    "init_error",
     "nan_checks",
     "user_checks",
 ]
