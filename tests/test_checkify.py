@@ -209,3 +209,90 @@ def test_automatic_messages_match_jax():
             )(x, i)
         assert ferr.get() == jerr.get()
         np.testing.assert_allclose(fout, np.asarray(jout), rtol=1e-6)
+
+
+def scan_check(x):
+    def body(carry, xi):
+        checkify.check(xi > 0, "neg {}", xi)
+        return carry + xi, None
+
+    return fgrad.lax.scan(body, 0.0, x)[0]
+
+
+def while_check(v):
+    def cond(v):
+        checkify.check(v < 6, "value needs to be less than 6!")
+        return v < 5
+
+    return fgrad.lax.while_loop(cond, lambda v: v + 1, v)
+
+
+def cond_check(x):
+    def negative(x):
+        checkify.check(x > -5, "too negative: {}", x)
+        return x
+
+    return fgrad.lax.cond(x > 0, lambda x: x, negative, x)
+
+
+@pytest.mark.parametrize("how", ["eager", "jit(checkify)", "checkify(jit)", "checkify(jit) again"])
+def test_checks_inside_control_flow_are_returned(how):
+    wrap = {
+        "eager": lambda f: checkify.checkify(f),
+        "jit(checkify)": lambda f: fgrad.jit(checkify.checkify(f)),
+        "checkify(jit)": lambda f: checkify.checkify(fgrad.jit(f)),
+        "checkify(jit) again": lambda f: checkify.checkify(fgrad.jit(f)),
+    }[how]
+    for f, bad, good, message in [
+        (scan_check, np.array([1.0, -2.0, 3.0]), np.array([1.0, 2.0]), "neg -2.0"),
+        (while_check, 7, 0, "value needs to be less than 6!"),
+        (cond_check, -7.0, 3.0, "too negative: -7.0"),
+    ]:
+        checked = wrap(f)
+        if how == "checkify(jit) again":  # the inner jitted program comes from the cache
+            checked(good)
+        err, _ = checked(bad)
+        assert err.get() == message + " (`check` failed)"
+        err, out = checked(good)
+        assert err.get() is None
+        np.testing.assert_allclose(out, f(good))
+    with pytest.raises(checkify.JaxRuntimeError, match="neg -9.0"):
+        fgrad.jit(scan_check)(np.array([1.0, -9.0]))
+
+
+def test_control_flow_checks_under_vmap_grad_and_in_program_order():
+    err, out = fgrad.vmap(checkify.checkify(scan_check))(
+        np.array([[1.0, -2.0, 3.0], [1.0, 2.0, 3.0], [4.0, 5.0, -6.0]])
+    )
+    assert err.get() == (
+        "at mapped index 0: neg -2.0 (`check` failed)\nat mapped index 2: neg -6.0 (`check` failed)"
+    )
+    np.testing.assert_allclose(out, [2.0, 6.0, 3.0])
+    err, g = fgrad.jit(checkify.checkify(fgrad.grad(scan_check)))(np.array([1.0, -2.0]))
+    assert err.get() == "neg -2.0 (`check` failed)"
+    np.testing.assert_allclose(g, [1.0, 1.0])
+
+    def both(x):
+        checkify.check(x[0] < 100, "first: {}", x[0])
+        return scan_check(x)
+
+    checked = fgrad.jit(checkify.checkify(both))
+    assert checked(np.array([200.0, -1.0]))[0].get() == "first: 200.0 (`check` failed)"
+    assert checked(np.array([2.0, -1.0]))[0].get() == "neg -1.0 (`check` failed)"
+
+
+def test_control_flow_checks_match_jax():
+    jax = pytest.importorskip("jax")
+    from jax.experimental import checkify as jax_checkify
+
+    def jax_while(v):
+        def cond(v):
+            jax_checkify.check(v < 6, "value needs to be less than 6!")
+            return v < 5
+
+        return jax.lax.while_loop(cond, lambda v: v + 1, v)
+
+    for v in (0, 7):
+        jerr, jout = jax.jit(jax_checkify.checkify(jax_while))(v)
+        ferr, fout = fgrad.jit(checkify.checkify(while_check))(v)
+        assert ferr.get() == jerr.get() and int(fout) == int(jout)

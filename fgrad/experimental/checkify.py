@@ -19,27 +19,28 @@ None) and ``err.throw()`` raises it, outside the transformed function.
   kept by the trace, so ``f`` is then differentiated through its plain code.
 
 A check's values are recorded at the level of the ``checkify`` call. One made inside a
-``vmap`` within ``f`` reports its first failing example; one inside a function that is
-staged separately within ``f`` (a ``lax.cond``/``scan``/``while_loop`` body traced under
-an outer ``jit``) cannot return its values and raises when it fails instead.
+``vmap`` within ``f`` reports its first failing example; one inside a function staged
+separately within ``f`` (a ``lax.cond``/``scan``/``while_loop`` body, a nested ``jit``)
+is an effect that records into the running call's frame when it runs (see below).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Callable
 
 import numpy as np
 
 import fgrad.numpy as fnp
-from fgrad.core.abstract import ShapedArray
+from fgrad.core.abstract import ShapedArray, get_aval
 from fgrad.core.errors import ConcretizationError
 from fgrad.core.primitive import Primitive, bind, stage_constant_effect
 from fgrad.core.pytree import PyTreeDef, register_pytree_node, tree_flatten, tree_unflatten
 from fgrad.core.rules import defbatch
 from fgrad.core.source_info import public_api
-from fgrad.core.trace_stack import active_traces
+from fgrad.core.trace_stack import active_traces, innermost_staging
 from fgrad.core.tracer import Tracer
 from fgrad.errors import JaxRuntimeError
 from fgrad.primitives.indexing import OPERAND
@@ -162,12 +163,26 @@ class _Collector:
         self.payloads: list = []
         self.messages: list[str] = []
         self.trees: list[PyTreeDef] = []
+        self.deferred: list[tuple] = []
 
     def record(self, failed, payload: list, message: str, tree: PyTreeDef) -> None:
         self.failed.append(failed)
         self.payloads.append(tuple(payload))
         self.messages.append(message)
         self.trees.append(tree)
+
+    def defer(self, site: int, avals: list, message: str, tree: PyTreeDef) -> None:
+        """Keep a place, in program order, for a check whose values come when it runs."""
+        self.deferred.append((site, len(self.failed), tuple(avals)))
+        self.record(None, [None] * len(avals), message, tree)
+
+    def fill(self, outcomes: dict) -> None:
+        """Put each deferred site's ``(failed, payload)`` in its place."""
+        for site, index, avals in self.deferred:
+            failed, payload = outcomes.get(
+                site, (np.asarray(False), [np.zeros(a.shape, a.dtype) for a in avals])
+            )
+            self.failed[index], self.payloads[index] = failed, tuple(payload)
 
     def error(self) -> Error:
         return Error(self.failed, self.payloads, self.messages, self.trees)
@@ -236,11 +251,11 @@ def _checked_batch(size: int, vals: list, dims: list, message: str, tree: PyTree
 defbatch(checked_p, _checked_batch)
 
 
-def _check_impl(pred, *payload, message: str, tree: PyTreeDef) -> tuple:
+def _check_impl(pred, *payload, message: str, tree: PyTreeDef, site: int | None = None):
     if not np.all(pred):
-        collector = _active()
-        if collector is not None and collector.level == -1:  # an eager checkify call
-            collector.record(np.asarray(True), list(payload), message, tree)
+        frames = _frames()
+        if frames and site is not None:  # inside a running checkify call: keep the first
+            frames[-1].setdefault(site, (list(payload), message, tree))
         else:
             args, kwargs = tree_unflatten(tree, list(payload))
             raise JaxRuntimeError(message.format(*args, **kwargs))
@@ -252,7 +267,7 @@ def _no_results(*avals, **params) -> tuple:
 
 
 #: a check as an effect, kept by ``jit``: when it runs and fails, it records into the
-#: running eager ``checkify`` call, or raises
+#: running ``checkify`` call's frame (``site`` names it there), or raises
 check_p = Primitive(
     "check", _check_impl, _no_results,
     differentiable=False, multiple_results=True, effectful=True,
@@ -260,19 +275,95 @@ check_p = Primitive(
 check_p.custom_rules = lambda *leaves, **params: bind(check_p, *leaves, **params)
 
 
-def _check_batch(size: int, vals: list, dims: list, message: str, tree: PyTreeDef):
+def _check_batch(size: int, vals: list, dims: list, message: str, tree: PyTreeDef,
+                 site: int | None = None):
     failed, *payload = _checked_batch(size, vals, dims, message, tree)[0]
-    bind(check_p, fnp.logical_not(failed), *payload, message=message, tree=tree)
+    bind(check_p, fnp.logical_not(failed), *payload, message=message, tree=tree, site=site)
     return (), None
 
 
 defbatch(check_p, _check_batch)
 
 
-def _emit_check(pred, leaves: list, msg: str, tree: PyTreeDef) -> None:
+def _emit_check(pred, leaves: list, msg: str, tree: PyTreeDef, site: int | None = None) -> None:
     """Bind the effectful check, even on constants under a staging trace."""
-    if stage_constant_effect(check_p, [pred, *leaves], {"message": msg, "tree": tree}) is None:
-        bind(check_p, pred, *leaves, message=msg, tree=tree)
+    params = {"message": msg, "tree": tree, "site": site}
+    if stage_constant_effect(check_p, [pred, *leaves], params) is None:
+        bind(check_p, pred, *leaves, **params)
+
+
+# -- checks that run inside programs staged within the checked function -------------------
+#
+# A check in a loop body or a nested jitted function cannot hand its values to the
+# checkify call's trace. It runs as the `check` effect, which records into the innermost
+# frame of this thread's stack of running checkify calls. Where the checkify call runs
+# eagerly (no staging trace below it), Python pushes and pops its frame around the call;
+# under jit, the `checkify_arm` and `checkify_collect` effects do it when the compiled
+# program runs, `collect` returning each deferred site's outcome as values.
+
+_runtime = threading.local()
+_sites = itertools.count()
+
+
+def _frames() -> list[dict]:
+    frames = getattr(_runtime, "frames", None)
+    if frames is None:
+        frames = _runtime.frames = []
+    return frames
+
+
+def _arm_impl() -> tuple:
+    frames = _frames()
+    frames.append({})
+    return (np.asarray(len(frames), np.int32),)
+
+
+def _arm_abstract_eval() -> tuple:
+    return (ShapedArray((), np.dtype(np.int32)),)
+
+
+arm_p = Primitive(
+    "checkify_arm", _arm_impl, _arm_abstract_eval,
+    differentiable=False, multiple_results=True, effectful=True,
+)
+arm_p.custom_rules = lambda *leaves, **params: bind(arm_p, *leaves, **params)
+
+
+def _pop_frame(depth) -> dict:
+    frames = _frames()
+    frame = frames[int(depth) - 1] if 0 < int(depth) <= len(frames) else {}
+    del frames[max(int(depth) - 1, 0):]
+    return frame
+
+
+def _collect_impl(depth, *, sites: tuple, avals: tuple) -> tuple:
+    frame = _pop_frame(depth)
+    out = []
+    for site, site_avals in zip(sites, avals):
+        found = frame.pop(site, None)
+        if found is None:
+            out += [np.asarray(False)] + [np.zeros(a.shape, a.dtype) for a in site_avals]
+        else:
+            out += [np.asarray(True)] + [np.asarray(v, a.dtype) for v, a in
+                                         zip(found[0], site_avals)]
+    for payload, message, tree in frame.values():  # a site this trace did not see
+        args, kwargs = tree_unflatten(tree, payload)
+        raise JaxRuntimeError(message.format(*args, **kwargs))
+    return tuple(out)
+
+
+def _collect_abstract_eval(depth, *, sites: tuple, avals: tuple) -> tuple:
+    out = []
+    for site_avals in avals:
+        out += [ShapedArray((), np.dtype(bool)), *site_avals]
+    return tuple(out)
+
+
+collect_p = Primitive(
+    "checkify_collect", _collect_impl, _collect_abstract_eval,
+    differentiable=False, multiple_results=True, effectful=True,
+)
+collect_p.custom_rules = lambda *leaves, **params: bind(collect_p, *leaves, **params)
 
 
 def check(pred, msg: str, *fmt_args, **fmt_kwargs) -> None:
@@ -303,8 +394,10 @@ def check(pred, msg: str, *fmt_args, **fmt_kwargs) -> None:
         failed, *payload = bind(checked_p, pred, *leaves, message=msg, tree=tree)
         if _level([failed, *payload]) <= collector.level:
             collector.record(failed, payload, msg, tree)
-        else:  # staged inside f (a nested jit, a loop body): checked when it runs
-            _emit_check(fnp.logical_not(failed), payload, msg, tree)
+        else:  # staged inside f (a nested jit, a loop body): recorded when it runs
+            site = next(_sites)
+            collector.defer(site, [get_aval(v) for v in payload], msg, tree)
+            _emit_check(fnp.logical_not(failed), payload, msg, tree, site)
         return
     if collector is not None:  # user checks not selected: a no-op, as in JAX
         return
@@ -430,6 +523,40 @@ def _literal(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
+def _run_eagerly(fun: Callable, args: tuple, kwargs: dict, errors: frozenset):
+    """``fun`` under a collector and a frame that Python pushes and pops."""
+    frames = _frames()
+    frames.append({})
+    depth = len(frames)
+    try:
+        with _Collector(errors) as collector:
+            out = fun(*args, **kwargs)
+    finally:
+        frame = _pop_frame(depth)
+    known = {site for site, _, _ in collector.deferred}
+    collector.fill({site: (np.asarray(True), found[0]) for site, found in frame.items()})
+    for site, (payload, message, tree) in frame.items():
+        if site not in known:  # from a cached program traced in another checkify call
+            collector.record(np.asarray(True), payload, message, tree)
+    return collector.error(), out
+
+
+def _run_staged(fun: Callable, args: tuple, kwargs: dict, errors: frozenset):
+    """``fun`` under a collector, between the arm and collect effects of its program."""
+    (depth,) = stage_constant_effect(arm_p, [], {})
+    with _Collector(errors) as collector:
+        out = fun(*args, **kwargs)
+    sites = tuple(site for site, _, _ in collector.deferred)
+    avals = tuple(a for _, _, a in collector.deferred)
+    flat = bind(collect_p, depth, sites=sites, avals=avals)
+    outcomes, k = {}, 0
+    for site, site_avals in zip(sites, avals):
+        outcomes[site] = (flat[k], flat[k + 1 : k + 1 + len(site_avals)])
+        k += 1 + len(site_avals)
+    collector.fill(outcomes)
+    return collector.error(), out
+
+
 def checkify(fun: Callable, errors: frozenset = user_checks) -> Callable:
     """Make ``fun`` return ``(err, out)``, its checks' :class:`Error` beside its result.
 
@@ -469,13 +596,16 @@ def checkify(fun: Callable, errors: frozenset = user_checks) -> Callable:
 
     @functools.wraps(fun)
     def checked(*args, **kwargs):
+        if not automatic:
+            if innermost_staging() is None:
+                return _run_eagerly(fun, args, kwargs, errors)
+            return _run_staged(fun, args, kwargs, errors)
+        # traced outside the collector, so that user checks stay `check` equations,
+        # which the replay records like the automatic ones
+        closed = make_jaxpr(lambda a, k: fun(*a, **k))(args, kwargs)
         with _Collector(errors) as collector:
-            if not automatic:
-                out = fun(*args, **kwargs)
-            else:
-                flat, in_tree = tree_flatten((args, kwargs))
-                closed = make_jaxpr(lambda a, k: fun(*a, **k))(args, kwargs)
-                out = tree_unflatten(closed.out_tree, _replay(collector, closed, flat))
+            flat = tree_flatten((args, kwargs))[0]
+            out = tree_unflatten(closed.out_tree, _replay(collector, closed, flat))
         return collector.error(), out
 
     return checked
@@ -488,8 +618,10 @@ __all__ = [
     "automatic_checks",
     "check",
     "check_error",
+    "arm_p",
     "check_p",
     "checked_p",
+    "collect_p",
     "checkify",
     "debug_check",
     "div_checks",
