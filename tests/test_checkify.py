@@ -45,6 +45,8 @@ def test_throw_raises_the_message():
     with pytest.raises(checkify.JaxRuntimeError, match=r"x must be positive, got -1.5"):
         err.throw()
     assert isinstance(err.get_exception(), checkify.JaxRuntimeError)
+    assert str(err) == "Error(x must be positive, got -1.5 (`check` failed))"
+    assert str(checkify.checkify(positive_log)(1.5)[0]) == "Error(None)"  # as JAX prints
 
 
 def test_the_first_failing_check_in_program_order_wins():

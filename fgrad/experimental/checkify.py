@@ -127,7 +127,7 @@ class Error:
             message = self.get()
         except ConcretizationError:
             return "Error(traced)"
-        return "Error(no error)" if message is None else f"Error({message})"
+        return f"Error({message})"  # JAX's str: "Error(None)" when nothing failed
 
     __repr__ = __str__
 
