@@ -230,7 +230,7 @@ def test_attention_is_differentiable_and_keeps_float32(qkv):
 def test_attention_options_match_jax(qkv):
     jax = pytest.importorskip("jax")
     q, k, v = (x.astype(np.float32) for x in qkv)
-    lengths = np.array([3, 5]), np.array([2, 4])
+    lengths = np.array([3, 5], np.int32), np.array([2, 4], np.int32)  # JAX wants int32
     cases = [
         {},
         {"is_causal": True},
