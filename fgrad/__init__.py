@@ -21,7 +21,8 @@ Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
 ``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints), ``fgrad.explain``
 (pictures of a computation with its values and gradients, the residuals a vjp keeps),
-``fgrad.ops`` (segment sums), ``fgrad.experimental.io_callback`` and
+``fgrad.ops`` (segment sums), ``fgrad.experimental`` (``io_callback``, ``checkify``),
+``fgrad.image`` (``resize``), ``fgrad.typing``, ``fgrad.dtypes``, ``fgrad.errors`` and
 ``fgrad.example_libraries`` (JAX's ``optimizers`` and ``stax``).
 """
 
