@@ -105,7 +105,7 @@ def test_resize_matches_jax(method, antialias):
 def test_scale_and_translate_matches_jax():
     jax = pytest.importorskip("jax")
     x = np.random.default_rng(3).normal(size=(6, 7, 2)).astype(np.float32)
-    for method in KERNELS:
+    for method in ("linear", "lanczos3"):  # each one compiles in JAX: two keep it quick
         args = ((8, 5, 2), (0, 1), np.array([1.3, 0.6], np.float32),
                 np.array([0.5, -1.0], np.float32), method)
         np.testing.assert_allclose(image.scale_and_translate(x, *args),
