@@ -21,7 +21,8 @@ Submodules: ``fgrad.lax`` (``cond``, ``scan``, ``while_loop``, ...),
 ``fgrad.tree_util``, ``fgrad.random``, ``fgrad.debug.print``, ``fgrad.test_util.check_grads``,
 ``fgrad.flatten_util.ravel_pytree``, ``fgrad.io`` (checkpoints), ``fgrad.explain``
 (pictures of a computation with its values and gradients, the residuals a vjp keeps),
-``fgrad.ops`` (segment sums), ``fgrad.experimental.io_callback`` and
+``fgrad.ops`` (segment sums), ``fgrad.experimental`` (``io_callback``, ``checkify``),
+``fgrad.image`` (``resize``), ``fgrad.typing``, ``fgrad.dtypes``, ``fgrad.errors`` and
 ``fgrad.example_libraries`` (JAX's ``optimizers`` and ``stax``).
 """
 
@@ -31,6 +32,7 @@ import importlib as _importlib
 
 from fgrad import numpy as numpy
 from fgrad import primitives as _primitives  # noqa: F401 - registers the primitives
+from fgrad.annotations import ensure_compile_time_eval, named_call, named_scope
 from fgrad.callbacks import pure_callback
 from fgrad.core import missing_names as _missing_names
 from fgrad.core.array_type import Array
@@ -40,6 +42,7 @@ from fgrad.core.backend import (
     device_get,
     device_put,
     devices,
+    local_devices,
 )
 from fgrad.core.backend import platform as default_backend
 from fgrad.core.config import config, debug_infs, debug_nans, default_device, disable_jit
@@ -66,10 +69,12 @@ from fgrad.core.pytree import (
     tree_unflatten,
 )
 from fgrad.core.source_info import public_api as _public_api
+from fgrad.dtypes import float0
 from fgrad.primitives.elementwise import stop_gradient
 from fgrad.transforms import checkpoint_policies
 from fgrad.transforms.checkpoint import checkpoint, remat
 from fgrad.transforms.custom_derivatives import custom_jvp, custom_vjp
+from fgrad.transforms.custom_gradient import custom_gradient
 from fgrad.transforms.eval_shape import ShapeDtypeStruct, eval_shape, typeof
 from fgrad.transforms.forward_mode import jvp
 from fgrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
@@ -96,6 +101,10 @@ _SUBMODULES = (
     "random",
     "io",
     "explain",
+    "dtypes",
+    "errors",
+    "typing",
+    "image",
     "distributed",
     "experimental",
     "example_libraries",
@@ -137,6 +146,7 @@ __all__ = [
     "checkpoint",
     "checkpoint_policies",
     "config",
+    "custom_gradient",
     "custom_jvp",
     "custom_vjp",
     "debug_infs",
@@ -149,8 +159,10 @@ __all__ = [
     "device_put",
     "devices",
     "disable_jit",
+    "ensure_compile_time_eval",
     "eval_jaxpr",
     "eval_shape",
+    "float0",
     "grad",
     "hessian",
     "hvp",
@@ -163,7 +175,10 @@ __all__ = [
     "linear_transpose",
     "linearize",
     "local_device_count",
+    "local_devices",
     "make_jaxpr",
+    "named_call",
+    "named_scope",
     "pure_callback",
     "numpy",
     "register_dataclass",

@@ -12,6 +12,7 @@ helpers such code often uses: :func:`tree_reduce`, :func:`tree_all`,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -119,6 +120,101 @@ def tree_transpose(
     )
 
 
+def tree_reduce_associative(
+    operation: Callable[[Any, Any], Any],
+    tree: Any,
+    *,
+    identity: Any = _NO_INITIAL,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> Any:
+    """Combine the leaves of ``tree`` pairwise with the associative ``operation``.
+
+    The leaves are split in two halves (the first ``n // 2``), each reduced the same
+    way, and the two results combined: a balanced tree of ``operation`` calls in
+    ``jax.tree_util.tree_reduce_associative``'s order. For an associative
+    ``operation`` it equals :func:`tree_reduce`. ``identity`` is returned for a tree
+    without leaves (an error without it).
+    """
+    leaves = tree_leaves(tree, is_leaf=is_leaf)
+    if not leaves:
+        if identity is _NO_INITIAL:
+            raise TypeError(
+                "tree_reduce_associative: the tree has no leaves; pass identity= for that case"
+            )
+        return identity
+
+    def reduce(part: list) -> Any:
+        if len(part) == 1:
+            return part[0]
+        half = len(part) // 2
+        return operation(reduce(part[:half]), reduce(part[half:]))
+
+    return reduce(leaves)
+
+
+def tree_broadcast(
+    prefix_tree: Any, full_tree: Any, is_leaf: Callable[[Any], bool] | None = None
+) -> Any:
+    """``full_tree``'s structure with each leaf replaced by the leaf of ``prefix_tree`` above it.
+
+    ``prefix_tree`` must be a prefix of ``full_tree`` (its leaves stand for whole subtrees
+    of ``full_tree``), as in ``jax.tree.broadcast``.
+
+    Examples
+    --------
+    >>> tree_broadcast([1, {"a": 2}], [[3, 4], {"a": (5, 6)}])
+    [[1, 1], {'a': (2, 2)}]
+    """
+    prefix = tree_flatten_with_path(prefix_tree, is_leaf=is_leaf)[0]
+    full, treedef = tree_flatten_with_path(full_tree, is_leaf=is_leaf)
+    owners = [
+        [i for i, (p, _) in enumerate(prefix) if tuple(path[: len(p)]) == tuple(p)]
+        for path, _ in full
+    ]
+    used = {i for owner in owners for i in owner}
+    if any(len(owner) != 1 for owner in owners) or len(used) != len(prefix):
+        raise ValueError(
+            f"tree_broadcast: {tree_structure(prefix_tree)!r} is not a prefix of {treedef!r}"
+        )
+    return tree_unflatten(treedef, [prefix[owner[0]][1] for owner in owners])
+
+
+def treedef_is_leaf(treedef: PyTreeDef) -> bool:
+    """Whether ``treedef`` is the structure of a single leaf (or of ``None``)."""
+    return treedef.num_nodes == 1
+
+
+def all_leaves(iterable: Any, is_leaf: Callable[[Any], bool] | None = None) -> bool:
+    """Whether every element of ``iterable`` is a leaf (a pytree of one node)."""
+    if is_leaf is None:
+        return all(treedef_is_leaf(tree_structure(x)) for x in iterable)
+    return all(tree_leaves(x, is_leaf=is_leaf) == [x] for x in iterable)
+
+
+def treedef_tuple(treedefs: Any) -> PyTreeDef:
+    """The structure of a tuple whose elements have the structures ``treedefs``."""
+    marker = object()
+    return tree_structure(tuple(t.unflatten([marker] * t.num_leaves) for t in treedefs))
+
+
+def register_static(cls: T) -> T:
+    """Register ``cls`` as a pytree with no leaves: its instances are static structure.
+
+    The instances must be hashable and comparable (they key ``jit``'s cache).
+    Usable as a class decorator.
+    """
+    register_pytree_node(cls, lambda x: ((), x), lambda aux, _: aux)
+    return cls
+
+
+def static(**kwargs) -> Any:
+    """A dataclass field marked static (``metadata={"static": True}``), for
+    :func:`register_dataclass`: part of the structure, not a leaf. Takes
+    ``dataclasses.field``'s arguments."""
+    metadata = {**kwargs.pop("metadata", {}), "static": True}
+    return dataclasses.field(metadata=metadata, **kwargs)
+
+
 class Partial(functools.partial):
     """``functools.partial`` as a pytree: the bound arguments are its children (leaves),
     the function its static part.
@@ -156,6 +252,13 @@ __all__ = [
     "KeyPath",
     "Partial",
     "PyTreeDef",
+    "all_leaves",
+    "register_static",
+    "static",
+    "tree_broadcast",
+    "tree_reduce_associative",
+    "treedef_is_leaf",
+    "treedef_tuple",
     "SequenceKey",
     "keystr",
     "register_pytree_with_keys",

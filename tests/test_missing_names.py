@@ -13,6 +13,7 @@ import pytest
 
 import fgrad
 import fgrad.debug
+import fgrad.dtypes
 import fgrad.experimental
 import fgrad.lax
 import fgrad.nn
@@ -25,6 +26,7 @@ MODULES = {
     "fgrad.numpy": (fnp, missing_names.NUMPY),
     "fgrad.nn": (fgrad.nn, missing_names.NN),
     "fgrad.debug": (fgrad.debug, missing_names.DEBUG),
+    "fgrad.dtypes": (fgrad.dtypes, missing_names.DTYPES),
     "fgrad.experimental": (fgrad.experimental, missing_names.EXPERIMENTAL),
 }
 ENTRIES = [(mod, name) for mod, (_, table) in MODULES.items() for name in table]
@@ -107,6 +109,7 @@ def test_lists_hold_jax_names():
         "fgrad.numpy": jax.numpy,
         "fgrad.nn": jax.nn,
         "fgrad.debug": jax.debug,
+        "fgrad.dtypes": jax.dtypes,
         "fgrad.experimental": jax.experimental,
     }
 

@@ -620,6 +620,15 @@ CASES += [
     ],
     *[case(n, Const(1.5), ((2, 3), "positive")) for n in ("gammainc", "gammaincc")],
     case("betainc", Const(2.0), Const(3.0), ((2, 3), "open-unit")),
+    *[case(n, ((2, 3), "normal")) for n in ("erfcx", "dawsn")],
+    *[case(n, ((2, 3), "positive")) for n in ("exp1", "expi", "spence", "loggamma")],
+    case("expn", Const(np.array([0, 1, 2])), ((2, 3), "positive")),
+    case("hyp1f1", Const(1.5), Const(2.5), ((2, 3), "normal")),
+    case("hyp2f1", Const(0.5), Const(1.5), Const(2.5), ((2, 3), "open-unit")),
+    case("owens_t", Const(0.7), ((2, 3), "normal")),
+    *[case(n, ((2, 3), "positive")) for n in ("sici_si", "sici_ci")],
+    case("sici_si", ((2, 3), "normal"), label="both signs"),
+    *[case(n, ((2, 3), "normal")) for n in ("fresnel_s", "fresnel_c")],
 ]
 
 # windows (the convolution is not a primitive: im2col by ``window_patches`` and a

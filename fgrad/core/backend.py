@@ -296,6 +296,15 @@ def platform() -> str:
     return _configured.name
 
 
+def local_devices(process_index: int | None = None, backend: str | None = None) -> list[str]:
+    """The devices this process computes on: one, the default device (or ``backend``).
+
+    As ``jax.local_devices``; fgrad names devices by strings, so the result is a
+    list of one name (``["cpu"]``), usable as ``device_put``'s ``device``.
+    """
+    return [platform() if backend is None else get_backend(backend).name]
+
+
 def device_count() -> int:
     """How many devices of the default platform fgrad computes on: always one."""
     return 1

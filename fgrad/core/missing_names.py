@@ -1,8 +1,8 @@
 """JAX names fgrad does not have, and what to use instead.
 
 A JAX program ported by renaming ``jax`` to ``fgrad`` reaches for these. The
-modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy``, ``fgrad.nn``, ``fgrad.debug`` and
-``fgrad.experimental`` call
+modules ``fgrad``, ``fgrad.lax``, ``fgrad.numpy``, ``fgrad.nn``, ``fgrad.debug``,
+``fgrad.dtypes`` and ``fgrad.experimental`` call
 :func:`missing` from their ``__getattr__``, so such a name is an
 ``AttributeError`` that says so and points to the replacement, instead of a bare
 "has no attribute". Only data lives here: ``import fgrad`` stays light.
@@ -41,6 +41,22 @@ FGRAD: dict[str, str] = {
         "axis_name) in one process, fgrad.distributed.spmd across MPI processes"
     ),
     "pjit": _ONE_DEVICE,
+    **{
+        name: _ONE_DEVICE
+        for name in (
+            "Shard",
+            "make_array_from_callback",
+            "make_array_from_single_device_arrays",
+            "make_array_from_process_local_data",
+        )
+    },
+    "dlpack": "fgrad's arrays are NumPy arrays: use numpy.from_dlpack",
+    "copy_to_host_async": "fgrad's arrays are on the host already (fgrad.device_get for CuPy)",
+    "effects_barrier": "not needed: fgrad runs effects (debug.print, callbacks) in order",
+    "custom_batching": (
+        "fgrad has no custom_vmap: vmap uses the batch rules of the operations inside; "
+        "a custom_jvp/custom_vjp function keeps its rules under vmap"
+    ),
     "shard_map": _ONE_DEVICE,
     "smap": _ONE_DEVICE,
     "sharding": _ONE_DEVICE,
@@ -56,35 +72,17 @@ FGRAD: dict[str, str] = {
         "fgrad calls NumPy, not XLA custom calls: call your C code through NumPy (ctypes, "
         "Cython) and give it derivatives with fgrad.custom_vjp"
     ),
-    "named_call": "fgrad has no profiler names for calls: call the function directly",
-    "named_scope": "fgrad has no profiler scopes: drop the `with named_scope(...)` line",
     "profiler": "fgrad runs NumPy from Python: profile it with cProfile or a Python profiler",
     "host_count": "use fgrad.distributed.process_count()",
     "host_id": "use fgrad.distributed.process_index()",
-    "local_devices": "fgrad.devices() lists the device names ('cpu', 'gpu') usable here",
     "Device": "fgrad names devices by strings ('cpu', 'gpu'), see fgrad.devices()",
-    "custom_gradient": (
-        "use fgrad.custom_vjp: define the function, then f.defvjp(forward, backward)"
-    ),
     "closure_convert": (
         "not needed: fgrad.custom_vjp functions may close over arrays; pass the ones that "
         "need gradients as arguments"
     ),
-    "ensure_compile_time_eval": (
-        "compute the value outside the jitted function (with NumPy), or pass it as a "
-        "static argument; fgrad.jit folds constant expressions by itself"
-    ),
     "clear_caches": (
         "each fgrad.jit function keeps its own cache (bounded by its cache_size): create "
         "the jitted function again to start afresh"
-    ),
-    "dtypes": (
-        "fgrad uses NumPy's dtypes: fgrad.numpy.result_type, fgrad.numpy.finfo, "
-        "fgrad.numpy.issubdtype"
-    ),
-    "float0": (
-        "fgrad has no float0: the gradient with respect to an integer input is an error "
-        "(mark it static or use argnums to differentiate the float arguments only)"
     ),
     **{
         name: (
@@ -128,10 +126,6 @@ EXPERIMENTAL: dict[str, str] = {
     "optimizers": "use fgrad.optim (optax's init/update style: sgd, adam, ...)",
     "stax": "use fgrad.nn (layers are functions of params; initializers in fgrad.nn.initializers)",
     "jet": "use fgrad.jet (Taylor mode) from the top-level module",
-    "checkify": (
-        "use fgrad.debug_nans() / fgrad.debug_infs(), or check values eagerly: fgrad raises "
-        "out-of-range index errors as NumPy does"
-    ),
     "host_callback": (
         "use fgrad.experimental.io_callback, fgrad.pure_callback or fgrad.debug.callback"
     ),
@@ -158,8 +152,19 @@ DEBUG: dict[str, str] = {
         "the function under fgrad.disable_jit() and use pdb as in plain Python"
     ),
     "visualize_array_sharding": _ONE_DEVICE,
+    "visualize_sharding": _ONE_DEVICE,
     "inspect_array_sharding": _ONE_DEVICE,
     "log": "use fgrad.debug.callback with a logging function",
+}
+
+#: ``fgrad.dtypes.<name>``
+DTYPES: dict[str, str] = {
+    "bfloat16": "NumPy has no bfloat16, and fgrad computes with NumPy's dtypes: use float32",
+    "prng_key": (
+        "fgrad's random keys are plain uint32 arrays of shape (..., 2): test "
+        "key.dtype == numpy.uint32"
+    ),
+    "extended": "fgrad has no extended dtypes: its arrays have NumPy's dtypes",
 }
 
 #: ``fgrad.lax.<name>``; names that ``fgrad.numpy`` has are pointed there by :func:`missing`
@@ -264,12 +269,13 @@ NUMPY: dict[str, str] = {
 
 #: ``fgrad.nn.<name>``: activations and helpers fgrad.nn does not define, written out
 NN: dict[str, str] = {
-    "log1mexp": "write it: fnp.where(x > 0.693, fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))",
-    "logmeanexp": "write it: fgrad.nn.logsumexp(x, axis) - fnp.log(x.shape[axis])",
-    "dot_product_attention": (
-        "write it: fgrad.nn.softmax(fnp.einsum('...qhd,...khd->...hqk', q, k) / "
-        "fnp.sqrt(d), axis=-1), then fnp.einsum('...hqk,...khd->...qhd', weights, v)"
-    ),
+    **{
+        name: (
+            "fgrad has no block-scaled low-precision (fp8/mxfp) matrix products: use "
+            "fgrad.numpy.matmul in float32"
+        )
+        for name in ("scaled_matmul", "scaled_dot_general", "get_scaled_dot_general_config")
+    },
 }
 
 

@@ -31,6 +31,7 @@ from fgrad.nn.activations import (
     softmax,
     softplus,
 )
+from fgrad.nn.attention import dot_product_attention
 from fgrad.nn.generator_init import glorot_uniform, he_normal, zeros
 from fgrad.nn.losses import (
     hinge,
@@ -50,10 +51,14 @@ from fgrad.nn.piecewise_activations import (
     hard_tanh,
     identity,
     leaky_relu,
+    log1mexp,
+    logmeanexp,
     mish,
     relu6,
     selu,
     soft_sign,
+    sparse_plus,
+    sparse_sigmoid,
     squareplus,
     standardize,
     swish,
@@ -62,6 +67,7 @@ from fgrad.nn.piecewise_activations import (
 from fgrad.nn.pooling import avg_pool, max_pool
 
 __all__ = [
+    "dot_product_attention",
     "avg_pool",
     *piecewise_activations.__all__,
     "max_pool",

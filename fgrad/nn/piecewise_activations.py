@@ -1,6 +1,7 @@
 """The rest of ``jax.nn``'s activations: the ELU family, the leaky and clipped ReLUs,
 the "hard" piecewise-linear approximations, and a few smooth ones (``mish``,
-``soft_sign``, ``squareplus``, ``glu``), plus ``standardize``.
+``soft_sign``, ``squareplus``, ``glu``, ``sparse_plus``, ``sparse_sigmoid``), plus
+``standardize``, ``log1mexp`` and ``logmeanexp``.
 
 As in :mod:`fgrad.nn.activations`, each is written with ``fgrad.numpy`` (so every
 transform differentiates it), keeps float32 in float32, and never evaluates an
@@ -10,10 +11,13 @@ neither branch of its ``where`` overflows and derivatives stay finite at any inp
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
 import fgrad.numpy as fnp
-from fgrad.nn.activations import sigmoid, silu, softplus
+from fgrad.nn.activations import logsumexp, sigmoid, silu, softplus
 
 Array = Any
 """A NumPy array, a Python scalar or an fgrad tracer."""
@@ -126,6 +130,43 @@ def standardize(
     return (x - mean) / fnp.sqrt(variance + epsilon)
 
 
+def sparse_plus(x: Any) -> Any:
+    """A smooth ReLU with compact curvature: 0 below -1, ``(x + 1)^2 / 4`` on ``[-1, 1]``,
+    ``x`` above 1 (``jax.nn.sparse_plus``)."""
+    x = fnp.asarray(x)
+    return fnp.where(x <= -1, fnp.zeros_like(x), fnp.where(x >= 1, x, (x + 1) ** 2 / 4))
+
+
+def sparse_sigmoid(x: Any) -> Any:
+    """The derivative of :func:`sparse_plus`: 0 below -1, ``(x + 1) / 2`` on ``[-1, 1]``,
+    1 above (``jax.nn.sparse_sigmoid``)."""
+    x = fnp.asarray(x)
+    return fnp.clip((x + 1) / 2, 0, 1)
+
+
+def log1mexp(x: Any) -> Any:
+    """``log(1 - exp(-x))`` for ``x >= 0``, accurate at both ends (``jax.nn.log1mexp``):
+    ``log(-expm1(-x))`` near 0, ``log1p(-exp(-x))`` beyond ``log 2``."""
+    x = fnp.asarray(x)
+    log2 = float(np.log(2.0))  # a Python float: float32 inputs stay float32
+    far = x > log2
+    near_x = fnp.where(far, log2, x)  # each branch sees only its own inputs
+    far_x = fnp.where(far, x, 1.0)
+    return fnp.where(far, fnp.log1p(-fnp.exp(-far_x)), fnp.log(-fnp.expm1(-near_x)))
+
+
+def logmeanexp(x: Any, axis=None, where=None, keepdims: bool = False) -> Any:
+    """``log(mean(exp(x), axis))`` without overflow (``jax.nn.logmeanexp``); ``where``
+    selects the entries that count."""
+    x = fnp.asarray(x)
+    if where is None:
+        n = x.size if axis is None else np.prod([x.shape[a] for a in np.atleast_1d(axis)])
+        return logsumexp(x, axis=axis, keepdims=keepdims) - math.log(n)
+    x = fnp.where(where, x, -fnp.inf)
+    n = fnp.sum(fnp.broadcast_to(where, x.shape), axis=axis, keepdims=keepdims)
+    return logsumexp(x, axis=axis, keepdims=keepdims) - fnp.log(n)
+
+
 __all__ = [
     "celu",
     "elu",
@@ -136,10 +177,14 @@ __all__ = [
     "hard_tanh",
     "identity",
     "leaky_relu",
+    "log1mexp",
+    "logmeanexp",
     "mish",
     "relu6",
     "selu",
     "soft_sign",
+    "sparse_plus",
+    "sparse_sigmoid",
     "squareplus",
     "standardize",
     "swish",

@@ -103,6 +103,25 @@ iv_p, ive_p = _special("iv", 2), _special("ive", 2)
 j0_p, j1_p, jn_p = _special("j0", 1), _special("j1", 1), _special("jv", 2)
 y0_p, y1_p, yn_p = _special("y0", 1), _special("y1", 1), _special("yv", 2)
 ndtri_p, log_ndtr_p = _special("ndtri", 1), _special("log_ndtr", 1)
+erfcx_p, dawsn_p = _special("erfcx", 1), _special("dawsn", 1)
+exp1_p, expi_p, expn_p = _special("exp1", 1), _special("expi", 1), _special("expn", 2)
+spence_p, loggamma_p = _special("spence", 1), _special("loggamma", 1)
+hyp1f1_p, hyp2f1_p = _special("hyp1f1", 3), _special("hyp2f1", 4)
+owens_t_p = _special("owens_t", 2)
+
+
+def _part(name: str, function: str, index: int) -> Primitive:
+    """One output of a SciPy function returning a pair (``sici``, ``fresnel``)."""
+
+    def impl(x):
+        return getattr(_module(x), function)(x)[index]
+
+    impl.__name__ = name
+    return ew.elementwise(name, impl)
+
+
+si_p, ci_p = _part("sici_si", "sici", 0), _part("sici_ci", "sici", 1)
+fresnel_s_p, fresnel_c_p = _part("fresnel_s", "fresnel", 0), _part("fresnel_c", "fresnel", 1)
 
 erf, erfc, erfinv, erfcinv = _call(erf_p), _call(erfc_p), _call(erfinv_p), _call(erfcinv_p)
 gammaln, digamma, gamma = _call(gammaln_p), _call(digamma_p), _call(gamma_p)
@@ -113,6 +132,10 @@ i0e, i1e, zeta = _call(i0e_p), _call(i1e_p), _call(zeta_p)
 j0, j1, jv = _call(j0_p), _call(j1_p), _call(jn_p)
 y0, y1, yv = _call(y0_p), _call(y1_p), _call(yn_p)
 ndtri, log_ndtr = _call(ndtri_p), _call(log_ndtr_p)
+erfcx, dawsn, spence, loggamma = _call(erfcx_p), _call(dawsn_p), _call(spence_p), _call(loggamma_p)
+exp1, expi, expn = _call(exp1_p), _call(expi_p), _call(expn_p)
+hyp1f1, hyp2f1, owens_t = _call(hyp1f1_p), _call(hyp2f1_p), _call(owens_t_p)
+si, ci, fresnel_s, fresnel_c = _call(si_p), _call(ci_p), _call(fresnel_s_p), _call(fresnel_c_p)
 
 
 def _gaussian(x):
@@ -168,5 +191,55 @@ defderivative(y1_p, lambda ans, x: y0(x) - ans / x)
 defderivative(yn_p, lambda ans, n, x: 0.5 * (yv(n - 1, x) - yv(n + 1, x)), fixed=("n",))
 defderivative(ndtri_p, lambda ans, p: math.sqrt(2 * math.pi) * ew.exp(0.5 * ans * ans))
 defderivative(log_ndtr_p, lambda ans, x: ew.exp(-0.5 * x * x - _LOG_SQRT_2PI - ans))
+defderivative(erfcx_p, lambda ans, x: 2 * x * ans - 2 / _SQRT_PI)
+defderivative(dawsn_p, lambda ans, x: 1 - 2 * x * ans)
+defderivative(exp1_p, lambda ans, x: -ew.exp(-x) / x)
+defderivative(expi_p, lambda ans, x: ew.exp(x) / x)
+
+
+def _expn_derivative(ans, n, x):
+    """``-E_{n-1}(x)``; for ``n = 0``, ``E_0 = e^-x / x``, so ``-E_0 (1 + 1 / x)``."""
+    lower = expn(ew.select(n > 0, n - 1, n), x)
+    return ew.select(n > 0, -lower, -ans * (1 + 1 / x))
+
+
+defderivative(expn_p, _expn_derivative, fixed=("n",))
+
+
+def _spence_derivative(ans, z):
+    """``log(z) / (1 - z)`` (SciPy's convention, ``spence(1) = 0``); -1 at ``z = 1``."""
+    safe = ew.select(z == 1, 2.0, z)
+    return ew.select(z == 1, -1.0, ew.log(safe) / (1 - safe))
+
+
+defderivative(spence_p, _spence_derivative)
+defderivative(loggamma_p, lambda ans, x: digamma(x))
+defderivative(hyp1f1_p, lambda ans, a, b, x: a / b * hyp1f1(a + 1, b + 1, x), fixed=("a", "b"))
+defderivative(
+    hyp2f1_p,
+    lambda ans, a, b, c, x: a * b / c * hyp2f1(a + 1, b + 1, c + 1, x),
+    fixed=("a", "b", "c"),
+)
+defderivative(
+    owens_t_p,
+    lambda ans, h, a: ew.exp(-0.5 * h * h * (1 + a * a)) / (2 * math.pi * (1 + a * a)),
+    fixed=("h",),
+)
+
+
+def _sinc_like(trig):
+    """``trig(x) / x`` (the derivatives of Si and Ci); Si's is 1 at 0."""
+
+    def derivative(ans, x):
+        safe = ew.select(x == 0, 1.0, x)
+        return trig(safe) / safe
+
+    return derivative
+
+
+defderivative(si_p, lambda ans, x: ew.select(x == 0, 1.0, _sinc_like(ew.sin)(ans, x)))
+defderivative(ci_p, _sinc_like(ew.cos))
+defderivative(fresnel_s_p, lambda ans, x: ew.sin(0.5 * math.pi * x * x))
+defderivative(fresnel_c_p, lambda ans, x: ew.cos(0.5 * math.pi * x * x))
 
 __all__ = [name for name in dir() if name.endswith("_p")]

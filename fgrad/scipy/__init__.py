@@ -1,15 +1,19 @@
 """``fgrad.scipy``: differentiable counterparts of parts of SciPy.
 
 ``special`` (error, gamma and Bessel functions, ``logsumexp``, ``softmax``, ...),
-``stats`` (``norm``, ``t``, ``gamma``, ``beta``, ``chi2``, ``poisson``,
-``dirichlet``, ``multivariate_normal``), ``linalg``, ``signal.convolve``,
-``integrate.odeint`` and ``optimize.minimize`` (BFGS). SciPy itself is imported
+``stats`` (``norm``, ``t``, ``gamma``, ``beta``, ``chi2``, ``poisson``, ``binom``,
+``dirichlet``, ``multivariate_normal``, ..., ``gaussian_kde``, ``rankdata``), ``linalg``,
+``signal`` (``convolve``, ``correlate``, the 2-d forms, ``detrend``), ``integrate``
+(``odeint``, ``trapezoid``), ``optimize.minimize`` (BFGS), ``ndimage.map_coordinates``
+and ``fft`` (``dct``, ``idct``, ``dctn``, ``idctn``). SciPy itself is imported
 only when a function that needs it first runs, never by ``import fgrad``.
 """
 
 import importlib
 
-_SUBMODULES = ("special", "stats", "linalg", "signal", "integrate", "misc", "optimize")
+_SUBMODULES = (
+    "special", "stats", "linalg", "signal", "integrate", "misc", "optimize", "ndimage", "fft"
+)
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""``fgrad.scipy.integrate.odeint``: SciPy's ODE solver with an adjoint gradient.
+"""``fgrad.scipy.integrate``: ``trapezoid``, and ``odeint``, SciPy's ODE solver with an
+adjoint gradient.
 
 The solution comes from ``scipy.integrate.odeint``. Its reverse-mode derivative
 with respect to the initial state, the output times and the extra arguments is
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 import fgrad
+import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
 from fgrad.core.tracer import Tracer
 from fgrad.flatten_util import ravel_pytree
@@ -89,6 +91,27 @@ def _odeint(func, kwargs):
     return integrate
 
 
-__all__ = ["odeint"]
+def trapezoid(y, x=None, dx: float = 1.0, axis: int = -1):
+    """The trapezoidal rule along ``axis`` (``scipy.integrate.trapezoid``).
+
+    Parameters
+    ----------
+    y
+        Values to integrate.
+    x
+        Sample points (default: spacing ``dx``).
+    dx
+        The spacing when ``x`` is None.
+    axis
+        The axis to integrate along.
+
+    Returns
+    -------
+    array
+    """
+    return fnp.trapezoid(y, x, dx, axis)
+
+
+__all__ = ["odeint", "trapezoid"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -16,6 +16,22 @@ from fgrad.core.tracer import concrete
 from fgrad.numpy import linalg as la
 from fgrad.scipy.expm import expm
 from fgrad.scipy.lu import lu, lu_factor, lu_solve
+from fgrad.scipy.special_matrices import (
+    circulant,
+    companion,
+    convolution_matrix,
+    dft,
+    fiedler,
+    hadamard,
+    hankel,
+    helmert,
+    hilbert,
+    invhilbert,
+    invpascal,
+    leslie,
+    pascal,
+    toeplitz,
+)
 
 det, inv, norm, pinv, lstsq, qr, svd = la.det, la.inv, la.norm, la.pinv, la.lstsq, la.qr, la.svd
 
@@ -155,14 +171,86 @@ def block_diag(*arrs):
     return fnp.concatenate(rows, axis=0)
 
 
+def eigh_tridiagonal(d, e, *, eigvals_only: bool = False, select: str = "a",
+                     select_range=None, tol=None, **kwargs):
+    """Eigenvalues (and eigenvectors) of the symmetric tridiagonal matrix with diagonal
+    ``d`` and off-diagonal ``e`` (``scipy.linalg.eigh_tridiagonal``), through :func:`eigh`
+    of the assembled matrix; ``select="a"`` only."""
+    if select != "a":
+        raise NotImplementedError("eigh_tridiagonal: only select='a' (all eigenvalues)")
+    d, e = fnp.asarray(d), fnp.asarray(e)
+    n = d.shape[-1]
+    i = np.arange(n)
+    off = fnp.concatenate([e, fnp.zeros((1,), e.dtype)])
+    below = fnp.where(i[:, None] == i[None, :] + 1, off[None, :], 0.0)
+    t = fnp.where(i[:, None] == i[None, :], d[None, :], below + below.T)
+    return eigh(t, eigvals_only=eigvals_only)
+
+
+def polar(a, side: str = "right", *, method: str | None = None, eps=None,
+          max_iterations=None):
+    """The polar decomposition ``a = u p`` (``side="right"``) or ``a = p u`` (``"left"``):
+    ``u`` with orthonormal columns, ``p`` positive semi-definite, from the SVD
+    (``scipy.linalg.polar``; JAX's ``method``, ``eps``, ``max_iterations`` accepted).
+
+    Returns
+    -------
+    (u, p)
+    """
+    if side not in ("right", "left"):
+        raise ValueError(f"polar: side must be 'right' or 'left', got {side!r}")
+    w, s, vh = la.svd(a, full_matrices=False)
+    u = w @ vh
+    if side == "right":
+        p = (_H(vh) * s[..., None, :]) @ vh
+    else:
+        p = (w * s[..., None, :]) @ _H(w)
+    return u, p
+
+
+def expm_frechet(A, E, *, method: str | None = None, compute_expm: bool = True):
+    """The Fréchet derivative of ``expm`` at ``A`` in the direction ``E``
+    (``scipy.linalg.expm_frechet``): the top-right block of ``expm([[A, E], [0, A]])``.
+
+    Returns
+    -------
+    ``(expm(A), L)`` with ``compute_expm``, else ``L``.
+    """
+    A, E = fnp.asarray(A), fnp.asarray(E)
+    n = A.shape[-1]
+    zero = fnp.zeros_like(A)
+    big = fnp.concatenate(
+        [fnp.concatenate([A, E], axis=-1), fnp.concatenate([zero, A], axis=-1)], axis=-2
+    )
+    x = expm(big)
+    frechet = x[..., :n, n:]
+    return (x[..., :n, :n], frechet) if compute_expm else frechet
+
+
 __all__ = [
     "block_diag",
+    "circulant",
+    "companion",
+    "convolution_matrix",
+    "dft",
+    "fiedler",
+    "hadamard",
+    "hankel",
+    "helmert",
+    "hilbert",
+    "invhilbert",
+    "invpascal",
+    "leslie",
+    "pascal",
+    "toeplitz",
     "cho_factor",
     "cho_solve",
     "cholesky",
     "det",
     "eigh",
+    "eigh_tridiagonal",
     "expm",
+    "expm_frechet",
     "inv",
     "lstsq",
     "lu",
@@ -170,6 +258,7 @@ __all__ = [
     "lu_solve",
     "norm",
     "pinv",
+    "polar",
     "qr",
     "solve",
     "solve_banded",

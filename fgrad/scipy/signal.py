@@ -1,4 +1,6 @@
-"""``fgrad.scipy.signal.convolve``: N-dimensional convolution, differentiable in both inputs.
+"""``fgrad.scipy.signal``: N-dimensional convolution and correlation, differentiable in both
+inputs (``convolve``, ``correlate``, ``fftconvolve``, ``convolve2d``, ``correlate2d``), and
+``detrend``.
 
 Each convolved axis pair is a contraction with a constant 0/1 tensor
 ``T[p, q, r] = (r == p + q + offset)``, so the whole convolution is one
@@ -74,6 +76,156 @@ def convolve(in1, in2, mode: str = "full", method: str = "auto", *, axes=None, d
     return fnp.einsum(*operands, keep_a + keep_b + out_conv)
 
 
-__all__ = ["convolve"]
+def fftconvolve(in1, in2, mode: str = "full", axes=None):
+    """``scipy.signal.fftconvolve``: the same values as :func:`convolve` (computed directly).
+
+    Parameters
+    ----------
+    in1, in2
+        Arrays of equal rank.
+    mode
+        ``"full"``, ``"valid"`` or ``"same"``.
+    axes
+        Axes to convolve over (default all); the others must match and are mapped over.
+
+    Returns
+    -------
+    array
+    """
+    a, b = fnp.asarray(in1), fnp.asarray(in2)
+    if axes is None:
+        return convolve(a, b, mode)
+    conv = sorted({x % a.ndim for x in np.atleast_1d(axes)})
+    other = [i for i in range(a.ndim) if i not in conv]
+    out = convolve(a, b, mode, axes=(conv, conv), dot_axes=((), ()))
+    # convolve puts a's other axes, then b's, then the convolved ones: keep the diagonal
+    n = len(other)
+    out = fnp.diagonal(out, axis1=0, axis2=n) if n == 1 else out
+    if n > 1:
+        raise NotImplementedError("fftconvolve: at most one axis outside `axes`")
+    order = list(range(out.ndim))
+    batch = order.pop(-1) if n else None
+    result = fnp.moveaxis(out, batch, other[0]) if n else out
+    return result
+
+
+def correlate(in1, in2, mode: str = "full", method: str = "auto"):
+    """Cross-correlate ``in1`` with ``in2`` (``scipy.signal.correlate``).
+
+    ``convolve(in1, conj(in2) reversed along every axis, mode)``.
+
+    Parameters
+    ----------
+    in1, in2
+        Arrays of equal rank.
+    mode
+        ``"full"``, ``"valid"`` or ``"same"``.
+    method
+        Accepted for SciPy's signature; the values do not depend on it.
+
+    Returns
+    -------
+    array
+    """
+    b = fnp.asarray(in2)
+    if b.dtype.kind == "c":
+        b = fnp.conj(b)
+    return convolve(in1, fnp.flip(b), mode)
+
+
+def _two_d(name: str, a, b, boundary: str, fillvalue) -> None:
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"{name}: inputs must be 2-D, got shapes {a.shape} and {b.shape}")
+    if boundary != "fill" or fillvalue != 0:
+        raise NotImplementedError(
+            f"{name}: only boundary='fill' with fillvalue=0 is supported (as in JAX); pad "
+            "the input with fnp.pad(..., mode='wrap' or 'symmetric') first"
+        )
+
+
+def convolve2d(in1, in2, mode: str = "full", boundary: str = "fill", fillvalue=0):
+    """Two-dimensional convolution (``scipy.signal.convolve2d``, zero boundary).
+
+    Parameters
+    ----------
+    in1, in2
+        2-D arrays.
+    mode
+        ``"full"``, ``"valid"`` or ``"same"``.
+    boundary, fillvalue
+        Only ``"fill"`` with 0, as in JAX.
+
+    Returns
+    -------
+    array
+    """
+    a, b = fnp.asarray(in1), fnp.asarray(in2)
+    _two_d("convolve2d", a, b, boundary, fillvalue)
+    return convolve(a, b, mode)
+
+
+def correlate2d(in1, in2, mode: str = "full", boundary: str = "fill", fillvalue=0):
+    """Two-dimensional cross-correlation (``scipy.signal.correlate2d``, zero boundary).
+
+    Parameters
+    ----------
+    in1, in2
+        2-D arrays.
+    mode
+        ``"full"``, ``"valid"`` or ``"same"``.
+    boundary, fillvalue
+        Only ``"fill"`` with 0, as in JAX.
+
+    Returns
+    -------
+    array
+    """
+    a, b = fnp.asarray(in1), fnp.asarray(in2)
+    _two_d("correlate2d", a, b, boundary, fillvalue)
+    if mode != "same":
+        return correlate(a, b, mode)
+    # SciPy centres correlate2d's "same" window at k // 2 (correlate's at (k - 1) // 2)
+    (r, c), (n, m) = (k // 2 for k in b.shape), a.shape
+    return correlate(a, b, "full")[r : r + n, c : c + m]
+
+
+def detrend(data, axis: int = -1, type: str = "linear", bp=0, overwrite_data=None):  # noqa: A002
+    """Remove the mean (``type="constant"``) or the least-squares line (``"linear"``).
+
+    Parameters
+    ----------
+    data
+        The array.
+    axis
+        The axis along which to detrend.
+    type
+        ``"linear"`` or ``"constant"``.
+    bp
+        Breakpoints: only 0 (one segment) is supported.
+    overwrite_data
+        Ignored (arrays are not modified).
+
+    Returns
+    -------
+    array
+    """
+    x = fnp.asarray(data)
+    if type not in ("linear", "constant"):
+        raise ValueError(f"detrend: type must be 'linear' or 'constant', got {type!r}")
+    if not (np.isscalar(bp) and bp == 0):
+        raise NotImplementedError("detrend: breakpoints (bp) are not supported")
+    x = fnp.moveaxis(x, axis, -1)
+    if not np.issubdtype(x.dtype, np.inexact):
+        x = x.astype(np.float64)
+    centred = x - fnp.mean(x, axis=-1, keepdims=True)
+    if type == "linear":
+        n = x.shape[-1]
+        t = np.arange(n, dtype=x.dtype) - (n - 1) / 2
+        slope = fnp.sum(centred * t, axis=-1, keepdims=True) / max(float(np.sum(t * t)), 1.0)
+        centred = centred - slope * t
+    return fnp.moveaxis(centred, -1, axis)
+
+
+__all__ = ["convolve", "convolve2d", "correlate", "correlate2d", "detrend", "fftconvolve"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line

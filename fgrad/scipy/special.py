@@ -9,6 +9,7 @@ naive formula would not (``expit`` and ``log_softmax`` at +-1000, ``xlogy`` at
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -28,6 +29,90 @@ i0e, i1e = sp.i0e, sp.i1e
 j0, j1, jv, y0, y1, yv = sp.j0, sp.j1, sp.jv, sp.y0, sp.y1, sp.yv
 jn, yn = jv, yv
 ndtri, log_ndtr = sp.ndtri, sp.log_ndtr
+erfcx, dawsn, spence, loggamma = sp.erfcx, sp.dawsn, sp.spence, sp.loggamma
+exp1, expi, hyp1f1, hyp2f1, owens_t = sp.exp1, sp.expi, sp.hyp1f1, sp.hyp2f1, sp.owens_t
+
+
+def sici(x):
+    """The sine and cosine integrals ``(Si(x), Ci(x))`` (``scipy.special.sici``)."""
+    return sp.si(x), sp.ci(x)
+
+
+def fresnel(x):
+    """The Fresnel integrals ``(S(x), C(x))`` (``scipy.special.fresnel``)."""
+    return sp.fresnel_s(x), sp.fresnel_c(x)
+
+
+def expn(n, x):
+    """The generalised exponential integral ``E_n(x)`` (``scipy.special.expn``); ``n`` is
+    an integer (array) without derivative."""
+    return sp.expn(fnp.asarray(n) if not isinstance(n, (int, Tracer)) else n, x)
+
+
+def comb(N, k, *, exact: bool = False, repetition: bool = False):
+    """``N choose k`` as ``exp(gammaln)`` (``scipy.special.comb``), 0 outside
+    ``0 <= k <= N``; with ``repetition``, ``comb(N + k - 1, k)``."""
+    if exact:
+        raise NotImplementedError(
+            "scipy.special.comb: exact=True computes with Python integers; use math.comb "
+            "outside the transformed function"
+        )
+    N, k = fnp.asarray(N), fnp.asarray(k)
+    if repetition:
+        N = N + k - 1
+    valid = (k >= 0) & (N >= k) & (N >= 0)
+    n_safe, k_safe = fnp.where(valid, N, 1.0), fnp.where(valid, k, 0.0)
+    value = fnp.exp(gammaln(n_safe + 1.0) - gammaln(k_safe + 1.0) - gammaln(n_safe - k_safe + 1.0))
+    return fnp.where(valid, value, 0.0)
+
+
+def boxcox(x, lmbda):
+    """The Box-Cox transform ``(x^lmbda - 1) / lmbda``, ``log(x)`` at ``lmbda = 0``."""
+    return _boxcox_of_log(fnp.log(x), lmbda)
+
+
+def boxcox1p(x, lmbda):
+    """:func:`boxcox` of ``1 + x``, accurate for small ``x``."""
+    return _boxcox_of_log(fnp.log1p(x), lmbda)
+
+
+def _boxcox_of_log(log_x, lmbda):
+    zero = lmbda == 0
+    safe = fnp.where(zero, 1.0, lmbda)
+    return fnp.where(zero, log_x, fnp.expm1(safe * log_x) / safe)
+
+
+def bernoulli(n: int) -> np.ndarray:
+    """The Bernoulli numbers ``B_0 ... B_n`` (``B_1 = -1/2``), as ``scipy.special.bernoulli``.
+
+    ``n`` is a Python integer (the result's length is ``n + 1``).
+    """
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"bernoulli: n must be a non-negative integer, got {n}")
+    numbers = [Fraction(1)]
+    for m in range(1, n + 1):  # sum_k C(m+1, k) B_k = 0
+        numbers.append(-sum(math.comb(m + 1, k) * numbers[k] for k in range(m)) / (m + 1))
+    return np.array([float(b) for b in numbers])
+
+
+def bessel_jn(z, *, v: int):
+    """``J_0(z), ..., J_v(z)`` stacked on a new leading axis (``jax.scipy.special.bessel_jn``).
+
+    Parameters
+    ----------
+    z
+        The points.
+    v
+        The highest order, a Python integer.
+
+    Returns
+    -------
+    array
+        Shape ``(v + 1, *z.shape)``; differentiable in ``z``.
+    """
+    z = fnp.asarray(z)
+    return fnp.stack([jv(order, z) for order in range(int(v) + 1)])
 
 
 def polygamma(n, x):
@@ -206,22 +291,35 @@ def _all_axes(x, axis):
 
 
 __all__ = [
+    "bernoulli",
+    "bessel_jn",
     "beta",
     "betainc",
     "betaln",
+    "boxcox",
+    "boxcox1p",
+    "comb",
+    "dawsn",
     "digamma",
     "entr",
     "erf",
     "erfc",
     "erfcinv",
+    "erfcx",
     "erfinv",
+    "exp1",
+    "expi",
     "expit",
+    "expn",
     "factorial",
+    "fresnel",
     "gamma",
     "gammainc",
     "gammaincc",
     "gammaln",
     "gammasgn",
+    "hyp1f1",
+    "hyp2f1",
     "i0",
     "i0e",
     "i1",
@@ -236,17 +334,21 @@ __all__ = [
     "log_expit",
     "log_ndtr",
     "log_softmax",
+    "loggamma",
     "logit",
     "logsumexp",
     "multigammaln",
     "ndtr",
     "ndtri",
+    "owens_t",
     "poch",
     "polygamma",
     "psi",
     "rel_entr",
     "rgamma",
+    "sici",
     "softmax",
+    "spence",
     "xlog1py",
     "xlogy",
     "y0",

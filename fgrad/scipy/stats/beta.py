@@ -28,6 +28,21 @@ def cdf(x, a, b, loc=0.0, scale=1.0):
     return special.betainc(a, b, (fnp.asarray(x) - loc) / scale)
 
 
-__all__ = ["cdf", "logpdf", "pdf"]
+def sf(x, a, b, loc=0.0, scale=1.0):
+    """``P(X > x) = betainc(b, a, 1 - z)`` (accurate where the CDF is near 1)."""
+    return special.betainc(b, a, 1.0 - (fnp.asarray(x) - loc) / scale)
+
+
+def logcdf(x, a, b, loc=0.0, scale=1.0):
+    """``log cdf``."""
+    return fnp.log(cdf(x, a, b, loc, scale))
+
+
+def logsf(x, a, b, loc=0.0, scale=1.0):
+    """``log sf``."""
+    return fnp.log(sf(x, a, b, loc, scale))
+
+
+__all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -43,6 +43,22 @@ def ppf(q, loc=0.0, scale=1.0):
     return loc + scale * fnp.where(q <= 0.5, lower, upper)
 
 
-__all__ = ["cdf", "logpdf", "pdf", "ppf", "sf"]
+def logcdf(x, loc=0.0, scale=1.0):
+    """``log(atan2(1, -z) / pi)``: the CDF as an angle, accurate in the left tail."""
+    return fnp.log(fnp.arctan2(1.0, -_z(x, loc, scale))) - math.log(math.pi)
+
+
+def logsf(x, loc=0.0, scale=1.0):
+    """``log(atan2(1, z) / pi)``, accurate in the right tail."""
+    return fnp.log(fnp.arctan2(1.0, _z(x, loc, scale))) - math.log(math.pi)
+
+
+def isf(q, loc=0.0, scale=1.0):
+    """The inverse survival function, ``ppf(1 - q)``, as ``2 loc - ppf(q)`` by symmetry
+    (accurate for small ``q``)."""
+    return 2 * loc - ppf(q, loc, scale)
+
+
+__all__ = ["cdf", "isf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line

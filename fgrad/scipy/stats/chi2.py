@@ -22,6 +22,21 @@ def cdf(x, df, loc=0.0, scale=1.0):
     return gamma.cdf(x, 0.5 * df, loc, 2.0 * scale)
 
 
-__all__ = ["cdf", "logpdf", "pdf"]
+def logcdf(x, df, loc=0.0, scale=1.0):
+    """``log cdf``."""
+    return gamma.logcdf(x, 0.5 * df, loc, 2.0 * scale)
+
+
+def sf(x, df, loc=0.0, scale=1.0):
+    """``P(X > x)``."""
+    return gamma.sf(x, 0.5 * df, loc, 2.0 * scale)
+
+
+def logsf(x, df, loc=0.0, scale=1.0):
+    """``log sf``."""
+    return gamma.logsf(x, 0.5 * df, loc, 2.0 * scale)
+
+
+__all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -24,10 +24,22 @@ def cdf(x, a, loc=0.0, scale=1.0):
 
 
 def logcdf(x, a, loc=0.0, scale=1.0):
-    """``log cdf``."""
-    return fnp.log(cdf(x, a, loc, scale))
+    """``log cdf``; ``log1p(-sf)`` in the right tail, where the CDF rounds to 1."""
+    c = cdf(x, a, loc, scale)
+    upper = c > 0.5
+    return fnp.where(upper, fnp.log1p(-sf(x, a, loc, scale)), fnp.log(fnp.where(upper, 1.0, c)))
 
 
-__all__ = ["cdf", "logcdf", "logpdf", "pdf"]
+def sf(x, a, loc=0.0, scale=1.0):
+    """``P(X > x) = gammaincc(a, z)``; differentiable in ``x``, ``loc`` and ``scale``."""
+    return special.gammaincc(a, (fnp.asarray(x) - loc) / scale)
+
+
+def logsf(x, a, loc=0.0, scale=1.0):
+    """``log sf``."""
+    return fnp.log(sf(x, a, loc, scale))
+
+
+__all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line

@@ -39,6 +39,12 @@ def ppf(q, loc=0.0, scale=1.0):
     return loc + scale * (fnp.log(q) - fnp.log1p(-q))
 
 
-__all__ = ["cdf", "logpdf", "pdf", "ppf", "sf"]
+def isf(q, loc=0.0, scale=1.0):
+    """The inverse survival function, ``loc + scale * log((1 - q) / q)``."""
+    q = fnp.asarray(q)
+    return loc + scale * (fnp.log1p(-q) - fnp.log(q))
+
+
+__all__ = ["cdf", "isf", "logpdf", "pdf", "ppf", "sf"]
 
 public_api(globals(), __all__)  # errors from eager calls start at the user's line
