@@ -633,3 +633,33 @@ def test_register_pytree_node_class_works_under_grad():
     residual = 2 * (layer.w @ x + layer.b)  # d/dw (w.x + b)^2 = 2 (w.x + b) x
     np.testing.assert_allclose(g.w, residual * x)
     np.testing.assert_allclose(g.b, residual)
+
+
+def test_tree_map_passes_the_subtrees_under_a_prefix() -> None:
+    # As in JAX: a later tree may be deeper, with the first tree's structure as a prefix;
+    # f gets whatever sits at each leaf position of the first tree.
+    mask = {"w": True, "opt": False}
+    params = {"w": [1.0, 2.0], "opt": {"m": 3.0, "v": None}}
+    got = tree_map(lambda m, x: (m, x), mask, params)
+    assert got == {"w": (True, [1.0, 2.0]), "opt": (False, {"m": 3.0, "v": None})}
+    assert tree_map(lambda a, b, c: a + len(b) + c, [1, 2], [[0, 0], (0,)], [10, 20]) == [13, 23]
+    # A leaf position holding None (a node with no children) in the deeper tree.
+    assert tree_map(lambda a, b: b, {"a": 1}, {"a": None}) == {"a": None}
+    # Mismatches above the first tree's leaves stay errors, with both structures shown.
+    with pytest.raises(ValueError, match=r"prefix.*PyTreeDef\(\[\*, \(\*, \*, \*\)\]\)"):
+        tree_map(lambda a, b: a, [1, (2, 3)], [1, (2, 3, 4)])
+    with pytest.raises(ValueError):
+        tree_map(lambda a, b: a, {"a": 1}, {"b": [1, 2]})
+
+
+def test_tree_map_prefix_matches_jax() -> None:
+    jax = pytest.importorskip("jax")
+    first = {"a": 1, "b": (2, 3)}
+    second = {"a": [4, {"c": 5}], "b": ({"d": 6}, [7, 8])}
+
+    def f(x, y):
+        return (x, len(tree_leaves(y)))
+
+    ours = tree_map(f, first, second)
+    theirs = jax.tree_util.tree_map(f, first, second)
+    assert ours == theirs

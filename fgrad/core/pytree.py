@@ -669,10 +669,10 @@ def tree_map(
     tree : pytree
         Gives the structure of the result.
     *rest : pytree
-        Further trees, each with exactly the structure of ``tree``; their leaves
-        at the same positions are passed to ``f`` as extra arguments. (JAX also
-        accepts trees that merely have ``tree`` as a prefix; here a mismatch is an
-        error, which catches e.g. gradients paired with the wrong parameters.)
+        Further trees, each with the structure of ``tree`` or a deeper one that has
+        ``tree``'s structure as a prefix (as in JAX): what sits at each leaf position of
+        ``tree`` (a leaf, or a whole subtree) is passed to ``f`` as an extra argument.
+        Any other mismatch is an error.
     is_leaf : callable, optional
         As in :func:`tree_flatten`; applied to every tree.
 
@@ -684,7 +684,8 @@ def tree_map(
     Raises
     ------
     ValueError
-        If a tree in ``rest`` has a different structure; the message shows both.
+        If a tree in ``rest`` does not have ``tree``'s structure as a prefix; the
+        message shows both structures.
     """
     leaves, treedef = tree_flatten(tree, is_leaf)
     if not rest:
@@ -696,7 +697,8 @@ def tree_map(
 def leaves_like(
     treedef: PyTreeDef, rest: Iterable[Any], is_leaf: Callable[[Any], bool] | None, caller: str
 ) -> list[list[Any]]:
-    """The leaves of each tree in ``rest``, which must all have the structure ``treedef``.
+    """What sits at each leaf position of ``treedef`` in each tree of ``rest``, which
+    must have ``treedef`` as a prefix of its structure: a leaf, or a whole subtree.
 
     The check of the extra trees of :func:`tree_map` and ``tree_map_with_path``.
 
@@ -713,23 +715,57 @@ def leaves_like(
     Returns
     -------
     list of lists
-        The leaves of each tree of ``rest``.
+        One list per tree of ``rest``, ``treedef.num_leaves`` long.
 
     Raises
     ------
     ValueError
-        If a tree has another structure; the message shows both.
+        If a tree does not have ``treedef`` as a prefix; the message shows both.
     """
     columns = []
     for pos, other in enumerate(rest, start=1):
         other_leaves, other_def = tree_flatten(other, is_leaf)
         if other_def != treedef:
+            other_leaves = _subtrees_at_leaves(treedef, other, is_leaf)
+        if other_leaves is None:
             raise ValueError(
                 f"{caller}: tree argument {pos} after the first must have the structure of "
-                f"the first tree, {treedef!r}, but has structure {other_def!r}"
+                f"the first tree, {treedef!r}, or one with it as a prefix, but has "
+                f"structure {other_def!r}"
             )
         columns.append(other_leaves)
     return columns
+
+
+def _subtrees_at_leaves(
+    treedef: PyTreeDef, tree: PyTree, is_leaf: Callable[[Any], bool] | None
+) -> list[Any] | None:
+    """The subtrees of ``tree`` at ``treedef``'s leaf positions, or ``None`` where
+    ``treedef`` is not a prefix of ``tree``'s structure (another container type, child
+    count or aux data at some node)."""
+    out: list[Any] = []
+    stack = [tree]
+    for node in treedef._nodes:
+        x = stack.pop()
+        if node is None:
+            out.append(x)
+            continue
+        if is_leaf is not None and is_leaf(x):
+            return None
+        node_type = _DISPATCH.get(type(x), _UNRESOLVED)
+        if node_type is _UNRESOLVED:
+            node_type = _resolve(type(x))
+        if node_type is None or type(x) is not node[0]:
+            return None
+        children, aux = node_type.flatten(x)
+        try:
+            same = len(children) == node[1] and bool(aux == node[2])
+        except (TypeError, ValueError):  # aux data that does not compare to a bool
+            same = False
+        if not same:
+            return None
+        stack.extend(reversed(children))
+    return out
 
 
 def flatten_with_paths(
