@@ -12,10 +12,10 @@ call on a small array. The generated function has one line per equation::
         return [v1, v2]
 
 Operands are local variables; impls, constants, literals and parameter values are
-names in the function's own global namespace; a matrix product is written as the one
-``np.matmul`` its impl would make (``v2 = np_matmul(v0, a1.T)``, see
-``dot_general.matmul_form``), a microsecond less per product than the impl's call; a multi-output equation unpacks its
-tuple in place (``v3, _, v4 = linalg_svd(v2)``); ``del`` drops each value after
+names in the function's own global namespace; a ``dot_general`` that is one
+``np.matmul`` is written as the impl's call of it (``v2 = np_matmul(v0, a1.T)``, see
+``dot_general.matmul_form``), which skips the impl's own call; a multi-output equation
+unpacks its tuple in place (``v3, _, v4 = linalg_svd(v2)``); ``del`` drops each value after
 its last use, which keeps peak memory near eager mode's. ``Replay.source`` keeps
 the text for reading.
 
