@@ -13,8 +13,9 @@
   program equals the replay and eager mode bit for bit, ties included, in float32 and
   float64, over any axes; where a kernel cannot compute the parts (zero-size arrays) the
   equation stays.
-* The block sum of NumPy's pairwise order (``sum_order.PAIRWISE_SOURCE``) equals
-  ``np.sum`` for every length up to 300 from any offset, both float dtypes.
+* The pairwise sum of NumPy's order (``sum_order.PAIRWISE_SOURCE``) equals ``np.sum``
+  for every length up to 300, and longer ones with balanced (``128 * 2**d`` terms) and
+  unbalanced trees, from any offset, both float dtypes.
 """
 
 from __future__ import annotations
@@ -244,8 +245,8 @@ def test_block_sums_follow_numpys_pairwise_order():
     pairwise = space["_pairwise"]
     for dtype in (np.float64, np.float32):
         zero = dtype(0)
-        data = _data(1200, dtype)
-        for n in [*range(300), 1000, 1024, 1100]:
+        data = _data(16400, dtype)
+        for n in [*range(300), 1000, 1024, 1100, 2048, 3072, 8192, 16384]:
             for lo in (0, 3, 16):
                 want = np.sum(data[lo : lo + n])
                 got = pairwise(data, lo, n, zero)  # numba returns a Python float
