@@ -14,8 +14,8 @@
   float64, over any axes; where a kernel cannot compute the parts (zero-size arrays) the
   equation stays.
 * The pairwise sum of NumPy's order (``sum_order.PAIRWISE_SOURCE``) equals ``np.sum``
-  for every length up to 300, and longer ones with balanced (``128 * 2**d`` terms) and
-  unbalanced trees, from any offset, both float dtypes.
+  for every length up to 300 and longer ones (blocks of 128 in balanced and unbalanced
+  trees), from any offset, both float dtypes.
 """
 
 from __future__ import annotations

@@ -56,22 +56,10 @@ def _pairwise_block(a, lo, n, zero):
 
 @njit
 def _pairwise(a, lo, n, zero):
-    lefts = np.empty(64, a.dtype)
-    blocks = n // 128
-    if n % 128 == 0 and blocks & (blocks - 1) == 0:
-        # 128 * 2**d terms (a 64 x 128 array): every half is a multiple of 128, so the tree
-        # is balanced and its blocks' sums are added in order like a binary counter
-        for k in range(blocks):
-            value = _pairwise_block(a, lo + 128 * k, 128, zero)
-            depth = 0
-            while k >> depth & 1:
-                value = lefts[depth] + value
-                depth += 1
-            lefts[depth] = value
-        return value
-    # one more call of the block sum (numba compiles each call site): the stack's rows are
+    # one call of the block sum (numba compiles each call site): the stack's rows are
     # (first term, terms, left half done), lefts[k] the sum of row k's left half
     stack = np.empty((64, 3), np.int64)
+    lefts = np.empty(64, a.dtype)
     stack[0, 0], stack[0, 1], stack[0, 2], top = lo, n, 0, 0
     while True:
         m = stack[top, 1]
