@@ -7,7 +7,9 @@ partitioned into clusters, each computed by one kernel
 (:mod:`fgrad.transforms.numba_lowering`): one loop over the cluster's shape, all its
 intermediates in registers.
 
-**Partition.** One pass in program order keeps up to :data:`MAX_OPEN` open clusters, none
+**Partition.** First, equations made of elementwise parts (``tie_weights``) are rewritten
+into those parts (:mod:`fgrad.transforms.fusible_forms`), so they can join clusters.
+One pass in program order keeps up to :data:`MAX_OPEN` open clusters, none
 reading another's values. An equation a kernel can compute (``numba_lowering.kind``:
 elementwise arithmetic, transcendental functions, comparisons, ``select``, float/bool
 conversions, and sums, maxima and minima over axes) joins the cluster whose values it
