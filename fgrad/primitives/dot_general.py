@@ -27,16 +27,32 @@ def _free_axes(ndim: int, contract: tuple[int, ...], batch: tuple[int, ...]) -> 
     return [i for i in range(ndim) if i not in contract and i not in batch]
 
 
+def matmul_form(
+    x_ndim: int, y_ndim: int, dimension_numbers: DimensionNumbers
+) -> tuple[bool, bool] | None:
+    """Whether the product is one ``np.matmul`` of ``x`` and ``y``, each transposed or not
+    (``.T``, a view BLAS reads as it is): ``(transpose x, transpose y)``, or None.
+
+    So are products of vectors and matrices contracting one axis, and a stack of rows
+    times a matrix (a vmapped ``x @ W``). The impl computes them so, and ``jit``'s replay
+    writes the same call in place of the impl's (``fgrad.transforms.codegen``).
+    """
+    (xc, yc), (xb, _) = dimension_numbers
+    if xb or len(xc) != 1:
+        return None
+    if x_ndim <= 2 and y_ndim <= 2:
+        return xc[0] != x_ndim - 1, yc[0] != 0
+    if xc[0] == x_ndim - 1 and y_ndim == 2:
+        return False, yc[0] != 0
+    return None
+
+
 def _dot_general_impl(x, y, dimension_numbers: DimensionNumbers):
+    form = matmul_form(x.ndim, y.ndim, dimension_numbers)
+    if form is not None:
+        return np.matmul(x.T if form[0] else x, y.T if form[1] else y)
     (xc, yc), (xb, yb) = dimension_numbers
     if not xb:
-        if len(xc) == 1 and x.ndim <= 2 and y.ndim <= 2:
-            a = x if xc[0] == x.ndim - 1 else x.T
-            b = y if yc[0] == 0 else y.T
-            return np.matmul(a, b)
-        if len(xc) == 1 and xc[0] == x.ndim - 1 and y.ndim == 2:
-            # a stack of rows times a matrix (e.g. a vmapped x @ W)
-            return np.matmul(x, y if yc[0] == 0 else y.T)
         return np.tensordot(x, y, (xc, yc))
     # batched: move axes to (batch, free, contract) x (batch, contract, free), then matmul
     xf, yf = _free_axes(x.ndim, xc, xb), _free_axes(y.ndim, yc, yb)

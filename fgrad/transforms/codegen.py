@@ -12,8 +12,10 @@ call on a small array. The generated function has one line per equation::
         return [v1, v2]
 
 Operands are local variables; impls, constants, literals and parameter values are
-names in the function's own global namespace; a multi-output equation unpacks its
-tuple in place (``v3, _, v4 = linalg_svd(v2)``); ``del`` drops each value after
+names in the function's own global namespace; a ``dot_general`` that is one
+``np.matmul`` is written as the impl's call of it (``v2 = np_matmul(v0, a1.T)``, see
+``dot_general.matmul_form``), which skips the impl's own call; a multi-output equation
+unpacks its tuple in place (``v3, _, v4 = linalg_svd(v2)``); ``del`` drops each value after
 its last use, which keeps peak memory near eager mode's. ``Replay.source`` keeps
 the text for reading.
 
@@ -36,9 +38,12 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable
 
+import numpy as np
+
 from fgrad.core.abstract import PYTHON_SCALARS
 from fgrad.core.jaxpr import ClosedJaxpr, Equation, Jaxpr, Literal, Var
 from fgrad.core.primitive import evaluate
+from fgrad.primitives.dot_general import dot_general_p, matmul_form
 
 
 class Replay:
@@ -77,9 +82,14 @@ class Replay:
         n_values = 0
         lines = [f"def replay({', '.join(names[v] for v in jaxpr.invars)}):"]
         for k, eqn in enumerate(jaxpr.eqns):
-            fn = self._global(_identifier(eqn.prim.name), eqn.prim.impl)
             operands = [atom(v) for v in eqn.invars]
-            params = [f"{key}={self._global(f'q{k}_{key}', p)}" for key, p in eqn.params.items()]
+            call = self._matmul(eqn, operands) if eqn.prim is dot_general_p else None
+            if call is None:
+                fn = self._global(_identifier(eqn.prim.name), eqn.prim.impl)
+                params = [
+                    f"{key}={self._global(f'q{k}_{key}', p)}" for key, p in eqn.params.items()
+                ]
+                call = f"{fn}({', '.join(operands + params)})"
             targets = []
             for v in eqn.outvars:
                 if v in used:
@@ -91,7 +101,6 @@ class Replay:
             lhs = ", ".join(targets)
             if eqn.prim.multiple_results and len(targets) == 1:
                 lhs += ","
-            call = f"{fn}({', '.join(operands + params)})"
             lines.append(f"    {lhs} = {call}" if targets else f"    {call}")
             self._equations[len(lines)] = (eqn, operands)
             dead = [names[v] for v in frees[k]] + (["_"] if "_" in targets else [])
@@ -110,6 +119,15 @@ class Replay:
         # taken out of its own namespace: no reference cycle, so a program dropped from
         # the cache is freed at once
         self._fn: Callable = self._globals.pop("replay")
+
+    def _matmul(self, eqn: Equation, operands: list[str]) -> str | None:
+        """The ``np.matmul`` call of a ``dot_general`` that is one, else None."""
+        x, y = eqn.invars
+        form = matmul_form(x.aval.ndim, y.aval.ndim, eqn.params["dimension_numbers"])
+        if form is None:
+            return None
+        a, b = (name + ".T" if t else name for name, t in zip(operands, form))
+        return f"{self._global('np_matmul', np.matmul)}({a}, {b})"
 
     def _global(self, name: str, value) -> str:
         """Bind ``value`` to ``name`` in the function's namespace (an impl is bound once)."""

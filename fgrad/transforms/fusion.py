@@ -7,7 +7,9 @@ partitioned into clusters, each computed by one kernel
 (:mod:`fgrad.transforms.numba_lowering`): one loop over the cluster's shape, all its
 intermediates in registers.
 
-**Partition.** One pass in program order keeps up to :data:`MAX_OPEN` open clusters, none
+**Partition.** First, equations made of elementwise parts (``tie_weights``) are rewritten
+into those parts (:mod:`fgrad.transforms.fusible_forms`), so they can join clusters.
+One pass in program order keeps up to :data:`MAX_OPEN` open clusters, none
 reading another's values. An equation a kernel can compute (``numba_lowering.kind``:
 elementwise arithmetic, transcendental functions, comparisons, ``select``, float/bool
 conversions, and sums, maxima and minima over axes) joins the cluster whose values it
@@ -61,6 +63,7 @@ from fgrad.core.optional import installed
 from fgrad.core.pytree import tree_leaves
 from fgrad.transforms.codegen import Replay
 from fgrad.transforms.fused_blocks import join_blocks
+from fgrad.transforms.fusible_forms import expand
 from fgrad.transforms.fusion_loops import FusedLoop, fused_loop
 from fgrad.transforms.kernel_worker import CompileJob, describe, pump, submit
 from fgrad.transforms.make_jaxpr import make_jaxpr
@@ -402,6 +405,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr | None:
     constants are another backend's arrays (see :func:`on_numpy`)."""
     if not all(isinstance(c, _NUMPY_VALUES) for c in closed.consts):
         return None  # constants of another backend: see on_numpy
+    closed = expand(closed)  # e.g. tie_weights as the elementwise equations it is made of
     jaxpr = closed.jaxpr
     consumers = jaxpr.readers()
     returned = {v for v in jaxpr.outvars if type(v) is Var}
