@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from strict_backend import BACKEND as STRICT
 from strict_backend import StrictArray
-from strict_backend import registered as strict_registered
 
 import fgrad
 import fgrad.numpy as fnp
@@ -24,13 +23,6 @@ def _restore_config():
     for name in ("jax_disable_jit", "jax_debug_nans", "jax_debug_infs", "jax_log_compiles"):
         fgrad.config.update(name, False)
     fgrad.config.update("jax_default_device", None)
-
-
-@pytest.fixture
-def strict():
-    """The strict stand-in as a device; left registered if another test module did so."""
-    with strict_registered() as backend:
-        yield backend
 
 
 # -- reading and setting flags ----------------------------------------------------------

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from strict_backend import registered as strict_registered
 
 import fgrad
 import fgrad.numpy as fnp
@@ -132,13 +131,6 @@ def test_taylor_series_of_the_bilinear_map(name):
     want = [f(x1, w) + f(x, w1), 2 * f(x1, w1), np.zeros_like(y)]
     for got, expected in zip(series, want):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-
-
-@pytest.fixture
-def strict():
-    """The strict stand-in backend of ``tests/strict_backend.py`` (no implicit NumPy)."""
-    with strict_registered() as backend:
-        yield backend.name
 
 
 @pytest.mark.parametrize("name", NAMES)

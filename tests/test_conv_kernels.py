@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from strict_backend import BACKEND as STRICT
 
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax, nn
-from fgrad.core.backend import backend_of, register_backend, unregister_backend
+from fgrad.core.backend import backend_of
 from fgrad.core.config import flags
 from fgrad.core.optional import installed
 from fgrad.core.primitive import bind
@@ -159,16 +158,6 @@ def test_max_pool_gradient_with_ties_is_the_closed_form(mode, dtype):
     for g in (fgrad.grad(_pool_loss)(x, u), fgrad.jit(fgrad.grad(_pool_loss))(x, u)):
         assert g.dtype == dtype
         np.testing.assert_allclose(g, want, rtol=1e-6)
-
-
-@pytest.fixture
-def strict():
-    registered = "strict" in fgrad.devices()
-    if not registered:
-        register_backend(STRICT)
-    yield "strict"
-    if not registered:
-        unregister_backend("strict")
 
 
 def test_max_pool_gradient_on_the_strict_backend(strict):

@@ -17,7 +17,6 @@ import fgrad.numpy as fnp
 from fgrad import lax
 from fgrad import random as fr
 from fgrad.core.backend import backend_of
-from tests.strict_backend import registered as strict_registered
 
 # -- lax on arrays of another backend ------------------------------------------------------
 
@@ -64,13 +63,6 @@ DEVICE_CASES = {
         X[2:5],
     ),
 }
-
-
-@pytest.fixture
-def strict():
-    """The strict stand-in backend of ``tests/strict_backend.py`` (no implicit NumPy)."""
-    with strict_registered() as backend:
-        yield backend.name
 
 
 @pytest.mark.parametrize("name", DEVICE_CASES)

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from strict_backend import BACKEND as STRICT
 
 import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax, nn
-from fgrad.core.backend import backend_of, register_backend, unregister_backend
+from fgrad.core.backend import backend_of
 from fgrad.core.config import flags
 from fgrad.core.errors import ShapeError
 from fgrad.core.optional import installed
@@ -261,16 +260,6 @@ def test_jit_equals_eager_bit_for_bit(mode):
     want = fgrad.value_and_grad(f)(x)
     np.testing.assert_array_equal(v, want[0])
     np.testing.assert_array_equal(g, want[1])
-
-
-@pytest.fixture
-def strict():
-    registered = "strict" in fgrad.devices()
-    if not registered:
-        register_backend(STRICT)
-    yield "strict"
-    if not registered:
-        unregister_backend("strict")
 
 
 def test_strict_backend_gives_numpys_values(strict):
