@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
+from fgrad.nn.piecewise_activations import log1mexp
 from fgrad.scipy.stats.parameters import log_parameter
-
-
-def _log1mexp(t):
-    """``log(1 - exp(t))`` for ``t <= 0``, accurate at both ends."""
-    near_zero = t > -math.log(2.0)
-    return fnp.where(near_zero, fnp.log(-fnp.expm1(t)), fnp.log1p(-fnp.exp(t)))
 
 
 def _z(x, loc, scale):
@@ -47,7 +40,7 @@ def cdf(x, loc=0, scale=1):
 
 def logcdf(x, loc=0, scale=1):
     """``log(cdf)``."""
-    return _log1mexp(logsf(x, loc, scale))
+    return log1mexp(-logsf(x, loc, scale))
 
 
 def ppf(q, loc=0, scale=1):
