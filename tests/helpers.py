@@ -155,6 +155,12 @@ def fusing(mode: str) -> Iterator[None]:
         fgrad.config.update("fgrad_fuse", old)
 
 
+def call_fusing(mode: str, fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with ``fgrad_fuse`` set to ``mode`` ('off': NumPy's loops)."""
+    with fusing(mode):
+        return fn(*args, **kwargs)
+
+
 def jit_run(fn: Callable, args: tuple, fuse: str):
     """``jit(fn)(*args)`` with ``fgrad_fuse`` set to ``fuse`` for its trace and call."""
     with fusing(fuse):

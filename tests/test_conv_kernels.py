@@ -25,34 +25,21 @@ import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax, nn
 from fgrad.core.backend import backend_of
-from fgrad.core.config import flags
 from fgrad.core.optional import installed
 from fgrad.core.primitive import bind
 from fgrad.primitives.reductions import tie_weights_p
 from fgrad.primitives.windows import window_patches
-from tests.helpers import numerical_grad
+from tests.helpers import call_fusing, fusing, numerical_grad
 from tests.test_conv_fast_paths import _geometries
 
 HAS_NUMBA = installed("numba")
 MODES = ["off", "auto"] if HAS_NUMBA else ["off"]
 
 
-def _in_mode(mode: str, fn, *args, **kwargs):
-    """``fn(*args)`` with ``fgrad_fuse`` set to ``mode`` ('off': NumPy's loops)."""
-    old = flags.fuse
-    fgrad.config.update("fgrad_fuse", mode)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
-
-
 @pytest.fixture(params=MODES)
 def mode(request):
-    old = flags.fuse
-    fgrad.config.update("fgrad_fuse", request.param)
-    yield request.param
-    fgrad.config.update("fgrad_fuse", old)
+    with fusing(request.param):
+        yield request.param
 
 
 # -- im2col -------------------------------------------------------------------------------
@@ -66,7 +53,7 @@ def test_materialized_windows_equal_the_view_bit_for_bit(dtype):
         geometry = (window, strides, pads, base, wdil)
         view = window_patches(x, *geometry, fill=1.5)
         for m in MODES:
-            got = _in_mode(m, window_patches, x, *geometry, fill=1.5, materialize=True)
+            got = call_fusing(m, window_patches, x, *geometry, fill=1.5, materialize=True)
             assert got.shape == view.shape and got.dtype == dtype
             np.testing.assert_array_equal(got, view)
 
@@ -76,7 +63,7 @@ def test_materialized_windows_flatten_to_the_patches_matrix_without_a_copy():
     x = np.random.default_rng(13).standard_normal((3, 5, 4, 6)).astype(np.float32)
     geometry = ((1, 3, 3, 1), (1,) * 4, ((0, 0), (1, 1), (1, 1), (0, 0)), (1,) * 4, (1,) * 4)
     # (N, H, W, C, 1, 3, 3, 1), copied by the kernel (fgrad_fuse not 'off')
-    p = _in_mode("auto", window_patches, x, *geometry, fill=0, materialize=True)
+    p = call_fusing("auto", window_patches, x, *geometry, fill=0, materialize=True)
     cols = np.transpose(p, (0, 1, 2, 4, 5, 6, 7, 3)).reshape(3 * 5 * 4, 9 * 6)
     assert np.shares_memory(cols, p)
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -112,7 +99,7 @@ def test_tie_weights_share_ties_and_both_paths_agree_bit_for_bit(cname, kind, dt
     ans = (np.max if kind == "max" else np.min)(x, axis=axis, keepdims=True)
     want = _numpy_weights(x, ans, axis, dtype)
     for m in MODES:
-        got = _in_mode(m, bind, tie_weights_p, x, ans, axis=axis, dtype=np.dtype(dtype))
+        got = call_fusing(m, bind, tie_weights_p, x, ans, axis=axis, dtype=np.dtype(dtype))
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, want)  # NaN where want has NaN
     # each group's weights: 1/k at its k extrema, summing to one (where no NaN)

@@ -23,30 +23,18 @@ import fgrad
 import fgrad.numpy as fnp
 from fgrad import lax, nn
 from fgrad.core.backend import backend_of
-from fgrad.core.config import flags
 from fgrad.core.errors import ShapeError
 from fgrad.core.optional import installed
 from fgrad.primitives.tiles import tile_extremum, tile_ties, tile_ties_transpose
-from tests.helpers import numerical_grad
+from tests.helpers import call_fusing, fusing, numerical_grad
 
 MODES = ["off", "auto"] if installed("numba") else ["off"]
 
 
 @pytest.fixture(params=MODES)
 def mode(request):
-    old = flags.fuse
-    fgrad.config.update("fgrad_fuse", request.param)
-    yield request.param
-    fgrad.config.update("fgrad_fuse", old)
-
-
-def _in_mode(mode: str, fn, *args):
-    old = flags.fuse
-    fgrad.config.update("fgrad_fuse", mode)
-    try:
-        return fn(*args)
-    finally:
-        fgrad.config.update("fgrad_fuse", old)
+    with fusing(request.param):
+        yield request.param
 
 
 #: (shape, window): a CNN's NHWC pool, NCHW (one feature), a cut, 1-d, 3-d, all windows 1
@@ -102,10 +90,10 @@ def test_both_paths_give_the_references_bits(dtype, kind, special):
         g = rng.standard_normal(out).astype(dtype)
         best, spread = _reference(x, g, window, kind)
         for m in MODES:
-            got = _in_mode(m, tile_extremum, x, window, kind)
+            got = call_fusing(m, tile_extremum, x, window, kind)
             assert got.dtype == dtype and got.shape == out
             np.testing.assert_array_equal(got, best)  # NaN where best has NaN
-            back = _in_mode(m, tile_ties_transpose, g, x, best, window)
+            back = call_fusing(m, tile_ties_transpose, g, x, best, window)
             assert back.dtype == dtype and back.shape == shape
             np.testing.assert_array_equal(back, spread)
 
@@ -301,9 +289,9 @@ def test_short_inner_loops_read_their_length_at_run_time():
         z = x + b
         return z, fnp.maximum(z, 0.0)
 
-    text = _in_mode("force", lambda: fgrad.jit(f).lower(x, b).as_text())
+    text = call_fusing("force", lambda: fgrad.jit(f).lower(x, b).as_text())
     assert "for i2 in range(x0.shape[2]):" in text and "for i0 in range(64):" in text
-    fused = _in_mode("force", lambda: fgrad.jit(f)(x, b))
-    plain = _in_mode("off", lambda: fgrad.jit(f)(x, b))
+    fused = call_fusing("force", lambda: fgrad.jit(f)(x, b))
+    plain = call_fusing("off", lambda: fgrad.jit(f)(x, b))
     for a, c in zip(fused, plain):
         np.testing.assert_array_equal(a, c)
