@@ -129,18 +129,43 @@ def poly(seq_of_zeros):
     return c
 
 
-def _band(n1: int, n2: int, mode: str, like, dtype):
-    """``T[i, j, k] = 1`` where output ``k`` of ``mode`` receives ``a[i] * v[j]``."""
+def convolution_window(n1: int, n2: int, mode: str, caller: str = "convolve") -> tuple[int, int]:
+    """Where ``numpy.convolve``'s ``mode`` output sits in the full convolution of
+    sequences of lengths ``n1`` and ``n2``.
+
+    Parameters
+    ----------
+    n1, n2 : int
+        The two sequences' lengths.
+    mode : str
+        ``'full'``, ``'same'`` or ``'valid'``.
+    caller : str
+        The function named in the error.
+
+    Returns
+    -------
+    (start, length) : tuple of int
+        The output is ``full[start:start + length]``.
+
+    Raises
+    ------
+    ValueError
+        For another ``mode``.
+    """
     full = n1 + n2 - 1
     if mode == "full":
-        start, length = 0, full
-    elif mode == "same":
+        return 0, full
+    if mode == "same":
         length = max(n1, n2)
-        start = (full - length) // 2
-    elif mode == "valid":
-        start, length = min(n1, n2) - 1, max(n1, n2) - min(n1, n2) + 1
-    else:
-        raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
+        return (full - length) // 2, length
+    if mode == "valid":
+        return min(n1, n2) - 1, max(n1, n2) - min(n1, n2) + 1
+    raise ValueError(f"{caller}: mode must be 'full', 'same' or 'valid', got {mode!r}")
+
+
+def _band(n1: int, n2: int, mode: str, like, dtype):
+    """``T[i, j, k] = 1`` where output ``k`` of ``mode`` receives ``a[i] * v[j]``."""
+    start, length = convolution_window(n1, n2, mode)
     i, j = np.indices((n1, n2))
     k = i + j - start
     t = np.zeros((n1, n2, length), dtype)

@@ -15,6 +15,7 @@ import numpy as np
 
 import fgrad.numpy as fnp
 from fgrad.core.source_info import public_api
+from fgrad.numpy.polynomials import convolution_window
 
 
 def _vector(x):
@@ -94,17 +95,7 @@ def convolution_matrix(a, n: int, mode: str = "full"):
     ``n``."""
     a = _vector(a)
     m = a.shape[0]
-    if mode not in ("full", "same", "valid"):
-        raise ValueError(f"convolution_matrix: mode must be full, same or valid, got {mode!r}")
-    full = m + n - 1
-    if mode == "full":
-        start, rows = 0, full
-    elif mode == "same":
-        rows = max(m, n)
-        start = (full - rows) // 2
-    else:
-        rows = max(m, n) - min(m, n) + 1
-        start = min(m, n) - 1
+    start, rows = convolution_window(m, n, mode, "convolution_matrix")
     i = np.arange(start, start + rows)[:, None]
     k = i - np.arange(n)[None, :]
     inside = (k >= 0) & (k < m)
